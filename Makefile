@@ -1,0 +1,59 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# sockgroup: build the module, the test kernel, and run the tests.
+#
+#   make                  build sockgroup.ko against the cached test kernel
+#   make KDIR=/path       build it against another Rust-enabled kernel build tree
+#   make DEBUG=1          build it against the debug test kernel
+#   make check            every test suite (the CI command); ends with "N passed, N failed"
+#   make demo             the demo, in the test VM
+#   make lint             rustfmt, clippy (CLIPPY=1), checkpatch
+#   make kernel [DEBUG=1] build (once) the test kernel
+#   make deps             install what is missing (Debian packages, rust-src, bindgen)
+
+FLAVOUR := $(if $(DEBUG),debug,plain)
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+
+ifeq ($(origin KDIR),undefined)
+KDIR = $(shell selftests/kernel-build $(if $(DEBUG),--debug) --print-dir)
+BUILD := .build/$(FLAVOUR)
+NEED_KERNEL := kernel
+else
+BUILD := .build/custom
+NEED_KERNEL :=
+endif
+
+# The module is built in a copy of the sources per kernel flavour, so that the
+# plain and the debug module can both exist and neither rebuild wipes the other.
+SOURCES := Kbuild src rust include
+
+.PHONY: all module kernel check demo lint clean host-test deps
+
+all: module
+
+module: $(NEED_KERNEL)
+	@mkdir -p $(BUILD)
+	@cp -a $(SOURCES) $(BUILD)/
+	$(MAKE) -C $(KDIR) M=$(CURDIR)/$(BUILD) LLVM=1 $(if $(CLIPPY),CLIPPY=1) modules
+	@echo "module: $(BUILD)/sockgroup.ko"
+
+kernel:
+	selftests/kernel-build $(if $(DEBUG),--debug)
+
+host-test:
+	cargo test --quiet
+
+deps:
+	selftests/install-deps
+
+check: deps
+	selftests/run-all
+
+demo: deps module
+	selftests/vm-run -- selftests/demo.sh
+
+lint:
+	selftests/lint
+
+clean:
+	rm -rf .build target

@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * sockgroup: service groups of listening TCP sockets.
+ *
+ * setsockopt(fd, SOL_SOCKET, SO_SERVICE_GROUP, req, len) links fd and the
+ * listening sockets req->fds[] into one group, a ring in that order (fd
+ * first).  When a SYN arrives for a member whose accept queue is full
+ * (counting the handshakes already under way), the module hands it to a
+ * sibling that can take it, chosen by the group's policy.  When every member
+ * is full, the kernel's own overflow handling applies and the group counts it.
+ *
+ * A request with count 0 takes fd out of its group.  A request on a member
+ * of an existing group re-forms that group with the new list (members left
+ * out leave it; counters of members that stay are kept).
+ *
+ * getsockopt(fd, SOL_SOCKET, SO_SERVICE_GROUP, buf, &len) reads fd's group:
+ * a struct sockgroup_info followed by info.count struct sockgroup_member.
+ * When len is too small for all of it, len is set to the size needed and
+ * the call fails with ERANGE (as SO_PEERGROUPS does).
+ *
+ * Errors of setsockopt (a failed call changes no group):
+ *   EFAULT        req is not readable
+ *   EINVAL        len shorter than the header or not header + 4 * count;
+ *                 unknown version, flags or policy; an fd listed twice (or
+ *                 fd itself listed); a member that is not listening
+ *   E2BIG         count > SOCKGROUP_MAX_MEMBERS - 1
+ *   EBADF         an fd that is not open
+ *   ENOTSOCK      an fd that is not a socket
+ *   EOPNOTSUPP    a socket that is not TCP over IPv4 or IPv6
+ *   EXDEV         a socket of another network namespace than fd's
+ *   EAFNOSUPPORT  a socket of another address family than fd's (an IPv6
+ *                 socket that is not IPV6_V6ONLY may join IPv4 sockets)
+ *   EBUSY         a socket that is in another group
+ *   ENOPROTOOPT   the sockgroup module is not loaded
+ * Errors of getsockopt:
+ *   ENOENT        fd is in no group
+ *   ERANGE        len too small (len is set to the size needed)
+ *   EINVAL        len negative; EFAULT: buf or len not writable
+ */
+#ifndef _UAPI_LINUX_SOCKGROUP_H
+#define _UAPI_LINUX_SOCKGROUP_H
+
+#include <linux/types.h>
+
+/*
+ * The kernel numbers its SOL_SOCKET options densely from 1 (up to about 80
+ * in 6.12, include/uapi/asm-generic/socket.h) and adds new ones at the end.
+ * A loadable module cannot reserve a number there, so it takes one far above
+ * that range ('S' 'G'), where no kernel option will arrive for a long time.
+ */
+#define SO_SERVICE_GROUP	0x5347
+
+#define SOCKGROUP_VERSION	1
+#define SOCKGROUP_MAX_MEMBERS	64
+
+/* Policies: how an overflowing connection's sibling is chosen. */
+#define SOCKGROUP_POLICY_RING		0	/* next member in ring order */
+#define SOCKGROUP_POLICY_PRIMARY	1	/* first member in list order */
+
+/* Flags of a group. */
+#define SOCKGROUP_F_REWRITE	(1U << 0)	/* rewrite the destination (conntrack NAT) */
+#define SOCKGROUP_F_ALL		0U		/* flags this version accepts */
+
+/* setsockopt request: a header followed by count fds. */
+struct sockgroup_req {
+	__u32 version;		/* SOCKGROUP_VERSION */
+	__u32 flags;		/* SOCKGROUP_F_* */
+	__u32 policy;		/* SOCKGROUP_POLICY_* */
+	__u32 count;		/* number of fds that follow */
+	__s32 fds[];
+};
+
+/* getsockopt reply: the group... */
+struct sockgroup_info {
+	__u32 version;		/* SOCKGROUP_VERSION */
+	__u32 flags;
+	__u32 policy;
+	__u32 count;		/* members that follow */
+	__u64 group_id;		/* unique in the network namespace */
+	__u64 dropped;		/* SYNs that found every member full */
+};
+
+/* ...then each member, in ring order. */
+struct sockgroup_member {
+	__u16 family;		/* AF_INET or AF_INET6 */
+	__u16 port;		/* local port, host byte order */
+	__u8 state;		/* TCP state (10: listening) */
+	__u8 v6only;		/* IPV6_V6ONLY set (AF_INET6) */
+	__u16 reserved;
+	__u8 addr[16];		/* local address: 4 bytes (AF_INET) or 16, network order */
+	__u32 accept_queue;	/* connections waiting for accept() */
+	__u32 accept_limit;	/* the listen() backlog */
+	__u32 handshakes;	/* handshakes under way */
+	__u32 reserved2;
+	__u64 cookie;		/* socket cookie (SO_COOKIE, ss -e) */
+	__u64 redirected_away;	/* SYNs for this member given to a sibling */
+	__u64 redirected_in;	/* SYNs for a sibling taken by this member */
+	__u64 dropped;		/* SYNs for this member that found every member full */
+};
+
+#endif /* _UAPI_LINUX_SOCKGROUP_H */

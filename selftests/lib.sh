@@ -1,0 +1,88 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# Shared helpers of sockgroup's kselftests, in the style of
+# tools/testing/selftests/net/lib.sh: TAP output, kselftest exit codes,
+# network namespaces cleaned up on exit, busywait.
+
+KSFT_PASS=0
+KSFT_FAIL=1
+KSFT_SKIP=4
+
+SOCKGROUP_KO=${SOCKGROUP_KO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/.build/plain/sockgroup.ko}
+
+ksft_tests=0
+ksft_failed=0
+ksft_skipped=0
+NS_LIST=()
+
+# ksft_result STATUS NAME: one TAP line for a subtest.
+ksft_result() {
+	local status=$1; shift
+	ksft_tests=$((ksft_tests + 1))
+	case "$status" in
+	0) echo "ok $ksft_tests - $*" ;;
+	4) echo "ok $ksft_tests - $* # SKIP"; ksft_skipped=$((ksft_skipped + 1)) ;;
+	*) echo "not ok $ksft_tests - $*"; ksft_failed=$((ksft_failed + 1)) ;;
+	esac
+}
+
+# check NAME CMD ARGS...: run CMD, record a subtest named NAME.
+check() {
+	local name=$1; shift
+	local out
+	if out=$("$@" 2>&1); then
+		ksft_result 0 "$name"
+	else
+		ksft_result 1 "$name"
+		echo "$out" | sed 's/^/# /'
+	fi
+}
+
+ksft_exit() {
+	echo "# $ksft_tests tests, $ksft_failed failed, $ksft_skipped skipped"
+	[ "$ksft_failed" -eq 0 ] || exit $KSFT_FAIL
+	exit $KSFT_PASS
+}
+
+# busywait TIMEOUT_MS CMD ARGS...: until CMD succeeds, or fail after TIMEOUT_MS.
+busywait() {
+	local timeout_ms=$1; shift
+	local start=$(date +%s%3N)
+	while true; do
+		"$@" && return 0
+		[ $(( $(date +%s%3N) - start )) -gt "$timeout_ms" ] && return 1
+		sleep 0.05
+	done
+}
+
+# setup_ns VAR...: create uniquely named namespaces, loopback up.
+setup_ns() {
+	local var name
+	for var in "$@"; do
+		name="$var-$(mktemp -u XXXXXX)"
+		ip netns add "$name" || return 1
+		ip -n "$name" link set lo up
+		NS_LIST+=("$name")
+		eval "$var=$name"
+	done
+}
+
+cleanup_all_ns() {
+	local ns
+	for ns in "${NS_LIST[@]}"; do
+		ip netns del "$ns" 2>/dev/null
+	done
+	NS_LIST=()
+}
+
+module_loaded() {
+	grep -q '^sockgroup ' /proc/modules
+}
+
+load_module() {
+	module_loaded || insmod "$SOCKGROUP_KO"
+}
+
+unload_module() {
+	! module_loaded || rmmod sockgroup
+}

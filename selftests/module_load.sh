@@ -1,0 +1,27 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# The module loads, is listed, logs, unloads cleanly, and loads again.
+
+source "$(dirname "$0")/lib.sh"
+
+trap 'unload_module 2>/dev/null' EXIT
+
+[ -f "$SOCKGROUP_KO" ] || { echo "# no module at $SOCKGROUP_KO"; exit $KSFT_FAIL; }
+unload_module 2>/dev/null
+
+dmesg_has() {
+	dmesg | tail -n 50 | grep -q "sockgroup: $1"
+}
+
+dmesg -C
+check "insmod succeeds" insmod "$SOCKGROUP_KO"
+check "listed in lsmod" sh -c 'lsmod | grep -q "^sockgroup "'
+check "logs that it loaded" dmesg_has loaded
+check "rmmod succeeds" rmmod sockgroup
+check "gone from lsmod" sh -c '! lsmod | grep -q "^sockgroup "'
+check "logs that it unloaded" dmesg_has unloaded
+for i in 1 2 3; do
+	check "load and unload again ($i)" sh -c "insmod '$SOCKGROUP_KO' && rmmod sockgroup"
+done
+ksft_exit

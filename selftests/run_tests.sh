@@ -1,0 +1,49 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Run sockgroup's kselftests (inside the test VM; see selftests/vm-run).
+#
+#   selftests/run_tests.sh [TEST...]     default: every test in TESTS
+#
+# Prints TAP; writes "PASSED FAILED SKIPPED" (subtest counts) to
+# $SOCKGROUP_OUT/counts when SOCKGROUP_OUT is set.  Exits non-zero when any
+# subtest failed or any test script failed.
+
+cd "$(dirname "$0")" || exit 1
+
+TESTS=(
+	module_load.sh
+	kunit.sh
+)
+[ $# -gt 0 ] && TESTS=("$@")
+
+passed=0 failed=0 skipped=0 n=0 status=0
+echo "TAP version 13"
+echo "1..${#TESTS[@]}"
+for t in "${TESTS[@]}"; do
+	n=$((n + 1))
+	echo "# selftests: sockgroup: $t"
+	out=$(mktemp)
+	timeout 900 "./$t" 2>&1 | tee "$out" | sed 's/^/# /'
+	rc=${PIPESTATUS[0]}
+	p=$(grep -cE '^ok [0-9]+ .*' "$out" | head -n 1)
+	s=$(grep -cE '^ok [0-9]+ .*# SKIP' "$out" | head -n 1)
+	f=$(grep -cE '^not ok [0-9]+ ' "$out" | head -n 1)
+	p=$((p - s))
+	if [ "$rc" != 0 ] && [ "$rc" != 4 ] && [ "$f" = 0 ]; then
+		f=1 # the script failed outside any subtest
+	fi
+	passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+	if [ "$rc" = 4 ]; then
+		echo "ok $n selftests: sockgroup: $t # SKIP"
+	elif [ "$rc" = 0 ] && [ "$f" = 0 ]; then
+		echo "ok $n selftests: sockgroup: $t"
+	else
+		echo "not ok $n selftests: sockgroup: $t # exit=$rc"
+		status=1
+	fi
+	rm -f "$out"
+done
+[ -n "${SOCKGROUP_OUT:-}" ] && echo "$passed $failed $skipped" >"$SOCKGROUP_OUT/counts"
+echo "# kselftests ($SOCKGROUP_FLAVOUR kernel): $passed passed, $failed failed, $skipped skipped"
+exit $status

@@ -1,0 +1,51 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Property tests of the ring choice against its definition.
+
+use proptest::prelude::*;
+use sockgroup_logic::ring::{choose, Choice, Load, Policy};
+
+fn load() -> impl Strategy<Value = Load> {
+    (any::<bool>(), 0u32..6, 0u32..4, 0u32..5).prop_map(
+        |(listening, accept_queue, handshakes, limit)| Load {
+            listening,
+            accept_queue,
+            handshakes,
+            limit,
+        },
+    )
+}
+
+proptest! {
+    #[test]
+    fn choice_matches_definition(
+        loads in prop::collection::vec(load(), 0..12),
+        addressed in 0usize..14,
+        primary in any::<bool>(),
+    ) {
+        let policy = if primary { Policy::Primary } else { Policy::Ring };
+        let mut calls = vec![0u32; loads.len()];
+        let got = choose(policy, loads.len(), addressed, |i| {
+            calls[i] += 1;
+            loads[i]
+        });
+        prop_assert!(calls.iter().all(|&c| c <= 1), "each member's load read at most once");
+        let n = loads.len();
+        let has_room = |i: usize| !loads[i].is_full();
+        match got {
+            Choice::Addressed => prop_assert!(addressed < n && has_room(addressed)),
+            Choice::Redirect(i) => {
+                prop_assert!(i < n && i != addressed && has_room(i));
+                prop_assert!(addressed >= n || !has_room(addressed));
+                // Every member passed over before `i` is full.
+                let start = if policy == Policy::Ring && addressed < n { addressed + 1 } else { 0 };
+                let mut j = start % n;
+                while j != i {
+                    prop_assert!(j == addressed || !has_room(j), "skipped member {} had room", j);
+                    j = (j + 1) % n;
+                }
+            }
+            Choice::AllFull => prop_assert!((0..n).all(|i| !has_room(i))),
+        }
+    }
+}
