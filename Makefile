@@ -41,7 +41,7 @@ kernel:
 	selftests/kernel-build $(if $(DEBUG),--debug)
 
 host-test:
-	cargo test --quiet
+	cargo test --workspace --quiet
 
 deps:
 	selftests/install-deps

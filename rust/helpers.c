@@ -1,10 +1,26 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Thin C helpers for static inline kernel functions: one line each, no
- * logic.  The logic lives in Rust.
+ * Thin C helpers for static inline kernel functions, bitfields and unions:
+ * a few lines each, no policy.  The logic lives in Rust.
  */
+#include <linux/file.h>
+#include <linux/ftrace.h>
+#include <linux/ipv6.h>
+#include <linux/module.h>
+#include <linux/netfilter.h>
+#include <linux/rcupdate.h>
+#include <linux/seq_file_net.h>
+#include <linux/sock_diag.h>
+#include <linux/sockptr.h>
+#include <linux/tcp.h>
+#include <net/inet6_hashtables.h>
 #include <net/inet_connection_sock.h>
+#include <net/inet_hashtables.h>
+#include <net/ip.h>
+#include <net/ipv6.h>
+#include <net/netns/generic.h>
 #include <net/sock.h>
+#include <net/tcp.h>
 
 #include "helpers.h"
 
@@ -36,4 +52,174 @@ u32 sg_reqsk_queue_len(const struct sock *sk)
 int sg_sk_state(const struct sock *sk)
 {
 	return READ_ONCE(sk->sk_state);
+}
+
+u16 sg_sk_family(const struct sock *sk)
+{
+	return sk->sk_family;
+}
+
+u16 sg_sk_type(const struct sock *sk)
+{
+	return sk->sk_type;
+}
+
+u16 sg_sk_protocol(const struct sock *sk)
+{
+	return sk->sk_protocol;
+}
+
+bool sg_sk_ipv6only(const struct sock *sk)
+{
+	return ipv6_only_sock(sk);
+}
+
+u16 sg_sk_local_port(const struct sock *sk)
+{
+	return READ_ONCE(inet_sk(sk)->inet_num);
+}
+
+void sg_sk_local_addr(const struct sock *sk, u8 addr[16])
+{
+	memset(addr, 0, 16);
+	if (sk->sk_family == AF_INET)
+		memcpy(addr, &sk->sk_rcv_saddr, 4);
+#if IS_ENABLED(CONFIG_IPV6)
+	else if (sk->sk_family == AF_INET6)
+		memcpy(addr, &sk->sk_v6_rcv_saddr, 16);
+#endif
+}
+
+struct net *sg_sock_net(const struct sock *sk)
+{
+	return sock_net(sk);
+}
+
+u64 sg_sock_cookie(struct sock *sk)
+{
+	u32 cookie[2];
+
+	sock_diag_save_cookie(sk, cookie);
+	return ((u64)cookie[1] << 32) | cookie[0];
+}
+
+void sg_sockfd_put(struct socket *sock)
+{
+	sockfd_put(sock);
+}
+
+int sg_copy_from_sockptr(void *dst, sockptr_t src, size_t size)
+{
+	return copy_from_sockptr(dst, src, size) ? -EFAULT : 0;
+}
+
+int sg_copy_to_sockptr(sockptr_t dst, const void *src, size_t size)
+{
+	return copy_to_sockptr(dst, src, size) ? -EFAULT : 0;
+}
+
+void sg_rcu_read_lock(void)
+{
+	rcu_read_lock();
+}
+
+void sg_rcu_read_unlock(void)
+{
+	rcu_read_unlock();
+}
+
+bool sg_try_module_get(struct module *mod)
+{
+	return try_module_get(mod);
+}
+
+void sg_module_put(struct module *mod)
+{
+	module_put(mod);
+}
+
+unsigned long sg_ftrace_regs_get_argument(struct ftrace_regs *fregs, unsigned int n)
+{
+	return ftrace_regs_get_argument(fregs, n);
+}
+
+void sg_ftrace_regs_set_ip(struct ftrace_regs *fregs, unsigned long ip)
+{
+	ftrace_regs_set_instruction_pointer(fregs, ip);
+}
+
+void *sg_net_generic(const struct net *net, unsigned int id)
+{
+	return net_generic(net, id);
+}
+
+struct net *sg_seq_file_single_net(struct seq_file *seq)
+{
+	return seq_file_single_net(seq);
+}
+
+int sg_skb_tcp_flags(struct sk_buff *skb, u8 pf, int *thoff)
+{
+	struct tcphdr _th;
+	const struct tcphdr *th;
+
+	if (pf == NFPROTO_IPV4) {
+		if (ip_hdr(skb)->protocol != IPPROTO_TCP || ip_is_fragment(ip_hdr(skb)))
+			return -1;
+		*thoff = skb_network_offset(skb) + ip_hdrlen(skb);
+	} else {
+		u8 nexthdr = ipv6_hdr(skb)->nexthdr;
+		__be16 frag_off;
+		int off = ipv6_skip_exthdr(skb, skb_network_offset(skb) + sizeof(struct ipv6hdr),
+					   &nexthdr, &frag_off);
+
+		if (off < 0 || nexthdr != IPPROTO_TCP || (frag_off & htons(~0x7)))
+			return -1;
+		*thoff = off;
+	}
+	th = skb_header_pointer(skb, *thoff, sizeof(_th), &_th);
+	if (!th)
+		return -1;
+	return tcp_flag_byte(th);
+}
+
+struct sock *sg_skb_lookup_listener(struct net *net, struct sk_buff *skb, u8 pf, int thoff)
+{
+	struct inet_hashinfo *hinfo = net->ipv4.tcp_death_row.hashinfo;
+	struct tcphdr _th;
+	const struct tcphdr *th = skb_header_pointer(skb, thoff, sizeof(_th), &_th);
+
+	if (!th)
+		return NULL;
+	if (pf == NFPROTO_IPV4) {
+		const struct iphdr *iph = ip_hdr(skb);
+
+		return inet_lookup_listener(net, hinfo, skb, thoff, iph->saddr, th->source,
+					    iph->daddr, th->dest, inet_iif(skb), inet_sdif(skb));
+	}
+#if IS_ENABLED(CONFIG_IPV6)
+	return inet6_lookup_listener(net, hinfo, skb, thoff, &ipv6_hdr(skb)->saddr, th->source,
+				     &ipv6_hdr(skb)->daddr, ntohs(th->dest), inet6_iif(skb),
+				     inet6_sdif(skb));
+#else
+	return NULL;
+#endif
+}
+
+bool sg_skb_has_sk(const struct sk_buff *skb)
+{
+	return skb->sk;
+}
+
+/* As nf_tproxy_assign_sock(): the TCP receive path takes skb->sk as its
+ * socket (skb_steal_sock()); sock_edemux drops the reference we take.
+ */
+bool sg_skb_assign_sock(struct sk_buff *skb, struct sock *sk)
+{
+	if (!refcount_inc_not_zero(&sk->sk_refcnt))
+		return false;
+	skb_orphan(skb);
+	skb->sk = sk;
+	skb->destructor = sock_edemux;
+	return true;
 }

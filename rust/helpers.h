@@ -1,20 +1,63 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Prototypes of the thin C helpers in helpers.c: each wraps one static
- * inline kernel function (or a bitfield access) that Rust cannot call.
+ * Prototypes of the thin C helpers in helpers.c: each wraps static inline
+ * kernel functions (or bitfield and union accesses) that Rust cannot call.
  */
 #ifndef SOCKGROUP_HELPERS_H
 #define SOCKGROUP_HELPERS_H
 
+#include <linux/sockptr.h>
 #include <linux/types.h>
 
+struct ftrace_regs;
+struct module;
+struct net;
+struct seq_file;
+struct sk_buff;
 struct sock;
+struct socket;
 
+/* struct sock */
 void sg_sock_hold(struct sock *sk);
 void sg_sock_put(struct sock *sk);
 u32 sg_sk_ack_backlog(const struct sock *sk);
 u32 sg_sk_max_ack_backlog(const struct sock *sk);
 u32 sg_reqsk_queue_len(const struct sock *sk);
 int sg_sk_state(const struct sock *sk);
+u16 sg_sk_family(const struct sock *sk);
+u16 sg_sk_type(const struct sock *sk);
+u16 sg_sk_protocol(const struct sock *sk);
+bool sg_sk_ipv6only(const struct sock *sk);
+u16 sg_sk_local_port(const struct sock *sk);
+void sg_sk_local_addr(const struct sock *sk, u8 addr[16]);
+struct net *sg_sock_net(const struct sock *sk);
+u64 sg_sock_cookie(struct sock *sk);
+
+/* struct socket from a file descriptor */
+void sg_sockfd_put(struct socket *sock);
+
+/* sockptr_t: 0 or -EFAULT */
+int sg_copy_from_sockptr(void *dst, sockptr_t src, size_t size);
+int sg_copy_to_sockptr(sockptr_t dst, const void *src, size_t size);
+
+/* RCU and modules */
+void sg_rcu_read_lock(void);
+void sg_rcu_read_unlock(void);
+bool sg_try_module_get(struct module *mod);
+void sg_module_put(struct module *mod);
+
+/* ftrace */
+unsigned long sg_ftrace_regs_get_argument(struct ftrace_regs *fregs, unsigned int n);
+void sg_ftrace_regs_set_ip(struct ftrace_regs *fregs, unsigned long ip);
+
+/* network namespaces */
+void *sg_net_generic(const struct net *net, unsigned int id);
+struct net *sg_seq_file_single_net(struct seq_file *seq);
+
+/* packets: the TCP flags byte and header offset, or -1 if not TCP */
+int sg_skb_tcp_flags(struct sk_buff *skb, u8 pf, int *thoff);
+struct sock *sg_skb_lookup_listener(struct net *net, struct sk_buff *skb, u8 pf, int thoff);
+bool sg_skb_has_sk(const struct sk_buff *skb);
+bool sg_skb_assign_sock(struct sk_buff *skb, struct sock *sk);
 
 #endif

@@ -6,7 +6,7 @@
 //! which run the module's Rust code inside the kernel and report what they
 //! observed in a plain C struct for the suite to assert on.
 
-use super::sock::{Family, KernelSocket};
+use super::{skb::Family, sock::KernelSocket};
 use crate::logic::ring::{choose, Choice, Load, Policy};
 
 use super::bindings::sg_listener_report as ListenerReport;

@@ -5,7 +5,7 @@
 //! C headers: [`include/net/sock.h`](srctree/include/net/sock.h),
 //! [`include/linux/net.h`](srctree/include/linux/net.h).
 
-use super::bindings;
+use super::{bindings, net::Net, skb::Family};
 use core::ptr::NonNull;
 use kernel::{
     error::{to_result, Result},
@@ -59,6 +59,11 @@ impl Sock {
         unsafe { &*ptr.cast() }
     }
 
+    /// The socket's identity: its address, stable while it lives.
+    pub fn key(&self) -> usize {
+        self.as_ptr() as usize
+    }
+
     /// Returns the raw pointer to the `struct sock`.
     pub fn as_ptr(&self) -> *mut bindings::sock {
         self.0.get()
@@ -92,23 +97,98 @@ impl Sock {
         // SAFETY: By the type invariant the socket is alive.
         unsafe { bindings::sg_reqsk_queue_len(self.as_ptr()) }
     }
+
+    /// The address family (`sk_family`), if IPv4 or IPv6.
+    pub fn family(&self) -> Option<Family> {
+        // SAFETY: By the type invariant the socket is alive.
+        Family::from_af(unsafe { bindings::sg_sk_family(self.as_ptr()) })
+    }
+
+    /// Whether this is a TCP socket (`SOCK_STREAM`, `IPPROTO_TCP`).
+    pub fn is_tcp(&self) -> bool {
+        // SAFETY: By the type invariant the socket is alive.
+        let (ty, proto) = unsafe {
+            (
+                bindings::sg_sk_type(self.as_ptr()),
+                bindings::sg_sk_protocol(self.as_ptr()),
+            )
+        };
+        u32::from(ty) == bindings::sock_type_SOCK_STREAM
+            && u32::from(proto) == bindings::IPPROTO_TCP
+    }
+
+    /// Whether an IPv6 socket refuses IPv4 (`IPV6_V6ONLY`).
+    pub fn ipv6only(&self) -> bool {
+        // SAFETY: By the type invariant the socket is alive.
+        unsafe { bindings::sg_sk_ipv6only(self.as_ptr()) }
+    }
+
+    /// The local port, host order (`inet_num`).
+    pub fn local_port(&self) -> u16 {
+        // SAFETY: By the type invariant the socket is alive.
+        unsafe { bindings::sg_sk_local_port(self.as_ptr()) }
+    }
+
+    /// The bound local address: IPv4 in the first 4 bytes, network order.
+    pub fn local_addr(&self) -> [u8; 16] {
+        let mut addr = [0u8; 16];
+        // SAFETY: By the type invariant the socket is alive; `addr` has 16 bytes.
+        unsafe { bindings::sg_sk_local_addr(self.as_ptr(), addr.as_mut_ptr()) };
+        addr
+    }
+
+    /// The socket's network namespace.
+    pub fn net(&self) -> &Net {
+        // SAFETY: A socket holds its namespace alive (or, for a kernel
+        // socket, is closed before it goes), so it outlives `&self`.
+        unsafe { Net::from_raw(bindings::sg_sock_net(self.as_ptr())) }
+    }
+
+    /// The socket cookie (`SO_COOKIE`), assigned on first use.
+    pub fn cookie(&self) -> u64 {
+        // SAFETY: By the type invariant the socket is alive.
+        unsafe { bindings::sg_sock_cookie(self.as_ptr()) }
+    }
 }
 
-/// Address families.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Family {
-    /// IPv4.
-    Inet,
-    /// IPv6.
-    Inet6,
+/// A socket reached through a file descriptor of the calling process.
+///
+/// # Invariants
+///
+/// `sock` came from a successful `sockfd_lookup`, whose file reference this
+/// value owns and drops with `sockfd_put`.
+pub struct SocketFd {
+    sock: NonNull<bindings::socket>,
 }
 
-impl Family {
-    fn raw(self) -> i32 {
-        match self {
-            Family::Inet => bindings::AF_INET as i32,
-            Family::Inet6 => bindings::AF_INET6 as i32,
+impl SocketFd {
+    /// Looks up `fd`: `EBADF` when it is not open, `ENOTSOCK` when not a socket.
+    pub fn lookup(fd: i32) -> Result<Self> {
+        let mut err = 0;
+        // SAFETY: `err` is a valid out-pointer; the call takes a reference
+        // on the file.
+        let sock = unsafe { bindings::sockfd_lookup(fd, &mut err) };
+        match NonNull::new(sock) {
+            // INVARIANT: The lookup succeeded.
+            Some(sock) => Ok(Self { sock }),
+            None => Err(kernel::error::Error::from_errno(err)),
         }
+    }
+
+    /// The socket's `struct sock`, if it has one.
+    pub fn sk(&self) -> Option<&Sock> {
+        // SAFETY: By the type invariant `sock` is alive while we hold the
+        // file; its `sk` lives as long as the socket.
+        let sk = unsafe { (*self.sock.as_ptr()).sk };
+        // SAFETY: As above.
+        (!sk.is_null()).then(|| unsafe { Sock::from_raw(sk) })
+    }
+}
+
+impl Drop for SocketFd {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant we own one file reference.
+        unsafe { bindings::sg_sockfd_put(self.sock.as_ptr()) };
     }
 }
 
@@ -131,7 +211,7 @@ impl KernelSocket {
         to_result(unsafe {
             bindings::sock_create_kern(
                 core::ptr::addr_of_mut!(bindings::init_net),
-                family.raw(),
+                i32::from(family.af()),
                 bindings::sock_type_SOCK_STREAM as i32,
                 bindings::IPPROTO_TCP as i32,
                 &mut sock,

@@ -7,7 +7,17 @@
 
 #[path = "bindings.rs"]
 pub(crate) mod bindings;
+#[path = "errno.rs"]
+pub(crate) mod errno;
+#[path = "ftrace.rs"]
+pub(crate) mod ftrace;
 #[path = "kunit.rs"]
 pub(crate) mod kunit;
+#[path = "net.rs"]
+pub(crate) mod net;
+#[path = "rcu.rs"]
+pub(crate) mod rcu;
+#[path = "skb.rs"]
+pub(crate) mod skb;
 #[path = "sock.rs"]
 pub(crate) mod sock;

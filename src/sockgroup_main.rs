@@ -3,20 +3,29 @@
 //! sockgroup: the kernel spreads incoming TCP connections over the sockets
 //! and servers that provide one service.
 //!
-//! This crate is the module.  `rust/` (the `sys` module) is the thin layer
+//! This crate is the module. `rust/` (the `sys` module) is the thin layer
 //! over the kernel's C interfaces and holds every `unsafe`; `logic` is plain
-//! `no_std` Rust that is also tested on the host.
+//! `no_std` Rust that is also tested on the host; `groups` and `sockopt`
+//! are the service groups (capability 1 of SPEC.md).
 
 use kernel::prelude::*;
 
+mod groups;
 // The logic is a library shared with the host tests: its items are `pub`.
 #[allow(unreachable_pub)]
 mod logic;
+mod sockopt;
 // The safe layer is a library: it offers more than the module uses at any
 // one time, with `pub` items.
 #[allow(dead_code, unreachable_pub)]
 #[path = "../rust/sys.rs"]
 mod sys;
+
+use sys::{
+    ftrace::{ListenStopHook, SockoptHooks},
+    net::Pernet,
+    rcu::BarrierOnDrop,
+};
 
 module! {
     type: SockGroup,
@@ -26,12 +35,34 @@ module! {
     license: "GPL",
 }
 
-struct SockGroup;
+/// The module's registrations. Fields drop in order: first no new option
+/// call and no listen-stop notice, then every namespace's hooks and groups,
+/// last a wait for the RCU callbacks that free old snapshots.
+struct SockGroup {
+    _sockopt: SockoptHooks<sockopt::ServiceGroup>,
+    _listen_stop: ListenStopHook<sockopt::ServiceGroup>,
+    _pernet: Pernet<groups::NetState>,
+    _barrier: BarrierOnDrop,
+}
 
 impl kernel::Module for SockGroup {
-    fn init(_module: &'static ThisModule) -> Result<Self> {
-        pr_info!("loaded\n");
-        Ok(SockGroup)
+    fn init(module: &'static ThisModule) -> Result<Self> {
+        let pernet =
+            Pernet::register().inspect_err(|e| pr_err!("per-namespace state: {:?}\n", e))?;
+        let listen_stop = ListenStopHook::register()
+            .inspect_err(|e| pr_err!("ftrace hook on inet_csk_listen_stop: {:?}\n", e))?;
+        let sockopt = SockoptHooks::register(module)
+            .inspect_err(|e| pr_err!("ftrace hooks on do_sock_{{set,get}}sockopt: {:?}\n", e))?;
+        pr_info!(
+            "loaded: SO_SERVICE_GROUP = {:#x}\n",
+            logic::uapi::SO_SERVICE_GROUP
+        );
+        Ok(SockGroup {
+            _sockopt: sockopt,
+            _listen_stop: listen_stop,
+            _pernet: pernet,
+            _barrier: BarrierOnDrop,
+        })
     }
 }
 

@@ -6,4 +6,6 @@
 //! the host, as the `sockgroup_logic` library that `cargo test` exercises
 //! (see `Cargo.toml`).
 
+pub mod fmt;
 pub mod ring;
+pub mod uapi;

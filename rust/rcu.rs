@@ -1,0 +1,141 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! RCU: read-side guards and a pointer cell that readers follow without locks.
+//!
+//! C header: [`include/linux/rcupdate.h`](srctree/include/linux/rcupdate.h).
+
+use super::bindings;
+use core::{
+    marker::PhantomData,
+    ptr,
+    sync::atomic::{AtomicPtr, Ordering},
+};
+use kernel::{alloc::Flags, prelude::*, types::Opaque};
+
+/// An RCU read-side critical section, from `rcu_read_lock()` to `rcu_read_unlock()`.
+///
+/// Not `Send`: it must end on the CPU and task that began it.
+pub struct Guard(PhantomData<*mut ()>);
+
+impl Guard {
+    /// Enters a read-side critical section (they nest).
+    pub fn new() -> Self {
+        // SAFETY: Always safe; `Drop` calls the matching `rcu_read_unlock()`.
+        unsafe { bindings::sg_rcu_read_lock() };
+        Self(PhantomData)
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        // SAFETY: Paired with the `rcu_read_lock()` of `Guard::new`.
+        unsafe { bindings::sg_rcu_read_unlock() };
+    }
+}
+
+/// Waits until every `call_rcu` callback queued so far has run (`rcu_barrier()`).
+///
+/// The module's exit calls it last, so that no callback of ours runs after
+/// the module's code is gone.
+pub fn barrier() {
+    // SAFETY: Always safe to call from process context, where module exit runs.
+    unsafe { bindings::rcu_barrier() };
+}
+
+/// Calls [`barrier`] when dropped: the last field of the module's state.
+pub struct BarrierOnDrop;
+
+impl Drop for BarrierOnDrop {
+    fn drop(&mut self) {
+        barrier();
+    }
+}
+
+/// An allocation that carries its own `rcu_head`, so it can be freed after a grace period.
+#[repr(C)]
+struct RcuBox<T> {
+    head: Opaque<bindings::callback_head>,
+    value: T,
+}
+
+/// A pointer that readers follow under RCU while writers replace what it points to.
+///
+/// Writers publish with release ordering (`rcu_assign_pointer`); readers load
+/// with acquire ordering, at least as strong as `rcu_dereference`. The value
+/// replaced is dropped after a grace period, with `call_rcu`, so a writer may
+/// be in atomic context.
+///
+/// # Invariants
+///
+/// `ptr` is null or comes from `KBox::into_raw` of an `RcuBox<T>` owned by
+/// this cell; once replaced, it is handed to `call_rcu` exactly once.
+pub struct RcuCell<T: Send + Sync> {
+    ptr: AtomicPtr<RcuBox<T>>,
+}
+
+impl<T: Send + Sync> RcuCell<T> {
+    /// An empty cell.
+    pub const fn new() -> Self {
+        Self {
+            ptr: AtomicPtr::new(ptr::null_mut()),
+        }
+    }
+
+    /// The current value, valid for the read-side critical section `_guard`.
+    pub fn get<'a>(&'a self, _guard: &'a Guard) -> Option<&'a T> {
+        let p = self.ptr.load(Ordering::Acquire);
+        // SAFETY: By the type invariant a non-null `p` points to a live
+        // `RcuBox<T>`; it is freed only after a grace period that began
+        // after it was replaced, so it outlives the critical section of `_guard`.
+        unsafe { p.as_ref() }.map(|b| &b.value)
+    }
+
+    /// Publishes `value` (or nothing); the old value is dropped after a grace period.
+    ///
+    /// Writers that must not lose each other's updates serialize with a lock
+    /// of their own; the cell itself stays sound without it.
+    pub fn replace(&self, value: Option<T>, flags: Flags) -> Result {
+        let new = match value {
+            Some(value) => KBox::into_raw(KBox::new(
+                RcuBox {
+                    head: Opaque::uninit(),
+                    value,
+                },
+                flags,
+            )?),
+            None => ptr::null_mut(),
+        };
+        let old = self.ptr.swap(new, Ordering::AcqRel);
+        if !old.is_null() {
+            // SAFETY: By the type invariant `old` came from `KBox::into_raw`
+            // and, now that it is swapped out, nobody else will free it;
+            // `head` is its first field and unused until now.
+            unsafe {
+                bindings::call_rcu(
+                    Opaque::raw_get(ptr::addr_of!((*old).head)),
+                    Some(Self::free),
+                )
+            };
+        }
+        Ok(())
+    }
+
+    /// The `call_rcu` callback: drops the box after the grace period.
+    ///
+    /// # Safety
+    ///
+    /// `head` must be the `head` of an `RcuBox<T>` from `KBox::into_raw`,
+    /// handed to `call_rcu` once.
+    unsafe extern "C" fn free(head: *mut bindings::callback_head) {
+        // SAFETY: `RcuBox` is `repr(C)` with `head` first, so the pointers
+        // are equal; the caller guarantees the box came from `KBox::into_raw`.
+        drop(unsafe { KBox::from_raw(head.cast::<RcuBox<T>>()) });
+    }
+}
+
+impl<T: Send + Sync> Drop for RcuCell<T> {
+    fn drop(&mut self) {
+        // Readers may still be in a critical section that found the value.
+        let _ = self.replace(None, GFP_KERNEL);
+    }
+}

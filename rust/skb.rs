@@ -1,0 +1,164 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Packets (`struct sk_buff`) as a netfilter hook sees them.
+//!
+//! C headers: [`include/linux/skbuff.h`](srctree/include/linux/skbuff.h),
+//! [`include/linux/netfilter.h`](srctree/include/linux/netfilter.h).
+
+use super::{bindings, net::Net, rcu, sock::Sock};
+use kernel::types::Opaque;
+
+/// The network-layer family of a packet or a socket.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Family {
+    /// IPv4.
+    Inet,
+    /// IPv6.
+    Inet6,
+}
+
+impl Family {
+    /// From `NFPROTO_*`.
+    pub(crate) fn from_nfproto(pf: u8) -> Option<Self> {
+        match u32::from(pf) {
+            bindings::NFPROTO_IPV4 => Some(Family::Inet),
+            bindings::NFPROTO_IPV6 => Some(Family::Inet6),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn nfproto(self) -> u8 {
+        match self {
+            Family::Inet => bindings::NFPROTO_IPV4 as u8,
+            Family::Inet6 => bindings::NFPROTO_IPV6 as u8,
+        }
+    }
+
+    /// From `AF_*`.
+    pub fn from_af(af: u16) -> Option<Self> {
+        match u32::from(af) {
+            bindings::AF_INET => Some(Family::Inet),
+            bindings::AF_INET6 => Some(Family::Inet6),
+            _ => None,
+        }
+    }
+
+    /// As `AF_*`.
+    pub fn af(self) -> u16 {
+        match self {
+            Family::Inet => bindings::AF_INET as u16,
+            Family::Inet6 => bindings::AF_INET6 as u16,
+        }
+    }
+}
+
+/// What a netfilter hook decides.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Verdict {
+    /// Let the packet go on.
+    Accept,
+}
+
+impl Verdict {
+    pub(crate) fn raw(self) -> u32 {
+        match self {
+            Verdict::Accept => bindings::NF_ACCEPT,
+        }
+    }
+}
+
+/// TCP header flag bits, as in `tcp_flag_byte()`.
+pub mod tcp_flags {
+    /// FIN.
+    pub const FIN: u8 = 0x01;
+    /// SYN.
+    pub const SYN: u8 = 0x02;
+    /// RST.
+    pub const RST: u8 = 0x04;
+    /// ACK.
+    pub const ACK: u8 = 0x10;
+}
+
+/// A TCP segment's header as the hook found it.
+#[derive(Clone, Copy, Debug)]
+pub struct TcpInfo {
+    /// The flags byte (`tcp_flags::*`).
+    pub flags: u8,
+    /// Offset of the TCP header from `skb->data`.
+    thoff: i32,
+}
+
+/// A packet in a netfilter hook.
+///
+/// # Invariants
+///
+/// Only reached through a reference valid during the hook call, in which the
+/// hook owns the packet and may set its socket.
+#[repr(transparent)]
+pub struct SkBuff(Opaque<bindings::sk_buff>);
+
+impl SkBuff {
+    /// Creates a reference from a raw pointer.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must be a live `sk_buff` that the caller's hook owns for `'a`.
+    pub unsafe fn from_raw<'a>(ptr: *mut bindings::sk_buff) -> &'a Self {
+        // SAFETY: `repr(transparent)`; alive for `'a` as the caller guarantees.
+        unsafe { &*ptr.cast() }
+    }
+
+    fn as_ptr(&self) -> *mut bindings::sk_buff {
+        self.0.get()
+    }
+
+    /// The TCP header's flags, if this is a TCP segment (not a fragment).
+    pub fn tcp(&self, family: Family) -> Option<TcpInfo> {
+        let mut thoff = 0;
+        // SAFETY: By the type invariant the packet is alive; its network
+        // header is set in a LOCAL_IN hook.
+        let flags =
+            unsafe { bindings::sg_skb_tcp_flags(self.as_ptr(), family.nfproto(), &mut thoff) };
+        u8::try_from(flags)
+            .ok()
+            .map(|flags| TcpInfo { flags, thoff })
+    }
+
+    /// Whether a socket is already attached (early demux, TPROXY, ...).
+    pub fn has_sock(&self) -> bool {
+        // SAFETY: By the type invariant the packet is alive.
+        unsafe { bindings::sg_skb_has_sk(self.as_ptr()) }
+    }
+
+    /// The listener that TCP would give this segment (`inet_lookup_listener`).
+    pub fn listener<'a>(
+        &self,
+        net: &Net,
+        family: Family,
+        tcp: &TcpInfo,
+        _guard: &'a rcu::Guard,
+    ) -> Option<&'a Sock> {
+        // SAFETY: By the type invariant the packet is alive; `tcp` was read
+        // from it; the lookup runs under RCU (`_guard`).
+        let sk = unsafe {
+            bindings::sg_skb_lookup_listener(
+                net.as_ptr(),
+                self.as_ptr(),
+                family.nfproto(),
+                tcp.thoff,
+            )
+        };
+        // SAFETY: Listeners are freed after an RCU grace period
+        // (SOCK_RCU_FREE), so the socket outlives `_guard`'s critical section.
+        (!sk.is_null()).then(|| unsafe { Sock::from_raw(sk) })
+    }
+
+    /// Hands the packet to `sk`, which TCP then uses instead of its lookup.
+    ///
+    /// Returns `false` (and changes nothing) when `sk` is being freed.
+    pub fn assign_sock(&self, sk: &Sock) -> bool {
+        // SAFETY: By the type invariant the hook owns the packet; `sk` is
+        // alive; the helper takes its own reference, which `sock_edemux` drops.
+        unsafe { bindings::sg_skb_assign_sock(self.as_ptr(), sk.as_ptr()) }
+    }
+}

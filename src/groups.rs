@@ -1,0 +1,490 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Service groups of one network namespace.
+//!
+//! The groups of a namespace are one immutable [`Snapshot`], published under
+//! RCU: the packet path reads it without locks; every change (a request, a
+//! member that stops listening) builds a new one under the namespace's
+//! spinlock and replaces the old, which is freed after a grace period. The
+//! snapshot holds a reference on every member socket, so a member it names
+//! is always safe to read. Counters live in their own reference-counted
+//! objects and survive the snapshots that share them.
+
+use crate::logic::{
+    fmt::SockAddr,
+    ring::{self, Choice, Load, Policy},
+    uapi::{self, Candidate, Fam, Info, MemberInfo, Refusal, Request},
+};
+use crate::sys::{
+    net::{Net, PernetState, PernetStatic, SeqFile},
+    rcu::{Guard, RcuCell},
+    skb::{tcp_flags, Family, SkBuff, Verdict},
+    sock::Sock,
+};
+use core::{
+    fmt::Write,
+    sync::atomic::{AtomicU64, Ordering::Relaxed},
+};
+use kernel::{
+    c_str, new_spinlock,
+    prelude::*,
+    str::CStr,
+    sync::{Arc, SpinLock},
+    types::ARef,
+};
+
+/// The static part of our per-namespace registration.
+static STATICS: PernetStatic = PernetStatic::new();
+
+/// All allocations here may run in atomic context (under the spinlock, or
+/// in the listen-stop hook) and are small.
+const GFP: kernel::alloc::Flags = GFP_ATOMIC;
+
+/// A member's counters.
+#[derive(Default)]
+struct Counters {
+    redirected_away: AtomicU64,
+    redirected_in: AtomicU64,
+    dropped: AtomicU64,
+}
+
+/// A member of a group, in a snapshot.
+struct Member {
+    sk: ARef<Sock>,
+    fam: Fam,
+    /// Index of its group in [`Snapshot::groups`].
+    group: usize,
+    counters: Arc<Counters>,
+}
+
+impl Member {
+    fn load(&self, v4: bool) -> Load {
+        let sk = &self.sk;
+        Load {
+            listening: self.fam.takes(v4) && sk.is_listening(),
+            accept_queue: sk.ack_backlog(),
+            handshakes: sk.reqsk_queue_len(),
+            limit: sk.max_ack_backlog(),
+        }
+    }
+}
+
+/// A group, in a snapshot.
+struct Group {
+    id: u64,
+    policy: Policy,
+    flags: u32,
+    /// Indices into [`Snapshot::members`], in ring order.
+    ring: KVec<usize>,
+}
+
+/// Every group of a namespace, immutable once published.
+struct Snapshot {
+    /// Sorted by socket identity, for lookups by socket.
+    members: KVec<Member>,
+    groups: KVec<Group>,
+}
+
+impl Snapshot {
+    fn find(&self, sk: &Sock) -> Option<usize> {
+        self.members
+            .binary_search_by_key(&sk.key(), |m| m.sk.key())
+            .ok()
+    }
+
+    fn group_of(&self, sk: &Sock) -> Option<&Group> {
+        self.find(sk).map(|m| &self.groups[self.members[m].group])
+    }
+
+    fn ring<'a>(&'a self, g: &'a Group) -> impl Iterator<Item = &'a Member> + 'a {
+        g.ring.iter().map(|&m| &self.members[m])
+    }
+}
+
+/// A group as the next snapshot will have it.
+struct Plan {
+    id: u64,
+    policy: Policy,
+    flags: u32,
+    members: KVec<(ARef<Sock>, Fam, Arc<Counters>)>,
+}
+
+/// Builds and publishes a snapshot of `plans` (none: no snapshot at all, so
+/// that the packet path of a namespace without groups stops at one load).
+fn publish(cell: &RcuCell<Snapshot>, plans: KVec<Plan>) -> Result {
+    let plans: KVec<Plan> = {
+        let mut kept = KVec::new();
+        for p in plans {
+            if !p.members.is_empty() {
+                kept.push(p, GFP)?;
+            }
+        }
+        kept
+    };
+    if plans.is_empty() {
+        return cell.replace(None, GFP);
+    }
+    let mut members = KVec::new();
+    let mut groups = KVec::new();
+    for (g, plan) in plans.into_iter().enumerate() {
+        let mut ring = KVec::with_capacity(plan.members.len(), GFP)?;
+        for (pos, (sk, fam, counters)) in plan.members.into_iter().enumerate() {
+            // The ring position, for now; indices are fixed after sorting.
+            ring.push(pos, GFP)?;
+            members.push(
+                (
+                    Member {
+                        sk,
+                        fam,
+                        group: g,
+                        counters,
+                    },
+                    pos,
+                ),
+                GFP,
+            )?;
+        }
+        groups.push(
+            Group {
+                id: plan.id,
+                policy: plan.policy,
+                flags: plan.flags,
+                ring,
+            },
+            GFP,
+        )?;
+    }
+    members.sort_unstable_by_key(|(m, _)| m.sk.key());
+    for (i, (m, pos)) in members.iter().enumerate() {
+        groups[m.group].ring[*pos] = i;
+    }
+    let mut sorted = KVec::with_capacity(members.len(), GFP)?;
+    for (m, _) in members {
+        sorted.push(m, GFP)?;
+    }
+    cell.replace(
+        Some(Snapshot {
+            members: sorted,
+            groups,
+        }),
+        GFP,
+    )
+}
+
+/// The plans of every group of `snap` but the one with id `except`.
+fn plans_except(snap: Option<&Snapshot>, except: Option<u64>) -> Result<KVec<Plan>> {
+    let mut plans = KVec::new();
+    let Some(snap) = snap else {
+        return Ok(plans);
+    };
+    for g in snap.groups.iter().filter(|g| Some(g.id) != except) {
+        let mut members = KVec::with_capacity(g.ring.len(), GFP)?;
+        for m in snap.ring(g) {
+            members.push((m.sk.clone(), m.fam, m.counters.clone()), GFP)?;
+        }
+        plans.push(
+            Plan {
+                id: g.id,
+                policy: g.policy,
+                flags: g.flags,
+                members,
+            },
+            GFP,
+        )?;
+    }
+    Ok(plans)
+}
+
+/// What grouping checks of a socket.
+fn fam_of(sk: &Sock) -> Option<Fam> {
+    if !sk.is_tcp() {
+        return None;
+    }
+    match sk.family()? {
+        Family::Inet => Some(Fam::V4),
+        Family::Inet6 if sk.ipv6only() => Some(Fam::V6Only),
+        Family::Inet6 => Some(Fam::V6Dual),
+    }
+}
+
+/// The errno of a refusal, as the uapi header documents it.
+pub(crate) fn errno(r: Refusal) -> Error {
+    use crate::sys::errno;
+    match r {
+        Refusal::Invalid => EINVAL,
+        Refusal::TooBig => E2BIG,
+        Refusal::NotTcp => errno::eopnotsupp(),
+        Refusal::OtherNet => EXDEV,
+        Refusal::OtherFamily => errno::eafnosupport(),
+        Refusal::InOtherGroup => EBUSY,
+    }
+}
+
+/// Control-path state, under the spinlock.
+struct Control {
+    next_id: u64,
+}
+
+/// The service groups of one network namespace.
+#[pin_data]
+pub(crate) struct NetState {
+    #[pin]
+    control: SpinLock<Control>,
+    snap: RcuCell<Snapshot>,
+}
+
+impl NetState {
+    /// The state of `sk`'s namespace.
+    pub(crate) fn of<'a>(sk: &'a Sock, guard: &'a Guard) -> Option<&'a NetState> {
+        crate::sys::net::Pernet::<NetState>::get(sk.net(), guard)
+    }
+
+    /// Makes `anchor` and `listed`, in that order, one group; or, when
+    /// `listed` is empty, takes `anchor` out of its group.
+    pub(crate) fn regroup(&self, anchor: &Sock, listed: &[&Sock], req: &Request) -> Result {
+        let mut control = self.control.lock();
+        let guard = Guard::new();
+        let snap = self.snap.get(&guard);
+        let old = snap.and_then(|s| s.group_of(anchor)).map(|g| g.id);
+        if listed.is_empty() {
+            if old.is_none() {
+                return Ok(());
+            }
+            return self.without(snap, anchor);
+        }
+        let candidate = |sk: &Sock| Candidate {
+            fam: fam_of(sk),
+            same_net: sk.net() == anchor.net(),
+            listening: sk.is_listening(),
+            key: sk.key(),
+            group: snap.and_then(|s| s.group_of(sk)).map(|g| g.id),
+        };
+        let mut cands = KVec::with_capacity(listed.len(), GFP)?;
+        for sk in listed {
+            cands.push(candidate(sk), GFP)?;
+        }
+        uapi::validate(&candidate(anchor), &cands).map_err(errno)?;
+
+        let mut members = KVec::with_capacity(listed.len() + 1, GFP)?;
+        for sk in Iterator::chain(core::iter::once(anchor), listed.iter().copied()) {
+            // Members that stay keep their counters.
+            let counters = match snap.and_then(|s| s.find(sk)) {
+                Some(m) => snap.map(|s| s.members[m].counters.clone()),
+                None => None,
+            };
+            let counters = match counters {
+                Some(c) => c,
+                None => Arc::new(Counters::default(), GFP)?,
+            };
+            // `validate` checked the family.
+            members.push((sk.into(), fam_of(sk).ok_or(EINVAL)?, counters), GFP)?;
+        }
+        let id = match old {
+            Some(id) => id,
+            None => {
+                control.next_id += 1;
+                control.next_id
+            }
+        };
+        let mut plans = plans_except(snap, old)?;
+        plans.push(
+            Plan {
+                id,
+                policy: req.policy,
+                flags: req.flags,
+                members,
+            },
+            GFP,
+        )?;
+        publish(&self.snap, plans)
+    }
+
+    /// Publishes `snap` without `sk`. Caller holds the spinlock.
+    fn without(&self, snap: Option<&Snapshot>, sk: &Sock) -> Result {
+        let mut plans = plans_except(snap, None)?;
+        for p in plans.iter_mut() {
+            let mut kept = KVec::with_capacity(p.members.len(), GFP)?;
+            for member in core::mem::take(&mut p.members) {
+                if member.0.key() != sk.key() {
+                    kept.push(member, GFP)?;
+                }
+            }
+            p.members = kept;
+        }
+        publish(&self.snap, plans)
+    }
+
+    /// A listener stopped listening: it leaves its group at once.
+    pub(crate) fn listen_stopped(&self, sk: &Sock) {
+        let guard = Guard::new();
+        if self.snap.get(&guard).and_then(|s| s.find(sk)).is_none() {
+            return;
+        }
+        drop(guard);
+        let _control = self.control.lock();
+        let guard = Guard::new();
+        if let Err(e) = self.without(self.snap.get(&guard), sk) {
+            // The member stays listed (holding its socket) until the next
+            // change; the packet path skips it, as it no longer listens.
+            pr_warn!("could not remove a closed member: {:?}\n", e);
+        }
+    }
+
+    /// The getsockopt reply for `sk`'s group (`ENOENT`: in no group).
+    pub(crate) fn info(&self, sk: &Sock) -> Result<KVec<u8>> {
+        let guard = Guard::new();
+        let snap = self.snap.get(&guard).ok_or(ENOENT)?;
+        let g = snap.group_of(sk).ok_or(ENOENT)?;
+        let mut out = KVec::with_capacity(uapi::INFO_LEN + g.ring.len() * uapi::MEMBER_LEN, GFP)?;
+        let dropped = snap.ring(g).map(|m| m.counters.dropped.load(Relaxed)).sum();
+        let info = Info {
+            flags: g.flags,
+            policy: g.policy as u32,
+            count: g.ring.len() as u32,
+            group_id: g.id,
+            dropped,
+        };
+        out.extend_from_slice(&info.encode(), GFP)?;
+        for m in snap.ring(g) {
+            out.extend_from_slice(&member_info(m).encode(), GFP)?;
+        }
+        Ok(out)
+    }
+
+    /// A SYN for a member whose accept queue is full goes to a sibling.
+    fn steer(&self, net: &Net, skb: &SkBuff, family: Family) {
+        let guard = Guard::new();
+        let Some(snap) = self.snap.get(&guard) else {
+            return;
+        };
+        if skb.has_sock() {
+            return;
+        }
+        let Some(tcp) = skb.tcp(family) else {
+            return;
+        };
+        let mask = tcp_flags::SYN | tcp_flags::ACK | tcp_flags::RST | tcp_flags::FIN;
+        if tcp.flags & mask != tcp_flags::SYN {
+            return;
+        }
+        let Some(m) = skb
+            .listener(net, family, &tcp, &guard)
+            .and_then(|l| snap.find(l))
+        else {
+            return;
+        };
+        let addressed = &snap.members[m];
+        let g = &snap.groups[addressed.group];
+        let Some(pos) = g.ring.iter().position(|&i| i == m) else {
+            return;
+        };
+        let v4 = family == Family::Inet;
+        match ring::choose(g.policy, g.ring.len(), pos, |i| {
+            snap.members[g.ring[i]].load(v4)
+        }) {
+            Choice::Addressed => {}
+            Choice::Redirect(i) => {
+                let target = &snap.members[g.ring[i]];
+                if skb.assign_sock(&target.sk) {
+                    addressed.counters.redirected_away.fetch_add(1, Relaxed);
+                    target.counters.redirected_in.fetch_add(1, Relaxed);
+                }
+            }
+            // The kernel's own overflow handling drops it (or answers with
+            // a SYN cookie) and counts it in ListenOverflows; we count it too.
+            Choice::AllFull => {
+                addressed.counters.dropped.fetch_add(1, Relaxed);
+            }
+        }
+    }
+}
+
+fn member_info(m: &Member) -> MemberInfo {
+    let sk = &m.sk;
+    MemberInfo {
+        family: sk.family().map_or(0, |f| f.af()),
+        port: sk.local_port(),
+        state: sk.state(),
+        v6only: m.fam == Fam::V6Only,
+        addr: sk.local_addr(),
+        accept_queue: sk.ack_backlog(),
+        accept_limit: sk.max_ack_backlog(),
+        handshakes: sk.reqsk_queue_len(),
+        cookie: sk.cookie(),
+        redirected_away: m.counters.redirected_away.load(Relaxed),
+        redirected_in: m.counters.redirected_in.load(Relaxed),
+        dropped: m.counters.dropped.load(Relaxed),
+    }
+}
+
+impl PernetState for NetState {
+    fn statics() -> &'static PernetStatic {
+        &STATICS
+    }
+
+    fn new(_net: &Net) -> Result<Pin<KBox<Self>>> {
+        KBox::pin_init(
+            pin_init!(NetState {
+                control <- new_spinlock!(Control { next_id: 0 }, "sockgroup_control"),
+                snap: RcuCell::new(),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    // After the filter table, so that a SYN it drops is not counted.
+    const LOCAL_IN_PRIORITY: i32 = crate::sys::net::NF_IP_PRI_FILTER + 1;
+
+    fn local_in(&self, net: &Net, skb: &SkBuff, family: Family) -> Verdict {
+        self.steer(net, skb, family);
+        Verdict::Accept
+    }
+
+    const PROC_NAME: &'static CStr = c_str!("sockgroup");
+
+    fn show(&self, out: &mut SeqFile) -> core::fmt::Result {
+        writeln!(out, "# group policy mode member family local state queue handshakes limit redirected_away redirected_in dropped cookie")?;
+        let guard = Guard::new();
+        let Some(snap) = self.snap.get(&guard) else {
+            return Ok(());
+        };
+        for g in snap.groups.iter() {
+            let policy = match g.policy {
+                Policy::Ring => "ring",
+                Policy::Primary => "primary",
+            };
+            let mode = if g.flags & uapi::F_REWRITE != 0 {
+                "rewrite"
+            } else {
+                "steer"
+            };
+            for (i, m) in snap.ring(g).enumerate() {
+                let mi = member_info(m);
+                let v6 = m.fam != Fam::V4;
+                writeln!(
+                    out,
+                    "{} {} {} {} {} {} {} {} {} {} {} {} {} {}",
+                    g.id,
+                    policy,
+                    mode,
+                    i,
+                    if v6 { "inet6" } else { "inet" },
+                    SockAddr {
+                        v6,
+                        addr: &mi.addr,
+                        port: mi.port
+                    },
+                    mi.state,
+                    mi.accept_queue,
+                    mi.handshakes,
+                    mi.accept_limit,
+                    mi.redirected_away,
+                    mi.redirected_in,
+                    mi.dropped,
+                    mi.cookie
+                )?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `setsockopt`/`getsockopt(fd, SOL_SOCKET, SO_SERVICE_GROUP, ...)`.
+
+use crate::groups::{errno, NetState};
+use crate::logic::uapi::{self, REQ_LEN};
+use crate::sys::{
+    errno::{enotsock, eopnotsupp},
+    ftrace::{ListenStop, OptIn, OptOut, Sockopt},
+    rcu::Guard,
+    sock::{Sock, SocketFd},
+};
+use kernel::prelude::*;
+
+/// The service-group option and the end of listening.
+pub(crate) struct ServiceGroup;
+
+impl Sockopt for ServiceGroup {
+    const OPTNAME: i32 = uapi::SO_SERVICE_GROUP;
+
+    fn set(sk: &Sock, opt: &OptIn) -> Result {
+        let len = opt.len()?;
+        uapi::check_len(len).map_err(errno)?;
+        let mut buf = [0u8; REQ_LEN + 4 * (uapi::MAX_MEMBERS - 1)];
+        let header = &mut [0u8; REQ_LEN];
+        opt.read(header)?;
+        let req = uapi::parse_header(len, header).map_err(errno)?;
+        // `parse_header` checked that `len` is the header and `count` fds.
+        let buf = &mut buf[..len];
+        opt.read(buf)?;
+
+        let mut files = KVec::with_capacity(req.count, GFP_KERNEL)?;
+        for fd in uapi::fds(&buf[REQ_LEN..]) {
+            files.push(SocketFd::lookup(fd)?, GFP_KERNEL)?;
+        }
+        let mut listed = KVec::with_capacity(req.count, GFP_KERNEL)?;
+        for f in files.iter() {
+            listed.push(f.sk().ok_or_else(enotsock)?, GFP_KERNEL)?;
+        }
+        let guard = Guard::new();
+        // A socket of no IP family has no state of ours: not a TCP socket.
+        let state = NetState::of(sk, &guard).ok_or_else(eopnotsupp)?;
+        state.regroup(sk, &listed, &req)
+    }
+
+    fn get(sk: &Sock, opt: &OptOut) -> Result {
+        let len = usize::try_from(opt.len()?).map_err(|_| EINVAL)?;
+        let reply = {
+            let guard = Guard::new();
+            NetState::of(sk, &guard).ok_or(ENOENT)?.info(sk)?
+        };
+        if len < reply.len() {
+            opt.set_len(reply.len() as i32)?;
+            return Err(ERANGE);
+        }
+        opt.write(&reply)?;
+        opt.set_len(reply.len() as i32)
+    }
+}
+
+impl ListenStop for ServiceGroup {
+    fn listen_stop(sk: &Sock) {
+        let guard = Guard::new();
+        if let Some(state) = NetState::of(sk, &guard) {
+            state.listen_stopped(sk);
+        }
+    }
+}
