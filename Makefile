@@ -27,7 +27,16 @@ endif
 # plain and the debug module can both exist and neither rebuild wipes the other.
 SOURCES := Kbuild src rust include
 
-.PHONY: all module kernel check demo lint clean host-test deps
+.PHONY: all module kernel check demo lint clean host-test deps sgctl test-progs
+
+sgctl:
+	cargo build --quiet -p sgctl
+
+# What the VM tests run besides the module: sgctl and the kselftest program
+# (built with the kselftest harness of the kernel source the test kernel uses).
+test-progs: kernel sgctl
+	$(MAKE) --no-print-directory -C selftests O=$(CURDIR)/.build/selftests \
+		KSFT_DIR=$(shell selftests/kernel-build --print-src)/tools/testing/selftests
 
 all: module
 
@@ -49,7 +58,7 @@ deps:
 check: deps
 	selftests/run-all
 
-demo: deps module
+demo: deps module sgctl
 	selftests/vm-run -- selftests/demo.sh
 
 lint:

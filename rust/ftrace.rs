@@ -113,6 +113,10 @@ impl<T: ListenStop> ListenStopHook<T> {
         })
     }
 
+    /// # Safety
+    ///
+    /// Only ftrace calls it, at the entry of `inet_csk_listen_stop()`, with
+    /// that function's registers in `fregs`.
     unsafe extern "C" fn callback(
         _ip: usize,
         _parent: usize,
@@ -238,6 +242,11 @@ impl<T: Sockopt> SockoptHooks<T> {
     }
 
     /// The ftrace callback of both hooks: `op->private` is the replacement.
+    ///
+    /// # Safety
+    ///
+    /// Only ftrace calls it, with our registered `op` and the registers at
+    /// the entry of the hooked function in `fregs`.
     unsafe extern "C" fn redirect(
         _ip: usize,
         _parent: usize,
@@ -284,6 +293,11 @@ impl<T: Sockopt> SockoptHooks<T> {
 
     /// Replaces `int do_sock_setsockopt(struct socket *sock, bool compat,
     /// int level, int optname, sockptr_t optval, int optlen)`.
+    ///
+    /// # Safety
+    ///
+    /// Only reached through `redirect`, which took a module reference for it:
+    /// the arguments are those of the syscall's call of `do_sock_setsockopt`.
     unsafe extern "C" fn set(
         sock: *mut bindings::socket,
         _compat: bool,
@@ -297,6 +311,11 @@ impl<T: Sockopt> SockoptHooks<T> {
 
     /// Replaces `int do_sock_getsockopt(struct socket *sock, bool compat,
     /// int level, int optname, sockptr_t optval, sockptr_t optlen)`.
+    ///
+    /// # Safety
+    ///
+    /// Only reached through `redirect`, which took a module reference for it:
+    /// the arguments are those of the syscall's call of `do_sock_getsockopt`.
     unsafe extern "C" fn get(
         sock: *mut bindings::socket,
         _compat: bool,

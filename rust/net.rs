@@ -153,6 +153,11 @@ impl<T: PernetState> Callbacks<T> {
         }
     }
 
+    /// The netfilter hook.
+    ///
+    /// # Safety
+    ///
+    /// Only netfilter calls it, with a live packet and hook state.
     unsafe extern "C" fn hook(
         _priv: *mut core::ffi::c_void,
         skb: *mut bindings::sk_buff,
@@ -170,6 +175,11 @@ impl<T: PernetState> Callbacks<T> {
         }
     }
 
+    /// The `show` of `/proc/net/<PROC_NAME>`.
+    ///
+    /// # Safety
+    ///
+    /// Only procfs calls it, with a `seq_file` of `proc_create_net_single`.
     unsafe extern "C" fn show(seq: *mut bindings::seq_file, _v: *mut core::ffi::c_void) -> i32 {
         // SAFETY: procfs calls `show` with a live `seq_file` opened by
         // `proc_create_net_single`, which holds a reference on the namespace.
@@ -237,6 +247,11 @@ impl<T: PernetState> Pernet<T> {
         unsafe { p.as_ref() }
     }
 
+    /// The pernet `init`.
+    ///
+    /// # Safety
+    ///
+    /// Only the pernet core calls it, with a namespace being set up.
     unsafe extern "C" fn init(net: *mut bindings::net) -> i32 {
         // SAFETY: The kernel calls `init` with a live namespace.
         let net = unsafe { Net::from_raw(net) };
@@ -276,6 +291,11 @@ impl<T: PernetState> Pernet<T> {
         0
     }
 
+    /// The pernet `exit`.
+    ///
+    /// # Safety
+    ///
+    /// Only the pernet core calls it, with a namespace going away.
     unsafe extern "C" fn exit(net: *mut bindings::net) {
         // SAFETY: The kernel calls `exit` with the namespace still alive.
         let net = unsafe { Net::from_raw(net) };

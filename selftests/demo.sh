@@ -1,17 +1,51 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# The demo (`make demo`), run inside the test VM: load sockgroup.ko, show
-# that the kernel knows it and what it logged, and unload it.
+# The demo (`make demo`), inside the test VM: a service of three SO_REUSEPORT
+# listeners on one port, one of which has stopped accepting (its backlog is
+# small and it never calls accept()). Clients open fresh connections, first
+# without a service group (the stock kernel), then with the three listeners
+# in one group. We count the connections that were served.
 
 source "$(dirname "$0")/lib.sh"
 
-echo "== kernel: $(uname -r)"
-echo "== insmod $SOCKGROUP_KO"
-insmod "$SOCKGROUP_KO" || exit 1
-echo "== lsmod"
-lsmod | grep -E '^(Module|sockgroup) '
-echo "== kernel log"
-dmesg | grep -E 'sockgroup|KTAP|# Subtest: sockgroup|ok [0-9]+ sg_' | tail -n 20
-echo "== rmmod sockgroup"
-rmmod sockgroup && dmesg | grep 'sockgroup: unloaded'
+SGCTL=${SGCTL:-$(dirname "$0")/../target/debug/sgctl}
+PORT=9000
+COUNT=${COUNT:-60}
+out=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; unload_module 2>/dev/null; rm -rf "$out"' EXIT
+
+echo "== kernel $(uname -r); insmod $SOCKGROUP_KO"
+load_module || exit 1
+dmesg | grep 'sockgroup: loaded'
+
+run_case() { # NAME [--no-group]
+	local name=$1; shift
+	rm -f "$out/ready"
+	"$SGCTL" serve --port "$PORT" --listeners 3 --backlog 4 --stalled 0 \
+		--ready-file "$out/ready" --serve-seconds 120 "$@" >"$out/$name.serve" 2>&1 &
+	local pid=$!
+	busywait 10000 test -s "$out/ready" || { cat "$out/$name.serve"; return 1; }
+	echo
+	echo "== $name: $COUNT fresh connections to 127.0.0.1:$PORT (member 0 stalled, backlog 4)"
+	"$SGCTL" connect --port "$PORT" --count "$COUNT" --timeout-ms 1000 | tee "$out/$name.connect"
+	if [ "$name" = group ]; then
+		echo "-- sgctl show (also in /proc/net/sockgroup):"
+		"$SGCTL" show
+	fi
+	kill -TERM "$pid"; wait "$pid" 2>/dev/null
+}
+
+run_case stock --no-group || exit 1
+run_case group || exit 1
+
+summary() { sed -n 's/^connections \([0-9]*\): \([0-9]*\) completed, \([0-9]*\) failed.*/\2 \3/p' "$out/$1.connect"; }
+read -r s_ok s_fail < <(summary stock)
+read -r g_ok g_fail < <(summary group)
+echo
+echo "== summary: $COUNT connections each"
+printf '%-34s %10s %8s\n' case completed failed
+printf '%-34s %10s %8s\n' "stock kernel (SO_REUSEPORT only)" "$s_ok" "$s_fail"
+printf '%-34s %10s %8s\n' "service group (sockgroup, ring)" "$g_ok" "$g_fail"
+echo "(with the group, the only failures are the connections the stalled member"
+echo " had already queued, backlog+1 = 5, before it was full)"

@@ -14,6 +14,8 @@ cd "$(dirname "$0")" || exit 1
 TESTS=(
 	module_load.sh
 	kunit.sh
+	groups.sh
+	rmmod_load.sh
 )
 [ $# -gt 0 ] && TESTS=("$@")
 

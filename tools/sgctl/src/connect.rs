@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::io::{self, Read};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
+use std::os::fd::{AsRawFd, FromRawFd};
 use std::time::{Duration, Instant};
 
 use clap::Args;
@@ -52,11 +53,43 @@ pub fn parse_reply(reply: &[u8]) -> Option<u32> {
     line.strip_prefix("member ")?.parse().ok()
 }
 
-/// Reads until a newline, end of file or `limit` bytes.
-fn read_line(stream: &mut TcpStream, limit: usize) -> io::Result<Vec<u8>> {
+/// Waits until `stream` is readable, for at most until `deadline`.
+///
+/// With poll(2) rather than `SO_RCVTIMEO`, so that a connection costs no
+/// setsockopt call (the module hooks setsockopt; the load generator should
+/// not exercise that path on every connection).
+fn wait_readable(stream: &TcpStream, deadline: Instant) -> io::Result<()> {
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        let mut pfd = libc::pollfd {
+            fd: stream.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = libc::c_int::try_from(left.as_millis().max(1)).unwrap_or(libc::c_int::MAX);
+        // SAFETY: `pfd` is one valid pollfd for the duration of the call.
+        match unsafe { libc::poll(&mut pfd, 1, ms) } {
+            n if n > 0 => return Ok(()),
+            0 => return Err(io::ErrorKind::TimedOut.into()),
+            _ => {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+        }
+    }
+}
+
+/// Reads until a newline, end of file or `limit` bytes, or until `deadline`.
+fn read_line(stream: &mut TcpStream, limit: usize, deadline: Instant) -> io::Result<Vec<u8>> {
     let mut reply = Vec::new();
     let mut buf = [0u8; 64];
     while reply.len() < limit && !reply.ends_with(b"\n") {
+        wait_readable(stream, deadline)?;
         match stream.read(&mut buf)? {
             0 => break,
             n => reply.extend_from_slice(&buf[..n]),
@@ -65,18 +98,61 @@ fn read_line(stream: &mut TcpStream, limit: usize) -> io::Result<Vec<u8>> {
     Ok(reply)
 }
 
+/// Connects with a deadline, using only socket(), connect(), poll() and
+/// getpeername(): std's `connect_timeout` asks `getsockopt(SO_ERROR)`,
+/// which goes through the path the module hooks, on every connection.
+fn connect_deadline(addr: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
+    let family = if addr.is_ipv4() {
+        libc::AF_INET
+    } else {
+        libc::AF_INET6
+    };
+    // SAFETY: plain syscall; the fd it returns is owned right away.
+    let fd = unsafe {
+        libc::socket(
+            family,
+            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a new socket that nothing else owns.
+    let stream = unsafe { TcpStream::from_raw_fd(fd) };
+    let (sa, len) = crate::net::sockaddr(&addr);
+    // SAFETY: `sa` is a valid sockaddr of `len` bytes.
+    if unsafe { libc::connect(fd, std::ptr::addr_of!(sa).cast(), len) } < 0 {
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINPROGRESS) {
+            return Err(e);
+        }
+        let mut pfd = libc::pollfd {
+            fd,
+            events: libc::POLLOUT,
+            revents: 0,
+        };
+        let ms = libc::c_int::try_from(timeout.as_millis().max(1)).unwrap_or(libc::c_int::MAX);
+        // SAFETY: `pfd` is one valid pollfd for the duration of the call.
+        if unsafe { libc::poll(&mut pfd, 1, ms) } <= 0 {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        // Connected if and only if there is a peer.
+        stream.peer_addr()?;
+    }
+    stream.set_nonblocking(false)?;
+    Ok(stream)
+}
+
 /// Opens one connection and reads its reply; also returns how long the
 /// connect took, when it succeeded.
 pub fn attempt(addr: SocketAddr, timeout: Duration) -> (Outcome, Option<Duration>) {
     let start = Instant::now();
-    let Ok(mut stream) = TcpStream::connect_timeout(&addr, timeout) else {
+    let Ok(mut stream) = connect_deadline(addr, timeout) else {
         return (Outcome::ConnectFailed, None);
     };
     let latency = start.elapsed();
-    if stream.set_read_timeout(Some(timeout)).is_err() {
-        return (Outcome::NoReply, Some(latency));
-    }
-    let outcome = match read_line(&mut stream, 64) {
+    let outcome = match read_line(&mut stream, 64, Instant::now() + timeout) {
         Ok(reply) => parse_reply(&reply).map_or(Outcome::NoReply, Outcome::Served),
         Err(e)
             if matches!(

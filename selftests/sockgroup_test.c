@@ -1,0 +1,1795 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kselftest of sockgroup's service groups (SO_SERVICE_GROUP, SPEC section 1).
+ *
+ * Every test uses real TCP connections over loopback (127.0.0.x and ::1
+ * only) and checks outcomes a user can see: a connection completes, is
+ * accepted on the expected listener, carries the client's bytes intact and
+ * shows the expected local address; the counters read with getsockopt; the
+ * errno of a refused request, with the groups left as they were.  Every wait
+ * is a poll() with a timeout, so no test can hang.
+ *
+ *   sockgroup_test                      the module must be loaded
+ *   sockgroup_test --expect-no-module   only checks that SO_SERVICE_GROUP
+ *                                       answers ENOPROTOOPT (module absent)
+ *
+ * The usual harness options (-l, -t NAME, -f FIXTURE, -v VARIANT, ...) work
+ * in the first form.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/sockgroup.h>
+
+/*
+ * The build uses -Wextra -Werror; the harness (6.12) leaves parameters unused
+ * in its TEST() wrappers and timeout handler, and its TEST_F() wrapper keeps
+ * a local across setjmp().  Those two warnings are about the harness's code.
+ */
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#pragma GCC diagnostic ignored "-Wclobbered"
+#include "kselftest_harness.h"
+
+#ifndef SO_COOKIE
+#define SO_COOKIE 57
+#endif
+
+#define REQ_HDR		16	/* version, flags, policy, count */
+#define STATE_LISTEN	10	/* TCP_LISTEN */
+#define MSG_LEN		64	/* bytes each client sends */
+#define CONNECT_MS	1000	/* a loopback connect that must complete */
+#define ACCEPT_MS	1000	/* a connection that must be waiting */
+#define HANG_MS		1500	/* a connect that must NOT complete */
+#define SETTLE_MS	1000	/* counters to reach a value */
+
+_Static_assert(sizeof(struct sockgroup_req) == REQ_HDR, "request header");
+_Static_assert(sizeof(struct sockgroup_info) == 32, "info layout");
+_Static_assert(sizeof(struct sockgroup_member) == 72, "member layout");
+
+/* ---------------------------------------------------------------- helpers */
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static socklen_t sa_len(const struct sockaddr_storage *ss)
+{
+	return ss->ss_family == AF_INET ? sizeof(struct sockaddr_in) :
+					  sizeof(struct sockaddr_in6);
+}
+
+static void make_sa(struct sockaddr_storage *ss, int family, const char *ip,
+		    uint16_t port)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(port);
+		inet_pton(AF_INET, ip, &sin->sin_addr);
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(port);
+		inet_pton(AF_INET6, ip, &sin6->sin6_addr);
+	}
+}
+
+static uint16_t sa_port(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)ss)->sin_port);
+	return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+}
+
+static const void *sa_addr(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return &((const struct sockaddr_in *)ss)->sin_addr;
+	return &((const struct sockaddr_in6 *)ss)->sin6_addr;
+}
+
+static size_t sa_addr_len(const struct sockaddr_storage *ss)
+{
+	return ss->ss_family == AF_INET ? 4 : 16;
+}
+
+/* A v4-mapped IPv6 address as the IPv4 one; anything else unchanged. */
+static void sa_unmap(const struct sockaddr_storage *in,
+		     struct sockaddr_storage *out)
+{
+	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)in;
+
+	*out = *in;
+	if (in->ss_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)out;
+		struct in_addr a;
+
+		memcpy(&a, &sin6->sin6_addr.s6_addr[12], 4);
+		memset(out, 0, sizeof(*out));
+		sin->sin_family = AF_INET;
+		sin->sin_port = sin6->sin6_port;
+		sin->sin_addr = a;
+	}
+}
+
+/* Same family, address and port (exactly: no v4-mapped equivalence). */
+static bool sa_equal(const struct sockaddr_storage *a,
+		     const struct sockaddr_storage *b)
+{
+	return a->ss_family == b->ss_family && sa_port(a) == sa_port(b) &&
+	       !memcmp(sa_addr(a), sa_addr(b), sa_addr_len(a));
+}
+
+static const char *sa_str(const struct sockaddr_storage *ss)
+{
+	static char bufs[4][INET6_ADDRSTRLEN + 16];
+	static int next;
+	char *b = bufs[next++ % 4];
+	char ip[INET6_ADDRSTRLEN] = "?";
+
+	if (ss->ss_family != AF_INET && ss->ss_family != AF_INET6) {
+		snprintf(b, sizeof(bufs[0]), "(family %d)", ss->ss_family);
+		return b;
+	}
+	inet_ntop(ss->ss_family, sa_addr(ss), ip, sizeof(ip));
+	snprintf(b, sizeof(bufs[0]), ss->ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u",
+		 ip, sa_port(ss));
+	return b;
+}
+
+static int local_of(int fd, struct sockaddr_storage *ss)
+{
+	socklen_t l = sizeof(*ss);
+
+	memset(ss, 0, sizeof(*ss));
+	return getsockname(fd, (struct sockaddr *)ss, &l);
+}
+
+static uint64_t cookie_of(int fd)
+{
+	uint64_t c = 0;
+	socklen_t l = sizeof(c);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_COOKIE, &c, &l))
+		return 0;
+	return c;
+}
+
+enum {
+	L_REUSEPORT = 1,	/* SO_REUSEPORT */
+	L_DUAL = 2,		/* AF_INET6 with IPV6_V6ONLY 0 (else 1) */
+};
+
+/* A nonblocking TCP listener on ip:port (port 0: any), or -1 with errno. */
+static int listener(int family, const char *ip, uint16_t port, int backlog,
+		    int opts)
+{
+	struct sockaddr_storage ss;
+	int one = 1, v6only = !(opts & L_DUAL);
+	int fd, e;
+
+	fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)))
+		goto fail;
+	if ((opts & L_REUSEPORT) &&
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)))
+		goto fail;
+	if (family == AF_INET6 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only)))
+		goto fail;
+	make_sa(&ss, family, ip, port);
+	if (bind(fd, (struct sockaddr *)&ss, sa_len(&ss)))
+		goto fail;
+	if (listen(fd, backlog))
+		goto fail;
+	return fd;
+fail:
+	e = errno;
+	close(fd);
+	errno = e;
+	return -1;
+}
+
+/*
+ * Nonblocking connect to dst, waiting at most timeout_ms for the handshake.
+ * Returns 0 with *fdp connected (and made blocking), or an errno: ETIMEDOUT
+ * when the connection did not complete in time, in which case *fdp is left
+ * open (the attempt goes on until the caller closes it); *fdp is -1 on any
+ * other error.
+ */
+static int connect_nb(const struct sockaddr_storage *dst, int timeout_ms,
+		      int *fdp)
+{
+	struct pollfd p = { .events = POLLOUT };
+	int fd, e, r, err = 0;
+	socklen_t l = sizeof(err);
+
+	fd = socket(dst->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	*fdp = fd;
+	if (fd < 0)
+		return errno;
+	if (connect(fd, (const struct sockaddr *)dst, sa_len(dst))) {
+		if (errno != EINPROGRESS)
+			goto fail;
+		p.fd = fd;
+		do
+			r = poll(&p, 1, timeout_ms);
+		while (r < 0 && errno == EINTR);
+		if (r < 0)
+			goto fail;
+		if (r == 0)
+			return ETIMEDOUT;
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &l))
+			goto fail;
+		if (err) {
+			close(fd);
+			*fdp = -1;
+			return err;
+		}
+	}
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	return 0;
+fail:
+	e = errno;
+	close(fd);
+	*fdp = -1;
+	return e;
+}
+
+/* Whether a connection is waiting on listener fd within ms. */
+static bool pending(int fd, int ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, ms) > 0;
+}
+
+struct client {
+	int fd;
+	struct sockaddr_storage local;	/* the client's own address */
+	char msg[MSG_LEN];
+	bool seen;			/* accepted by the test */
+};
+
+static void client_init(struct client *c, int n)
+{
+	for (int i = 0; i < n; i++) {
+		memset(&c[i], 0, sizeof(c[i]));
+		c[i].fd = -1;
+	}
+}
+
+/* Connect to dst (must complete within CONNECT_MS), then send MSG_LEN bytes. */
+static int client_run(struct client *c, const struct sockaddr_storage *dst,
+		      unsigned int tag)
+{
+	int err, i;
+
+	c->seen = false;
+	err = connect_nb(dst, CONNECT_MS, &c->fd);
+	if (err)
+		return err;
+	if (local_of(c->fd, &c->local))
+		return errno;
+	i = snprintf(c->msg, MSG_LEN, "sockgroup %u %u to %s ", tag,
+		     (unsigned int)getpid(), sa_str(dst));
+	for (; i < MSG_LEN; i++)
+		c->msg[i] = 'a' + (tag * 7 + i) % 26;
+	if (send(c->fd, c->msg, MSG_LEN, MSG_NOSIGNAL) != MSG_LEN)
+		return errno ? errno : EIO;
+	return 0;
+}
+
+#define CONNECT_OK(_c, _dst, _tag) do { \
+	int __err = client_run((_c), (_dst), (_tag)); \
+	ASSERT_EQ(0, __err) \
+		TH_LOG("connect %u to %s: %s", (unsigned int)(_tag), \
+		       sa_str(_dst), strerror(__err)); \
+} while (0)
+
+/*
+ * Accept one connection on listener lfd (it must be waiting within
+ * ACCEPT_MS): it must come from one of cl[0..n) not accepted before, have
+ * the local address *addressed (family included) and carry that client's
+ * bytes intact.  Returns the client's index; *peer_out (if not NULL) gets
+ * the accepted socket's peer address as the kernel reports it.
+ */
+static int accept_check(struct __test_metadata *_metadata, int lfd,
+			const struct sockaddr_storage *addressed,
+			struct client *cl, int n,
+			struct sockaddr_storage *peer_out)
+{
+	struct sockaddr_storage local, peer, peer4, cl4;
+	char buf[MSG_LEN];
+	socklen_t l;
+	int afd, i, got = 0;
+
+	ASSERT_TRUE(pending(lfd, ACCEPT_MS))
+		TH_LOG("no connection waiting on the expected listener (%s)",
+		       (local_of(lfd, &local), sa_str(&local)));
+	afd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	ASSERT_LE(0, afd) TH_LOG("accept: %s", strerror(errno));
+	ASSERT_EQ(0, local_of(afd, &local));
+	EXPECT_TRUE(sa_equal(&local, addressed))
+		TH_LOG("accepted socket's local address is %s, expected the addressed %s",
+		       sa_str(&local), sa_str(addressed));
+	l = sizeof(peer);
+	memset(&peer, 0, sizeof(peer));
+	ASSERT_EQ(0, getpeername(afd, (struct sockaddr *)&peer, &l));
+	if (peer_out)
+		*peer_out = peer;
+	sa_unmap(&peer, &peer4);
+	for (i = 0; i < n; i++) {
+		if (cl[i].fd < 0)
+			continue;
+		sa_unmap(&cl[i].local, &cl4);
+		if (sa_equal(&peer4, &cl4))
+			break;
+	}
+	ASSERT_LT(i, n) TH_LOG("accepted a connection from %s, none of this test's clients",
+			       sa_str(&peer));
+	EXPECT_FALSE(cl[i].seen) TH_LOG("client %d accepted twice", i);
+	cl[i].seen = true;
+	while (got < MSG_LEN) {
+		ssize_t r;
+
+		ASSERT_TRUE(pending(afd, ACCEPT_MS))
+			TH_LOG("client %d: %d of %d bytes arrived", i, got, MSG_LEN);
+		r = recv(afd, buf + got, MSG_LEN - got, 0);
+		ASSERT_LT(0, r) TH_LOG("client %d: recv: %s", i,
+				       r ? strerror(errno) : "EOF");
+		got += r;
+	}
+	EXPECT_EQ(0, memcmp(buf, cl[i].msg, MSG_LEN))
+		TH_LOG("client %d: bytes differ: got '%.*s' expected '%.*s'",
+		       i, MSG_LEN, buf, MSG_LEN, cl[i].msg);
+	close(afd);
+	return i;
+}
+
+/* ---------------------------------------------------------------- groups */
+
+struct group {
+	struct sockgroup_info info;
+	struct sockgroup_member m[SOCKGROUP_MAX_MEMBERS];
+};
+
+#define GROUP_LEN(n) ((socklen_t)(sizeof(struct sockgroup_info) + \
+				  (n) * sizeof(struct sockgroup_member)))
+
+static int set_group_raw(int fd, uint32_t version, uint32_t flags,
+			 uint32_t policy, uint32_t count, const int *fds,
+			 int nfds, socklen_t len)
+{
+	uint32_t buf[4 + 2 * SOCKGROUP_MAX_MEMBERS] = { 0 };
+	struct sockgroup_req *r = (struct sockgroup_req *)buf;
+
+	r->version = version;
+	r->flags = flags;
+	r->policy = policy;
+	r->count = count;
+	if (nfds > 2 * SOCKGROUP_MAX_MEMBERS)
+		nfds = 2 * SOCKGROUP_MAX_MEMBERS;
+	if (nfds > 0)
+		memcpy(r->fds, fds, nfds * sizeof(int));
+	return setsockopt(fd, SOL_SOCKET, SO_SERVICE_GROUP, buf, len);
+}
+
+/* setsockopt(fd, ..., {1, 0, policy, n, fds}): 0, or -1 with errno. */
+static int set_group(int fd, uint32_t policy, const int *fds, int n)
+{
+	return set_group_raw(fd, SOCKGROUP_VERSION, 0, policy, n, fds, n,
+			     REQ_HDR + 4 * n);
+}
+
+/* getsockopt into *g: 0 or an errno; *lenp (if not NULL) gets the length. */
+static int get_group(int fd, struct group *g, socklen_t *lenp)
+{
+	socklen_t len = sizeof(*g);
+	int rc;
+
+	memset(g, 0, sizeof(*g));
+	rc = getsockopt(fd, SOL_SOCKET, SO_SERVICE_GROUP, g, &len);
+	if (lenp)
+		*lenp = len;
+	return rc ? errno : 0;
+}
+
+static void read_group(struct __test_metadata *_metadata, int fd, struct group *g)
+{
+	socklen_t len;
+	int err = get_group(fd, g, &len);
+
+	ASSERT_EQ(0, err) TH_LOG("getsockopt(SO_SERVICE_GROUP): %s%s", strerror(err),
+				 err == ENOPROTOOPT ? " (is the sockgroup module loaded?)" : "");
+	ASSERT_GE((uint32_t)SOCKGROUP_MAX_MEMBERS, g->info.count);
+	ASSERT_EQ(GROUP_LEN(g->info.count), len)
+		TH_LOG("reply length for %u members", g->info.count);
+}
+
+static struct sockgroup_member *member_of(struct group *g, int fd)
+{
+	uint64_t c = cookie_of(fd);
+
+	for (uint32_t i = 0; i < g->info.count && i < SOCKGROUP_MAX_MEMBERS; i++)
+		if (g->m[i].cookie == c)
+			return &g->m[i];
+	return NULL;
+}
+
+#define MEMBER(_g, _fd) ({ \
+	struct sockgroup_member *__m = member_of((_g), (_fd)); \
+	ASSERT_NE(NULL, __m) TH_LOG("fd %d (cookie %llu) is not listed in the group", \
+				    (_fd), (unsigned long long)cookie_of(_fd)); \
+	__m; \
+})
+
+/*
+ * Read the group through qfd and check that it holds exactly fds[0..n) as a
+ * ring in that order (the reply may start at any member), each described
+ * correctly (family, port, address, v6only, LISTEN, cookie), that
+ * info.dropped is the sum of the members' and that every member reports
+ * the same nonzero group id.  Returns the group id; *out gets the reply.
+ */
+static uint64_t check_ring(struct __test_metadata *_metadata, int qfd,
+			   const int *fds, int n, struct group *out)
+{
+	struct group other;
+	uint64_t dropped = 0, c0;
+	int r, k;
+
+	read_group(_metadata, qfd, out);
+	EXPECT_EQ((uint32_t)SOCKGROUP_VERSION, out->info.version);
+	ASSERT_EQ((uint32_t)n, out->info.count);
+	EXPECT_NE(0ULL, out->info.group_id);
+	c0 = cookie_of(fds[0]);
+	for (r = 0; r < n; r++)
+		if (out->m[r].cookie == c0)
+			break;
+	ASSERT_LT(r, n) TH_LOG("the first member is not listed");
+	for (k = 0; k < n; k++) {
+		struct sockgroup_member *m = &out->m[(r + k) % n];
+		struct sockaddr_storage ss;
+
+		ASSERT_EQ(cookie_of(fds[k]), m->cookie)
+			TH_LOG("member %d is not in ring order (reply starts at %d)", k, r);
+		ASSERT_EQ(0, local_of(fds[k], &ss));
+		EXPECT_EQ(ss.ss_family, m->family);
+		EXPECT_EQ(sa_port(&ss), m->port) TH_LOG("member %d port", k);
+		EXPECT_EQ(STATE_LISTEN, m->state) TH_LOG("member %d state", k);
+		EXPECT_EQ(0, memcmp(m->addr, sa_addr(&ss), sa_addr_len(&ss)))
+			TH_LOG("member %d address (expected %s)", k, sa_str(&ss));
+		if (ss.ss_family == AF_INET6) {
+			int v6only = -1;
+			socklen_t l = sizeof(v6only);
+
+			ASSERT_EQ(0, getsockopt(fds[k], IPPROTO_IPV6, IPV6_V6ONLY,
+						&v6only, &l));
+			EXPECT_EQ(v6only, m->v6only) TH_LOG("member %d v6only", k);
+		}
+		dropped += m->dropped;
+	}
+	EXPECT_EQ(dropped, out->info.dropped) TH_LOG("info.dropped is not the members' sum");
+	for (k = 1; k < n; k++) {
+		read_group(_metadata, fds[k], &other);
+		EXPECT_EQ(out->info.group_id, other.info.group_id)
+			TH_LOG("member %d reports another group id", k);
+		EXPECT_EQ((uint32_t)n, other.info.count);
+	}
+	return out->info.group_id;
+}
+
+/*
+ * Wait until member_fd's accept queue (read through qfd) is want, with no
+ * handshake under way.
+ */
+static void wait_queue(struct __test_metadata *_metadata, int qfd,
+		       int member_fd, uint32_t want)
+{
+	int64_t deadline = now_ms() + SETTLE_MS;
+	struct group g;
+	struct sockgroup_member *m;
+
+	for (;;) {
+		read_group(_metadata, qfd, &g);
+		m = MEMBER(&g, member_fd);
+		if (m->accept_queue == want && m->handshakes == 0)
+			return;
+		if (now_ms() > deadline)
+			break;
+		usleep(10000);
+	}
+	ASSERT_EQ(want, m->accept_queue) TH_LOG("accept queue did not settle");
+	ASSERT_EQ(0U, m->handshakes) TH_LOG("handshakes did not settle");
+}
+
+/* Wait (bounded) until fd is in no group. */
+static int wait_ungrouped(int fd)
+{
+	int64_t deadline = now_ms() + SETTLE_MS;
+	struct group g;
+	int err;
+
+	while ((err = get_group(fd, &g, NULL)) == 0 && now_ms() < deadline)
+		usleep(10000);
+	return err;
+}
+
+/* Wait (bounded) until the group read through fd has n members. */
+static uint32_t wait_count(int fd, uint32_t n)
+{
+	int64_t deadline = now_ms() + SETTLE_MS;
+	struct group g;
+
+	for (;;) {
+		if (get_group(fd, &g, NULL))
+			return 0;
+		if (g.info.count == n || now_ms() > deadline)
+			return g.info.count;
+		usleep(10000);
+	}
+}
+
+#define SET_OK(_call) do { \
+	int __rc = (_call); \
+	int __e = errno; \
+	ASSERT_EQ(0, __rc) TH_LOG("%s: %s%s", #_call, strerror(__e), \
+				  __e == ENOPROTOOPT ? \
+				  " (is the sockgroup module loaded?)" : ""); \
+} while (0)
+
+#define EXPECT_UNGROUPED(_fd) do { \
+	struct group __g; \
+	int __err = get_group((_fd), &__g, NULL); \
+	EXPECT_EQ(ENOENT, __err) TH_LOG("%s should be in no group: %s", #_fd, \
+					__err ? strerror(__err) : "it is in one"); \
+} while (0)
+
+static int lo_up(void)
+{
+	struct ifreq ifr = { 0 };
+	int s, rc;
+
+	s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return -1;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+	rc = ioctl(s, SIOCGIFFLAGS, &ifr);
+	if (!rc) {
+		ifr.ifr_flags |= IFF_UP;
+		rc = ioctl(s, SIOCSIFFLAGS, &ifr);
+	}
+	close(s);
+	return rc;
+}
+
+/* ---------------------------------------------------------- no module */
+
+/*
+ * Without the module the option is unknown: ENOPROTOOPT for both calls, and
+ * the socket's other SOL_SOCKET options still work.  Runs only when asked
+ * (--expect-no-module or SOCKGROUP_EXPECT_NO_MODULE=1).
+ */
+TEST(no_module)
+{
+	static const struct { int family; const char *ip; } fam[] = {
+		{ AF_INET, "127.0.0.1" }, { AF_INET6, "::1" },
+	};
+	const char *env = getenv("SOCKGROUP_EXPECT_NO_MODULE");
+	struct group g;
+
+	if (!env || strcmp(env, "1"))
+		SKIP(return, "runs with --expect-no-module (SOCKGROUP_EXPECT_NO_MODULE=1)");
+	for (int i = 0; i < 2; i++) {
+		int a = listener(fam[i].family, fam[i].ip, 0, 4, 0);
+		int b = listener(fam[i].family, fam[i].ip, 0, 4, 0);
+		int rc, err;
+
+		if (a < 0 && fam[i].family == AF_INET6) {
+			TH_LOG("no IPv6 loopback here (%s); IPv4 only", strerror(errno));
+			break;
+		}
+		ASSERT_LE(0, a);
+		ASSERT_LE(0, b);
+		errno = 0;
+		rc = set_group(a, SOCKGROUP_POLICY_RING, &b, 1);
+		err = errno;
+		EXPECT_EQ(-1, rc);
+		EXPECT_EQ(ENOPROTOOPT, err) TH_LOG("setsockopt: %s", strerror(err));
+		rc = set_group(a, SOCKGROUP_POLICY_RING, NULL, 0);
+		err = errno;
+		EXPECT_EQ(-1, rc);
+		EXPECT_EQ(ENOPROTOOPT, err) TH_LOG("setsockopt count 0: %s", strerror(err));
+		err = get_group(a, &g, NULL);
+		EXPECT_EQ(ENOPROTOOPT, err) TH_LOG("getsockopt: %s", strerror(err));
+		err = get_group(b, &g, NULL);
+		EXPECT_EQ(ENOPROTOOPT, err) TH_LOG("getsockopt: %s", strerror(err));
+		EXPECT_NE(0ULL, cookie_of(a)) TH_LOG("SO_COOKIE no longer answers");
+		close(a);
+		close(b);
+	}
+}
+
+/* ------------------------------------------------------- group and reads */
+
+/* The module answers for a socket in no group: ENOENT, not ENOPROTOOPT. */
+TEST(ungrouped_enoent)
+{
+	int l = listener(AF_INET, "127.0.0.1", 0, 4, 0);
+	struct group g;
+	int err;
+
+	ASSERT_LE(0, l);
+	err = get_group(l, &g, NULL);
+	ASSERT_EQ(ENOENT, err) TH_LOG("getsockopt on a listener in no group: %s%s",
+				      strerror(err), err == ENOPROTOOPT ?
+				      " (is the sockgroup module loaded?)" : "");
+}
+
+/* Every field of the reply: header, members in ring order, ids. */
+TEST(group_info)
+{
+	static const char *ip[3] = { "127.0.0.1", "127.0.0.2", "127.0.0.3" };
+	static const int backlog[3] = { 5, 7, 9 };
+	struct group g, h;
+	uint64_t id, id6;
+	int m[3], v6[2];
+
+	for (int i = 0; i < 3; i++) {
+		m[i] = listener(AF_INET, ip[i], 0, backlog[i], 0);
+		ASSERT_LE(0, m[i]) TH_LOG("listener on %s: %s", ip[i], strerror(errno));
+	}
+	SET_OK(set_group(m[0], SOCKGROUP_POLICY_PRIMARY, &m[1], 2));
+	id = check_ring(_metadata, m[0], m, 3, &g);
+	EXPECT_EQ(0U, g.info.flags);
+	EXPECT_EQ((uint32_t)SOCKGROUP_POLICY_PRIMARY, g.info.policy);
+	EXPECT_EQ(0ULL, g.info.dropped);
+	for (int i = 0; i < 3; i++) {
+		struct sockgroup_member *mb = MEMBER(&g, m[i]);
+
+		EXPECT_EQ(AF_INET, mb->family);
+		EXPECT_EQ(0, mb->v6only);
+		EXPECT_EQ((uint32_t)backlog[i], mb->accept_limit) TH_LOG("member %d", i);
+		EXPECT_EQ(0U, mb->accept_queue);
+		EXPECT_EQ(0U, mb->handshakes);
+		EXPECT_NE(0ULL, mb->cookie);
+		EXPECT_EQ(0ULL, mb->redirected_away);
+		EXPECT_EQ(0ULL, mb->redirected_in);
+		EXPECT_EQ(0ULL, mb->dropped);
+	}
+	/* Read through another member: same group. */
+	read_group(_metadata, m[2], &h);
+	EXPECT_EQ(id, h.info.group_id);
+	EXPECT_EQ((uint32_t)SOCKGROUP_POLICY_PRIMARY, h.info.policy);
+
+	/* A second group (IPv6): its own id, its own policy. */
+	v6[0] = listener(AF_INET6, "::1", 0, 3, 0);
+	v6[1] = listener(AF_INET6, "::1", 0, 4, 0);
+	ASSERT_LE(0, v6[0]) TH_LOG("IPv6 listener on ::1: %s", strerror(errno));
+	ASSERT_LE(0, v6[1]);
+	SET_OK(set_group(v6[0], SOCKGROUP_POLICY_RING, &v6[1], 1));
+	id6 = check_ring(_metadata, v6[1], v6, 2, &h);
+	EXPECT_NE(id, id6) TH_LOG("two groups share an id");
+	EXPECT_EQ((uint32_t)SOCKGROUP_POLICY_RING, h.info.policy);
+	for (int i = 0; i < 2; i++) {
+		struct sockgroup_member *mb = MEMBER(&h, v6[i]);
+
+		EXPECT_EQ(AF_INET6, mb->family);
+		EXPECT_EQ(1, mb->v6only);
+		EXPECT_EQ((uint32_t)(3 + i), mb->accept_limit);
+	}
+	/* The first group did not change. */
+	check_ring(_metadata, m[1], m, 3, &h);
+	EXPECT_EQ(id, h.info.group_id);
+}
+
+/* getsockopt: ENOENT, ERANGE with the needed length, exact fit, EINVAL, EFAULT. */
+TEST(getsockopt_errors)
+{
+	struct group g;
+	socklen_t len, need = GROUP_LEN(3);
+	int m[3], rc;
+
+	for (int i = 0; i < 3; i++) {
+		m[i] = listener(AF_INET, "127.0.0.1", 0, 4, 0);
+		ASSERT_LE(0, m[i]);
+	}
+	SET_OK(set_group(m[0], SOCKGROUP_POLICY_RING, &m[1], 2));
+
+	static const socklen_t small[] = { 0, 1, sizeof(struct sockgroup_info),
+					   GROUP_LEN(1), GROUP_LEN(3) - 1 };
+	for (unsigned int i = 0; i < ARRAY_SIZE(small); i++) {
+		len = small[i];
+		errno = 0;
+		rc = getsockopt(m[1], SOL_SOCKET, SO_SERVICE_GROUP, &g, &len);
+		EXPECT_EQ(-1, rc) TH_LOG("len %u", small[i]);
+		EXPECT_EQ(ERANGE, errno) TH_LOG("len %u: %s", small[i], strerror(errno));
+		EXPECT_EQ(need, len) TH_LOG("len %u: needed length not reported", small[i]);
+	}
+	/* Exactly the size needed, and more than needed. */
+	len = need;
+	ASSERT_EQ(0, getsockopt(m[1], SOL_SOCKET, SO_SERVICE_GROUP, &g, &len))
+		TH_LOG("exact length: %s", strerror(errno));
+	EXPECT_EQ(need, len);
+	EXPECT_EQ(3U, g.info.count);
+	len = sizeof(g);
+	ASSERT_EQ(0, getsockopt(m[1], SOL_SOCKET, SO_SERVICE_GROUP, &g, &len));
+	EXPECT_EQ(need, len);
+	/* Negative length. */
+	len = (socklen_t)-1;
+	errno = 0;
+	EXPECT_EQ(-1, getsockopt(m[1], SOL_SOCKET, SO_SERVICE_GROUP, &g, &len));
+	EXPECT_EQ(EINVAL, errno) TH_LOG("negative len: %s", strerror(errno));
+	/* Unwritable buffer, unwritable length. */
+	len = sizeof(g);
+	errno = 0;
+	EXPECT_EQ(-1, getsockopt(m[1], SOL_SOCKET, SO_SERVICE_GROUP, (void *)8, &len));
+	EXPECT_EQ(EFAULT, errno) TH_LOG("bad buffer: %s", strerror(errno));
+	errno = 0;
+	EXPECT_EQ(-1, getsockopt(m[1], SOL_SOCKET, SO_SERVICE_GROUP, &g, (socklen_t *)8));
+	EXPECT_EQ(EFAULT, errno) TH_LOG("bad len pointer: %s", strerror(errno));
+	/* The group is still whole. */
+	check_ring(_metadata, m[0], m, 3, &g);
+}
+
+/* The largest group: SOCKGROUP_MAX_MEMBERS members, all listed in order. */
+TEST(max_members)
+{
+	int m[SOCKGROUP_MAX_MEMBERS];
+	struct group g;
+	socklen_t len;
+
+	for (int i = 0; i < SOCKGROUP_MAX_MEMBERS; i++) {
+		m[i] = listener(AF_INET, "127.0.0.1", 0, 2, 0);
+		ASSERT_LE(0, m[i]);
+	}
+	SET_OK(set_group(m[0], SOCKGROUP_POLICY_RING, &m[1], SOCKGROUP_MAX_MEMBERS - 1));
+	check_ring(_metadata, m[SOCKGROUP_MAX_MEMBERS - 1], m, SOCKGROUP_MAX_MEMBERS, &g);
+	len = GROUP_LEN(SOCKGROUP_MAX_MEMBERS - 1);
+	errno = 0;
+	EXPECT_EQ(-1, getsockopt(m[5], SOL_SOCKET, SO_SERVICE_GROUP, &g, &len));
+	EXPECT_EQ(ERANGE, errno);
+	EXPECT_EQ(GROUP_LEN(SOCKGROUP_MAX_MEMBERS), len);
+}
+
+/* ------------------------------------------------------------ redirects */
+
+FIXTURE(redirect) {
+	int m[3];
+	struct sockaddr_storage a[3];
+	struct client cl[16];
+	int n;
+};
+
+FIXTURE_VARIANT(redirect) {
+	int family;
+	uint32_t policy;
+};
+
+FIXTURE_VARIANT_ADD(redirect, ring_ipv4) {
+	.family = AF_INET, .policy = SOCKGROUP_POLICY_RING,
+};
+
+FIXTURE_VARIANT_ADD(redirect, primary_ipv4) {
+	.family = AF_INET, .policy = SOCKGROUP_POLICY_PRIMARY,
+};
+
+FIXTURE_VARIANT_ADD(redirect, ring_ipv6) {
+	.family = AF_INET6, .policy = SOCKGROUP_POLICY_RING,
+};
+
+FIXTURE_VARIANT_ADD(redirect, primary_ipv6) {
+	.family = AF_INET6, .policy = SOCKGROUP_POLICY_PRIMARY,
+};
+
+/*
+ * Three listeners M0, M1, M2 (127.0.0.1/.2/.3 or ::1, own ports), backlog 16,
+ * not grouped yet.
+ */
+FIXTURE_SETUP(redirect)
+{
+	static const char *v4[3] = { "127.0.0.1", "127.0.0.2", "127.0.0.3" };
+
+	client_init(self->cl, 16);
+	self->n = 0;
+	for (int i = 0; i < 3; i++) {
+		const char *ip = variant->family == AF_INET ? v4[i] : "::1";
+
+		self->m[i] = listener(variant->family, ip, 0, 16, 0);
+		ASSERT_LE(0, self->m[i]) TH_LOG("listener on %s: %s", ip, strerror(errno));
+		ASSERT_EQ(0, local_of(self->m[i], &self->a[i]));
+	}
+}
+
+FIXTURE_TEARDOWN(redirect)
+{
+	for (int i = 0; i < 16; i++)
+		if (self->cl[i].fd >= 0)
+			close(self->cl[i].fd);
+	for (int i = 0; i < 3; i++)
+		close(self->m[i]);
+}
+
+/*
+ * Make member i full: backlog 1 (set before grouping), then two connections
+ * addressed to it, which it keeps.  Uses qfd to read the group.
+ */
+static void fill_member(struct __test_metadata *_metadata,
+			FIXTURE_DATA(redirect) *self, int qfd, int i)
+{
+	for (int k = 0; k < 2; k++) {
+		CONNECT_OK(&self->cl[self->n], &self->a[i], self->n);
+		self->n++;
+	}
+	wait_queue(_metadata, qfd, self->m[i], 2);
+}
+
+/*
+ * Ring [M0, M1, M2], M1 backlog 1 and never accepting.  M1 keeps two
+ * connections; the next ones addressed to M1 are accepted on M2 (ring: the
+ * next member) or M0 (primary: the first member in list order), as
+ * addressed (steer: local address is M1's), bytes intact; nothing reaches
+ * the third member; counters match.
+ */
+TEST_F(redirect, overflow_to_sibling)
+{
+	int target = variant->policy == SOCKGROUP_POLICY_RING ? 2 : 0;
+	int other = 2 - target;
+	struct sockgroup_member *mb;
+	struct group g;
+	int k, idx;
+
+	ASSERT_EQ(0, listen(self->m[1], 1));
+	SET_OK(set_group(self->m[0], variant->policy, &self->m[1], 2));
+	check_ring(_metadata, self->m[0], self->m, 3, &g);
+
+	fill_member(_metadata, self, self->m[0], 1);
+	EXPECT_FALSE(pending(self->m[0], 0));
+	EXPECT_FALSE(pending(self->m[2], 0));
+
+	for (k = 0; k < 3; k++) {
+		CONNECT_OK(&self->cl[self->n], &self->a[1], self->n);
+		self->n++;
+		idx = accept_check(_metadata, self->m[target], &self->a[1],
+				   self->cl, self->n, NULL);
+		EXPECT_EQ(self->n - 1, idx);
+	}
+	EXPECT_FALSE(pending(self->m[other], 0))
+		TH_LOG("a connection reached M%d, the wrong sibling", other);
+
+	check_ring(_metadata, self->m[1], self->m, 3, &g);
+	EXPECT_EQ(0ULL, g.info.dropped);
+	mb = MEMBER(&g, self->m[1]);
+	EXPECT_EQ(2U, mb->accept_queue);
+	EXPECT_EQ(1U, mb->accept_limit);
+	EXPECT_EQ(3ULL, mb->redirected_away);
+	EXPECT_EQ(0ULL, mb->redirected_in);
+	EXPECT_EQ(0ULL, mb->dropped);
+	mb = MEMBER(&g, self->m[target]);
+	EXPECT_EQ(3ULL, mb->redirected_in);
+	EXPECT_EQ(0ULL, mb->redirected_away);
+	EXPECT_EQ(0U, mb->accept_queue);
+	mb = MEMBER(&g, self->m[other]);
+	EXPECT_EQ(0ULL, mb->redirected_in);
+	EXPECT_EQ(0ULL, mb->redirected_away);
+	EXPECT_EQ(0U, mb->accept_queue);
+
+	/* The two M1 kept are there, intact. */
+	for (k = 0; k < 2; k++) {
+		idx = accept_check(_metadata, self->m[1], &self->a[1], self->cl,
+				   self->n, NULL);
+		EXPECT_GT(2, idx);
+	}
+	EXPECT_FALSE(pending(self->m[1], 0));
+}
+
+/*
+ * M1 full and the sibling the policy picks first full too: the connection
+ * goes on to the remaining member (ring: M2 full -> M0; primary: M0 full -> M2).
+ */
+TEST_F(redirect, skips_full_sibling)
+{
+	bool ring = variant->policy == SOCKGROUP_POLICY_RING;
+	int first = ring ? 2 : 0, last = ring ? 0 : 2;
+	struct sockgroup_member *mb;
+	struct group g;
+	int k;
+
+	ASSERT_EQ(0, listen(self->m[1], 1));
+	ASSERT_EQ(0, listen(self->m[first], 1));
+	SET_OK(set_group(self->m[0], variant->policy, &self->m[1], 2));
+	fill_member(_metadata, self, self->m[1], first);
+	fill_member(_metadata, self, self->m[0], 1);
+
+	for (k = 0; k < 2; k++) {
+		CONNECT_OK(&self->cl[self->n], &self->a[1], self->n);
+		self->n++;
+		EXPECT_EQ(self->n - 1, accept_check(_metadata, self->m[last], &self->a[1],
+						   self->cl, self->n, NULL));
+	}
+	check_ring(_metadata, self->m[2], self->m, 3, &g);
+	EXPECT_EQ(0ULL, g.info.dropped);
+	mb = MEMBER(&g, self->m[1]);
+	EXPECT_EQ(2ULL, mb->redirected_away);
+	EXPECT_EQ(2U, mb->accept_queue);
+	mb = MEMBER(&g, self->m[first]);
+	EXPECT_EQ(0ULL, mb->redirected_in);
+	EXPECT_EQ(2U, mb->accept_queue);
+	mb = MEMBER(&g, self->m[last]);
+	EXPECT_EQ(2ULL, mb->redirected_in);
+	EXPECT_EQ(0U, mb->accept_queue);
+}
+
+/*
+ * Every member backlog 1, full, never accepting: one more connection does
+ * not complete within HANG_MS; the addressed member and the group count the
+ * drop; nothing was redirected.
+ */
+TEST_F(redirect, all_full_drops)
+{
+	struct sockgroup_member *mb;
+	struct group g;
+	int fd, err, i;
+
+	for (i = 0; i < 3; i++)
+		ASSERT_EQ(0, listen(self->m[i], 1));
+	SET_OK(set_group(self->m[0], variant->policy, &self->m[1], 2));
+	for (i = 0; i < 3; i++)
+		fill_member(_metadata, self, self->m[0], i);
+
+	err = connect_nb(&self->a[1], HANG_MS, &fd);
+	EXPECT_EQ(ETIMEDOUT, err)
+		TH_LOG("a connection to a full group %s: %s", err ? "failed" : "completed",
+		       err ? strerror(err) : "");
+	if (fd >= 0)
+		close(fd);
+
+	check_ring(_metadata, self->m[0], self->m, 3, &g);
+	EXPECT_LE(1ULL, g.info.dropped);
+	for (i = 0; i < 3; i++) {
+		mb = MEMBER(&g, self->m[i]);
+		EXPECT_EQ(2U, mb->accept_queue) TH_LOG("M%d", i);
+		EXPECT_EQ(0ULL, mb->redirected_away) TH_LOG("M%d", i);
+		EXPECT_EQ(0ULL, mb->redirected_in) TH_LOG("M%d", i);
+		if (i == 1) {
+			EXPECT_LE(1ULL, mb->dropped);
+		} else {
+			EXPECT_EQ(0ULL, mb->dropped) TH_LOG("M%d", i);
+		}
+	}
+	/* Each member still holds its own two, intact. */
+	for (i = 0; i < 3; i++)
+		for (int k = 0; k < 2; k++)
+			EXPECT_EQ(i, accept_check(_metadata, self->m[i], &self->a[i],
+						  self->cl, self->n, NULL) / 2);
+}
+
+/*
+ * A full listener in no group is left to the kernel: no redirect to any
+ * group, the connection does not complete, group counters stay zero.
+ */
+TEST(ungrouped_untouched)
+{
+	struct sockaddr_storage la;
+	struct client cl[2];
+	struct group g;
+	int l, m[2], fd, err;
+
+	client_init(cl, 2);
+	l = listener(AF_INET, "127.0.0.1", 0, 1, 0);
+	ASSERT_LE(0, l);
+	ASSERT_EQ(0, local_of(l, &la));
+	for (int i = 0; i < 2; i++) {
+		m[i] = listener(AF_INET, "127.0.0.1", 0, 16, 0);
+		ASSERT_LE(0, m[i]);
+	}
+	SET_OK(set_group(m[0], SOCKGROUP_POLICY_RING, &m[1], 1));
+	CONNECT_OK(&cl[0], &la, 0);
+	CONNECT_OK(&cl[1], &la, 1);
+	usleep(50000);
+	err = connect_nb(&la, HANG_MS, &fd);
+	EXPECT_EQ(ETIMEDOUT, err) TH_LOG("third connection to a full ungrouped listener: %s",
+					 err ? strerror(err) : "completed");
+	if (fd >= 0)
+		close(fd);
+	EXPECT_FALSE(pending(m[0], 0));
+	EXPECT_FALSE(pending(m[1], 0));
+	check_ring(_metadata, m[0], m, 2, &g);
+	EXPECT_EQ(0ULL, g.info.dropped);
+	for (int i = 0; i < 2; i++) {
+		EXPECT_EQ(0ULL, g.m[i].redirected_in);
+		EXPECT_EQ(0ULL, g.m[i].redirected_away);
+	}
+	EXPECT_UNGROUPED(l);
+	for (int i = 0; i < 2; i++)
+		accept_check(_metadata, l, &la, cl, 2, NULL);
+}
+
+/*
+ * Two SO_REUSEPORT listeners on one 127.0.0.1 port, grouped: A backlog 1
+ * never accepting, B backlog 64.  Twenty sequential connections all
+ * complete; A holds at most two, B accepts the rest; every client's bytes
+ * arrive on some accepted socket.
+ */
+TEST(reuseport_same_port)
+{
+	enum { N = 20 };
+	struct sockaddr_storage addr;
+	struct client cl[N];
+	struct sockgroup_member *ma, *mbb;
+	struct group g;
+	int a, b, i, held, seen = 0;
+	int64_t deadline;
+
+	client_init(cl, N);
+	a = listener(AF_INET, "127.0.0.1", 0, 1, L_REUSEPORT);
+	ASSERT_LE(0, a);
+	ASSERT_EQ(0, local_of(a, &addr));
+	b = listener(AF_INET, "127.0.0.1", sa_port(&addr), 64, L_REUSEPORT);
+	ASSERT_LE(0, b) TH_LOG("second SO_REUSEPORT listener: %s", strerror(errno));
+	SET_OK(set_group(a, SOCKGROUP_POLICY_RING, &b, 1));
+
+	for (i = 0; i < N; i++)
+		CONNECT_OK(&cl[i], &addr, i);
+
+	/* All twenty are queued somewhere. */
+	deadline = now_ms() + SETTLE_MS;
+	do {
+		read_group(_metadata, a, &g);
+		ma = MEMBER(&g, a);
+		mbb = MEMBER(&g, b);
+		if (ma->accept_queue + mbb->accept_queue == N)
+			break;
+		usleep(10000);
+	} while (now_ms() < deadline);
+	held = ma->accept_queue;
+	TH_LOG("A holds %d, B %u; A redirected away %llu", held, mbb->accept_queue,
+	       (unsigned long long)ma->redirected_away);
+	EXPECT_EQ((uint32_t)N, ma->accept_queue + mbb->accept_queue);
+	EXPECT_GE(2, held);
+	EXPECT_EQ(ma->redirected_away, mbb->redirected_in);
+	EXPECT_EQ(0ULL, mbb->redirected_away);
+	EXPECT_EQ(0ULL, ma->redirected_in);
+	EXPECT_EQ(0ULL, g.info.dropped);
+
+	for (i = 0; i < N - held; i++) {
+		accept_check(_metadata, b, &addr, cl, N, NULL);
+		seen++;
+	}
+	EXPECT_FALSE(pending(b, 0)) TH_LOG("B has more than %d", N - held);
+	for (i = 0; i < held; i++) {
+		accept_check(_metadata, a, &addr, cl, N, NULL);
+		seen++;
+	}
+	EXPECT_FALSE(pending(a, 0));
+	EXPECT_EQ(N, seen);
+	for (i = 0; i < N; i++)
+		EXPECT_TRUE(cl[i].seen) TH_LOG("client %d never accepted", i);
+}
+
+/*
+ * Dual stack: an IPv4 listener (127.0.0.1, backlog 1) grouped with an IPv6
+ * one on [::] (IPV6_V6ONLY 0, another port).  IPv4 connections overflowing
+ * the IPv4 member are accepted on the IPv6 one: family AF_INET6, local
+ * ::ffff:127.0.0.1 and the IPv4 member's port, v4-mapped peer.
+ */
+TEST(dual_stack)
+{
+	struct sockaddr_storage a4, a6, mapped, loop6, peer;
+	struct client cl[8];
+	struct sockgroup_member *mb;
+	struct group g;
+	int v4, v6, fds[2], n = 0;
+	const uint8_t any[16] = { 0 };
+
+	client_init(cl, 8);
+	v4 = listener(AF_INET, "127.0.0.1", 0, 1, 0);
+	ASSERT_LE(0, v4);
+	v6 = listener(AF_INET6, "::", 0, 16, L_DUAL);
+	ASSERT_LE(0, v6) TH_LOG("dual-stack listener: %s", strerror(errno));
+	ASSERT_EQ(0, local_of(v4, &a4));
+	ASSERT_EQ(0, local_of(v6, &a6));
+	make_sa(&mapped, AF_INET6, "::ffff:127.0.0.1", sa_port(&a4));
+	make_sa(&loop6, AF_INET6, "::1", sa_port(&a6));
+
+	SET_OK(set_group(v4, SOCKGROUP_POLICY_RING, &v6, 1));
+	fds[0] = v4;
+	fds[1] = v6;
+	check_ring(_metadata, v6, fds, 2, &g);
+	mb = MEMBER(&g, v6);
+	EXPECT_EQ(AF_INET6, mb->family);
+	EXPECT_EQ(0, mb->v6only);
+	EXPECT_EQ(0, memcmp(mb->addr, any, 16));
+
+	CONNECT_OK(&cl[n], &a4, n);
+	n++;
+	CONNECT_OK(&cl[n], &a4, n);
+	n++;
+	wait_queue(_metadata, v4, v4, 2);
+	for (int k = 0; k < 3; k++) {
+		struct sockaddr_in6 *p6 = (struct sockaddr_in6 *)&peer;
+
+		CONNECT_OK(&cl[n], &a4, n);
+		n++;
+		EXPECT_EQ(n - 1, accept_check(_metadata, v6, &mapped, cl, n, &peer));
+		EXPECT_EQ(AF_INET6, peer.ss_family);
+		EXPECT_TRUE(IN6_IS_ADDR_V4MAPPED(&p6->sin6_addr))
+			TH_LOG("peer %s is not v4-mapped", sa_str(&peer));
+	}
+	read_group(_metadata, v4, &g);
+	EXPECT_EQ(3ULL, MEMBER(&g, v4)->redirected_away);
+	EXPECT_EQ(3ULL, MEMBER(&g, v6)->redirected_in);
+	EXPECT_EQ(2U, MEMBER(&g, v4)->accept_queue);
+	EXPECT_EQ(0ULL, g.info.dropped);
+
+	/* IPv6 to the IPv6 member still lands there. */
+	CONNECT_OK(&cl[n], &loop6, n);
+	n++;
+	EXPECT_EQ(n - 1, accept_check(_metadata, v6, &loop6, cl, n, NULL));
+	/* The IPv4 member kept its two. */
+	for (int k = 0; k < 2; k++)
+		EXPECT_GT(2, accept_check(_metadata, v4, &a4, cl, n, NULL));
+}
+
+/* ----------------------------------------------------------- bad input */
+
+FIXTURE(badinput) {
+	int m0, m1, n;		/* group [m0, m1]; n listening, in no group */
+	struct group snap0, snap1;
+	socklen_t len0, len1;
+};
+
+FIXTURE_SETUP(badinput)
+{
+	self->m0 = listener(AF_INET, "127.0.0.1", 0, 4, 0);
+	self->m1 = listener(AF_INET, "127.0.0.1", 0, 4, 0);
+	self->n = listener(AF_INET, "127.0.0.1", 0, 4, 0);
+	ASSERT_LE(0, self->m0);
+	ASSERT_LE(0, self->m1);
+	ASSERT_LE(0, self->n);
+	SET_OK(set_group(self->m0, SOCKGROUP_POLICY_RING, &self->m1, 1));
+	ASSERT_EQ(0, get_group(self->m0, &self->snap0, &self->len0));
+	ASSERT_EQ(0, get_group(self->m1, &self->snap1, &self->len1));
+}
+
+FIXTURE_TEARDOWN(badinput)
+{
+	close(self->m0);
+	close(self->m1);
+	close(self->n);
+}
+
+/* The call failed with errno want, and no group changed. */
+static void expect_rejected(struct __test_metadata *_metadata,
+			    FIXTURE_DATA(badinput) *self, int rc, int err,
+			    int want, int want2, const char *what)
+{
+	struct group g;
+	socklen_t len;
+
+	EXPECT_EQ(-1, rc) TH_LOG("%s: accepted, expected %s", what, strerror(want));
+	if (rc == -1)
+		EXPECT_TRUE(err == want || err == want2)
+			TH_LOG("%s: %s, expected %s", what, strerror(err), strerror(want));
+	ASSERT_EQ(0, get_group(self->m0, &g, &len)) TH_LOG("after %s", what);
+	ASSERT_EQ(self->len0, len) TH_LOG("after %s: the group changed", what);
+	ASSERT_EQ(0, memcmp(&g, &self->snap0, len)) TH_LOG("after %s: the group changed", what);
+	ASSERT_EQ(0, get_group(self->m1, &g, &len));
+	ASSERT_EQ(self->len1, len);
+	ASSERT_EQ(0, memcmp(&g, &self->snap1, len)) TH_LOG("after %s: the group changed", what);
+	ASSERT_EQ(ENOENT, get_group(self->n, &g, NULL)) TH_LOG("after %s: n joined a group", what);
+}
+
+#define REJECT2(_call, _want, _want2) do { \
+	errno = 0; \
+	int __rc = (_call); \
+	int __err = errno; \
+	expect_rejected(_metadata, self, __rc, __err, (_want), (_want2), #_call); \
+} while (0)
+#define REJECT(_call, _want) REJECT2(_call, _want, _want)
+
+/* Header: EFAULT, length EINVAL, version/flags/policy EINVAL. */
+TEST_F(badinput, header)
+{
+	int l2[2] = { self->m1, self->n };
+	int m0 = self->m0;
+
+	REJECT(setsockopt(m0, SOL_SOCKET, SO_SERVICE_GROUP, (void *)8, REQ_HDR + 4 * 2), EFAULT);
+	REJECT(setsockopt(m0, SOL_SOCKET, SO_SERVICE_GROUP, NULL, REQ_HDR + 4 * 2), EFAULT);
+	REJECT(set_group_raw(m0, 1, 0, 0, 2, l2, 2, 0), EINVAL);
+	REJECT(set_group_raw(m0, 1, 0, 0, 0, l2, 0, 12), EINVAL);
+	REJECT(set_group_raw(m0, 1, 0, 0, 0, l2, 0, REQ_HDR - 1), EINVAL);
+	REJECT(set_group_raw(m0, 1, 0, 0, 2, l2, 2, REQ_HDR + 4 * 1), EINVAL);
+	REJECT(set_group_raw(m0, 1, 0, 0, 1, l2, 2, REQ_HDR + 4 * 2), EINVAL);
+	REJECT(set_group_raw(m0, 1, 0, 0, 2, l2, 2, REQ_HDR + 4 * 2 + 2), EINVAL);
+	REJECT(set_group_raw(m0, 1, 0, 0, 0, l2, 2, REQ_HDR + 4), EINVAL);
+	REJECT(set_group_raw(m0, 2, 0, 0, 2, l2, 2, REQ_HDR + 4 * 2), EINVAL);
+	REJECT(set_group_raw(m0, 0, 0, 0, 2, l2, 2, REQ_HDR + 4 * 2), EINVAL);
+	REJECT(set_group_raw(m0, 1, 1U << 7, 0, 2, l2, 2, REQ_HDR + 4 * 2), EINVAL);
+	REJECT(set_group_raw(m0, 1, 1U << 31, 0, 2, l2, 2, REQ_HDR + 4 * 2), EINVAL);
+	REJECT(set_group_raw(m0, 1, 0, 7, 2, l2, 2, REQ_HDR + 4 * 2), EINVAL);
+	REJECT(set_group_raw(m0, 1, 0, 0xffffffffU, 2, l2, 2, REQ_HDR + 4 * 2), EINVAL);
+	/* 16 + 4 * 0x40000000 wraps to 16 in 32 bits. */
+	REJECT2(set_group_raw(m0, 1, 0, 0, 0x40000000U, l2, 0, REQ_HDR), EINVAL, E2BIG);
+	/* The same errors on a socket in no group leave it in none. */
+	REJECT(set_group_raw(self->n, 2, 0, 0, 1, &self->m1, 1, REQ_HDR + 4), EINVAL);
+}
+
+/* count SOCKGROUP_MAX_MEMBERS (64 distinct listeners): E2BIG. */
+TEST_F(badinput, too_many)
+{
+	int f[SOCKGROUP_MAX_MEMBERS];
+
+	for (int i = 0; i < SOCKGROUP_MAX_MEMBERS; i++) {
+		f[i] = listener(AF_INET, "127.0.0.1", 0, 2, 0);
+		ASSERT_LE(0, f[i]);
+	}
+	REJECT(set_group(self->m0, SOCKGROUP_POLICY_RING, f, SOCKGROUP_MAX_MEMBERS), E2BIG);
+	REJECT(set_group(self->n, SOCKGROUP_POLICY_RING, f, SOCKGROUP_MAX_MEMBERS), E2BIG);
+	for (int i = 0; i < SOCKGROUP_MAX_MEMBERS; i++)
+		EXPECT_UNGROUPED(f[i]);
+}
+
+/* Members that cannot be: listed twice, A itself, not listening: EINVAL. */
+TEST_F(badinput, not_members)
+{
+	struct sockaddr_storage ss;
+	int bound, unbound, client, d, c_err;
+	int m0 = self->m0, m1 = self->m1, n = self->n;
+
+	bound = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ASSERT_LE(0, bound);
+	make_sa(&ss, AF_INET, "127.0.0.1", 0);
+	ASSERT_EQ(0, bind(bound, (struct sockaddr *)&ss, sa_len(&ss)));
+	unbound = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ASSERT_LE(0, unbound);
+	ASSERT_EQ(0, local_of(m1, &ss));
+	/*
+	 * An established socket (its connection lands in m1's queue, which
+	 * the snapshot covers: connect first, snapshot again).
+	 */
+	c_err = connect_nb(&ss, CONNECT_MS, &client);
+	ASSERT_EQ(0, c_err) TH_LOG("connect: %s", strerror(c_err));
+	wait_queue(_metadata, m0, m1, 1);
+	ASSERT_EQ(0, get_group(m0, &self->snap0, &self->len0));
+	ASSERT_EQ(0, get_group(m1, &self->snap1, &self->len1));
+	d = dup(n);
+	ASSERT_LE(0, d);
+
+	REJECT(set_group(m0, 0, ((int[]){ m1, n, n }), 3), EINVAL);
+	REJECT(set_group(m0, 0, ((int[]){ m1, m1 }), 2), EINVAL);
+	REJECT(set_group(m0, 0, ((int[]){ m1, n, m0 }), 3), EINVAL);
+	REJECT(set_group(m0, 0, ((int[]){ m0 }), 1), EINVAL);
+	REJECT(set_group(m0, 0, ((int[]){ m1, n, d }), 3), EINVAL);
+	REJECT(set_group(n, 0, ((int[]){ d }), 1), EINVAL);
+	REJECT(set_group(m0, 0, ((int[]){ m1, n, bound }), 3), EINVAL);
+	REJECT(set_group(m0, 0, ((int[]){ m1, n, unbound }), 3), EINVAL);
+	REJECT(set_group(m0, 0, ((int[]){ m1, n, client }), 3), EINVAL);
+	REJECT(set_group(bound, 0, ((int[]){ n }), 1), EINVAL);
+	REJECT(set_group(client, 0, ((int[]){ n }), 1), EINVAL);
+	EXPECT_UNGROUPED(bound);
+	EXPECT_UNGROUPED(unbound);
+	EXPECT_UNGROUPED(client);
+}
+
+/* fds that are not open (EBADF), not sockets (ENOTSOCK), not TCP (EOPNOTSUPP). */
+TEST_F(badinput, bad_fds)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_un un = { .sun_family = AF_UNIX };
+	int m0 = self->m0, m1 = self->m1, n = self->n;
+	int devnull, p[2], udp, unx, udp6;
+
+	ASSERT_EQ(-1, fcntl(9999, F_GETFD));
+	REJECT(set_group(m0, 0, ((int[]){ m1, n, 9999 }), 3), EBADF);
+	REJECT(set_group(m0, 0, ((int[]){ m1, n, -1 }), 3), EBADF);
+	REJECT(set_group(n, 0, ((int[]){ 9999 }), 1), EBADF);
+
+	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, devnull);
+	ASSERT_EQ(0, pipe2(p, O_CLOEXEC));
+	REJECT(set_group(m0, 0, ((int[]){ m1, n, devnull }), 3), ENOTSOCK);
+	REJECT(set_group(m0, 0, ((int[]){ m1, n, p[0] }), 3), ENOTSOCK);
+	REJECT(set_group(m0, 0, ((int[]){ m1, n, p[1] }), 3), ENOTSOCK);
+
+	udp = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	ASSERT_LE(0, udp);
+	make_sa(&ss, AF_INET, "127.0.0.1", 0);
+	ASSERT_EQ(0, bind(udp, (struct sockaddr *)&ss, sa_len(&ss)));
+	udp6 = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	ASSERT_LE(0, udp6);
+	unx = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ASSERT_LE(0, unx);
+	snprintf(un.sun_path + 1, sizeof(un.sun_path) - 1, "sockgroup-test-%d", getpid());
+	ASSERT_EQ(0, bind(unx, (struct sockaddr *)&un, sizeof(un)));
+	ASSERT_EQ(0, listen(unx, 4));
+	REJECT(set_group(m0, 0, ((int[]){ m1, n, udp }), 3), EOPNOTSUPP);
+	REJECT(set_group(m0, 0, ((int[]){ m1, n, udp6 }), 3), EOPNOTSUPP);
+	REJECT(set_group(m0, 0, ((int[]){ m1, n, unx }), 3), EOPNOTSUPP);
+	REJECT(set_group(udp, 0, ((int[]){ n }), 1), EOPNOTSUPP);
+	REJECT(set_group(unx, 0, ((int[]){ n }), 1), EOPNOTSUPP);
+}
+
+/* A listener of another network namespace: EXDEV. */
+TEST_F(badinput, other_netns)
+{
+	int orig, x;
+
+	orig = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	ASSERT_LE(0, orig);
+	if (unshare(CLONE_NEWNET))
+		SKIP(return, "unshare(CLONE_NEWNET): %s", strerror(errno));
+	ASSERT_EQ(0, lo_up());
+	x = listener(AF_INET, "127.0.0.1", 0, 4, 0);
+	ASSERT_LE(0, x) TH_LOG("listener in the new netns: %s", strerror(errno));
+	ASSERT_EQ(0, setns(orig, CLONE_NEWNET)) TH_LOG("setns back: %s", strerror(errno));
+	close(orig);
+
+	REJECT(set_group(self->m0, 0, ((int[]){ self->m1, self->n, x }), 3), EXDEV);
+	REJECT(set_group(self->n, 0, ((int[]){ x }), 1), EXDEV);
+	REJECT(set_group(x, 0, ((int[]){ self->n }), 1), EXDEV);
+	EXPECT_UNGROUPED(x);
+}
+
+/* Another family: an IPV6_V6ONLY listener with IPv4 ones: EAFNOSUPPORT. */
+TEST_F(badinput, other_family)
+{
+	int v6 = listener(AF_INET6, "::1", 0, 4, 0);
+
+	ASSERT_LE(0, v6) TH_LOG("IPv6 listener: %s", strerror(errno));
+	REJECT(set_group(self->m0, 0, ((int[]){ self->m1, self->n, v6 }), 3), EAFNOSUPPORT);
+	REJECT(set_group(self->n, 0, ((int[]){ v6 }), 1), EAFNOSUPPORT);
+	REJECT(set_group(v6, 0, ((int[]){ self->n }), 1), EAFNOSUPPORT);
+	EXPECT_UNGROUPED(v6);
+}
+
+/* A socket already in another group: EBUSY; that group is unchanged too. */
+TEST_F(badinput, busy)
+{
+	struct group xs, g;
+	socklen_t xlen, len;
+	int x[2];
+
+	for (int i = 0; i < 2; i++) {
+		x[i] = listener(AF_INET, "127.0.0.1", 0, 4, 0);
+		ASSERT_LE(0, x[i]);
+	}
+	SET_OK(set_group(x[0], SOCKGROUP_POLICY_PRIMARY, &x[1], 1));
+	ASSERT_EQ(0, get_group(x[0], &xs, &xlen));
+
+	REJECT(set_group(self->m0, 0, ((int[]){ self->m1, self->n, x[1] }), 3), EBUSY);
+	REJECT(set_group(self->n, 0, ((int[]){ x[0] }), 1), EBUSY);
+	REJECT(set_group(self->n, 0, ((int[]){ self->m1 }), 1), EBUSY);
+	REJECT(set_group(x[1], 0, ((int[]){ self->m0 }), 1), EBUSY);
+	ASSERT_EQ(0, get_group(x[0], &g, &len));
+	EXPECT_EQ(xlen, len);
+	EXPECT_EQ(0, memcmp(&g, &xs, len)) TH_LOG("the other group changed");
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+FIXTURE(life) {
+	int m[4];
+	struct sockaddr_storage a[4];
+	struct client cl[8];
+	int n;
+};
+
+FIXTURE_SETUP(life)
+{
+	static const char *ip[4] = { "127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4" };
+
+	client_init(self->cl, 8);
+	self->n = 0;
+	for (int i = 0; i < 4; i++) {
+		self->m[i] = listener(AF_INET, ip[i], 0, i == 0 ? 1 : 16, 0);
+		ASSERT_LE(0, self->m[i]);
+		ASSERT_EQ(0, local_of(self->m[i], &self->a[i]));
+	}
+}
+
+FIXTURE_TEARDOWN(life)
+{
+	for (int i = 0; i < 8; i++)
+		if (self->cl[i].fd >= 0)
+			close(self->cl[i].fd);
+	for (int i = 0; i < 4; i++)
+		if (self->m[i] >= 0)
+			close(self->m[i]);
+}
+
+/*
+ * Ring [M0 (backlog 1), M1, M2, M3]: close(M1) leaves [M0, M2, M3] and M0's
+ * overflow now goes to M2; close(M0) with two connections queued leaves
+ * [M2, M3].
+ */
+TEST_F(life, close_member)
+{
+	struct group g;
+	int *m = self->m;
+
+	SET_OK(set_group(m[0], SOCKGROUP_POLICY_RING, &m[1], 3));
+	check_ring(_metadata, m[3], m, 4, &g);
+	close(m[1]);
+	m[1] = -1;
+	EXPECT_EQ(3U, wait_count(m[0], 3)) TH_LOG("close() did not take the member out");
+	check_ring(_metadata, m[0], ((int[]){ m[0], m[2], m[3] }), 3, &g);
+
+	for (int k = 0; k < 2; k++) {
+		CONNECT_OK(&self->cl[self->n], &self->a[0], self->n);
+		self->n++;
+	}
+	wait_queue(_metadata, m[2], m[0], 2);
+	CONNECT_OK(&self->cl[self->n], &self->a[0], self->n);
+	self->n++;
+	EXPECT_EQ(2, accept_check(_metadata, m[2], &self->a[0], self->cl, self->n, NULL));
+	EXPECT_FALSE(pending(m[3], 0));
+	read_group(_metadata, m[2], &g);
+	EXPECT_EQ(1ULL, MEMBER(&g, m[0])->redirected_away);
+	EXPECT_EQ(1ULL, MEMBER(&g, m[2])->redirected_in);
+
+	close(m[0]);
+	m[0] = -1;
+	EXPECT_EQ(2U, wait_count(m[3], 2)) TH_LOG("close() did not take the first member out");
+	check_ring(_metadata, m[3], ((int[]){ m[2], m[3] }), 2, &g);
+	EXPECT_EQ(1ULL, MEMBER(&g, m[2])->redirected_in) TH_LOG("counters of a member that stayed");
+}
+
+/* shutdown(SHUT_RDWR) of a listening member takes it out. */
+TEST_F(life, shutdown_member)
+{
+	struct group g;
+	int *m = self->m;
+
+	SET_OK(set_group(m[0], SOCKGROUP_POLICY_RING, &m[1], 3));
+	ASSERT_EQ(0, shutdown(m[1], SHUT_RDWR));
+	EXPECT_EQ(ENOENT, wait_ungrouped(m[1])) TH_LOG("still grouped after shutdown()");
+	EXPECT_EQ(3U, wait_count(m[0], 3));
+	check_ring(_metadata, m[0], ((int[]){ m[0], m[2], m[3] }), 3, &g);
+	/* Listening again does not put it back in the group. */
+	ASSERT_EQ(0, listen(m[1], 16)) TH_LOG("listen again after shutdown: %s", strerror(errno));
+	EXPECT_UNGROUPED(m[1]);
+}
+
+/* count 0 takes A out; it may then join another group. */
+TEST_F(life, count_zero)
+{
+	struct group g;
+	int *m = self->m;
+
+	SET_OK(set_group(m[0], SOCKGROUP_POLICY_RING, &m[1], 3));
+	SET_OK(set_group(m[1], SOCKGROUP_POLICY_RING, NULL, 0));
+	EXPECT_UNGROUPED(m[1]);
+	check_ring(_metadata, m[3], ((int[]){ m[0], m[2], m[3] }), 3, &g);
+	/* Remove the first member as well. */
+	SET_OK(set_group(m[0], SOCKGROUP_POLICY_RING, NULL, 0));
+	EXPECT_UNGROUPED(m[0]);
+	check_ring(_metadata, m[2], ((int[]){ m[2], m[3] }), 2, &g);
+	/* The two that left form a new group. */
+	SET_OK(set_group(m[1], SOCKGROUP_POLICY_PRIMARY, &m[0], 1));
+	check_ring(_metadata, m[0], ((int[]){ m[1], m[0] }), 2, &g);
+	EXPECT_EQ((uint32_t)SOCKGROUP_POLICY_PRIMARY, g.info.policy);
+}
+
+/*
+ * Ring [M0, M1 (backlog 1), M2]: two redirects M1 -> M2.  Re-form from M0 as
+ * primary [M0, M1, M3]: M2 leaves (free to join another group), M1 keeps its
+ * counters, and M1's overflow now goes to M0.
+ */
+TEST_F(life, regroup_keeps_counters)
+{
+	struct sockgroup_member *mb;
+	struct group g;
+	int m4, *m = self->m;
+
+	ASSERT_EQ(0, listen(m[0], 16));
+	ASSERT_EQ(0, listen(m[1], 1));
+	SET_OK(set_group(m[0], SOCKGROUP_POLICY_RING, &m[1], 2));
+	for (int k = 0; k < 2; k++) {
+		CONNECT_OK(&self->cl[self->n], &self->a[1], self->n);
+		self->n++;
+	}
+	wait_queue(_metadata, m[0], m[1], 2);
+	for (int k = 0; k < 2; k++) {
+		CONNECT_OK(&self->cl[self->n], &self->a[1], self->n);
+		self->n++;
+		accept_check(_metadata, m[2], &self->a[1], self->cl, self->n, NULL);
+	}
+	read_group(_metadata, m[0], &g);
+	ASSERT_EQ(2ULL, MEMBER(&g, m[1])->redirected_away);
+
+	SET_OK(set_group(m[0], SOCKGROUP_POLICY_PRIMARY, ((int[]){ m[1], m[3] }), 2));
+	check_ring(_metadata, m[3], ((int[]){ m[0], m[1], m[3] }), 3, &g);
+	EXPECT_EQ((uint32_t)SOCKGROUP_POLICY_PRIMARY, g.info.policy);
+	mb = MEMBER(&g, m[1]);
+	EXPECT_EQ(2ULL, mb->redirected_away) TH_LOG("M1's counter was reset");
+	EXPECT_EQ(2U, mb->accept_queue);
+	EXPECT_EQ(0ULL, MEMBER(&g, m[3])->redirected_in);
+	EXPECT_EQ(0ULL, MEMBER(&g, m[0])->redirected_in);
+	EXPECT_UNGROUPED(m[2]);
+	m4 = listener(AF_INET, "127.0.0.5", 0, 4, 0);
+	ASSERT_LE(0, m4);
+	SET_OK(set_group(m[2], SOCKGROUP_POLICY_RING, &m4, 1));
+
+	CONNECT_OK(&self->cl[self->n], &self->a[1], self->n);
+	self->n++;
+	EXPECT_EQ(self->n - 1, accept_check(_metadata, m[0], &self->a[1], self->cl,
+					    self->n, NULL));
+	EXPECT_FALSE(pending(m[3], 0));
+	read_group(_metadata, m[0], &g);
+	EXPECT_EQ(3ULL, MEMBER(&g, m[1])->redirected_away);
+	EXPECT_EQ(1ULL, MEMBER(&g, m[0])->redirected_in);
+}
+
+/*
+ * A group (with a redirect done) in a network namespace that goes away
+ * with its sockets still open at exit: the namespace's end must clean up
+ * (KASAN/kmemleak watch this); the test checks the child worked and ended.
+ */
+TEST(netns_teardown)
+{
+	int64_t deadline;
+	int status = 0;
+	pid_t pid, w;
+
+	fflush(NULL);
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		struct sockaddr_storage a0;
+		struct client cl[3];
+		int m[2];
+
+		client_init(cl, 3);
+		if (unshare(CLONE_NEWNET))
+			_exit(KSFT_SKIP);
+		ASSERT_EQ(0, lo_up());
+		m[0] = listener(AF_INET, "127.0.0.1", 0, 1, 0);
+		m[1] = listener(AF_INET, "127.0.0.1", 0, 16, 0);
+		ASSERT_LE(0, m[0]);
+		ASSERT_LE(0, m[1]);
+		ASSERT_EQ(0, local_of(m[0], &a0));
+		SET_OK(set_group(m[0], SOCKGROUP_POLICY_RING, &m[1], 1));
+		CONNECT_OK(&cl[0], &a0, 0);
+		CONNECT_OK(&cl[1], &a0, 1);
+		wait_queue(_metadata, m[0], m[0], 2);
+		CONNECT_OK(&cl[2], &a0, 2);
+		accept_check(_metadata, m[1], &a0, cl, 3, NULL);
+		_exit(_metadata->exit_code ? 1 : 0);
+	}
+	deadline = now_ms() + 5000;
+	while ((w = waitpid(pid, &status, WNOHANG)) == 0 && now_ms() < deadline)
+		usleep(10000);
+	if (w == 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		ASSERT_TRUE(false) TH_LOG("the child in its own netns did not finish");
+	}
+	ASSERT_TRUE(WIFEXITED(status)) TH_LOG("child ended by signal %d",
+					      WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+	if (WEXITSTATUS(status) == KSFT_SKIP)
+		SKIP(return, "unshare(CLONE_NEWNET) not permitted");
+	ASSERT_EQ(0, WEXITSTATUS(status));
+}
+
+/* ---------------------------------------------------------------- storm */
+
+struct storm_shared {
+	volatile uint16_t port[3];
+	volatile int stop;
+};
+
+/* Bounded connect loop; 0 unless an error other than a failed connection. */
+static int storm_client(struct storm_shared *sh, int id, int64_t deadline)
+{
+	unsigned int seed = getpid() ^ (id << 16);
+	int ok = 0, failed = 0, i;
+
+	for (i = 0; i < 300 && !sh->stop && now_ms() < deadline; i++) {
+		struct sockaddr_storage dst;
+		char b[16] = "storm";
+		int fd, err;
+
+		make_sa(&dst, AF_INET, "127.0.0.1", sh->port[rand_r(&seed) % 3]);
+		err = connect_nb(&dst, 100, &fd);
+		if (!err) {
+			if (send(fd, b, sizeof(b), MSG_NOSIGNAL) < 0 &&
+			    errno != EPIPE && errno != ECONNRESET) {
+				fprintf(stderr, "# storm client %d: send: %s\n", id, strerror(errno));
+				close(fd);
+				return 1;
+			}
+			ok++;
+		} else if (err == ECONNREFUSED || err == ETIMEDOUT || err == ECONNRESET ||
+			   err == EADDRNOTAVAIL || err == EAGAIN) {
+			failed++;
+		} else {
+			fprintf(stderr, "# storm client %d: connect: %s\n", id, strerror(err));
+			if (fd >= 0)
+				close(fd);
+			return 1;
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+	fprintf(stderr, "# storm client %d: %d connected, %d failed\n", id, ok, failed);
+	return 0;
+}
+
+FIXTURE(storm) {
+	int m[3];
+};
+
+FIXTURE_SETUP(storm)
+{
+	for (int i = 0; i < 3; i++)
+		self->m[i] = -1;
+}
+
+FIXTURE_TEARDOWN(storm)
+{
+	for (int i = 0; i < 3; i++)
+		if (self->m[i] >= 0)
+			close(self->m[i]);
+}
+
+/*
+ * Three processes connect (300 each, 100 ms timeouts, 10 s at most) to the
+ * members of a group while this one closes, shuts down or removes (count 0)
+ * a member, re-creates it on its port and re-forms the group (alternating
+ * policies) every 20 ms: at least 40 times, at most 400, while the clients
+ * run.  Only connection failures are allowed; at the end the group reads
+ * consistently and each member takes a connection addressed to it.  This is
+ * for KASAN/lockdep to watch the kernel side.
+ */
+TEST_F_TIMEOUT(storm, close_regroup_under_load, 60)
+{
+	static const int backlog[3] = { 1, 2, 8 };
+	struct storm_shared *sh;
+	struct sockaddr_storage ss;
+	struct client cl[3];
+	struct group g;
+	pid_t kids[3];
+	int kstatus[3] = { 0 };
+	bool reaped[3] = { false };
+	int order[3] = { 0, 1, 2 }, errs = 0, it, alive = 3, i, *m = self->m;
+	uint32_t policy = SOCKGROUP_POLICY_RING;
+	int64_t kid_deadline, deadline;
+
+	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, sh);
+	for (i = 0; i < 3; i++) {
+		m[i] = listener(AF_INET, "127.0.0.1", 0, backlog[i], 0);
+		ASSERT_LE(0, m[i]);
+		ASSERT_EQ(0, local_of(m[i], &ss));
+		sh->port[i] = sa_port(&ss);
+	}
+	SET_OK(set_group(m[0], policy, &m[1], 2));
+
+	kid_deadline = now_ms() + 10000;
+	deadline = now_ms() + 20000;
+	fflush(NULL);
+	for (i = 0; i < 3; i++) {
+		kids[i] = fork();
+		ASSERT_LE(0, kids[i]);
+		if (kids[i] == 0)
+			_exit(storm_client(sh, i, kid_deadline));
+	}
+
+	for (it = 0; (it < 40 || alive) && it < 400 && now_ms() < deadline; it++) {
+		int v = it % 3, how = (it / 3) % 3, q = (v + 1) % 3, r = (v + 2) % 3;
+		int a;
+
+		for (i = 0; i < 3; i++)
+			while ((a = accept4(m[i], NULL, NULL, SOCK_CLOEXEC)) >= 0)
+				close(a);
+		if (how == 1 && shutdown(m[v], SHUT_RDWR)) {
+			TH_LOG("iteration %d: shutdown: %s", it, strerror(errno));
+			errs++;
+		}
+		if (how == 2 && set_group(m[v], policy, NULL, 0)) {
+			TH_LOG("iteration %d: count 0: %s", it, strerror(errno));
+			errs++;
+		}
+		close(m[v]);
+		m[v] = listener(AF_INET, "127.0.0.1", sh->port[v], backlog[v], 0);
+		if (m[v] < 0) {
+			m[v] = listener(AF_INET, "127.0.0.1", 0, backlog[v], 0);
+			if (m[v] < 0 || local_of(m[v], &ss)) {
+				TH_LOG("iteration %d: listener: %s", it, strerror(errno));
+				errs++;
+				break;
+			}
+			sh->port[v] = sa_port(&ss);
+		}
+		policy = it % 2 ? SOCKGROUP_POLICY_PRIMARY : SOCKGROUP_POLICY_RING;
+		if (set_group(m[q], policy, ((int[]){ m[r], m[v] }), 2)) {
+			TH_LOG("iteration %d: regroup: %s", it, strerror(errno));
+			errs++;
+			break;
+		}
+		order[0] = q;
+		order[1] = r;
+		order[2] = v;
+		usleep(20000);
+		for (alive = 0, i = 0; i < 3; i++) {
+			if (!reaped[i] && waitpid(kids[i], &kstatus[i], WNOHANG) == kids[i])
+				reaped[i] = true;
+			alive += !reaped[i];
+		}
+	}
+	sh->stop = 1;
+	for (i = 0; i < 3; i++) {
+		if (!reaped[i] && waitpid(kids[i], &kstatus[i], 0) != kids[i]) {
+			TH_LOG("storm client %d: waitpid: %s", i, strerror(errno));
+			errs++;
+			continue;
+		}
+		EXPECT_TRUE(WIFEXITED(kstatus[i]) && WEXITSTATUS(kstatus[i]) == 0)
+			TH_LOG("storm client %d failed (status 0x%x)", i, kstatus[i]);
+	}
+	TH_LOG("%d close/regroup iterations", it);
+	ASSERT_EQ(0, errs);
+	ASSERT_LE(40, it);
+
+	/* The final group reads consistently... */
+	check_ring(_metadata, m[order[1]], ((int[]){ m[order[0]], m[order[1]], m[order[2]] }),
+		   3, &g);
+	EXPECT_EQ(policy, g.info.policy);
+	/* ...and works: drain, then one connection to each member lands there. */
+	usleep(100000);
+	for (i = 0; i < 3; i++) {
+		int a;
+
+		while ((a = accept4(m[i], NULL, NULL, SOCK_CLOEXEC)) >= 0)
+			close(a);
+	}
+	client_init(cl, 3);
+	for (i = 0; i < 3; i++) {
+		ASSERT_EQ(0, local_of(m[i], &ss));
+		CONNECT_OK(&cl[i], &ss, i);
+		EXPECT_EQ(i, accept_check(_metadata, m[i], &ss, cl, i + 1, NULL));
+	}
+	for (i = 0; i < 3; i++)
+		close(cl[i].fd);
+	munmap(sh, sizeof(*sh));
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 2 && !strcmp(argv[1], "--expect-no-module")) {
+		char *args[] = { argv[0], "-t", "no_module", NULL };
+
+		setenv("SOCKGROUP_EXPECT_NO_MODULE", "1", 1);
+		return test_harness_run(3, args);
+	}
+	return test_harness_run(argc, argv);
+}
