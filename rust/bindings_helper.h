@@ -16,6 +16,8 @@
 #include <net/inet_hashtables.h>
 #include <net/inet6_hashtables.h>
 #include <net/net_namespace.h>
+#include <net/netfilter/nf_conntrack.h>
+#include <net/netfilter/nf_nat.h>
 #include <net/netns/generic.h>
 #include <net/sock.h>
 #include <net/tcp.h>

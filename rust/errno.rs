@@ -33,3 +33,8 @@ pub fn eafnosupport() -> Error {
 pub fn enodata() -> Error {
     code(bindings::ENODATA)
 }
+
+/// Package not installed: the kernel has no connection tracking or NAT.
+pub fn enopkg() -> Error {
+    code(bindings::ENOPKG)
+}

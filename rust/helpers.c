@@ -6,6 +6,7 @@
 #include <linux/file.h>
 #include <linux/ftrace.h>
 #include <linux/ipv6.h>
+#include <linux/kprobes.h>
 #include <linux/module.h>
 #include <linux/netfilter.h>
 #include <linux/rcupdate.h>
@@ -18,7 +19,11 @@
 #include <net/inet_hashtables.h>
 #include <net/ip.h>
 #include <net/ipv6.h>
+#include <net/addrconf.h>
+#include <net/netfilter/nf_conntrack.h>
+#include <net/netfilter/nf_nat.h>
 #include <net/netns/generic.h>
+#include <net/route.h>
 #include <net/sock.h>
 #include <net/tcp.h>
 
@@ -222,4 +227,113 @@ bool sg_skb_assign_sock(struct sk_buff *skb, struct sock *sk)
 	skb->sk = sk;
 	skb->destructor = sock_edemux;
 	return true;
+}
+
+void sg_nat_ops_put(struct sg_nat_ops *ops)
+{
+	void **fn = (void **)ops;
+	size_t i;
+
+	/* setup_info was not taken with symbol_get (see below). */
+	ops->setup_info = NULL;
+	for (i = 0; i < sizeof(*ops) / sizeof(void *); i++) {
+		if (fn[i])
+			symbol_put_addr(fn[i]);
+		fn[i] = NULL;
+	}
+}
+
+/*
+ * nf_nat_setup_info() is EXPORT_SYMBOL, which symbol_get() refuses since
+ * 6.6; its address is found as a kprobe would place itself. It lives in
+ * nf_nat (nf_nat_core.c), like nf_nat_ipv4_register_fn(), which we hold
+ * with symbol_get(): that reference keeps the address valid.
+ */
+static void *sg_symbol_addr(const char *name)
+{
+#ifdef CONFIG_KPROBES
+	struct kprobe kp = { .symbol_name = name };
+	void *addr;
+
+	if (register_kprobe(&kp) < 0)
+		return NULL;
+	addr = kp.addr;
+	unregister_kprobe(&kp);
+	return addr;
+#else
+	return NULL;
+#endif
+}
+
+bool sg_nat_ops_get(struct sg_nat_ops *ops)
+{
+	ops->ct_netns_get = symbol_get(nf_ct_netns_get);
+	ops->ct_netns_put = symbol_get(nf_ct_netns_put);
+	ops->v4_register = symbol_get(nf_nat_ipv4_register_fn);
+	ops->v4_unregister = symbol_get(nf_nat_ipv4_unregister_fn);
+#if IS_ENABLED(CONFIG_IPV6)
+	ops->v6_register = symbol_get(nf_nat_ipv6_register_fn);
+	ops->v6_unregister = symbol_get(nf_nat_ipv6_unregister_fn);
+#endif
+	if (ops->ct_netns_get && ops->ct_netns_put && ops->v4_register &&
+	    ops->v4_unregister && ops->v6_register && ops->v6_unregister) {
+		ops->setup_info = sg_symbol_addr("nf_nat_setup_info");
+		if (ops->setup_info)
+			return true;
+	}
+	sg_nat_ops_put(ops);
+	return false;
+}
+
+static DEFINE_MUTEX(sg_nat_mutex);
+
+void sg_nat_lock(void)
+{
+	mutex_lock(&sg_nat_mutex);
+}
+
+void sg_nat_unlock(void)
+{
+	mutex_unlock(&sg_nat_mutex);
+}
+
+struct nf_conn *sg_nf_ct_new(struct sk_buff *skb)
+{
+	enum ip_conntrack_info ctinfo;
+	struct nf_conn *ct = nf_ct_get(skb, &ctinfo);
+
+	if (!ct || ctinfo != IP_CT_NEW || nf_nat_initialized(ct, NF_NAT_MANIP_DST))
+		return NULL;
+	return ct;
+}
+
+unsigned int sg_nat_setup_dst(const struct sg_nat_ops *ops, struct nf_conn *ct, u8 pf,
+			      const u8 addr[16], bool map_addr, u16 port)
+{
+	struct nf_nat_range2 range = {
+		.flags = NF_NAT_RANGE_PROTO_SPECIFIED,
+		.min_proto.tcp.port = htons(port),
+		.max_proto.tcp.port = htons(port),
+	};
+
+	if (map_addr) {
+		range.flags |= NF_NAT_RANGE_MAP_IPS;
+		if (pf == NFPROTO_IPV4)
+			memcpy(&range.min_addr.ip, addr, 4);
+		else
+			memcpy(&range.min_addr.in6, addr, 16);
+		range.max_addr = range.min_addr;
+	}
+	return ops->setup_info(ct, &range, NF_NAT_MANIP_DST);
+}
+
+bool sg_skb_daddr_is_local(struct net *net, struct sk_buff *skb, u8 pf)
+{
+	if (pf == NFPROTO_IPV4)
+		return inet_addr_type(net, ip_hdr(skb)->daddr) == RTN_LOCAL;
+#if IS_ENABLED(CONFIG_IPV6)
+	return ipv6_chk_addr(net, &ipv6_hdr(skb)->daddr, NULL, 0);
+#else
+	return false;
+#endif
 }

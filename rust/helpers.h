@@ -8,8 +8,11 @@
 
 #include <linux/sockptr.h>
 #include <linux/types.h>
+#include <net/netfilter/nf_nat.h>
 
 struct ftrace_regs;
+struct nf_conn;
+struct nf_hook_ops;
 struct module;
 struct net;
 struct seq_file;
@@ -59,5 +62,36 @@ int sg_skb_tcp_flags(struct sk_buff *skb, u8 pf, int *thoff);
 struct sock *sg_skb_lookup_listener(struct net *net, struct sk_buff *skb, u8 pf, int thoff);
 bool sg_skb_has_sk(const struct sk_buff *skb);
 bool sg_skb_assign_sock(struct sk_buff *skb, struct sock *sk);
+
+typedef int (*sg_nat_reg)(struct net *net, const struct nf_hook_ops *ops);
+typedef void (*sg_nat_unreg)(struct net *net, const struct nf_hook_ops *ops);
+
+/*
+ * Connection tracking and NAT, looked up at run time (symbol_get) so that
+ * the module loads, and steer groups work, on a kernel without NF_NAT.
+ */
+struct sg_nat_ops {
+	int (*ct_netns_get)(struct net *net, u8 nfproto);
+	void (*ct_netns_put)(struct net *net, u8 nfproto);
+	sg_nat_reg v4_register;
+	sg_nat_unreg v4_unregister;
+	sg_nat_reg v6_register;
+	sg_nat_unreg v6_unregister;
+	unsigned int (*setup_info)(struct nf_conn *ct, const struct nf_nat_range2 *range,
+				   enum nf_nat_manip_type maniptype);
+};
+
+bool sg_nat_ops_get(struct sg_nat_ops *ops);
+/* Serializes turning NAT on and off for a namespace. */
+void sg_nat_lock(void);
+void sg_nat_unlock(void);
+void sg_nat_ops_put(struct sg_nat_ops *ops);
+/* The packet's connection, if new and its destination not yet mapped. */
+struct nf_conn *sg_nf_ct_new(struct sk_buff *skb);
+/* Maps the destination of a new connection to addr (if map_addr) and port. */
+unsigned int sg_nat_setup_dst(const struct sg_nat_ops *ops, struct nf_conn *ct, u8 pf,
+			      const u8 addr[16], bool map_addr, u16 port);
+/* Whether the packet's destination is an address of this host. */
+bool sg_skb_daddr_is_local(struct net *net, struct sk_buff *skb, u8 pf);
 
 #endif

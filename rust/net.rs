@@ -12,12 +12,15 @@ use super::{
 use core::{
     marker::PhantomData,
     ptr,
-    sync::atomic::{AtomicPtr, Ordering},
+    sync::atomic::{AtomicBool, AtomicPtr, Ordering},
 };
 use kernel::{error::to_result, prelude::*, str::CStr, types::Opaque};
 
 /// The priority of the filter table's hooks (`NF_IP_PRI_FILTER`).
 pub const NF_IP_PRI_FILTER: i32 = bindings::nf_ip_hook_priorities_NF_IP_PRI_FILTER;
+
+/// The priority of source NAT at LOCAL_IN and POST_ROUTING (`NF_IP_PRI_NAT_SRC`).
+pub const NF_IP_PRI_NAT_SRC: i32 = bindings::nf_ip_hook_priorities_NF_IP_PRI_NAT_SRC;
 
 /// A network namespace (`struct net`).
 ///
@@ -64,6 +67,11 @@ impl PartialEq for Net {
 pub struct PernetStatic {
     id: Opaque<u32>,
     hooks: Opaque<[bindings::nf_hook_ops; 2]>,
+    /// Destination NAT hooks: IPv4 and IPv6, PRE_ROUTING and LOCAL_OUT.
+    nat_hooks: Opaque<[bindings::nf_hook_ops; 4]>,
+    /// Conntrack and NAT functions, when the kernel has them.
+    nat: Opaque<bindings::sg_nat_ops>,
+    nat_ok: AtomicBool,
 }
 
 // SAFETY: Written only by `Pernet::register` before it registers anything
@@ -76,6 +84,9 @@ impl PernetStatic {
         Self {
             id: Opaque::new(0),
             hooks: Opaque::uninit(),
+            nat_hooks: Opaque::uninit(),
+            nat: Opaque::uninit(),
+            nat_ok: AtomicBool::new(false),
         }
     }
 
@@ -87,6 +98,39 @@ impl PernetStatic {
     fn hooks(&self) -> *const bindings::nf_hook_ops {
         self.hooks.get().cast()
     }
+
+    fn nat_hook(&self, i: usize) -> *const bindings::nf_hook_ops {
+        // SAFETY: In bounds of the array of 4.
+        unsafe { self.nat_hooks.get().cast::<bindings::nf_hook_ops>().add(i) }
+    }
+
+    /// The NAT functions, if the kernel has them.
+    fn nat(&self) -> Option<&bindings::sg_nat_ops> {
+        // SAFETY: Written before `nat_ok` was set (release), stable then.
+        self.nat_ok
+            .load(Ordering::Acquire)
+            .then(|| unsafe { &*self.nat.get() })
+    }
+}
+
+type Reg = unsafe extern "C" fn(*mut bindings::net, *const bindings::nf_hook_ops) -> i32;
+type Unreg = unsafe extern "C" fn(*mut bindings::net, *const bindings::nf_hook_ops);
+
+/// Where a new connection's destination is to be mapped.
+#[derive(Clone, Copy, Debug)]
+pub struct NatTarget {
+    /// The new address (network order, IPv4 in the first 4 bytes), or keep it.
+    pub addr: Option<[u8; 16]>,
+    /// The new port, host order.
+    pub port: u16,
+}
+
+/// Our part of each namespace's `net_generic` memory.
+#[repr(C)]
+struct Slot<T> {
+    state: AtomicPtr<T>,
+    /// Destination NAT hooks registered (under `sg_nat_lock`).
+    nat: AtomicBool,
 }
 
 /// State that sockgroup keeps per network namespace, with what it serves:
@@ -109,6 +153,11 @@ pub trait PernetState: Send + Sync + Sized + 'static {
 
     /// Writes the file's content (process context, under RCU: no sleeping).
     fn show(&self, out: &mut SeqFile) -> core::fmt::Result;
+
+    /// The destination of a new connection's first packet, at PRE_ROUTING or
+    /// LOCAL_OUT, once [`Pernet::enable_nat`] turned NAT on for the namespace
+    /// (softirq or process context, under RCU). `Some` maps it with conntrack NAT.
+    fn nat_dst(&self, net: &Net, skb: &SkBuff, family: Family) -> Option<NatTarget>;
 }
 
 /// Writes into a `seq_file` (`seq_write`), with no allocation and no sleeping.
@@ -175,6 +224,62 @@ impl<T: PernetState> Callbacks<T> {
         }
     }
 
+    fn nat_op(family: Family, hooknum: u32) -> bindings::nf_hook_ops {
+        bindings::nf_hook_ops {
+            hook: Some(Self::nat_hook),
+            pf: family.nfproto(),
+            hooknum,
+            priority: bindings::nf_ip_hook_priorities_NF_IP_PRI_NAT_DST,
+            ..Default::default()
+        }
+    }
+
+    /// The destination NAT function, called by the NAT core for a new
+    /// connection whose destination is not mapped yet.
+    ///
+    /// # Safety
+    ///
+    /// Only the NAT core calls it, with a live packet and hook state.
+    unsafe extern "C" fn nat_hook(
+        _priv: *mut core::ffi::c_void,
+        skb: *mut bindings::sk_buff,
+        state: *const bindings::nf_hook_state,
+    ) -> u32 {
+        // SAFETY: As in `hook`.
+        let (net, pf) = unsafe { (Net::from_raw((*state).net), (*state).pf) };
+        // SAFETY: The packet is alive and ours during the call.
+        let ct = unsafe { bindings::sg_nf_ct_new(skb) };
+        let Some(ops) = T::statics().nat() else {
+            return bindings::NF_ACCEPT;
+        };
+        if ct.is_null() {
+            return bindings::NF_ACCEPT;
+        }
+        // SAFETY: As above.
+        let skb_ref = unsafe { SkBuff::from_raw(skb) };
+        let guard = rcu::Guard::new();
+        let target = match (Pernet::<T>::get(net, &guard), Family::from_nfproto(pf)) {
+            (Some(state), Some(family)) => state.nat_dst(net, skb_ref, family),
+            _ => None,
+        };
+        match target {
+            // SAFETY: `ct` is the packet's new, unconfirmed connection;
+            // `addr` has 16 bytes; the NAT core called us where a
+            // destination mapping is set up.
+            Some(t) => unsafe {
+                bindings::sg_nat_setup_dst(
+                    ops,
+                    ct,
+                    pf,
+                    t.addr.unwrap_or_default().as_ptr(),
+                    t.addr.is_some(),
+                    t.port,
+                )
+            },
+            None => bindings::NF_ACCEPT,
+        }
+    }
+
     /// The `show` of `/proc/net/<PROC_NAME>`.
     ///
     /// # Safety
@@ -210,12 +315,28 @@ impl<T: PernetState> Pernet<T> {
         // SAFETY: Nothing reads the hook ops before `register_pernet_subsys`
         // below, and no registration of this `T` exists (the module makes one).
         unsafe { statics.hooks.get().write(hooks) };
+        let (pre, out) = (
+            bindings::nf_inet_hooks_NF_INET_PRE_ROUTING,
+            bindings::nf_inet_hooks_NF_INET_LOCAL_OUT,
+        );
+        let nat_hooks = [
+            Callbacks::<T>::nat_op(Family::Inet, pre),
+            Callbacks::<T>::nat_op(Family::Inet, out),
+            Callbacks::<T>::nat_op(Family::Inet6, pre),
+            Callbacks::<T>::nat_op(Family::Inet6, out),
+        ];
+        // SAFETY: As above, nothing reads them yet.
+        unsafe { statics.nat_hooks.get().write(nat_hooks) };
+        // SAFETY: `nat` is ours to fill; on failure the helper leaves it empty.
+        if unsafe { bindings::sg_nat_ops_get(statics.nat.get()) } {
+            statics.nat_ok.store(true, Ordering::Release);
+        }
         let ops = KBox::pin(
             Opaque::new(bindings::pernet_operations {
                 init: Some(Self::init),
                 exit: Some(Self::exit),
                 id: statics.id.get(),
-                size: core::mem::size_of::<*mut T>(),
+                size: core::mem::size_of::<Slot<T>>(),
                 ..Default::default()
             }),
             GFP_KERNEL,
@@ -229,12 +350,122 @@ impl<T: PernetState> Pernet<T> {
         })
     }
 
+    fn slots<'a>(net: &'a Net) -> &'a Slot<T> {
+        // SAFETY: After registration every live namespace has a zeroed slot
+        // of ours, of `Slot`'s size and pointer-aligned, that lives as long
+        // as it; all-zero is a valid `Slot` (null, false).
+        unsafe { &*bindings::sg_net_generic(net.as_ptr(), T::statics().id()).cast::<Slot<T>>() }
+    }
+
     fn slot<'a>(net: &'a Net) -> &'a AtomicPtr<T> {
-        // SAFETY: After registration every live namespace has a zeroed,
-        // pointer-sized and -aligned slot of ours that lives as long as it.
+        &Self::slots(net).state
+    }
+
+    /// Turns destination NAT on for `net` (process context; idempotent):
+    /// conntrack for IPv4 and IPv6, and our NAT function at PRE_ROUTING and
+    /// LOCAL_OUT. It stays on until the namespace or the module goes.
+    /// `Err(ENOPKG)` when the kernel has no conntrack or NAT.
+    pub fn enable_nat(net: &Net) -> Result {
+        let statics = T::statics();
+        let ops = statics.nat().ok_or_else(super::errno::enopkg)?;
+        let slot = Self::slots(net);
+        // SAFETY: Process context; paired with the unlock below.
+        unsafe { bindings::sg_nat_lock() };
+        let result = if slot.nat.load(Ordering::Acquire) {
+            Ok(())
+        } else {
+            // SAFETY: The functions came from symbol_get and are held; the
+            // namespace is alive (the caller's socket holds it); the hook ops
+            // are static; `sg_nat_lock` serializes with `disable_nat`.
+            let r = unsafe { Self::nat_on(ops, net) };
+            if r.is_ok() {
+                slot.nat.store(true, Ordering::Release);
+            }
+            r
+        };
+        // SAFETY: Paired with the lock above.
+        unsafe { bindings::sg_nat_unlock() };
+        result
+    }
+
+    /// Turns NAT on; see `enable_nat`.
+    ///
+    /// # Safety
+    ///
+    /// As in `enable_nat`: held functions, live namespace, under `sg_nat_lock`.
+    unsafe fn nat_on(ops: &bindings::sg_nat_ops, net: &Net) -> Result {
+        let statics = T::statics();
+        let (v4, v6) = (bindings::NFPROTO_IPV4 as u8, bindings::NFPROTO_IPV6 as u8);
+        let (get, put) = (
+            ops.ct_netns_get.ok_or(EINVAL)?,
+            ops.ct_netns_put.ok_or(EINVAL)?,
+        );
+        let (reg4, unreg4) = (
+            ops.v4_register.ok_or(EINVAL)?,
+            ops.v4_unregister.ok_or(EINVAL)?,
+        );
+        let (reg6, unreg6) = (
+            ops.v6_register.ok_or(EINVAL)?,
+            ops.v6_unregister.ok_or(EINVAL)?,
+        );
+        let n = net.as_ptr();
+        // SAFETY: The caller's guarantees hold for every call below; each
+        // step is undone in reverse order when a later one fails.
         unsafe {
-            AtomicPtr::from_ptr(bindings::sg_net_generic(net.as_ptr(), T::statics().id()).cast())
+            to_result(get(n, v4))?;
+            if let Err(e) = to_result(get(n, v6)) {
+                put(n, v4);
+                return Err(e);
+            }
+            let steps: [(Reg, Unreg, usize); 4] = [
+                (reg4, unreg4, 0),
+                (reg4, unreg4, 1),
+                (reg6, unreg6, 2),
+                (reg6, unreg6, 3),
+            ];
+            for (i, (reg, _, hook)) in steps.iter().enumerate() {
+                if let Err(e) = to_result(reg(n, statics.nat_hook(*hook))) {
+                    for (_, unreg, hook) in steps[..i].iter().rev() {
+                        unreg(n, statics.nat_hook(*hook));
+                    }
+                    put(n, v6);
+                    put(n, v4);
+                    return Err(e);
+                }
+            }
         }
+        Ok(())
+    }
+
+    /// Undoes `enable_nat` for a namespace that goes away.
+    fn disable_nat(net: &Net) {
+        let slot = Self::slots(net);
+        let Some(ops) = T::statics().nat() else {
+            return;
+        };
+        // SAFETY: Process context (pernet exit); paired with the unlock below.
+        unsafe { bindings::sg_nat_lock() };
+        if slot.nat.swap(false, Ordering::AcqRel) {
+            let statics = T::statics();
+            let n = net.as_ptr();
+            let (v4, v6) = (bindings::NFPROTO_IPV4 as u8, bindings::NFPROTO_IPV6 as u8);
+            // SAFETY: `enable_nat` registered exactly these, with these
+            // functions, which are still held.
+            unsafe {
+                if let (Some(unreg4), Some(unreg6), Some(put)) =
+                    (ops.v4_unregister, ops.v6_unregister, ops.ct_netns_put)
+                {
+                    unreg6(n, statics.nat_hook(3));
+                    unreg6(n, statics.nat_hook(2));
+                    unreg4(n, statics.nat_hook(1));
+                    unreg4(n, statics.nat_hook(0));
+                    put(n, v6);
+                    put(n, v4);
+                }
+            }
+        }
+        // SAFETY: Paired with the lock above.
+        unsafe { bindings::sg_nat_unlock() };
     }
 
     /// The state of `net`, for the read-side critical section `_guard`.
@@ -302,6 +533,7 @@ impl<T: PernetState> Pernet<T> {
         if Self::slot(net).load(Ordering::Acquire).is_null() {
             return; // `init` failed and cleaned up.
         }
+        Self::disable_nat(net);
         // SAFETY: `init` created the entry (the slot is set only then);
         // removal waits for readers of the file.
         unsafe { bindings::remove_proc_entry(T::PROC_NAME.as_char_ptr(), net.proc_net()) };
@@ -331,5 +563,11 @@ impl<T: PernetState> Drop for Pernet<T> {
         // SAFETY: By the type invariant `ops` is registered; this calls
         // `exit` for every namespace.
         unsafe { bindings::unregister_pernet_subsys(self.ops.get()) };
+        let statics = T::statics();
+        if statics.nat_ok.swap(false, Ordering::AcqRel) {
+            // SAFETY: No namespace uses the functions any more (every
+            // `exit` ran `disable_nat`); they were taken by `sg_nat_ops_get`.
+            unsafe { bindings::sg_nat_ops_put(statics.nat.get()) };
+        }
     }
 }

@@ -153,6 +153,12 @@ impl SkBuff {
         (!sk.is_null()).then(|| unsafe { Sock::from_raw(sk) })
     }
 
+    /// Whether the destination address is one of this host's.
+    pub fn daddr_is_local(&self, net: &Net, family: Family) -> bool {
+        // SAFETY: By the type invariant the packet is alive; `net` is its namespace.
+        unsafe { bindings::sg_skb_daddr_is_local(net.as_ptr(), self.as_ptr(), family.nfproto()) }
+    }
+
     /// Hands the packet to `sk`, which TCP then uses instead of its lookup.
     ///
     /// Returns `false` (and changes nothing) when `sk` is being freed.

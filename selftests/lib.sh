@@ -44,9 +44,15 @@ ksft_exit() {
 	exit $KSFT_PASS
 }
 
-# busywait TIMEOUT_MS CMD ARGS...: until CMD succeeds, or fail after TIMEOUT_MS.
+# The debug kernel (KASAN, lockdep, kmemleak) under TCG is several times
+# slower: waits for something to happen are stretched by this factor.
+TIME_FACTOR=1
+[ "${SOCKGROUP_FLAVOUR:-}" = debug ] && TIME_FACTOR=6
+
+# busywait TIMEOUT_MS CMD ARGS...: until CMD succeeds, or fail after
+# TIMEOUT_MS (times TIME_FACTOR).
 busywait() {
-	local timeout_ms=$1; shift
+	local timeout_ms=$(($1 * TIME_FACTOR)); shift
 	local start=$(date +%s%3N)
 	while true; do
 		"$@" && return 0

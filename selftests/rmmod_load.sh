@@ -10,7 +10,8 @@ source "$(dirname "$0")/lib.sh"
 
 SGCTL=${SGCTL:-$(dirname "$0")/../target/debug/sgctl}
 TEST_BIN=${SOCKGROUP_TEST_BIN:-$(dirname "$0")/../.build/selftests/sockgroup_test}
-ROUNDS=${ROUNDS:-10}
+# Fewer rounds on the slow debug kernel.
+ROUNDS=${ROUNDS:-$([ "${SOCKGROUP_FLAVOUR:-}" = debug ] && echo 4 || echo 10)}
 tmp=$(mktemp -d)
 cleanup() {
 	kill $(jobs -p) 2>/dev/null
@@ -71,7 +72,7 @@ netns_round() {
 		--ready-file "$tmp/ready" --serve-seconds 60 >"$tmp/serve" 2>&1 &
 	local server=$!
 	busywait 10000 test -s "$tmp/ready" || return 1
-	ip netns exec "$ns" "$SGCTL" connect --port 9200 --count 20 --timeout-ms 300 >"$tmp/connect" || return 1
+	ip netns exec "$ns" "$SGCTL" connect --port 9200 --count 20 --timeout-ms $((300 * TIME_FACTOR)) >"$tmp/connect" || return 1
 	ip netns exec "$ns" awk '$1 != "#" && $11 > 0' /proc/net/sockgroup | grep -q . || return 1
 	# The initial namespace sees none of it.
 	! awk '$1 != "#"' /proc/net/sockgroup | grep -q . || return 1

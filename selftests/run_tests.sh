@@ -16,6 +16,7 @@ TESTS=(
 	kunit.sh
 	groups.sh
 	rmmod_load.sh
+	rewrite.sh
 )
 [ $# -gt 0 ] && TESTS=("$@")
 

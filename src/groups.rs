@@ -16,7 +16,7 @@ use crate::logic::{
     uapi::{self, Candidate, Fam, Info, MemberInfo, Refusal, Request},
 };
 use crate::sys::{
-    net::{Net, PernetState, PernetStatic, SeqFile},
+    net::{NatTarget, Net, PernetState, PernetStatic, SeqFile},
     rcu::{Guard, RcuCell},
     skb::{tcp_flags, Family, SkBuff, Verdict},
     sock::Sock,
@@ -58,10 +58,20 @@ struct Member {
 }
 
 impl Member {
-    fn load(&self, v4: bool) -> Load {
+    /// Where a rewritten connection would go on this member (see `rewrite_target`).
+    fn rewrite_target(&self, v4: bool) -> Option<Option<[u8; 16]>> {
+        uapi::rewrite_target(v4, self.fam, &self.sk.local_addr())
+    }
+
+    fn load(&self, v4: bool, rewrite: bool) -> Load {
         let sk = &self.sk;
+        let takes = if rewrite {
+            self.rewrite_target(v4).is_some()
+        } else {
+            self.fam.takes(v4)
+        };
         Load {
-            listening: self.fam.takes(v4) && sk.is_listening(),
+            listening: takes && sk.is_listening(),
             accept_queue: sk.ack_backlog(),
             handshakes: sk.reqsk_queue_len(),
             limit: sk.max_ack_backlog(),
@@ -252,18 +262,7 @@ impl NetState {
             }
             return self.without(snap, anchor);
         }
-        let candidate = |sk: &Sock| Candidate {
-            fam: fam_of(sk),
-            same_net: sk.net() == anchor.net(),
-            listening: sk.is_listening(),
-            key: sk.key(),
-            group: snap.and_then(|s| s.group_of(sk)).map(|g| g.id),
-        };
-        let mut cands = KVec::with_capacity(listed.len(), GFP)?;
-        for sk in listed {
-            cands.push(candidate(sk), GFP)?;
-        }
-        uapi::validate(&candidate(anchor), &cands).map_err(errno)?;
+        Self::validate_in(snap, anchor, listed)?;
 
         let mut members = KVec::with_capacity(listed.len() + 1, GFP)?;
         for sk in Iterator::chain(core::iter::once(anchor), listed.iter().copied()) {
@@ -297,6 +296,28 @@ impl NetState {
             GFP,
         )?;
         publish(&self.snap, plans)
+    }
+
+    /// Checks a request as `regroup` would, without changing anything.
+    pub(crate) fn validate(&self, anchor: &Sock, listed: &[&Sock]) -> Result {
+        let _control = self.control.lock();
+        let guard = Guard::new();
+        Self::validate_in(self.snap.get(&guard), anchor, listed)
+    }
+
+    fn validate_in(snap: Option<&Snapshot>, anchor: &Sock, listed: &[&Sock]) -> Result {
+        let candidate = |sk: &Sock| Candidate {
+            fam: fam_of(sk),
+            same_net: sk.net() == anchor.net(),
+            listening: sk.is_listening(),
+            key: sk.key(),
+            group: snap.and_then(|s| s.group_of(sk)).map(|g| g.id),
+        };
+        let mut cands = KVec::with_capacity(listed.len(), GFP)?;
+        for sk in listed {
+            cands.push(candidate(sk), GFP)?;
+        }
+        uapi::validate(&candidate(anchor), &cands).map_err(errno)
     }
 
     /// Publishes `snap` without `sk`. Caller holds the spinlock.
@@ -351,7 +372,42 @@ impl NetState {
         Ok(out)
     }
 
-    /// A SYN for a member whose accept queue is full goes to a sibling.
+    /// The decision for a packet: `None` unless it is a pure SYN for a member
+    /// of a group of the given mode (`rewrite`) that is full.
+    fn decide<'a>(
+        snap: &'a Snapshot,
+        net: &Net,
+        skb: &SkBuff,
+        family: Family,
+        rewrite: bool,
+        guard: &'a Guard,
+    ) -> Option<Decision<'a>> {
+        let tcp = skb.tcp(family)?;
+        let mask = tcp_flags::SYN | tcp_flags::ACK | tcp_flags::RST | tcp_flags::FIN;
+        if tcp.flags & mask != tcp_flags::SYN {
+            return None;
+        }
+        let m = snap.find(skb.listener(net, family, &tcp, guard)?)?;
+        let addressed = &snap.members[m];
+        let g = &snap.groups[addressed.group];
+        if (g.flags & uapi::F_REWRITE != 0) != rewrite {
+            return None;
+        }
+        let pos = g.ring.iter().position(|&i| i == m)?;
+        let v4 = family == Family::Inet;
+        let choice = ring::choose(g.policy, g.ring.len(), pos, |i| {
+            snap.members[g.ring[i]].load(v4, rewrite)
+        });
+        let target = match choice {
+            Choice::Addressed => return None,
+            Choice::Redirect(i) => Some(&snap.members[g.ring[i]]),
+            Choice::AllFull => None,
+        };
+        Some(Decision { addressed, target })
+    }
+
+    /// Steer mode, at LOCAL_IN: a SYN for a full member is handed to the
+    /// sibling's socket as addressed.
     fn steer(&self, net: &Net, skb: &SkBuff, family: Family) {
         let guard = Guard::new();
         let Some(snap) = self.snap.get(&guard) else {
@@ -360,42 +416,61 @@ impl NetState {
         if skb.has_sock() {
             return;
         }
-        let Some(tcp) = skb.tcp(family) else {
+        let Some(d) = Self::decide(snap, net, skb, family, false, &guard) else {
             return;
         };
-        let mask = tcp_flags::SYN | tcp_flags::ACK | tcp_flags::RST | tcp_flags::FIN;
-        if tcp.flags & mask != tcp_flags::SYN {
-            return;
-        }
-        let Some(m) = skb
-            .listener(net, family, &tcp, &guard)
-            .and_then(|l| snap.find(l))
-        else {
-            return;
-        };
-        let addressed = &snap.members[m];
-        let g = &snap.groups[addressed.group];
-        let Some(pos) = g.ring.iter().position(|&i| i == m) else {
-            return;
-        };
-        let v4 = family == Family::Inet;
-        match ring::choose(g.policy, g.ring.len(), pos, |i| {
-            snap.members[g.ring[i]].load(v4)
-        }) {
-            Choice::Addressed => {}
-            Choice::Redirect(i) => {
-                let target = &snap.members[g.ring[i]];
+        match d.target {
+            Some(target) => {
                 if skb.assign_sock(&target.sk) {
-                    addressed.counters.redirected_away.fetch_add(1, Relaxed);
-                    target.counters.redirected_in.fetch_add(1, Relaxed);
+                    d.count_redirect(target);
                 }
             }
-            // The kernel's own overflow handling drops it (or answers with
-            // a SYN cookie) and counts it in ListenOverflows; we count it too.
-            Choice::AllFull => {
-                addressed.counters.dropped.fetch_add(1, Relaxed);
-            }
+            None => d.count_drop(),
         }
+    }
+
+    /// Rewrite mode, from the NAT core for a new connection (PRE_ROUTING,
+    /// LOCAL_OUT): a SYN for a full member gets the sibling's address and port.
+    fn rewrite(&self, net: &Net, skb: &SkBuff, family: Family) -> Option<NatTarget> {
+        let guard = Guard::new();
+        let snap = self.snap.get(&guard)?;
+        if !skb.daddr_is_local(net, family) {
+            return None;
+        }
+        let d = Self::decide(snap, net, skb, family, true, &guard)?;
+        let Some(target) = d.target else {
+            d.count_drop();
+            return None;
+        };
+        let addr = target.rewrite_target(family == Family::Inet)?;
+        d.count_redirect(target);
+        Some(NatTarget {
+            addr,
+            port: target.sk.local_port(),
+        })
+    }
+}
+
+/// What the packet path decided for a SYN to a full member.
+struct Decision<'a> {
+    addressed: &'a Member,
+    /// The sibling that takes it; `None`: every member is full.
+    target: Option<&'a Member>,
+}
+
+impl Decision<'_> {
+    fn count_redirect(&self, target: &Member) {
+        self.addressed
+            .counters
+            .redirected_away
+            .fetch_add(1, Relaxed);
+        target.counters.redirected_in.fetch_add(1, Relaxed);
+    }
+
+    /// The kernel's own overflow handling drops it (or answers with a SYN
+    /// cookie) and counts it in ListenOverflows; we count it too.
+    fn count_drop(&self) {
+        self.addressed.counters.dropped.fetch_add(1, Relaxed);
     }
 }
 
@@ -432,12 +507,19 @@ impl PernetState for NetState {
         )
     }
 
-    // After the filter table, so that a SYN it drops is not counted.
-    const LOCAL_IN_PRIORITY: i32 = crate::sys::net::NF_IP_PRI_FILTER + 1;
+    // After the filter table (a SYN it drops is not counted) and after
+    // source NAT at LOCAL_IN: with NAT on, `nf_nat_ipv4_local_in` orphans a
+    // packet whose socket's `sk_dport` differs from the connection's port,
+    // which for a listener (`sk_dport` 0) is always, and would undo steering.
+    const LOCAL_IN_PRIORITY: i32 = crate::sys::net::NF_IP_PRI_NAT_SRC + 1;
 
     fn local_in(&self, net: &Net, skb: &SkBuff, family: Family) -> Verdict {
         self.steer(net, skb, family);
         Verdict::Accept
+    }
+
+    fn nat_dst(&self, net: &Net, skb: &SkBuff, family: Family) -> Option<NatTarget> {
+        self.rewrite(net, skb, family)
     }
 
     const PROC_NAME: &'static CStr = c_str!("sockgroup");

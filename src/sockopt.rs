@@ -7,6 +7,7 @@ use crate::logic::uapi::{self, REQ_LEN};
 use crate::sys::{
     errno::{enotsock, eopnotsupp},
     ftrace::{ListenStop, OptIn, OptOut, Sockopt},
+    net::Pernet,
     rcu::Guard,
     sock::{Sock, SocketFd},
 };
@@ -14,6 +15,15 @@ use kernel::prelude::*;
 
 /// The service-group option and the end of listening.
 pub(crate) struct ServiceGroup;
+
+impl ServiceGroup {
+    /// Runs `f` on the state of `sk`'s namespace, under RCU (no sleeping).
+    fn with_state(sk: &Sock, f: impl FnOnce(&NetState) -> Result) -> Result {
+        let guard = Guard::new();
+        // A socket of no IP family has no state of ours: not a TCP socket.
+        f(NetState::of(sk, &guard).ok_or_else(eopnotsupp)?)
+    }
+}
 
 impl Sockopt for ServiceGroup {
     const OPTNAME: i32 = uapi::SO_SERVICE_GROUP;
@@ -37,10 +47,13 @@ impl Sockopt for ServiceGroup {
         for f in files.iter() {
             listed.push(f.sk().ok_or_else(enotsock)?, GFP_KERNEL)?;
         }
-        let guard = Guard::new();
-        // A socket of no IP family has no state of ours: not a TCP socket.
-        let state = NetState::of(sk, &guard).ok_or_else(eopnotsupp)?;
-        state.regroup(sk, &listed, &req)
+        if req.flags & uapi::F_REWRITE != 0 && req.count > 0 {
+            // A request that would fail turns nothing on.
+            Self::with_state(sk, |state| state.validate(sk, &listed))?;
+            // Conntrack and our NAT function for the namespace (may sleep).
+            Pernet::<NetState>::enable_nat(sk.net())?;
+        }
+        Self::with_state(sk, |state| state.regroup(sk, &listed, &req))
     }
 
     fn get(sk: &Sock, opt: &OptOut) -> Result {

@@ -74,8 +74,12 @@ pub fn choose(
         Policy::Ring if addressed < len => addressed + 1,
         Policy::Ring | Policy::Primary => 0,
     };
+    // `start <= len`, so one subtraction wraps (and no division can panic).
     (0..len)
-        .map(|step| (start + step) % len)
+        .map(|step| match start + step {
+            i if i >= len => i - len,
+            i => i,
+        })
         .filter(|&i| i != addressed)
         .find(|&i| !load(i).is_full())
         .map_or(Choice::AllFull, Choice::Redirect)

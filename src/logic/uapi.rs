@@ -18,7 +18,7 @@ pub const MAX_MEMBERS: usize = 64;
 /// `SOCKGROUP_F_REWRITE`.
 pub const F_REWRITE: u32 = 1 << 0;
 /// The flags this version accepts (`SOCKGROUP_F_ALL`).
-pub const F_ALL: u32 = 0;
+pub const F_ALL: u32 = F_REWRITE;
 /// `sizeof(struct sockgroup_req)`.
 pub const REQ_LEN: usize = 16;
 /// `sizeof(struct sockgroup_info)`.
@@ -137,6 +137,30 @@ impl Fam {
             Fam::V6Dual => true,
             Fam::V6Only => !v4,
         }
+    }
+}
+
+/// Where a connection rewritten to a member goes: `Some(Some(addr))`: its
+/// bound address and port; `Some(None)`: its port only (it is bound to the
+/// wildcard address); `None`: it cannot take a connection of this family
+/// (`v4`: the packet is IPv4).
+pub fn rewrite_target(v4: bool, fam: Fam, addr: &[u8; 16]) -> Option<Option<[u8; 16]>> {
+    let zero = addr.iter().all(|&b| b == 0);
+    let mapped = addr[..10].iter().all(|&b| b == 0) && addr[10] == 0xff && addr[11] == 0xff;
+    match (v4, fam) {
+        (true, Fam::V4) if addr[..4] == [0; 4] => Some(None),
+        (true, Fam::V4) => Some(Some(*addr)),
+        (true, Fam::V6Dual) if zero => Some(None),
+        (true, Fam::V6Dual) if mapped => {
+            let mut a = [0u8; 16];
+            a[..4].copy_from_slice(&addr[12..]);
+            Some(Some(a))
+        }
+        (true, _) => None,
+        (false, Fam::V4) => None,
+        (false, _) if zero => Some(None),
+        (false, _) if mapped => None,
+        (false, _) => Some(Some(*addr)),
     }
 }
 
@@ -298,8 +322,8 @@ mod tests {
             Err(Refusal::Invalid)
         );
         assert_eq!(
-            parse_header(REQ_LEN + 8, &header(1, F_REWRITE, 0, 2)),
-            Err(Refusal::Invalid)
+            parse_header(REQ_LEN + 8, &header(1, F_REWRITE, 0, 2)).map(|r| r.flags),
+            Ok(F_REWRITE)
         );
         assert_eq!(
             parse_header(REQ_LEN + 8, &header(1, 0, 7, 2)),
@@ -446,6 +470,27 @@ mod tests {
         assert!(Fam::V4.takes(true) && !Fam::V4.takes(false));
         assert!(!Fam::V6Only.takes(true) && Fam::V6Only.takes(false));
         assert!(!Fam::V4.joins(Fam::V6Only) && !Fam::V6Only.joins(Fam::V4));
+    }
+
+    #[test]
+    fn rewrite_targets() {
+        let mut v4 = [0u8; 16];
+        v4[..4].copy_from_slice(&[127, 0, 0, 2]);
+        assert_eq!(rewrite_target(true, Fam::V4, &v4), Some(Some(v4)));
+        assert_eq!(rewrite_target(true, Fam::V4, &[0; 16]), Some(None));
+        assert_eq!(rewrite_target(false, Fam::V4, &v4), None);
+        assert_eq!(rewrite_target(true, Fam::V6Dual, &[0; 16]), Some(None));
+        assert_eq!(rewrite_target(true, Fam::V6Only, &[0; 16]), None);
+        let mut mapped = [0u8; 16];
+        mapped[10..12].copy_from_slice(&[0xff, 0xff]);
+        mapped[12..].copy_from_slice(&[127, 0, 0, 2]);
+        assert_eq!(rewrite_target(true, Fam::V6Dual, &mapped), Some(Some(v4)));
+        assert_eq!(rewrite_target(false, Fam::V6Dual, &mapped), None);
+        let mut v6 = [0u8; 16];
+        v6[15] = 1;
+        assert_eq!(rewrite_target(false, Fam::V6Only, &v6), Some(Some(v6)));
+        assert_eq!(rewrite_target(true, Fam::V6Dual, &v6), None);
+        assert_eq!(rewrite_target(false, Fam::V6Dual, &[0; 16]), Some(None));
     }
 
     #[test]

@@ -13,6 +13,13 @@
  * of an existing group re-forms that group with the new list (members left
  * out leave it; counters of members that stay are kept).
  *
+ * Two ways to redirect, per group: steer (flags 0) hands the SYN to the
+ * sibling as addressed (getsockname() on the accepted socket shows the
+ * address the client dialled); rewrite (SOCKGROUP_F_REWRITE) maps the
+ * connection's destination to the sibling's bound address and port with the
+ * kernel's conntrack NAT, and replies are translated back: the client sees
+ * only the address it dialled, getsockname() shows the sibling's.
+ *
  * getsockopt(fd, SOL_SOCKET, SO_SERVICE_GROUP, buf, &len) reads fd's group:
  * a struct sockgroup_info followed by info.count struct sockgroup_member.
  * When len is too small for all of it, len is set to the size needed and
@@ -31,6 +38,9 @@
  *   EAFNOSUPPORT  a socket of another address family than fd's (an IPv6
  *                 socket that is not IPV6_V6ONLY may join IPv4 sockets)
  *   EBUSY         a socket that is in another group
+ *   ENOPKG        SOCKGROUP_F_REWRITE, and the kernel has no connection
+ *                 tracking or NAT (CONFIG_NF_NAT; as a module, load nf_nat
+ *                 before sockgroup)
  *   ENOPROTOOPT   the sockgroup module is not loaded
  * Errors of getsockopt:
  *   ENOENT        fd is in no group
@@ -59,7 +69,7 @@
 
 /* Flags of a group. */
 #define SOCKGROUP_F_REWRITE	(1U << 0)	/* rewrite the destination (conntrack NAT) */
-#define SOCKGROUP_F_ALL		0U		/* flags this version accepts */
+#define SOCKGROUP_F_ALL		SOCKGROUP_F_REWRITE	/* flags this version accepts */
 
 /* setsockopt request: a header followed by count fds. */
 struct sockgroup_req {
