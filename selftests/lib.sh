@@ -81,6 +81,21 @@ cleanup_all_ns() {
 	NS_LIST=()
 }
 
+# test_setup: a scratch directory in $tmp, and on exit the cleanup every
+# test wants: background jobs stopped, namespaces deleted, module unloaded.
+test_setup() {
+	tmp=$(mktemp -d)
+	trap test_cleanup EXIT
+}
+
+test_cleanup() {
+	kill $(jobs -p) 2>/dev/null
+	wait 2>/dev/null
+	cleanup_all_ns
+	unload_module 2>/dev/null
+	[ -n "${tmp:-}" ] && rm -rf "$tmp"
+}
+
 module_loaded() {
 	grep -q '^sockgroup ' /proc/modules
 }

@@ -10,15 +10,7 @@
 source "$(dirname "$0")/lib.sh"
 
 CHECK="python3 $(cd "$(dirname "$0")" && pwd)/rewrite_check.py"
-tmp=$(mktemp -d)
-cleanup() {
-	kill $(jobs -p) 2>/dev/null
-	wait 2>/dev/null
-	cleanup_all_ns
-	unload_module 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
+test_setup
 
 unload_module 2>/dev/null
 load_module || exit $KSFT_FAIL

@@ -12,15 +12,7 @@ SGCTL=${SGCTL:-$(dirname "$0")/../target/debug/sgctl}
 TEST_BIN=${SOCKGROUP_TEST_BIN:-$(dirname "$0")/../.build/selftests/sockgroup_test}
 # Fewer rounds on the slow debug kernel.
 ROUNDS=${ROUNDS:-$([ "${SOCKGROUP_FLAVOUR:-}" = debug ] && echo 4 || echo 10)}
-tmp=$(mktemp -d)
-cleanup() {
-	kill $(jobs -p) 2>/dev/null
-	wait 2>/dev/null
-	cleanup_all_ns
-	unload_module 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
+test_setup
 
 # rmmod refuses (EBUSY) only while a SO_SERVICE_GROUP call is under way.
 rmmod_retry() {

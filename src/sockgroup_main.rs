@@ -4,7 +4,7 @@
 //! and servers that provide one service.
 //!
 //! This crate is the module. `rust/` (the `sys` module) is the thin layer
-//! over the kernel's C interfaces and holds every `unsafe`; `logic` is plain
+//! over the kernel's C interfaces, the only code the compiler cannot check; `logic` is plain
 //! `no_std` Rust that is also tested on the host; `groups` and `sockopt`
 //! are the service groups (capability 1 of SPEC.md).
 
