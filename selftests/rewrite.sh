@@ -10,6 +10,8 @@
 source "$(dirname "$0")/lib.sh"
 
 CHECK="python3 $(cd "$(dirname "$0")" && pwd)/rewrite_check.py"
+# 1 MiB each way; a quarter of it on the (several times slower) debug kernel.
+BYTES=$((1048576 / (TIME_FACTOR > 1 ? 4 : 1)))
 test_setup
 
 unload_module 2>/dev/null
@@ -33,7 +35,7 @@ start_server() {
 	local nx=(); [ "$ns" != - ] && nx=(ip netns exec "$ns")
 	rm -f "$tmp/$name.ready"
 	"${nx[@]}" $CHECK server --addrs "$addrs" --port "$port" --ready "$tmp/$name.ready" \
-		--seconds 60 "$@" >"$tmp/$name.server" 2>&1 &
+		--seconds $((60 * TIME_FACTOR)) "$@" >"$tmp/$name.server" 2>&1 &
 	echo $! >"$tmp/$name.pid"
 	busywait 30000 test -s "$tmp/$name.ready" || { cat "$tmp/$name.server"; return 1; }
 }
@@ -47,7 +49,7 @@ finish() {
 	[ "$cns" != - ] && cx=(ip netns exec "$cns")
 	local port=${dialled##*:}
 	"${cx[@]}" $CHECK client --addr "${dialled%:*}" --port "$port" --count 5 \
-		--bytes 1048576 --timeout 3 $v6 >"$tmp/$name.client"
+		--bytes "$BYTES" --timeout $((3 * TIME_FACTOR)) $v6 >"$tmp/$name.client"
 	local ok=0
 	"${sx[@]}" awk -v p="$port" '$1 != "#" && $6 ~ ":"p"$" && $11 == 3' /proc/net/sockgroup | grep -q . || {
 		echo "counters:"; "${sx[@]}" cat /proc/net/sockgroup; ok=1; }

@@ -20,6 +20,10 @@ TESTS=(
 )
 [ $# -gt 0 ] && TESTS=("$@")
 
+# Per test script; the debug kernel (KASAN, lockdep, kmemleak) is slower.
+limit=900
+[ "${SOCKGROUP_FLAVOUR:-}" = debug ] && limit=2400
+
 passed=0 failed=0 skipped=0 n=0 status=0
 echo "TAP version 13"
 echo "1..${#TESTS[@]}"
@@ -27,7 +31,7 @@ for t in "${TESTS[@]}"; do
 	n=$((n + 1))
 	echo "# selftests: sockgroup: $t"
 	out=$(mktemp)
-	timeout 900 "./$t" 2>&1 | tee "$out" | sed 's/^/# /'
+	timeout "$limit" "./$t" 2>&1 | tee "$out" | sed 's/^/# /'
 	rc=${PIPESTATUS[0]}
 	p=$(grep -cE '^ok [0-9]+ .*' "$out" | head -n 1)
 	s=$(grep -cE '^ok [0-9]+ .*# SKIP' "$out" | head -n 1)
