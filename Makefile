@@ -7,6 +7,7 @@
 #   make DEBUG=1          build it against the debug test kernel
 #   make check            every test suite (the CI command); ends with "N passed, N failed"
 #   make demo             the demo, in the test VM
+#   make bench            the benchmarks, in the test VM (bench/README.md)
 #   make lint             rustfmt, clippy (CLIPPY=1), checkpatch
 #   make kernel [DEBUG=1] build (once) the test kernel
 #   make deps             install what is missing (Debian packages, rust-src, bindgen)
@@ -27,7 +28,7 @@ endif
 # plain and the debug module can both exist and neither rebuild wipes the other.
 SOURCES := Kbuild src rust include
 
-.PHONY: all module kernel check demo lint clean host-test deps sgctl test-progs
+.PHONY: all module kernel check demo bench lint clean host-test deps sgctl test-progs
 
 sgctl:
 	cargo build --quiet -p sgctl
@@ -60,6 +61,9 @@ check: deps
 
 demo: deps module sgctl
 	selftests/vm-run -- selftests/demo.sh
+
+bench: deps module sgctl
+	bench/bench.sh
 
 lint:
 	selftests/lint

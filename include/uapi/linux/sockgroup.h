@@ -11,7 +11,9 @@
  *
  * A request with count 0 takes fd out of its group.  A request on a member
  * of an existing group re-forms that group with the new list (members left
- * out leave it; counters of members that stay are kept).
+ * out leave it; counters of members that stay are kept).  A group lives
+ * while it has members: the last one left stays a group of one until it
+ * leaves or re-forms a group.
  *
  * Two ways to redirect, per group: steer (flags 0) hands the SYN to the
  * sibling as addressed (getsockname() on the accepted socket shows the

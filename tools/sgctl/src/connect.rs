@@ -2,11 +2,17 @@
 
 //! `sgctl connect`: a client that opens fresh connections one after another
 //! and counts which member served each, and which failed.
+//!
+//! It is also the load generator of the benchmarks (`bench/`): several
+//! clients at once (`--concurrency`), the members of `serve --distinct-ports`
+//! dialled in turn (`--ports`), the connection rate and p99.9 in the JSON,
+//! and every connect latency with `--samples`.
 
 use std::collections::BTreeMap;
 use std::io::{self, Read};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Args;
@@ -24,6 +30,15 @@ pub struct ConnectArgs {
     /// Connections to open, one after another.
     #[arg(long, default_value_t = 100)]
     pub count: u64,
+    /// Dial PORT, PORT+1, ..., PORT+N-1 in turn (the members of
+    /// `serve --distinct-ports`).
+    #[arg(long, default_value_t = 1,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub ports: u16,
+    /// Clients at once, each opening connections one after another.
+    #[arg(long, default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub concurrency: u32,
     /// Time allowed to connect, and again to read the reply.
     #[arg(long, default_value_t = 2000,
           value_parser = clap::value_parser!(u64).range(1..))]
@@ -31,6 +46,10 @@ pub struct ConnectArgs {
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
+    /// With --json: also list every connect latency (us), in the order the
+    /// connections were opened.
+    #[arg(long)]
+    pub samples: bool,
 }
 
 /// How one connection ended.
@@ -185,21 +204,28 @@ pub struct Latency {
     pub p50: u64,
     /// 99th percentile.
     pub p99: u64,
+    /// 99.9th percentile.
+    pub p999: u64,
     /// Slowest.
     pub max: u64,
 }
 
 /// The `p`th percentile (0..=100) of sorted values, by nearest rank.
 pub fn percentile(sorted: &[u64], p: u32) -> Option<u64> {
+    permille(sorted, p.min(100) * 10)
+}
+
+/// The `pm`th permille (0..=1000) of sorted values, by nearest rank.
+pub fn permille(sorted: &[u64], pm: u32) -> Option<u64> {
     if sorted.is_empty() {
         return None;
     }
-    let rank = (u128::from(p.min(100)) * sorted.len() as u128).div_ceil(100) as usize;
+    let rank = (u128::from(pm.min(1000)) * sorted.len() as u128).div_ceil(1000) as usize;
     Some(sorted[rank.max(1) - 1])
 }
 
 /// The summary of a run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Summary {
     /// Connections attempted.
     pub count: u64,
@@ -217,6 +243,13 @@ pub struct Summary {
     pub members: Vec<Served>,
     /// Connect latency of the connections that connected.
     pub connect_latency_us: Option<Latency>,
+    /// Wall time of the whole run, in microseconds.
+    pub elapsed_us: u64,
+    /// Completed connections per second of the run.
+    pub rate_per_s: f64,
+    /// Every connect latency (us), with `--samples`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connect_latency_samples_us: Option<Vec<u64>>,
 }
 
 impl Summary {
@@ -238,6 +271,7 @@ impl Summary {
             min: sorted[0],
             p50: percentile(&sorted, 50).unwrap_or_default(),
             p99: percentile(&sorted, 99).unwrap_or_default(),
+            p999: permille(&sorted, 999).unwrap_or_default(),
             max: sorted[sorted.len() - 1],
         });
         let failed = connect_failed + timeouts + no_reply;
@@ -253,7 +287,22 @@ impl Summary {
                 .map(|(member, served)| Served { member, served })
                 .collect(),
             connect_latency_us,
+            elapsed_us: 0,
+            rate_per_s: 0.0,
+            connect_latency_samples_us: None,
         }
+    }
+
+    /// Records how long the run took, and so its rate.
+    pub fn with_elapsed(mut self, elapsed: Duration) -> Self {
+        self.elapsed_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        let secs = elapsed.as_secs_f64();
+        self.rate_per_s = if secs > 0.0 {
+            self.completed as f64 / secs
+        } else {
+            0.0
+        };
+        self
     }
 
     /// A human summary.
@@ -281,20 +330,64 @@ impl Summary {
     }
 }
 
+/// The address connection number `index` dials: `port + index % ports`
+/// (wrapping within the port space).
+pub fn target(addr: IpAddr, port: u16, ports: u16, index: u64) -> SocketAddr {
+    let offset = index % u64::from(ports.max(1));
+    // offset < ports <= u16::MAX, so it fits.
+    let port = port.wrapping_add(offset as u16);
+    SocketAddr::new(addr, port)
+}
+
+/// One connection's record: its index, outcome and connect latency (us).
+type Record = (u64, Outcome, Option<u64>);
+
+/// Opens connections until `next` reaches `args.count`; returns what each did.
+fn client(args: &ConnectArgs, next: &AtomicU64) -> Vec<Record> {
+    let timeout = Duration::from_millis(args.timeout_ms);
+    let mut records = Vec::new();
+    loop {
+        let index = next.fetch_add(1, Ordering::Relaxed);
+        if index >= args.count {
+            return records;
+        }
+        let (outcome, latency) = attempt(target(args.addr, args.port, args.ports, index), timeout);
+        let us = latency.map(|l| u64::try_from(l.as_micros()).unwrap_or(u64::MAX));
+        records.push((index, outcome, us));
+    }
+}
+
 /// Runs `sgctl connect`.
 pub fn run(args: &ConnectArgs) -> Summary {
-    let addr = SocketAddr::new(args.addr, args.port);
-    let timeout = Duration::from_millis(args.timeout_ms);
-    let mut outcomes = Vec::new();
-    let mut latencies = Vec::new();
-    for _ in 0..args.count {
-        let (outcome, latency) = attempt(addr, timeout);
-        outcomes.push(outcome);
-        if let Some(l) = latency {
-            latencies.push(u64::try_from(l.as_micros()).unwrap_or(u64::MAX));
+    let next = AtomicU64::new(0);
+    let start = Instant::now();
+    let mut records: Vec<Record> = if args.concurrency <= 1 {
+        client(args, &next)
+    } else {
+        std::thread::scope(|scope| {
+            let clients: Vec<_> = (0..args.concurrency)
+                .map(|_| scope.spawn(|| client(args, &next)))
+                .collect();
+            clients
+                .into_iter()
+                // A client thread does not panic; if one did, its records are lost.
+                .flat_map(|c| c.join().unwrap_or_default())
+                .collect()
+        })
+    };
+    let elapsed = start.elapsed();
+    records.sort_unstable_by_key(|r| r.0);
+    let outcomes: Vec<Outcome> = records.iter().map(|r| r.1).collect();
+    let latencies: Vec<u64> = records.iter().filter_map(|r| r.2).collect();
+    let summary = Summary::new(&outcomes, &latencies).with_elapsed(elapsed);
+    if args.samples {
+        Summary {
+            connect_latency_samples_us: Some(latencies),
+            ..summary
         }
+    } else {
+        summary
     }
-    Summary::new(&outcomes, &latencies)
 }
 
 #[cfg(test)]
@@ -323,6 +416,34 @@ mod tests {
         assert_eq!(percentile(&[7], 99), Some(7));
         assert_eq!(percentile(&[1, 2, 3], 50), Some(2));
         assert_eq!(percentile(&[], 50), None);
+        let w: Vec<u64> = (1..=2000).collect();
+        assert_eq!(permille(&w, 999), Some(1998));
+        assert_eq!(permille(&w, 1000), Some(2000));
+        assert_eq!(permille(&v, 999), Some(100));
+        assert_eq!(permille(&[], 999), None);
+    }
+
+    #[test]
+    fn dials_ports_in_turn() {
+        let lo = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        let ports: Vec<u16> = (0..7).map(|i| target(lo, 9000, 3, i).port()).collect();
+        assert_eq!(ports, [9000, 9001, 9002, 9000, 9001, 9002, 9000]);
+        assert_eq!(target(lo, 9000, 1, 5).port(), 9000);
+        assert_eq!(target(lo, 65535, 2, 1).port(), 0);
+    }
+
+    #[test]
+    fn rate_from_elapsed() {
+        let s = Summary::new(&[Outcome::Served(0); 10], &[1; 10])
+            .with_elapsed(Duration::from_millis(500));
+        assert_eq!(s.elapsed_us, 500_000);
+        assert!((s.rate_per_s - 20.0).abs() < 1e-9);
+        let none = Summary::new(&[], &[]).with_elapsed(Duration::ZERO);
+        assert_eq!(none.rate_per_s, 0.0);
+        assert_eq!(
+            serde_json::to_value(&none).unwrap()["connect_latency_samples_us"],
+            serde_json::Value::Null
+        );
     }
 
     #[test]
@@ -352,7 +473,7 @@ mod tests {
             ]
         );
         let l = s.connect_latency_us.unwrap();
-        assert_eq!((l.min, l.p50, l.p99, l.max), (10, 30, 50, 50));
+        assert_eq!((l.min, l.p50, l.p99, l.p999, l.max), (10, 30, 50, 50, 50));
         assert_eq!(
             s.render(),
             "connections 6: 3 completed, 3 failed (1 connect failed, 1 timed out, 1 no reply)\n\

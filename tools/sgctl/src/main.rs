@@ -6,6 +6,7 @@
 
 mod connect;
 mod error;
+mod listening;
 mod model;
 mod net;
 mod procfs;
@@ -38,7 +39,7 @@ enum Command {
     Show(ShowArgs),
     /// Run a test server of several members, grouped.
     Serve(serve::ServeArgs),
-    /// Group listening sockets of a running process.
+    /// Group listening sockets of running processes.
     Group(remote::GroupArgs),
     /// Take a socket of a running process out of its group.
     Ungroup(remote::FdArgs),
@@ -105,22 +106,33 @@ fn run(command: Command) -> Result<(), Error> {
             output(args.json, &report, || report.render())
         }
         Command::Group(args) => {
-            let group = remote::group(&args)?;
+            let targets = match remote::named_targets(&args) {
+                Some(targets) => targets,
+                None => {
+                    let pid = args.pid.expect("clap requires --pid with --listening");
+                    let (targets, found) = remote::discover(pid)?;
+                    print(&found)?;
+                    targets
+                }
+            };
+            let group = remote::group(&targets, args.policy)?;
             print(&format!(
-                "grouped fds {:?} of process {} (policy {})\n",
-                args.fds, args.pid, args.policy
+                "grouped {} (policy {})\n",
+                remote::join(&targets),
+                args.policy
             ))?;
             group.map_or(Ok(()), |g| print(&g.render()))
         }
         Command::Ungroup(args) => {
-            remote::ungroup(&args)?;
+            let target = args.target();
+            remote::ungroup(target)?;
             print(&format!(
                 "fd {} of process {} left its group\n",
-                args.fd, args.pid
+                target.fd, target.pid
             ))
         }
         Command::Info(args) => {
-            let group = remote::info(&args)?;
+            let group = remote::info(args.target())?;
             output(args.json, &group, || group.render())
         }
         Command::Connect(args) => {
@@ -213,36 +225,101 @@ mod tests {
         }
     }
 
-    #[test]
-    fn parses_process_commands() {
-        let cli = Cli::try_parse_from([
-            "sgctl", "group", "--pid", "42", "--fd", "3", "--fd", "4", "--fd", "5",
-        ])
-        .unwrap();
+    /// The arguments of `sgctl group ARGS`.
+    fn group_args(args: &[&str]) -> Result<remote::GroupArgs, clap::Error> {
+        let cli = Cli::try_parse_from(["sgctl", "group"].iter().chain(args))?;
         let Command::Group(a) = cli.command else {
             panic!("group expected")
         };
+        Ok(a)
+    }
+
+    /// The socket that `sgctl COMMAND ARGS` (ungroup or info) names.
+    fn fd_args(command: &str, args: &[&str]) -> Result<remote::FdArgs, clap::Error> {
+        let cli = Cli::try_parse_from(["sgctl", command].iter().chain(args))?;
+        match cli.command {
+            Command::Ungroup(a) | Command::Info(a) => Ok(a),
+            _ => panic!("ungroup or info expected"),
+        }
+    }
+
+    fn target(pid: libc::pid_t, fd: i32) -> remote::Target {
+        remote::Target { pid, fd }
+    }
+
+    #[test]
+    fn parses_group_with_fds() {
+        let a = group_args(&["--pid", "42", "--fd", "3", "--fd", "4", "--fd", "5"]).unwrap();
         assert_eq!(
-            (a.pid, &a.fds[..], a.policy),
-            (42, &[3, 4, 5][..], model::Policy::Ring)
+            (a.pid, &a.fds[..], a.listening, a.policy),
+            (Some(42), &[3, 4, 5][..], false, model::Policy::Ring)
         );
-        assert!(Cli::try_parse_from(["sgctl", "group", "--fd", "3", "--fd", "4"]).is_err());
-        assert!(Cli::try_parse_from(["sgctl", "info", "--fd", "3"]).is_err());
-        let cli =
-            Cli::try_parse_from(["sgctl", "info", "--pid", "1", "--fd", "3", "--json"]).unwrap();
-        assert!(matches!(
-            cli.command,
-            Command::Info(remote::FdArgs {
-                pid: 1,
-                fd: 3,
-                json: true
-            })
-        ));
-        let cli = Cli::try_parse_from(["sgctl", "ungroup", "--pid", "1", "--fd", "3"]).unwrap();
-        assert!(matches!(
-            cli.command,
-            Command::Ungroup(remote::FdArgs { fd: 3, .. })
-        ));
+        assert_eq!(
+            remote::named_targets(&a).unwrap(),
+            [target(42, 3), target(42, 4), target(42, 5)]
+        );
+    }
+
+    #[test]
+    fn parses_group_with_members() {
+        let a = group_args(&[
+            "--member", "42:3", "--member", "77:5", "--member", "42:4", "--policy", "primary",
+        ])
+        .unwrap();
+        assert_eq!(a.policy, model::Policy::Primary);
+        assert_eq!(
+            remote::named_targets(&a).unwrap(),
+            [target(42, 3), target(77, 5), target(42, 4)]
+        );
+    }
+
+    #[test]
+    fn parses_group_with_listening() {
+        let a = group_args(&["--pid", "42", "--listening"]).unwrap();
+        assert_eq!((a.pid, a.listening), (Some(42), true));
+        assert!(a.fds.is_empty() && a.members.is_empty());
+        assert_eq!(remote::named_targets(&a), None);
+    }
+
+    #[test]
+    fn rejects_bad_group_arguments() {
+        for bad in [
+            &[][..],
+            &["--pid", "42"],
+            &["--fd", "3", "--fd", "4"],
+            &["--listening"],
+            &["--pid", "42", "--listening", "--fd", "3"],
+            &["--pid", "42", "--member", "42:3", "--member", "42:4"],
+            &["--member", "42:3", "--fd", "4"],
+            &["--member", "42:3", "--listening"],
+            &["--member", "42"],
+            &["--member", "x:3", "--member", "42:4"],
+        ] {
+            assert!(group_args(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn parses_ungroup_and_info() {
+        for command in ["ungroup", "info"] {
+            let a = fd_args(command, &["--pid", "1", "--fd", "3"]).unwrap();
+            assert_eq!(a.target(), target(1, 3));
+            let a = fd_args(command, &["--member", "8:9"]).unwrap();
+            assert_eq!(a.target(), target(8, 9));
+            for bad in [
+                &[][..],
+                &["--fd", "3"],
+                &["--pid", "1"],
+                &["--pid", "1", "--member", "1:3"],
+                &["--fd", "3", "--member", "1:3"],
+                &["--member", "1:3", "--member", "1:4"],
+                &["--member", "1"],
+            ] {
+                assert!(fd_args(command, bad).is_err(), "{command} {bad:?}");
+            }
+        }
+        let a = fd_args("info", &["--member", "1:3", "--json"]).unwrap();
+        assert!(a.json);
     }
 
     #[test]

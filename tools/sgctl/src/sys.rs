@@ -94,6 +94,19 @@ pub fn pidfd_getfd(pidfd: BorrowedFd<'_>, fd: RawFd) -> Result<OwnedFd, Error> {
     owned_fd(ret, Call::PidfdGetfd, "pidfd_getfd".to_owned())
 }
 
+/// The device and inode of the file behind `fd` (`fstat(2)`): two fds
+/// with the same ones refer to the same socket.
+pub fn file_id(fd: BorrowedFd<'_>) -> Result<(libc::dev_t, libc::ino_t), Error> {
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: st is writable for a struct stat, which fstat fills on success.
+    if unsafe { libc::fstat(fd.as_raw_fd(), st.as_mut_ptr()) } != 0 {
+        return Err(Error::last_os(Call::Other, "fstat"));
+    }
+    // SAFETY: fstat succeeded, so st is initialised.
+    let st = unsafe { st.assume_init() };
+    Ok((st.st_dev, st.st_ino))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,5 +143,15 @@ mod tests {
             err.errno(),
             Some(libc::EBADF | libc::EPERM | libc::ENOSYS)
         ));
+    }
+
+    #[test]
+    fn tells_sockets_apart() {
+        let a = TcpListener::bind("127.0.0.1:0").unwrap();
+        let b = TcpListener::bind("127.0.0.1:0").unwrap();
+        let a2 = a.try_clone().unwrap();
+        let id = file_id(a.as_fd()).unwrap();
+        assert_eq!(file_id(a2.as_fd()).unwrap(), id);
+        assert_ne!(file_id(b.as_fd()).unwrap(), id);
     }
 }

@@ -272,11 +272,90 @@ fn groups_the_sockets_of_another_process() {
     );
 }
 
+/// Asserts that a grouping command succeeded with the module, or failed
+/// with the ENOPROTOOPT explanation without it.
+fn assert_grouped_or_no_module(out: &Output) {
+    if module_loaded() {
+        assert!(out.status.success(), "{}", stderr(out));
+        assert!(stdout(out).contains("grouped "), "{}", stdout(out));
+    } else {
+        assert_eq!(out.status.code(), Some(1));
+        assert!(stderr(out).contains("module not loaded"), "{}", stderr(out));
+    }
+}
+
+#[test]
+fn groups_the_listening_sockets_of_a_process() {
+    let server = Server::start(
+        "listening",
+        &["--no-group", "--port", "0", "--listeners", "2"],
+    );
+    let pid = server.pid().to_string();
+    let fds = server.socket_fds();
+    let out = sgctl(&["group", "--pid", &pid, "--listening"]);
+    let text = stdout(&out);
+    assert!(
+        text.starts_with(&format!("process {pid}: 2 listening TCP sockets\n  FD")),
+        "{text}"
+    );
+    for (fd, member) in fds.iter().zip(0..) {
+        let local = format!("127.0.0.1:{}", server.port(member));
+        assert!(
+            text.lines()
+                .any(|l| l.split_whitespace().eq([fd.as_str(), local.as_str()])),
+            "fd {fd} {local} not in {text}"
+        );
+    }
+    assert_grouped_or_no_module(&out);
+    if module_loaded() {
+        assert!(text.contains(&format!(
+            "grouped {pid}:{} {pid}:{} (policy ring)\n",
+            fds[0], fds[1]
+        )));
+    }
+}
+
+#[test]
+fn groups_sockets_of_several_processes() {
+    let a = Server::start(
+        "member-a",
+        &["--no-group", "--port", "0", "--listeners", "1"],
+    );
+    let b = Server::start(
+        "member-b",
+        &["--no-group", "--port", "0", "--listeners", "1"],
+    );
+    let ma = format!("{}:{}", a.pid(), a.socket_fds()[0]);
+    let mb = format!("{}:{}", b.pid(), b.socket_fds()[0]);
+    let out = sgctl(&["group", "--member", &ma, "--member", &mb]);
+    assert_grouped_or_no_module(&out);
+    let info = sgctl(&["info", "--member", &mb, "--json"]);
+    let ungroup = sgctl(&["ungroup", "--member", &ma]);
+    if module_loaded() {
+        assert!(stdout(&out).contains(&format!("grouped {ma} {mb} (policy ring)\n")));
+        let group: Value = serde_json::from_slice(&info.stdout).unwrap();
+        assert_eq!(group["members"].as_array().unwrap().len(), 2);
+        assert!(ungroup.status.success(), "{}", stderr(&ungroup));
+    } else {
+        for out in [&info, &ungroup] {
+            assert_eq!(out.status.code(), Some(1));
+            assert!(stderr(out).contains("module not loaded"), "{}", stderr(out));
+        }
+    }
+    let twice = sgctl(&["group", "--member", &ma, "--member", &ma]);
+    assert_eq!(twice.status.code(), Some(1));
+    assert!(stderr(&twice).contains(&format!("{ma} is given twice (position 2)")));
+}
+
 #[test]
 fn usage_errors_exit_non_zero() {
     for args in [
         &["connect"][..],
         &["group", "--pid", "1", "--fd", "3"],
+        &["group", "--member", "1:3"],
+        &["group", "--member", "1", "--member", "1:4"],
+        &["group", "--pid", "1"],
+        &["info", "--member", "1:3", "--fd", "4"],
         &["serve", "--port", "0", "--stalled", "5"],
     ] {
         let out = sgctl(args);

@@ -1,0 +1,556 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0
+"""Turn the raw results of bench/run-guest.sh into bench/results/latest.json,
+a human summary, the data files of the plot, and the results table of
+bench/README.md (between the "results:begin" and "results:end" markers).
+
+Python's standard library only (Debian's python3).
+
+    aggregate.py --raw DIR --host FILE --json OUT.json --summary OUT.txt
+                 --plot-dir DIR [--readme bench/README.md]
+"""
+
+import argparse
+import json
+import math
+import re
+import statistics
+import sys
+from pathlib import Path
+
+OV_CASES = ["idle", "stock", "reuseport", "ring", "primary"]
+OV_LABELS = {
+    "idle": "idle: nobody stalled, no group (stock kernel)",
+    "stock": "stock kernel, 3 ports, no group",
+    "reuseport": "stock kernel, SO_REUSEPORT group",
+    "ring": "sockgroup, policy ring",
+    "primary": "sockgroup, policy primary",
+}
+COST_STATES = ["unloaded", "loaded", "group"]
+COST_LABELS = {
+    "unloaded": "module not loaded",
+    "loaded": "module loaded, no group",
+    "group": "module loaded, group, nobody full",
+}
+NSTAT = ["ListenOverflows", "ListenDrops", "TCPReqQFullDrop", "SyncookiesSent"]
+# Also kept, to explain what the four above do not show.
+NSTAT_EXTRA = ["TCPSynRetrans", "TCPTimeouts", "TCPAbortOnData", "TCPAbortOnClose"]
+USER_HZ = 100  # /proc/stat ticks per second
+
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def spread(values):
+    values = [v for v in values if v is not None]
+    return [min(values), max(values)] if values else None
+
+
+def permille(sorted_values, pm):
+    """Nearest rank, as sgctl connect computes it."""
+    if not sorted_values:
+        return None
+    rank = math.ceil(pm * len(sorted_values) / 1000)
+    return sorted_values[max(rank, 1) - 1]
+
+
+def read_meta(path):
+    meta = {}
+    for line in path.read_text().splitlines():
+        key, _, value = line.partition("=")
+        meta[key] = value
+    return meta
+
+
+def read_counters(path):
+    """'Prefix: names' / 'Prefix: values' line pairs -> {PrefixName: value}."""
+    out = {}
+    lines = path.read_text().splitlines()
+    for names, values in zip(lines[0::2], lines[1::2]):
+        prefix, _, names = names.partition(":")
+        _, _, values = values.partition(":")
+        for n, v in zip(names.split(), values.split()):
+            try:
+                out[prefix + n] = int(v)
+            except ValueError:
+                pass
+    return out
+
+
+def counter_deltas(before, after):
+    b, a = read_counters(before), read_counters(after)
+    return {k: a[k] - b.get(k, 0) for k in a if a[k] - b.get(k, 0) != 0}
+
+
+def read_sockgroup(path):
+    members = []
+    if not path.exists():
+        return members
+    for line in path.read_text().splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        f = line.split()
+        members.append({
+            "group": int(f[0]), "policy": f[1], "member": int(f[3]), "local": f[5],
+            "queue": int(f[7]), "handshakes": int(f[8]), "limit": int(f[9]),
+            "redirected_away": int(f[10]), "redirected_in": int(f[11]),
+            "dropped": int(f[12]),
+        })
+    return members
+
+
+def overload(raw, meta):
+    cases = {}
+    samples = {}
+    for case in OV_CASES:
+        rounds = []
+        pooled = []
+        for conn in sorted(raw.glob(f"overload-{case}-r*.connect.json"),
+                           key=lambda p: int(re.search(r"-r(\d+)\.", p.name).group(1))):
+            base = str(conn)[: -len(".connect.json")]
+            rnd = int(re.search(r"-r(\d+)\.", conn.name).group(1))
+            c = json.loads(conn.read_text())
+            lat = c.get("connect_latency_us") or {}
+            deltas = counter_deltas(Path(base + ".counters-before.txt"),
+                                    Path(base + ".counters-after.txt"))
+            serve_path = Path(base + ".serve.json")
+            try:
+                serve = json.loads(serve_path.read_text())
+                accepted = [m["accepted"] for m in serve["members"]]
+            except (OSError, ValueError, KeyError):
+                accepted = None
+            s = c.get("connect_latency_samples_us") or []
+            pooled.extend(s)
+            rounds.append({
+                "round": rnd,
+                "attempted": c["count"],
+                "completed": c["completed"],
+                "failed": c["failed"],
+                "connect_failed": c["connect_failed"],
+                "timed_out_after_connect": c["timeouts"],
+                "no_reply": c["no_reply"],
+                "served_per_member": accepted,
+                "connect_latency_us": {k: lat.get(k) for k in ("min", "p50", "p99", "p999", "max")},
+                "connections_over_1s": sum(1 for v in s if v >= 1_000_000),
+                "elapsed_us": c.get("elapsed_us"),
+                "nstat": {n: deltas.get("TcpExt" + n, 0) for n in NSTAT},
+                "nstat_extra": {n: deltas.get("TcpExt" + n, 0) for n in NSTAT_EXTRA},
+                "tcp_retrans_segs": deltas.get("TcpRetransSegs", 0),
+                "sockgroup": read_sockgroup(Path(base + ".sockgroup.txt")),
+            })
+        if not rounds:
+            continue
+        pooled.sort()
+        attempted = sum(r["attempted"] for r in rounds)
+        samples[case] = (pooled, attempted)
+
+        def med(key, sub=None):
+            vals = [(r[key][sub] if sub else r[key]) for r in rounds]
+            return median(vals)
+
+        cases[case] = {
+            "label": OV_LABELS[case],
+            "rounds": len(rounds),
+            "per_round_median": {
+                "attempted": med("attempted"),
+                "completed": med("completed"),
+                "failed": med("failed"),
+                "connect_failed": med("connect_failed"),
+                "timed_out_after_connect": med("timed_out_after_connect"),
+                "connect_latency_us": {k: med("connect_latency_us", k)
+                                       for k in ("p50", "p99", "p999")},
+                "nstat": {n: median([r["nstat"][n] for r in rounds]) for n in NSTAT},
+                "nstat_extra": {n: median([r["nstat_extra"][n] for r in rounds])
+                                for n in NSTAT_EXTRA},
+            },
+            "total": {
+                "attempted": attempted,
+                "completed": sum(r["completed"] for r in rounds),
+                "failed": sum(r["failed"] for r in rounds),
+                "connect_failed": sum(r["connect_failed"] for r in rounds),
+                "timed_out_after_connect": sum(r["timed_out_after_connect"] for r in rounds),
+                "no_reply": sum(r["no_reply"] for r in rounds),
+                "connections_over_1s": sum(r["connections_over_1s"] for r in rounds),
+                "nstat": {n: sum(r["nstat"][n] for r in rounds) for n in NSTAT},
+                "nstat_extra": {n: sum(r["nstat_extra"][n] for r in rounds)
+                                for n in NSTAT_EXTRA},
+            },
+            "pooled_connect_latency_us": {
+                "samples": len(pooled),
+                "p50": permille(pooled, 500),
+                "p99": permille(pooled, 990),
+                "p999": permille(pooled, 999),
+                "max": pooled[-1] if pooled else None,
+                "all_us": pooled,
+            },
+            "per_round": rounds,
+        }
+    # Ratios against the idle service (nobody stalled), paired by round.
+    idle = {r["round"]: r for r in cases.get("idle", {}).get("per_round", [])}
+    for case, data in cases.items():
+        ratios = {}
+        for k in ("p50", "p99", "p999"):
+            per = []
+            for r in data["per_round"]:
+                base = idle.get(r["round"])
+                if base and base["connect_latency_us"][k] and r["connect_latency_us"][k]:
+                    per.append(r["connect_latency_us"][k] / base["connect_latency_us"][k])
+            ratios[k] = {"median": median(per), "min_max": spread(per)}
+        data["latency_ratio_to_idle"] = ratios
+    return cases, samples
+
+
+def parse_wrk(text):
+    out = {}
+    m = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m)\b", text)
+    if m:
+        scale = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}[m.group(3)]
+        out["requests"] = int(m.group(1))
+        out["seconds"] = float(m.group(2)) * scale
+    m = re.search(r"Requests/sec:\s*([\d.]+)", text)
+    if m:
+        out["requests_per_s"] = float(m.group(1))
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    out["socket_errors"] = ({"connect": int(m.group(1)), "read": int(m.group(2)),
+                             "write": int(m.group(3)), "timeout": int(m.group(4))}
+                            if m else {"connect": 0, "read": 0, "write": 0, "timeout": 0})
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    out["non_2xx"] = int(m.group(1)) if m else 0
+    return out
+
+
+def cost(raw, meta):
+    per_state = {}
+    for state in COST_STATES:
+        rounds = []
+        for wrk in sorted(raw.glob(f"cost-{state}-r*.wrk.txt"),
+                          key=lambda p: int(re.search(r"-r(\d+)\.", p.name).group(1))):
+            base = str(wrk)[: -len(".wrk.txt")]
+            rnd = int(re.search(r"-r(\d+)\.", wrk.name).group(1))
+            w = parse_wrk(wrk.read_text())
+            cpu = {}
+            cpu_path = Path(base + ".wrk-cpu.txt")
+            if cpu_path.exists():
+                for kv in cpu_path.read_text().split():
+                    k, _, v = kv.partition("=")
+                    cpu[k] = int(v)
+            busy_s = cpu.get("busy_ticks", 0) / USER_HZ
+            cpu_us_per_conn = (busy_s * 1e6 / w["requests"]) if w.get("requests") else None
+            try:
+                ip = json.loads(Path(base + ".iperf3.json").read_text())
+                bps = ip["end"]["sum_received"]["bits_per_second"]
+                retr = ip["end"]["sum_sent"].get("retransmits")
+            except (OSError, ValueError, KeyError):
+                bps, retr = None, None
+            rounds.append({
+                "round": rnd,
+                "wrk": w,
+                "connections_per_s": w.get("requests_per_s"),
+                "cpu_busy_s_during_wrk": busy_s,
+                "cpu_us_per_connection": cpu_us_per_conn,
+                "iperf3_bits_per_s": bps,
+                "iperf3_retransmits": retr,
+                "group_members": len(read_sockgroup(Path(base + ".sockgroup.txt"))),
+            })
+        per_state[state] = rounds
+
+    def by_round(state, key):
+        return {r["round"]: r[key] for r in per_state.get(state, [])}
+
+    states = {}
+    base_rate = by_round("unloaded", "connections_per_s")
+    base_bps = by_round("unloaded", "iperf3_bits_per_s")
+    for state, rounds in per_state.items():
+        if not rounds:
+            continue
+        rate_ratio = [r["connections_per_s"] / base_rate[r["round"]] for r in rounds
+                      if r["connections_per_s"] and base_rate.get(r["round"])]
+        bps_ratio = [r["iperf3_bits_per_s"] / base_bps[r["round"]] for r in rounds
+                     if r["iperf3_bits_per_s"] and base_bps.get(r["round"])]
+        states[state] = {
+            "label": COST_LABELS[state],
+            "rounds": len(rounds),
+            "connections_per_s": {"median": median(r["connections_per_s"] for r in rounds),
+                                  "min_max": spread([r["connections_per_s"] for r in rounds])},
+            "cpu_us_per_connection": {
+                "median": median(r["cpu_us_per_connection"] for r in rounds),
+                "min_max": spread([r["cpu_us_per_connection"] for r in rounds])},
+            "iperf3_bits_per_s": {"median": median(r["iperf3_bits_per_s"] for r in rounds),
+                                  "min_max": spread([r["iperf3_bits_per_s"] for r in rounds])},
+            "connection_rate_ratio_to_unloaded": {"median": median(rate_ratio),
+                                                  "min_max": spread(rate_ratio)},
+            "throughput_ratio_to_unloaded": {"median": median(bps_ratio),
+                                             "min_max": spread(bps_ratio)},
+            "per_round": rounds,
+        }
+
+    # Per-SYN cost of the decision: the extra time per connection with a
+    # group (nobody full) over the module not loaded, paired by round.
+    cpus = int(meta.get("cpus", "1") or 1)
+    g_rate = by_round("group", "connections_per_s")
+    g_cpu = by_round("group", "cpu_us_per_connection")
+    u_cpu = by_round("unloaded", "cpu_us_per_connection")
+    from_rate, from_cpu = [], []
+    for rnd, r in g_rate.items():
+        if r and base_rate.get(rnd):
+            from_rate.append(cpus * (1 / r - 1 / base_rate[rnd]) * 1e9)
+        if g_cpu.get(rnd) and u_cpu.get(rnd):
+            from_cpu.append((g_cpu[rnd] - u_cpu[rnd]) * 1e3)
+    def resolved(values):
+        return len(values) >= 2 and (min(values) > 0 or max(values) < 0)
+
+    per_syn = {
+        "ns_from_rate": {"median": median(from_rate), "min_max": spread(from_rate),
+                         "per_round": from_rate, "resolved": resolved(from_rate)},
+        "ns_from_cpu_time": {"median": median(from_cpu), "min_max": spread(from_cpu),
+                             "per_round": from_cpu, "resolved": resolved(from_cpu)},
+        "method": (
+            "ns_from_rate = CPUs x (1/rate(group) - 1/rate(not loaded)) per round "
+            "(wrk, fresh connections, one SYN each; assumes the vCPUs are the "
+            "bottleneck); ns_from_cpu_time = busy CPU time per connection "
+            "(/proc/stat during wrk) with the group minus without the module. "
+            "Both include every packet of the connection that the hook sees, "
+            "not only the SYN. An estimate under QEMU TCG (emulated CPU, host "
+            "shared with other work): the spread across rounds is the "
+            "uncertainty; 'resolved' is false when the rounds disagree in sign, "
+            "i.e. the cost is below what the run can resolve."),
+    }
+    return states, per_syn
+
+
+def fmt_us(us):
+    if us is None:
+        return "-"
+    if us >= 1000:
+        return f"{us / 1000:.1f} ms"
+    return f"{us:.0f} us"
+
+
+def fmt_ratio(r):
+    if not r or r.get("median") is None:
+        return "-"
+    lo, hi = r["min_max"]
+    return f"{r['median']:.2f} ({lo:.2f}-{hi:.2f})"
+
+
+def tables(result):
+    meta = result["environment"]
+    ov = result["overload"]["cases"]
+    lines = []
+    lines.append(f"Run of {meta['date']}: kernel {meta['kernel']}, {meta['cpus']} vCPUs, "
+                 f"QEMU {meta['accel'].upper()} ({meta['cpu_model']}), clocksource "
+                 f"{meta['clocksource']}; host load average {result['host']['loadavg_before']} "
+                 f"before, {result['host']['loadavg_after']} after.")
+    if not meta["latency_clock_ok"]:
+        lines.append("")
+        lines.append(f"**WARNING**: the guest's clocksource was {meta['clocksource']}, not tsc: "
+                     "the latencies below move in jiffies steps (4 ms at HZ=250).")
+    lines.append("")
+    o = result["overload"]["parameters"]
+    lines.append(f"**Overload**: {o['rounds']} round(s) of {o['connections']} fresh connections per "
+                 f"case ({o['concurrency']} clients at once, {o['timeout_ms']} ms to connect and "
+                 f"again to read the reply), member 0 stalled with backlog {o['backlog']}; "
+                 "totals over all rounds, latencies are medians of the per-round figures "
+                 "(ratio: to the idle service in the same round).")
+    lines.append("")
+    lines.append("| case | attempted | completed | failed (connect / no reply) | p50 | p99 | p99.9 "
+                 "| p99 / idle p99 | ListenOverflows | ListenDrops | TCPReqQFullDrop "
+                 "| SyncookiesSent | TCPSynRetrans |")
+    lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for case in OV_CASES:
+        if case not in ov:
+            continue
+        d = ov[case]
+        t = d["total"]
+        lat = d["per_round_median"]["connect_latency_us"]
+        ratio = d["latency_ratio_to_idle"]["p99"]
+        lines.append(
+            f"| {d['label']} | {t['attempted']} | {t['completed']} | {t['failed']} "
+            f"({t['connect_failed']} / {t['timed_out_after_connect'] + t['no_reply']}) | {fmt_us(lat['p50'])} "
+            f"| {fmt_us(lat['p99'])} | {fmt_us(lat['p999'])} | {fmt_ratio(ratio)} "
+            f"| {t['nstat']['ListenOverflows']} | {t['nstat']['ListenDrops']} "
+            f"| {t['nstat']['TCPReqQFullDrop']} | {t['nstat']['SyncookiesSent']} "
+            f"| {t['nstat_extra']['TCPSynRetrans']} |")
+    lines.append("")
+    c = result["cost"]
+    p = c["parameters"]
+    lines.append(f"**Cost**: {p['rounds']} round(s), two network namespaces on a veth pair; "
+                 f"wrk {p['wrk_seconds']} s, {p['wrk_connections']} connections, "
+                 "`Connection: close` (one fresh connection per request) against nginx; "
+                 f"iperf3 {p['iperf_seconds']} s. Medians, (min-max) over rounds; ratios "
+                 "paired by round against the module not loaded.")
+    lines.append("")
+    lines.append("| state | connections/s | ratio | CPU per connection | bulk Mbit/s | ratio |")
+    lines.append("|---|---:|---:|---:|---:|---:|")
+    for state in COST_STATES:
+        if state not in c["states"]:
+            continue
+        d = c["states"][state]
+        cpu = d["cpu_us_per_connection"]["median"]
+        bps = d["iperf3_bits_per_s"]["median"]
+        lines.append(
+            f"| {d['label']} | {d['connections_per_s']['median']:.0f} "
+            f"| {fmt_ratio(d['connection_rate_ratio_to_unloaded'])} "
+            f"| {fmt_us(cpu)} | {bps / 1e6:.0f} "
+            f"| {fmt_ratio(d['throughput_ratio_to_unloaded'])} |")
+    lines.append("")
+    ps = c["per_syn_cost"]
+    r, u = ps["ns_from_rate"], ps["ns_from_cpu_time"]
+
+    def t(v):
+        a = abs(v)
+        if a >= 1e6:
+            return f"{v / 1e6:+.2f} ms"
+        if a >= 1e3:
+            return f"{v / 1e3:+.1f} us"
+        return f"{v:+.0f} ns"
+
+    def ns(x):
+        if x["median"] is None:
+            return "-"
+        lo, hi = x["min_max"]
+        if len(x["per_round"]) < 2:
+            verdict = "one round: no spread"
+        elif lo <= 0 <= hi:
+            verdict = "the rounds span zero: below what this run can resolve"
+        else:
+            verdict = "all rounds agree in sign"
+        return f"{t(x['median'])} per connection (rounds {t(lo)} to {t(hi)}; {verdict})"
+
+    lines.append(f"**Per-SYN cost** of the decision (group, nobody full, against the module "
+                 f"not loaded; an estimate under TCG, median over rounds): from the "
+                 f"connection rate {ns(r)}; from busy CPU time per connection {ns(u)}.")
+    return "\n".join(lines) + "\n"
+
+
+def plot_data(samples, cases, plot_dir):
+    plot_dir.mkdir(parents=True, exist_ok=True)
+    index = []
+    titles = []
+    for case in OV_CASES:
+        if case not in samples:
+            continue
+        pooled, attempted = samples[case]
+        path = plot_dir / f"{case}.dat"
+        with path.open("w") as f:
+            f.write(f"# connect latency (ms), fraction of {attempted} attempts connected\n")
+            for i, v in enumerate(pooled, 1):
+                f.write(f"{v / 1000:.3f} {i / attempted:.5f}\n")
+        never = attempted - len(pooled)
+        unserved = cases[case]["total"]["timed_out_after_connect"] + cases[case]["total"]["no_reply"]
+        title = (f"{OV_LABELS[case]}: of {attempted}, {never} never connected, "
+                 f"{unserved} connected but not served")
+        index.append(f"{case}\t{title}")
+        titles.append(f'title_{case} = "{title}"')
+    (plot_dir / "index.txt").write_text("\n".join(index) + "\n")
+    (plot_dir / "titles.gp").write_text("\n".join(titles) + "\n")
+
+
+def update_readme(readme, table, date):
+    text = readme.read_text()
+    begin, end = "<!-- results:begin -->", "<!-- results:end -->"
+    if begin not in text or end not in text:
+        print(f"aggregate: {readme}: no results markers; not updated", file=sys.stderr)
+        return
+    head, _, rest = text.partition(begin)
+    _, _, tail = rest.partition(end)
+    body = (f"\n<!-- written by bench/aggregate.py from the run of {date}; "
+            f"do not edit by hand -->\n\n{table}\n![connect latency per case]"
+            "(results/connect-latency.png)\n\n")
+    readme.write_text(head + begin + body + end + tail)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--raw", required=True, type=Path, help="the guest's output dir")
+    ap.add_argument("--host", required=True, type=Path, help="host facts (key=value)")
+    ap.add_argument("--json", required=True, type=Path)
+    ap.add_argument("--summary", required=True, type=Path)
+    ap.add_argument("--plot-dir", required=True, type=Path)
+    ap.add_argument("--readme", type=Path)
+    args = ap.parse_args()
+
+    meta = read_meta(args.raw / "meta.txt")
+    host = read_meta(args.host)
+    raw = args.raw / "raw"
+    ov_cases, samples = overload(raw, meta)
+    states, per_syn = cost(raw, meta)
+
+    # The nstat cross-check: nstat's absolute counters against our snapshot.
+    check = {}
+    try:
+        ours = read_counters(raw / "check.counters.txt")
+        theirs = json.loads((raw / "check.nstat.json").read_text())["kernel"]
+        check = {k: {"proc_net": ours.get(k), "nstat": theirs.get(k)}
+                 for k in ["TcpExt" + n for n in NSTAT + NSTAT_EXTRA]}
+    except (OSError, ValueError, KeyError):
+        pass
+
+    result = {
+        "schema": "sockgroup-bench/1",
+        "environment": {
+            "date": meta.get("date"),
+            "kernel": meta.get("kernel"),
+            "kernel_version": meta.get("kernel_version"),
+            "cpus": int(meta.get("cpus", "0") or 0),
+            "cpu_model": meta.get("cpu_model"),
+            "accel": meta.get("accel"),
+            "clocksource": meta.get("clocksource"),
+            "latency_clock_ok": meta.get("clocksource") == "tsc",
+            "kernel_cmdline": meta.get("cmdline"),
+            "module": meta.get("module"),
+            "wrk": meta.get("wrk_version"),
+            "iperf3": meta.get("iperf3_version"),
+        },
+        "host": {
+            "cpu_model": host.get("cpu_model"),
+            "cpus": int(host.get("cpus", "0") or 0),
+            "tsc_khz": host.get("tsc_khz"),
+            "loadavg_before": host.get("loadavg_before"),
+            "loadavg_after": host.get("loadavg_after"),
+            "git_commit": host.get("git_commit"),
+            "git_dirty": host.get("git_dirty") == "1",
+        },
+        "overload": {
+            "parameters": {
+                "rounds": max((d["rounds"] for d in ov_cases.values()), default=0),
+                "connections": int(meta.get("ov_count", "0")),
+                "concurrency": int(meta.get("ov_concurrency", "0")),
+                "timeout_ms": int(meta.get("ov_timeout_ms", "0")),
+                "backlog": int(meta.get("ov_backlog", "0")),
+                "stalled_member": 0,
+                "listeners": 3,
+                "client": "sgctl connect (fresh connections, no keep-alive)",
+            },
+            "nstat_note": ("deltas of the kernel's TcpExt counters around each case, read "
+                           "from /proc/net/netstat (the file nstat reads); they count "
+                           "packets (a SYN and each retransmission), not connections"),
+            "cases": ov_cases,
+        },
+        "cost": {
+            "parameters": {
+                "rounds": max((d["rounds"] for d in states.values()), default=0),
+                "wrk_seconds": int(meta.get("wrk_seconds", "0")),
+                "wrk_connections": int(meta.get("wrk_connections", "0")),
+                "iperf_seconds": int(meta.get("iperf_seconds", "0")),
+                "server": "nginx, 1 worker, 3 listeners (grouped in state 'group')",
+            },
+            "states": states,
+            "per_syn_cost": per_syn,
+        },
+        "nstat_crosscheck": check,
+    }
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=1) + "\n")
+    table = tables(result)
+    args.summary.write_text(table)
+    plot_data(samples, ov_cases, args.plot_dir)
+    if args.readme:
+        update_readme(args.readme, table, meta.get("date"))
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
