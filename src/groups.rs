@@ -267,10 +267,7 @@ impl NetState {
         let mut members = KVec::with_capacity(listed.len() + 1, GFP)?;
         for sk in Iterator::chain(core::iter::once(anchor), listed.iter().copied()) {
             // Members that stay keep their counters.
-            let counters = match snap.and_then(|s| s.find(sk)) {
-                Some(m) => snap.map(|s| s.members[m].counters.clone()),
-                None => None,
-            };
+            let counters = snap.and_then(|s| s.find(sk).map(|m| s.members[m].counters.clone()));
             let counters = match counters {
                 Some(c) => c,
                 None => Arc::new(Counters::default(), GFP)?,
@@ -337,14 +334,16 @@ impl NetState {
 
     /// A listener stopped listening: it leaves its group at once.
     pub(crate) fn listen_stopped(&self, sk: &Sock) {
-        let guard = Guard::new();
-        if self.snap.get(&guard).and_then(|s| s.find(sk)).is_none() {
-            return;
-        }
-        drop(guard);
+        // The membership check is under the lock too: a request that saw
+        // this socket listening just before it stopped may be publishing it
+        // right now, and must not be missed (listener closes are rare).
         let _control = self.control.lock();
         let guard = Guard::new();
-        if let Err(e) = self.without(self.snap.get(&guard), sk) {
+        let snap = self.snap.get(&guard);
+        if snap.and_then(|s| s.find(sk)).is_none() {
+            return;
+        }
+        if let Err(e) = self.without(snap, sk) {
             // The member stays listed (holding its socket) until the next
             // change; the packet path skips it, as it no longer listens.
             pr_warn!("could not remove a closed member: {:?}\n", e);
@@ -434,10 +433,13 @@ impl NetState {
     fn rewrite(&self, net: &Net, skb: &SkBuff, family: Family) -> Option<NatTarget> {
         let guard = Guard::new();
         let snap = self.snap.get(&guard)?;
+        let d = Self::decide(snap, net, skb, family, true, &guard)?;
+        // A wildcard member's lookup also matches SYNs that only pass
+        // through this host: only those addressed here are ours (a route
+        // lookup, so after the cheaper checks of `decide`).
         if !skb.daddr_is_local(net, family) {
             return None;
         }
-        let d = Self::decide(snap, net, skb, family, true, &guard)?;
         let Some(target) = d.target else {
             d.count_drop();
             return None;
