@@ -6,8 +6,10 @@
 #   selftests/run_tests.sh [TEST...]     default: every test in TESTS
 #
 # Prints TAP; writes "PASSED FAILED SKIPPED" (subtest counts) to
-# $SOCKGROUP_OUT/counts when SOCKGROUP_OUT is set.  Exits non-zero when any
-# subtest failed or any test script failed.
+# $SOCKGROUP_OUT/counts and the lines that say what failed (failed subtests,
+# failed assertions with their messages) to $SOCKGROUP_OUT/failures when
+# SOCKGROUP_OUT is set.  Exits non-zero when any subtest failed or any test
+# script failed.
 
 cd "$(dirname "$0")" || exit 1
 
@@ -29,6 +31,7 @@ limit=900
 [ "${SOCKGROUP_FLAVOUR:-}" = debug ] && limit=2400
 
 passed=0 failed=0 skipped=0 n=0 status=0
+failures=$(mktemp)
 echo "TAP version 13"
 echo "1..${#TESTS[@]}"
 for t in "${TESTS[@]}"; do
@@ -57,9 +60,26 @@ for t in "${TESTS[@]}"; do
 	else
 		echo "not ok $n selftests: sockgroup: $t # exit=$rc"
 		status=1
+		# What failed, for the summary at the end of a long log: the
+		# harness's failed assertions (and the message logged after
+		# each), failed subtests, and the script's own last words.
+		{
+			echo "$t (exit $rc):"
+			grep -E -A1 ':Expected |^not ok |^# +FAIL|[Tt]imed out|Oops|BUG' "$out" |
+				grep -v '^--$' | head -n 40 | sed 's/^/  /'
+			[ "$f" = 0 ] && tail -n 5 "$out" | sed 's/^/  | /'
+		} >>"$failures"
 	fi
 	rm -f "$out"
 done
-[ -n "${SOCKGROUP_OUT:-}" ] && echo "$passed $failed $skipped" >"$SOCKGROUP_OUT/counts"
+if [ -n "${SOCKGROUP_OUT:-}" ]; then
+	echo "$passed $failed $skipped" >"$SOCKGROUP_OUT/counts"
+	cp "$failures" "$SOCKGROUP_OUT/failures"
+fi
+if [ -s "$failures" ]; then
+	echo "# what failed:"
+	sed 's/^/#   /' "$failures"
+fi
+rm -f "$failures"
 echo "# kselftests ($SOCKGROUP_FLAVOUR kernel): $passed passed, $failed failed, $skipped skipped"
 exit $status

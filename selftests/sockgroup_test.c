@@ -56,10 +56,16 @@
 #define REQ_HDR		16	/* version, flags, policy, count */
 #define STATE_LISTEN	10	/* TCP_LISTEN */
 #define MSG_LEN		64	/* bytes each client sends */
-#define CONNECT_MS	1000	/* a loopback connect that must complete */
-#define ACCEPT_MS	1000	/* a connection that must be waiting */
+/*
+ * Waits for something that must happen end as soon as it does, so they are
+ * generous: under TCG on a loaded host a vCPU can stall for a second.  A
+ * wait for something that must NOT happen lasts its whole length: HANG_MS
+ * outlasts the first SYN retransmission (1 s), which must be dropped too.
+ */
+#define CONNECT_MS	5000	/* a loopback connect that must complete */
+#define ACCEPT_MS	5000	/* a connection that must be waiting */
 #define HANG_MS		1500	/* a connect that must NOT complete */
-#define SETTLE_MS	1000	/* counters to reach a value */
+#define SETTLE_MS	5000	/* counters to reach a value */
 
 _Static_assert(sizeof(struct sockgroup_req) == REQ_HDR, "request header");
 _Static_assert(sizeof(struct sockgroup_info) == 32, "info layout");
@@ -219,23 +225,28 @@ fail:
 }
 
 /*
- * Nonblocking connect to dst, waiting at most timeout_ms for the handshake.
- * Returns 0 with *fdp connected (and made blocking), or an errno: ETIMEDOUT
- * when the connection did not complete in time, in which case *fdp is left
- * open (the attempt goes on until the caller closes it); *fdp is -1 on any
- * other error.
+ * Nonblocking connect to dst from src (NULL: any; else bound first, with
+ * SO_REUSEADDR so that several clients may share it), waiting at most
+ * timeout_ms for the handshake.  Returns 0 with *fdp connected (and made
+ * blocking), or an errno: ETIMEDOUT when the connection did not complete in
+ * time, in which case *fdp is left open (the attempt goes on until the
+ * caller closes it); *fdp is -1 on any other error.
  */
-static int connect_nb(const struct sockaddr_storage *dst, int timeout_ms,
-		      int *fdp)
+static int connect_from(const struct sockaddr_storage *src,
+			const struct sockaddr_storage *dst, int timeout_ms,
+			int *fdp)
 {
 	struct pollfd p = { .events = POLLOUT };
-	int fd, e, r, err = 0;
+	int fd, e, r, one = 1, err = 0;
 	socklen_t l = sizeof(err);
 
 	fd = socket(dst->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	*fdp = fd;
 	if (fd < 0)
 		return errno;
+	if (src && (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+		    bind(fd, (const struct sockaddr *)src, sa_len(src))))
+		goto fail;
 	if (connect(fd, (const struct sockaddr *)dst, sa_len(dst))) {
 		if (errno != EINPROGRESS)
 			goto fail;
@@ -264,6 +275,12 @@ fail:
 	return e;
 }
 
+static int connect_nb(const struct sockaddr_storage *dst, int timeout_ms,
+		      int *fdp)
+{
+	return connect_from(NULL, dst, timeout_ms, fdp);
+}
+
 /* Whether a connection is waiting on listener fd within ms. */
 static bool pending(int fd, int ms)
 {
@@ -275,6 +292,7 @@ static bool pending(int fd, int ms)
 struct client {
 	int fd;
 	struct sockaddr_storage local;	/* the client's own address */
+	struct sockaddr_storage dst;	/* the address it dialled */
 	char msg[MSG_LEN];
 	bool seen;			/* accepted by the test */
 };
@@ -287,14 +305,18 @@ static void client_init(struct client *c, int n)
 	}
 }
 
-/* Connect to dst (must complete within CONNECT_MS), then send MSG_LEN bytes. */
-static int client_run(struct client *c, const struct sockaddr_storage *dst,
-		      unsigned int tag)
+/*
+ * Connect to dst from src (NULL: any; see connect_from), which must complete
+ * within CONNECT_MS, then send MSG_LEN bytes.
+ */
+static int client_run_from(struct client *c, const struct sockaddr_storage *src,
+			   const struct sockaddr_storage *dst, unsigned int tag)
 {
 	int err, i;
 
 	c->seen = false;
-	err = connect_nb(dst, CONNECT_MS, &c->fd);
+	c->dst = *dst;
+	err = connect_from(src, dst, CONNECT_MS, &c->fd);
 	if (err)
 		return err;
 	if (local_of(c->fd, &c->local))
@@ -308,6 +330,12 @@ static int client_run(struct client *c, const struct sockaddr_storage *dst,
 	return 0;
 }
 
+static int client_run(struct client *c, const struct sockaddr_storage *dst,
+		      unsigned int tag)
+{
+	return client_run_from(c, NULL, dst, tag);
+}
+
 #define CONNECT_OK(_c, _dst, _tag) do { \
 	int __err = client_run((_c), (_dst), (_tag)); \
 	ASSERT_EQ(0, __err) \
@@ -317,17 +345,21 @@ static int client_run(struct client *c, const struct sockaddr_storage *dst,
 
 /*
  * Accept one connection on listener lfd (it must be waiting within
- * ACCEPT_MS): it must come from one of cl[0..n) not accepted before, have
- * the local address *addressed (family included) and carry that client's
- * bytes intact.  Returns the client's index; *peer_out (if not NULL) gets
- * the accepted socket's peer address as the kernel reports it.
+ * ACCEPT_MS): it must come from one of cl[0..n) that dialled *addressed and
+ * was not accepted before, have the local address *addressed (family
+ * included) and carry that client's bytes intact.  Returns the client's
+ * index; *peer_out (if not NULL) gets the accepted socket's peer address as
+ * the kernel reports it.
+ *
+ * A client is known by both ends of its connection: the kernel may give two
+ * clients that dial different addresses the same source address and port.
  */
 static int accept_check(struct __test_metadata *_metadata, int lfd,
 			const struct sockaddr_storage *addressed,
 			struct client *cl, int n,
 			struct sockaddr_storage *peer_out)
 {
-	struct sockaddr_storage local, peer, peer4, cl4;
+	struct sockaddr_storage local, peer, peer4, cl4, want4, dst4;
 	char buf[MSG_LEN];
 	socklen_t l;
 	int afd, i, got = 0;
@@ -347,15 +379,17 @@ static int accept_check(struct __test_metadata *_metadata, int lfd,
 	if (peer_out)
 		*peer_out = peer;
 	sa_unmap(&peer, &peer4);
+	sa_unmap(addressed, &want4);
 	for (i = 0; i < n; i++) {
 		if (cl[i].fd < 0)
 			continue;
 		sa_unmap(&cl[i].local, &cl4);
-		if (sa_equal(&peer4, &cl4))
+		sa_unmap(&cl[i].dst, &dst4);
+		if (sa_equal(&peer4, &cl4) && sa_equal(&want4, &dst4))
 			break;
 	}
-	ASSERT_LT(i, n) TH_LOG("accepted a connection from %s, none of this test's clients",
-			       sa_str(&peer));
+	ASSERT_LT(i, n) TH_LOG("accepted a connection from %s to %s, none of this test's clients",
+			       sa_str(&peer), sa_str(addressed));
 	EXPECT_FALSE(cl[i].seen) TH_LOG("client %d accepted twice", i);
 	cl[i].seen = true;
 	while (got < MSG_LEN) {
@@ -909,6 +943,50 @@ TEST_F(redirect, overflow_to_sibling)
 		EXPECT_GT(2, idx);
 	}
 	EXPECT_FALSE(pending(self->m[1], 0));
+}
+
+/*
+ * Two clients on one source address and port: X dials the member the
+ * policy redirects to (T: M2 for ring, M0 for primary) and waits in its
+ * queue; Y dials the full M1 and is redirected to T.  T then holds two
+ * connections from the same peer address, each with the local address its
+ * client dialled and its own bytes (accepted in arrival order).
+ */
+TEST_F(redirect, same_source_port)
+{
+	int target = variant->policy == SOCKGROUP_POLICY_RING ? 2 : 0;
+	struct sockaddr_storage src;
+	struct client *x, *y;
+	struct group g;
+	int err;
+
+	ASSERT_EQ(0, listen(self->m[1], 1));
+	SET_OK(set_group(self->m[0], variant->policy, &self->m[1], 2));
+	fill_member(_metadata, self, self->m[0], 1);
+
+	/* Both bind with SO_REUSEADDR: X to any port, Y to X's. */
+	make_sa(&src, variant->family, variant->family == AF_INET ? "127.0.0.1" : "::1", 0);
+	x = &self->cl[self->n];
+	err = client_run_from(x, &src, &self->a[target], self->n);
+	ASSERT_EQ(0, err) TH_LOG("first client to %s: %s", sa_str(&self->a[target]),
+				 strerror(err));
+	self->n++;
+	src = x->local;
+	y = &self->cl[self->n];
+	err = client_run_from(y, &src, &self->a[1], self->n);
+	ASSERT_EQ(0, err) TH_LOG("second client from %s to %s: %s", sa_str(&src),
+				 sa_str(&self->a[1]), strerror(err));
+	self->n++;
+	ASSERT_TRUE(sa_equal(&x->local, &y->local))
+		TH_LOG("the clients have %s and %s", sa_str(&x->local), sa_str(&y->local));
+
+	EXPECT_EQ(self->n - 2, accept_check(_metadata, self->m[target], &self->a[target],
+					    self->cl, self->n, NULL));
+	EXPECT_EQ(self->n - 1, accept_check(_metadata, self->m[target], &self->a[1],
+					    self->cl, self->n, NULL));
+	read_group(_metadata, self->m[0], &g);
+	EXPECT_EQ(1ULL, MEMBER(&g, self->m[1])->redirected_away);
+	EXPECT_EQ(1ULL, MEMBER(&g, self->m[target])->redirected_in);
 }
 
 /*
