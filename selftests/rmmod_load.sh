@@ -56,18 +56,25 @@ done
 
 # Groups in namespaces that end: the servers exit (their sockets close and
 # leave their groups), then the namespaces are deleted, with the module loaded.
+# Members on ports of their own (9200-9202) and every client to the stalled
+# member's port: after the 3 it queues, each connection is redirected (on a
+# shared SO_REUSEPORT port, the hash could leave the stalled member too few).
 netns_round() {
 	local ns
 	setup_ns ns || return 1
 	rm -f "$tmp/ready"
-	ip netns exec "$ns" "$SGCTL" serve --port 9200 --listeners 3 --backlog 2 --stalled 0 \
+	ip netns exec "$ns" "$SGCTL" serve --port 9200 --distinct-ports --listeners 3 --backlog 2 --stalled 0 \
 		--ready-file "$tmp/ready" --serve-seconds 60 >"$tmp/serve" 2>&1 &
 	local server=$!
-	busywait 10000 test -s "$tmp/ready" || return 1
-	ip netns exec "$ns" "$SGCTL" connect --port 9200 --count 20 --timeout-ms $((300 * TIME_FACTOR)) >"$tmp/connect" || return 1
-	ip netns exec "$ns" awk '$1 != "#" && $11 > 0' /proc/net/sockgroup | grep -q . || return 1
+	busywait 10000 test -s "$tmp/ready" || { echo "server not ready:"; cat "$tmp/serve"; return 1; }
+	ip netns exec "$ns" "$SGCTL" connect --port 9200 --count 20 --timeout-ms $((300 * TIME_FACTOR)) >"$tmp/connect" ||
+		{ echo "sgctl connect failed:"; cat "$tmp/connect"; return 1; }
+	ip netns exec "$ns" awk '$1 != "#" && $11 > 0' /proc/net/sockgroup | grep -q . ||
+		{ echo "no redirect counted in the namespace:"; cat "$tmp/connect"
+		  ip netns exec "$ns" cat /proc/net/sockgroup; return 1; }
 	# The initial namespace sees none of it.
-	! awk '$1 != "#"' /proc/net/sockgroup | grep -q . || return 1
+	! awk '$1 != "#"' /proc/net/sockgroup | grep -q . ||
+		{ echo "the initial namespace lists groups:"; cat /proc/net/sockgroup; return 1; }
 	kill -9 "$server"; wait "$server" 2>/dev/null
 	cleanup_all_ns
 }
