@@ -46,6 +46,7 @@ module: $(NEED_KERNEL)
 	@cp -a $(SOURCES) $(BUILD)/
 	$(MAKE) -C $(KDIR) M=$(CURDIR)/$(BUILD) LLVM=1 $(if $(CLIPPY),CLIPPY=1) modules
 	@echo "module: $(BUILD)/sockgroup.ko"
+	@if [ -f $(BUILD)/sockgroup_kunit.ko ]; then echo "KUnit tests: $(BUILD)/sockgroup_kunit.ko"; fi
 
 kernel:
 	selftests/kernel-build $(if $(DEBUG),--debug)

@@ -3,10 +3,10 @@
  * Thin C helpers for static inline kernel functions, bitfields and unions:
  * a few lines each, no policy.  The logic lives in Rust.
  */
+#include <kunit/visibility.h>
 #include <linux/file.h>
 #include <linux/ftrace.h>
 #include <linux/ipv6.h>
-#include <linux/kprobes.h>
 #include <linux/module.h>
 #include <linux/netfilter.h>
 #include <linux/rcupdate.h>
@@ -28,6 +28,7 @@
 #include <net/tcp.h>
 
 #include "helpers.h"
+#include "kunit.h"
 
 void sg_sock_hold(struct sock *sk)
 {
@@ -229,60 +230,70 @@ bool sg_skb_assign_sock(struct sk_buff *skb, struct sock *sk)
 	return true;
 }
 
-void sg_nat_ops_put(struct sg_nat_ops *ops)
-{
-	void **fn = (void **)ops;
-	size_t i;
-
-	/* setup_info was not taken with symbol_get (see below). */
-	ops->setup_info = NULL;
-	for (i = 0; i < sizeof(*ops) / sizeof(void *); i++) {
-		if (fn[i])
-			symbol_put_addr(fn[i]);
-		fn[i] = NULL;
-	}
-}
-
 /*
- * nf_nat_setup_info() is EXPORT_SYMBOL, which symbol_get() refuses since
- * 6.6; its address is found as a kprobe would place itself. It lives in
- * nf_nat (nf_nat_core.c), like nf_nat_ipv4_register_fn(), which we hold
- * with symbol_get(): that reference keeps the address valid.
+ * Connection tracking and NAT, for rewrite groups.
+ *
+ * Every call below is a direct call to a weak reference (helpers.h),
+ * relocated by the module loader (R_X86_64_PLT32) to the function's entry:
+ * on an IBT kernel that is the function's own ENDBR, and a direct call
+ * carries no kCFI type check, so it is right on every kernel.  (An earlier
+ * version called nf_nat_setup_info() through the address a kprobe found,
+ * which on IBT kernels is the entry plus the 4-byte ENDBR: #CP on CPUs that
+ * enforce IBT, and a kCFI hash mismatch.)  selftests/nat_call_check verifies
+ * the relocations in the built module.
+ *
+ * A weak reference that nothing exports stays 0 (kernel/module/main.c,
+ * simplify_symbols()), so each helper first checks sg_nat_available(); one
+ * that resolved names a function in vmlinux or in a module the loader made
+ * us depend on (ref_module()), which cannot be unloaded before us.
  */
-static void *sg_symbol_addr(const char *name)
+bool sg_nat_available(void)
 {
-#ifdef CONFIG_KPROBES
-	struct kprobe kp = { .symbol_name = name };
-	void *addr;
-
-	if (register_kprobe(&kp) < 0)
-		return NULL;
-	addr = kp.addr;
-	unregister_kprobe(&kp);
-	return addr;
-#else
-	return NULL;
-#endif
+	return nf_ct_netns_get && nf_ct_netns_put && nf_nat_ipv4_register_fn &&
+	       nf_nat_ipv4_unregister_fn && nf_nat_ipv6_register_fn &&
+	       nf_nat_ipv6_unregister_fn && nf_nat_setup_info;
 }
 
-bool sg_nat_ops_get(struct sg_nat_ops *ops)
+int sg_nf_ct_netns_get(struct net *net, u8 nfproto)
 {
-	ops->ct_netns_get = symbol_get(nf_ct_netns_get);
-	ops->ct_netns_put = symbol_get(nf_ct_netns_put);
-	ops->v4_register = symbol_get(nf_nat_ipv4_register_fn);
-	ops->v4_unregister = symbol_get(nf_nat_ipv4_unregister_fn);
-#if IS_ENABLED(CONFIG_IPV6)
-	ops->v6_register = symbol_get(nf_nat_ipv6_register_fn);
-	ops->v6_unregister = symbol_get(nf_nat_ipv6_unregister_fn);
-#endif
-	if (ops->ct_netns_get && ops->ct_netns_put && ops->v4_register &&
-	    ops->v4_unregister && ops->v6_register && ops->v6_unregister) {
-		ops->setup_info = sg_symbol_addr("nf_nat_setup_info");
-		if (ops->setup_info)
-			return true;
-	}
-	sg_nat_ops_put(ops);
-	return false;
+	if (!sg_nat_available())
+		return -ENOPKG;
+	return nf_ct_netns_get(net, nfproto);
+}
+
+void sg_nf_ct_netns_put(struct net *net, u8 nfproto)
+{
+	if (sg_nat_available())
+		nf_ct_netns_put(net, nfproto);
+}
+
+int sg_nf_nat_register_fn(struct net *net, const struct nf_hook_ops *ops)
+{
+	if (!sg_nat_available())
+		return -ENOPKG;
+	if (ops->pf == NFPROTO_IPV4)
+		return nf_nat_ipv4_register_fn(net, ops);
+	return nf_nat_ipv6_register_fn(net, ops);
+}
+
+void sg_nf_nat_unregister_fn(struct net *net, const struct nf_hook_ops *ops)
+{
+	if (!sg_nat_available())
+		return;
+	if (ops->pf == NFPROTO_IPV4)
+		nf_nat_ipv4_unregister_fn(net, ops);
+	else
+		nf_nat_ipv6_unregister_fn(net, ops);
+}
+
+bool sg_maybe_get_net(struct net *net)
+{
+	return maybe_get_net(net);
+}
+
+void sg_put_net(struct net *net)
+{
+	put_net(net);
 }
 
 static DEFINE_MUTEX(sg_nat_mutex);
@@ -307,8 +318,8 @@ struct nf_conn *sg_nf_ct_new(struct sk_buff *skb)
 	return ct;
 }
 
-unsigned int sg_nat_setup_dst(const struct sg_nat_ops *ops, struct nf_conn *ct, u8 pf,
-			      const u8 addr[16], bool map_addr, u16 port)
+unsigned int sg_nat_setup_dst(struct nf_conn *ct, u8 pf, const u8 addr[16], bool map_addr,
+			      u16 port)
 {
 	struct nf_nat_range2 range = {
 		.flags = NF_NAT_RANGE_PROTO_SPECIFIED,
@@ -324,7 +335,9 @@ unsigned int sg_nat_setup_dst(const struct sg_nat_ops *ops, struct nf_conn *ct, 
 			memcpy(&range.min_addr.in6, addr, 16);
 		range.max_addr = range.min_addr;
 	}
-	return ops->setup_info(ct, &range, NF_NAT_MANIP_DST);
+	if (!sg_nat_available())
+		return NF_ACCEPT;
+	return nf_nat_setup_info(ct, &range, NF_NAT_MANIP_DST);
 }
 
 bool sg_skb_daddr_is_local(struct net *net, struct sk_buff *skb, u8 pf)
@@ -337,3 +350,22 @@ bool sg_skb_daddr_is_local(struct net *net, struct sk_buff *skb, u8 pf)
 	return false;
 #endif
 }
+
+/*
+ * The KUnit suite is its own module (sockgroup_kunit.ko, rust/sockgroup_kunit.c,
+ * built only for kernels with KUnit): it calls these, exported to it in the
+ * EXPORTED_FOR_KUNIT_TESTING namespace, which run our Rust (rust/kunit.rs).
+ */
+#if IS_ENABLED(CONFIG_KUNIT)
+void sg_kunit_listener_probe(struct sg_listener_report *out, int backlog)
+{
+	sg_rs_kunit_listener_probe(out, backlog);
+}
+EXPORT_SYMBOL_IF_KUNIT(sg_kunit_listener_probe);
+
+int sg_kunit_ring_choose(bool primary, u32 len, u32 addressed, u64 full_mask)
+{
+	return sg_rs_kunit_ring_choose(primary, len, addressed, full_mask);
+}
+EXPORT_SYMBOL_IF_KUNIT(sg_kunit_ring_choose);
+#endif

@@ -8,6 +8,7 @@
 
 #include <linux/sockptr.h>
 #include <linux/types.h>
+#include <net/netfilter/nf_conntrack.h>
 #include <net/netfilter/nf_nat.h>
 
 struct ftrace_regs;
@@ -63,34 +64,47 @@ struct sock *sg_skb_lookup_listener(struct net *net, struct sk_buff *skb, u8 pf,
 bool sg_skb_has_sk(const struct sk_buff *skb);
 bool sg_skb_assign_sock(struct sk_buff *skb, struct sock *sk);
 
-typedef int (*sg_nat_reg)(struct net *net, const struct nf_hook_ops *ops);
-typedef void (*sg_nat_unreg)(struct net *net, const struct nf_hook_ops *ops);
-
 /*
- * Connection tracking and NAT, looked up at run time (symbol_get) so that
- * the module loads, and steer groups work, on a kernel without NF_NAT.
+ * Connection tracking and NAT, for rewrite groups (see helpers.c).
+ *
+ * The module references these functions weakly: where nf_nat is a module,
+ * modpost records it as a dependency (modprobe loads it first) and the
+ * module loader's resolution holds a reference on it for as long as we are
+ * loaded; where the kernel has no NF_NAT, or a plain insmod finds nf_nat
+ * not loaded, the references stay NULL, the module still loads, and
+ * sg_nat_available() is false (rewrite answers ENOPKG).  Only helpers.c
+ * calls them, each call direct (no function pointer: nothing for IBT or
+ * kCFI to check), and only after sg_nat_available().
  */
-struct sg_nat_ops {
-	int (*ct_netns_get)(struct net *net, u8 nfproto);
-	void (*ct_netns_put)(struct net *net, u8 nfproto);
-	sg_nat_reg v4_register;
-	sg_nat_unreg v4_unregister;
-	sg_nat_reg v6_register;
-	sg_nat_unreg v6_unregister;
-	unsigned int (*setup_info)(struct nf_conn *ct, const struct nf_nat_range2 *range,
-				   enum nf_nat_manip_type maniptype);
-};
+#ifndef __BINDGEN__
+extern typeof(nf_ct_netns_get) nf_ct_netns_get __weak;
+extern typeof(nf_ct_netns_put) nf_ct_netns_put __weak;
+extern typeof(nf_nat_ipv4_register_fn) nf_nat_ipv4_register_fn __weak;
+extern typeof(nf_nat_ipv4_unregister_fn) nf_nat_ipv4_unregister_fn __weak;
+extern typeof(nf_nat_ipv6_register_fn) nf_nat_ipv6_register_fn __weak;
+extern typeof(nf_nat_ipv6_unregister_fn) nf_nat_ipv6_unregister_fn __weak;
+extern typeof(nf_nat_setup_info) nf_nat_setup_info __weak;
+#endif
 
-bool sg_nat_ops_get(struct sg_nat_ops *ops);
+/* Whether every function above resolved when the module was loaded. */
+bool sg_nat_available(void);
+/* nf_ct_netns_get/put (-ENOPKG without conntrack). */
+int sg_nf_ct_netns_get(struct net *net, u8 nfproto);
+void sg_nf_ct_netns_put(struct net *net, u8 nfproto);
+/* nf_nat_ipv{4,6}_(un)register_fn, by ops->pf (-ENOPKG without NAT). */
+int sg_nf_nat_register_fn(struct net *net, const struct nf_hook_ops *ops);
+void sg_nf_nat_unregister_fn(struct net *net, const struct nf_hook_ops *ops);
+/* maybe_get_net() and put_net(): a reference that keeps a namespace up. */
+bool sg_maybe_get_net(struct net *net);
+void sg_put_net(struct net *net);
 /* Serializes turning NAT on and off for a namespace. */
 void sg_nat_lock(void);
 void sg_nat_unlock(void);
-void sg_nat_ops_put(struct sg_nat_ops *ops);
 /* The packet's connection, if new and its destination not yet mapped. */
 struct nf_conn *sg_nf_ct_new(struct sk_buff *skb);
 /* Maps the destination of a new connection to addr (if map_addr) and port. */
-unsigned int sg_nat_setup_dst(const struct sg_nat_ops *ops, struct nf_conn *ct, u8 pf,
-			      const u8 addr[16], bool map_addr, u16 port);
+unsigned int sg_nat_setup_dst(struct nf_conn *ct, u8 pf, const u8 addr[16], bool map_addr,
+			      u16 port);
 /* Whether the packet's destination is an address of this host. */
 bool sg_skb_daddr_is_local(struct net *net, struct sk_buff *skb, u8 pf);
 

@@ -2,9 +2,12 @@
 
 //! Entry points for the KUnit suite in `sockgroup_kunit.c`.
 //!
-//! 6.12 has no `#[kunit_tests]`: the suite is C, and calls these functions,
-//! which run the module's Rust code inside the kernel and report what they
-//! observed in a plain C struct for the suite to assert on.
+//! 6.12 has no `#[kunit_tests]`: the suite is C, in a test module of its own
+//! (`sockgroup_kunit.ko`, built only for kernels with `CONFIG_KUNIT`, as is
+//! this file), and calls these functions through `helpers.c`, which
+//! exports them to it (`sg_kunit_*`, `EXPORT_SYMBOL_IF_KUNIT`). They run
+//! the module's Rust code inside the kernel and report what they observed
+//! in a plain C struct for the suite to assert on.
 
 use super::{skb::Family, sock::KernelSocket};
 use crate::logic::ring::{choose, Choice, Load, Policy};
@@ -33,7 +36,7 @@ fn probe(backlog: i32) -> kernel::error::Result<ListenerReport> {
 ///
 /// `out` must be valid for writing a `ListenerReport`.
 #[no_mangle]
-pub unsafe extern "C" fn sg_kunit_listener_probe(out: *mut ListenerReport, backlog: i32) {
+pub unsafe extern "C" fn sg_rs_kunit_listener_probe(out: *mut ListenerReport, backlog: i32) {
     let report = probe(backlog).unwrap_or_else(|e| ListenerReport {
         err: e.to_errno(),
         ..Default::default()
@@ -47,7 +50,7 @@ pub unsafe extern "C" fn sg_kunit_listener_probe(out: *mut ListenerReport, backl
 /// Member `i` is full when bit `i` of `full_mask` is set.  Returns the
 /// chosen index, `-1` for "the addressed member keeps it", `-2` for "all full".
 #[no_mangle]
-pub extern "C" fn sg_kunit_ring_choose(
+pub extern "C" fn sg_rs_kunit_ring_choose(
     primary: bool,
     len: u32,
     addressed: u32,

@@ -69,13 +69,19 @@ pub struct PernetStatic {
     hooks: Opaque<[bindings::nf_hook_ops; 2]>,
     /// Destination NAT hooks: IPv4 and IPv6, PRE_ROUTING and LOCAL_OUT.
     nat_hooks: Opaque<[bindings::nf_hook_ops; 4]>,
-    /// Conntrack and NAT functions, when the kernel has them.
-    nat: Opaque<bindings::sg_nat_ops>,
-    nat_ok: AtomicBool,
+    /// Set once `register_pernet_subsys` returned, cleared before the
+    /// registration is undone: [`Pernet::get`] reads `id` only when set.
+    registered: AtomicBool,
 }
 
-// SAFETY: Written only by `Pernet::register` before it registers anything
-// that reads it, and never again while registered; then only read.
+// SAFETY: `hooks` and `nat_hooks` are written only by `Pernet::register`,
+// which consumes the module's one `PernetKey` (so it runs at most once),
+// before `register_pernet_subsys` hands them to the kernel and to our
+// callbacks; then only read. `id` is written only by the kernel, in
+// `register_pernet_subsys` (under `pernet_ops_rwsem`) before it calls any
+// of our callbacks, which read it after; `Pernet::get` reads it after an
+// acquire load of `registered` that saw the store made once
+// `register_pernet_subsys` returned. `registered` is atomic.
 unsafe impl Sync for PernetStatic {}
 
 impl PernetStatic {
@@ -85,13 +91,14 @@ impl PernetStatic {
             id: Opaque::new(0),
             hooks: Opaque::uninit(),
             nat_hooks: Opaque::uninit(),
-            nat: Opaque::uninit(),
-            nat_ok: AtomicBool::new(false),
+            registered: AtomicBool::new(false),
         }
     }
 
     fn id(&self) -> u32 {
-        // SAFETY: See the `Sync` impl: stable once registered.
+        // SAFETY: Callers run after `register_pernet_subsys` assigned the id
+        // (see the `Sync` impl): a pernet or netfilter callback, or a reader
+        // that saw `registered` set.
         unsafe { *self.id.get() }
     }
 
@@ -100,21 +107,50 @@ impl PernetStatic {
     }
 
     fn nat_hook(&self, i: usize) -> *const bindings::nf_hook_ops {
-        // SAFETY: In bounds of the array of 4.
+        assert!(i < 4);
+        // SAFETY: In bounds of the array of 4 (checked above).
         unsafe { self.nat_hooks.get().cast::<bindings::nf_hook_ops>().add(i) }
-    }
-
-    /// The NAT functions, if the kernel has them.
-    fn nat(&self) -> Option<&bindings::sg_nat_ops> {
-        // SAFETY: Written before `nat_ok` was set (release), stable then.
-        self.nat_ok
-            .load(Ordering::Acquire)
-            .then(|| unsafe { &*self.nat.get() })
     }
 }
 
-type Reg = unsafe extern "C" fn(*mut bindings::net, *const bindings::nf_hook_ops) -> i32;
-type Unreg = unsafe extern "C" fn(*mut bindings::net, *const bindings::nf_hook_ops);
+/// The right to register the module's per-namespace state: [`Pernet::register`]
+/// consumes it, and there is only one, made by [`pernet_key!`].
+///
+/// As `module_phy_driver!` hands `phy::Registration::register` the one
+/// `&'static mut` of its driver table, this makes a second registration,
+/// which would write the [`PernetStatic`] that the first one's callbacks
+/// read, impossible to write in safe code.
+pub struct PernetKey(());
+
+impl PernetKey {
+    /// Makes the key; use [`pernet_key!`] instead.
+    ///
+    /// # Safety
+    ///
+    /// At most one `PernetKey` may be made in the module's lifetime.
+    #[doc(hidden)]
+    pub const unsafe fn new_unchecked() -> Self {
+        Self(())
+    }
+}
+
+/// Evaluates to the module's one [`PernetKey`], for [`Pernet::register`].
+///
+/// Expand it once, in the module's `kernel::Module::init`: a second
+/// expansion anywhere in the crate fails to build (it defines the symbol
+/// `SOCKGROUP_PERNET_KEY_ONCE` again), and the kernel calls `init` once.
+macro_rules! pernet_key {
+    () => {{
+        // Defined once per crate: makes a second expansion a build error.
+        #[no_mangle]
+        static SOCKGROUP_PERNET_KEY_ONCE: u8 = 0;
+        // SAFETY: This is the crate's only expansion (the symbol above would
+        // be defined twice otherwise), and it is evaluated once: the macro's
+        // contract places it in `Module::init`, which the kernel calls once.
+        unsafe { $crate::sys::net::PernetKey::new_unchecked() }
+    }};
+}
+pub(crate) use pernet_key;
 
 /// Where a new connection's destination is to be mapped.
 #[derive(Clone, Copy, Debug)]
@@ -128,7 +164,10 @@ pub struct NatTarget {
 /// Our part of each namespace's `net_generic` memory.
 #[repr(C)]
 struct Slot<T> {
+    /// The state, from the end of `init` to `pre_exit`: what readers find.
     state: AtomicPtr<T>,
+    /// The state between `pre_exit` and `exit`, which drops it.
+    retired: AtomicPtr<T>,
     /// Destination NAT hooks registered (under `sg_nat_lock`).
     nat: AtomicBool,
 }
@@ -177,12 +216,14 @@ impl core::fmt::Write for SeqFile {
 /// Per-namespace state registered with `register_pernet_subsys`.
 ///
 /// Each namespace's slot (`net_generic`) holds a pointer to its `T`,
-/// published once the state is complete and cleared, with a grace period
-/// before the state is dropped, when the namespace goes away.
+/// published once the state is complete. When namespaces go (or the module),
+/// `pre_exit` unpublishes the state and unregisters every hook, the pernet
+/// core waits for one grace period for the whole batch of namespaces, and
+/// `exit` drops the state.
 ///
 /// # Invariants
 ///
-/// `ops` is registered from `new` until `Drop`.
+/// `ops` is registered from `register` until `Drop`.
 pub struct Pernet<T: PernetState> {
     ops: Pin<KBox<Opaque<bindings::pernet_operations>>>,
     _p: PhantomData<T>,
@@ -245,17 +286,14 @@ impl<T: PernetState> Callbacks<T> {
         skb: *mut bindings::sk_buff,
         state: *const bindings::nf_hook_state,
     ) -> u32 {
-        // SAFETY: As in `hook`.
+        // SAFETY: As in `hook`: the NAT core passes on netfilter's state.
         let (net, pf) = unsafe { (Net::from_raw((*state).net), (*state).pf) };
-        // SAFETY: The packet is alive and ours during the call.
+        // SAFETY: The NAT core passes on netfilter's live packet.
         let ct = unsafe { bindings::sg_nf_ct_new(skb) };
-        let Some(ops) = T::statics().nat() else {
-            return bindings::NF_ACCEPT;
-        };
         if ct.is_null() {
             return bindings::NF_ACCEPT;
         }
-        // SAFETY: As above.
+        // SAFETY: As above; the hook owns the packet during the call.
         let skb_ref = unsafe { SkBuff::from_raw(skb) };
         let guard = rcu::Guard::new();
         let target = match (Pernet::<T>::get(net, &guard), Family::from_nfproto(pf)) {
@@ -263,12 +301,16 @@ impl<T: PernetState> Callbacks<T> {
             _ => None,
         };
         match target {
-            // SAFETY: `ct` is the packet's new, unconfirmed connection;
-            // `addr` has 16 bytes; the NAT core called us where a
-            // destination mapping is set up.
+            // SAFETY: `ct` is the packet's connection (the packet holds a
+            // reference on it, `skb->_nfct`), new and with no destination
+            // mapping yet (`sg_nf_ct_new`), so `nf_nat_setup_info` may set
+            // one: we are one of the lookup functions that `nf_nat_inet_fn`
+            // calls for exactly that at PRE_ROUTING and LOCAL_OUT
+            // (`nf_nat_core.c`), as `nft_chain_nat`'s are. `addr` has 16
+            // bytes. The helper calls `nf_nat_setup_info` directly (no
+            // function pointer: see `helpers.c`), and only when it resolved.
             Some(t) => unsafe {
                 bindings::sg_nat_setup_dst(
-                    ops,
                     ct,
                     pf,
                     t.addr.unwrap_or_default().as_ptr(),
@@ -306,14 +348,19 @@ unsafe impl<T: PernetState> Sync for Pernet<T> {}
 
 impl<T: PernetState> Pernet<T> {
     /// Registers, which creates `T` for every existing namespace.
-    pub fn register() -> Result<Self> {
+    ///
+    /// `_key` proves that this is the module's only registration: the
+    /// hook ops written below into [`PernetState::statics`] are read by the
+    /// callbacks of the registration, and the kernel writes the slot id there.
+    pub fn register(_key: PernetKey) -> Result<Self> {
         let statics = T::statics();
         let hooks = [
             Callbacks::<T>::hook_op(Family::Inet),
             Callbacks::<T>::hook_op(Family::Inet6),
         ];
-        // SAFETY: Nothing reads the hook ops before `register_pernet_subsys`
-        // below, and no registration of this `T` exists (the module makes one).
+        // SAFETY: The key makes this the only registration of the module
+        // (see `PernetKey`), so nothing else writes the hook ops, and nothing
+        // reads them before `register_pernet_subsys` below.
         unsafe { statics.hooks.get().write(hooks) };
         let (pre, out) = (
             bindings::nf_inet_hooks_NF_INET_PRE_ROUTING,
@@ -325,15 +372,12 @@ impl<T: PernetState> Pernet<T> {
             Callbacks::<T>::nat_op(Family::Inet6, pre),
             Callbacks::<T>::nat_op(Family::Inet6, out),
         ];
-        // SAFETY: As above, nothing reads them yet.
+        // SAFETY: As above.
         unsafe { statics.nat_hooks.get().write(nat_hooks) };
-        // SAFETY: `nat` is ours to fill; on failure the helper leaves it empty.
-        if unsafe { bindings::sg_nat_ops_get(statics.nat.get()) } {
-            statics.nat_ok.store(true, Ordering::Release);
-        }
         let ops = KBox::pin(
             Opaque::new(bindings::pernet_operations {
                 init: Some(Self::init),
+                pre_exit: Some(Self::pre_exit),
                 exit: Some(Self::exit),
                 id: statics.id.get(),
                 size: core::mem::size_of::<Slot<T>>(),
@@ -343,6 +387,7 @@ impl<T: PernetState> Pernet<T> {
         )?;
         // SAFETY: `ops` is pinned and stays alive until `Drop` unregisters it.
         to_result(unsafe { bindings::register_pernet_subsys(ops.get()) })?;
+        statics.registered.store(true, Ordering::Release);
         // INVARIANT: Registered.
         Ok(Self {
             ops,
@@ -350,86 +395,122 @@ impl<T: PernetState> Pernet<T> {
         })
     }
 
-    fn slots<'a>(net: &'a Net) -> &'a Slot<T> {
-        // SAFETY: After registration every live namespace has a zeroed slot
-        // of ours, of `Slot`'s size and pointer-aligned, that lives as long
-        // as it; all-zero is a valid `Slot` (null, false).
-        unsafe { &*bindings::sg_net_generic(net.as_ptr(), T::statics().id()).cast::<Slot<T>>() }
+    /// Our slot of `net`: `None` while the pernet core has not set it up
+    /// (a namespace still being set up before our `init`).
+    ///
+    /// # Safety
+    ///
+    /// The registration's `id` is assigned, and a slot of `net` is not freed
+    /// during `'a` (the pernet core frees it after `exit`, or after a failed
+    /// `init`): called from a pernet callback of this registration for `net`;
+    /// from a hook or `show` that it registered for `net` (unregistered in
+    /// `pre_exit` or on `init`'s failure path, each followed by a grace period
+    /// before the slot is freed); after seeing `registered` set, under RCU
+    /// (`Drop` clears it before unregistering, whose grace period comes
+    /// before any slot is freed); or as `enable_nat` argues.
+    unsafe fn slots<'a>(net: &'a Net) -> Option<&'a Slot<T>> {
+        // SAFETY: By the caller's guarantee the id is assigned (so it indexes
+        // `net->gen`, sized for every id at the namespace's allocation).
+        let p = unsafe { bindings::sg_net_generic(net.as_ptr(), T::statics().id()) };
+        // SAFETY: A non-null slot is the pernet core's zeroed allocation of
+        // `ops.size` = `size_of::<Slot<T>>()` bytes (`kzalloc`: aligned for
+        // pointers), alive during `'a` by the caller's guarantee, where
+        // all-zero is a valid `Slot` (null, null, false) and every field is
+        // atomic.
+        unsafe { p.cast::<Slot<T>>().as_ref() }
     }
 
-    fn slot<'a>(net: &'a Net) -> &'a AtomicPtr<T> {
-        &Self::slots(net).state
+    /// Our slot of `net` while registered, for the read-side critical section `_guard`.
+    fn registered_slots<'a>(net: &'a Net, _guard: &'a rcu::Guard) -> Option<&'a Slot<T>> {
+        if !T::statics().registered.load(Ordering::Acquire) {
+            return None;
+        }
+        // SAFETY: Registered, seen under RCU (see `slots`).
+        unsafe { Self::slots(net) }
     }
 
     /// Turns destination NAT on for `net` (process context; idempotent):
     /// conntrack for IPv4 and IPv6, and our NAT function at PRE_ROUTING and
     /// LOCAL_OUT. It stays on until the namespace or the module goes.
-    /// `Err(ENOPKG)` when the kernel has no conntrack or NAT.
+    /// `Err(ENOPKG)` when the kernel has no conntrack or NAT;
+    /// `Err(EOPNOTSUPP)` when `net` has no state (any more).
     pub fn enable_nat(net: &Net) -> Result {
-        let statics = T::statics();
-        let ops = statics.nat().ok_or_else(super::errno::enopkg)?;
-        let slot = Self::slots(net);
-        // SAFETY: Process context; paired with the unlock below.
+        // SAFETY: No precondition: it tests what the module loader resolved.
+        if !unsafe { bindings::sg_nat_available() } {
+            return Err(super::errno::enopkg());
+        }
+        // A reference keeps the namespace from being torn down (`pre_exit`,
+        // `exit`, its slot freed) while we sleep below; none is to be had
+        // once its teardown began.
+        // SAFETY: `net` is alive (`&Net`).
+        if !unsafe { bindings::sg_maybe_get_net(net.as_ptr()) } {
+            return Err(super::errno::eopnotsupp());
+        }
+        // SAFETY: Process context (the caller may sleep); paired with the
+        // unlock below.
         unsafe { bindings::sg_nat_lock() };
-        let result = if slot.nat.load(Ordering::Acquire) {
-            Ok(())
+        // `registered` is read under the lock: `Drop` clears it before
+        // `unregister_pernet_subsys` calls `pre_exit`, which takes the lock.
+        let slot = if T::statics().registered.load(Ordering::Acquire) {
+            // SAFETY: Registered, so the id is assigned; no `pre_exit` of the
+            // unregistration passed the lock yet (see above), and the slot is
+            // freed only after it; our reference on `net` rules out the
+            // namespace's own teardown. Until we unlock, then.
+            unsafe { Self::slots(net) }
         } else {
-            // SAFETY: The functions came from symbol_get and are held; the
-            // namespace is alive (the caller's socket holds it); the hook ops
-            // are static; `sg_nat_lock` serializes with `disable_nat`.
-            let r = unsafe { Self::nat_on(ops, net) };
-            if r.is_ok() {
-                slot.nat.store(true, Ordering::Release);
+            None
+        };
+        // `pre_exit` unpublishes the state and turns NAT off under the lock:
+        // with the state still published, NAT turned on now will be turned off.
+        let result = match slot {
+            Some(slot) if !slot.state.load(Ordering::Acquire).is_null() => {
+                if slot.nat.load(Ordering::Acquire) {
+                    Ok(())
+                } else {
+                    // SAFETY: `net` is alive; the hook ops are in static
+                    // memory; we hold `sg_nat_lock` and NAT is off.
+                    let r = unsafe { Self::nat_on(net) };
+                    if r.is_ok() {
+                        slot.nat.store(true, Ordering::Release);
+                    }
+                    r
+                }
             }
-            r
+            _ => Err(super::errno::eopnotsupp()),
         };
         // SAFETY: Paired with the lock above.
         unsafe { bindings::sg_nat_unlock() };
+        // SAFETY: The reference taken above.
+        unsafe { bindings::sg_put_net(net.as_ptr()) };
         result
     }
 
-    /// Turns NAT on; see `enable_nat`.
+    /// Turns NAT on; see `enable_nat`. On failure nothing is left on.
     ///
     /// # Safety
     ///
-    /// As in `enable_nat`: held functions, live namespace, under `sg_nat_lock`.
-    unsafe fn nat_on(ops: &bindings::sg_nat_ops, net: &Net) -> Result {
+    /// `net` is alive, NAT is off for it, and the caller holds `sg_nat_lock`.
+    unsafe fn nat_on(net: &Net) -> Result {
         let statics = T::statics();
-        let (v4, v6) = (bindings::NFPROTO_IPV4 as u8, bindings::NFPROTO_IPV6 as u8);
-        let (get, put) = (
-            ops.ct_netns_get.ok_or(EINVAL)?,
-            ops.ct_netns_put.ok_or(EINVAL)?,
-        );
-        let (reg4, unreg4) = (
-            ops.v4_register.ok_or(EINVAL)?,
-            ops.v4_unregister.ok_or(EINVAL)?,
-        );
-        let (reg6, unreg6) = (
-            ops.v6_register.ok_or(EINVAL)?,
-            ops.v6_unregister.ok_or(EINVAL)?,
-        );
         let n = net.as_ptr();
-        // SAFETY: The caller's guarantees hold for every call below; each
-        // step is undone in reverse order when a later one fails.
+        let (v4, v6) = (bindings::NFPROTO_IPV4 as u8, bindings::NFPROTO_IPV6 as u8);
+        // SAFETY: The caller's guarantees hold for every call below; the
+        // hook ops live in static memory until the module goes, after every
+        // `pre_exit` unregistered them; each step is undone in reverse order
+        // when a later one fails.
         unsafe {
-            to_result(get(n, v4))?;
-            if let Err(e) = to_result(get(n, v6)) {
-                put(n, v4);
+            to_result(bindings::sg_nf_ct_netns_get(n, v4))?;
+            if let Err(e) = to_result(bindings::sg_nf_ct_netns_get(n, v6)) {
+                bindings::sg_nf_ct_netns_put(n, v4);
                 return Err(e);
             }
-            let steps: [(Reg, Unreg, usize); 4] = [
-                (reg4, unreg4, 0),
-                (reg4, unreg4, 1),
-                (reg6, unreg6, 2),
-                (reg6, unreg6, 3),
-            ];
-            for (i, (reg, _, hook)) in steps.iter().enumerate() {
-                if let Err(e) = to_result(reg(n, statics.nat_hook(*hook))) {
-                    for (_, unreg, hook) in steps[..i].iter().rev() {
-                        unreg(n, statics.nat_hook(*hook));
+            for i in 0..4 {
+                if let Err(e) = to_result(bindings::sg_nf_nat_register_fn(n, statics.nat_hook(i))) {
+                    for j in (0..i).rev() {
+                        bindings::sg_nf_nat_unregister_fn(n, statics.nat_hook(j));
                     }
-                    put(n, v6);
-                    put(n, v4);
+                    bindings::sg_nf_ct_netns_put(n, v6);
+                    bindings::sg_nf_ct_netns_put(n, v4);
                     return Err(e);
                 }
             }
@@ -437,44 +518,41 @@ impl<T: PernetState> Pernet<T> {
         Ok(())
     }
 
-    /// Undoes `enable_nat` for a namespace that goes away.
-    fn disable_nat(net: &Net) {
-        let slot = Self::slots(net);
-        let Some(ops) = T::statics().nat() else {
-            return;
-        };
-        // SAFETY: Process context (pernet exit); paired with the unlock below.
-        unsafe { bindings::sg_nat_lock() };
-        if slot.nat.swap(false, Ordering::AcqRel) {
-            let statics = T::statics();
-            let n = net.as_ptr();
-            let (v4, v6) = (bindings::NFPROTO_IPV4 as u8, bindings::NFPROTO_IPV6 as u8);
-            // SAFETY: `enable_nat` registered exactly these, with these
-            // functions, which are still held.
-            unsafe {
-                if let (Some(unreg4), Some(unreg6), Some(put)) =
-                    (ops.v4_unregister, ops.v6_unregister, ops.ct_netns_put)
-                {
-                    unreg6(n, statics.nat_hook(3));
-                    unreg6(n, statics.nat_hook(2));
-                    unreg4(n, statics.nat_hook(1));
-                    unreg4(n, statics.nat_hook(0));
-                    put(n, v6);
-                    put(n, v4);
-                }
+    /// Undoes `nat_on`, in reverse order.
+    ///
+    /// # Safety
+    ///
+    /// `nat_on` succeeded for `net` and was not undone; the caller holds
+    /// `sg_nat_lock`.
+    unsafe fn nat_off(net: &Net) {
+        let statics = T::statics();
+        let n = net.as_ptr();
+        let (v4, v6) = (bindings::NFPROTO_IPV4 as u8, bindings::NFPROTO_IPV6 as u8);
+        // SAFETY: `nat_on` registered exactly these hook ops and took these
+        // conntrack references. Unregistering does not wait for NAT core
+        // calls of our function under way: the grace period between
+        // `pre_exit` (the caller) and `exit` does, before the state, the slot
+        // or the module's code go.
+        unsafe {
+            for j in (0..4).rev() {
+                bindings::sg_nf_nat_unregister_fn(n, statics.nat_hook(j));
             }
+            bindings::sg_nf_ct_netns_put(n, v6);
+            bindings::sg_nf_ct_netns_put(n, v4);
         }
-        // SAFETY: Paired with the lock above.
-        unsafe { bindings::sg_nat_unlock() };
     }
 
     /// The state of `net`, for the read-side critical section `_guard`.
     ///
-    /// `None` before the namespace's state is complete or after it began to go.
-    pub fn get<'a>(net: &'a Net, _guard: &'a rcu::Guard) -> Option<&'a T> {
-        let p = Self::slot(net).load(Ordering::Acquire);
+    /// `None` before the namespace's state is complete or after it began to
+    /// go, and while the module's registration is not complete.
+    pub fn get<'a>(net: &'a Net, guard: &'a rcu::Guard) -> Option<&'a T> {
+        let p = Self::registered_slots(net, guard)?
+            .state
+            .load(Ordering::Acquire);
         // SAFETY: A non-null slot points to a `T` from `KBox::into_raw` that
-        // `exit` drops only after clearing the slot and a grace period.
+        // `exit` drops only after `pre_exit` cleared the slot and a grace
+        // period passed, which ends after the critical section of `guard`.
         unsafe { p.as_ref() }
     }
 
@@ -490,20 +568,19 @@ impl<T: PernetState> Pernet<T> {
             Ok(state) => state,
             Err(e) => return e.to_errno(),
         };
-        // SAFETY: The state is never moved out of the box: it is turned
-        // back into a pinned box in `exit`.
-        let raw = KBox::into_raw(unsafe { Pin::into_inner_unchecked(state) });
-        Self::slot(net).store(raw, Ordering::Release);
         let ops = T::statics().hooks();
         // SAFETY: `ops` points to two hook ops in static memory; netfilter
-        // keeps the pointer until `exit` unregisters them.
+        // keeps the pointer until `pre_exit` (or the failure path below)
+        // unregisters them. Until the state is published below, the hooks
+        // find none and let packets pass.
         let err = unsafe { bindings::nf_register_net_hooks(net.as_ptr(), ops, 2) };
         if err != 0 {
-            Self::drop_state(net);
+            Self::wait_for_hooks();
             return err;
         }
         // SAFETY: `PROC_NAME` is a static C string; `show` reads this
-        // namespace's state through its slot, which outlives the entry.
+        // namespace's state through its slot, and the entry is removed in
+        // `pre_exit`, before the slot is freed.
         let entry = unsafe {
             bindings::proc_create_net_single(
                 T::PROC_NAME.as_char_ptr(),
@@ -516,58 +593,106 @@ impl<T: PernetState> Pernet<T> {
         if entry.is_null() {
             // SAFETY: Registered just above, with the same arguments.
             unsafe { bindings::nf_unregister_net_hooks(net.as_ptr(), ops, 2) };
-            Self::drop_state(net);
+            Self::wait_for_hooks();
             return ENOMEM.to_errno();
         }
+        // SAFETY: A pernet callback of this registration for `net`.
+        let Some(slot) = (unsafe { Self::slots(net) }) else {
+            // Not reached: the pernet core set the slot up before `init`.
+            return EINVAL.to_errno();
+        };
+        // SAFETY: The state is never moved out of the box: it is turned
+        // back into a pinned box in `exit`.
+        let raw = KBox::into_raw(unsafe { Pin::into_inner_unchecked(state) });
+        slot.state.store(raw, Ordering::Release);
         0
     }
 
-    /// The pernet `exit`.
+    /// On `init`'s failure paths, after hooks were registered and unregistered:
+    /// waits for their calls under way, which read the slot, since the
+    /// pernet core frees the slot right after a failed `init` (`ops_init`)
+    /// and calls neither `pre_exit` nor `exit` for it. Failures are rare.
+    fn wait_for_hooks() {
+        // SAFETY: Process context, as pernet `init` is.
+        unsafe { bindings::synchronize_rcu() };
+    }
+
+    /// The pernet `pre_exit`: unpublishes the state, turns NAT off and
+    /// unregisters the hooks and the `/proc` file.
+    ///
+    /// The pernet core then waits for one grace period for the whole batch
+    /// of namespaces (`ops_undo_list` in `net/core/net_namespace.c`:
+    /// `pre_exit` of every namespace, `synchronize_rcu()`, `exit` of every
+    /// namespace, then the slots are freed), which ends every hook call
+    /// under way: `nf_unregister_net_hooks` and `nf_nat_unregister_fn` do not
+    /// wait for them themselves (they free their tables with `call_rcu`).
+    /// The module's code outlives them too: `unregister_pernet_subsys`
+    /// returns after that grace period.
     ///
     /// # Safety
     ///
-    /// Only the pernet core calls it, with a namespace going away.
+    /// Only the pernet core calls it, with a namespace whose `init` succeeded.
+    unsafe extern "C" fn pre_exit(net: *mut bindings::net) {
+        // SAFETY: The kernel calls `pre_exit` with the namespace still alive.
+        let net = unsafe { Net::from_raw(net) };
+        // SAFETY: A pernet callback of this registration for `net`.
+        let Some(slot) = (unsafe { Self::slots(net) }) else {
+            return;
+        };
+        // SAFETY: Process context (pernet callbacks may sleep); paired with
+        // the unlock below.
+        unsafe { bindings::sg_nat_lock() };
+        // From here on no reader finds the state, and `enable_nat` (which
+        // checks it under the lock) leaves NAT off.
+        let raw = slot.state.swap(ptr::null_mut(), Ordering::AcqRel);
+        if slot.nat.swap(false, Ordering::AcqRel) {
+            // SAFETY: `enable_nat` turned NAT on (the flag) and it was not
+            // turned off since; we hold the lock.
+            unsafe { Self::nat_off(net) };
+        }
+        // SAFETY: Paired with the lock above.
+        unsafe { bindings::sg_nat_unlock() };
+        slot.retired.store(raw, Ordering::Release);
+        // SAFETY: `init` created the entry (it succeeded); removal waits for
+        // readers of the file under way (`proc_entry_rundown`).
+        unsafe { bindings::remove_proc_entry(T::PROC_NAME.as_char_ptr(), net.proc_net()) };
+        // SAFETY: `init` registered these ops for `net`. Calls under way end
+        // before `exit` (see above).
+        unsafe { bindings::nf_unregister_net_hooks(net.as_ptr(), T::statics().hooks(), 2) };
+    }
+
+    /// The pernet `exit`: drops the state that `pre_exit` unpublished.
+    ///
+    /// # Safety
+    ///
+    /// Only the pernet core calls it, after `pre_exit` for `net` and a grace period.
     unsafe extern "C" fn exit(net: *mut bindings::net) {
         // SAFETY: The kernel calls `exit` with the namespace still alive.
         let net = unsafe { Net::from_raw(net) };
-        if Self::slot(net).load(Ordering::Acquire).is_null() {
-            return; // `init` failed and cleaned up.
-        }
-        Self::disable_nat(net);
-        // SAFETY: `init` created the entry (the slot is set only then);
-        // removal waits for readers of the file.
-        unsafe { bindings::remove_proc_entry(T::PROC_NAME.as_char_ptr(), net.proc_net()) };
-        // SAFETY: `init` registered these ops; unregistering waits for hooks
-        // under way (synchronize_net).
-        unsafe { bindings::nf_unregister_net_hooks(net.as_ptr(), T::statics().hooks(), 2) };
-        Self::drop_state(net);
-    }
-
-    /// Clears the slot, waits for readers, drops the state.
-    fn drop_state(net: &Net) {
-        let raw = Self::slot(net).swap(ptr::null_mut(), Ordering::AcqRel);
+        // SAFETY: A pernet callback of this registration for `net`.
+        let Some(slot) = (unsafe { Self::slots(net) }) else {
+            return;
+        };
+        let raw = slot.retired.swap(ptr::null_mut(), Ordering::AcqRel);
         if raw.is_null() {
             return;
         }
-        // Readers found the state under RCU: wait for them before dropping it.
-        // SAFETY: Process context, as pernet exit always is.
-        unsafe { bindings::synchronize_rcu() };
-        // SAFETY: `raw` came from `KBox::into_raw` in `init` and the slot no
-        // longer holds it; the box was pinned and is dropped in place.
+        // SAFETY: `raw` came from `KBox::into_raw` in `init`; `pre_exit`
+        // unpublished it and unregistered every hook before the grace period
+        // that the pernet core let pass since, so no reader holds it; the box
+        // was pinned and is dropped in place.
         drop(unsafe { Pin::new_unchecked(KBox::from_raw(raw)) });
     }
 }
 
 impl<T: PernetState> Drop for Pernet<T> {
     fn drop(&mut self) {
+        // `get` stops finding states; readers that passed the check are in
+        // a read-side critical section, which the grace period inside
+        // `unregister_pernet_subsys` waits for before any slot is freed.
+        T::statics().registered.store(false, Ordering::Release);
         // SAFETY: By the type invariant `ops` is registered; this calls
-        // `exit` for every namespace.
+        // `pre_exit`, then (after a grace period) `exit` for every namespace.
         unsafe { bindings::unregister_pernet_subsys(self.ops.get()) };
-        let statics = T::statics();
-        if statics.nat_ok.swap(false, Ordering::AcqRel) {
-            // SAFETY: No namespace uses the functions any more (every
-            // `exit` ran `disable_nat`); they were taken by `sg_nat_ops_get`.
-            unsafe { bindings::sg_nat_ops_put(statics.nat.get()) };
-        }
     }
 }

@@ -20,7 +20,8 @@ pub struct Guard(PhantomData<*mut ()>);
 impl Guard {
     /// Enters a read-side critical section (they nest).
     pub fn new() -> Self {
-        // SAFETY: Always safe; `Drop` calls the matching `rcu_read_unlock()`.
+        // SAFETY: No precondition; `Drop` calls the matching
+        // `rcu_read_unlock()` on the same task (`Guard` is not `Send`).
         unsafe { bindings::sg_rcu_read_lock() };
         Self(PhantomData)
     }
@@ -38,7 +39,9 @@ impl Drop for Guard {
 /// The module's exit calls it last, so that no callback of ours runs after
 /// the module's code is gone.
 pub fn barrier() {
-    // SAFETY: Always safe to call from process context, where module exit runs.
+    // SAFETY: No memory-safety precondition. It sleeps: callers are in
+    // process context (the module's exit and init failure path, through
+    // `BarrierOnDrop`).
     unsafe { bindings::rcu_barrier() };
 }
 
@@ -108,8 +111,12 @@ impl<T: Send + Sync> RcuCell<T> {
         let old = self.ptr.swap(new, Ordering::AcqRel);
         if !old.is_null() {
             // SAFETY: By the type invariant `old` came from `KBox::into_raw`
-            // and, now that it is swapped out, nobody else will free it;
-            // `head` is its first field and unused until now.
+            // and, now that it is swapped out, nobody else will free it:
+            // `free` runs once, after a grace period, so after every reader
+            // that loaded `old`; `head` is its first field and unused until
+            // now. `free` drops the value on whichever CPU runs callbacks
+            // (`T: Send`). It is our code: the module waits for it with
+            // `barrier()` before its code goes (`BarrierOnDrop`).
             unsafe {
                 bindings::call_rcu(
                     Opaque::raw_get(ptr::addr_of!((*old).head)),

@@ -115,8 +115,12 @@ impl SkBuff {
     /// The TCP header's flags, if this is a TCP segment (not a fragment).
     pub fn tcp(&self, family: Family) -> Option<TcpInfo> {
         let mut thoff = 0;
-        // SAFETY: By the type invariant the packet is alive; its network
-        // header is set in a LOCAL_IN hook.
+        // SAFETY: By the type invariant the packet is alive, in a netfilter
+        // hook of `family` at PRE_ROUTING, LOCAL_IN or LOCAL_OUT (the only
+        // hooks we register), where its network header is set and the IP
+        // header is in the linear area (`ip_rcv_core`/`ipv6_rcv_core` pulled
+        // it on input, the stack built it on output); the helper reads the
+        // TCP header and IPv6 extension headers with `skb_header_pointer`.
         let flags =
             unsafe { bindings::sg_skb_tcp_flags(self.as_ptr(), family.nfproto(), &mut thoff) };
         u8::try_from(flags)
@@ -138,8 +142,10 @@ impl SkBuff {
         tcp: &TcpInfo,
         _guard: &'a rcu::Guard,
     ) -> Option<&'a Sock> {
-        // SAFETY: By the type invariant the packet is alive; `tcp` was read
-        // from it; the lookup runs under RCU (`_guard`).
+        // SAFETY: By the type invariant the packet is alive, its IP header
+        // linear (see `tcp`); `tcp` was read from it, so `thoff` is within
+        // it; `net` is alive; the lookup runs under RCU (`_guard`), as
+        // `inet_lookup_listener` requires, and takes no reference.
         let sk = unsafe {
             bindings::sg_skb_lookup_listener(
                 net.as_ptr(),
@@ -148,14 +154,17 @@ impl SkBuff {
                 tcp.thoff,
             )
         };
-        // SAFETY: Listeners are freed after an RCU grace period
-        // (SOCK_RCU_FREE), so the socket outlives `_guard`'s critical section.
+        // SAFETY: The lookup returns hashed listeners, which have
+        // SOCK_RCU_FREE (`__inet_hash`): one found under RCU is freed only
+        // after a grace period, so it outlives `_guard`'s critical section.
         (!sk.is_null()).then(|| unsafe { Sock::from_raw(sk) })
     }
 
     /// Whether the destination address is one of this host's.
     pub fn daddr_is_local(&self, net: &Net, family: Family) -> bool {
-        // SAFETY: By the type invariant the packet is alive; `net` is its namespace.
+        // SAFETY: By the type invariant the packet is alive, its IP header
+        // linear (see `tcp`); `net` is alive; `inet_addr_type` and
+        // `ipv6_chk_addr` take the RCU read lock they need themselves.
         unsafe { bindings::sg_skb_daddr_is_local(net.as_ptr(), self.as_ptr(), family.nfproto()) }
     }
 
@@ -163,8 +172,11 @@ impl SkBuff {
     ///
     /// Returns `false` (and changes nothing) when `sk` is being freed.
     pub fn assign_sock(&self, sk: &Sock) -> bool {
-        // SAFETY: By the type invariant the hook owns the packet; `sk` is
-        // alive; the helper takes its own reference, which `sock_edemux` drops.
+        // SAFETY: By the type invariant the hook owns the packet and may set
+        // its socket; the helper drops any socket it had (`skb_orphan`, with
+        // its destructor), takes a reference on `sk` unless it is being
+        // freed (`refcount_inc_not_zero`: `sk` is alive for `&Sock`, at least
+        // its memory), and `sock_edemux` drops it with the packet.
         unsafe { bindings::sg_skb_assign_sock(self.as_ptr(), sk.as_ptr()) }
     }
 }

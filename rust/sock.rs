@@ -25,10 +25,17 @@ pub const TCP_LISTEN: u8 = bindings::TCP_LISTEN as u8;
 #[repr(transparent)]
 pub struct Sock(Opaque<bindings::sock>);
 
-// SAFETY: `struct sock` is used from any CPU; every field read here is read
-// with READ_ONCE (in the C helpers) or is constant while the socket lives.
+// SAFETY: `struct sock` is used from any CPU, and its reference count
+// (`AlwaysRefCounted` below) is atomic, so a reference may move to another
+// thread.
 unsafe impl Send for Sock {}
-// SAFETY: As above: shared access from several threads only reads.
+// SAFETY: Shared access only reads, through the C helpers, and each field
+// read is either read with READ_ONCE where the kernel changes it
+// concurrently (state, backlogs, handshakes, port), or set before the
+// socket can listen and not changed while it does (family, type, protocol,
+// `IPV6_V6ONLY`, the bound address: `tcp_disconnect` resets only an
+// address that no bind locked, i.e. the wildcard, which a listener then
+// already has), or is atomic (the cookie, `sock_gen_cookie`).
 unsafe impl Sync for Sock {}
 
 // SAFETY: `sock_hold` and `sock_put` are the kernel's reference counting of
@@ -139,8 +146,11 @@ impl Sock {
 
     /// The socket's network namespace.
     pub fn net(&self) -> &Net {
-        // SAFETY: A socket holds its namespace alive (or, for a kernel
-        // socket, is closed before it goes), so it outlives `&self`.
+        // SAFETY: The socket is alive for `&self` (type invariant), and so is
+        // its namespace: a user socket holds a reference on it, released
+        // when the socket is freed (`__sk_destruct`); a kernel socket is
+        // released by its owner before the namespace's teardown ends (ours,
+        // `KernelSocket`, is in `init_net`, which never goes).
         unsafe { Net::from_raw(bindings::sg_sock_net(self.as_ptr())) }
     }
 
@@ -178,9 +188,12 @@ impl SocketFd {
     /// The socket's `struct sock`, if it has one.
     pub fn sk(&self) -> Option<&Sock> {
         // SAFETY: By the type invariant `sock` is alive while we hold the
-        // file; its `sk` lives as long as the socket.
+        // file; `sock->sk` is set when the socket is created (or grafted at
+        // accept, before the file has a descriptor) and cleared only by
+        // `sock_release` when the file's last reference goes.
         let sk = unsafe { (*self.sock.as_ptr()).sk };
-        // SAFETY: As above.
+        // SAFETY: As above: the `struct sock` lives at least until the
+        // release that our file reference holds off, so for `&self`.
         (!sk.is_null()).then(|| unsafe { Sock::from_raw(sk) })
     }
 }

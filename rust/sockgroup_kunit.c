@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * KUnit suite of sockgroup.ko: it runs when the module is loaded into a
- * kernel with CONFIG_KUNIT, and its results are in
+ * KUnit suite of sockgroup.ko, as a test module of its own (built only for
+ * kernels with CONFIG_KUNIT): it runs when sockgroup_kunit.ko is loaded,
+ * after sockgroup.ko, and its results are in
  * /sys/kernel/debug/kunit/sockgroup/results.  The cases call the module's
- * Rust code (rust/kunit.rs) and assert on what it reports.
+ * Rust code (rust/kunit.rs, exported by helpers.c) and assert on what it
+ * reports.
  */
 #include <kunit/test.h>
+#include <linux/module.h>
 #include <net/tcp_states.h>
 
 #include "kunit.h"
@@ -48,3 +51,7 @@ static struct kunit_suite sg_test_suite = {
 };
 
 kunit_test_suite(sg_test_suite);
+
+MODULE_DESCRIPTION("KUnit tests of sockgroup");
+MODULE_LICENSE("GPL");
+MODULE_IMPORT_NS(EXPORTED_FOR_KUNIT_TESTING);

@@ -11,6 +11,8 @@ pub(crate) mod bindings;
 pub(crate) mod errno;
 #[path = "ftrace.rs"]
 pub(crate) mod ftrace;
+// The entry points of the KUnit suite, a module of its own (sockgroup_kunit.ko).
+#[cfg(CONFIG_KUNIT)]
 #[path = "kunit.rs"]
 pub(crate) mod kunit;
 #[path = "net.rs"]

@@ -9,6 +9,8 @@ KSFT_FAIL=1
 KSFT_SKIP=4
 
 SOCKGROUP_KO=${SOCKGROUP_KO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/.build/plain/sockgroup.ko}
+# The KUnit suite's module, built next to sockgroup.ko (kernels with KUnit).
+SOCKGROUP_KUNIT_KO=${SOCKGROUP_KUNIT_KO:-$(dirname "$SOCKGROUP_KO")/sockgroup_kunit.ko}
 
 ksft_tests=0
 ksft_failed=0
@@ -105,5 +107,7 @@ load_module() {
 }
 
 unload_module() {
+	# The KUnit module uses sockgroup's symbols: it goes first.
+	! grep -q '^sockgroup_kunit ' /proc/modules || rmmod sockgroup_kunit || return 1
 	! module_loaded || rmmod sockgroup
 }

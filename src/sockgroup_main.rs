@@ -23,7 +23,7 @@ mod sys;
 
 use sys::{
     ftrace::{ListenStopHook, SockoptHooks},
-    net::Pernet,
+    net::{pernet_key, Pernet},
     rcu::BarrierOnDrop,
 };
 
@@ -47,8 +47,12 @@ struct SockGroup {
 
 impl kernel::Module for SockGroup {
     fn init(module: &'static ThisModule) -> Result<Self> {
-        let pernet =
-            Pernet::register().inspect_err(|e| pr_err!("per-namespace state: {:?}\n", e))?;
+        // Each step that fails drops the ones before, in reverse order,
+        // as `Drop` of `SockGroup` would; the barrier comes first, so it
+        // waits last, for the RCU callbacks of any snapshot freed meanwhile.
+        let barrier = BarrierOnDrop;
+        let pernet = Pernet::register(pernet_key!())
+            .inspect_err(|e| pr_err!("per-namespace state: {:?}\n", e))?;
         let listen_stop = ListenStopHook::register()
             .inspect_err(|e| pr_err!("ftrace hook on inet_csk_listen_stop: {:?}\n", e))?;
         let sockopt = SockoptHooks::register(module)
@@ -61,7 +65,7 @@ impl kernel::Module for SockGroup {
             _sockopt: sockopt,
             _listen_stop: listen_stop,
             _pernet: pernet,
-            _barrier: BarrierOnDrop,
+            _barrier: barrier,
         })
     }
 }
