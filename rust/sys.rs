@@ -9,6 +9,8 @@
 pub(crate) mod bindings;
 #[path = "errno.rs"]
 pub(crate) mod errno;
+#[path = "fault.rs"]
+pub(crate) mod fault;
 #[path = "ftrace.rs"]
 pub(crate) mod ftrace;
 #[path = "kunit.rs"]
@@ -21,3 +23,5 @@ pub(crate) mod rcu;
 pub(crate) mod skb;
 #[path = "sock.rs"]
 pub(crate) mod sock;
+#[path = "work.rs"]
+pub(crate) mod work;

@@ -22,6 +22,7 @@ mod sockopt;
 mod sys;
 
 use sys::{
+    fault::SweepFault,
     ftrace::{ListenStopHook, SockoptHooks},
     net::Pernet,
     rcu::BarrierOnDrop,
@@ -36,17 +37,20 @@ module! {
 }
 
 /// The module's registrations. Fields drop in order: first no new option
-/// call and no listen-stop notice, then every namespace's hooks and groups,
-/// last a wait for the RCU callbacks that free old snapshots.
+/// call and no listen-stop notice, then every namespace's hooks and groups
+/// (each cancels its sweep), then the sweep's fault injection, last a wait
+/// for the RCU callbacks that free old snapshots.
 struct SockGroup {
     _sockopt: SockoptHooks<sockopt::ServiceGroup>,
     _listen_stop: ListenStopHook<sockopt::ServiceGroup>,
     _pernet: Pernet<groups::NetState>,
+    _fault: SweepFault,
     _barrier: BarrierOnDrop,
 }
 
 impl kernel::Module for SockGroup {
     fn init(module: &'static ThisModule) -> Result<Self> {
+        let fault = SweepFault::register();
         let pernet =
             Pernet::register().inspect_err(|e| pr_err!("per-namespace state: {:?}\n", e))?;
         let listen_stop = ListenStopHook::register()
@@ -61,6 +65,7 @@ impl kernel::Module for SockGroup {
             _sockopt: sockopt,
             _listen_stop: listen_stop,
             _pernet: pernet,
+            _fault: fault,
             _barrier: BarrierOnDrop,
         })
     }
