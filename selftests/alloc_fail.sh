@@ -13,7 +13,8 @@
 #
 #   1. sockgroup_test -f alloc_fail in the namespace: every request failing
 #      at each of its allocations in turn (failslab, fail-nth) returns
-#      ENOMEM and changes nothing; a member's removal retried after three
+#      ENOMEM and changes nothing; close() of a member with each of its
+#      allocations failing still takes it out; a removal retried after three
 #      failed sweeps (fail_sockgroup_sweep). The namespace is then deleted.
 #   2. The sweep fails for as long as the test wants (probability 100):
 #      members closed, namespace deleted; it stays while the sweep fails,

@@ -2007,6 +2007,35 @@ TEST_F_TIMEOUT(alloc_fail, requests, 300)
 	ASSERT_EQ(0, ungroup_all(self->m));
 }
 
+static int op_close(const int *fd)
+{
+	return close(*fd);
+}
+
+/*
+ * close() of a member with each of the closing task's allocations failing
+ * in turn (the listen-stop hook runs in that task): it still leaves.
+ */
+TEST_F(alloc_fail, close_member)
+{
+	int *m = self->m, rc = 0, err = 0;
+
+	for (unsigned int n = 1; n < 100; n++) {
+		int x = listener(AF_INET, "127.0.0.1", 0, 4, 0);
+		bool reached;
+
+		ASSERT_LE(0, x);
+		SET_OK(set_group(m[0], SOCKGROUP_POLICY_RING, ((int[]){ m[1], x }), 2));
+		ASSERT_EQ(3U, wait_count(m[0], 3));
+		reached = fail_nth(self->nth, n, op_close, &x, &rc, &err);
+		EXPECT_EQ(0, rc) TH_LOG("close: %s", strerror(err));
+		EXPECT_EQ(2U, wait_count(m[0], 2))
+			TH_LOG("close() with allocation %u failing: the member stays listed", n);
+		if (!reached)
+			break;
+	}
+}
+
 /*
  * A member's close() while the sweep that takes it out fails (three times,
  * fail_sockgroup_sweep): the sweep retries until it succeeds.
