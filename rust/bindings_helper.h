@@ -12,6 +12,7 @@
 #include <linux/seq_file.h>
 #include <linux/skbuff.h>
 #include <linux/tcp.h>
+#include <linux/workqueue.h>
 #include <net/inet_connection_sock.h>
 #include <net/inet_hashtables.h>
 #include <net/inet6_hashtables.h>

@@ -4,6 +4,8 @@
  * a few lines each, no policy.  The logic lives in Rust.
  */
 #include <kunit/visibility.h>
+#include <linux/debugfs.h>
+#include <linux/fault-inject.h>
 #include <linux/file.h>
 #include <linux/ftrace.h>
 #include <linux/ipv6.h>
@@ -14,6 +16,7 @@
 #include <linux/sock_diag.h>
 #include <linux/sockptr.h>
 #include <linux/tcp.h>
+#include <linux/workqueue.h>
 #include <net/inet6_hashtables.h>
 #include <net/inet_connection_sock.h>
 #include <net/inet_hashtables.h>
@@ -158,6 +161,62 @@ void *sg_net_generic(const struct net *net, unsigned int id)
 {
 	return net_generic(net, id);
 }
+
+void sg_init_delayed_work(struct delayed_work *dw, work_func_t fn)
+{
+	INIT_DELAYED_WORK(dw, fn);
+}
+
+bool sg_queue_delayed_work(struct delayed_work *dw, unsigned int msecs)
+{
+	return queue_delayed_work(system_wq, dw, msecs_to_jiffies(msecs));
+}
+
+struct delayed_work *sg_to_delayed_work(struct work_struct *work)
+{
+	return to_delayed_work(work);
+}
+
+#ifdef CONFIG_FAULT_INJECTION_DEBUG_FS
+static DECLARE_FAULT_ATTR(sg_fail_sweep);
+static struct dentry *sg_fail_sweep_dir;
+
+/* Idempotent: a second call keeps the first directory. */
+void sg_fault_register(void)
+{
+	struct dentry *dir;
+
+	if (sg_fail_sweep_dir)
+		return;
+	dir = fault_create_debugfs_attr("fail_sockgroup_sweep", NULL, &sg_fail_sweep);
+	if (!IS_ERR(dir))
+		sg_fail_sweep_dir = dir;
+}
+
+void sg_fault_unregister(void)
+{
+	debugfs_remove_recursive(sg_fail_sweep_dir);
+	sg_fail_sweep_dir = NULL;
+}
+
+bool sg_fault_sweep(void)
+{
+	return should_fail(&sg_fail_sweep, 1);
+}
+#else
+void sg_fault_register(void)
+{
+}
+
+void sg_fault_unregister(void)
+{
+}
+
+bool sg_fault_sweep(void)
+{
+	return false;
+}
+#endif
 
 struct net *sg_seq_file_single_net(struct seq_file *seq)
 {

@@ -9,6 +9,7 @@
 #include <linux/sockptr.h>
 #include <linux/types.h>
 #include <net/netfilter/nf_conntrack.h>
+#include <linux/workqueue.h>
 #include <net/netfilter/nf_nat.h>
 
 struct ftrace_regs;
@@ -56,6 +57,14 @@ void sg_ftrace_regs_set_ip(struct ftrace_regs *fregs, unsigned long ip);
 
 /* network namespaces */
 void *sg_net_generic(const struct net *net, unsigned int id);
+
+/* delayed work on the system workqueue; fault injection of the member sweep */
+void sg_init_delayed_work(struct delayed_work *dw, work_func_t fn);
+bool sg_queue_delayed_work(struct delayed_work *dw, unsigned int msecs);
+struct delayed_work *sg_to_delayed_work(struct work_struct *work);
+void sg_fault_register(void);
+void sg_fault_unregister(void);
+bool sg_fault_sweep(void);
 struct net *sg_seq_file_single_net(struct seq_file *seq);
 
 /* packets: the TCP flags byte and header offset, or -1 if not TCP */

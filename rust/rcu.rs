@@ -10,7 +10,12 @@ use core::{
     ptr,
     sync::atomic::{AtomicPtr, Ordering},
 };
-use kernel::{alloc::Flags, prelude::*, types::Opaque};
+use kernel::{
+    alloc::Flags,
+    prelude::*,
+    sync::{lock::mutex::MutexBackend, Mutex},
+    types::Opaque,
+};
 
 /// An RCU read-side critical section, from `rcu_read_lock()` to `rcu_read_unlock()`.
 ///
@@ -144,5 +149,74 @@ impl<T: Send + Sync> Drop for RcuCell<T> {
     fn drop(&mut self) {
         // Readers may still be in a critical section that found the value.
         let _ = self.replace(None, GFP_KERNEL);
+    }
+}
+
+/// An [`RcuCell`] whose writers hold a mutex, which also guards their own data `C`.
+///
+/// Readers follow the value under RCU without locks, as with [`RcuCell`]. A
+/// writer holds the mutex and reads the value without a read-side critical
+/// section, so it may sleep (allocate with `GFP_KERNEL`) while it builds the
+/// next value: only a writer replaces it.
+///
+/// # Invariants
+///
+/// `cell` is replaced only through [`RcuWriter::replace`], with `lock` held,
+/// or when the whole value is dropped.
+#[pin_data]
+pub struct RcuMutex<C, T: Send + Sync> {
+    #[pin]
+    lock: Mutex<C>,
+    cell: RcuCell<T>,
+}
+
+impl<C, T: Send + Sync> RcuMutex<C, T> {
+    /// An empty cell whose writers hold `lock` (made with `new_mutex!`).
+    pub fn new(lock: impl PinInit<Mutex<C>>) -> impl PinInit<Self> {
+        pin_init!(Self {
+            lock <- lock,
+            cell: RcuCell::new(),
+        })
+    }
+
+    /// The current value, for the read-side critical section `guard`.
+    pub fn get<'a>(&'a self, guard: &'a Guard) -> Option<&'a T> {
+        self.cell.get(guard)
+    }
+
+    /// Takes the writers' mutex (process context; may sleep).
+    pub fn lock(&self) -> RcuWriter<'_, C, T> {
+        RcuWriter {
+            guard: self.lock.lock(),
+            cell: &self.cell,
+        }
+    }
+}
+
+/// A writer of an [`RcuMutex`]: its mutex is held while this value lives.
+pub struct RcuWriter<'a, C, T: Send + Sync> {
+    guard: kernel::sync::lock::Guard<'a, C, MutexBackend>,
+    cell: &'a RcuCell<T>,
+}
+
+impl<C, T: Send + Sync> RcuWriter<'_, C, T> {
+    /// The current value and the writers' data. The value may be read while
+    /// sleeping; the borrow ends before the next [`RcuWriter::replace`].
+    pub fn get(&mut self) -> (Option<&T>, &mut C) {
+        let p = self.cell.ptr.load(Ordering::Acquire);
+        // SAFETY: By the type invariants of `RcuCell` a non-null `p` points
+        // to a live `RcuBox<T>`, freed only after it is replaced; by the
+        // invariant of `RcuMutex` only a writer replaces it while the cell
+        // lives, and we are the only writer (we hold the mutex); our own
+        // `replace` takes `&mut self`, so the reference returned here is
+        // gone by then.
+        (unsafe { p.as_ref() }.map(|b| &b.value), &mut *self.guard)
+    }
+
+    /// Publishes `value` (or nothing); the old value is dropped after a
+    /// grace period. On error nothing changed.
+    pub fn replace(&mut self, value: Option<T>, flags: Flags) -> Result {
+        // INVARIANT: With the mutex held.
+        self.cell.replace(value, flags)
     }
 }

@@ -9,6 +9,8 @@
 pub(crate) mod bindings;
 #[path = "errno.rs"]
 pub(crate) mod errno;
+#[path = "fault.rs"]
+pub(crate) mod fault;
 #[path = "ftrace.rs"]
 pub(crate) mod ftrace;
 // The entry points of the KUnit suite, a module of its own (sockgroup_kunit.ko).
@@ -23,3 +25,5 @@ pub(crate) mod rcu;
 pub(crate) mod skb;
 #[path = "sock.rs"]
 pub(crate) mod sock;
+#[path = "work.rs"]
+pub(crate) mod work;

@@ -48,8 +48,9 @@ echo "# before insmod: SO_SERVICE_GROUP answers ENOPROTOOPT"
 
 if load_module && module_loaded; then
 	ksft_result 0 "insmod sockgroup"
-	echo "# with the module loaded: $BIN -T no_module $*"
-	"$BIN" -T no_module "$@" || failed "sockgroup_test"
+	# alloc_fail needs fault injection set up: alloc_fail.sh runs it.
+	echo "# with the module loaded: $BIN -T no_module -F alloc_fail $*"
+	"$BIN" -T no_module -F alloc_fail "$@" || failed "sockgroup_test"
 
 	if unload_module && ! module_loaded; then
 		ksft_result 0 "rmmod sockgroup"

@@ -23,6 +23,7 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -32,6 +33,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -1625,6 +1627,437 @@ TEST_F(life, regroup_keeps_counters)
 	read_group(_metadata, m[0], &g);
 	EXPECT_EQ(3ULL, MEMBER(&g, m[1])->redirected_away);
 	EXPECT_EQ(1ULL, MEMBER(&g, m[0])->redirected_in);
+}
+
+/* ------------------------------------------------ limits, races, failures */
+
+/*
+ * SOCKGROUP_MAX_GROUPS and SOCKGROUP_MAX_NET_MEMBERS count the groups of a
+ * network namespace: each test has one of its own, so that groups of other
+ * tests (or their members still being swept) do not count.
+ */
+FIXTURE(limits) {
+	int *fd;
+	int n;
+};
+
+FIXTURE_SETUP(limits)
+{
+	struct rlimit r = { 4 * SOCKGROUP_MAX_NET_MEMBERS, 4 * SOCKGROUP_MAX_NET_MEMBERS };
+
+	self->fd = NULL;
+	self->n = 0;
+	if (unshare(CLONE_NEWNET))
+		SKIP(return, "unshare(CLONE_NEWNET): %s", strerror(errno));
+	ASSERT_EQ(0, lo_up());
+	ASSERT_EQ(0, setrlimit(RLIMIT_NOFILE, &r)) TH_LOG("RLIMIT_NOFILE: %s", strerror(errno));
+}
+
+FIXTURE_TEARDOWN(limits)
+{
+	for (int i = 0; i < self->n; i++)
+		close(self->fd[i]);
+	free(self->fd);
+}
+
+/* n more listeners on 127.0.0.1 (any port); returns the first's index. */
+static int more_listeners(struct __test_metadata *_metadata,
+			  FIXTURE_DATA(limits) *self, int n)
+{
+	int first = self->n;
+
+	self->fd = realloc(self->fd, (self->n + n) * sizeof(int));
+	ASSERT_NE(NULL, self->fd);
+	for (int i = 0; i < n; i++) {
+		int fd = listener(AF_INET, "127.0.0.1", 0, 4, 0);
+
+		ASSERT_LE(0, fd) TH_LOG("listener %d: %s", self->n, strerror(errno));
+		self->fd[self->n++] = fd;
+	}
+	return first;
+}
+
+/*
+ * SOCKGROUP_MAX_GROUPS groups of two: one more is ENOSPC and changes
+ * nothing; re-forming a group adds none; once a group is gone there is room.
+ */
+TEST_F_TIMEOUT(limits, groups, 120)
+{
+	int n = SOCKGROUP_MAX_GROUPS, x, *fd;
+
+	more_listeners(_metadata, self, 2 * n);
+	x = more_listeners(_metadata, self, 3);
+	fd = self->fd;
+	for (int i = 0; i < n; i++)
+		SET_OK(set_group(fd[2 * i], SOCKGROUP_POLICY_RING, &fd[2 * i + 1], 1));
+	EXPECT_EQ(-1, set_group(fd[x], SOCKGROUP_POLICY_RING, &fd[x + 1], 1));
+	EXPECT_EQ(ENOSPC, errno) TH_LOG("group %d of %d: %s", n + 1, n, strerror(errno));
+	EXPECT_UNGROUPED(fd[x]);
+	EXPECT_UNGROUPED(fd[x + 1]);
+
+	SET_OK(set_group(fd[0], SOCKGROUP_POLICY_RING, ((int[]){ fd[1], fd[x + 2] }), 2));
+	EXPECT_EQ(3U, wait_count(fd[0], 3));
+
+	SET_OK(set_group(fd[2], SOCKGROUP_POLICY_RING, NULL, 0));
+	SET_OK(set_group(fd[3], SOCKGROUP_POLICY_RING, NULL, 0));
+	SET_OK(set_group(fd[x], SOCKGROUP_POLICY_RING, &fd[x + 1], 1));
+	EXPECT_EQ(2U, wait_count(fd[x], 2));
+}
+
+/*
+ * Groups of SOCKGROUP_MAX_MEMBERS up to SOCKGROUP_MAX_NET_MEMBERS members in
+ * the namespace: a group of two more is ENOSPC; shrinking a group by two
+ * makes room for it.
+ */
+TEST_F_TIMEOUT(limits, members, 120)
+{
+	int per = SOCKGROUP_MAX_MEMBERS, ng = SOCKGROUP_MAX_NET_MEMBERS / per;
+	int x, *fd;
+
+	more_listeners(_metadata, self, ng * per);
+	x = more_listeners(_metadata, self, 2);
+	fd = self->fd;
+	for (int g = 0; g < ng; g++)
+		SET_OK(set_group(fd[g * per], SOCKGROUP_POLICY_RING, &fd[g * per + 1], per - 1));
+	EXPECT_EQ(-1, set_group(fd[x], SOCKGROUP_POLICY_RING, &fd[x + 1], 1));
+	EXPECT_EQ(ENOSPC, errno) TH_LOG("%d members + 2: %s", ng * per, strerror(errno));
+	EXPECT_UNGROUPED(fd[x]);
+	/* One member less is not enough room for two. */
+	SET_OK(set_group(fd[0], SOCKGROUP_POLICY_RING, &fd[1], per - 2));
+	EXPECT_EQ(-1, set_group(fd[x], SOCKGROUP_POLICY_RING, &fd[x + 1], 1));
+	EXPECT_EQ(ENOSPC, errno);
+	SET_OK(set_group(fd[0], SOCKGROUP_POLICY_RING, &fd[1], per - 3));
+	SET_OK(set_group(fd[x], SOCKGROUP_POLICY_RING, &fd[x + 1], 1));
+	EXPECT_EQ(2U, wait_count(fd[x], 2));
+}
+
+struct stopper {
+	int fd;
+	int go;
+};
+
+static void *stop_on_go(void *arg)
+{
+	struct stopper *c = arg;
+
+	while (!__atomic_load_n(&c->go, __ATOMIC_ACQUIRE))
+		;
+	shutdown(c->fd, SHUT_RDWR);
+	return NULL;
+}
+
+/*
+ * A member stops listening while a request lists it (shutdown(): a close()
+ * would wait for the request, which holds the file): the request fails
+ * (EINVAL) or succeeds, and either way no socket that stopped stays listed.
+ */
+TEST_F_TIMEOUT(limits, close_races_request, 120)
+{
+	int rounds = 200;
+
+	for (int r = 0; r < rounds; r++) {
+		struct stopper c = { 0 };
+		int64_t deadline;
+		struct group g;
+		pthread_t t;
+		int i, err, *m;
+
+		i = more_listeners(_metadata, self, 3);
+		m = &self->fd[i];
+		c.fd = m[2];
+		ASSERT_EQ(0, pthread_create(&t, NULL, stop_on_go, &c));
+		__atomic_store_n(&c.go, 1, __ATOMIC_RELEASE);
+		if (set_group(m[0], SOCKGROUP_POLICY_RING, &m[1], 2))
+			ASSERT_EQ(EINVAL, errno) TH_LOG("round %d: %s", r, strerror(errno));
+		ASSERT_EQ(0, pthread_join(t, NULL));
+		deadline = now_ms() + SETTLE_MS;
+		for (;;) {
+			bool closed = false;
+
+			err = get_group(m[0], &g, NULL);
+			ASSERT_TRUE(err == 0 || err == ENOENT) TH_LOG("%s", strerror(err));
+			for (uint32_t k = 0; !err && k < g.info.count; k++)
+				closed |= g.m[k].state != STATE_LISTEN;
+			if (!closed)
+				break;
+			ASSERT_LT(now_ms(), deadline)
+				TH_LOG("round %d: a socket that stopped stays listed", r);
+			usleep(10000);
+		}
+		/* The next round reuses the slots. */
+		for (int k = 0; k < 3; k++)
+			close(m[k]);
+		self->n -= 3;
+	}
+}
+
+/*
+ * Failed allocations (failslab, /proc/thread-self/fail-nth): every request
+ * fails with ENOMEM at each of its allocations in turn and changes nothing,
+ * and a member's removal after close() survives failing sweeps. Run by
+ * alloc_fail.sh on the debug kernel, which sets failslab up and checks that
+ * no socket or namespace is left behind; groups.sh leaves this fixture out.
+ */
+FIXTURE(alloc_fail) {
+	int m[5];
+	int nth;
+};
+
+#define FAILSLAB "/sys/kernel/debug/failslab/"
+#define FAIL_SWEEP "/sys/kernel/debug/fail_sockgroup_sweep/"
+
+static int write_str(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC), rc;
+
+	if (fd < 0)
+		return -1;
+	rc = write(fd, s, strlen(s)) == (ssize_t)strlen(s) ? 0 : -1;
+	close(fd);
+	return rc;
+}
+
+static int read_str(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -1;
+	buf[n] = 0;
+	return 0;
+}
+
+FIXTURE_SETUP(alloc_fail)
+{
+	char v[16];
+
+	for (int i = 0; i < 5; i++)
+		self->m[i] = -1;
+	self->nth = open("/proc/thread-self/fail-nth", O_RDWR | O_CLOEXEC);
+	if (self->nth < 0)
+		SKIP(return, "no /proc/thread-self/fail-nth (CONFIG_FAULT_INJECTION)");
+	if (read_str(FAILSLAB "ignore-gfp-wait", v, sizeof(v)) || v[0] != 'N')
+		SKIP(return, "failslab must also fail sleeping allocations (alloc_fail.sh sets it up)");
+	for (int i = 0; i < 5; i++) {
+		self->m[i] = listener(AF_INET, "127.0.0.1", 0, 4, 0);
+		ASSERT_LE(0, self->m[i]);
+	}
+}
+
+FIXTURE_TEARDOWN(alloc_fail)
+{
+	write_str(FAIL_SWEEP "probability", "0");
+	for (int i = 0; i < 5; i++)
+		if (self->m[i] >= 0)
+			close(self->m[i]);
+	if (self->nth >= 0)
+		close(self->nth);
+}
+
+/*
+ * What a user sees of the groups of m[0..4], without group ids: for each,
+ * "-" (no group) or the policy, flags and members' cookies in ring order.
+ */
+static void shape(const int *m, char *buf, size_t len)
+{
+	size_t off = 0;
+
+	buf[0] = 0;
+	for (int i = 0; i < 5 && off < len; i++) {
+		struct group g;
+		int err = get_group(m[i], &g, NULL);
+
+		if (err) {
+			off += snprintf(buf + off, len - off, "%s|", err == ENOENT ? "-" : strerror(err));
+			continue;
+		}
+		off += snprintf(buf + off, len - off, "%u/%u:", g.info.policy, g.info.flags);
+		for (uint32_t k = 0; k < g.info.count && off < len; k++)
+			off += snprintf(buf + off, len - off, "%llx,",
+					(unsigned long long)g.m[k].cookie);
+		if (off < len)
+			off += snprintf(buf + off, len - off, "|");
+	}
+}
+
+static int ungroup_all(const int *m)
+{
+	for (int i = 0; i < 5; i++)
+		if (set_group(m[i], SOCKGROUP_POLICY_RING, NULL, 0))
+			return -1;
+	return 0;
+}
+
+static int op_form(const int *m)
+{
+	return set_group(m[0], SOCKGROUP_POLICY_RING, &m[1], 2);
+}
+
+static int op_reform(const int *m)
+{
+	return set_group(m[0], SOCKGROUP_POLICY_PRIMARY, ((int[]){ m[1], m[3] }), 2);
+}
+
+static int op_second(const int *m)
+{
+	return set_group(m[3], SOCKGROUP_POLICY_RING, &m[4], 1);
+}
+
+static int op_leave(const int *m)
+{
+	return set_group(m[1], SOCKGROUP_POLICY_RING, NULL, 0);
+}
+
+static int op_info(const int *m)
+{
+	struct group g;
+	int err = get_group(m[0], &g, NULL);
+
+	errno = err;
+	return err ? -1 : 0;
+}
+
+static int op_rewrite(const int *m)
+{
+	return set_group_raw(m[3], SOCKGROUP_VERSION, SOCKGROUP_F_REWRITE,
+			     SOCKGROUP_POLICY_RING, 1, &m[4], 1, REQ_HDR + 4);
+}
+
+/* op with the n-th failslab allocation of this thread failing; whether it was reached. */
+static bool fail_nth(int nth, unsigned int n, int (*op)(const int *), const int *m,
+		     int *rc, int *err)
+{
+	char b[16] = { 0 };
+	int len = snprintf(b, sizeof(b), "%u", n);
+
+	if (pwrite(nth, b, len, 0) != len)
+		return false;
+	*rc = op(m);
+	*err = errno;
+	memset(b, 0, sizeof(b));
+	if (pread(nth, b, sizeof(b) - 1, 0) < 0)
+		b[0] = '?';
+	pwrite(nth, "0", 1, 0);
+	return atoi(b) == 0 && b[0] == '0';
+}
+
+TEST_F_TIMEOUT(alloc_fail, requests, 300)
+{
+	static const struct {
+		const char *name;
+		int (*setup)(const int *m);
+		int (*op)(const int *m);
+	} sc[] = {
+		{ "form a group", NULL, op_form },
+		{ "re-form it", op_form, op_reform },
+		{ "a second group", op_form, op_second },
+		{ "leave it", op_form, op_leave },
+		{ "getsockopt", op_form, op_info },
+		{ "a rewrite group", op_form, op_rewrite },
+	};
+	char before[2048], ok[2048], after[2048];
+
+	for (size_t s = 0; s < sizeof(sc) / sizeof(sc[0]); s++) {
+		int enomem = 0, rc = 0, err = 0;
+		unsigned int n;
+
+		/* What the request does when nothing fails. */
+		ASSERT_EQ(0, ungroup_all(self->m));
+		if (sc[s].setup)
+			SET_OK(sc[s].setup(self->m));
+		shape(self->m, before, sizeof(before));
+		rc = sc[s].op(self->m);
+		if (rc && errno == ENOPKG && sc[s].op == op_rewrite)
+			continue;
+		ASSERT_EQ(0, rc) TH_LOG("%s: %s", sc[s].name, strerror(errno));
+		shape(self->m, ok, sizeof(ok));
+
+		for (n = 1; n < 1000; n++) {
+			ASSERT_EQ(0, ungroup_all(self->m));
+			if (sc[s].setup)
+				SET_OK(sc[s].setup(self->m));
+			shape(self->m, before, sizeof(before));
+			if (!fail_nth(self->nth, n, sc[s].op, self->m, &rc, &err)) {
+				/* The request made fewer than n allocations. */
+				EXPECT_EQ(0, rc) TH_LOG("%s: %s", sc[s].name, strerror(err));
+				break;
+			}
+			shape(self->m, after, sizeof(after));
+			if (rc) {
+				enomem++;
+				EXPECT_EQ(ENOMEM, err) TH_LOG("%s, allocation %u failing: %s",
+							      sc[s].name, n, strerror(err));
+				EXPECT_STREQ(before, after)
+					TH_LOG("%s, allocation %u failing, changed the groups",
+					       sc[s].name, n);
+			} else {
+				/* Another allocation failed, one that is allowed to. */
+				EXPECT_STREQ(ok, after) TH_LOG("%s, allocation %u", sc[s].name, n);
+			}
+		}
+		EXPECT_LT(n, 1000U);
+		EXPECT_LT(0, enomem) TH_LOG("%s never failed with ENOMEM", sc[s].name);
+		TH_LOG("%s: %d of %u allocations failed it with ENOMEM", sc[s].name, enomem, n - 1);
+	}
+	ASSERT_EQ(0, ungroup_all(self->m));
+}
+
+static int op_close(const int *fd)
+{
+	return close(*fd);
+}
+
+/*
+ * close() of a member with each of the closing task's allocations failing
+ * in turn (the listen-stop hook runs in that task): it still leaves.
+ */
+TEST_F(alloc_fail, close_member)
+{
+	int *m = self->m, rc = 0, err = 0;
+
+	for (unsigned int n = 1; n < 100; n++) {
+		int x = listener(AF_INET, "127.0.0.1", 0, 4, 0);
+		bool reached;
+
+		ASSERT_LE(0, x);
+		SET_OK(set_group(m[0], SOCKGROUP_POLICY_RING, ((int[]){ m[1], x }), 2));
+		ASSERT_EQ(3U, wait_count(m[0], 3));
+		reached = fail_nth(self->nth, n, op_close, &x, &rc, &err);
+		EXPECT_EQ(0, rc) TH_LOG("close: %s", strerror(err));
+		EXPECT_EQ(2U, wait_count(m[0], 2))
+			TH_LOG("close() with allocation %u failing: the member stays listed", n);
+		if (!reached)
+			break;
+	}
+}
+
+/*
+ * A member's close() while the sweep that takes it out fails (three times,
+ * fail_sockgroup_sweep): the sweep retries until it succeeds.
+ */
+TEST_F(alloc_fail, sweep_retries)
+{
+	int *m = self->m;
+	char v[16];
+
+	if (access(FAIL_SWEEP "times", W_OK))
+		SKIP(return, "no " FAIL_SWEEP " (CONFIG_FAULT_INJECTION_DEBUG_FS)");
+	SET_OK(set_group(m[0], SOCKGROUP_POLICY_RING, &m[1], 2));
+	ASSERT_EQ(0, write_str(FAIL_SWEEP "verbose", "0"));
+	ASSERT_EQ(0, write_str(FAIL_SWEEP "interval", "1"));
+	ASSERT_EQ(0, write_str(FAIL_SWEEP "times", "3"));
+	ASSERT_EQ(0, write_str(FAIL_SWEEP "probability", "100"));
+	close(m[1]);
+	m[1] = -1;
+	EXPECT_EQ(2U, wait_count(m[0], 2)) TH_LOG("the closed member was not taken out");
+	ASSERT_EQ(0, read_str(FAIL_SWEEP "times", v, sizeof(v)));
+	EXPECT_EQ(0, atoi(v)) TH_LOG("the sweep did not fail three times: times %s", v);
+	write_str(FAIL_SWEEP "probability", "0");
 }
 
 /*

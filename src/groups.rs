@@ -3,12 +3,20 @@
 //! Service groups of one network namespace.
 //!
 //! The groups of a namespace are one immutable [`Snapshot`], published under
-//! RCU: the packet path reads it without locks; every change (a request, a
-//! member that stops listening) builds a new one under the namespace's
-//! spinlock and replaces the old, which is freed after a grace period. The
-//! snapshot holds a reference on every member socket, so a member it names
-//! is always safe to read. Counters live in their own reference-counted
-//! objects and survive the snapshots that share them.
+//! RCU: the packet path reads it without locks; every change builds a new
+//! one under the namespace's mutex, with sleeping allocations accounted to
+//! the caller's memory cgroup, and replaces the old, which is freed after a
+//! grace period. The snapshot holds a reference on every member socket, so
+//! a member it names is always safe to read. Counters live in their own
+//! reference-counted objects and survive the snapshots that share them.
+//!
+//! A member that stops listening (close, shutdown) is seen by a hook in
+//! atomic context, which cannot allocate a new snapshot: it marks the
+//! member and queues the namespace's sweep, a work item that rebuilds the
+//! snapshot without every marked or non-listening member and retries until
+//! it succeeds. This matters beyond the group: the snapshot's reference on
+//! a closed member keeps the socket, and a socket keeps its network
+//! namespace, so a removal that were lost would pin a dead namespace.
 
 use crate::logic::{
     fmt::SockAddr,
@@ -16,36 +24,42 @@ use crate::logic::{
     uapi::{self, Candidate, Fam, Info, MemberInfo, Refusal, Request},
 };
 use crate::sys::{
+    fault::SweepFault,
     net::{NatTarget, Net, PernetState, PernetStatic, SeqFile},
-    rcu::{Guard, RcuCell},
+    rcu::{Guard, RcuMutex, RcuWriter},
     skb::{tcp_flags, Family, SkBuff, Verdict},
     sock::Sock,
+    work::{Run, Worked},
 };
 use core::{
     fmt::Write,
-    sync::atomic::{AtomicU64, Ordering::Relaxed},
+    sync::atomic::{
+        fence, AtomicBool, AtomicU64,
+        Ordering::{Acquire, Relaxed, Release, SeqCst},
+    },
 };
-use kernel::{
-    c_str, new_spinlock,
-    prelude::*,
-    str::CStr,
-    sync::{Arc, SpinLock},
-    types::ARef,
-};
+use kernel::{c_str, new_mutex, prelude::*, str::CStr, sync::Arc, types::ARef};
 
 /// The static part of our per-namespace registration.
 static STATICS: PernetStatic = PernetStatic::new();
 
-/// All allocations here may run in atomic context (under the spinlock, or
-/// in the listen-stop hook) and are small.
-const GFP: kernel::alloc::Flags = GFP_ATOMIC;
+/// Allocations of the control path: process context, under the mutex,
+/// accounted to the memory cgroup of the caller (the sweep's kworker: none).
+const GFP: kernel::alloc::Flags = GFP_KERNEL_ACCOUNT;
 
-/// A member's counters.
+/// The sweep's first retry after a failure, and the longest wait between two.
+const RETRY_MIN_MS: u32 = 10;
+const RETRY_MAX_MS: u32 = 1000;
+
+/// A member's counters, and its end.
 #[derive(Default)]
 struct Counters {
     redirected_away: AtomicU64,
     redirected_in: AtomicU64,
     dropped: AtomicU64,
+    /// It stopped listening (the listen-stop hook): the sweep takes it out,
+    /// even if it listens again before the sweep runs.
+    stopped: AtomicBool,
 }
 
 /// A member of a group, in a snapshot.
@@ -90,8 +104,9 @@ struct Group {
 
 /// Every group of a namespace, immutable once published.
 struct Snapshot {
-    /// Sorted by socket identity, for lookups by socket.
-    members: KVec<Member>,
+    /// Sorted by socket identity, for lookups by socket (up to
+    /// `MAX_NET_MEMBERS`: vmalloc when large).
+    members: KVVec<Member>,
     groups: KVec<Group>,
 }
 
@@ -121,9 +136,10 @@ struct Plan {
 
 /// Builds and publishes a snapshot of `plans` (none: no snapshot at all, so
 /// that the packet path of a namespace without groups stops at one load).
-fn publish(cell: &RcuCell<Snapshot>, plans: KVec<Plan>) -> Result {
+/// On error nothing changed.
+fn publish(w: &mut Writer<'_>, plans: KVec<Plan>) -> Result {
     let plans: KVec<Plan> = {
-        let mut kept = KVec::new();
+        let mut kept = KVec::with_capacity(plans.len(), GFP)?;
         for p in plans {
             if !p.members.is_empty() {
                 kept.push(p, GFP)?;
@@ -132,10 +148,11 @@ fn publish(cell: &RcuCell<Snapshot>, plans: KVec<Plan>) -> Result {
         kept
     };
     if plans.is_empty() {
-        return cell.replace(None, GFP);
+        return w.replace(None, GFP);
     }
-    let mut members = KVec::new();
-    let mut groups = KVec::new();
+    let total = plans.iter().map(|p| p.members.len()).sum();
+    let mut members = KVVec::with_capacity(total, GFP)?;
+    let mut groups = KVec::with_capacity(plans.len(), GFP)?;
     for (g, plan) in plans.into_iter().enumerate() {
         let mut ring = KVec::with_capacity(plan.members.len(), GFP)?;
         for (pos, (sk, fam, counters)) in plan.members.into_iter().enumerate() {
@@ -168,11 +185,11 @@ fn publish(cell: &RcuCell<Snapshot>, plans: KVec<Plan>) -> Result {
     for (i, (m, pos)) in members.iter().enumerate() {
         groups[m.group].ring[*pos] = i;
     }
-    let mut sorted = KVec::with_capacity(members.len(), GFP)?;
+    let mut sorted = KVVec::with_capacity(members.len(), GFP)?;
     for (m, _) in members {
         sorted.push(m, GFP)?;
     }
-    cell.replace(
+    w.replace(
         Some(Snapshot {
             members: sorted,
             groups,
@@ -181,15 +198,20 @@ fn publish(cell: &RcuCell<Snapshot>, plans: KVec<Plan>) -> Result {
     )
 }
 
-/// The plans of every group of `snap` but the one with id `except`.
-fn plans_except(snap: Option<&Snapshot>, except: Option<u64>) -> Result<KVec<Plan>> {
-    let mut plans = KVec::new();
+/// The plans of every group of `snap` but the one with id `except`, with
+/// the members that `keep`.
+fn plans(
+    snap: Option<&Snapshot>,
+    except: Option<u64>,
+    keep: impl Fn(&Member) -> bool,
+) -> Result<KVec<Plan>> {
     let Some(snap) = snap else {
-        return Ok(plans);
+        return Ok(KVec::new());
     };
+    let mut plans = KVec::with_capacity(snap.groups.len(), GFP)?;
     for g in snap.groups.iter().filter(|g| Some(g.id) != except) {
         let mut members = KVec::with_capacity(g.ring.len(), GFP)?;
-        for m in snap.ring(g) {
+        for m in snap.ring(g).filter(|m| keep(m)) {
             members.push((m.sk.clone(), m.fam, m.counters.clone()), GFP)?;
         }
         plans.push(
@@ -203,6 +225,11 @@ fn plans_except(snap: Option<&Snapshot>, except: Option<u64>) -> Result<KVec<Pla
         )?;
     }
     Ok(plans)
+}
+
+/// Whether the sweep takes `m` out: it stopped listening.
+fn gone(m: &Member) -> bool {
+    m.counters.stopped.load(Acquire) || !m.sk.is_listening()
 }
 
 /// What grouping checks of a socket.
@@ -227,47 +254,135 @@ pub(crate) fn errno(r: Refusal) -> Error {
         Refusal::OtherNet => EXDEV,
         Refusal::OtherFamily => errno::eafnosupport(),
         Refusal::InOtherGroup => EBUSY,
+        Refusal::NoRoom => ENOSPC,
     }
 }
 
-/// Control-path state, under the spinlock.
-struct Control {
+/// What the writers of a namespace's groups keep, under the mutex.
+struct Book {
     next_id: u64,
+    /// The sweep's failed attempts since it last succeeded.
+    failures: u32,
 }
 
-/// The service groups of one network namespace.
+type Writer<'a> = RcuWriter<'a, Book, Snapshot>;
+
+/// A namespace's groups: the published snapshot, its writers' mutex and
+/// the sweep. Reference-counted, so that a request that sleeps keeps them.
 #[pin_data]
-pub(crate) struct NetState {
+pub(crate) struct Groups {
     #[pin]
-    control: SpinLock<Control>,
-    snap: RcuCell<Snapshot>,
+    cell: RcuMutex<Book, Snapshot>,
 }
 
-impl NetState {
-    /// The state of `sk`'s namespace.
-    pub(crate) fn of<'a>(sk: &'a Sock, guard: &'a Guard) -> Option<&'a NetState> {
-        crate::sys::net::Pernet::<NetState>::get(sk.net(), guard)
+impl Groups {
+    /// The current snapshot, for the read-side critical section `guard`.
+    fn get<'a>(&'a self, guard: &'a Guard) -> Option<&'a Snapshot> {
+        self.cell.get(guard)
     }
 
+    /// Publishes the snapshot without the members that stopped listening.
+    fn sweep(&self, w: &mut Writer<'_>) -> Result {
+        let (snap, _) = w.get();
+        if !snap.is_some_and(|s| s.members.iter().any(gone)) {
+            return Ok(());
+        }
+        if SweepFault::should_fail() {
+            return Err(ENOMEM);
+        }
+        let plans = plans(snap, None, |m| !gone(m))?;
+        publish(w, plans)
+    }
+}
+
+impl Run for Groups {
+    /// The sweep, in a kworker: on failure it runs again, later and later
+    /// (up to [`RETRY_MAX_MS`]), until it succeeds; the marks it looks for
+    /// stay until then.
+    fn run(&self) -> Option<u32> {
+        let mut w = self.cell.lock();
+        let result = self.sweep(&mut w);
+        let book = w.get().1;
+        match result {
+            Ok(()) => {
+                if book.failures > 0 {
+                    pr_info!(
+                        "closed members removed after {} failed attempts\n",
+                        book.failures
+                    );
+                }
+                book.failures = 0;
+                None
+            }
+            Err(e) => {
+                if book.failures == 0 {
+                    pr_warn!("could not remove closed members ({:?}); retrying\n", e);
+                }
+                let wait = RETRY_MIN_MS << book.failures.min(7);
+                book.failures = book.failures.saturating_add(1);
+                Some(wait.min(RETRY_MAX_MS))
+            }
+        }
+    }
+}
+
+/// The request path's handle on a namespace's groups (process context).
+pub(crate) struct Control(Arc<Worked<Groups>>);
+
+impl Control {
     /// Makes `anchor` and `listed`, in that order, one group; or, when
     /// `listed` is empty, takes `anchor` out of its group.
     pub(crate) fn regroup(&self, anchor: &Sock, listed: &[&Sock], req: &Request) -> Result {
-        let mut control = self.control.lock();
-        let guard = Guard::new();
-        let snap = self.snap.get(&guard);
-        let old = snap.and_then(|s| s.group_of(anchor)).map(|g| g.id);
+        let mut w = self.0.cell.lock();
+        self.regroup_locked(&mut w, anchor, listed, req)?;
+        // A member that stopped listening since `validate` saw it listening
+        // may have missed the hook (which only marks members it finds
+        // published): the snapshot is published (above) before the states
+        // are read (below), and TCP sets the state before the hook reads the
+        // snapshot, both with full fences (see `listen_stopped`), so one of
+        // the two sees the other's change and queues the sweep.
+        fence(SeqCst);
+        if listed.iter().any(|sk| !sk.is_listening()) || !anchor.is_listening() {
+            self.0.schedule();
+        }
+        Ok(())
+    }
+
+    fn regroup_locked(
+        &self,
+        w: &mut Writer<'_>,
+        anchor: &Sock,
+        listed: &[&Sock],
+        req: &Request,
+    ) -> Result {
+        let (snap, book) = w.get();
+        let old = snap.and_then(|s| s.group_of(anchor));
+        let old_id = old.map(|g| g.id);
         if listed.is_empty() {
             if old.is_none() {
                 return Ok(());
             }
-            return self.without(snap, anchor);
+            let key = anchor.key();
+            let plans = plans(snap, None, |m| m.sk.key() != key)?;
+            return publish(w, plans);
         }
-        Self::validate_in(snap, anchor, listed)?;
+        validate_in(snap, anchor, listed)?;
+        uapi::check_room(
+            snap.map_or(0, |s| s.groups.len()),
+            snap.map_or(0, |s| s.members.len()),
+            old.map(|g| g.ring.len()),
+            listed.len() + 1,
+        )
+        .map_err(errno)?;
 
         let mut members = KVec::with_capacity(listed.len() + 1, GFP)?;
         for sk in Iterator::chain(core::iter::once(anchor), listed.iter().copied()) {
-            // Members that stay keep their counters.
-            let counters = snap.and_then(|s| s.find(sk).map(|m| s.members[m].counters.clone()));
+            // Members that stay keep their counters, unless they stopped
+            // listening meanwhile (then they are new members).
+            let counters = snap
+                .and_then(|s| s.find(sk).map(|m| &s.members[m].counters))
+                .filter(|c| !c.stopped.load(Acquire))
+                .cloned();
             let counters = match counters {
                 Some(c) => c,
                 None => Arc::new(Counters::default(), GFP)?,
@@ -275,14 +390,11 @@ impl NetState {
             // `validate` checked the family.
             members.push((sk.into(), fam_of(sk).ok_or(EINVAL)?, counters), GFP)?;
         }
-        let id = match old {
+        let mut plans = plans(snap, old_id, |_| true)?;
+        let id = match old_id {
             Some(id) => id,
-            None => {
-                control.next_id += 1;
-                control.next_id
-            }
+            None => book.next_id + 1,
         };
-        let mut plans = plans_except(snap, old)?;
         plans.push(
             Plan {
                 id,
@@ -292,70 +404,26 @@ impl NetState {
             },
             GFP,
         )?;
-        publish(&self.snap, plans)
+        publish(w, plans)?;
+        // Only once it succeeded: a failed request changes nothing.
+        let book = w.get().1;
+        book.next_id = book.next_id.max(id);
+        Ok(())
     }
 
     /// Checks a request as `regroup` would, without changing anything.
     pub(crate) fn validate(&self, anchor: &Sock, listed: &[&Sock]) -> Result {
-        let _control = self.control.lock();
-        let guard = Guard::new();
-        Self::validate_in(self.snap.get(&guard), anchor, listed)
-    }
-
-    fn validate_in(snap: Option<&Snapshot>, anchor: &Sock, listed: &[&Sock]) -> Result {
-        let candidate = |sk: &Sock| Candidate {
-            fam: fam_of(sk),
-            same_net: sk.net() == anchor.net(),
-            listening: sk.is_listening(),
-            key: sk.key(),
-            group: snap.and_then(|s| s.group_of(sk)).map(|g| g.id),
-        };
-        let mut cands = KVec::with_capacity(listed.len(), GFP)?;
-        for sk in listed {
-            cands.push(candidate(sk), GFP)?;
-        }
-        uapi::validate(&candidate(anchor), &cands).map_err(errno)
-    }
-
-    /// Publishes `snap` without `sk`. Caller holds the spinlock.
-    fn without(&self, snap: Option<&Snapshot>, sk: &Sock) -> Result {
-        let mut plans = plans_except(snap, None)?;
-        for p in plans.iter_mut() {
-            let mut kept = KVec::with_capacity(p.members.len(), GFP)?;
-            for member in core::mem::take(&mut p.members) {
-                if member.0.key() != sk.key() {
-                    kept.push(member, GFP)?;
-                }
-            }
-            p.members = kept;
-        }
-        publish(&self.snap, plans)
-    }
-
-    /// A listener stopped listening: it leaves its group at once.
-    pub(crate) fn listen_stopped(&self, sk: &Sock) {
-        // The membership check is under the lock too: a request that saw
-        // this socket listening just before it stopped may be publishing it
-        // right now, and must not be missed (listener closes are rare).
-        let _control = self.control.lock();
-        let guard = Guard::new();
-        let snap = self.snap.get(&guard);
-        if snap.and_then(|s| s.find(sk)).is_none() {
-            return;
-        }
-        if let Err(e) = self.without(snap, sk) {
-            // The member stays listed (holding its socket) until the next
-            // change; the packet path skips it, as it no longer listens.
-            pr_warn!("could not remove a closed member: {:?}\n", e);
-        }
+        let mut w = self.0.cell.lock();
+        validate_in(w.get().0, anchor, listed)
     }
 
     /// The getsockopt reply for `sk`'s group (`ENOENT`: in no group).
     pub(crate) fn info(&self, sk: &Sock) -> Result<KVec<u8>> {
-        let guard = Guard::new();
-        let snap = self.snap.get(&guard).ok_or(ENOENT)?;
+        let mut w = self.0.cell.lock();
+        let snap = w.get().0.ok_or(ENOENT)?;
         let g = snap.group_of(sk).ok_or(ENOENT)?;
-        let mut out = KVec::with_capacity(uapi::INFO_LEN + g.ring.len() * uapi::MEMBER_LEN, GFP)?;
+        let mut out =
+            KVec::with_capacity(uapi::INFO_LEN + g.ring.len() * uapi::MEMBER_LEN, GFP_KERNEL)?;
         let dropped = snap.ring(g).map(|m| m.counters.dropped.load(Relaxed)).sum();
         let info = Info {
             flags: g.flags,
@@ -364,11 +432,61 @@ impl NetState {
             group_id: g.id,
             dropped,
         };
-        out.extend_from_slice(&info.encode(), GFP)?;
+        out.extend_from_slice(&info.encode(), GFP_KERNEL)?;
         for m in snap.ring(g) {
-            out.extend_from_slice(&member_info(m).encode(), GFP)?;
+            out.extend_from_slice(&member_info(m).encode(), GFP_KERNEL)?;
         }
         Ok(out)
+    }
+}
+
+fn validate_in(snap: Option<&Snapshot>, anchor: &Sock, listed: &[&Sock]) -> Result {
+    let candidate = |sk: &Sock| Candidate {
+        fam: fam_of(sk),
+        same_net: sk.net() == anchor.net(),
+        listening: sk.is_listening(),
+        key: sk.key(),
+        group: snap.and_then(|s| s.group_of(sk)).map(|g| g.id),
+    };
+    let mut cands = KVec::with_capacity(listed.len(), GFP)?;
+    for sk in listed {
+        cands.push(candidate(sk), GFP)?;
+    }
+    uapi::validate(&candidate(anchor), &cands).map_err(errno)
+}
+
+/// The service groups of one network namespace.
+pub(crate) struct NetState {
+    snap: Arc<Worked<Groups>>,
+}
+
+impl NetState {
+    /// The state of `sk`'s namespace.
+    pub(crate) fn of<'a>(sk: &'a Sock, guard: &'a Guard) -> Option<&'a NetState> {
+        crate::sys::net::Pernet::<NetState>::get(sk.net(), guard)
+    }
+
+    /// The handle for a request, which may sleep (it keeps the groups even
+    /// if the namespace goes meanwhile).
+    pub(crate) fn control(&self) -> Control {
+        Control(self.snap.clone())
+    }
+
+    /// A listener stopped listening (atomic context, the socket locked): if
+    /// it is a member, it is marked and the sweep takes it out.
+    pub(crate) fn listen_stopped(&self, sk: &Sock) {
+        // TCP set the state (no longer LISTEN) before calling the hook; this
+        // full fence orders that before reading the snapshot (see `regroup`).
+        fence(SeqCst);
+        let guard = Guard::new();
+        let Some(snap) = self.snap.get(&guard) else {
+            return;
+        };
+        let Some(m) = snap.find(sk) else {
+            return;
+        };
+        snap.members[m].counters.stopped.store(true, Release);
+        self.snap.schedule();
     }
 
     /// The decision for a packet: `None` unless it is a pure SYN for a member
@@ -500,13 +618,17 @@ impl PernetState for NetState {
     }
 
     fn new(_net: &Net) -> Result<Pin<KBox<Self>>> {
-        KBox::pin_init(
-            pin_init!(NetState {
-                control <- new_spinlock!(Control { next_id: 0 }, "sockgroup_control"),
-                snap: RcuCell::new(),
-            }),
-            GFP_KERNEL,
-        )
+        let groups = pin_init!(Groups {
+            cell <- RcuMutex::new(new_mutex!(
+                Book {
+                    next_id: 0,
+                    failures: 0
+                },
+                "sockgroup_groups"
+            )),
+        });
+        let snap = Arc::pin_init(Worked::new(groups), GFP_KERNEL)?;
+        Ok(KBox::pin(NetState { snap }, GFP_KERNEL)?)
     }
 
     // After the filter table (a SYN it drops is not counted) and after

@@ -22,6 +22,7 @@ mod sockopt;
 mod sys;
 
 use sys::{
+    fault::SweepFault,
     ftrace::{ListenStopHook, SockoptHooks},
     net::{pernet_key, Pernet},
     rcu::BarrierOnDrop,
@@ -36,12 +37,14 @@ module! {
 }
 
 /// The module's registrations. Fields drop in order: first no new option
-/// call and no listen-stop notice, then every namespace's hooks and groups,
-/// last a wait for the RCU callbacks that free old snapshots.
+/// call and no listen-stop notice, then every namespace's hooks and groups
+/// (each cancels its sweep), then the sweep's fault injection, last a wait
+/// for the RCU callbacks that free old snapshots.
 struct SockGroup {
     _sockopt: SockoptHooks<sockopt::ServiceGroup>,
     _listen_stop: ListenStopHook<sockopt::ServiceGroup>,
     _pernet: Pernet<groups::NetState>,
+    _fault: SweepFault,
     _barrier: BarrierOnDrop,
 }
 
@@ -51,6 +54,7 @@ impl kernel::Module for SockGroup {
         // as `Drop` of `SockGroup` would; the barrier comes first, so it
         // waits last, for the RCU callbacks of any snapshot freed meanwhile.
         let barrier = BarrierOnDrop;
+        let fault = SweepFault::register();
         let pernet = Pernet::register(pernet_key!())
             .inspect_err(|e| pr_err!("per-namespace state: {:?}\n", e))?;
         let listen_stop = ListenStopHook::register()
@@ -65,6 +69,7 @@ impl kernel::Module for SockGroup {
             _sockopt: sockopt,
             _listen_stop: listen_stop,
             _pernet: pernet,
+            _fault: fault,
             _barrier: barrier,
         })
     }

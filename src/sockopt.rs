@@ -2,7 +2,7 @@
 
 //! `setsockopt`/`getsockopt(fd, SOL_SOCKET, SO_SERVICE_GROUP, ...)`.
 
-use crate::groups::{errno, NetState};
+use crate::groups::{errno, Control, NetState};
 use crate::logic::uapi::{self, REQ_LEN};
 use crate::sys::{
     errno::{enotsock, eopnotsupp},
@@ -17,11 +17,11 @@ use kernel::prelude::*;
 pub(crate) struct ServiceGroup;
 
 impl ServiceGroup {
-    /// Runs `f` on the state of `sk`'s namespace, under RCU (no sleeping).
-    fn with_state(sk: &Sock, f: impl FnOnce(&NetState) -> Result) -> Result {
+    /// The groups of `sk`'s namespace, for a call that may sleep.
+    fn control(sk: &Sock) -> Result<Control> {
         let guard = Guard::new();
         // A socket of no IP family has no state of ours: not a TCP socket.
-        f(NetState::of(sk, &guard).ok_or_else(eopnotsupp)?)
+        Ok(NetState::of(sk, &guard).ok_or_else(eopnotsupp)?.control())
     }
 }
 
@@ -47,21 +47,19 @@ impl Sockopt for ServiceGroup {
         for f in files.iter() {
             listed.push(f.sk().ok_or_else(enotsock)?, GFP_KERNEL)?;
         }
+        let control = Self::control(sk)?;
         if req.flags & uapi::F_REWRITE != 0 && req.count > 0 {
             // A request that would fail turns nothing on.
-            Self::with_state(sk, |state| state.validate(sk, &listed))?;
+            control.validate(sk, &listed)?;
             // Conntrack and our NAT function for the namespace (may sleep).
             Pernet::<NetState>::enable_nat(sk.net())?;
         }
-        Self::with_state(sk, |state| state.regroup(sk, &listed, &req))
+        control.regroup(sk, &listed, &req)
     }
 
     fn get(sk: &Sock, opt: &OptOut) -> Result {
         let len = usize::try_from(opt.len()?).map_err(|_| EINVAL)?;
-        let reply = {
-            let guard = Guard::new();
-            NetState::of(sk, &guard).ok_or(ENOENT)?.info(sk)?
-        };
+        let reply = Self::control(sk).map_err(|_| ENOENT)?.info(sk)?;
         if len < reply.len() {
             opt.set_len(reply.len() as i32)?;
             return Err(ERANGE);

@@ -15,6 +15,10 @@ pub const SO_SERVICE_GROUP: i32 = 0x5347;
 pub const VERSION: u32 = 1;
 /// `SOCKGROUP_MAX_MEMBERS`: the calling socket and at most 63 listed ones.
 pub const MAX_MEMBERS: usize = 64;
+/// `SOCKGROUP_MAX_GROUPS`: groups per network namespace.
+pub const MAX_GROUPS: usize = 256;
+/// `SOCKGROUP_MAX_NET_MEMBERS`: members of all groups of a network namespace.
+pub const MAX_NET_MEMBERS: usize = 2048;
 /// `SOCKGROUP_F_REWRITE`.
 pub const F_REWRITE: u32 = 1 << 0;
 /// The flags this version accepts (`SOCKGROUP_F_ALL`).
@@ -41,6 +45,9 @@ pub enum Refusal {
     OtherFamily,
     /// `EBUSY`: in another group.
     InOtherGroup,
+    /// `ENOSPC`: the namespace would have more than [`MAX_GROUPS`] groups
+    /// or [`MAX_NET_MEMBERS`] members.
+    NoRoom,
 }
 
 /// A request's header, checked.
@@ -211,6 +218,30 @@ pub fn validate(anchor: &Candidate, listed: &[Candidate]) -> Result<(), Refusal>
     Ok(())
 }
 
+/// Checks that a request leaves its namespace within [`MAX_GROUPS`] and
+/// [`MAX_NET_MEMBERS`]: the namespace has `groups` groups and `members`
+/// members now; the request re-forms a group of `reformed` members (`None`:
+/// it forms a new group) into one of `new` members (`validate` checked that
+/// every other member it lists is in no group).
+pub fn check_room(
+    groups: usize,
+    members: usize,
+    reformed: Option<usize>,
+    new: usize,
+) -> Result<(), Refusal> {
+    let groups = match reformed {
+        Some(_) => groups,
+        None => groups.saturating_add(1),
+    };
+    let members = members
+        .saturating_sub(reformed.unwrap_or(0))
+        .saturating_add(new);
+    if groups > MAX_GROUPS || members > MAX_NET_MEMBERS {
+        return Err(Refusal::NoRoom);
+    }
+    Ok(())
+}
+
 /// The group part of a getsockopt reply.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
 pub struct Info {
@@ -299,6 +330,31 @@ mod tests {
             h[i * 4..i * 4 + 4].copy_from_slice(&v.to_ne_bytes());
         }
         h
+    }
+
+    #[test]
+    fn room_bounds_groups_and_members() {
+        assert_eq!(check_room(0, 0, None, 2), Ok(()));
+        assert_eq!(
+            check_room(MAX_GROUPS - 1, 2 * (MAX_GROUPS - 1), None, 2),
+            Ok(())
+        );
+        assert_eq!(
+            check_room(MAX_GROUPS, 2 * MAX_GROUPS, None, 2),
+            Err(Refusal::NoRoom)
+        );
+        // Re-forming a group at the limit adds no group.
+        assert_eq!(check_room(MAX_GROUPS, 2 * MAX_GROUPS, Some(2), 3), Ok(()));
+        assert_eq!(check_room(1, MAX_NET_MEMBERS, Some(64), 64), Ok(()));
+        assert_eq!(
+            check_room(1, MAX_NET_MEMBERS, Some(2), 3),
+            Err(Refusal::NoRoom)
+        );
+        assert_eq!(
+            check_room(32, MAX_NET_MEMBERS, None, 2),
+            Err(Refusal::NoRoom)
+        );
+        assert_eq!(check_room(31, MAX_NET_MEMBERS - 2, None, 2), Ok(()));
     }
 
     #[test]

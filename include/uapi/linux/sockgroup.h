@@ -13,7 +13,8 @@
  * of an existing group re-forms that group with the new list (members left
  * out leave it; counters of members that stay are kept).  A group lives
  * while it has members: the last one left stays a group of one until it
- * leaves or re-forms a group.
+ * leaves or re-forms a group.  A member that stops listening (close(),
+ * shutdown()) leaves its group within moments, even if it listens again.
  *
  * Two ways to redirect, per group: steer (flags 0) hands the SYN to the
  * sibling as addressed (getsockname() on the accepted socket shows the
@@ -40,6 +41,11 @@
  *   EAFNOSUPPORT  a socket of another address family than fd's (an IPv6
  *                 socket that is not IPV6_V6ONLY may join IPv4 sockets)
  *   EBUSY         a socket that is in another group
+ *   ENOSPC        the network namespace would have more than
+ *                 SOCKGROUP_MAX_GROUPS groups, or more than
+ *                 SOCKGROUP_MAX_NET_MEMBERS members in all its groups
+ *   ENOMEM        no memory (the groups' memory is charged to the caller's
+ *                 memory cgroup)
  *   ENOPKG        SOCKGROUP_F_REWRITE, and the kernel has no connection
  *                 tracking or NAT (CONFIG_NF_NAT; as a module, load nf_nat
  *                 before sockgroup)
@@ -63,7 +69,9 @@
 #define SO_SERVICE_GROUP	0x5347
 
 #define SOCKGROUP_VERSION	1
-#define SOCKGROUP_MAX_MEMBERS	64
+#define SOCKGROUP_MAX_MEMBERS	64	/* per group */
+#define SOCKGROUP_MAX_GROUPS	256	/* per network namespace */
+#define SOCKGROUP_MAX_NET_MEMBERS	2048	/* in all groups of a network namespace */
 
 /* Policies: how an overflowing connection's sibling is chosen. */
 #define SOCKGROUP_POLICY_RING		0	/* next member in ring order */
