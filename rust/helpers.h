@@ -62,6 +62,9 @@ int sg_skb_tcp_flags(struct sk_buff *skb, u8 pf, int *thoff);
 struct sock *sg_skb_lookup_listener(struct net *net, struct sk_buff *skb, u8 pf, int thoff);
 bool sg_skb_has_sk(const struct sk_buff *skb);
 bool sg_skb_assign_sock(struct sk_buff *skb, struct sock *sk);
+/* Whether the 4-tuple has a socket (full, request or TIME_WAIT) already. */
+bool sg_skb_has_established(struct net *net, struct sk_buff *skb, u8 pf, int thoff);
+u8 sg_net_tcp_syncookies(const struct net *net);
 
 typedef int (*sg_nat_reg)(struct net *net, const struct nf_hook_ops *ops);
 typedef void (*sg_nat_unreg)(struct net *net, const struct nf_hook_ops *ops);
