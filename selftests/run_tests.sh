@@ -19,6 +19,7 @@ TESTS=(
 	groups.sh
 	rmmod_load.sh
 	rewrite.sh
+	synpath.sh
 	sgctl_group.sh
 )
 # Real servers started and stopped dozens of times take 10 to 13 minutes on
