@@ -290,6 +290,46 @@ bool sg_skb_assign_sock(struct sk_buff *skb, struct sock *sk)
 }
 
 /*
+ * Whether the segment's 4-tuple has a socket in the established hash: a
+ * full socket, a request socket (a handshake under way) or a TIME_WAIT one,
+ * found as TCP's own receive path finds it (__inet_lookup_skb(), early
+ * demux, nf_tproxy_get_sock_v4()).  The lookup takes a reference on what it
+ * finds, of any of the three kinds; sock_gen_put() drops it for each.
+ */
+bool sg_skb_has_established(struct net *net, struct sk_buff *skb, u8 pf, int thoff)
+{
+	struct inet_hashinfo *hinfo = net->ipv4.tcp_death_row.hashinfo;
+	struct tcphdr _th;
+	const struct tcphdr *th = skb_header_pointer(skb, thoff, sizeof(_th), &_th);
+	struct sock *sk = NULL;
+
+	if (!th)
+		return false;
+	if (pf == NFPROTO_IPV4) {
+		const struct iphdr *iph = ip_hdr(skb);
+
+		sk = __inet_lookup_established(net, hinfo, iph->saddr, th->source, iph->daddr,
+					       ntohs(th->dest), inet_iif(skb), inet_sdif(skb));
+	}
+#if IS_ENABLED(CONFIG_IPV6)
+	else
+		sk = __inet6_lookup_established(net, hinfo, &ipv6_hdr(skb)->saddr, th->source,
+						&ipv6_hdr(skb)->daddr, ntohs(th->dest),
+						inet6_iif(skb), inet6_sdif(skb));
+#endif
+	if (!sk)
+		return false;
+	sock_gen_put(sk);
+	return true;
+}
+
+/* net.ipv4.tcp_syncookies of the namespace (2: every SYN gets a cookie). */
+u8 sg_net_tcp_syncookies(const struct net *net)
+{
+	return READ_ONCE(net->ipv4.sysctl_tcp_syncookies);
+}
+
+/*
  * Connection tracking and NAT, for rewrite groups.
  *
  * Every call below is a direct call to a weak reference (helpers.h),

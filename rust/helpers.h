@@ -72,6 +72,9 @@ int sg_skb_tcp_flags(struct sk_buff *skb, u8 pf, int *thoff);
 struct sock *sg_skb_lookup_listener(struct net *net, struct sk_buff *skb, u8 pf, int thoff);
 bool sg_skb_has_sk(const struct sk_buff *skb);
 bool sg_skb_assign_sock(struct sk_buff *skb, struct sock *sk);
+/* Whether the 4-tuple has a socket (full, request or TIME_WAIT) already. */
+bool sg_skb_has_established(struct net *net, struct sk_buff *skb, u8 pf, int thoff);
+u8 sg_net_tcp_syncookies(const struct net *net);
 
 /*
  * Connection tracking and NAT, for rewrite groups (see helpers.c).

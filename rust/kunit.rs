@@ -66,6 +66,7 @@ pub extern "C" fn sg_rs_kunit_ring_choose(
         accept_queue: if full_mask & (1 << i) != 0 { 2 } else { 0 },
         handshakes: 0,
         limit: 1,
+        cookie: false,
     };
     match choose(policy, len.min(64) as usize, addressed as usize, load) {
         Choice::Addressed => -1,

@@ -48,6 +48,13 @@ impl Net {
         self.0.get()
     }
 
+    /// `net.ipv4.tcp_syncookies` (2: every SYN is answered with a cookie).
+    pub fn tcp_syncookies(&self) -> u8 {
+        // SAFETY: By the type invariant the namespace is alive; the helper
+        // reads the sysctl with `READ_ONCE`.
+        unsafe { bindings::sg_net_tcp_syncookies(self.as_ptr()) }
+    }
+
     /// The namespace's `/proc/net` directory.
     pub(crate) fn proc_net(&self) -> *mut bindings::proc_dir_entry {
         // SAFETY: By the type invariant the namespace is alive.

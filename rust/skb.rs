@@ -160,6 +160,24 @@ impl SkBuff {
         (!sk.is_null()).then(|| unsafe { Sock::from_raw(sk) })
     }
 
+    /// Whether TCP already has a socket for this segment's 4-tuple: an
+    /// established one, a handshake under way (request socket) or a
+    /// `TIME_WAIT` one. A SYN that finds one is TCP's to handle (a
+    /// retransmission, a reuse of a `TIME_WAIT` 4-tuple).
+    pub fn has_established(&self, net: &Net, family: Family, tcp: &TcpInfo) -> bool {
+        // SAFETY: By the type invariant the packet is alive; `tcp` was read
+        // from it; `net` is its namespace. The helper drops the reference
+        // the lookup takes on what it finds before returning.
+        unsafe {
+            bindings::sg_skb_has_established(
+                net.as_ptr(),
+                self.as_ptr(),
+                family.nfproto(),
+                tcp.thoff,
+            )
+        }
+    }
+
     /// Whether the destination address is one of this host's.
     pub fn daddr_is_local(&self, net: &Net, family: Family) -> bool {
         // SAFETY: By the type invariant the packet is alive, its IP header

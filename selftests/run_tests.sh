@@ -20,6 +20,7 @@ TESTS=(
 	rmmod_load.sh
 	rewrite.sh
 	alloc_fail.sh
+	synpath.sh
 	sgctl_group.sh
 )
 # Real servers started and stopped dozens of times take 10 to 13 minutes on

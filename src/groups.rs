@@ -84,11 +84,19 @@ impl Member {
         } else {
             self.fam.takes(v4)
         };
+        let handshakes = sk.reqsk_queue_len();
+        let limit = sk.max_ack_backlog();
         Load {
             listening: takes && sk.is_listening(),
             accept_queue: sk.ack_backlog(),
-            handshakes: sk.reqsk_queue_len(),
-            limit: sk.max_ack_backlog(),
+            handshakes,
+            limit,
+            // `tcp_conn_request` answers with a cookie when the request
+            // queue is over the backlog (`inet_csk_reqsk_queue_is_full`).
+            // A steered connection's cookie ACK would be looked up on the
+            // addressed listener; a rewritten one's is translated to this
+            // member, which checks its own cookie: only steering minds.
+            cookie: !rewrite && handshakes > limit,
         }
     }
 }
@@ -490,7 +498,8 @@ impl NetState {
     }
 
     /// The decision for a packet: `None` unless it is a pure SYN for a member
-    /// of a group of the given mode (`rewrite`) that is full.
+    /// of a group of the given mode (`rewrite`) that is full, and TCP has no
+    /// socket for its 4-tuple yet.
     fn decide<'a>(
         snap: &'a Snapshot,
         net: &Net,
@@ -520,6 +529,16 @@ impl NetState {
             Choice::Redirect(i) => Some(&snap.members[g.ring[i]]),
             Choice::AllFull => None,
         };
+        // A SYN whose 4-tuple TCP already knows is TCP's: a retransmission
+        // for a handshake under way (its request socket is what makes the
+        // member full; on a sibling it would be a second one), or a new
+        // connection on a TIME_WAIT 4-tuple (`tcp_timewait_state_process`
+        // decides). Early demux attaches such a socket, but not on loopback
+        // nor with `tcp_early_demux` off, so look, as TPROXY does; only for
+        // the few SYNs that would be redirected or counted.
+        if skb.has_established(net, family, &tcp) {
+            return None;
+        }
         Some(Decision { addressed, target })
     }
 
@@ -531,6 +550,12 @@ impl NetState {
             return;
         };
         if skb.has_sock() {
+            return;
+        }
+        // With `tcp_syncookies=2` every listener answers every SYN with a
+        // cookie, and the ACK of a steered one would be looked up on the
+        // addressed listener: leave them all to the kernel.
+        if net.tcp_syncookies() == 2 {
             return;
         }
         let Some(d) = Self::decide(snap, net, skb, family, false, &guard) else {

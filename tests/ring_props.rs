@@ -6,12 +6,13 @@ use proptest::prelude::*;
 use sockgroup_logic::ring::{choose, Choice, Load, Policy};
 
 fn load() -> impl Strategy<Value = Load> {
-    (any::<bool>(), 0u32..6, 0u32..4, 0u32..5).prop_map(
-        |(listening, accept_queue, handshakes, limit)| Load {
+    (any::<bool>(), 0u32..6, 0u32..4, 0u32..5, any::<bool>()).prop_map(
+        |(listening, accept_queue, handshakes, limit, cookie)| Load {
             listening,
             accept_queue,
             handshakes,
             limit,
+            cookie,
         },
     )
 }
@@ -32,20 +33,37 @@ proptest! {
         prop_assert!(calls.iter().all(|&c| c <= 1), "each member's load read at most once");
         let n = loads.len();
         let has_room = |i: usize| !loads[i].is_full();
+        // A sibling takes a connection only if it has room and would not
+        // answer it with a SYN cookie.
+        let takes = |i: usize| has_room(i) && !loads[i].cookie;
         match got {
             Choice::Addressed => prop_assert!(addressed < n && has_room(addressed)),
             Choice::Redirect(i) => {
-                prop_assert!(i < n && i != addressed && has_room(i));
+                prop_assert!(i < n && i != addressed && takes(i));
                 prop_assert!(addressed >= n || !has_room(addressed));
                 // Every member passed over before `i` is full.
                 let start = if policy == Policy::Ring && addressed < n { addressed + 1 } else { 0 };
                 let mut j = start % n;
                 while j != i {
-                    prop_assert!(j == addressed || !has_room(j), "skipped member {} had room", j);
+                    prop_assert!(j == addressed || !takes(j), "skipped member {} could take it", j);
                     j = (j + 1) % n;
                 }
             }
-            Choice::AllFull => prop_assert!((0..n).all(|i| !has_room(i))),
+            Choice::AllFull => {
+                prop_assert!(addressed >= n || !has_room(addressed));
+                prop_assert!((0..n).all(|i| i == addressed || !takes(i)));
+            }
+        }
+    }
+
+    /// A member whose request queue is over its limit (the kernel would
+    /// answer a SYN with a cookie) is full: the definition of "full" alone
+    /// already keeps steered SYNs away from it.
+    #[test]
+    fn request_queue_over_its_limit_is_full(l in load()) {
+        if l.handshakes > l.limit {
+            prop_assert!(l.is_full());
+            prop_assert!(!l.takes_redirect());
         }
     }
 }

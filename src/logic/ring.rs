@@ -28,6 +28,12 @@ pub struct Load {
     pub handshakes: u32,
     /// The accept queue's limit (`sk_max_ack_backlog`).
     pub limit: u32,
+    /// A SYN handed to this member now would be answered with a SYN cookie
+    /// (`tcp_conn_request`: its request queue is over `limit`,
+    /// `inet_csk_reqsk_queue_is_full`).  A steered connection's cookie ACK
+    /// is looked up on the addressed listener, not on this one, and is lost:
+    /// such a member can keep its own connections but take no sibling's.
+    pub cookie: bool,
 }
 
 impl Load {
@@ -42,6 +48,11 @@ impl Load {
     pub fn is_full(&self) -> bool {
         !self.listening
             || u64::from(self.accept_queue) + u64::from(self.handshakes) > u64::from(self.limit)
+    }
+
+    /// Whether this member can take a connection addressed to a sibling.
+    pub fn takes_redirect(&self) -> bool {
+        !self.is_full() && !self.cookie
     }
 }
 
@@ -61,6 +72,8 @@ pub enum Choice {
 /// `load(i)` gives the load of member `i` of `len` members (ring order, the
 /// order in which the group was made).  It is called at most once per member.
 /// An `addressed` index out of range is treated as a member that is full.
+/// The addressed member keeps a connection it has room for; a sibling takes
+/// one only if it has room and would not answer with a SYN cookie.
 pub fn choose(
     policy: Policy,
     len: usize,
@@ -81,7 +94,7 @@ pub fn choose(
             i => i,
         })
         .filter(|&i| i != addressed)
-        .find(|&i| !load(i).is_full())
+        .find(|&i| load(i).takes_redirect())
         .map_or(Choice::AllFull, Choice::Redirect)
 }
 
@@ -95,6 +108,7 @@ mod tests {
             accept_queue: 0,
             handshakes: 0,
             limit: 4,
+            cookie: false,
         }
     }
 
@@ -104,6 +118,7 @@ mod tests {
             accept_queue: 5,
             handshakes: 0,
             limit: 4,
+            cookie: false,
         }
     }
 
@@ -118,6 +133,7 @@ mod tests {
             accept_queue: 3,
             handshakes: 1,
             limit: 4,
+            cookie: false,
         };
         assert!(
             !l.is_full(),
@@ -130,6 +146,7 @@ mod tests {
             accept_queue: 4,
             handshakes: 0,
             limit: 4,
+            cookie: false,
         };
         assert!(!l.is_full(), "the kernel still admits a fifth at limit 4");
         l.accept_queue = 5;
@@ -144,6 +161,7 @@ mod tests {
             accept_queue: u32::MAX,
             handshakes: u32::MAX,
             limit: u32::MAX,
+            cookie: false,
         };
         assert!(huge.is_full(), "no overflow in the sum");
     }
@@ -190,6 +208,21 @@ mod tests {
         assert_eq!(pick(Policy::Primary, &[full(), full()], 1), Choice::AllFull);
         assert_eq!(pick(Policy::Ring, &[], 0), Choice::AllFull);
         assert_eq!(pick(Policy::Ring, &[free()], 3), Choice::Redirect(0));
+    }
+
+    #[test]
+    fn a_sibling_that_would_answer_with_a_cookie_is_skipped() {
+        let cookie = Load {
+            cookie: true,
+            ..free()
+        };
+        assert_eq!(
+            pick(Policy::Ring, &[full(), cookie, free()], 0),
+            Choice::Redirect(2)
+        );
+        assert_eq!(pick(Policy::Primary, &[cookie, full()], 1), Choice::AllFull);
+        // Its own connections are the kernel's business.
+        assert_eq!(pick(Policy::Ring, &[cookie, free()], 0), Choice::Addressed);
     }
 
     #[test]

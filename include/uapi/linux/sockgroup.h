@@ -8,6 +8,12 @@
  * (counting the handshakes already under way), the module hands it to a
  * sibling that can take it, chosen by the group's policy.  When every member
  * is full, the kernel's own overflow handling applies and the group counts it.
+ * A SYN for a 4-tuple that TCP already has a socket for (a retransmission
+ * while the handshake is under way, a new connection on a TIME_WAIT 4-tuple)
+ * is always left to TCP on the addressed member.  In steer mode no SYN is
+ * redirected while net.ipv4.tcp_syncookies is 2, and a sibling that would
+ * answer with a SYN cookie (its request queue over its backlog) takes none:
+ * the cookie's ACK would be looked up on the addressed member.
  *
  * A request with count 0 takes fd out of its group.  A request on a member
  * of an existing group re-forms that group with the new list (members left
