@@ -46,13 +46,13 @@ struct SockGroup {
 }
 
 impl kernel::Module for SockGroup {
-    fn init(module: &'static ThisModule) -> Result<Self> {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
         let pernet =
             Pernet::register().inspect_err(|e| pr_err!("per-namespace state: {:?}\n", e))?;
         let listen_stop = ListenStopHook::register()
             .inspect_err(|e| pr_err!("ftrace hook on inet_csk_listen_stop: {:?}\n", e))?;
-        let sockopt = SockoptHooks::register(module)
-            .inspect_err(|e| pr_err!("ftrace hooks on do_sock_{{set,get}}sockopt: {:?}\n", e))?;
+        let sockopt = SockoptHooks::register()
+            .inspect_err(|e| pr_err!("ftrace hooks on the option: {:?}\n", e))?;
         pr_info!(
             "loaded: SO_SERVICE_GROUP = {:#x}\n",
             logic::uapi::SO_SERVICE_GROUP
