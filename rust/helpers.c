@@ -6,6 +6,7 @@
 #include <kunit/visibility.h>
 #include <linux/debugfs.h>
 #include <linux/fault-inject.h>
+#include <linux/bpf.h>
 #include <linux/file.h>
 #include <linux/ftrace.h>
 #include <linux/ipv6.h>
@@ -137,14 +138,30 @@ void sg_rcu_read_unlock(void)
 	rcu_read_unlock();
 }
 
-bool sg_try_module_get(struct module *mod)
+/*
+ * A reference on a module whose init has completed: not one still loading
+ * (whose failed init frees its text without waiting for references) nor one
+ * going away.  Once the state is LIVE, only delete_module() ends it, and it
+ * waits for the count to reach zero.
+ */
+bool sg_try_module_get_live(struct module *mod)
 {
-	return try_module_get(mod);
+	return READ_ONCE(mod->state) == MODULE_STATE_LIVE && try_module_get(mod);
 }
 
 void sg_module_put(struct module *mod)
 {
 	module_put(mod);
+}
+
+/*
+ * A socket option call that a task makes (a syscall, io_uring), not one from
+ * a BPF program (bpf_{set,get}sockopt(), with the socket locked, maybe in
+ * softirq) nor from an interrupt.
+ */
+bool sg_sockopt_from_task(void)
+{
+	return in_task() && !has_current_bpf_ctx();
 }
 
 unsigned long sg_ftrace_regs_get_argument(struct ftrace_regs *fregs, unsigned int n)

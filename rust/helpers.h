@@ -48,8 +48,9 @@ int sg_copy_to_sockptr(sockptr_t dst, const void *src, size_t size);
 /* RCU and modules */
 void sg_rcu_read_lock(void);
 void sg_rcu_read_unlock(void);
-bool sg_try_module_get(struct module *mod);
+bool sg_try_module_get_live(struct module *mod);
 void sg_module_put(struct module *mod);
+bool sg_sockopt_from_task(void);
 
 /* ftrace */
 unsigned long sg_ftrace_regs_get_argument(struct ftrace_regs *fregs, unsigned int n);

@@ -154,6 +154,21 @@ impl Sock {
         unsafe { Net::from_raw(bindings::sg_sock_net(self.as_ptr())) }
     }
 
+    /// Whether the calling task has `CAP_NET_ADMIN` in the user namespace
+    /// that owns the socket's network namespace (the kernel's own socket
+    /// options check `sockopt_ns_capable()` likewise).
+    pub fn net_admin_capable(&self) -> bool {
+        // SAFETY: The namespace outlives `&self` (see `net()`); its
+        // `user_ns` is set when it is created and held until it is freed.
+        // `ns_capable()` reads the current task's credentials.
+        unsafe {
+            bindings::ns_capable(
+                (*self.net().as_ptr()).user_ns,
+                bindings::CAP_NET_ADMIN as i32,
+            )
+        }
+    }
+
     /// The socket cookie (`SO_COOKIE`), assigned on first use.
     pub fn cookie(&self) -> u64 {
         // SAFETY: By the type invariant the socket is alive.

@@ -20,11 +20,13 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -34,12 +36,18 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <linux/bpf.h>
+#include <linux/magic.h>
 #include <linux/sockgroup.h>
 
 /*
@@ -814,6 +822,327 @@ TEST(max_members)
 	EXPECT_EQ(-1, getsockopt(m[5], SOL_SOCKET, SO_SERVICE_GROUP, &g, &len));
 	EXPECT_EQ(ERANGE, errno);
 	EXPECT_EQ(GROUP_LEN(SOCKGROUP_MAX_MEMBERS), len);
+}
+
+/* ------------------------------------------------- checks of every option */
+
+/*
+ * cgroup BPF sockopt programs, loaded without libbpf: eight instructions that
+ * answer `verdict` for SOL_SOCKET/SO_SERVICE_GROUP and 1 (go on) for every
+ * other option.  0 refuses the call (EPERM); 1 with the length untouched
+ * hands setsockopt a kernel copy of the buffer (KERNEL_SOCKPTR).
+ */
+#define INSN(_code, _dst, _src, _off, _imm) ((struct bpf_insn) { \
+	.code = (_code), .dst_reg = (_dst), .src_reg = (_src), \
+	.off = (_off), .imm = (_imm) })
+
+static int sockopt_prog(int attach_type, int verdict, char *log, size_t log_len)
+{
+	const struct bpf_insn insns[] = {
+		INSN(BPF_LDX | BPF_MEM | BPF_W, 2, 1, offsetof(struct bpf_sockopt, level), 0),
+		INSN(BPF_JMP | BPF_JNE | BPF_K, 2, 0, 4, SOL_SOCKET),
+		INSN(BPF_LDX | BPF_MEM | BPF_W, 2, 1, offsetof(struct bpf_sockopt, optname), 0),
+		INSN(BPF_JMP | BPF_JNE | BPF_K, 2, 0, 2, SO_SERVICE_GROUP),
+		INSN(BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, verdict),
+		INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0),
+		INSN(BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, 1),
+		INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0),
+	};
+	union bpf_attr attr;
+
+	memset(&attr, 0, sizeof(attr));
+	attr.prog_type = BPF_PROG_TYPE_CGROUP_SOCKOPT;
+	attr.expected_attach_type = attach_type;
+	attr.insns = (uintptr_t)insns;
+	attr.insn_cnt = ARRAY_SIZE(insns);
+	attr.license = (uintptr_t)"GPL";
+	attr.log_buf = (uintptr_t)log;
+	attr.log_size = log_len;
+	attr.log_level = 1;
+	log[0] = 0;
+	return syscall(__NR_bpf, BPF_PROG_LOAD, &attr, sizeof(attr));
+}
+
+static int prog_attach(int cmd, int cgroup, int prog, int attach_type)
+{
+	union bpf_attr attr;
+
+	memset(&attr, 0, sizeof(attr));
+	attr.target_fd = cgroup;
+	attr.attach_bpf_fd = prog;
+	attr.attach_type = attach_type;
+	return syscall(__NR_bpf, cmd, &attr, sizeof(attr));
+}
+
+/* Writes "pid" to the cgroup.procs of dir: moves this process there. */
+static int cgroup_enter(const char *dir)
+{
+	char path[PATH_MAX], pid[16];
+	int fd, n, rc;
+
+	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = snprintf(pid, sizeof(pid), "%d", getpid());
+	rc = write(fd, pid, n) == n ? 0 : -1;
+	close(fd);
+	return rc;
+}
+
+#define CGROUP_ROOT "/sys/fs/cgroup"
+
+/*
+ * A cgroup of its own, the test process in it (sockets made after setup
+ * belong to it), and the programs it loads attached there; teardown
+ * detaches them and leaves and removes the cgroup.
+ */
+FIXTURE(cgroup_bpf) {
+	char dir[PATH_MAX];
+	char home[PATH_MAX + 16];	/* the cgroup the process came from */
+	int cg;
+	int prog[3];
+	int type[3];
+	bool attached[3];
+};
+
+FIXTURE_SETUP(cgroup_bpf)
+{
+	char line[PATH_MAX];
+	struct statfs sfs;
+	FILE *f;
+
+	self->cg = -1;
+	for (int i = 0; i < 3; i++) {
+		self->prog[i] = -1;
+		self->attached[i] = false;
+	}
+	self->dir[0] = 0;
+	if (geteuid())
+		SKIP(return, "needs root (cgroup and BPF)");
+	if (statfs(CGROUP_ROOT, &sfs) || sfs.f_type != CGROUP2_SUPER_MAGIC)
+		ASSERT_EQ(0, mount("none", CGROUP_ROOT, "cgroup2", 0, NULL))
+			TH_LOG("mount cgroup2 on %s: %s", CGROUP_ROOT, strerror(errno));
+	f = fopen("/proc/self/cgroup", "re");
+	ASSERT_NE(NULL, f);
+	snprintf(self->home, sizeof(self->home), CGROUP_ROOT);
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "0::", 3)) {
+			line[strcspn(line, "\n")] = 0;
+			snprintf(self->home, sizeof(self->home), "%s%s", CGROUP_ROOT,
+				 strcmp(line + 3, "/") ? line + 3 : "");
+		}
+	fclose(f);
+	snprintf(self->dir, sizeof(self->dir), "%s/sockgroup-test-%d", CGROUP_ROOT, getpid());
+	ASSERT_EQ(0, mkdir(self->dir, 0755)) TH_LOG("mkdir %s: %s", self->dir, strerror(errno));
+	/* A failed setup has no teardown: leave nothing behind. */
+	self->cg = open(self->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (self->cg < 0 || cgroup_enter(self->dir)) {
+		int e = errno;
+
+		rmdir(self->dir);
+		ASSERT_TRUE(false) TH_LOG("join %s: %s", self->dir, strerror(e));
+	}
+}
+
+FIXTURE_TEARDOWN(cgroup_bpf)
+{
+	for (int i = 0; i < 3; i++) {
+		if (self->attached[i])
+			prog_attach(BPF_PROG_DETACH, self->cg, self->prog[i], self->type[i]);
+		if (self->prog[i] >= 0)
+			close(self->prog[i]);
+	}
+	if (self->cg >= 0)
+		close(self->cg);
+	if (self->dir[0]) {
+		cgroup_enter(self->home);
+		rmdir(self->dir);
+	}
+}
+
+/* Loads program i (attach type, verdict for our option) into the fixture. */
+static void load_prog(struct __test_metadata *_metadata,
+		      FIXTURE_DATA(cgroup_bpf) *self, int i, int type, int verdict)
+{
+	static char log[65536];
+
+	self->type[i] = type;
+	self->prog[i] = sockopt_prog(type, verdict, log, sizeof(log));
+	ASSERT_LE(0, self->prog[i]) TH_LOG("BPF_PROG_LOAD: %s\n%s", strerror(errno), log);
+}
+
+static void attach(struct __test_metadata *_metadata,
+		   FIXTURE_DATA(cgroup_bpf) *self, int i, bool on)
+{
+	ASSERT_EQ(0, prog_attach(on ? BPF_PROG_ATTACH : BPF_PROG_DETACH, self->cg,
+				 self->prog[i], self->type[i]))
+		TH_LOG("%s program %d: %s", on ? "attach" : "detach", i, strerror(errno));
+	self->attached[i] = on;
+}
+
+/*
+ * SO_SERVICE_GROUP passes the cgroup BPF sockopt programs, as every option
+ * does: a setsockopt program that refuses it makes the call fail with EPERM
+ * and change nothing, while other options still work; one that lets it
+ * through hands the module a kernel copy of the request, which works; a
+ * getsockopt program that refuses it makes getsockopt fail with EPERM.
+ */
+TEST_F(cgroup_bpf, programs_apply)
+{
+	int m[3], one = 1, val = 0;
+	socklen_t len = sizeof(val);
+	struct group g;
+
+	load_prog(_metadata, self, 0, BPF_CGROUP_SETSOCKOPT, 0);
+	load_prog(_metadata, self, 1, BPF_CGROUP_SETSOCKOPT, 1);
+	load_prog(_metadata, self, 2, BPF_CGROUP_GETSOCKOPT, 0);
+	for (int i = 0; i < 3; i++) {
+		m[i] = listener(AF_INET, "127.0.0.1", 0, 4, 0);
+		ASSERT_LE(0, m[i]);
+	}
+
+	attach(_metadata, self, 0, true);
+	errno = 0;
+	EXPECT_EQ(-1, set_group(m[0], SOCKGROUP_POLICY_RING, &m[1], 1))
+		TH_LOG("a refusing setsockopt program did not stop SO_SERVICE_GROUP");
+	EXPECT_EQ(EPERM, errno) TH_LOG("%s", strerror(errno));
+	ASSERT_EQ(0, setsockopt(m[0], SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one)))
+		TH_LOG("SO_KEEPALIVE under the program: %s", strerror(errno));
+	ASSERT_EQ(0, getsockopt(m[0], SOL_SOCKET, SO_KEEPALIVE, &val, &len));
+	EXPECT_EQ(1, val);
+	EXPECT_UNGROUPED(m[0]);
+	EXPECT_UNGROUPED(m[1]);
+	attach(_metadata, self, 0, false);
+
+	/* Without it, the same call works. */
+	SET_OK(set_group(m[0], SOCKGROUP_POLICY_RING, &m[1], 1));
+	check_ring(_metadata, m[0], m, 2, &g);
+
+	/* A program that lets it through: the request arrives as a kernel copy. */
+	attach(_metadata, self, 1, true);
+	SET_OK(set_group(m[0], SOCKGROUP_POLICY_RING, &m[1], 2));
+	attach(_metadata, self, 1, false);
+	check_ring(_metadata, m[0], m, 3, &g);
+
+	/* A getsockopt program sees our result and may refuse it. */
+	attach(_metadata, self, 2, true);
+	EXPECT_EQ(EPERM, get_group(m[0], &g, NULL))
+		TH_LOG("a refusing getsockopt program did not stop SO_SERVICE_GROUP");
+	len = sizeof(val);
+	EXPECT_EQ(0, getsockopt(m[0], SOL_SOCKET, SO_KEEPALIVE, &val, &len));
+	attach(_metadata, self, 2, false);
+	check_ring(_metadata, m[0], m, 3, &g);
+}
+
+/* <grp.h> would clash with this file's struct group. */
+extern int setgroups(size_t size, const gid_t *list);
+
+/* Drops to uid/gid 65534 without supplementary groups: no capability left. */
+static int drop_privileges(void)
+{
+	if (setgroups(0, NULL) || setresgid(65534, 65534, 65534) ||
+	    setresuid(65534, 65534, 65534))
+		return -1;
+	return 0;
+}
+
+/*
+ * unshare(CLONE_NEWUSER) fails with EPERM in a chroot, and the test VM runs
+ * the tests in one (selftests/vm-init): leave it for init's root (as root).
+ */
+static int leave_chroot(void)
+{
+	struct stat root, init_root;
+
+	if (stat("/", &root) || stat("/proc/1/root/", &init_root))
+		return -1;
+	if (root.st_dev == init_root.st_dev && root.st_ino == init_root.st_ino)
+		return 0;
+	return chroot("/proc/1/root") || chdir("/") ? -1 : 0;
+}
+
+/* The connections conntrack tracks, read from an open nf_conntrack_count. */
+static int conntrack_count(int fd)
+{
+	char buf[32];
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	return atoi(buf);
+}
+
+/*
+ * A rewrite group turns conntrack and NAT on in the namespace: it needs
+ * CAP_NET_ADMIN over the namespace.  An unprivileged user gets EPERM and
+ * turns nothing on (no connection is tracked afterwards), yet may make a
+ * steer group; the same user, owner of a user namespace with a network
+ * namespace of its own, may make a rewrite group there.
+ */
+TEST(rewrite_needs_net_admin)
+{
+	int status = 0;
+	pid_t pid;
+
+	if (geteuid())
+		SKIP(return, "needs root (to become another user)");
+	fflush(NULL);
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		struct sockaddr_storage a0;
+		struct group g;
+		int m[2], c, ct;
+
+		/* A namespace of the initial user namespace, where none is on yet. */
+		ASSERT_EQ(0, unshare(CLONE_NEWNET)) TH_LOG("unshare: %s", strerror(errno));
+		ASSERT_EQ(0, lo_up());
+		/* Opened here: after leave_chroot(), uid 65534 could not reach it. */
+		ct = open("/proc/sys/net/netfilter/nf_conntrack_count", O_RDONLY | O_CLOEXEC);
+		ASSERT_LE(0, ct) TH_LOG("nf_conntrack_count: %s", strerror(errno));
+		ASSERT_EQ(0, leave_chroot()) TH_LOG("%s", strerror(errno));
+		ASSERT_EQ(0, drop_privileges()) TH_LOG("%s", strerror(errno));
+		m[0] = listener(AF_INET, "127.0.0.1", 0, 4, 0);
+		m[1] = listener(AF_INET, "127.0.0.2", 0, 4, 0);
+		ASSERT_LE(0, m[0]);
+		ASSERT_LE(0, m[1]);
+		errno = 0;
+		EXPECT_EQ(-1, set_group_raw(m[0], SOCKGROUP_VERSION, SOCKGROUP_F_REWRITE,
+					    SOCKGROUP_POLICY_RING, 1, &m[1], 1, REQ_HDR + 4))
+			TH_LOG("an unprivileged user made a rewrite group");
+		EXPECT_EQ(EPERM, errno) TH_LOG("%s", strerror(errno));
+		EXPECT_UNGROUPED(m[0]);
+		/* Nothing was turned on: a connection is not tracked. */
+		ASSERT_EQ(0, local_of(m[0], &a0));
+		ASSERT_EQ(0, connect_nb(&a0, CONNECT_MS, &c));
+		EXPECT_EQ(0, conntrack_count(ct)) TH_LOG("conntrack is on in the namespace");
+		close(c);
+		/* A steer group needs no privilege. */
+		SET_OK(set_group(m[0], SOCKGROUP_POLICY_RING, &m[1], 1));
+		read_group(_metadata, m[0], &g);
+		EXPECT_EQ(0U, g.info.flags);
+
+		/* Owner of a user namespace and of its network namespace. */
+		ASSERT_EQ(0, unshare(CLONE_NEWUSER | CLONE_NEWNET))
+			TH_LOG("unshare(CLONE_NEWUSER | CLONE_NEWNET) as uid 65534: %s",
+			       strerror(errno));
+		ASSERT_EQ(0, lo_up()) TH_LOG("lo up in the new namespace: %s", strerror(errno));
+		m[0] = listener(AF_INET, "127.0.0.1", 0, 4, 0);
+		m[1] = listener(AF_INET, "127.0.0.2", 0, 4, 0);
+		ASSERT_LE(0, m[0]);
+		ASSERT_LE(0, m[1]);
+		SET_OK(set_group_raw(m[0], SOCKGROUP_VERSION, SOCKGROUP_F_REWRITE,
+				     SOCKGROUP_POLICY_RING, 1, &m[1], 1, REQ_HDR + 4));
+		read_group(_metadata, m[0], &g);
+		EXPECT_EQ((uint32_t)SOCKGROUP_F_REWRITE, g.info.flags);
+		_exit(_metadata->exit_code ? 1 : 0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status)) TH_LOG("child ended by signal %d",
+					      WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+	ASSERT_EQ(0, WEXITSTATUS(status));
 }
 
 /* ------------------------------------------------------------ redirects */

@@ -49,7 +49,7 @@ struct SockGroup {
 }
 
 impl kernel::Module for SockGroup {
-    fn init(module: &'static ThisModule) -> Result<Self> {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
         // Each step that fails drops the ones before, in reverse order,
         // as `Drop` of `SockGroup` would; the barrier comes first, so it
         // waits last, for the RCU callbacks of any snapshot freed meanwhile.
@@ -59,8 +59,8 @@ impl kernel::Module for SockGroup {
             .inspect_err(|e| pr_err!("per-namespace state: {:?}\n", e))?;
         let listen_stop = ListenStopHook::register()
             .inspect_err(|e| pr_err!("ftrace hook on inet_csk_listen_stop: {:?}\n", e))?;
-        let sockopt = SockoptHooks::register(module)
-            .inspect_err(|e| pr_err!("ftrace hooks on do_sock_{{set,get}}sockopt: {:?}\n", e))?;
+        let sockopt = SockoptHooks::register()
+            .inspect_err(|e| pr_err!("ftrace hooks on the option: {:?}\n", e))?;
         pr_info!(
             "loaded: SO_SERVICE_GROUP = {:#x}\n",
             logic::uapi::SO_SERVICE_GROUP

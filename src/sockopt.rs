@@ -35,6 +35,11 @@ impl Sockopt for ServiceGroup {
         let header = &mut [0u8; REQ_LEN];
         opt.read(header)?;
         let req = uapi::parse_header(len, header).map_err(errno)?;
+        // A rewrite group turns conntrack and NAT on in the namespace: the
+        // privilege of the namespace's administrator, checked first.
+        if req.flags & uapi::F_REWRITE != 0 && req.count > 0 && !sk.net_admin_capable() {
+            return Err(EPERM);
+        }
         // `parse_header` checked that `len` is the header and `count` fds.
         let buf = &mut buf[..len];
         opt.read(buf)?;

@@ -27,7 +27,17 @@
  * address the client dialled); rewrite (SOCKGROUP_F_REWRITE) maps the
  * connection's destination to the sibling's bound address and port with the
  * kernel's conntrack NAT, and replies are translated back: the client sees
- * only the address it dialled, getsockname() shows the sibling's.
+ * only the address it dialled, getsockname() shows the sibling's.  A rewrite
+ * group turns connection tracking and NAT on in the network namespace, so it
+ * needs CAP_NET_ADMIN in the user namespace that owns fd's network namespace
+ * (root, or the owner of a user namespace in a network namespace of its
+ * own); a steer group needs no privilege (the caller owns every fd).
+ *
+ * Both calls pass the checks every socket option passes: the LSM hooks
+ * (security_socket_setsockopt/getsockopt) may refuse either; a cgroup BPF
+ * setsockopt program may refuse a setsockopt (EPERM when it returns 0) or
+ * change its buffer; cgroup BPF getsockopt programs see, and may override,
+ * a getsockopt's result.
  *
  * getsockopt(fd, SOL_SOCKET, SO_SERVICE_GROUP, buf, &len) reads fd's group:
  * a struct sockgroup_info followed by info.count struct sockgroup_member.
@@ -47,6 +57,10 @@
  *   EAFNOSUPPORT  a socket of another address family than fd's (an IPv6
  *                 socket that is not IPV6_V6ONLY may join IPv4 sockets)
  *   EBUSY         a socket that is in another group
+ *   EPERM         SOCKGROUP_F_REWRITE with count > 0, and the caller lacks
+ *                 CAP_NET_ADMIN in the user namespace that owns fd's network
+ *                 namespace (checked before any fd); or a cgroup BPF
+ *                 setsockopt program refused the call
  *   ENOSPC        the network namespace would have more than
  *                 SOCKGROUP_MAX_GROUPS groups, or more than
  *                 SOCKGROUP_MAX_NET_MEMBERS members in all its groups
@@ -58,6 +72,7 @@
  *   ENOPROTOOPT   the sockgroup module is not loaded
  * Errors of getsockopt:
  *   ENOENT        fd is in no group
+ *   EPERM         a cgroup BPF getsockopt program refused the call
  *   ERANGE        len too small (len is set to the size needed)
  *   EINVAL        len negative; EFAULT: buf or len not writable
  */
