@@ -103,7 +103,9 @@ sweep_failed() {
 
 echo "# 1: failing allocations in requests and sweeps"
 round_ns || exit $KSFT_FAIL
-ip netns exec "$ns" "$BIN" -f alloc_fail
+# nsenter, not ip netns exec: that mounts a sysfs of the namespace over
+# /sys, which hides debugfs (failslab, fail_sockgroup_sweep).
+nsenter --net="/run/netns/$ns" "$BIN" -f alloc_fail
 ksft_result $? "sockgroup_test -f alloc_fail"
 delete_ns
 busywait 10000 ns_gone
