@@ -43,15 +43,16 @@ start_server() {
 	busywait 30000 test -s "$tmp/$name.ready" || { cat "$tmp/$name.server"; return 1; }
 }
 
-# finish NAME NS_SERVER NS_CLIENT DIALLED SERVED_AT [--v6]: 5 clients, 1 MiB
-# each way; 3 must be served at SERVED_AT, and the counters must show them.
+# finish NAME NS_SERVER NS_CLIENT DIALLED SERVED_AT [--v6]: 2 connections
+# that fill member 0 and stay open, then 3 clients, 1 MiB each way; the 3
+# must be served at SERVED_AT, and the counters must show them.
 finish() {
 	local name=$1 sns=$2 cns=$3 dialled=$4 served_at=$5 v6=$6
 	local sx=() cx=()
 	[ "$sns" != - ] && sx=(ip netns exec "$sns")
 	[ "$cns" != - ] && cx=(ip netns exec "$cns")
 	local port=${dialled##*:}
-	"${cx[@]}" $CHECK client --addr "${dialled%:*}" --port "$port" --count 5 \
+	"${cx[@]}" $CHECK client --addr "${dialled%:*}" --port "$port" --hold 2 --count 3 \
 		--bytes "$BYTES" --timeout $((3 * TIME_FACTOR)) $v6 >"$tmp/$name.client"
 	local ok=0
 	"${sx[@]}" awk -v p="$port" '$1 != "#" && $6 ~ ":"p"$" && $11 == 3' /proc/net/sockgroup | grep -q . || {
