@@ -25,8 +25,8 @@ SGCTL=${SGCTL:-$(dirname "$0")/../target/debug/sgctl}
 TEST_BIN=${SOCKGROUP_TEST_BIN:-$(dirname "$0")/../.build/selftests/sockgroup_test}
 INFLIGHT="python3 $(cd "$(dirname "$0")" && pwd)/inflight.py"
 # Fewer rounds on the slow debug kernel.
-ROUNDS=${ROUNDS:-$((DEBUG_KERNEL ? 2 : 10))}
-NS_ROUNDS=$((DEBUG_KERNEL ? 2 : 3))
+ROUNDS=${ROUNDS:-$((DEBUG_KERNEL ? 1 : 10))}
+NS_ROUNDS=$((DEBUG_KERNEL ? 1 : 3))
 test_setup
 
 # rmmod succeeds: no SO_SERVICE_GROUP call is under way in these tests (one

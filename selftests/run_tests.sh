@@ -38,8 +38,9 @@ TESTS=(
 #   groups.sh       full       every group lifetime path; the storms scale
 #                              their duration down (sockgroup_test.c)
 #   modref.sh       full       a redirected call holding the module (uffd)
-#   rmmod_load.sh   scaled     2 rmmod rounds under load (10 on plain), 2
-#                              namespaces deleted with groups (3 on plain)
+#   rmmod_load.sh   scaled     1 rmmod round under load (10 on plain), 1
+#                              namespace deleted with groups (3 on plain);
+#                              groups.sh's netns_teardown is another
 #   rewrite.sh      scaled     one pass per family and NAT hook (IPv4 over
 #                              veth at PRE_ROUTING, IPv6 over loopback at
 #                              LOCAL_OUT) and steer beside rewrite, 64 KiB
