@@ -47,9 +47,12 @@ ksft_exit() {
 }
 
 # The debug kernel (KASAN, lockdep, kmemleak) under TCG is several times
-# slower: waits for something to happen are stretched by this factor.
+# slower: waits for something to happen are stretched by this factor, and
+# scripts run less traffic there (DEBUG_KERNEL=1; see run_tests.sh for what
+# runs on which kernel).
 TIME_FACTOR=1
-[ "${SOCKGROUP_FLAVOUR:-}" = debug ] && TIME_FACTOR=6
+DEBUG_KERNEL=0
+[ "${SOCKGROUP_FLAVOUR:-}" = debug ] && TIME_FACTOR=6 && DEBUG_KERNEL=1
 
 # busywait TIMEOUT_MS CMD ARGS...: until CMD succeeds, or fail after
 # TIMEOUT_MS (times TIME_FACTOR).

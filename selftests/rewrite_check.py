@@ -7,10 +7,12 @@
       the others echo whatever they receive and then report, per connection,
       a JSON line {member, local, peer, bytes} on stdout. Grouped with
       SOCKGROUP_F_REWRITE unless --steer.
-  rewrite_check.py client --addr A --port P --count N --bytes B [--v6]
-      N sequential connections to A:P, each sends B random bytes, reads the
-      echo, compares; prints a JSON line per connection
-      {ok, local, peer, intact} (ok: connected and echoed in time).
+  rewrite_check.py client --addr A --port P --count N --bytes B [--hold H] [--v6]
+      First H connections to A:P that only connect and stay open until the
+      end (they fill member 0's queue: a JSON line {held} each, the run fails
+      if one does not connect); then N sequential connections to A:P, each
+      sends B random bytes, reads the echo, compares; prints a JSON line per
+      connection {ok, local, peer, intact} (ok: connected and echoed in time).
   rewrite_check.py verify --client LOG --server LOG --dialled A:P
                           --served-at A:P --served N
       Exactly N connections completed with their bytes intact; each client
@@ -76,6 +78,13 @@ def server(args):
 
 def client(args):
     fam = socket.AF_INET6 if args.v6 else socket.AF_INET
+    held = []
+    for _ in range(args.hold):
+        s = socket.socket(fam, socket.SOCK_STREAM)
+        s.settimeout(args.timeout)
+        s.connect((args.addr, args.port))
+        held.append(s)
+        print(json.dumps({"held": name(s.getsockname())}), flush=True)
     for _ in range(args.count):
         payload = os.urandom(args.bytes)
         out = {"ok": False, "intact": False}
@@ -105,13 +114,15 @@ def client(args):
         finally:
             s.close()
         print(json.dumps(out), flush=True)
+    for s in held:
+        s.close()
 
 
 def verify(args):
     def lines(path):
         with open(path) as f:
             return [json.loads(l) for l in f if l.startswith("{")]
-    cl = [c for c in lines(args.client) if c["ok"]]
+    cl = [c for c in lines(args.client) if c.get("ok")]
     sv = [s for s in lines(args.server) if s["bytes"] > 0]
     problems = []
     if len(cl) != args.served or not all(c["intact"] for c in cl):
@@ -145,6 +156,7 @@ def main():
     cp.add_argument("--addr", required=True)
     cp.add_argument("--port", type=int, required=True)
     cp.add_argument("--count", type=int, default=5)
+    cp.add_argument("--hold", type=int, default=0)
     cp.add_argument("--bytes", type=int, default=1 << 20)
     cp.add_argument("--timeout", type=float, default=3)
     cp.add_argument("--v6", action="store_true")

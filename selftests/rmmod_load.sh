@@ -5,24 +5,41 @@
 # namespaces that go away. The kernel must stay silent (vm-run fails the run
 # on any oops, KASAN, lockdep or kmemleak report) and the option must answer
 # ENOPROTOOPT again after each rmmod.
+#
+# The connections in flight when the module goes: the client dials the
+# stalled member (its queue filled first), so while the module is loaded
+# every connection is redirected.  A SYN the steer hook has handed to a
+# sibling carries that sibling in skb->sk with a reference of its own, and
+# sock_edemux (the kernel's) drops it; the request socket then lives on the
+# sibling, and the handshake's ACK finds it by its 4-tuple: nothing of the
+# module is involved any more, and rmmod's hook unregistration waits for hook
+# calls in progress.  So each connection must be served with its whole reply,
+# or fail to connect (a SYN that reaches the full stalled member after the
+# hooks are gone is dropped by the kernel); none may connect and then be
+# lost.  Connections started after rmmod must all fail to connect (nothing
+# redirects any more).  See inflight.py.
 
 source "$(dirname "$0")/lib.sh"
 
 SGCTL=${SGCTL:-$(dirname "$0")/../target/debug/sgctl}
 TEST_BIN=${SOCKGROUP_TEST_BIN:-$(dirname "$0")/../.build/selftests/sockgroup_test}
+INFLIGHT="python3 $(cd "$(dirname "$0")" && pwd)/inflight.py"
 # Fewer rounds on the slow debug kernel.
-ROUNDS=${ROUNDS:-$([ "${SOCKGROUP_FLAVOUR:-}" = debug ] && echo 4 || echo 10)}
+ROUNDS=${ROUNDS:-$((DEBUG_KERNEL ? 1 : 10))}
+NS_ROUNDS=$((DEBUG_KERNEL ? 1 : 3))
 test_setup
 
-# rmmod refuses (EBUSY) only while a SO_SERVICE_GROUP call is under way.
-rmmod_retry() {
-	local i
-	for i in $(seq 50); do
-		rmmod sockgroup 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
+# rmmod succeeds: no SO_SERVICE_GROUP call is under way in these tests (one
+# would hold a module reference; modref.sh tests that), but allow a moment.
+rmmod_quiet() { rmmod sockgroup 2>/dev/null; }
+rmmod_retry() { busywait 5000 rmmod_quiet; }
+
+# Lines of the client's log whose outcome is $2 and "after" is $3.
+logged() { # LOG OUTCOME AFTER
+	grep -c "\"after\": $3, \"outcome\": \"$2\"" "$1"
 }
+after_rmmod() { [ "$(grep -c '"after": true' "$tmp/client")" -ge 2 ]; }
+served_some() { [ "$(logged "$tmp/client" served false)" -ge 1 ]; }
 
 round() { # N
 	round_body "$1"
@@ -34,18 +51,27 @@ round() { # N
 }
 
 round_body() { # N
-	rm -f "$tmp/ready"
+	local port=$((9100 + 3 * $1))
+	rm -f "$tmp/ready" "$tmp/gone" "$tmp/stop"
 	insmod "$SOCKGROUP_KO" || return 1
-	"$SGCTL" serve --port $((9100 + $1)) --listeners 3 --backlog 2 --stalled 0 \
-		--ready-file "$tmp/ready" --serve-seconds 60 >"$tmp/serve" 2>&1 &
-	local server=$!
+	# Members on ports of their own; member 0 (backlog 2) never accepts.
+	"$SGCTL" serve --port $port --distinct-ports --listeners 3 --backlog 2 --stalled 0 \
+		--ready-file "$tmp/ready" --serve-seconds 120 >"$tmp/serve" 2>&1 &
 	busywait 10000 test -s "$tmp/ready" || { cat "$tmp/serve"; return 1; }
-	"$SGCTL" connect --port $((9100 + $1)) --count 100000 --timeout-ms 200 >/dev/null 2>&1 &
+	$INFLIGHT client --port $port --hold 3 --gone "$tmp/gone" --stop "$tmp/stop" \
+		--connect-ms $((300 * TIME_FACTOR)) --reply-ms $((5000 * TIME_FACTOR)) >"$tmp/client" &
 	local client=$!
-	# Redirects must be happening when the module goes.
-	busywait 10000 sh -c "awk '\$1 != \"#\" && \$11 > 0' /proc/net/sockgroup | grep -q ." || return 1
+	# Redirects must be happening, and served, when the module goes.
+	busywait 10000 sh -c "awk '\$1 != \"#\" && \$11 > 0' /proc/net/sockgroup | grep -q ." ||
+		{ echo "no redirect counted:"; cat /proc/net/sockgroup; return 1; }
+	busywait 10000 served_some || { echo "no connection served:"; cat "$tmp/client"; return 1; }
 	rmmod_retry || return 1
+	touch "$tmp/gone"
 	[ ! -e /proc/net/sockgroup ] || return 1
+	busywait 10000 after_rmmod || { echo "the client stopped:"; cat "$tmp/client"; return 1; }
+	touch "$tmp/stop"
+	wait "$client" || { echo "the client failed"; return 1; }
+	$INFLIGHT verify --log "$tmp/client" --hold 3 || return 1
 	"$TEST_BIN" --expect-no-module >/dev/null 2>&1
 }
 
@@ -79,7 +105,7 @@ netns_round() {
 	cleanup_all_ns
 }
 load_module || exit 1
-for n in 1 2 3; do
+for n in $(seq "$NS_ROUNDS"); do
 	check "group in a namespace that is deleted, round $n" netns_round
 done
 check "rmmod after the namespaces" rmmod_retry

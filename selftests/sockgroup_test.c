@@ -23,6 +23,7 @@
 #include <limits.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
@@ -633,6 +634,38 @@ static int lo_up(void)
 	}
 	close(s);
 	return rc;
+}
+
+/* The accept queue of listener fd (tcp_info of a listener), or -1. */
+static int acceptq_of(int fd)
+{
+	struct tcp_info ti;
+	socklen_t l = sizeof(ti);
+
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &l))
+		return -1;
+	return ti.tcpi_unacked;
+}
+
+/* Wait (bounded) until listener fd's accept queue holds n; true if it does. */
+static bool wait_acceptq(int fd, int n)
+{
+	int64_t deadline = now_ms() + SETTLE_MS;
+
+	while (acceptq_of(fd) != n) {
+		if (now_ms() > deadline)
+			return false;
+		usleep(10000);
+	}
+	return true;
+}
+
+/* The debug kernel (SOCKGROUP_FLAVOUR=debug in the test VM) gets less load. */
+static bool debug_kernel(void)
+{
+	const char *f = getenv("SOCKGROUP_FLAVOUR");
+
+	return f && !strcmp(f, "debug");
 }
 
 /* ---------------------------------------------------------- no module */
@@ -1423,7 +1456,8 @@ TEST(ungrouped_untouched)
 	SET_OK(set_group(m[0], SOCKGROUP_POLICY_RING, &m[1], 1));
 	CONNECT_OK(&cl[0], &la, 0);
 	CONNECT_OK(&cl[1], &la, 1);
-	usleep(50000);
+	ASSERT_TRUE(wait_acceptq(l, 2)) TH_LOG("the listener's queue holds %d, not 2",
+					       acceptq_of(l));
 	err = connect_nb(&la, HANG_MS, &fd);
 	EXPECT_EQ(ETIMEDOUT, err) TH_LOG("third connection to a full ungrouped listener: %s",
 					 err ? strerror(err) : "completed");
@@ -2445,6 +2479,7 @@ TEST(netns_teardown)
 struct storm_shared {
 	volatile uint16_t port[3];
 	volatile int stop;
+	volatile int connected[3];	/* per client: connections made */
 };
 
 /* Bounded connect loop; 0 unless an error other than a failed connection. */
@@ -2481,7 +2516,38 @@ static int storm_client(struct storm_shared *sh, int id, int64_t deadline)
 			close(fd);
 	}
 	fprintf(stderr, "# storm client %d: %d connected, %d failed\n", id, ok, failed);
+	sh->connected[id] = ok;
 	return 0;
+}
+
+/*
+ * Accept every connection waiting on listener fd and close it; returns how
+ * many carried a storm client's bytes (sent before it closed).
+ */
+static int storm_drain(int fd)
+{
+	int a, served = 0;
+
+	while ((a = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0) {
+		char b[16];
+
+		if (recv(a, b, sizeof(b), MSG_DONTWAIT) == sizeof(b) && !strcmp(b, "storm"))
+			served++;
+		close(a);
+	}
+	return served;
+}
+
+/* fd's redirected_in counter (0 when it is in no group). */
+static uint64_t redirected_in_of(int fd)
+{
+	struct sockgroup_member *mb;
+	struct group g;
+
+	if (get_group(fd, &g, NULL))
+		return 0;
+	mb = member_of(&g, fd);
+	return mb ? mb->redirected_in : 0;
 }
 
 FIXTURE(storm) {
@@ -2502,15 +2568,20 @@ FIXTURE_TEARDOWN(storm)
 }
 
 /*
- * Three processes connect (300 each, 100 ms timeouts, 10 s at most) to the
- * members of a group while this one closes, shuts down or removes (count 0)
- * a member, re-creates it on its port and re-forms the group (alternating
- * policies) every 20 ms: at least 40 times, at most 400, while the clients
- * run.  Only connection failures are allowed; at the end the group reads
- * consistently and each member takes a connection addressed to it.  This is
- * for KASAN/lockdep to watch the kernel side.  An iteration takes about
- * 50 ms on the plain kernel and up to 250 ms on the debug kernel of a loaded
- * host under TCG: the 40 have 45 s.
+ * Three processes connect (300 each, 100 ms timeouts, 10 s at most; 5 s on
+ * the debug kernel) to the members of a group while this one closes, shuts
+ * down or removes (count 0) a member, re-creates it on its port and re-forms
+ * the group (alternating policies) every 20 ms: at least 40 times (15 on the
+ * debug kernel), at most 400, while the clients run.  Member 0 (backlog 1)
+ * is never accepted from, so it is full most of the time and its SYNs are
+ * redirected; the others are drained every iteration.  Only connection
+ * failures are allowed; redirects must have happened (the members'
+ * redirected_in, each read before its socket goes and at the end), clients
+ * must have connected and members accepted connections carrying their
+ * bytes; at the end the group reads consistently and each member takes a
+ * connection addressed to it.  KASAN/lockdep watch the kernel side.  An
+ * iteration takes about 50 ms on the plain kernel and up to 250 ms on the
+ * debug kernel of a loaded host under TCG: the 40 have 45 s.
  */
 TEST_F_TIMEOUT(storm, close_regroup_under_load, 90)
 {
@@ -2523,8 +2594,11 @@ TEST_F_TIMEOUT(storm, close_regroup_under_load, 90)
 	int kstatus[3] = { 0 };
 	bool reaped[3] = { false };
 	int order[3] = { 0, 1, 2 }, errs = 0, it, alive = 3, i, *m = self->m;
+	int min_it = debug_kernel() ? 15 : 40, served = 0, connected = 0;
 	uint32_t policy = SOCKGROUP_POLICY_RING;
-	int64_t kid_deadline, deadline;
+	int64_t kid_deadline, deadline, quiet_deadline;
+	uint64_t redirects = 0;
+	bool quiet;
 
 	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, sh);
@@ -2536,7 +2610,7 @@ TEST_F_TIMEOUT(storm, close_regroup_under_load, 90)
 	}
 	SET_OK(set_group(m[0], policy, &m[1], 2));
 
-	kid_deadline = now_ms() + 10000;
+	kid_deadline = now_ms() + (debug_kernel() ? 5000 : 10000);
 	deadline = now_ms() + 45000;
 	fflush(NULL);
 	for (i = 0; i < 3; i++) {
@@ -2546,13 +2620,12 @@ TEST_F_TIMEOUT(storm, close_regroup_under_load, 90)
 			_exit(storm_client(sh, i, kid_deadline));
 	}
 
-	for (it = 0; (it < 40 || alive) && it < 400 && now_ms() < deadline; it++) {
+	for (it = 0; (it < min_it || alive) && it < 400 && now_ms() < deadline; it++) {
 		int v = it % 3, how = (it / 3) % 3, q = (v + 1) % 3, r = (v + 2) % 3;
-		int a;
 
-		for (i = 0; i < 3; i++)
-			while ((a = accept4(m[i], NULL, NULL, SOCK_CLOEXEC)) >= 0)
-				close(a);
+		for (i = 1; i < 3; i++)
+			served += storm_drain(m[i]);
+		redirects += redirected_in_of(m[v]);
 		if (how == 1 && shutdown(m[v], SHUT_RDWR)) {
 			TH_LOG("iteration %d: shutdown: %s", it, strerror(errno));
 			errs++;
@@ -2581,7 +2654,7 @@ TEST_F_TIMEOUT(storm, close_regroup_under_load, 90)
 		order[0] = q;
 		order[1] = r;
 		order[2] = v;
-		usleep(20000);
+		usleep(20000);	/* the pace of the regroups, not a wait */
 		for (alive = 0, i = 0; i < 3; i++) {
 			if (!reaped[i] && waitpid(kids[i], &kstatus[i], WNOHANG) == kids[i])
 				reaped[i] = true;
@@ -2598,22 +2671,42 @@ TEST_F_TIMEOUT(storm, close_regroup_under_load, 90)
 		EXPECT_TRUE(WIFEXITED(kstatus[i]) && WEXITSTATUS(kstatus[i]) == 0)
 			TH_LOG("storm client %d failed (status 0x%x)", i, kstatus[i]);
 	}
+	for (i = 0; i < 3; i++)
+		connected += sh->connected[i];
+	for (i = 1; i < 3; i++)
+		served += storm_drain(m[i]);
 	TH_LOG("%d close/regroup iterations", it);
 	ASSERT_EQ(0, errs);
-	ASSERT_LE(40, it);
+	ASSERT_LE(min_it, it);
 
 	/* The final group reads consistently... */
 	check_ring(_metadata, m[order[1]], ((int[]){ m[order[0]], m[order[1]], m[order[2]] }),
 		   3, &g);
 	EXPECT_EQ(policy, g.info.policy);
-	/* ...and works: drain, then one connection to each member lands there. */
-	usleep(100000);
-	for (i = 0; i < 3; i++) {
-		int a;
+	for (i = 0; i < 3; i++)
+		redirects += g.m[i].redirected_in;
+	TH_LOG("%d connections made, %d served with their bytes, %llu redirects",
+	       connected, served, (unsigned long long)redirects);
+	EXPECT_LT(0, connected) TH_LOG("no storm client connected");
+	EXPECT_LT(0, served) TH_LOG("no connection was served with its bytes");
+	EXPECT_LT(0ULL, redirects) TH_LOG("no SYN was redirected during the storm");
 
-		while ((a = accept4(m[i], NULL, NULL, SOCK_CLOEXEC)) >= 0)
-			close(a);
-	}
+	/*
+	 * ...and works: once every queue is drained and no handshake of the
+	 * storm is under way, one connection to each member lands there.
+	 */
+	quiet_deadline = now_ms() + SETTLE_MS;
+	do {
+		for (i = 0; i < 3; i++)
+			storm_drain(m[i]);
+		read_group(_metadata, m[0], &g);
+		quiet = true;
+		for (i = 0; i < 3; i++)
+			quiet = quiet && !g.m[i].accept_queue && !g.m[i].handshakes;
+		if (!quiet)
+			usleep(10000);
+	} while (!quiet && now_ms() < quiet_deadline);
+	ASSERT_TRUE(quiet) TH_LOG("the storm's connections did not settle");
 	client_init(cl, 3);
 	for (i = 0; i < 3; i++) {
 		ASSERT_EQ(0, local_of(m[i], &ss));
@@ -2623,6 +2716,343 @@ TEST_F_TIMEOUT(storm, close_regroup_under_load, 90)
 	for (i = 0; i < 3; i++)
 		close(cl[i].fd);
 	munmap(sh, sizeof(*sh));
+}
+
+/*
+ * Regrouping from several threads under traffic, over IPv6 and with rewrite
+ * groups.  Three listeners M0 (backlog 1, not accepted from until the end),
+ * M1 and M2 on distinct ports.  Three threads re-form the group (each time
+ * anchored on a random member, with the two others) or take a member out
+ * (count 0), every 2 ms each, with the variant's flags; three client
+ * threads connect, mostly to M0, send MSG_LEN tagged bytes and wait for
+ * their echo; a server thread accepts on M1 and M2 and echoes.  For 3 s.
+ *
+ * Each connection must connect and get its bytes back intact, or fail to
+ * connect (M0 full while in no group drops the SYN): those queued on M0, or
+ * whose echo is late, are kept and must be served when M0 is drained at
+ * the end.  The regroups may fail only with EBUSY (a member taken by a
+ * concurrent regroup) or ENOENT (leaving no group).  Redirects must have
+ * happened (a connection accepted on a member other than the one dialled),
+ * each accepted at the address its mode implies: the one dialled (steer) or
+ * the accepting member's own (rewrite).  The test runs in a network
+ * namespace of its own, which a rewrite group puts connection tracking in.
+ */
+#define MT_THREADS	3
+#define MT_PENDING	256
+
+struct mt_conn {
+	int fd;
+	int got;
+	char msg[MSG_LEN];
+	char echo[MSG_LEN];
+};
+
+struct mt_state {
+	int m[3];
+	struct sockaddr_storage a[3];
+	uint32_t flags;
+	volatile int stop;		/* regroupers and clients */
+	volatile int server_stop;
+	volatile int drain_m0;		/* the server accepts on M0 too */
+	/* regroupers */
+	int regroups[MT_THREADS], busy[MT_THREADS], bad[MT_THREADS], bad_errno[MT_THREADS];
+	/* clients */
+	int connected[MT_THREADS], refused[MT_THREADS], served[MT_THREADS];
+	int broken[MT_THREADS], corrupt[MT_THREADS], cbad_errno[MT_THREADS];
+	struct mt_conn pending[MT_THREADS][MT_PENDING];
+	int npending[MT_THREADS];
+	/* server */
+	int accepted, redirected, wrong_local, short_read;
+	char wrong[160];
+};
+
+struct mt_arg {
+	struct mt_state *st;
+	int id;
+};
+
+static void *mt_regrouper(void *p)
+{
+	struct mt_arg *arg = p;
+	struct mt_state *st = arg->st;
+	unsigned int seed = arg->id * 7919 + getpid();
+	int id = arg->id;
+
+	while (!st->stop) {
+		unsigned int r = rand_r(&seed);
+		int a = r % 3, fds[2] = { st->m[(a + 1) % 3], st->m[(a + 2) % 3] };
+		uint32_t policy = (r >> 8) % 2 ? SOCKGROUP_POLICY_PRIMARY : SOCKGROUP_POLICY_RING;
+		int n = (r >> 4) % 4 ? 2 : 0, rc;
+
+		rc = set_group_raw(st->m[a], SOCKGROUP_VERSION, st->flags, policy, n, fds, n,
+				   REQ_HDR + 4 * n);
+		if (!rc)
+			st->regroups[id]++;
+		else if (errno == EBUSY || (n == 0 && errno == ENOENT))
+			st->busy[id]++;
+		else if (!st->bad[id]++)
+			st->bad_errno[id] = errno;
+		usleep(2000);
+	}
+	return NULL;
+}
+
+/* Read what has arrived of c's echo; true once all of it has. */
+static bool mt_read_echo(struct mt_conn *c, int ms)
+{
+	while (c->got < MSG_LEN) {
+		ssize_t r;
+
+		if (!pending(c->fd, ms))
+			return false;
+		r = recv(c->fd, c->echo + c->got, MSG_LEN - c->got, MSG_DONTWAIT);
+		if (r <= 0)
+			return false;
+		c->got += r;
+	}
+	return true;
+}
+
+static void *mt_client(void *p)
+{
+	struct mt_arg *arg = p;
+	struct mt_state *st = arg->st;
+	unsigned int seed = arg->id * 104729 + getpid();
+	int id = arg->id, seq = 0;
+
+	while (!st->stop && st->npending[id] < MT_PENDING) {
+		struct mt_conn *c = &st->pending[id][st->npending[id]];
+		unsigned int r = rand_r(&seed);
+		int target = r % 4 ? 0 : 1 + (r >> 4) % 2;
+		int err, i;
+
+		err = connect_nb(&st->a[target], 300, &c->fd);
+		if (err) {
+			if (c->fd >= 0)
+				close(c->fd);
+			if (err == ETIMEDOUT || err == ECONNREFUSED || err == ECONNRESET ||
+			    err == EAGAIN)
+				st->refused[id]++;
+			else if (!st->broken[id]++)
+				st->cbad_errno[id] = err;
+			continue;
+		}
+		st->connected[id]++;
+		c->got = 0;
+		i = snprintf(c->msg, MSG_LEN, "mt %d %d %d ", target, id, seq++);
+		for (; i < MSG_LEN; i++)
+			c->msg[i] = 'a' + (r + i) % 26;
+		if (send(c->fd, c->msg, MSG_LEN, MSG_NOSIGNAL) != MSG_LEN) {
+			if (!st->broken[id]++)
+				st->cbad_errno[id] = errno;
+			close(c->fd);
+			continue;
+		}
+		if (!mt_read_echo(c, 200)) {
+			st->npending[id]++;	/* M0's queue, or a slow echo: later */
+			continue;
+		}
+		if (memcmp(c->echo, c->msg, MSG_LEN))
+			st->corrupt[id]++;
+		else
+			st->served[id]++;
+		close(c->fd);
+	}
+	return NULL;
+}
+
+/* Serve one accepted connection on member k: check its address, echo. */
+static void mt_serve(struct mt_state *st, int k, int afd)
+{
+	struct sockaddr_storage local;
+	const struct sockaddr_storage *want;
+	char buf[MSG_LEN];
+	int got = 0, target;
+
+	while (got < MSG_LEN && pending(afd, ACCEPT_MS)) {
+		ssize_t r = recv(afd, buf + got, MSG_LEN - got, MSG_DONTWAIT);
+
+		if (r <= 0)
+			break;
+		got += r;
+	}
+	if (got < MSG_LEN || sscanf(buf, "mt %d", &target) != 1 || target < 0 || target > 2) {
+		st->short_read++;
+		close(afd);
+		return;
+	}
+	st->accepted++;
+	st->redirected += target != k;
+	/* Steer: accepted as addressed; rewrite: at the member's own address. */
+	want = st->flags & SOCKGROUP_F_REWRITE ? &st->a[k] : &st->a[target];
+	if (local_of(afd, &local) || !sa_equal(&local, want)) {
+		if (!st->wrong_local++)
+			snprintf(st->wrong, sizeof(st->wrong), "dialled M%d, accepted on M%d at %s",
+				 target, k, sa_str(&local));
+	}
+	send(afd, buf, MSG_LEN, MSG_NOSIGNAL);
+	close(afd);
+}
+
+static void *mt_server(void *p)
+{
+	struct mt_state *st = p;
+
+	while (!st->server_stop) {
+		struct pollfd pf[3];
+		int k;
+
+		for (k = 0; k < 3; k++) {
+			pf[k].fd = k || st->drain_m0 ? st->m[k] : -1;
+			pf[k].events = POLLIN;
+			pf[k].revents = 0;
+		}
+		if (poll(pf, 3, 20) <= 0)
+			continue;
+		for (k = 0; k < 3; k++) {
+			int afd;
+
+			if (!(pf[k].revents & POLLIN))
+				continue;
+			afd = accept4(st->m[k], NULL, NULL, SOCK_CLOEXEC);
+			if (afd >= 0)
+				mt_serve(st, k, afd);
+		}
+	}
+	return NULL;
+}
+
+FIXTURE(regroup_mt) {
+	struct mt_state *st;
+};
+
+FIXTURE_VARIANT(regroup_mt) {
+	int family;
+	const char *ip[3];
+	uint32_t flags;
+};
+
+FIXTURE_VARIANT_ADD(regroup_mt, ipv6) {
+	.family = AF_INET6, .ip = { "::1", "::1", "::1" }, .flags = 0,
+};
+
+FIXTURE_VARIANT_ADD(regroup_mt, ipv6_rewrite) {
+	.family = AF_INET6, .ip = { "::1", "::1", "::1" }, .flags = SOCKGROUP_F_REWRITE,
+};
+
+FIXTURE_VARIANT_ADD(regroup_mt, ipv4_rewrite) {
+	.family = AF_INET, .ip = { "127.0.0.1", "127.0.0.2", "127.0.0.3" },
+	.flags = SOCKGROUP_F_REWRITE,
+};
+
+FIXTURE_SETUP(regroup_mt)
+{
+	struct mt_state *st;
+	int fds[2], i;
+
+	self->st = st = calloc(1, sizeof(*st));
+	ASSERT_NE(NULL, st);
+	for (i = 0; i < 3; i++)
+		st->m[i] = -1;
+	/* The harness runs each test in a process of its own. */
+	if (unshare(CLONE_NEWNET))
+		SKIP(return, "unshare(CLONE_NEWNET): %s", strerror(errno));
+	ASSERT_EQ(0, lo_up());
+	st->flags = variant->flags;
+	for (i = 0; i < 3; i++) {
+		st->m[i] = listener(variant->family, variant->ip[i], 0, i ? 64 : 1, 0);
+		ASSERT_LE(0, st->m[i]) TH_LOG("listener on %s: %s", variant->ip[i], strerror(errno));
+		ASSERT_EQ(0, local_of(st->m[i], &st->a[i]));
+	}
+	fds[0] = st->m[1];
+	fds[1] = st->m[2];
+	if (set_group_raw(st->m[0], SOCKGROUP_VERSION, st->flags, SOCKGROUP_POLICY_RING, 2,
+			  fds, 2, REQ_HDR + 8) && errno == ENOPKG)
+		SKIP(return, "rewrite groups need conntrack and NAT (ENOPKG)");
+}
+
+FIXTURE_TEARDOWN(regroup_mt)
+{
+	struct mt_state *st = self->st;
+
+	if (!st)
+		return;
+	for (int i = 0; i < 3; i++)
+		if (st->m[i] >= 0)
+			close(st->m[i]);
+	free(st);
+}
+
+TEST_F_TIMEOUT(regroup_mt, threads_under_traffic, 60)
+{
+	struct mt_state *st = self->st;
+	pthread_t regrouper[MT_THREADS], client[MT_THREADS], server;
+	struct mt_arg args[MT_THREADS];
+	int i, regroups = 0, connected = 0, served = 0, refused = 0, lost = 0;
+	int64_t deadline;
+
+	ASSERT_EQ(0, pthread_create(&server, NULL, mt_server, st));
+	for (i = 0; i < MT_THREADS; i++) {
+		args[i].st = st;
+		args[i].id = i;
+		ASSERT_EQ(0, pthread_create(&regrouper[i], NULL, mt_regrouper, &args[i]));
+		ASSERT_EQ(0, pthread_create(&client[i], NULL, mt_client, &args[i]));
+	}
+	deadline = now_ms() + 3000;
+	while (now_ms() < deadline)
+		usleep(50000);	/* the load's duration, not a wait for a condition */
+	st->stop = 1;
+	for (i = 0; i < MT_THREADS; i++) {
+		pthread_join(regrouper[i], NULL);
+		pthread_join(client[i], NULL);
+	}
+
+	/* Serve M0 too; every connection still waiting gets its echo. */
+	st->drain_m0 = 1;
+	deadline = now_ms() + 20000;	/* retransmitted ACKs of an overflowed queue */
+	for (i = 0; i < MT_THREADS; i++)
+		for (int k = 0; k < st->npending[i]; k++) {
+			struct mt_conn *c = &st->pending[i][k];
+			int left = deadline - now_ms();
+
+			if (!mt_read_echo(c, left > 0 ? left : 0)) {
+				if (!lost++)
+					TH_LOG("client %d, '%.20s': %d of %d bytes echoed", i, c->msg,
+					       c->got, MSG_LEN);
+			} else if (memcmp(c->echo, c->msg, MSG_LEN)) {
+				st->corrupt[i]++;
+			} else {
+				st->served[i]++;
+			}
+			close(c->fd);
+		}
+	st->server_stop = 1;
+	pthread_join(server, NULL);
+
+	for (i = 0; i < MT_THREADS; i++) {
+		regroups += st->regroups[i];
+		connected += st->connected[i];
+		served += st->served[i];
+		refused += st->refused[i];
+		EXPECT_EQ(0, st->bad[i]) TH_LOG("regrouper %d: %d failed with %s", i, st->bad[i],
+						strerror(st->bad_errno[i]));
+		EXPECT_EQ(0, st->broken[i]) TH_LOG("client %d: %d failed with %s", i,
+						   st->broken[i], strerror(st->cbad_errno[i]));
+		EXPECT_EQ(0, st->corrupt[i]) TH_LOG("client %d: %d echoes differ", i,
+						    st->corrupt[i]);
+	}
+	TH_LOG("%d regroups; %d connected, %d served, %d failed to connect; "
+	       "server: %d accepted, %d redirected", regroups, connected, served, refused,
+	       st->accepted, st->redirected);
+	EXPECT_EQ(0, lost) TH_LOG("%d connections connected and never echoed", lost);
+	EXPECT_EQ(0, st->short_read) TH_LOG("%d accepted connections without their bytes",
+					     st->short_read);
+	EXPECT_EQ(0, st->wrong_local) TH_LOG("%d accepted at the wrong address, first: %s",
+					     st->wrong_local, st->wrong);
+	EXPECT_LT(10, regroups);
+	EXPECT_LT(0, served);
+	EXPECT_EQ(connected, served) TH_LOG("every connection made must be served");
+	EXPECT_LT(0, st->redirected) TH_LOG("no connection was redirected");
 }
 
 int main(int argc, char **argv)
