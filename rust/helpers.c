@@ -174,9 +174,20 @@ void sg_ftrace_regs_set_ip(struct ftrace_regs *fregs, unsigned long ip)
 	ftrace_regs_set_instruction_pointer(fregs, ip);
 }
 
+/* net_generic(), or NULL for an id beyond a namespace's array (one
+ * allocated before the id's registration and not set up yet).
+ */
 void *sg_net_generic(const struct net *net, unsigned int id)
 {
-	return net_generic(net, id);
+	struct net_generic *ng;
+	void *ptr = NULL;
+
+	rcu_read_lock();
+	ng = rcu_dereference(net->gen);
+	if (id < ng->s.len)
+		ptr = ng->ptr[id];
+	rcu_read_unlock();
+	return ptr;
 }
 
 void sg_init_delayed_work(struct delayed_work *dw, work_func_t fn)

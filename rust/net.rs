@@ -403,7 +403,7 @@ impl<T: PernetState> Pernet<T> {
     }
 
     /// Our slot of `net`: `None` while the pernet core has not set it up
-    /// (a namespace still being set up before our `init`).
+    /// (a namespace still being set up, before our `init`).
     ///
     /// # Safety
     ///
@@ -416,8 +416,8 @@ impl<T: PernetState> Pernet<T> {
     /// (`Drop` clears it before unregistering, whose grace period comes
     /// before any slot is freed); or as `enable_nat` argues.
     unsafe fn slots<'a>(net: &'a Net) -> Option<&'a Slot<T>> {
-        // SAFETY: By the caller's guarantee the id is assigned (so it indexes
-        // `net->gen`, sized for every id at the namespace's allocation).
+        // SAFETY: By the caller's guarantee the id is assigned; `net` is
+        // alive; the helper checks the id against `net->gen`'s length.
         let p = unsafe { bindings::sg_net_generic(net.as_ptr(), T::statics().id()) };
         // SAFETY: A non-null slot is the pernet core's zeroed allocation of
         // `ops.size` = `size_of::<Slot<T>>()` bytes (`kzalloc`: aligned for
