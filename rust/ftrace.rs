@@ -3,7 +3,7 @@
 //! Hooks on kernel functions with ftrace, as livepatch uses it.
 //!
 //! A loadable module cannot add a case to `sk_setsockopt()`. Instead, an
-//! ftrace callback at the entry of `sock_setsockopt()` and `sk_getsockopt()`
+//! ftrace callback at the entry of `sk_setsockopt()` and `sk_getsockopt()`
 //! (below the LSM and cgroup BPF checks of every socket option) looks at the
 //! level and option name and, for our option only, moves the instruction
 //! pointer to our own function with the same signature
@@ -250,15 +250,16 @@ fn this_module() -> *mut bindings::module {
 
 /// The hooks that route a [`Sockopt`]'s calls to it; unregistered on drop.
 ///
-/// They sit below the checks every socket option passes: `sock_setsockopt()`
-/// is what `do_sock_setsockopt()` calls for `SOL_SOCKET` once
+/// They sit below the checks every socket option passes: `sk_setsockopt()`
+/// is what `do_sock_setsockopt()` reaches for `SOL_SOCKET` (through
+/// `sock_setsockopt()`, or a protocol's own handler such as UDP's) once
 /// `security_socket_setsockopt()` (LSM) and the cgroup BPF setsockopt
 /// programs have let the call through (a program may have replaced the
 /// buffer with a kernel copy); `sk_getsockopt()` is what
 /// `do_sock_getsockopt()` calls for `SOL_SOCKET` after
 /// `security_socket_getsockopt()`, before the cgroup BPF getsockopt programs
-/// see the result. Both are called from `net/socket.c` across translation
-/// units (not inlined: each has its ftrace site).
+/// see the result. Both are called across translation units (not inlined:
+/// each has its ftrace site).
 ///
 /// A call is redirected only after a reference on this module was taken in
 /// the ftrace callback (only once the module is live); the replacement drops
@@ -278,11 +279,11 @@ impl<T: Sockopt> SockoptHooks<T> {
     /// only one `IPMODIFY` ops hook a function.
     pub fn register() -> Result<Self> {
         let flags = bindings::FTRACE_OPS_FL_IPMODIFY;
-        let set = same_signature!(bindings::sock_setsockopt, Self::set);
+        let set = same_signature!(bindings::sk_setsockopt, Self::set);
         let get = same_signature!(bindings::sk_getsockopt, Self::get);
         Ok(Self {
             _set: Ftrace::register(
-                c_str!("sock_setsockopt"),
+                c_str!("sk_setsockopt"),
                 Some(Self::redirect),
                 flags,
                 set as *mut core::ffi::c_void,
@@ -310,7 +311,7 @@ impl<T: Sockopt> SockoptHooks<T> {
         fregs: *mut bindings::ftrace_regs,
     ) {
         // SAFETY: ftrace passes the registers at the entry of
-        // `sock_setsockopt(sock, level, optname, optval, optlen)` or
+        // `sk_setsockopt(sk, level, optname, optval, optlen)` or
         // `sk_getsockopt(sk, level, optname, optval, optlen)`: the
         // arguments 1 and 2 are integers in both (`same_signature!` in
         // `register` ties these positions to the prototypes).
@@ -374,23 +375,20 @@ impl<T: Sockopt> SockoptHooks<T> {
         ret
     }
 
-    /// Replaces `int sock_setsockopt(struct socket *sock, int level, int
-    /// optname, sockptr_t optval, unsigned int optlen)`.
+    /// Replaces `int sk_setsockopt(struct sock *sk, int level, int optname,
+    /// sockptr_t optval, unsigned int optlen)`.
     ///
     /// # Safety
     ///
     /// Only reached through `redirect`, which took a module reference for it:
-    /// the arguments are those of a call of `sock_setsockopt` by a task.
+    /// the arguments are those of a call of `sk_setsockopt` by a task.
     unsafe extern "C" fn set(
-        sock: *mut bindings::socket,
+        sk: *mut bindings::sock,
         _level: i32,
         _optname: i32,
         val: bindings::sockptr_t,
         len: u32,
     ) -> i32 {
-        // SAFETY: The caller holds `sock` (as for `sk` in `finish`); a
-        // socket's `sk` is set while it is open.
-        let sk = unsafe { (*sock).sk };
         Self::finish(sk, |sk| T::set(sk, &OptIn { val, len }))
     }
 
