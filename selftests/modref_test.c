@@ -3,9 +3,9 @@
  * kselftest of the module reference a redirected SO_SERVICE_GROUP call
  * holds (run by modref.sh, as root, with the sockgroup module loaded).
  *
- * The option's buffer (setsockopt's request, getsockopt's length) lies in a
+ * The option's buffer (setsockopt's request, getsockopt's reply) lies in a
  * page registered with userfaultfd(2) and not yet populated, so the call's
- * copy from user space, made inside the module's function, blocks on the
+ * copy to or from user space, made inside the module's function, blocks on the
  * fault.  While it is blocked the module must not go: delete_module(2)
  * fails with EWOULDBLOCK (kernel/module/main.c, try_stop_module(): the
  * reference count is not zero; kmod's rmmod reports "in use") and the
@@ -19,7 +19,7 @@
  * site is patched while the call is blocked: the failed delete_module()
  * stops at the reference count, before the module's exit function (which
  * unregisters the ftrace hooks) could run, and the blocked call passed the
- * patched site of do_sock_setsockopt() when it entered.  The successful
+ * patched site of sk_setsockopt()/sk_getsockopt() when it entered.  The successful
  * unload comes after the call has returned and its thread ended; insmod
  * comes before any call.
  */
@@ -139,16 +139,17 @@ static void *caller(void *p)
 	struct call *c = p;
 
 	if (c->get) {
-		/* optlen in the missing page; the reply buffer is ordinary. */
-		struct {
-			struct sockgroup_info info;
-			struct sockgroup_member m[2];
-		} reply;
+		/*
+		 * The reply buffer is the missing page, the length ordinary:
+		 * the kernel reads optlen itself before our function when a
+		 * cgroup BPF getsockopt program is enabled, but it writes the
+		 * reply only in our function.
+		 */
+		socklen_t len = sizeof(struct sockgroup_info) +
+				2 * sizeof(struct sockgroup_member);
 
-		memset(&reply, 0, sizeof(reply));
-		c->rc = getsockopt(c->fd, SOL_SOCKET, SO_SERVICE_GROUP, &reply,
-				   (socklen_t *)c->page);
-		c->count = reply.info.count;
+		c->rc = getsockopt(c->fd, SOL_SOCKET, SO_SERVICE_GROUP, c->page, &len);
+		c->count = ((struct sockgroup_info *)c->page)->count;
 	} else {
 		c->rc = setsockopt(c->fd, SOL_SOCKET, SO_SERVICE_GROUP, c->page,
 				   sizeof(struct sockgroup_req) + sizeof(int));
@@ -162,8 +163,8 @@ static void *caller(void *p)
 static void fill(struct call *c, char *buf)
 {
 	if (c->get) {
-		*(socklen_t *)buf = sizeof(struct sockgroup_info) +
-				    2 * sizeof(struct sockgroup_member);
+		/* The reply overwrites whatever the page holds. */
+		memset(buf, 0, sizeof(struct sockgroup_info));
 	} else {
 		struct sockgroup_req *r = (struct sockgroup_req *)buf;
 
