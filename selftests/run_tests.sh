@@ -36,7 +36,8 @@ TESTS=(
 # it is added to DEBUG_SKIP below with its reason.
 #
 #   module_load.sh  full       module init and exit, reload
-#   kunit.sh        full       the KUnit cases (run at insmod)
+#   kunit.sh        full       the KUnit cases (sockgroup_kunit.ko), and that
+#                              sockgroup.ko alone runs none
 #   groups.sh       full       every group lifetime path; the storms scale
 #                              their duration down (sockgroup_test.c)
 #   modref.sh       full       a redirected call holding the module (uffd)
@@ -47,6 +48,14 @@ TESTS=(
 #                              veth at PRE_ROUTING, IPv6 over loopback at
 #                              LOCAL_OUT) and steer beside rewrite, 64 KiB
 #                              each way (plain: all five cases, 1 MiB)
+#   alloc_fail.sh   debug only failslab/fail-nth on every allocation of a
+#                              request and of a member's close, the sweep's
+#                              retries, namespaces freed (skips on plain:
+#                              no fault injection there)
+#   synpath.sh      scaled     every SYN-path case (retransmitted SYN,
+#                              TIME_WAIT, cookies) but the open-loop run,
+#                              which takes minutes there and no path of its
+#                              own (synpath.sh openloop runs it)
 #   sgctl_group.sh  skipped    real servers (socat, nginx) restarted dozens
 #                              of times, 10-13 min on debug; the module paths
 #                              it takes are those of groups.sh
