@@ -52,10 +52,11 @@ TESTS=(
 #                              request and of a member's close, the sweep's
 #                              retries, namespaces freed (skips on plain:
 #                              no fault injection there)
-#   synpath.sh      scaled     every SYN-path case (retransmitted SYN,
-#                              TIME_WAIT, cookies) but the open-loop run,
-#                              which takes minutes there and no path of its
-#                              own (synpath.sh openloop runs it)
+#   synpath.sh      scaled     every SYN-path case (retransmitted SYN and
+#                              TIME_WAIT over IPv4 and IPv6, the cookie
+#                              cases over IPv4: one code path for both) but
+#                              the open-loop run, which takes minutes there
+#                              and no path of its own (synpath.sh openloop)
 #   sgctl_group.sh  skipped    real servers (socat, nginx) restarted dozens
 #                              of times, 10-13 min on debug; the module paths
 #                              it takes are those of groups.sh
