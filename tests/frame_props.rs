@@ -4,6 +4,7 @@
 
 use hmac::{Hmac, Mac as _};
 use proptest::prelude::*;
+use proptest::strategy::ValueTree;
 use sha2::Sha256;
 use sockgroup_logic::frame::*;
 
@@ -79,7 +80,10 @@ fn rfc4231_vectors() {
         assert_eq!(mac.tag(&[data]).unwrap().to_vec(), hex(want));
         // The parts are concatenated, wherever they are split.
         for cut in 0..=data.len() {
-            assert_eq!(mac.tag(&[&data[..cut], &data[cut..]]).unwrap().to_vec(), hex(want));
+            assert_eq!(
+                mac.tag(&[&data[..cut], &data[cut..]]).unwrap().to_vec(),
+                hex(want)
+            );
         }
     }
     let mac = HmacSha256(vec![0x0c; 20]);
@@ -104,7 +108,10 @@ fn session_key_input_layout() {
         derive_session_key(&k, 0x0102_0304, 7, &cn, &an).unwrap(),
         k.tag(&[&want]).unwrap()
     );
-    assert_eq!(derive_session_key(&Broken, 1, 2, &cn, &an), Err(FrameError::Mac));
+    assert_eq!(
+        derive_session_key(&Broken, 1, 2, &cn, &an),
+        Err(FrameError::Mac)
+    );
 }
 
 #[test]
@@ -133,15 +140,20 @@ fn msg_type() -> impl Strategy<Value = MsgType> {
 }
 
 fn header() -> impl Strategy<Value = Header> {
-    (msg_type(), 0..=MAX_PAYLOAD as u32, any::<u32>(), any::<u64>(), any::<u32>()).prop_map(
-        |(msg_type, length, sender, seq, key_id)| Header {
+    (
+        msg_type(),
+        0..=MAX_PAYLOAD as u32,
+        any::<u32>(),
+        any::<u64>(),
+        any::<u32>(),
+    )
+        .prop_map(|(msg_type, length, sender, seq, key_id)| Header {
             msg_type,
             length,
             sender,
             seq,
             key_id,
-        },
-    )
+        })
 }
 
 proptest! {
@@ -208,8 +220,14 @@ fn header_length_bound() {
 // Messages.
 
 fn tuple() -> impl Strategy<Value = Tuple> {
-    (any::<bool>(), any::<[u8; 16]>(), any::<[u8; 16]>(), any::<u16>(), any::<u16>()).prop_map(
-        |(v6, mut client, mut server, client_port, server_port)| {
+    (
+        any::<bool>(),
+        any::<[u8; 16]>(),
+        any::<[u8; 16]>(),
+        any::<u16>(),
+        any::<u16>(),
+    )
+        .prop_map(|(v6, mut client, mut server, client_port, server_port)| {
             if !v6 {
                 client[4..].fill(0);
                 server[4..].fill(0);
@@ -221,8 +239,7 @@ fn tuple() -> impl Strategy<Value = Tuple> {
                 client_port,
                 server_port,
             }
-        },
-    )
+        })
 }
 
 fn hello() -> impl Strategy<Value = Hello> {
@@ -244,14 +261,14 @@ fn heartbeat() -> impl Strategy<Value = Heartbeat> {
 }
 
 fn conn_sync() -> impl Strategy<Value = ConnSync> {
-    (tuple(), any::<u32>(), any::<u32>(), any::<u32>()).prop_map(|(tuple, owner, backup, backend)| {
-        ConnSync {
+    (tuple(), any::<u32>(), any::<u32>(), any::<u32>()).prop_map(
+        |(tuple, owner, backup, backend)| ConnSync {
             tuple,
             owner,
             backup,
             backend,
-        }
-    })
+        },
+    )
 }
 
 /// A HANDOFF_REQ's fields other than the request bytes.
@@ -280,21 +297,23 @@ fn req_fields() -> impl Strategy<Value = ReqFields> {
         any::<u32>(),
         any::<u32>(),
     )
-        .prop_map(|(tuple, isns, mss, ws, sack_ok, ts, ecn, client_window, rtt_us)| ReqFields {
-            tuple,
-            isns,
-            mss,
-            wscale: ws.map(|(client, server)| WScale { client, server }),
-            sack_ok,
-            timestamps: ts.map(|(client_tsval, fe_tsval_now, ts_offset)| Timestamps {
-                client_tsval,
-                fe_tsval_now,
-                ts_offset,
-            }),
-            ecn,
-            client_window,
-            rtt_us,
-        })
+        .prop_map(
+            |(tuple, isns, mss, ws, sack_ok, ts, ecn, client_window, rtt_us)| ReqFields {
+                tuple,
+                isns,
+                mss,
+                wscale: ws.map(|(client, server)| WScale { client, server }),
+                sack_ok,
+                timestamps: ts.map(|(client_tsval, fe_tsval_now, ts_offset)| Timestamps {
+                    client_tsval,
+                    fe_tsval_now,
+                    ts_offset,
+                }),
+                ecn,
+                client_window,
+                rtt_us,
+            },
+        )
 }
 
 impl ReqFields {
@@ -342,7 +361,8 @@ fn owned() -> impl Strategy<Value = Owned> {
                 state
             }
         )),
-        (tuple(), any::<u32>()).prop_map(|(tuple, reason)| Owned::Nack(HandoffNack { tuple, reason })),
+        (tuple(), any::<u32>())
+            .prop_map(|(tuple, reason)| Owned::Nack(HandoffNack { tuple, reason })),
         (tuple(), any::<u32>()).prop_map(|(tuple, reason)| Owned::Term(Term { tuple, reason })),
         conn_sync().prop_map(Owned::Sync),
         tuple().prop_map(|tuple| Owned::End(ConnEnd { tuple })),
@@ -363,7 +383,9 @@ fn encode_payload(m: &Owned) -> (MsgType, Vec<u8>) {
         Owned::Term(x) => x.encode(&mut w).map(|()| MsgType::Term),
         Owned::Sync(x) => x.encode(&mut w).map(|()| MsgType::ConnSync),
         Owned::End(x) => x.encode(&mut w).map(|()| MsgType::ConnEnd),
-        Owned::Transfer(e) => TransferOut { entries: e }.encode(&mut w).map(|()| MsgType::Transfer),
+        Owned::Transfer(e) => TransferOut { entries: e }
+            .encode(&mut w)
+            .map(|()| MsgType::Transfer),
     }
     .unwrap();
     let n = w.len();
@@ -371,7 +393,13 @@ fn encode_payload(m: &Owned) -> (MsgType, Vec<u8>) {
     (ty, buf[..n].to_vec())
 }
 
-fn write(m: &Owned, buf: &mut [u8], sender: u32, seq: u64, mac: &dyn Mac) -> Result<usize, FrameError> {
+fn write(
+    m: &Owned,
+    buf: &mut [u8],
+    sender: u32,
+    seq: u64,
+    mac: &dyn Mac,
+) -> Result<usize, FrameError> {
     match m {
         Owned::Hello(x) => write_frame(buf, sender, seq, 0, x, mac),
         Owned::Heartbeat(x) => write_frame(buf, sender, seq, 0, x, mac),
@@ -597,7 +625,10 @@ fn wscale_bound() {
         },
         isns: (1, 2),
         mss: 1460,
-        wscale: Some(WScale { client: 14, server: 14 }),
+        wscale: Some(WScale {
+            client: 14,
+            server: 14,
+        }),
         sack_ok: true,
         timestamps: None,
         ecn: false,
@@ -610,11 +641,17 @@ fn wscale_bound() {
     let n = w.len();
     assert!(HandoffReq::decode(&buf[..n]).is_ok());
     let mut f15 = f.clone();
-    f15.wscale = Some(WScale { client: 15, server: 0 });
+    f15.wscale = Some(WScale {
+        client: 15,
+        server: 0,
+    });
     let mut w = TlvWriter::new(&mut buf);
     f15.with(b"").encode(&mut w).unwrap();
     let n = w.len();
-    assert_eq!(HandoffReq::decode(&buf[..n]), Err(FrameError::BadValue(attr::WSCALE)));
+    assert_eq!(
+        HandoffReq::decode(&buf[..n]),
+        Err(FrameError::BadValue(attr::WSCALE))
+    );
 }
 
 #[test]
@@ -646,8 +683,21 @@ fn transfer_bound() {
     let entries = vec![e; MAX_TRANSFER_ENTRIES + 1];
     let mut buf = vec![0u8; FRAME_MAX];
     let mac = HmacSha256(b"k".to_vec());
-    let n = write_frame(&mut buf, 1, 1, 0, &TransferOut { entries: &entries[..MAX_TRANSFER_ENTRIES] }, &mac).unwrap();
-    assert_eq!(n, HEADER_LEN + TAG_LEN + MAX_TRANSFER_ENTRIES * TRANSFER_ENTRY_LEN);
+    let n = write_frame(
+        &mut buf,
+        1,
+        1,
+        0,
+        &TransferOut {
+            entries: &entries[..MAX_TRANSFER_ENTRIES],
+        },
+        &mac,
+    )
+    .unwrap();
+    assert_eq!(
+        n,
+        HEADER_LEN + TAG_LEN + MAX_TRANSFER_ENTRIES * TRANSFER_ENTRY_LEN
+    );
     let t = Transfer::decode(Frame::parse(&buf[..n]).unwrap().payload()).unwrap();
     assert_eq!(t.len(), MAX_TRANSFER_ENTRIES);
     assert!(t.entries().all(|x| x == e));
@@ -694,10 +744,16 @@ fn writer_bounds() {
         uptime_ms: 2,
     };
     let mut buf = vec![0u8; HEADER_LEN + 20 + TAG_LEN];
-    assert_eq!(write_frame(&mut buf, 1, 1, 0, &hb, &mac), Err(FrameError::NoRoom));
+    assert_eq!(
+        write_frame(&mut buf, 1, 1, 0, &hb, &mac),
+        Err(FrameError::NoRoom)
+    );
     let mut buf = vec![0u8; HEADER_LEN + 24 + TAG_LEN];
     assert_eq!(write_frame(&mut buf, 1, 1, 0, &hb, &mac), Ok(buf.len()));
-    assert_eq!(write_frame(&mut buf, 1, 1, 0, &hb, &Broken), Err(FrameError::Mac));
+    assert_eq!(
+        write_frame(&mut buf, 1, 1, 0, &hb, &Broken),
+        Err(FrameError::Mac)
+    );
 }
 
 // The sequence check.
@@ -715,13 +771,25 @@ fn hdr(msg_type: MsgType, seq: u64) -> Header {
 #[test]
 fn seq_check() {
     let mut rx = RxSeq::new();
-    assert_eq!(rx.check(&hdr(MsgType::Heartbeat, 0)), Err(FrameError::Unexpected));
+    assert_eq!(
+        rx.check(&hdr(MsgType::Heartbeat, 0)),
+        Err(FrameError::Unexpected)
+    );
     assert_eq!(rx.check(&hdr(MsgType::Hello, 1)), Err(FrameError::BadSeq));
     assert_eq!(rx.last(), None);
     rx.check(&hdr(MsgType::Hello, 0)).unwrap();
-    assert_eq!(rx.check(&hdr(MsgType::Hello, 1)), Err(FrameError::Unexpected));
-    assert_eq!(rx.check(&hdr(MsgType::Heartbeat, 0)), Err(FrameError::BadSeq));
-    assert_eq!(rx.check(&hdr(MsgType::Heartbeat, 2)), Err(FrameError::BadSeq));
+    assert_eq!(
+        rx.check(&hdr(MsgType::Hello, 1)),
+        Err(FrameError::Unexpected)
+    );
+    assert_eq!(
+        rx.check(&hdr(MsgType::Heartbeat, 0)),
+        Err(FrameError::BadSeq)
+    );
+    assert_eq!(
+        rx.check(&hdr(MsgType::Heartbeat, 2)),
+        Err(FrameError::BadSeq)
+    );
     rx.check(&hdr(MsgType::Heartbeat, 1)).unwrap();
     rx.check(&hdr(MsgType::Transfer, 2)).unwrap();
     assert_eq!(rx.last(), Some(2));
@@ -857,8 +925,107 @@ fn reader_small_buffer() {
     assert_eq!(res.err(), Some(FrameError::TooLong));
     let mut tiny = [0u8; 8];
     let mut r = FrameReader::new();
-    assert_eq!(r.feed(&mut tiny, &out[..n]).1.err(), Some(FrameError::TooLong));
+    assert_eq!(
+        r.feed(&mut tiny, &out[..n]).1.err(),
+        Some(FrameError::TooLong)
+    );
     // Advancing past what was asked is refused too.
     let mut r = FrameReader::new();
-    assert_eq!(r.advance(&buf, HEADER_LEN + 1).err(), Some(FrameError::TooLong));
+    assert_eq!(
+        r.advance(&buf, HEADER_LEN + 1).err(),
+        Some(FrameError::TooLong)
+    );
+}
+
+#[test]
+fn hello_checks() {
+    let hello = |receiver| Hello {
+        nonce: [9; 16],
+        receiver,
+        caps: 0,
+        hb_interval_ms: 200,
+    };
+    let h = |sender, seq, key_id| Header {
+        msg_type: MsgType::Hello,
+        length: 0,
+        sender,
+        seq,
+        key_id,
+    };
+    // Node 2 accepts from node 1; node 1 hears node 2's answer.
+    assert_eq!(
+        check_hello(Role::Acceptor, &h(1, 0, 0), &hello(2), 1, 2),
+        Ok(())
+    );
+    assert_eq!(
+        check_hello(Role::Connector, &h(2, 0, 0), &hello(1), 2, 1),
+        Ok(())
+    );
+    // The higher id may not connect, nor the lower accept.
+    assert_eq!(
+        check_hello(Role::Acceptor, &h(3, 0, 0), &hello(2), 3, 2),
+        Err(FrameError::WrongPeer)
+    );
+    assert_eq!(
+        check_hello(Role::Connector, &h(1, 0, 0), &hello(2), 1, 2),
+        Err(FrameError::WrongPeer)
+    );
+    // Another sender than the peer whose address connected, another receiver.
+    assert_eq!(
+        check_hello(Role::Acceptor, &h(1, 0, 0), &hello(2), 0, 2),
+        Err(FrameError::WrongPeer)
+    );
+    assert_eq!(
+        check_hello(Role::Acceptor, &h(1, 0, 0), &hello(3), 1, 2),
+        Err(FrameError::WrongPeer)
+    );
+    assert_eq!(
+        check_hello(Role::Acceptor, &h(1, 1, 0), &hello(2), 1, 2),
+        Err(FrameError::Unexpected)
+    );
+    assert_eq!(
+        check_hello(Role::Acceptor, &h(1, 0, 1), &hello(2), 1, 2),
+        Err(FrameError::BadKeyId)
+    );
+    let mut hb = h(1, 0, 0);
+    hb.msg_type = MsgType::Heartbeat;
+    assert_eq!(
+        check_hello(Role::Acceptor, &hb, &hello(2), 1, 2),
+        Err(FrameError::Unexpected)
+    );
+
+    let mut rx = RxSeq::new();
+    assert_eq!(check_frame(&mut rx, &h(1, 0, 0), 1), Ok(()));
+    hb.seq = 1;
+    assert_eq!(check_frame(&mut rx, &hb, 5), Err(FrameError::WrongPeer));
+    hb.key_id = 1;
+    assert_eq!(check_frame(&mut rx, &hb, 1), Err(FrameError::BadKeyId));
+    hb.key_id = 0;
+    assert_eq!(rx.last(), Some(0));
+    assert_eq!(check_frame(&mut rx, &hb, 1), Ok(()));
+    assert_eq!(check_frame(&mut rx, &hb, 1), Err(FrameError::BadSeq));
+}
+
+/// Writes a seed corpus for the fuzz target (one frame of each type) when
+/// SOCKGROUP_FUZZ_CORPUS names a directory; see the README.
+#[test]
+fn fuzz_corpus() {
+    let Some(dir) = std::env::var_os("SOCKGROUP_FUZZ_CORPUS") else {
+        return;
+    };
+    let mac = HmacSha256(b"0123456789abcdef".to_vec());
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let mut buf = vec![0u8; FRAME_MAX];
+    for i in 0..64 {
+        let m = owned().new_tree(&mut runner).unwrap().current();
+        let n = write(&m, &mut buf, 1, i, &mac).unwrap();
+        // The fuzz target's first byte is the chunk size.
+        let mut seed = vec![(i * 37 % 256) as u8];
+        seed.extend_from_slice(&buf[..n]);
+        std::fs::write(
+            std::path::Path::new(&dir).join(format!("seed-{i:02}")),
+            seed,
+        )
+        .unwrap();
+    }
 }

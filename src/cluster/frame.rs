@@ -39,6 +39,8 @@ pub const TLV_HEADER_LEN: usize = 4;
 pub const MAX_TRANSFER_ENTRIES: usize = 256;
 /// The label at the start of the session key derivation's input.
 pub const SESSION_LABEL: &[u8; 20] = b"sockgroup-session-v1";
+/// The only key id in use: the pair's key for HELLO, the session key after.
+pub const KEY_ID: u32 = 0;
 /// Bytes of the session key derivation's input ([`session_key_input`]).
 pub const SESSION_INPUT_LEN: usize = SESSION_LABEL.len() + 4 + 4 + 2 * NONCE_LEN;
 
@@ -83,6 +85,10 @@ pub enum FrameError {
     BadSeq,
     /// HELLO after the handshake, or another type before it.
     Unexpected,
+    /// The sender, or a HELLO's receiver, is not the node expected.
+    WrongPeer,
+    /// The key id is not [`KEY_ID`].
+    BadKeyId,
 }
 
 impl fmt::Display for FrameError {
@@ -107,6 +113,8 @@ impl fmt::Display for FrameError {
             FrameError::Mac => f.write_str("MAC failed"),
             FrameError::BadSeq => f.write_str("bad sequence number"),
             FrameError::Unexpected => f.write_str("unexpected message"),
+            FrameError::WrongPeer => f.write_str("wrong peer"),
+            FrameError::BadKeyId => f.write_str("bad key id"),
         }
     }
 }
@@ -426,7 +434,11 @@ impl FrameReader {
     /// returns the frame if it is complete. The next call starts the next
     /// frame at the start of `buf`, so the caller is done with a frame
     /// before it writes more.
-    pub fn advance<'b>(&mut self, buf: &'b [u8], n: usize) -> Result<Option<Frame<'b>>, FrameError> {
+    pub fn advance<'b>(
+        &mut self,
+        buf: &'b [u8],
+        n: usize,
+    ) -> Result<Option<Frame<'b>>, FrameError> {
         if let ReadState::Failed(e) = self.state {
             return Err(e);
         }
@@ -510,6 +522,54 @@ impl RxSeq {
     pub fn last(&self) -> Option<u64> {
         self.last
     }
+}
+
+/// Which end of a control connection this node is.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Role {
+    /// The lower id: it connects.
+    Connector,
+    /// The higher id: it accepts.
+    Acceptor,
+}
+
+/// Checks a received HELLO (its tag already verified under the pair's
+/// key): from `peer` to `own`, the lower id connecting, with [`KEY_ID`]
+/// and seq 0 (the latter also checked by [`RxSeq::check`]).
+pub fn check_hello(
+    role: Role,
+    header: &Header,
+    hello: &Hello,
+    peer: u32,
+    own: u32,
+) -> Result<(), FrameError> {
+    if header.msg_type != MsgType::Hello || header.seq != 0 {
+        return Err(FrameError::Unexpected);
+    }
+    if header.key_id != KEY_ID {
+        return Err(FrameError::BadKeyId);
+    }
+    let order = match role {
+        Role::Acceptor => peer < own,
+        Role::Connector => own < peer,
+    };
+    if header.sender != peer || hello.receiver != own || !order {
+        return Err(FrameError::WrongPeer);
+    }
+    Ok(())
+}
+
+/// Checks a received frame's header (its tag already verified) before
+/// its payload is acted on: from `peer`, with [`KEY_ID`], and the next
+/// sequence number, which `rx` then records.
+pub fn check_frame(rx: &mut RxSeq, header: &Header, peer: u32) -> Result<(), FrameError> {
+    if header.sender != peer {
+        return Err(FrameError::WrongPeer);
+    }
+    if header.key_id != KEY_ID {
+        return Err(FrameError::BadKeyId);
+    }
+    rx.check(header)
 }
 
 /// The send side's sequence numbers: 0 for the HELLO, then 1, 2, 3...
@@ -985,7 +1045,8 @@ impl<'a> Decode<'a> for Hello {
             caps: need(caps, attr::CAPS)?,
             hb_interval_ms: need(hb, attr::HB_INTERVAL)?,
         })
-    }}
+    }
+}
 
 /// HEARTBEAT: liveness, with the sender's view of the membership.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -1020,7 +1081,8 @@ impl<'a> Decode<'a> for Heartbeat {
             generation: need(generation, attr::GENERATION)?,
             uptime_ms: need(uptime, attr::UPTIME)?,
         })
-    }}
+    }
+}
 
 /// The largest window scale shift (RFC 7323).
 pub const MAX_WSCALE: u8 = 14;
@@ -1151,7 +1213,8 @@ impl<'a> Decode<'a> for HandoffReq<'a> {
             rtt_us: need(rtt, attr::RTT)?,
             request: need(request, attr::REQUEST)?,
         })
-    }}
+    }
+}
 
 /// HANDOFF_ACK: the back-end took the connection.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -1191,7 +1254,8 @@ impl<'a> Decode<'a> for HandoffAck {
             backend_isn: need(isn, attr::BACKEND_ISN)?,
             state: need(state, attr::STATE)?,
         })
-    }}
+    }
+}
 
 /// Decodes a message made of a tuple and a reason.
 fn tuple_reason(payload: &[u8]) -> Result<(Tuple, u32), FrameError> {
@@ -1229,7 +1293,8 @@ impl<'a> Decode<'a> for HandoffNack {
     fn decode(payload: &'a [u8]) -> Result<Self, FrameError> {
         let (tuple, reason) = tuple_reason(payload)?;
         Ok(HandoffNack { tuple, reason })
-    }}
+    }
+}
 
 /// TERM: the back-end saw the connection end.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -1253,7 +1318,8 @@ impl<'a> Decode<'a> for Term {
     fn decode(payload: &'a [u8]) -> Result<Self, FrameError> {
         let (tuple, reason) = tuple_reason(payload)?;
         Ok(Term { tuple, reason })
-    }}
+    }
+}
 
 /// CONN_SYNC: where a connection lives, from its owner to its backup.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -1298,7 +1364,8 @@ impl<'a> Decode<'a> for ConnSync {
             backup: need(backup, attr::BACKUP)?,
             backend: need(backend, attr::BACKEND)?,
         })
-    }}
+    }
+}
 
 /// CONN_END: a connection ended (client FIN or RST).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -1327,7 +1394,8 @@ impl<'a> Decode<'a> for ConnEnd {
         Ok(ConnEnd {
             tuple: need(tuple, attr::TUPLE)?,
         })
-    }}
+    }
+}
 
 /// TRANSFER: entries (as CONN_SYNC) handed over after a membership
 /// change. Decoding checks every entry, so a bad one refuses the whole
@@ -1403,7 +1471,8 @@ impl<'a> Decode<'a> for Transfer<'a> {
             }
         }
         Ok(Transfer { payload, count })
-    }}
+    }
+}
 
 impl Encode for TransferOut<'_> {
     const TYPE: MsgType = MsgType::Transfer;
