@@ -613,16 +613,20 @@ fn tuple_checks() {
     assert!(Tuple::decode(&v6).is_ok());
 }
 
+fn v6_tuple() -> Tuple {
+    Tuple {
+        family: Family::V6,
+        client: [1; 16],
+        server: [2; 16],
+        client_port: 1,
+        server_port: 2,
+    }
+}
+
 #[test]
 fn wscale_bound() {
     let f = ReqFields {
-        tuple: Tuple {
-            family: Family::V6,
-            client: [1; 16],
-            server: [2; 16],
-            client_port: 1,
-            server_port: 2,
-        },
+        tuple: v6_tuple(),
         isns: (1, 2),
         mss: 1460,
         wscale: Some(WScale {
@@ -669,13 +673,7 @@ fn padding_must_be_zero() {
 #[test]
 fn transfer_bound() {
     let e = ConnSync {
-        tuple: Tuple {
-            family: Family::V6,
-            client: [1; 16],
-            server: [2; 16],
-            client_port: 1,
-            server_port: 2,
-        },
+        tuple: v6_tuple(),
         owner: 1,
         backup: 2,
         backend: 3,
@@ -952,47 +950,33 @@ fn hello_checks() {
         seq,
         key_id,
     };
-    // Node 2 accepts from node 1; node 1 hears node 2's answer.
-    assert_eq!(
-        check_hello(Role::Acceptor, &h(1, 0, 0), &hello(2), 1, 2),
-        Ok(())
-    );
-    assert_eq!(
-        check_hello(Role::Connector, &h(2, 0, 0), &hello(1), 2, 1),
-        Ok(())
-    );
-    // The higher id may not connect, nor the lower accept.
-    assert_eq!(
-        check_hello(Role::Acceptor, &h(3, 0, 0), &hello(2), 3, 2),
-        Err(FrameError::WrongPeer)
-    );
-    assert_eq!(
-        check_hello(Role::Connector, &h(1, 0, 0), &hello(2), 1, 2),
-        Err(FrameError::WrongPeer)
-    );
-    // Another sender than the peer whose address connected, another receiver.
-    assert_eq!(
-        check_hello(Role::Acceptor, &h(1, 0, 0), &hello(2), 0, 2),
-        Err(FrameError::WrongPeer)
-    );
-    assert_eq!(
-        check_hello(Role::Acceptor, &h(1, 0, 0), &hello(3), 1, 2),
-        Err(FrameError::WrongPeer)
-    );
-    assert_eq!(
-        check_hello(Role::Acceptor, &h(1, 1, 0), &hello(2), 1, 2),
-        Err(FrameError::Unexpected)
-    );
-    assert_eq!(
-        check_hello(Role::Acceptor, &h(1, 0, 1), &hello(2), 1, 2),
-        Err(FrameError::BadKeyId)
-    );
+    use FrameError::{BadKeyId, Unexpected, WrongPeer};
+    use Role::{Acceptor, Connector};
+    // (role, header, receiver in the HELLO, peer, own id, result)
+    let cases = [
+        // Node 2 accepts from node 1; node 1 hears node 2's answer.
+        (Acceptor, h(1, 0, 0), 2, 1, 2, Ok(())),
+        (Connector, h(2, 0, 0), 1, 2, 1, Ok(())),
+        // The higher id may not connect, nor the lower accept.
+        (Acceptor, h(3, 0, 0), 2, 3, 2, Err(WrongPeer)),
+        (Connector, h(1, 0, 0), 2, 1, 2, Err(WrongPeer)),
+        // Another sender than the peer whose address connected; another
+        // receiver; not seq 0; another key id.
+        (Acceptor, h(1, 0, 0), 2, 0, 2, Err(WrongPeer)),
+        (Acceptor, h(1, 0, 0), 3, 1, 2, Err(WrongPeer)),
+        (Acceptor, h(1, 1, 0), 2, 1, 2, Err(Unexpected)),
+        (Acceptor, h(1, 0, 1), 2, 1, 2, Err(BadKeyId)),
+    ];
+    for (role, header, receiver, peer, own, want) in cases {
+        assert_eq!(
+            check_hello(role, &header, &hello(receiver), peer, own),
+            want,
+            "{role:?} {header:?} receiver {receiver} peer {peer} own {own}"
+        );
+    }
     let mut hb = h(1, 0, 0);
     hb.msg_type = MsgType::Heartbeat;
-    assert_eq!(
-        check_hello(Role::Acceptor, &hb, &hello(2), 1, 2),
-        Err(FrameError::Unexpected)
-    );
+    assert_eq!(check_hello(Acceptor, &hb, &hello(2), 1, 2), Err(Unexpected));
 
     let mut rx = RxSeq::new();
     assert_eq!(check_frame(&mut rx, &h(1, 0, 0), 1), Ok(()));

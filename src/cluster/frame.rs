@@ -982,105 +982,116 @@ fn fixed<const N: usize>(t: &Tlv<'_>) -> Result<[u8; N], FrameError> {
     Ok(a)
 }
 
-fn v_u8(t: &Tlv<'_>) -> Result<u8, FrameError> {
-    fixed::<1>(t).map(|a| a[0])
+/// A value that is one TLV of fixed size.
+trait Field: Sized {
+    fn put(&self, w: &mut TlvWriter<'_>, ty: u16) -> Result<(), FrameError>;
+    fn get(t: &Tlv<'_>) -> Result<Self, FrameError>;
 }
 
-fn v_u16(t: &Tlv<'_>) -> Result<u16, FrameError> {
-    fixed::<2>(t).map(u16::from_be_bytes)
+macro_rules! int_field {
+    ($($t:ty),*) => {$(
+        impl Field for $t {
+            fn put(&self, w: &mut TlvWriter<'_>, ty: u16) -> Result<(), FrameError> {
+                w.put(ty, &self.to_be_bytes())
+            }
+
+            fn get(t: &Tlv<'_>) -> Result<Self, FrameError> {
+                fixed(t).map(<$t>::from_be_bytes)
+            }
+        }
+    )*};
 }
 
-fn v_u32(t: &Tlv<'_>) -> Result<u32, FrameError> {
-    fixed::<4>(t).map(u32::from_be_bytes)
+int_field!(u8, u16, u32, u64);
+
+impl<const N: usize> Field for [u8; N] {
+    fn put(&self, w: &mut TlvWriter<'_>, ty: u16) -> Result<(), FrameError> {
+        w.put(ty, self)
+    }
+
+    fn get(t: &Tlv<'_>) -> Result<Self, FrameError> {
+        fixed(t)
+    }
 }
 
-fn v_u64(t: &Tlv<'_>) -> Result<u64, FrameError> {
-    fixed::<8>(t).map(u64::from_be_bytes)
+impl Field for Tuple {
+    fn put(&self, w: &mut TlvWriter<'_>, ty: u16) -> Result<(), FrameError> {
+        w.put(ty, &self.encode())
+    }
+
+    fn get(t: &Tlv<'_>) -> Result<Self, FrameError> {
+        Tuple::decode(t.value)
+    }
 }
 
+/// A zero-length TLV: present or not.
 fn v_flag(t: &Tlv<'_>) -> Result<(), FrameError> {
     fixed::<0>(t).map(|_| ())
 }
 
-/// HELLO: the handshake.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub struct Hello {
-    /// 16 random bytes.
-    pub nonce: [u8; NONCE_LEN],
-    /// The node id the sender means to talk to.
-    pub receiver: u32,
-    /// The sender's capabilities (bits).
-    pub caps: u32,
-    /// The sender's heartbeat interval in ms.
-    pub hb_interval_ms: u32,
-}
+/// Defines a message whose fields are all mandatory TLVs of fixed size,
+/// with its [`Encode`] and [`Decode`].
+macro_rules! message {
+    (
+        $(#[$m:meta])*
+        $name:ident = $ty:ident {
+            $($(#[$fm:meta])* $field:ident: $fty:ty = $attr:path,)*
+        }
+    ) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+        pub struct $name {
+            $($(#[$fm])* pub $field: $fty,)*
+        }
 
-impl Encode for Hello {
-    const TYPE: MsgType = MsgType::Hello;
+        impl Encode for $name {
+            const TYPE: MsgType = MsgType::$ty;
 
-    fn encode(&self, w: &mut TlvWriter<'_>) -> Result<(), FrameError> {
-        w.put(attr::NONCE, &self.nonce)?;
-        w.put_u32(attr::RECEIVER, self.receiver)?;
-        w.put_u32(attr::CAPS, self.caps)?;
-        w.put_u32(attr::HB_INTERVAL, self.hb_interval_ms)
-    }
-}
-
-impl<'a> Decode<'a> for Hello {
-    fn decode(payload: &'a [u8]) -> Result<Self, FrameError> {
-        let (mut nonce, mut receiver, mut caps, mut hb) = (None, None, None, None);
-        for t in TlvIter::new(payload) {
-            let t = t?;
-            match t.ty {
-                attr::NONCE => once(&mut nonce, t.ty, fixed::<NONCE_LEN>(&t)?)?,
-                attr::RECEIVER => once(&mut receiver, t.ty, v_u32(&t)?)?,
-                attr::CAPS => once(&mut caps, t.ty, v_u32(&t)?)?,
-                attr::HB_INTERVAL => once(&mut hb, t.ty, v_u32(&t)?)?,
-                _ => {}
+            fn encode(&self, w: &mut TlvWriter<'_>) -> Result<(), FrameError> {
+                $(self.$field.put(w, $attr)?;)*
+                Ok(())
             }
         }
-        Ok(Hello {
-            nonce: need(nonce, attr::NONCE)?,
-            receiver: need(receiver, attr::RECEIVER)?,
-            caps: need(caps, attr::CAPS)?,
-            hb_interval_ms: need(hb, attr::HB_INTERVAL)?,
-        })
-    }
-}
 
-/// HEARTBEAT: liveness, with the sender's view of the membership.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub struct Heartbeat {
-    /// The sender's membership generation.
-    pub generation: u64,
-    /// The sender's channel uptime in ms.
-    pub uptime_ms: u64,
-}
-
-impl Encode for Heartbeat {
-    const TYPE: MsgType = MsgType::Heartbeat;
-
-    fn encode(&self, w: &mut TlvWriter<'_>) -> Result<(), FrameError> {
-        w.put_u64(attr::GENERATION, self.generation)?;
-        w.put_u64(attr::UPTIME, self.uptime_ms)
-    }
-}
-
-impl<'a> Decode<'a> for Heartbeat {
-    fn decode(payload: &'a [u8]) -> Result<Self, FrameError> {
-        let (mut generation, mut uptime) = (None, None);
-        for t in TlvIter::new(payload) {
-            let t = t?;
-            match t.ty {
-                attr::GENERATION => once(&mut generation, t.ty, v_u64(&t)?)?,
-                attr::UPTIME => once(&mut uptime, t.ty, v_u64(&t)?)?,
-                _ => {}
+        impl<'a> Decode<'a> for $name {
+            fn decode(payload: &'a [u8]) -> Result<Self, FrameError> {
+                $(let mut $field: Option<$fty> = None;)*
+                for t in TlvIter::new(payload) {
+                    let t = t?;
+                    match t.ty {
+                        $($attr => once(&mut $field, t.ty, <$fty>::get(&t)?)?,)*
+                        _ => {}
+                    }
+                }
+                Ok($name {
+                    $($field: need($field, $attr)?,)*
+                })
             }
         }
-        Ok(Heartbeat {
-            generation: need(generation, attr::GENERATION)?,
-            uptime_ms: need(uptime, attr::UPTIME)?,
-        })
+    };
+}
+
+message! {
+    /// HELLO: the handshake.
+    Hello = Hello {
+        /// 16 random bytes.
+        nonce: [u8; NONCE_LEN] = attr::NONCE,
+        /// The node id the sender means to talk to.
+        receiver: u32 = attr::RECEIVER,
+        /// The sender's capabilities (bits).
+        caps: u32 = attr::CAPS,
+        /// The sender's heartbeat interval in ms.
+        hb_interval_ms: u32 = attr::HB_INTERVAL,
+    }
+}
+
+message! {
+    /// HEARTBEAT: liveness, with the sender's view of the membership.
+    Heartbeat = Heartbeat {
+        /// The sender's membership generation.
+        generation: u64 = attr::GENERATION,
+        /// The sender's channel uptime in ms.
+        uptime_ms: u64 = attr::UPTIME,
     }
 }
 
@@ -1172,10 +1183,10 @@ impl<'a> Decode<'a> for HandoffReq<'a> {
         for t in TlvIter::new(payload) {
             let t = t?;
             match t.ty {
-                attr::TUPLE => once(&mut tuple, t.ty, Tuple::decode(t.value)?)?,
-                attr::CLIENT_ISN => once(&mut cisn, t.ty, v_u32(&t)?)?,
-                attr::SERVER_ISN => once(&mut sisn, t.ty, v_u32(&t)?)?,
-                attr::MSS => once(&mut mss, t.ty, v_u16(&t)?)?,
+                attr::TUPLE => once(&mut tuple, t.ty, Tuple::get(&t)?)?,
+                attr::CLIENT_ISN => once(&mut cisn, t.ty, u32::get(&t)?)?,
+                attr::SERVER_ISN => once(&mut sisn, t.ty, u32::get(&t)?)?,
+                attr::MSS => once(&mut mss, t.ty, u16::get(&t)?)?,
                 attr::WSCALE => {
                     let [client, server] = fixed::<2>(&t)?;
                     if client > MAX_WSCALE || server > MAX_WSCALE {
@@ -1194,8 +1205,8 @@ impl<'a> Decode<'a> for HandoffReq<'a> {
                     once(&mut ts, t.ty, v)?
                 }
                 attr::ECN => once(&mut ecn, t.ty, v_flag(&t)?)?,
-                attr::CLIENT_WINDOW => once(&mut win, t.ty, v_u32(&t)?)?,
-                attr::RTT => once(&mut rtt, t.ty, v_u32(&t)?)?,
+                attr::CLIENT_WINDOW => once(&mut win, t.ty, u32::get(&t)?)?,
+                attr::RTT => once(&mut rtt, t.ty, u32::get(&t)?)?,
                 attr::REQUEST => once(&mut request, t.ty, t.value)?,
                 _ => {}
             }
@@ -1216,184 +1227,57 @@ impl<'a> Decode<'a> for HandoffReq<'a> {
     }
 }
 
-/// HANDOFF_ACK: the back-end took the connection.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub struct HandoffAck {
-    /// The connection.
-    pub tuple: Tuple,
-    /// The back-end's initial sequence number.
-    pub backend_isn: u32,
-    /// The back-end socket's TCP state (the kernel's `TCP_*` value).
-    pub state: u8,
-}
-
-impl Encode for HandoffAck {
-    const TYPE: MsgType = MsgType::HandoffAck;
-
-    fn encode(&self, w: &mut TlvWriter<'_>) -> Result<(), FrameError> {
-        w.put(attr::TUPLE, &self.tuple.encode())?;
-        w.put_u32(attr::BACKEND_ISN, self.backend_isn)?;
-        w.put_u8(attr::STATE, self.state)
+message! {
+    /// HANDOFF_ACK: the back-end took the connection.
+    HandoffAck = HandoffAck {
+        /// The connection.
+        tuple: Tuple = attr::TUPLE,
+        /// The back-end's initial sequence number.
+        backend_isn: u32 = attr::BACKEND_ISN,
+        /// The back-end socket's TCP state (the kernel's `TCP_*` value).
+        state: u8 = attr::STATE,
     }
 }
 
-impl<'a> Decode<'a> for HandoffAck {
-    fn decode(payload: &'a [u8]) -> Result<Self, FrameError> {
-        let (mut tuple, mut isn, mut state) = (None, None, None);
-        for t in TlvIter::new(payload) {
-            let t = t?;
-            match t.ty {
-                attr::TUPLE => once(&mut tuple, t.ty, Tuple::decode(t.value)?)?,
-                attr::BACKEND_ISN => once(&mut isn, t.ty, v_u32(&t)?)?,
-                attr::STATE => once(&mut state, t.ty, v_u8(&t)?)?,
-                _ => {}
-            }
-        }
-        Ok(HandoffAck {
-            tuple: need(tuple, attr::TUPLE)?,
-            backend_isn: need(isn, attr::BACKEND_ISN)?,
-            state: need(state, attr::STATE)?,
-        })
+message! {
+    /// HANDOFF_NACK: the back-end refused the connection.
+    HandoffNack = HandoffNack {
+        /// The connection.
+        tuple: Tuple = attr::TUPLE,
+        /// Why (see [`nack`]).
+        reason: u32 = attr::REASON,
     }
 }
 
-/// Decodes a message made of a tuple and a reason.
-fn tuple_reason(payload: &[u8]) -> Result<(Tuple, u32), FrameError> {
-    let (mut tuple, mut reason) = (None, None);
-    for t in TlvIter::new(payload) {
-        let t = t?;
-        match t.ty {
-            attr::TUPLE => once(&mut tuple, t.ty, Tuple::decode(t.value)?)?,
-            attr::REASON => once(&mut reason, t.ty, v_u32(&t)?)?,
-            _ => {}
-        }
-    }
-    Ok((need(tuple, attr::TUPLE)?, need(reason, attr::REASON)?))
-}
-
-/// HANDOFF_NACK: the back-end refused the connection.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub struct HandoffNack {
-    /// The connection.
-    pub tuple: Tuple,
-    /// Why (see [`nack`]).
-    pub reason: u32,
-}
-
-impl Encode for HandoffNack {
-    const TYPE: MsgType = MsgType::HandoffNack;
-
-    fn encode(&self, w: &mut TlvWriter<'_>) -> Result<(), FrameError> {
-        w.put(attr::TUPLE, &self.tuple.encode())?;
-        w.put_u32(attr::REASON, self.reason)
+message! {
+    /// TERM: the back-end saw the connection end.
+    Term = Term {
+        /// The connection.
+        tuple: Tuple = attr::TUPLE,
+        /// How (see [`term`]).
+        reason: u32 = attr::REASON,
     }
 }
 
-impl<'a> Decode<'a> for HandoffNack {
-    fn decode(payload: &'a [u8]) -> Result<Self, FrameError> {
-        let (tuple, reason) = tuple_reason(payload)?;
-        Ok(HandoffNack { tuple, reason })
+message! {
+    /// CONN_SYNC: where a connection lives, from its owner to its backup.
+    ConnSync = ConnSync {
+        /// The connection.
+        tuple: Tuple = attr::TUPLE,
+        /// The dispatcher that owns it.
+        owner: u32 = attr::OWNER,
+        /// The dispatcher that backs the owner up.
+        backup: u32 = attr::BACKUP,
+        /// The node that serves it.
+        backend: u32 = attr::BACKEND,
     }
 }
 
-/// TERM: the back-end saw the connection end.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub struct Term {
-    /// The connection.
-    pub tuple: Tuple,
-    /// How (see [`term`]).
-    pub reason: u32,
-}
-
-impl Encode for Term {
-    const TYPE: MsgType = MsgType::Term;
-
-    fn encode(&self, w: &mut TlvWriter<'_>) -> Result<(), FrameError> {
-        w.put(attr::TUPLE, &self.tuple.encode())?;
-        w.put_u32(attr::REASON, self.reason)
-    }
-}
-
-impl<'a> Decode<'a> for Term {
-    fn decode(payload: &'a [u8]) -> Result<Self, FrameError> {
-        let (tuple, reason) = tuple_reason(payload)?;
-        Ok(Term { tuple, reason })
-    }
-}
-
-/// CONN_SYNC: where a connection lives, from its owner to its backup.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub struct ConnSync {
-    /// The connection.
-    pub tuple: Tuple,
-    /// The dispatcher that owns it.
-    pub owner: u32,
-    /// The dispatcher that backs the owner up.
-    pub backup: u32,
-    /// The node that serves it.
-    pub backend: u32,
-}
-
-impl Encode for ConnSync {
-    const TYPE: MsgType = MsgType::ConnSync;
-
-    fn encode(&self, w: &mut TlvWriter<'_>) -> Result<(), FrameError> {
-        w.put(attr::TUPLE, &self.tuple.encode())?;
-        w.put_u32(attr::OWNER, self.owner)?;
-        w.put_u32(attr::BACKUP, self.backup)?;
-        w.put_u32(attr::BACKEND, self.backend)
-    }
-}
-
-impl<'a> Decode<'a> for ConnSync {
-    fn decode(payload: &'a [u8]) -> Result<Self, FrameError> {
-        let (mut tuple, mut owner, mut backup, mut backend) = (None, None, None, None);
-        for t in TlvIter::new(payload) {
-            let t = t?;
-            match t.ty {
-                attr::TUPLE => once(&mut tuple, t.ty, Tuple::decode(t.value)?)?,
-                attr::OWNER => once(&mut owner, t.ty, v_u32(&t)?)?,
-                attr::BACKUP => once(&mut backup, t.ty, v_u32(&t)?)?,
-                attr::BACKEND => once(&mut backend, t.ty, v_u32(&t)?)?,
-                _ => {}
-            }
-        }
-        Ok(ConnSync {
-            tuple: need(tuple, attr::TUPLE)?,
-            owner: need(owner, attr::OWNER)?,
-            backup: need(backup, attr::BACKUP)?,
-            backend: need(backend, attr::BACKEND)?,
-        })
-    }
-}
-
-/// CONN_END: a connection ended (client FIN or RST).
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub struct ConnEnd {
-    /// The connection.
-    pub tuple: Tuple,
-}
-
-impl Encode for ConnEnd {
-    const TYPE: MsgType = MsgType::ConnEnd;
-
-    fn encode(&self, w: &mut TlvWriter<'_>) -> Result<(), FrameError> {
-        w.put(attr::TUPLE, &self.tuple.encode())
-    }
-}
-
-impl<'a> Decode<'a> for ConnEnd {
-    fn decode(payload: &'a [u8]) -> Result<Self, FrameError> {
-        let mut tuple = None;
-        for t in TlvIter::new(payload) {
-            let t = t?;
-            if t.ty == attr::TUPLE {
-                once(&mut tuple, t.ty, Tuple::decode(t.value)?)?;
-            }
-        }
-        Ok(ConnEnd {
-            tuple: need(tuple, attr::TUPLE)?,
-        })
+message! {
+    /// CONN_END: a connection ended (client FIN or RST).
+    ConnEnd = ConnEnd {
+        /// The connection.
+        tuple: Tuple = attr::TUPLE,
     }
 }
 
