@@ -13,8 +13,10 @@
 //!
 //! Reading a stream: a [`FrameReader`] assembles frames in a caller-owned
 //! buffer of [`FRAME_MAX`] bytes, rejecting a bad header before reading
-//! its payload; [`Frame::verify`] checks the tag; an [`RxSeq`] checks the
-//! sequence number; then the message type's `decode` parses the payload.
+//! its payload; [`Frame::verify`] checks the tag; [`check_hello`] (the
+//! handshake) or [`check_frame`] (sender, key id, and the sequence number
+//! through an [`RxSeq`]) check the header; then [`Msg::of`] decodes the
+//! payload.
 //! Writing: [`write_frame`] encodes a message, its header and its tag.
 
 use core::fmt;
