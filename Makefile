@@ -30,6 +30,9 @@ SOURCES := Kbuild src rust include
 
 .PHONY: all module kernel check demo bench lint clean host-test deps sgctl test-progs
 
+# The first target is the default: `make` builds the module.
+all: module
+
 sgctl:
 	cargo build --quiet -p sgctl
 
@@ -38,8 +41,6 @@ sgctl:
 test-progs: kernel sgctl
 	$(MAKE) --no-print-directory -C selftests O=$(CURDIR)/.build/selftests \
 		KSFT_DIR=$(shell selftests/kernel-build --print-src)/tools/testing/selftests
-
-all: module
 
 module: $(NEED_KERNEL)
 	@mkdir -p $(BUILD)
