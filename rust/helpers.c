@@ -138,6 +138,11 @@ void sg_rcu_read_unlock(void)
 	rcu_read_unlock();
 }
 
+void sg_warn(const char *msg)
+{
+	WARN(1, "sockgroup: %s\n", msg);
+}
+
 /*
  * A reference on a module whose init has completed: not one still loading
  * (whose failed init frees its text without waiting for references) nor one

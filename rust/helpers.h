@@ -48,6 +48,8 @@ int sg_copy_to_sockptr(sockptr_t dst, const void *src, size_t size);
 /* RCU and modules */
 void sg_rcu_read_lock(void);
 void sg_rcu_read_unlock(void);
+/* WARN(), a macro: a kernel warning with a backtrace, for a broken invariant. */
+void sg_warn(const char *msg);
 bool sg_try_module_get_live(struct module *mod);
 void sg_module_put(struct module *mod);
 bool sg_sockopt_from_task(void);

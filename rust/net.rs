@@ -12,9 +12,9 @@ use super::{
 use core::{
     marker::PhantomData,
     ptr,
-    sync::atomic::{AtomicBool, AtomicPtr, Ordering},
+    sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering},
 };
-use kernel::{error::to_result, prelude::*, str::CStr, types::Opaque};
+use kernel::{c_str, error::to_result, prelude::*, str::CStr, types::Opaque};
 
 /// The priority of the filter table's hooks (`NF_IP_PRI_FILTER`).
 pub const NF_IP_PRI_FILTER: i32 = bindings::nf_ip_hook_priorities_NF_IP_PRI_FILTER;
@@ -175,6 +175,9 @@ struct Slot<T> {
     state: AtomicPtr<T>,
     /// The state between `pre_exit` and `exit`, which drops it.
     retired: AtomicPtr<T>,
+    /// When `pre_exit` unpublished it ([`rcu::GpState`]): `exit` checks that
+    /// a grace period has passed since.
+    retired_at: AtomicUsize,
     /// Destination NAT hooks registered (under `sg_nat_lock`).
     nat: AtomicBool,
 }
@@ -666,6 +669,9 @@ impl<T: PernetState> Pernet<T> {
         // SAFETY: `init` registered these ops for `net`. Calls under way end
         // before `exit` (see above).
         unsafe { bindings::nf_unregister_net_hooks(net.as_ptr(), T::statics().hooks(), 2) };
+        // Readers from here on find neither the state nor the hooks.
+        slot.retired_at
+            .store(rcu::GpState::now().to_raw(), Ordering::Release);
     }
 
     /// The pernet `exit`: drops the state that `pre_exit` unpublished.
@@ -683,6 +689,21 @@ impl<T: PernetState> Pernet<T> {
         let raw = slot.retired.swap(ptr::null_mut(), Ordering::AcqRel);
         if raw.is_null() {
             return;
+        }
+        // The pernet core let a grace period pass since `pre_exit` (one for
+        // the whole batch of namespaces): checked, not assumed, as the free
+        // below depends on it. A kernel that changed that order gets a
+        // warning (which fails the tests) and a grace period of our own.
+        let retired_at = rcu::GpState::from_raw(slot.retired_at.load(Ordering::Acquire));
+        if !retired_at.elapsed() {
+            // SAFETY: A static NUL-terminated string, which the helper only
+            // prints; `WARN` may be called in any context.
+            unsafe {
+                bindings::sg_warn(
+                    c_str!("pernet exit before a grace period since pre_exit").as_char_ptr(),
+                )
+            };
+            rcu::synchronize();
         }
         // SAFETY: `raw` came from `KBox::into_raw` in `init`; `pre_exit`
         // unpublished it and unregistered every hook before the grace period

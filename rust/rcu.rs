@@ -59,6 +59,46 @@ impl Drop for BarrierOnDrop {
     }
 }
 
+/// A point in RCU's grace-period sequence (`get_state_synchronize_rcu()`):
+/// tells later whether a full grace period has elapsed since
+/// (`poll_state_synchronize_rcu()`), without waiting for one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GpState(usize);
+
+impl GpState {
+    /// Now: every read-side critical section under way ends before the
+    /// first grace period that [`GpState::elapsed`] sees complete.
+    pub fn now() -> Self {
+        // SAFETY: No precondition; callable in any context. (The kernel's
+        // `unsigned long` is `usize`.)
+        Self(unsafe { bindings::get_state_synchronize_rcu() })
+    }
+
+    /// Whether a full grace period has elapsed since [`GpState::now`].
+    pub fn elapsed(self) -> bool {
+        // SAFETY: No precondition; any value is accepted (a wrong one at
+        // worst answers `false` for a while), callable in any context.
+        unsafe { bindings::poll_state_synchronize_rcu(self.0) }
+    }
+
+    /// The raw value, to keep in an atomic.
+    pub fn to_raw(self) -> usize {
+        self.0
+    }
+
+    /// From [`GpState::to_raw`].
+    pub fn from_raw(raw: usize) -> Self {
+        Self(raw)
+    }
+}
+
+/// Waits for a full grace period (`synchronize_rcu()`). Process context.
+pub fn synchronize() {
+    // SAFETY: No memory-safety precondition. It sleeps: callers are in
+    // process context.
+    unsafe { bindings::synchronize_rcu() };
+}
+
 /// An allocation that carries its own `rcu_head`, so it can be freed after a grace period.
 #[repr(C)]
 struct RcuBox<T> {

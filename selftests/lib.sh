@@ -55,14 +55,19 @@ DEBUG_KERNEL=0
 [ "${SOCKGROUP_FLAVOUR:-}" = debug ] && TIME_FACTOR=6 && DEBUG_KERNEL=1
 
 # busywait TIMEOUT_MS CMD ARGS...: until CMD succeeds, or fail after
-# TIMEOUT_MS (times TIME_FACTOR).
+# TIMEOUT_MS (times TIME_FACTOR).  Tries every 20 ms; the clock and the pause
+# are bash's own ($EPOCHREALTIME, read -t on a pipe nobody writes), with no
+# fork per try: a fork costs tens of milliseconds on the debug kernel.
+exec {_busywait_fd}<> <(:)
 busywait() {
-	local timeout_ms=$(($1 * TIME_FACTOR)); shift
-	local start=$(date +%s%3N)
+	local timeout_us=$(($1 * TIME_FACTOR * 1000)); shift
+	local now=${EPOCHREALTIME/[.,]/}
+	local end=$((now + timeout_us))
 	while true; do
 		"$@" && return 0
-		[ $(( $(date +%s%3N) - start )) -gt "$timeout_ms" ] && return 1
-		sleep 0.05
+		now=${EPOCHREALTIME/[.,]/}
+		[ "$now" -gt "$end" ] && return 1
+		read -r -t 0.02 -u "$_busywait_fd" _ || :
 	done
 }
 

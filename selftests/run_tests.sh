@@ -35,28 +35,31 @@ TESTS=(
 # adds no lifetime path is skipped there.  A new suite is run on debug unless
 # it is added to DEBUG_SKIP below with its reason.
 #
-#   module_load.sh  full       module init and exit, reload
+#   module_load.sh  scaled     module init and exit, one reload (3 on plain)
 #   kunit.sh        full       the KUnit cases (sockgroup_kunit.ko), and that
 #                              sockgroup.ko alone runs none
 #   groups.sh       full       every group lifetime path; the storms scale
 #                              their duration down (sockgroup_test.c)
 #   modref.sh       full       a redirected call holding the module (uffd)
-#   rmmod_load.sh   scaled     1 rmmod round under load (10 on plain), 1
-#                              namespace deleted with groups (3 on plain);
-#                              groups.sh's netns_teardown is another
+#   rmmod_load.sh   scaled     1 rmmod round under load (10 on plain); 6
+#                              namespaces with groups deleted at once under
+#                              packets (16 on plain, which also runs 3
+#                              single-namespace rounds; groups.sh's
+#                              netns_teardown is one with redirects)
 #   rewrite.sh      scaled     one pass per family and NAT hook (IPv4 over
 #                              veth at PRE_ROUTING, IPv6 over loopback at
-#                              LOCAL_OUT) and steer beside rewrite, 64 KiB
+#                              LOCAL_OUT) and the conntrack check, 64 KiB
 #                              each way (plain: all five cases, 1 MiB)
 #   alloc_fail.sh   debug only failslab/fail-nth on every allocation of a
 #                              request and of a member's close, the sweep's
 #                              retries, namespaces freed (skips on plain:
 #                              no fault injection there)
-#   synpath.sh      scaled     every SYN-path case (retransmitted SYN and
-#                              TIME_WAIT over IPv4 and IPv6, the cookie
-#                              cases over IPv4: one code path for both) but
-#                              the open-loop run, which takes minutes there
-#                              and no path of its own (synpath.sh openloop)
+#   synpath.sh      scaled     the SYNs that find a request or TIME_WAIT
+#                              socket (retrans, timewait), IPv4 and IPv6:
+#                              the established-table lookup's reference;
+#                              the cookie cases and the open-loop run are
+#                              decisions and load with no object of their
+#                              own, mostly waits there (run when named)
 #   sgctl_group.sh  skipped    real servers (socat, nginx) restarted dozens
 #                              of times, 10-13 min on debug; the module paths
 #                              it takes are those of groups.sh
