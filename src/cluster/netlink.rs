@@ -16,7 +16,7 @@
 //! attribute), and leaves the configuration as it was.
 
 use super::{
-    channel::{PeerState, PeerStats},
+    channel::{NetStats, PeerState, PeerStats},
     clone_peers, insert_at, position, retain, Addr, Cluster, Config, Key, NodeConfig, PeerConfig,
     Rule, Service, DEFAULT_HB_INTERVAL_MS, MAX_PEERS, MAX_RULES, MAX_SERVICES,
 };
@@ -233,40 +233,20 @@ impl Family for Sockgroup {
             return Err(ENODEV);
         };
         let cfg = cluster.lock();
-        // The cursor is the next id to report: entries are sorted by id, so
-        // a part resumes where the last ended even if the lists changed.
         let from = u32::try_from(dump.cursor()).unwrap_or(u32::MAX);
         match cmd {
-            CMD_PEER_GET => {
-                let start = position(&cfg.peers, from, |p| p.id).unwrap_or_else(|i| i);
-                for p in &cfg.peers[start..] {
-                    if !dump.entry(cmd, |w| put_peer(w, p, &cluster))? {
-                        break;
-                    }
-                    dump.set_cursor(u64::from(p.id) + 1);
-                }
-            }
-            CMD_SERVICE_GET => {
-                let start = position(&cfg.services, from, |s| s.id).unwrap_or_else(|i| i);
-                for s in &cfg.services[start..] {
-                    if !dump.entry(cmd, |w| put_service(w, s))? {
-                        break;
-                    }
-                    dump.set_cursor(u64::from(s.id) + 1);
-                }
-            }
-            CMD_RULE_GET => {
-                let start = position(&cfg.rules, from, |r| r.id).unwrap_or_else(|i| i);
-                for r in &cfg.rules[start..] {
-                    if !dump.entry(cmd, |w| put_rule(w, r))? {
-                        break;
-                    }
-                    dump.set_cursor(u64::from(r.id) + 1);
-                }
-            }
-            _ => return Err(eopnotsupp()),
+            CMD_PEER_GET => dump_list(
+                dump,
+                cmd,
+                &cfg.peers,
+                from,
+                |p| p.id,
+                |w, p| put_peer(w, p, &cluster),
+            ),
+            CMD_SERVICE_GET => dump_list(dump, cmd, &cfg.services, from, |s| s.id, put_service),
+            CMD_RULE_GET => dump_list(dump, cmd, &cfg.rules, from, |r| r.id, put_rule),
+            _ => Err(eopnotsupp()),
         }
-        Ok(())
     }
 }
 
@@ -348,6 +328,71 @@ fn node_of<'c>(req: &mut Request<'_>, cfg: &'c Config) -> Result<&'c NodeConfig>
         .ok_or_else(|| req.fail(c_str!("node not configured"), None, ENOENT))
 }
 
+/// How a request names an object: its id attribute, and the messages for
+/// a missing attribute and an unknown id.
+struct IdAttr {
+    kind: u16,
+    missing: &'static CStr,
+    unknown: &'static CStr,
+}
+
+const PEER: IdAttr = IdAttr {
+    kind: PEER_ID,
+    missing: c_str!("which peer: id missing"),
+    unknown: c_str!("no such peer"),
+};
+const SERVICE: IdAttr = IdAttr {
+    kind: SERVICE_ID,
+    missing: c_str!("which service: id missing"),
+    unknown: c_str!("no such service"),
+};
+const RULE: IdAttr = IdAttr {
+    kind: RULE_ID,
+    missing: c_str!("which rule: id missing"),
+    unknown: c_str!("no such rule"),
+};
+
+/// The position in `list` (sorted by id) of the object the request names;
+/// `ENOENT` if none.
+fn lookup<T>(
+    req: &mut Request<'_>,
+    list: &[T],
+    what: &IdAttr,
+    key: impl Fn(&T) -> u32,
+) -> Result<usize> {
+    let a = req.require(what.kind, what.missing)?;
+    let id = a.u32()?;
+    position(list, id, key).map_err(|_| req.fail(what.unknown, Some(&a), ENOENT))
+}
+
+/// Replies with one message of command `cmd`, with the attributes `put` writes.
+fn reply_with(req: &mut Request<'_>, cmd: u8, put: impl FnOnce(&mut Writer) -> Result) -> Result {
+    let mut msg = req.reply(cmd).map_err(|e| oom(req, e))?;
+    put(msg.writer())?;
+    req.send(msg)
+}
+
+/// One part of the dump of `list` (sorted by id), from id `from` on: the
+/// cursor is the next id to report, so a part resumes where the last one
+/// ended even if the list changed in between.
+fn dump_list<T>(
+    dump: &mut Dump<'_>,
+    cmd: u8,
+    list: &[T],
+    from: u32,
+    key: impl Fn(&T) -> u32,
+    put: impl Fn(&mut Writer, &T) -> Result,
+) -> Result {
+    let start = position(list, from, &key).unwrap_or_else(|i| i);
+    for item in &list[start..] {
+        if !dump.entry(cmd, |w| put(w, item))? {
+            break;
+        }
+        dump.set_cursor(u64::from(key(item)) + 1);
+    }
+    Ok(())
+}
+
 // The operations.
 
 fn node_set(req: &mut Request<'_>, cluster: &Cluster) -> Result {
@@ -394,8 +439,17 @@ fn node_get(req: &mut Request<'_>, cluster: &Cluster) -> Result {
         node_of(req, &cfg)?.clone()
     };
     let (generation, members) = cluster.channels().membership();
-    let mut msg = req.reply(CMD_NODE_GET).map_err(|e| oom(req, e))?;
-    let w = msg.writer();
+    reply_with(req, CMD_NODE_GET, |w| {
+        put_node(w, &node)?;
+        w.put_u64(NODE_GENERATION, generation)?;
+        for id in members.iter() {
+            w.put_u32(NODE_MEMBERS, *id)?;
+        }
+        Ok(())
+    })
+}
+
+fn put_node(w: &mut Writer, node: &NodeConfig) -> Result {
     w.put_u32(NODE_ID, node.id)?;
     w.put(NODE_CTL_ADDR, node.ctl_addr.as_bytes())?;
     w.put_u16(NODE_CTL_PORT, node.ctl_port)?;
@@ -403,12 +457,7 @@ fn node_get(req: &mut Request<'_>, cluster: &Cluster) -> Result {
         w.put(NODE_FWD_ADDR, fwd.as_bytes())?;
     }
     w.put_u16(NODE_FWD_PORT, node.fwd_port)?;
-    w.put_u32(NODE_HB_INTERVAL, node.hb_interval_ms)?;
-    w.put_u64(NODE_GENERATION, generation)?;
-    for id in members.iter() {
-        w.put_u32(NODE_MEMBERS, *id)?;
-    }
-    req.send(msg)
+    w.put_u32(NODE_HB_INTERVAL, node.hb_interval_ms)
 }
 
 fn node_del(req: &mut Request<'_>, cluster: &Cluster) -> Result {
@@ -466,18 +515,16 @@ fn peer_new(req: &mut Request<'_>, cluster: &Cluster) -> Result {
 }
 
 fn peer_del(req: &mut Request<'_>, cluster: &Cluster) -> Result {
-    let id_attr = req.require(PEER_ID, c_str!("which peer: id missing"))?;
-    let id = id_attr.u32()?;
     let mut cfg = cluster.lock();
-    if position(&cfg.peers, id, |p| p.id).is_err() {
-        return Err(req.fail(c_str!("no such peer"), Some(&id_attr), ENOENT));
-    }
+    let at = lookup(req, &cfg.peers, &PEER, |p| p.id)?;
+    let id = cfg.peers[at].id;
     if cfg
         .rules
         .iter()
         .any(|r| r.target_type == TARGET_TYPE_PEER && r.target_peer == id)
     {
-        return Err(req.fail(c_str!("a rule targets this peer"), Some(&id_attr), EBUSY));
+        let a = req.attr(PEER_ID);
+        return Err(req.fail(c_str!("a rule targets this peer"), a.as_ref(), EBUSY));
     }
     let mut peers = clone_peers(&cfg.peers, 0).map_err(|e| oom(req, e))?;
     retain(&mut peers, |p| p.id != id).map_err(|e| oom(req, e))?;
@@ -515,15 +562,9 @@ fn put_peer(w: &mut Writer, p: &PeerConfig, cluster: &Cluster) -> Result {
 }
 
 fn peer_get(req: &mut Request<'_>, cluster: &Cluster) -> Result {
-    let id_attr = req.require(PEER_ID, c_str!("which peer: id missing"))?;
-    let id = id_attr.u32()?;
     let cfg = cluster.lock();
-    let Ok(at) = position(&cfg.peers, id, |p| p.id) else {
-        return Err(req.fail(c_str!("no such peer"), Some(&id_attr), ENOENT));
-    };
-    let mut msg = req.reply(CMD_PEER_GET).map_err(|e| oom(req, e))?;
-    put_peer(msg.writer(), &cfg.peers[at], cluster)?;
-    req.send(msg)
+    let at = lookup(req, &cfg.peers, &PEER, |p| p.id)?;
+    reply_with(req, CMD_PEER_GET, |w| put_peer(w, &cfg.peers[at], cluster))
 }
 
 fn service_new(req: &mut Request<'_>, cluster: &Cluster) -> Result {
@@ -567,12 +608,9 @@ fn service_new(req: &mut Request<'_>, cluster: &Cluster) -> Result {
 }
 
 fn service_del(req: &mut Request<'_>, cluster: &Cluster) -> Result {
-    let id_attr = req.require(SERVICE_ID, c_str!("which service: id missing"))?;
-    let id = id_attr.u32()?;
     let mut cfg = cluster.lock();
-    if position(&cfg.services, id, |s| s.id).is_err() {
-        return Err(req.fail(c_str!("no such service"), Some(&id_attr), ENOENT));
-    }
+    let at = lookup(req, &cfg.services, &SERVICE, |s| s.id)?;
+    let id = cfg.services[at].id;
     // Both new lists first: on failure nothing changed.
     let Config {
         services, rules, ..
@@ -606,15 +644,9 @@ fn put_service(w: &mut Writer, s: &Service) -> Result {
 }
 
 fn service_get(req: &mut Request<'_>, cluster: &Cluster) -> Result {
-    let id_attr = req.require(SERVICE_ID, c_str!("which service: id missing"))?;
-    let id = id_attr.u32()?;
     let cfg = cluster.lock();
-    let Ok(at) = position(&cfg.services, id, |s| s.id) else {
-        return Err(req.fail(c_str!("no such service"), Some(&id_attr), ENOENT));
-    };
-    let mut msg = req.reply(CMD_SERVICE_GET).map_err(|e| oom(req, e))?;
-    put_service(msg.writer(), &cfg.services[at])?;
-    req.send(msg)
+    let at = lookup(req, &cfg.services, &SERVICE, |s| s.id)?;
+    reply_with(req, CMD_SERVICE_GET, |w| put_service(w, &cfg.services[at]))
 }
 
 fn rule_new(req: &mut Request<'_>, cluster: &Cluster) -> Result {
@@ -687,12 +719,9 @@ fn rule_new(req: &mut Request<'_>, cluster: &Cluster) -> Result {
 }
 
 fn rule_del(req: &mut Request<'_>, cluster: &Cluster) -> Result {
-    let id_attr = req.require(RULE_ID, c_str!("which rule: id missing"))?;
-    let id = id_attr.u32()?;
     let mut cfg = cluster.lock();
-    if position(&cfg.rules, id, |r| r.id).is_err() {
-        return Err(req.fail(c_str!("no such rule"), Some(&id_attr), ENOENT));
-    }
+    let at = lookup(req, &cfg.rules, &RULE, |r| r.id)?;
+    let id = cfg.rules[at].id;
     retain(&mut cfg.rules, |r| r.id != id).map_err(|e| oom(req, e))
 }
 
@@ -714,27 +743,22 @@ fn put_rule(w: &mut Writer, r: &Rule) -> Result {
 }
 
 fn rule_get(req: &mut Request<'_>, cluster: &Cluster) -> Result {
-    let id_attr = req.require(RULE_ID, c_str!("which rule: id missing"))?;
-    let id = id_attr.u32()?;
     let cfg = cluster.lock();
-    let Ok(at) = position(&cfg.rules, id, |r| r.id) else {
-        return Err(req.fail(c_str!("no such rule"), Some(&id_attr), ENOENT));
-    };
-    let mut msg = req.reply(CMD_RULE_GET).map_err(|e| oom(req, e))?;
-    put_rule(msg.writer(), &cfg.rules[at])?;
-    req.send(msg)
+    let at = lookup(req, &cfg.rules, &RULE, |r| r.id)?;
+    reply_with(req, CMD_RULE_GET, |w| put_rule(w, &cfg.rules[at]))
 }
 
 fn stats_get(req: &mut Request<'_>, cluster: &Cluster) -> Result {
     let s = cluster.channels().stats();
-    let mut msg = req.reply(CMD_STATS_GET).map_err(|e| oom(req, e))?;
-    let w = msg.writer();
+    reply_with(req, CMD_STATS_GET, |w| put_stats(w, &s))
+}
+
+fn put_stats(w: &mut Writer, s: &NetStats) -> Result {
     w.put_u32(STATS_PEERS_UP, s.peers_up)?;
     w.put_u64(STATS_ACCEPTED, s.accepted)?;
     w.put_u64(STATS_REFUSED_NONPEER, s.refused_nonpeer)?;
     w.put_u64(STATS_REJECTED, s.rejected)?;
     w.put_u64(STATS_FRAMES_TX, s.frames_tx)?;
     w.put_u64(STATS_FRAMES_RX, s.frames_rx)?;
-    w.put_u64(STATS_GENERATION, s.generation)?;
-    req.send(msg)
+    w.put_u64(STATS_GENERATION, s.generation)
 }
