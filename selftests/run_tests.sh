@@ -23,6 +23,7 @@ TESTS=(
 	alloc_fail.sh
 	synpath.sh
 	sgctl_group.sh
+	cluster_nl.sh
 )
 
 # What runs on the debug kernel (KASAN, lockdep, kmemleak; several times
@@ -60,6 +61,9 @@ TESTS=(
 #                              the cookie cases and the open-loop run are
 #                              decisions and load with no object of their
 #                              own, mostly waits there (run when named)
+#   cluster_nl.sh   full       the netlink family: every error path, the
+#                              limits, namespaces deleted and rmmod with a
+#                              configuration present (short: no traffic)
 #   sgctl_group.sh  skipped    real servers (socat, nginx) restarted dozens
 #                              of times, 10-13 min on debug; the module paths
 #                              it takes are those of groups.sh
