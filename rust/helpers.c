@@ -3,6 +3,8 @@
  * Thin C helpers for static inline kernel functions, bitfields and unions:
  * a few lines each, no policy.  The logic lives in Rust.
  */
+#include <crypto/hash.h>
+#include <crypto/utils.h>
 #include <kunit/visibility.h>
 #include <linux/debugfs.h>
 #include <linux/fault-inject.h>
@@ -203,6 +205,41 @@ bool sg_queue_delayed_work(struct delayed_work *dw, unsigned int msecs)
 struct delayed_work *sg_to_delayed_work(struct work_struct *work)
 {
 	return to_delayed_work(work);
+}
+
+bool sg_mod_delayed_work(struct delayed_work *dw, unsigned int msecs)
+{
+	return mod_delayed_work(system_wq, dw, msecs_to_jiffies(msecs));
+}
+
+void sg_sk_callback_write_lock(struct sock *sk)
+{
+	write_lock_bh(&sk->sk_callback_lock);
+}
+
+void sg_sk_callback_write_unlock(struct sock *sk)
+{
+	write_unlock_bh(&sk->sk_callback_lock);
+}
+
+void sg_sk_callback_read_lock(struct sock *sk)
+{
+	read_lock_bh(&sk->sk_callback_lock);
+}
+
+void sg_sk_callback_read_unlock(struct sock *sk)
+{
+	read_unlock_bh(&sk->sk_callback_lock);
+}
+
+void sg_crypto_free_shash(struct crypto_shash *tfm)
+{
+	crypto_free_shash(tfm);
+}
+
+bool sg_crypto_memneq(const void *a, const void *b, size_t size)
+{
+	return crypto_memneq(a, b, size);
 }
 
 #ifdef CONFIG_FAULT_INJECTION_DEBUG_FS
