@@ -72,6 +72,48 @@ impl HmacSha256 {
         Ok(out)
     }
 
+    /// The tag of the concatenation of `parts` (any context: the
+    /// descriptor is on the stack, as `SHASH_DESC_ON_STACK` puts it, and
+    /// zeroized after use).
+    pub fn digest_parts(&self, parts: &[&[u8]]) -> Result<[u8; TAG_LEN]> {
+        if let [one] = parts {
+            return self.digest(one);
+        }
+        // SAFETY: By the type invariant `tfm` is live.
+        let descsize = unsafe { bindings::sg_crypto_shash_descsize(self.tfm.as_ptr()) } as usize;
+        let mut desc = DescBuf([0; DESC_WORDS]);
+        if core::mem::size_of::<bindings::shash_desc>() + descsize > core::mem::size_of::<DescBuf>()
+        {
+            return Err(EINVAL);
+        }
+        let d = desc.0.as_mut_ptr().cast::<bindings::shash_desc>();
+        let mut out = [0u8; TAG_LEN];
+        // SAFETY: `d` points to a zeroed, aligned buffer with room for the
+        // descriptor and the transform's context (checked above), used by
+        // this call only; `tfm` is live and keyed; each part is valid for
+        // its length; `out` has room for a SHA-256 digest.
+        let r = unsafe {
+            (*d).tfm = self.tfm.as_ptr();
+            let mut err = bindings::sg_crypto_shash_init(d);
+            for p in parts {
+                if err == 0 {
+                    err = bindings::crypto_shash_update(d, p.as_ptr(), p.len() as u32);
+                }
+            }
+            if err == 0 {
+                err = bindings::crypto_shash_final(d, out.as_mut_ptr());
+            }
+            err
+        };
+        // The context held keyed state: wipe it (`shash_desc_zero`).
+        // SAFETY: `desc` is ours and valid for its size.
+        unsafe {
+            bindings::sg_memzero_explicit(desc.0.as_mut_ptr().cast(), core::mem::size_of::<DescBuf>())
+        };
+        to_result(r)?;
+        Ok(out)
+    }
+
     /// Whether `tag` is the tag of `data`, compared in constant time.
     /// A failure of the transform counts as a mismatch.
     pub fn verify(&self, data: &[u8], tag: &[u8]) -> bool {
@@ -91,6 +133,14 @@ impl Drop for HmacSha256 {
     }
 }
 
+/// Words of a descriptor on the stack: `sizeof(struct shash_desc) +
+/// HASH_MAX_DESCSIZE` bytes, as `SHASH_DESC_ON_STACK` reserves.
+const DESC_WORDS: usize = (2 * core::mem::size_of::<bindings::shash_desc>() + 360).div_ceil(8);
+
+/// A descriptor's room, aligned like `struct shash_desc`'s context.
+#[repr(C, align(16))]
+struct DescBuf([u64; DESC_WORDS]);
+
 /// Whether `a` and `b` differ, in time that depends only on their length
 /// (`crypto_memneq`). Slices of different lengths differ.
 pub fn memneq(a: &[u8], b: &[u8]) -> bool {
@@ -105,4 +155,10 @@ pub fn memneq(a: &[u8], b: &[u8]) -> bool {
 pub fn random_bytes(buf: &mut [u8]) {
     // SAFETY: `buf` is valid for writing `buf.len()` bytes.
     unsafe { bindings::get_random_bytes(buf.as_mut_ptr().cast(), buf.len()) };
+}
+
+/// Overwrites `buf` with zeros in a way the compiler keeps (`memzero_explicit`).
+pub fn zeroize(buf: &mut [u8]) {
+    // SAFETY: `buf` is valid for writing `buf.len()` bytes.
+    unsafe { bindings::sg_memzero_explicit(buf.as_mut_ptr().cast(), buf.len()) };
 }

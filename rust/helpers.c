@@ -237,6 +237,21 @@ void sg_crypto_free_shash(struct crypto_shash *tfm)
 	crypto_free_shash(tfm);
 }
 
+unsigned int sg_crypto_shash_descsize(struct crypto_shash *tfm)
+{
+	return crypto_shash_descsize(tfm);
+}
+
+int sg_crypto_shash_init(struct shash_desc *desc)
+{
+	return crypto_shash_init(desc);
+}
+
+void sg_memzero_explicit(void *p, size_t size)
+{
+	memzero_explicit(p, size);
+}
+
 bool sg_crypto_memneq(const void *a, const void *b, size_t size)
 {
 	return crypto_memneq(a, b, size);

@@ -13,6 +13,7 @@
 #include <net/netfilter/nf_nat.h>
 
 struct crypto_shash;
+struct shash_desc;
 struct ftrace_regs;
 struct nf_conn;
 struct nf_hook_ops;
@@ -47,6 +48,9 @@ void sg_sk_callback_read_unlock(struct sock *sk);
 
 /* crypto */
 void sg_crypto_free_shash(struct crypto_shash *tfm);
+unsigned int sg_crypto_shash_descsize(struct crypto_shash *tfm);
+int sg_crypto_shash_init(struct shash_desc *desc);
+void sg_memzero_explicit(void *p, size_t size);
 bool sg_crypto_memneq(const void *a, const void *b, size_t size);
 
 /* struct socket from a file descriptor */
