@@ -547,4 +547,17 @@ int sg_kunit_ring_choose(bool primary, u32 len, u32 addressed, u64 full_mask)
 	return sg_rs_kunit_ring_choose(primary, len, addressed, full_mask);
 }
 EXPORT_SYMBOL_IF_KUNIT(sg_kunit_ring_choose);
+
+void sg_kunit_channel_pair(struct sg_channel_report *out)
+{
+	sg_rs_kunit_channel_pair(out);
+}
+EXPORT_SYMBOL_IF_KUNIT(sg_kunit_channel_pair);
+
+void sg_kunit_hmac(struct sg_hmac_report *out, const u8 *key, size_t key_len,
+		   const u8 *data, size_t len)
+{
+	sg_rs_kunit_hmac(out, key, key_len, data, len);
+}
+EXPORT_SYMBOL_IF_KUNIT(sg_kunit_hmac);
 #endif

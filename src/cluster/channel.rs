@@ -26,7 +26,7 @@ use crate::{
     logic::{
         frame::{
             self, Decode, Encode, Frame, FrameError, FrameReader, Heartbeat, Hello, Mac, MacError,
-            MsgType, RxSeq, TxSeq, FRAME_MAX, NONCE_LEN, TAG_LEN,
+            MsgType, Role, RxSeq, TxSeq, FRAME_MAX, KEY_ID, NONCE_LEN, TAG_LEN,
         },
         membership::{Backoff, Change, Liveness, Membership, DEFAULT_HB_INTERVAL_MS},
     },
@@ -52,8 +52,6 @@ const TX_MAX: usize = 2 * FRAME_MAX;
 const HANDSHAKE_INTERVALS: u64 = 2;
 /// Our capabilities in HELLO (none defined yet).
 const CAPS: u32 = 0;
-/// The key id of every frame (one key per pair for now).
-const KEY_ID: u32 = 0;
 
 /// Where the control channel to a peer stands (values of `enum sockgroup_peer_state`).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -709,27 +707,24 @@ fn check(
     now: u64,
 ) -> Result<Action, Close> {
     let h = f.header;
-    if h.sender != peer.id || h.key_id != KEY_ID {
-        return Err(FrameError::Unexpected.into());
-    }
     match phase {
         Phase::Connecting => Err(FrameError::Unexpected.into()),
         Phase::AwaitHello(nonce) => {
             f.verify(&peer.mac)?;
             rx_seq.check(&h)?;
             let hello = Hello::decode(f.payload())?;
-            if hello.receiver != own {
-                return Err(FrameError::Unexpected.into());
-            }
+            let role = if nonce.is_some() {
+                Role::Connector
+            } else {
+                Role::Acceptor
+            };
+            frame::check_hello(role, &h, &hello, peer.id, own)?;
             match nonce {
                 Some(mine) => Ok(Action::Up {
                     session: frame::derive_session_key(&peer.mac, own, peer.id, mine, &hello.nonce)?,
                     reply: None,
                 }),
                 None => {
-                    if peer.id >= own {
-                        return Err(FrameError::Unexpected.into());
-                    }
                     let mut mine = [0u8; NONCE_LEN];
                     crypto::random_bytes(&mut mine);
                     Ok(Action::Up {
@@ -747,7 +742,7 @@ fn check(
         }
         Phase::Up { session, live, .. } => {
             f.verify(session)?;
-            rx_seq.check(&h)?;
+            frame::check_frame(rx_seq, &h, peer.id)?;
             live.heard(now);
             if h.msg_type == MsgType::Heartbeat {
                 Heartbeat::decode(f.payload())?;

@@ -31,6 +31,19 @@ pub(crate) struct Key {
 }
 
 impl Key {
+    /// The key of `b`; `None` unless it has 16 to 64 bytes.
+    pub(crate) fn new(b: &[u8]) -> Option<Self> {
+        if !(16..=64).contains(&b.len()) {
+            return None;
+        }
+        let mut bytes = [0; 64];
+        bytes[..b.len()].copy_from_slice(b);
+        Some(Self {
+            len: b.len() as u8,
+            bytes,
+        })
+    }
+
     /// The key's bytes.
     pub(crate) fn as_bytes(&self) -> &[u8] {
         &self.bytes[..usize::from(self.len)]
