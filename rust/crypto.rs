@@ -108,7 +108,10 @@ impl HmacSha256 {
         // The context held keyed state: wipe it (`shash_desc_zero`).
         // SAFETY: `desc` is ours and valid for its size.
         unsafe {
-            bindings::sg_memzero_explicit(desc.0.as_mut_ptr().cast(), core::mem::size_of::<DescBuf>())
+            bindings::sg_memzero_explicit(
+                desc.0.as_mut_ptr().cast(),
+                core::mem::size_of::<DescBuf>(),
+            )
         };
         to_result(r)?;
         Ok(out)

@@ -146,7 +146,8 @@ fn channel_pair() -> kernel::error::Result<ChannelReport> {
         key: key.clone(),
     };
     // SAFETY: `init_net` lives for the whole uptime.
-    let net = unsafe { super::net::Net::from_raw(core::ptr::addr_of_mut!(super::bindings::init_net)) };
+    let net =
+        unsafe { super::net::Net::from_raw(core::ptr::addr_of_mut!(super::bindings::init_net)) };
     let one = KBox::pin_init(Channels::new(net), GFP_KERNEL)?;
     let two = KBox::pin_init(Channels::new(net), GFP_KERNEL)?;
     one.apply(Some(&node(1)), &[peer(2, &key)])?;

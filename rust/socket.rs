@@ -383,11 +383,7 @@ impl<D: Run> TcpSocket<D> {
         let (mut raw, len) = addr.to_raw();
         // SAFETY: The socket is valid; `raw` holds a `sockaddr` of `len` bytes.
         to_result(unsafe {
-            bindings::kernel_bind(
-                self.sock.as_ptr(),
-                core::ptr::addr_of_mut!(raw).cast(),
-                len,
-            )
+            bindings::kernel_bind(self.sock.as_ptr(), core::ptr::addr_of_mut!(raw).cast(), len)
         })
     }
 
@@ -446,7 +442,6 @@ impl<D: Run> TcpSocket<D> {
 
     /// The peer's address.
     pub fn peer_addr(&self) -> Result<SockAddr> {
-        // SAFETY: All-zero is a valid `sockaddr_in6`.
         let mut raw = RawAddr {
             v6: Default::default(),
         };
@@ -476,7 +471,7 @@ impl<D: Run> TcpSocket<D> {
             return Ok(0);
         }
         let mut msg = bindings::msghdr {
-            msg_flags: (bindings::MSG_DONTWAIT | bindings::MSG_NOSIGNAL) as u32,
+            msg_flags: bindings::MSG_DONTWAIT | bindings::MSG_NOSIGNAL,
             ..Default::default()
         };
         let mut vec = bindings::kvec {
@@ -521,7 +516,11 @@ impl<D: Run> TcpSocket<D> {
             return Ok(Recv::WouldBlock);
         }
         to_result(n.min(0))?;
-        Ok(if n == 0 { Recv::Eof } else { Recv::Data(n as usize) })
+        Ok(if n == 0 {
+            Recv::Eof
+        } else {
+            Recv::Data(n as usize)
+        })
     }
 }
 

@@ -22,6 +22,15 @@ import threading
 HEADER, TAG = 32, 32
 
 
+def shut(*socks):
+    """Ends both directions of each socket; an error means it is gone already."""
+    for s in socks:
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
 def pump_back(src, dst):
     try:
         while True:
@@ -31,11 +40,7 @@ def pump_back(src, dst):
             dst.sendall(b)
     except OSError:
         pass
-    for s in (src, dst):
-        try:
-            s.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
+    shut(src, dst)
 
 
 def read_exact(s, n):
@@ -75,11 +80,7 @@ def pump_frames(src, dst, ctl):
                 print(f"done {action}", flush=True)
     except (OSError, EOFError):
         pass
-    for s in (src, dst):
-        try:
-            s.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
+    shut(src, dst)
 
 
 def main():

@@ -7,7 +7,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sockgroup_logic::frame::{Frame, FrameReader, Msg, MsgType, MAX_TRANSFER_ENTRIES, FRAME_MAX};
+use sockgroup_logic::frame::{Frame, FrameReader, Msg, MsgType, FRAME_MAX, MAX_TRANSFER_ENTRIES};
 
 fuzz_target!(|data: &[u8]| {
     // The first byte picks the chunk size the stream arrives in.

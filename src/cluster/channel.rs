@@ -284,7 +284,9 @@ impl Peer {
 }
 
 /// A peer of the new configuration: an unchanged one (its index in the
-/// old list) or a new one.
+/// old list) or a new one. Short-lived (one per configured peer, during
+/// `apply`): its size does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Slot {
     Kept(usize),
     New(Peer),
@@ -721,7 +723,13 @@ fn check(
             frame::check_hello(role, &h, &hello, peer.id, own)?;
             match nonce {
                 Some(mine) => Ok(Action::Up {
-                    session: frame::derive_session_key(&peer.mac, own, peer.id, mine, &hello.nonce)?,
+                    session: frame::derive_session_key(
+                        &peer.mac,
+                        own,
+                        peer.id,
+                        mine,
+                        &hello.nonce,
+                    )?,
                     reply: None,
                 }),
                 None => {
