@@ -6,6 +6,8 @@
 pub mod attrs;
 pub mod key;
 pub mod socket;
+#[cfg(test)]
+mod tests;
 
 use std::fmt::Write as _;
 use std::io::{self, Write};
