@@ -55,7 +55,15 @@ pub enum ClusterCommand {
     Show,
     /// Print the events (peer up, peer down, key rejected) as they come, one
     /// line each, until killed.
-    Monitor,
+    Monitor(MonitorArgs),
+}
+
+/// Arguments of `sgctl cluster monitor`.
+#[derive(Debug, Args)]
+pub struct MonitorArgs {
+    /// Write this file (empty) once subscribed: events after that are seen.
+    #[arg(long, value_name = "PATH")]
+    pub ready_file: Option<PathBuf>,
 }
 
 /// `sgctl cluster node ...`.
@@ -910,8 +918,12 @@ fn overview(c: &mut Client) -> Result<Overview, Error> {
 
 /// Prints each event as a line (or a JSON object), flushing each, until the
 /// socket fails or stdout closes.
-fn monitor(c: &mut Client, json: bool) -> Result<(), Error> {
+fn monitor(c: &mut Client, json: bool, args: &MonitorArgs) -> Result<(), Error> {
     c.subscribe()?;
+    if let Some(path) = &args.ready_file {
+        crate::serve::write_atomically(path, "")
+            .map_err(|e| Error::Msg(format!("writing {}: {e}", path.display())))?;
+    }
     let stdout = io::stdout();
     loop {
         let msgs = match c.next_events() {
@@ -1001,6 +1013,6 @@ pub fn run(args: ClusterArgs) -> Result<(), Error> {
             let o = overview(&mut c)?;
             output(json, &o, || render_overview(&o))
         }
-        ClusterCommand::Monitor => monitor(&mut c, json),
+        ClusterCommand::Monitor(a) => monitor(&mut c, json, &a),
     }
 }
