@@ -13,12 +13,14 @@
 #include <linux/skbuff.h>
 #include <linux/tcp.h>
 #include <linux/workqueue.h>
+#include <net/genetlink.h>
 #include <net/inet_connection_sock.h>
 #include <net/inet_hashtables.h>
 #include <net/inet6_hashtables.h>
 #include <net/net_namespace.h>
 #include <net/netfilter/nf_conntrack.h>
 #include <net/netfilter/nf_nat.h>
+#include <net/netlink.h>
 #include <net/netns/generic.h>
 #include <net/sock.h>
 #include <net/tcp.h>

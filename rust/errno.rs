@@ -38,3 +38,8 @@ pub fn enodata() -> Error {
 pub fn enopkg() -> Error {
     code(bindings::ENOPKG)
 }
+
+/// Message too long: a netlink message is full.
+pub fn emsgsize() -> Error {
+    code(bindings::EMSGSIZE)
+}

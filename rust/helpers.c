@@ -24,6 +24,7 @@
 #include <net/ip.h>
 #include <net/ipv6.h>
 #include <net/addrconf.h>
+#include <net/genetlink.h>
 #include <net/netfilter/nf_conntrack.h>
 #include <net/netfilter/nf_nat.h>
 #include <net/netns/generic.h>
@@ -496,3 +497,90 @@ int sg_kunit_ring_choose(bool primary, u32 len, u32 addressed, u64 full_mask)
 }
 EXPORT_SYMBOL_IF_KUNIT(sg_kunit_ring_choose);
 #endif
+
+/* Generic netlink (rust/genetlink.rs) */
+struct net *sg_genl_info_net(const struct genl_info *info)
+{
+	return genl_info_net(info);
+}
+
+struct sk_buff *sg_genlmsg_new(void)
+{
+	return genlmsg_new(NLMSG_DEFAULT_SIZE, GFP_KERNEL);
+}
+
+void *sg_genlmsg_put_reply(struct sk_buff *skb, struct genl_info *info,
+			   const struct genl_family *family, u8 cmd)
+{
+	return genlmsg_put_reply(skb, info, family, 0, cmd);
+}
+
+void *sg_genlmsg_put_dump(struct sk_buff *skb, struct netlink_callback *cb,
+			  const struct genl_family *family, u8 cmd)
+{
+	return genlmsg_put(skb, NETLINK_CB(cb->skb).portid, cb->nlh->nlmsg_seq,
+			   family, NLM_F_MULTI, cmd);
+}
+
+void *sg_genlmsg_put_event(struct sk_buff *skb,
+			   const struct genl_family *family, u8 cmd)
+{
+	return genlmsg_put(skb, 0, 0, family, 0, cmd);
+}
+
+void sg_genlmsg_end(struct sk_buff *skb, void *hdr)
+{
+	genlmsg_end(skb, hdr);
+}
+
+void sg_genlmsg_cancel(struct sk_buff *skb, void *hdr)
+{
+	genlmsg_cancel(skb, hdr);
+}
+
+int sg_genlmsg_reply(struct sk_buff *skb, struct genl_info *info)
+{
+	return genlmsg_reply(skb, info);
+}
+
+int sg_genlmsg_multicast_netns(const struct genl_family *family,
+			       struct net *net, struct sk_buff *skb,
+			       unsigned int group)
+{
+	return genlmsg_multicast_netns(family, net, skb, 0, group, GFP_ATOMIC);
+}
+
+void sg_nlmsg_free(struct sk_buff *skb)
+{
+	nlmsg_free(skb);
+}
+
+struct nlattr *sg_nla_nest_start(struct sk_buff *skb, int attrtype)
+{
+	return nla_nest_start(skb, attrtype);
+}
+
+void sg_nla_nest_end(struct sk_buff *skb, struct nlattr *start)
+{
+	nla_nest_end(skb, start);
+}
+
+void sg_nla_nest_cancel(struct sk_buff *skb, struct nlattr *start)
+{
+	nla_nest_cancel(skb, start);
+}
+
+u8 sg_genl_dump_cmd(const struct netlink_callback *cb)
+{
+	return ((const struct genlmsghdr *)nlmsg_data(cb->nlh))->cmd;
+}
+
+struct net *sg_genl_dump_net(const struct sk_buff *skb)
+{
+	return sock_net(skb->sk);
+}
+
+unsigned int sg_skb_len(const struct sk_buff *skb)
+{
+	return skb->len;
+}

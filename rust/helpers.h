@@ -121,4 +121,31 @@ unsigned int sg_nat_setup_dst(struct nf_conn *ct, u8 pf, const u8 addr[16], bool
 /* Whether the packet's destination is an address of this host. */
 bool sg_skb_daddr_is_local(struct net *net, struct sk_buff *skb, u8 pf);
 
+/* Generic netlink */
+struct genl_family;
+struct genl_info;
+struct netlink_callback;
+struct nlattr;
+struct net *sg_genl_info_net(const struct genl_info *info);
+struct sk_buff *sg_genlmsg_new(void);
+void *sg_genlmsg_put_reply(struct sk_buff *skb, struct genl_info *info,
+			   const struct genl_family *family, u8 cmd);
+void *sg_genlmsg_put_dump(struct sk_buff *skb, struct netlink_callback *cb,
+			  const struct genl_family *family, u8 cmd);
+void *sg_genlmsg_put_event(struct sk_buff *skb,
+			   const struct genl_family *family, u8 cmd);
+void sg_genlmsg_end(struct sk_buff *skb, void *hdr);
+void sg_genlmsg_cancel(struct sk_buff *skb, void *hdr);
+int sg_genlmsg_reply(struct sk_buff *skb, struct genl_info *info);
+int sg_genlmsg_multicast_netns(const struct genl_family *family,
+			       struct net *net, struct sk_buff *skb,
+			       unsigned int group);
+void sg_nlmsg_free(struct sk_buff *skb);
+struct nlattr *sg_nla_nest_start(struct sk_buff *skb, int attrtype);
+void sg_nla_nest_end(struct sk_buff *skb, struct nlattr *start);
+void sg_nla_nest_cancel(struct sk_buff *skb, struct nlattr *start);
+u8 sg_genl_dump_cmd(const struct netlink_callback *cb);
+struct net *sg_genl_dump_net(const struct sk_buff *skb);
+unsigned int sg_skb_len(const struct sk_buff *skb);
+
 #endif

@@ -13,10 +13,14 @@ pub(crate) mod errno;
 pub(crate) mod fault;
 #[path = "ftrace.rs"]
 pub(crate) mod ftrace;
+#[path = "genetlink.rs"]
+pub(crate) mod genetlink;
 // The entry points of the KUnit suite, a module of its own (sockgroup_kunit.ko).
 #[cfg(CONFIG_KUNIT)]
 #[path = "kunit.rs"]
 pub(crate) mod kunit;
+#[path = "mem.rs"]
+pub(crate) mod mem;
 #[path = "net.rs"]
 pub(crate) mod net;
 #[path = "rcu.rs"]

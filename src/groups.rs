@@ -25,7 +25,7 @@ use crate::logic::{
 };
 use crate::sys::{
     fault::SweepFault,
-    net::{NatTarget, Net, PernetState, PernetStatic, SeqFile},
+    net::{NatTarget, Net, SeqFile},
     rcu::{Guard, RcuMutex, RcuWriter},
     skb::{tcp_flags, Family, SkBuff, Verdict},
     sock::Sock,
@@ -38,10 +38,7 @@ use core::{
         Ordering::{Acquire, Relaxed, Release, SeqCst},
     },
 };
-use kernel::{c_str, new_mutex, prelude::*, str::CStr, sync::Arc, types::ARef};
-
-/// The static part of our per-namespace registration.
-static STATICS: PernetStatic = PernetStatic::new();
+use kernel::{new_mutex, prelude::*, sync::Arc, types::ARef};
 
 /// Allocations of the control path: process context, under the mutex,
 /// accounted to the memory cgroup of the caller (the sweep's kworker: none).
@@ -463,15 +460,16 @@ fn validate_in(snap: Option<&Snapshot>, anchor: &Sock, listed: &[&Sock]) -> Resu
     uapi::validate(&candidate(anchor), &cands).map_err(errno)
 }
 
-/// The service groups of one network namespace.
-pub(crate) struct NetState {
+/// The service groups of one network namespace (part of its
+/// [`crate::netns::NetState`]).
+pub(crate) struct NetGroups {
     snap: Arc<Worked<Groups>>,
 }
 
-impl NetState {
-    /// The state of `sk`'s namespace.
-    pub(crate) fn of<'a>(sk: &'a Sock, guard: &'a Guard) -> Option<&'a NetState> {
-        crate::sys::net::Pernet::<NetState>::get(sk.net(), guard)
+impl NetGroups {
+    /// The groups of `sk`'s namespace.
+    pub(crate) fn of<'a>(sk: &'a Sock, guard: &'a Guard) -> Option<&'a NetGroups> {
+        crate::netns::NetState::of(sk.net(), guard).map(|s| &s.groups)
     }
 
     /// The handle for a request, which may sleep (it keeps the groups even
@@ -637,12 +635,10 @@ fn member_info(m: &Member) -> MemberInfo {
     }
 }
 
-impl PernetState for NetState {
-    fn statics() -> &'static PernetStatic {
-        &STATICS
-    }
-
-    fn new(_net: &Net) -> Result<Pin<KBox<Self>>> {
+/// What the namespace's registration (`crate::netns`) serves for the groups.
+impl NetGroups {
+    /// The groups of a new namespace.
+    pub(crate) fn new() -> Result<Self> {
         let groups = pin_init!(Groups {
             cell <- RcuMutex::new(new_mutex!(
                 Book {
@@ -653,27 +649,22 @@ impl PernetState for NetState {
             )),
         });
         let snap = Arc::pin_init(Worked::new(groups), GFP_KERNEL)?;
-        Ok(KBox::pin(NetState { snap }, GFP_KERNEL)?)
+        Ok(NetGroups { snap })
     }
 
-    // After the filter table (a SYN it drops is not counted) and after
-    // source NAT at LOCAL_IN: with NAT on, `nf_nat_ipv4_local_in` orphans a
-    // packet whose socket's `sk_dport` differs from the connection's port,
-    // which for a listener (`sk_dport` 0) is always, and would undo steering.
-    const LOCAL_IN_PRIORITY: i32 = crate::sys::net::NF_IP_PRI_NAT_SRC + 1;
-
-    fn local_in(&self, net: &Net, skb: &SkBuff, family: Family) -> Verdict {
+    /// The LOCAL_IN hook (see `crate::netns` for its priority).
+    pub(crate) fn local_in(&self, net: &Net, skb: &SkBuff, family: Family) -> Verdict {
         self.steer(net, skb, family);
         Verdict::Accept
     }
 
-    fn nat_dst(&self, net: &Net, skb: &SkBuff, family: Family) -> Option<NatTarget> {
+    /// The NAT lookup of a new connection.
+    pub(crate) fn nat_dst(&self, net: &Net, skb: &SkBuff, family: Family) -> Option<NatTarget> {
         self.rewrite(net, skb, family)
     }
 
-    const PROC_NAME: &'static CStr = c_str!("sockgroup");
-
-    fn show(&self, out: &mut SeqFile) -> core::fmt::Result {
+    /// The content of `/proc/net/sockgroup`.
+    pub(crate) fn show(&self, out: &mut SeqFile) -> core::fmt::Result {
         writeln!(out, "# group policy mode member family local state queue handshakes limit redirected_away redirected_in dropped cookie")?;
         let guard = Guard::new();
         let Some(snap) = self.snap.get(&guard) else {

@@ -2,7 +2,8 @@
 
 //! `setsockopt`/`getsockopt(fd, SOL_SOCKET, SO_SERVICE_GROUP, ...)`.
 
-use crate::groups::{errno, Control, NetState};
+use crate::groups::{errno, Control, NetGroups};
+use crate::netns::NetState;
 use crate::logic::uapi::{self, REQ_LEN};
 use crate::sys::{
     errno::{enotsock, eopnotsupp},
@@ -21,7 +22,7 @@ impl ServiceGroup {
     fn control(sk: &Sock) -> Result<Control> {
         let guard = Guard::new();
         // A socket of no IP family has no state of ours: not a TCP socket.
-        Ok(NetState::of(sk, &guard).ok_or_else(eopnotsupp)?.control())
+        Ok(NetGroups::of(sk, &guard).ok_or_else(eopnotsupp)?.control())
     }
 }
 
@@ -77,7 +78,7 @@ impl Sockopt for ServiceGroup {
 impl ListenStop for ServiceGroup {
     fn listen_stop(sk: &Sock) {
         let guard = Guard::new();
-        if let Some(state) = NetState::of(sk, &guard) {
+        if let Some(state) = NetGroups::of(sk, &guard) {
             state.listen_stopped(sk);
         }
     }

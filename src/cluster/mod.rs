@@ -1,0 +1,271 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The cluster node of one network namespace (capability 2): its
+//! configuration (the node, its peers, services and rules), changed by the
+//! `sockgroup` generic netlink family (`netlink`), and the control channels
+//! to the peers (`channel`), which get the node and peers after every
+//! accepted change.
+//!
+//! Every change is built aside, handed to the channels, and committed only
+//! when they took it: a failed request leaves the configuration as it was.
+
+pub(crate) mod channel;
+pub(crate) mod netlink;
+
+use crate::sys::{mem::zeroize, net::Net};
+use channel::Channels;
+use kernel::{
+    new_mutex,
+    prelude::*,
+    sync::{
+        lock::{mutex::MutexBackend, Guard},
+        Arc, Mutex,
+    },
+};
+
+/// At most this many peers per node.
+pub(crate) const MAX_PEERS: usize = 64;
+/// At most this many services per node.
+pub(crate) const MAX_SERVICES: usize = 256;
+/// At most this many rules per node (all services).
+pub(crate) const MAX_RULES: usize = 1024;
+/// The heartbeat interval when none is given, in milliseconds.
+pub(crate) const DEFAULT_HB_INTERVAL_MS: u32 = 200;
+/// Key lengths, in bytes.
+pub(crate) const KEY_MIN: usize = 16;
+pub(crate) const KEY_MAX: usize = 64;
+
+/// An address family.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum AddrFamily {
+    V4,
+    V6,
+}
+
+/// An IPv4 or IPv6 address (network order; IPv4 in `bytes[..4]`, the rest 0).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct Addr {
+    pub(crate) family: AddrFamily,
+    pub(crate) bytes: [u8; 16],
+}
+
+impl Addr {
+    /// The address of 4 (IPv4) or 16 (IPv6) bytes; `None` for any other length.
+    pub(crate) fn from_bytes(b: &[u8]) -> Option<Self> {
+        let family = match b.len() {
+            4 => AddrFamily::V4,
+            16 => AddrFamily::V6,
+            _ => return None,
+        };
+        let mut bytes = [0; 16];
+        bytes[..b.len()].copy_from_slice(b);
+        Some(Self { family, bytes })
+    }
+
+    /// The 4 or 16 bytes.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        match self.family {
+            AddrFamily::V4 => &self.bytes[..4],
+            AddrFamily::V6 => &self.bytes,
+        }
+    }
+}
+
+/// A pair's HMAC key, 16 to 64 bytes: never reported, zeroized when dropped.
+pub(crate) struct Key {
+    len: u8,
+    bytes: [u8; KEY_MAX],
+}
+
+impl Key {
+    /// The key of `b`; `None` unless it has 16 to 64 bytes.
+    pub(crate) fn new(b: &[u8]) -> Option<Self> {
+        if !(KEY_MIN..=KEY_MAX).contains(&b.len()) {
+            return None;
+        }
+        let mut bytes = [0; KEY_MAX];
+        bytes[..b.len()].copy_from_slice(b);
+        Some(Self {
+            len: b.len() as u8,
+            bytes,
+        })
+    }
+
+    /// The key's bytes.
+    #[allow(dead_code)]
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
+impl Clone for Key {
+    fn clone(&self) -> Self {
+        Self {
+            len: self.len,
+            bytes: self.bytes,
+        }
+    }
+}
+
+impl Drop for Key {
+    fn drop(&mut self) {
+        zeroize(&mut self.bytes);
+    }
+}
+
+/// This node.
+#[derive(Clone)]
+pub(crate) struct NodeConfig {
+    pub(crate) id: u32,
+    pub(crate) ctl_addr: Addr,
+    pub(crate) ctl_port: u16,
+    pub(crate) fwd_addr: Option<Addr>,
+    pub(crate) fwd_port: u16,
+    pub(crate) hb_interval_ms: u32,
+}
+
+/// A peer.
+#[derive(Clone)]
+pub(crate) struct PeerConfig {
+    pub(crate) id: u32,
+    pub(crate) addr: Addr,
+    pub(crate) ctl_port: u16,
+    /// Read by the channels only.
+    #[allow(dead_code)]
+    pub(crate) key: Key,
+}
+
+/// A service this node takes part in.
+pub(crate) struct Service {
+    pub(crate) id: u32,
+    pub(crate) addr: Addr,
+    pub(crate) port: u16,
+    pub(crate) proto: u8,
+    pub(crate) role: u32,
+}
+
+/// A rule of a service.
+pub(crate) struct Rule {
+    pub(crate) id: u32,
+    pub(crate) service: u32,
+    pub(crate) prio: u32,
+    pub(crate) match_type: u32,
+    /// The match's value, without a NUL (empty for `any`).
+    pub(crate) match_value: KVec<u8>,
+    pub(crate) target_type: u32,
+    /// The target peer (0: this node).
+    pub(crate) target_peer: u32,
+}
+
+/// The configuration; every list is sorted by id.
+pub(crate) struct Config {
+    pub(crate) node: Option<NodeConfig>,
+    pub(crate) peers: KVec<PeerConfig>,
+    pub(crate) services: KVec<Service>,
+    pub(crate) rules: KVec<Rule>,
+}
+
+impl Config {
+    fn new() -> Self {
+        Self {
+            node: None,
+            peers: KVec::new(),
+            services: KVec::new(),
+            rules: KVec::new(),
+        }
+    }
+}
+
+/// Where `id` is in a list sorted by id: `Ok(index)` if present, else
+/// `Err(index)` where it would go.
+pub(crate) fn position<T>(list: &[T], id: u32, key: impl Fn(&T) -> u32) -> Result<usize, usize> {
+    list.binary_search_by_key(&id, key)
+}
+
+/// The cluster node of one network namespace.
+#[pin_data]
+pub(crate) struct Cluster {
+    /// The configuration; held across `Channels::apply`.
+    #[pin]
+    config: Mutex<Config>,
+    #[pin]
+    channels: Channels,
+}
+
+impl Cluster {
+    /// An unconfigured node for `net`.
+    pub(crate) fn new(net: &Net) -> Result<Arc<Self>> {
+        Arc::pin_init(
+            try_pin_init!(Cluster {
+                config <- new_mutex!(Config::new(), "sockgroup_cluster"),
+                channels <- Channels::new(net),
+            }? Error),
+            GFP_KERNEL,
+        )
+    }
+
+    /// The control channels.
+    pub(crate) fn channels(&self) -> &Channels {
+        &self.channels
+    }
+
+    /// Locks the configuration (process context, sleeps).
+    pub(crate) fn lock(&self) -> Guard<'_, Config, MutexBackend> {
+        self.config.lock()
+    }
+
+    /// Hands a new node and peer list to the channels and commits them into
+    /// `cfg` (the locked configuration) when they took it; on failure the
+    /// channels get the old configuration back and `cfg` is unchanged.
+    /// `peers`: `None` keeps the current list.
+    pub(crate) fn commit(
+        &self,
+        cfg: &mut Config,
+        node: Option<NodeConfig>,
+        peers: Option<KVec<PeerConfig>>,
+    ) -> Result {
+        let applied = self
+            .channels
+            .apply(node.as_ref(), peers.as_deref().unwrap_or(&cfg.peers));
+        if let Err(e) = applied {
+            // Best effort: the channels keep what they had if this fails too.
+            let _ = self.channels.apply(cfg.node.as_ref(), &cfg.peers);
+            return Err(e);
+        }
+        cfg.node = node;
+        if let Some(peers) = peers {
+            cfg.peers = peers;
+        }
+        Ok(())
+    }
+}
+
+/// Inserts `item` at `at`, keeping the order.
+pub(crate) fn insert_at<T>(v: &mut KVec<T>, at: usize, item: T) -> Result {
+    v.push(item, GFP_KERNEL)?;
+    v[at..].rotate_right(1);
+    Ok(())
+}
+
+/// Keeps the items that `keep` accepts, in order. The new list is
+/// allocated first: on failure nothing changed.
+pub(crate) fn retain<T>(v: &mut KVec<T>, keep: impl Fn(&T) -> bool) -> Result {
+    let mut out = KVec::with_capacity(v.iter().filter(|x| keep(x)).count(), GFP_KERNEL)?;
+    for x in core::mem::replace(v, KVec::new()) {
+        if keep(&x) {
+            // Within the capacity reserved above: does not allocate or fail.
+            out.push(x, GFP_KERNEL)?;
+        }
+    }
+    *v = out;
+    Ok(())
+}
+
+/// Clones a peer list (allocating).
+pub(crate) fn clone_peers(peers: &[PeerConfig], extra: usize) -> Result<KVec<PeerConfig>> {
+    let mut v = KVec::with_capacity(peers.len() + extra, GFP_KERNEL)?;
+    for p in peers {
+        v.push(p.clone(), GFP_KERNEL)?;
+    }
+    Ok(v)
+}

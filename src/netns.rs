@@ -1,0 +1,78 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The state of one network namespace: its service groups and its cluster
+//! node, registered once with the pernet core (`crate::sys::net`).
+
+use crate::cluster::Cluster;
+use crate::groups::NetGroups;
+use crate::sys::{
+    net::{NatTarget, Net, Pernet, PernetState, PernetStatic, SeqFile},
+    rcu::Guard,
+    skb::{Family, SkBuff, Verdict},
+};
+use kernel::{c_str, prelude::*, str::CStr, sync::Arc};
+
+/// The static part of our per-namespace registration.
+static STATICS: PernetStatic = PernetStatic::new();
+
+/// Everything sockgroup keeps per network namespace.
+pub(crate) struct NetState {
+    pub(crate) groups: NetGroups,
+    /// Shared with the requests of the netlink family that sleep under its
+    /// mutex; the namespace's teardown drops the last reference (the family
+    /// is gone or no request of the namespace is under way, see `cluster`).
+    cluster: Arc<Cluster>,
+}
+
+impl NetState {
+    /// The state of `net`, for the read-side critical section `guard`.
+    pub(crate) fn of<'a>(net: &'a Net, guard: &'a Guard) -> Option<&'a NetState> {
+        Pernet::<NetState>::get(net, guard)
+    }
+
+    /// The cluster node of `net`, for a caller that sleeps (a netlink
+    /// request of `net`, in process context). `None` while the namespace's
+    /// state is not set up, or once its teardown began.
+    ///
+    /// The reference is dropped by the request before it returns: a request
+    /// runs while its socket holds the namespace (no teardown can begin),
+    /// and the module unregisters the family (waiting for the requests under
+    /// way) before the per-namespace state, so the namespace's own teardown
+    /// drops the last reference, and with it the channels, in `exit`.
+    pub(crate) fn cluster(net: &Net) -> Option<Arc<Cluster>> {
+        let guard = Guard::new();
+        Self::of(net, &guard).map(|s| s.cluster.clone())
+    }
+}
+
+impl PernetState for NetState {
+    fn statics() -> &'static PernetStatic {
+        &STATICS
+    }
+
+    fn new(net: &Net) -> Result<Pin<KBox<Self>>> {
+        let groups = NetGroups::new()?;
+        let cluster = Cluster::new(net)?;
+        Ok(KBox::pin(NetState { groups, cluster }, GFP_KERNEL)?)
+    }
+
+    // After the filter table (a SYN it drops is not counted) and after
+    // source NAT at LOCAL_IN: with NAT on, `nf_nat_ipv4_local_in` orphans a
+    // packet whose socket's `sk_dport` differs from the connection's port,
+    // which for a listener (`sk_dport` 0) is always, and would undo steering.
+    const LOCAL_IN_PRIORITY: i32 = crate::sys::net::NF_IP_PRI_NAT_SRC + 1;
+
+    fn local_in(&self, net: &Net, skb: &SkBuff, family: Family) -> Verdict {
+        self.groups.local_in(net, skb, family)
+    }
+
+    fn nat_dst(&self, net: &Net, skb: &SkBuff, family: Family) -> Option<NatTarget> {
+        self.groups.nat_dst(net, skb, family)
+    }
+
+    const PROC_NAME: &'static CStr = c_str!("sockgroup");
+
+    fn show(&self, out: &mut SeqFile) -> core::fmt::Result {
+        self.groups.show(out)
+    }
+}
