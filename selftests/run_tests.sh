@@ -23,6 +23,7 @@ TESTS=(
 	alloc_fail.sh
 	synpath.sh
 	sgctl_group.sh
+	sgctl_cluster.sh
 )
 
 # What runs on the debug kernel (KASAN, lockdep, kmemleak; several times
