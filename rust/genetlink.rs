@@ -163,11 +163,12 @@ impl SplitOp {
             op.policy = policy.as_ptr().cast();
             op.maxattr = (policy.len() - 1) as u32;
         }
-        op.__bindgen_anon_1.__bindgen_anon_1 = bindings::genl_split_ops__bindgen_ty_1__bindgen_ty_1 {
-            pre_doit: None,
-            doit: Some(Adapter::<F>::doit),
-            post_doit: None,
-        };
+        op.__bindgen_anon_1.__bindgen_anon_1 =
+            bindings::genl_split_ops__bindgen_ty_1__bindgen_ty_1 {
+                pre_doit: None,
+                doit: Some(Adapter::<F>::doit),
+                post_doit: None,
+            };
         Self(op)
     }
 
@@ -177,11 +178,12 @@ impl SplitOp {
         let mut op: bindings::genl_split_ops = unsafe { core::mem::zeroed() };
         op.cmd = cmd;
         op.flags = flags | bindings::GENL_CMD_CAP_DUMP as u8;
-        op.__bindgen_anon_1.__bindgen_anon_2 = bindings::genl_split_ops__bindgen_ty_1__bindgen_ty_2 {
-            start: None,
-            dumpit: Some(Adapter::<F>::dumpit),
-            done: None,
-        };
+        op.__bindgen_anon_1.__bindgen_anon_2 =
+            bindings::genl_split_ops__bindgen_ty_1__bindgen_ty_2 {
+                start: None,
+                dumpit: Some(Adapter::<F>::dumpit),
+                done: None,
+            };
         Self(op)
     }
 
@@ -752,9 +754,8 @@ impl Dump<'_> {
     pub fn entry(&mut self, cmd: u8, f: impl FnOnce(&mut Writer) -> Result) -> Result<bool> {
         // SAFETY: By the type invariant `skb` and `cb` are live; the family
         // is registered (we serve one of its dumps).
-        let hdr = unsafe {
-            bindings::sg_genlmsg_put_dump(self.skb, self.cb, self.family.as_ptr(), cmd)
-        };
+        let hdr =
+            unsafe { bindings::sg_genlmsg_put_dump(self.skb, self.cb, self.family.as_ptr(), cmd) };
         let written = if hdr.is_null() {
             Err(emsgsize())
         } else {
@@ -820,9 +821,8 @@ pub fn multicast<F: Family>(
     // SAFETY: The family is registered (see above) and `group` is one of its
     // groups; `net` is alive; the call consumes `skb`. It allocates with
     // `GFP_ATOMIC`, as we are in an RCU read-side critical section.
-    let err = unsafe {
-        bindings::sg_genlmsg_multicast_netns(statics.as_ptr(), net.as_ptr(), skb, group)
-    };
+    let err =
+        unsafe { bindings::sg_genlmsg_multicast_netns(statics.as_ptr(), net.as_ptr(), skb, group) };
     drop(guard);
     match err {
         // No listener.
@@ -840,7 +840,10 @@ impl<F: Family> Adapter<F> {
     /// # Safety
     ///
     /// Only the genl core calls it, with the request's live `skb` and `info`.
-    unsafe extern "C" fn doit(_skb: *mut bindings::sk_buff, info: *mut bindings::genl_info) -> c_int {
+    unsafe extern "C" fn doit(
+        _skb: *mut bindings::sk_buff,
+        info: *mut bindings::genl_info,
+    ) -> c_int {
         from_result(|| {
             // SAFETY: The genl core passes a live `info` with its header.
             let cmd = unsafe { (*(*info).genlhdr).cmd };

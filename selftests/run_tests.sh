@@ -23,6 +23,7 @@ TESTS=(
 	alloc_fail.sh
 	synpath.sh
 	sgctl_group.sh
+	cluster_nl.sh
 	sgctl_cluster.sh
 )
 
@@ -58,6 +59,9 @@ TESTS=(
 #                              cases over IPv4: one code path for both) but
 #                              the open-loop run, which takes minutes there
 #                              and no path of its own (synpath.sh openloop)
+#   cluster_nl.sh   full       the netlink family: every error path, the
+#                              limits, namespaces deleted and rmmod with a
+#                              configuration present (short: no traffic)
 #   sgctl_group.sh  skipped    real servers (socat, nginx) restarted dozens
 #                              of times, 10-13 min on debug; the module paths
 #                              it takes are those of groups.sh

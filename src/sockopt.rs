@@ -3,8 +3,8 @@
 //! `setsockopt`/`getsockopt(fd, SOL_SOCKET, SO_SERVICE_GROUP, ...)`.
 
 use crate::groups::{errno, Control, NetGroups};
-use crate::netns::NetState;
 use crate::logic::uapi::{self, REQ_LEN};
+use crate::netns::NetState;
 use crate::sys::{
     errno::{enotsock, eopnotsupp},
     ftrace::{ListenStop, OptIn, OptOut, Sockopt},

@@ -251,7 +251,7 @@ pub(crate) fn insert_at<T>(v: &mut KVec<T>, at: usize, item: T) -> Result {
 /// allocated first: on failure nothing changed.
 pub(crate) fn retain<T>(v: &mut KVec<T>, keep: impl Fn(&T) -> bool) -> Result {
     let mut out = KVec::with_capacity(v.iter().filter(|x| keep(x)).count(), GFP_KERNEL)?;
-    for x in core::mem::replace(v, KVec::new()) {
+    for x in core::mem::take(v) {
         if keep(&x) {
             // Within the capacity reserved above: does not allocate or fail.
             out.push(x, GFP_KERNEL)?;

@@ -17,16 +17,16 @@
 
 use super::{
     channel::{PeerState, PeerStats},
-    clone_peers, insert_at, position, retain, Addr, Cluster, Config, Key, NodeConfig,
-    PeerConfig, Rule, Service, DEFAULT_HB_INTERVAL_MS, MAX_PEERS, MAX_RULES, MAX_SERVICES,
+    clone_peers, insert_at, position, retain, Addr, Cluster, Config, Key, NodeConfig, PeerConfig,
+    Rule, Service, DEFAULT_HB_INTERVAL_MS, MAX_PEERS, MAX_RULES, MAX_SERVICES,
 };
 use crate::netns::NetState;
 use crate::sys::{
+    errno::eopnotsupp,
     genetlink::{
-        multicast, AttrType, Attr, Dump, Family, FamilyStatic, McGroup, Policy, Range, Request,
+        multicast, Attr, AttrType, Dump, Family, FamilyStatic, McGroup, Policy, Range, Request,
         SplitOp, Writer, ADMIN_PERM,
     },
-    errno::eopnotsupp,
     net::Net,
 };
 use kernel::{c_str, prelude::*, str::CStr};
@@ -334,7 +334,11 @@ fn oom(req: &mut Request<'_>, e: impl Into<Error>) -> Error {
 }
 
 fn refused(req: &mut Request<'_>, e: Error) -> Error {
-    req.fail(c_str!("the control channel refused the configuration"), None, e)
+    req.fail(
+        c_str!("the control channel refused the configuration"),
+        None,
+        e,
+    )
 }
 
 /// The node, or `ENOENT` with a message.
@@ -379,7 +383,9 @@ fn node_set(req: &mut Request<'_>, cluster: &Cluster) -> Result {
     node.fwd_addr = fwd_addr.or(node.fwd_addr);
     node.fwd_port = fwd_port.unwrap_or(node.fwd_port);
     node.hb_interval_ms = hb.unwrap_or(node.hb_interval_ms);
-    cluster.commit(&mut cfg, Some(node), None).map_err(|e| refused(req, e))
+    cluster
+        .commit(&mut cfg, Some(node), None)
+        .map_err(|e| refused(req, e))
 }
 
 fn node_get(req: &mut Request<'_>, cluster: &Cluster) -> Result {
@@ -572,14 +578,15 @@ fn service_del(req: &mut Request<'_>, cluster: &Cluster) -> Result {
         services, rules, ..
     } = &mut *cfg;
     let mut new_rules = KVec::with_capacity(rules.len(), GFP_KERNEL).map_err(|e| oom(req, e))?;
-    let mut new_services = KVec::with_capacity(services.len(), GFP_KERNEL).map_err(|e| oom(req, e))?;
-    for r in core::mem::replace(rules, KVec::new()) {
+    let mut new_services =
+        KVec::with_capacity(services.len(), GFP_KERNEL).map_err(|e| oom(req, e))?;
+    for r in core::mem::take(rules) {
         if r.service != id {
             // Within the capacity reserved above: no allocation, no failure.
             new_rules.push(r, GFP_KERNEL)?;
         }
     }
-    for s in core::mem::replace(services, KVec::new()) {
+    for s in core::mem::take(services) {
         if s.id != id {
             // As above.
             new_services.push(s, GFP_KERNEL)?;
@@ -643,7 +650,11 @@ fn rule_new(req: &mut Request<'_>, cluster: &Cluster) -> Result {
         None => 0,
     };
     if target_peer != 0 && target_type != TARGET_TYPE_PEER {
-        return Err(req.fail(c_str!("only a peer target names a peer"), Some(&target), EINVAL));
+        return Err(req.fail(
+            c_str!("only a peer target names a peer"),
+            Some(&target),
+            EINVAL,
+        ));
     }
     let mut value = KVec::with_capacity(match_value.len(), GFP_KERNEL).map_err(|e| oom(req, e))?;
     value
