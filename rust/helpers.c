@@ -3,6 +3,8 @@
  * Thin C helpers for static inline kernel functions, bitfields and unions:
  * a few lines each, no policy.  The logic lives in Rust.
  */
+#include <crypto/hash.h>
+#include <crypto/utils.h>
 #include <kunit/visibility.h>
 #include <linux/debugfs.h>
 #include <linux/fault-inject.h>
@@ -204,6 +206,56 @@ bool sg_queue_delayed_work(struct delayed_work *dw, unsigned int msecs)
 struct delayed_work *sg_to_delayed_work(struct work_struct *work)
 {
 	return to_delayed_work(work);
+}
+
+bool sg_mod_delayed_work(struct delayed_work *dw, unsigned int msecs)
+{
+	return mod_delayed_work(system_wq, dw, msecs_to_jiffies(msecs));
+}
+
+void sg_sk_callback_write_lock(struct sock *sk)
+{
+	write_lock_bh(&sk->sk_callback_lock);
+}
+
+void sg_sk_callback_write_unlock(struct sock *sk)
+{
+	write_unlock_bh(&sk->sk_callback_lock);
+}
+
+void sg_sk_callback_read_lock(struct sock *sk)
+{
+	read_lock_bh(&sk->sk_callback_lock);
+}
+
+void sg_sk_callback_read_unlock(struct sock *sk)
+{
+	read_unlock_bh(&sk->sk_callback_lock);
+}
+
+void sg_crypto_free_shash(struct crypto_shash *tfm)
+{
+	crypto_free_shash(tfm);
+}
+
+unsigned int sg_crypto_shash_descsize(struct crypto_shash *tfm)
+{
+	return crypto_shash_descsize(tfm);
+}
+
+int sg_crypto_shash_init(struct shash_desc *desc)
+{
+	return crypto_shash_init(desc);
+}
+
+void sg_memzero_explicit(void *p, size_t size)
+{
+	memzero_explicit(p, size);
+}
+
+bool sg_crypto_memneq(const void *a, const void *b, size_t size)
+{
+	return crypto_memneq(a, b, size);
 }
 
 #ifdef CONFIG_FAULT_INJECTION_DEBUG_FS
@@ -496,6 +548,19 @@ int sg_kunit_ring_choose(bool primary, u32 len, u32 addressed, u64 full_mask)
 	return sg_rs_kunit_ring_choose(primary, len, addressed, full_mask);
 }
 EXPORT_SYMBOL_IF_KUNIT(sg_kunit_ring_choose);
+
+void sg_kunit_channel_pair(struct sg_channel_report *out)
+{
+	sg_rs_kunit_channel_pair(out);
+}
+EXPORT_SYMBOL_IF_KUNIT(sg_kunit_channel_pair);
+
+void sg_kunit_hmac(struct sg_hmac_report *out, const u8 *key, size_t key_len,
+		   const u8 *data, size_t len)
+{
+	sg_rs_kunit_hmac(out, key, key_len, data, len);
+}
+EXPORT_SYMBOL_IF_KUNIT(sg_kunit_hmac);
 #endif
 
 /* Generic netlink (rust/genetlink.rs) */

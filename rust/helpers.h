@@ -12,6 +12,8 @@
 #include <linux/workqueue.h>
 #include <net/netfilter/nf_nat.h>
 
+struct crypto_shash;
+struct shash_desc;
 struct ftrace_regs;
 struct nf_conn;
 struct nf_hook_ops;
@@ -38,6 +40,19 @@ void sg_sk_local_addr(const struct sock *sk, u8 addr[16]);
 struct net *sg_sock_net(const struct sock *sk);
 u64 sg_sock_cookie(struct sock *sk);
 
+/* kernel sockets: the callback lock, linger 0 */
+void sg_sk_callback_write_lock(struct sock *sk);
+void sg_sk_callback_write_unlock(struct sock *sk);
+void sg_sk_callback_read_lock(struct sock *sk);
+void sg_sk_callback_read_unlock(struct sock *sk);
+
+/* crypto */
+void sg_crypto_free_shash(struct crypto_shash *tfm);
+unsigned int sg_crypto_shash_descsize(struct crypto_shash *tfm);
+int sg_crypto_shash_init(struct shash_desc *desc);
+void sg_memzero_explicit(void *p, size_t size);
+bool sg_crypto_memneq(const void *a, const void *b, size_t size);
+
 /* struct socket from a file descriptor */
 void sg_sockfd_put(struct socket *sock);
 
@@ -63,6 +78,7 @@ void *sg_net_generic(const struct net *net, unsigned int id);
 void sg_init_delayed_work(struct delayed_work *dw, work_func_t fn);
 bool sg_queue_delayed_work(struct delayed_work *dw, unsigned int msecs);
 struct delayed_work *sg_to_delayed_work(struct work_struct *work);
+bool sg_mod_delayed_work(struct delayed_work *dw, unsigned int msecs);
 void sg_fault_register(void);
 void sg_fault_unregister(void);
 bool sg_fault_sweep(void);

@@ -18,11 +18,36 @@ struct sg_listener_report {
 	u32 handshakes;
 };
 
+/* Two nodes' control channels over loopback, in the initial namespace. */
+struct sg_channel_report {
+	int err;		/* setting up: 0 or -errno */
+	u32 state1, state2;	/* enum sockgroup_peer_state, each side's view of the other */
+	u64 heartbeats_rx1, heartbeats_rx2;
+	u64 generation1;
+	u32 members1;		/* ids up as node 1 sees them */
+	u32 wrong_key_state2;	/* node 2's view of 1 after node 2's key for 1 changed */
+	u64 wrong_key_rejected2;
+	u64 wrong_key_downs2;
+};
+
+struct sg_hmac_report {
+	int err;
+	u8 digest[32];		/* HMAC-SHA256(key, data), one buffer */
+	u8 digest_parts[32];	/* the same, data in three parts */
+	bool memneq_equal, memneq_differ;
+};
+
 void sg_kunit_listener_probe(struct sg_listener_report *out, int backlog);
 int sg_kunit_ring_choose(bool primary, u32 len, u32 addressed, u64 full_mask);
+void sg_kunit_channel_pair(struct sg_channel_report *out);
+void sg_kunit_hmac(struct sg_hmac_report *out, const u8 *key, size_t key_len,
+		   const u8 *data, size_t len);
 
 /* rust/kunit.rs, with CONFIG_KUNIT */
 void sg_rs_kunit_listener_probe(struct sg_listener_report *out, int backlog);
 int sg_rs_kunit_ring_choose(bool primary, u32 len, u32 addressed, u64 full_mask);
+void sg_rs_kunit_channel_pair(struct sg_channel_report *out);
+void sg_rs_kunit_hmac(struct sg_hmac_report *out, const u8 *key, size_t key_len,
+		      const u8 *data, size_t len);
 
 #endif

@@ -74,3 +74,132 @@ pub extern "C" fn sg_rs_kunit_ring_choose(
         Choice::AllFull => -2,
     }
 }
+
+use super::bindings::{sg_channel_report as ChannelReport, sg_hmac_report as HmacReport};
+
+fn hmac(key: &[u8], data: &[u8]) -> kernel::error::Result<HmacReport> {
+    let mac = super::crypto::HmacSha256::new(key)?;
+    let (a, rest) = data.split_at(data.len() / 3);
+    let (b, c) = rest.split_at(rest.len() / 2);
+    let digest = mac.digest(data)?;
+    Ok(HmacReport {
+        err: 0,
+        digest,
+        digest_parts: mac.digest_parts(&[a, b, c])?,
+        memneq_equal: super::crypto::memneq(&digest, &digest),
+        memneq_differ: super::crypto::memneq(&digest, &[0u8; 32]),
+    })
+}
+
+/// Computes HMAC-SHA256 with [`super::crypto::HmacSha256`], in one buffer and in parts.
+///
+/// # Safety
+///
+/// `out` must be valid for writing; `key` and `data` valid for their lengths.
+#[no_mangle]
+pub unsafe extern "C" fn sg_rs_kunit_hmac(
+    out: *mut HmacReport,
+    key: *const u8,
+    key_len: usize,
+    data: *const u8,
+    len: usize,
+) {
+    // SAFETY: The caller guarantees both buffers.
+    let (key, data) = unsafe {
+        (
+            core::slice::from_raw_parts(key, key_len),
+            core::slice::from_raw_parts(data, len),
+        )
+    };
+    let report = hmac(key, data).unwrap_or_else(|e| HmacReport {
+        err: e.to_errno(),
+        ..Default::default()
+    });
+    // SAFETY: The caller guarantees `out` is valid for writes.
+    unsafe { out.write(report) };
+}
+
+fn channel_pair() -> kernel::error::Result<ChannelReport> {
+    use crate::cluster::{
+        channel::{Channels, PeerState},
+        Addr, AddrFamily, Key, NodeConfig, PeerConfig,
+    };
+    use kernel::prelude::*;
+
+    let v4 = |last: u8| Addr {
+        family: AddrFamily::V4,
+        bytes: [127, 0, 0, last, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+    };
+    let node = |id: u32| NodeConfig {
+        id,
+        ctl_addr: v4(id as u8),
+        ctl_port: 17000 + id as u16,
+        fwd_addr: None,
+        fwd_port: 0,
+        hb_interval_ms: 50,
+    };
+    let key = Key::new(&[0x5a; 32]).ok_or(EINVAL)?;
+    let peer = |id: u32, key: &Key| PeerConfig {
+        id,
+        addr: v4(id as u8),
+        ctl_port: 17000 + id as u16,
+        key: key.clone(),
+    };
+    // SAFETY: `init_net` lives for the whole uptime.
+    let net = unsafe { super::net::Net::from_raw(core::ptr::addr_of_mut!(super::bindings::init_net)) };
+    let one = KBox::pin_init(Channels::new(net), GFP_KERNEL)?;
+    let two = KBox::pin_init(Channels::new(net), GFP_KERNEL)?;
+    one.apply(Some(&node(1)), &[peer(2, &key)])?;
+    two.apply(Some(&node(2)), &[peer(1, &key)])?;
+    let state = |c: &Channels, id| c.peer_status(id).map(|s| s.0);
+    let hb = |c: &Channels, id| c.peer_status(id).map_or(0, |s| s.1.heartbeats_rx);
+    // Up, and a few heartbeats each way: at most 5 s.
+    for _ in 0..500 {
+        if hb(&one, 2) > 2 && hb(&two, 1) > 2 {
+            break;
+        }
+        // SAFETY: Process context (the KUnit case's thread).
+        unsafe { super::bindings::msleep(10) };
+    }
+    let (generation, members) = one.membership();
+    let mut r = ChannelReport {
+        err: 0,
+        state1: state(&one, 2).map_or(0, |s| s as u32),
+        state2: state(&two, 1).map_or(0, |s| s as u32),
+        heartbeats_rx1: hb(&one, 2),
+        heartbeats_rx2: hb(&two, 1),
+        generation1: generation,
+        members1: members.len() as u32,
+        ..Default::default()
+    };
+    let wrong = Key::new(&[0xa5; 32]).ok_or(EINVAL)?;
+    two.apply(Some(&node(2)), &[peer(1, &wrong)])?;
+    let rejected = |c: &Channels, id| c.peer_status(id).map_or(0, |s| s.1.rejected);
+    for _ in 0..500 {
+        if rejected(&two, 1) > 1 {
+            break;
+        }
+        // SAFETY: As above.
+        unsafe { super::bindings::msleep(10) };
+    }
+    r.wrong_key_state2 = state(&two, 1).map_or(0, |s| s as u32);
+    r.wrong_key_rejected2 = rejected(&two, 1);
+    r.wrong_key_downs2 = two.peer_status(1).map_or(0, |s| s.1.downs);
+    let _ = PeerState::Up;
+    Ok(r)
+}
+
+/// Runs two nodes' channels over loopback (see `sg_test_channel_pair`).
+///
+/// # Safety
+///
+/// `out` must be valid for writing a `ChannelReport`.
+#[no_mangle]
+pub unsafe extern "C" fn sg_rs_kunit_channel_pair(out: *mut ChannelReport) {
+    let report = channel_pair().unwrap_or_else(|e| ChannelReport {
+        err: e.to_errno(),
+        ..Default::default()
+    });
+    // SAFETY: The caller guarantees `out` is valid for writes.
+    unsafe { out.write(report) };
+}

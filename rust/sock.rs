@@ -14,6 +14,8 @@ use kernel::{
 
 /// TCP state of a socket, as in `include/net/tcp_states.h`.
 pub const TCP_LISTEN: u8 = bindings::TCP_LISTEN as u8;
+/// TCP state of a closed socket (also after a refused or reset connection).
+pub const TCP_CLOSE: u8 = bindings::TCP_CLOSE as u8;
 
 /// A socket (`struct sock`).
 ///

@@ -39,9 +39,53 @@ static void sg_test_ring_choice(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, sg_kunit_ring_choose(true, 3, 0, 0x7), -2);
 }
 
+/* RFC 4231, test case 2. */
+static void sg_test_hmac_sha256(struct kunit *test)
+{
+	static const u8 key[] = "Jefe";
+	static const u8 data[] = "what do ya want for nothing?";
+	static const u8 want[32] = {
+		0x5b, 0xdc, 0xc1, 0x46, 0xbf, 0x60, 0x75, 0x4e, 0x6a, 0x04, 0x24,
+		0x26, 0x08, 0x95, 0x75, 0xc7, 0x5a, 0x00, 0x3f, 0x08, 0x9d, 0x27,
+		0x39, 0x83, 0x9d, 0xec, 0x58, 0xb9, 0x64, 0xec, 0x38, 0x43,
+	};
+	struct sg_hmac_report r = { .err = 1 };
+
+	sg_kunit_hmac(&r, key, sizeof(key) - 1, data, sizeof(data) - 1);
+	KUNIT_ASSERT_EQ(test, r.err, 0);
+	KUNIT_EXPECT_MEMEQ(test, r.digest, want, sizeof(want));
+	KUNIT_EXPECT_MEMEQ(test, r.digest_parts, want, sizeof(want));
+	KUNIT_EXPECT_FALSE(test, r.memneq_equal);
+	KUNIT_EXPECT_TRUE(test, r.memneq_differ);
+}
+
+/*
+ * Nodes 1 (127.0.0.1) and 2 (127.0.0.2) in the initial namespace: the
+ * channel comes up on both sides and heartbeats flow; then node 2 changes
+ * its key for node 1: the channel restarts, node 1's HELLO fails node 2's
+ * tag check (rejected), and it never comes up.
+ */
+static void sg_test_channel_pair(struct kunit *test)
+{
+	struct sg_channel_report r = { .err = 1 };
+
+	sg_kunit_channel_pair(&r);
+	KUNIT_ASSERT_EQ(test, r.err, 0);
+	KUNIT_EXPECT_EQ(test, r.state1, 2U);
+	KUNIT_EXPECT_EQ(test, r.state2, 2U);
+	KUNIT_EXPECT_GT(test, r.heartbeats_rx1, 0ULL);
+	KUNIT_EXPECT_GT(test, r.heartbeats_rx2, 0ULL);
+	KUNIT_EXPECT_EQ(test, r.members1, 2U);
+	KUNIT_EXPECT_GT(test, r.generation1, 1ULL);
+	KUNIT_EXPECT_NE(test, r.wrong_key_state2, 2U);
+	KUNIT_EXPECT_GT(test, r.wrong_key_rejected2, 0ULL);
+}
+
 static struct kunit_case sg_test_cases[] = {
 	KUNIT_CASE(sg_test_listener_probe),
 	KUNIT_CASE(sg_test_ring_choice),
+	KUNIT_CASE(sg_test_hmac_sha256),
+	KUNIT_CASE_SLOW(sg_test_channel_pair),
 	{}
 };
 

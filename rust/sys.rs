@@ -7,6 +7,8 @@
 
 #[path = "bindings.rs"]
 pub(crate) mod bindings;
+#[path = "crypto.rs"]
+pub(crate) mod crypto;
 #[path = "errno.rs"]
 pub(crate) mod errno;
 #[path = "fault.rs"]
@@ -29,5 +31,7 @@ pub(crate) mod rcu;
 pub(crate) mod skb;
 #[path = "sock.rs"]
 pub(crate) mod sock;
+#[path = "socket.rs"]
+pub(crate) mod socket;
 #[path = "work.rs"]
 pub(crate) mod work;

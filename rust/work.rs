@@ -61,8 +61,16 @@ impl<D: Run> Worked<D> {
         self.schedule_in(0);
     }
 
+    /// Runs the work now: queues it, or brings a run queued for later
+    /// forward (any context, also atomic: socket callbacks call it).
+    pub fn kick(&self) {
+        // SAFETY: By the type invariant `dw` is initialized and `self`
+        // outlives any run queued now.
+        unsafe { bindings::sg_mod_delayed_work(self.dw.get(), 0) };
+    }
+
     /// Queues a run after `ms` milliseconds, unless one is already queued.
-    fn schedule_in(&self, ms: u32) {
+    pub fn schedule_in(&self, ms: u32) {
         // SAFETY: By the type invariant `dw` is initialized and `self`
         // outlives any run queued now.
         unsafe { bindings::sg_queue_delayed_work(self.dw.get(), ms) };

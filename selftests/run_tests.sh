@@ -24,6 +24,7 @@ TESTS=(
 	synpath.sh
 	sgctl_group.sh
 	cluster_nl.sh
+	cluster.sh
 	sgctl_cluster.sh
 )
 
@@ -62,6 +63,9 @@ TESTS=(
 #   cluster_nl.sh   full       the netlink family: every error path, the
 #                              limits, namespaces deleted and rmmod with a
 #                              configuration present (short: no traffic)
+#   cluster.sh      scaled     the control channel: every case, 10
+#                              rmmod/insmod cycles with channels up (50 on
+#                              plain: a cycle takes seconds under KASAN)
 #   sgctl_group.sh  skipped    real servers (socat, nginx) restarted dozens
 #                              of times, 10-13 min on debug; the module paths
 #                              it takes are those of groups.sh

@@ -9,3 +9,14 @@
 pub mod fmt;
 pub mod ring;
 pub mod uapi;
+
+// The cluster's pure parts live beside the kernel code that uses them
+// (src/cluster/); they are compiled here only, so the module sees them as
+// `crate::logic::frame` and `crate::logic::membership`. Parts 2 and 3 use
+// more of them than the control channel does.
+#[allow(dead_code)]
+#[path = "../cluster/frame.rs"]
+pub mod frame;
+#[allow(dead_code)]
+#[path = "../cluster/membership.rs"]
+pub mod membership;

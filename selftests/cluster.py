@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""The sockgroup family in several namespaces from one process (cluster.sh).
+
+The kernel's YNL library (tools/net/ynl/lib, copied by `make test-progs`)
+speaks the family from our spec; each namespace gets its own netlink socket,
+opened after setns() into it, so one Python start serves a whole cluster
+(starting Python once per request costs about a second under TCG).
+
+  cluster.py YNL_DIR SPEC do NS OP JSON          one request, reply as JSON
+  cluster.py YNL_DIR SPEC get NS OP JSON PATH     one value of the reply
+                                                 (PATH: e.g. stats.rejected)
+  cluster.py YNL_DIR SPEC wait NS PEER STATE MS  until peer PEER's state is
+                                                 STATE (down|connecting|up)
+  cluster.py YNL_DIR SPEC setup FILE             nodes and peers of FILE:
+      [{"ns": NS, "node": {...}, "peers": [{...}, ...]}, ...]
+  cluster.py YNL_DIR SPEC monitor NS             print the `events` group's
+                                                 notifications as they come
+Binary attributes are hex strings, as with cli.py.
+"""
+
+import ctypes
+import json
+import os
+import sys
+import time
+
+CLONE_NEWNET = 0x40000000
+_libc = ctypes.CDLL(None, use_errno=True)
+_ynl = {}
+
+
+def enter(ns):
+    """Moves this process into network namespace NS (as `ip netns exec`)."""
+    fd = os.open(f"/run/netns/{ns}", os.O_RDONLY)
+    try:
+        if _libc.setns(fd, CLONE_NEWNET) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"setns {ns}: {os.strerror(err)}")
+    finally:
+        os.close(fd)
+
+
+def family(ns):
+    """A YNL socket in namespace NS (opened there once)."""
+    if ns not in _ynl:
+        enter(ns)
+        _ynl[ns] = YnlFamily(SPEC, schema="")
+    return _ynl[ns]
+
+
+def state(ns, peer):
+    try:
+        return family(ns).do("peer-get", {"id": peer}).get("state")
+    except Exception:  # noqa: BLE001 - a peer not configured yet, or gone
+        return None
+
+
+def main():
+    cmd, args = sys.argv[3], sys.argv[4:]
+    if cmd == "do":
+        ns, op, req = args
+        print(json.dumps(family(ns).do(op, json.loads(req)), default=bytes.hex))
+    elif cmd == "get":
+        ns, op, req, path = args
+        v = family(ns).do(op, json.loads(req))
+        for k in path.split("."):
+            v = v[k]
+        print(v)
+    elif cmd == "wait":
+        ns, peer, want, ms = args[0], int(args[1]), args[2], int(args[3])
+        end = time.monotonic() + ms / 1000
+        while state(ns, peer) != want:
+            if time.monotonic() > end:
+                print(f"{ns}: peer {peer} is {state(ns, peer)}, not {want}")
+                return 1
+            time.sleep(0.02)
+    elif cmd == "setup":
+        with open(args[0]) as f:
+            nodes = json.load(f)
+        for n in nodes:
+            ynl = family(n["ns"])
+            ynl.do("node-set", n["node"])
+            for p in n.get("peers", []):
+                ynl.do("peer-new", p)
+    elif cmd == "monitor":
+        ynl = family(args[0])
+        ynl.ntf_subscribe("events")
+        print("subscribed", flush=True)
+        while True:
+            ynl.check_ntf()
+            while ynl.async_msg_queue:
+                msg = ynl.async_msg_queue.pop(0)
+                print(json.dumps({"name": msg["name"], **msg["msg"]}, default=bytes.hex), flush=True)
+            time.sleep(0.02)
+    else:
+        print(__doc__, file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, sys.argv[1])
+    from lib import YnlFamily  # noqa: E402 - from YNL_DIR
+
+    SPEC = sys.argv[2]
+    sys.exit(main())
