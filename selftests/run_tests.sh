@@ -25,6 +25,7 @@ TESTS=(
 	sgctl_group.sh
 	cluster_nl.sh
 	cluster.sh
+	sgctl_cluster.sh
 )
 
 # What runs on the debug kernel (KASAN, lockdep, kmemleak; several times

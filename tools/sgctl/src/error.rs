@@ -83,6 +83,12 @@ pub fn errno_name(errno: i32) -> Option<&'static str> {
         libc::EADDRNOTAVAIL => "EADDRNOTAVAIL",
         libc::ECONNREFUSED => "ECONNREFUSED",
         libc::ETIMEDOUT => "ETIMEDOUT",
+        libc::EEXIST => "EEXIST",
+        libc::ENODEV => "ENODEV",
+        libc::ENOBUFS => "ENOBUFS",
+        libc::EMSGSIZE => "EMSGSIZE",
+        libc::EBADMSG => "EBADMSG",
+        libc::ENOTCONN => "ENOTCONN",
         _ => return None,
     })
 }
@@ -114,6 +120,15 @@ pub enum Error {
         /// What the errno means here, if sgctl knows.
         hint: Option<&'static str>,
     },
+    /// A netlink request of the cluster family failed.
+    Netlink {
+        /// What was being done, e.g. `peer add`.
+        what: String,
+        /// The errno (positive).
+        errno: i32,
+        /// The kernel's extended ack message, if it gave one.
+        extack: Option<String>,
+    },
     /// Any other failure, described.
     Msg(String),
 }
@@ -136,11 +151,19 @@ impl Error {
         Self::os(call, what, &io::Error::last_os_error())
     }
 
-    /// The errno, for errors of a system call.
-    #[cfg(test)]
+    /// A failed netlink request (`what`): its errno and extended ack.
+    pub fn netlink(what: impl Into<String>, errno: i32, ack: crate::cluster::Extack) -> Self {
+        Self::Netlink {
+            what: what.into(),
+            errno,
+            extack: ack.text(),
+        }
+    }
+
+    /// The errno, for errors of a system call or a netlink request.
     pub fn errno(&self) -> Option<i32> {
         match self {
-            Self::Os { errno, .. } => Some(*errno),
+            Self::Os { errno, .. } | Self::Netlink { errno, .. } => Some(*errno),
             Self::Msg(_) => None,
         }
     }
@@ -152,6 +175,15 @@ impl Error {
                 what: format!("{prefix}: {what}"),
                 errno,
                 hint,
+            },
+            Self::Netlink {
+                what,
+                errno,
+                extack,
+            } => Self::Netlink {
+                what: format!("{prefix}: {what}"),
+                errno,
+                extack,
             },
             Self::Msg(msg) => Self::Msg(format!("{prefix}: {msg}")),
         }
@@ -169,6 +201,23 @@ impl fmt::Display for Error {
                 }
                 if let Some(hint) = hint {
                     write!(f, ": {hint}")?;
+                }
+                Ok(())
+            }
+            Self::Netlink {
+                what,
+                errno,
+                extack,
+            } => {
+                // The kernel's own words when it gave some, else the errno's.
+                let text = extack.clone().unwrap_or_else(|| strerror(*errno));
+                write!(f, "{what}: {text}")?;
+                match errno_name(*errno) {
+                    Some(name) => write!(f, " ({name})")?,
+                    None => write!(f, " (errno {errno})")?,
+                }
+                if *errno == libc::EPERM {
+                    f.write_str(": CAP_NET_ADMIN is needed")?;
                 }
                 Ok(())
             }

@@ -4,8 +4,10 @@
 //!
 //! See `README.md` beside `Cargo.toml` for the subcommands.
 
+mod cluster;
 mod connect;
 mod error;
+mod genl_uapi;
 mod listening;
 mod model;
 mod net;
@@ -47,6 +49,9 @@ enum Command {
     Info(remote::FdArgs),
     /// Open connections one after another and count who served them.
     Connect(connect::ConnectArgs),
+    /// Configure and watch this namespace's node of a cluster (generic
+    /// netlink family "sockgroup").
+    Cluster(cluster::ClusterArgs),
 }
 
 /// Arguments of `sgctl show`.
@@ -139,6 +144,7 @@ fn run(command: Command) -> Result<(), Error> {
             let summary = connect::run(&args);
             output(args.json, &summary, || summary.render())
         }
+        Command::Cluster(args) => cluster::run(args),
     }
 }
 

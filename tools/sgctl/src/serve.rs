@@ -173,7 +173,7 @@ fn catch_signals() -> Result<(), Error> {
 }
 
 /// Writes `text` to `path` atomically (a temporary file, then rename).
-fn write_atomically(path: &Path, text: &str) -> io::Result<()> {
+pub(crate) fn write_atomically(path: &Path, text: &str) -> io::Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     std::fs::write(&tmp, text)?;

@@ -1,0 +1,428 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The messages of the `sockgroup` generic netlink family, as typed values
+//! that netlink-packet-core emits and parses (the attribute sets of
+//! `Documentation/netlink/specs/sockgroup.yaml`).
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use netlink_packet_core::{
+    DecodeError, DefaultNla, Emitable, ErrorContext, Nla, NlaBuffer, NlasIterator, Parseable,
+    ParseableParametrized,
+};
+use netlink_packet_generic::{GenlFamily, GenlHeader};
+
+use crate::genl_uapi::*;
+
+/// How one attribute's value is laid out (host byte order for integers, as
+/// the spec's types without `byte-order` are).
+pub trait Value: Sized {
+    /// Bytes of the value, without padding.
+    fn len(&self) -> usize;
+    /// Writes the value into `buf` (exactly [`Value::len`] bytes).
+    fn emit(&self, buf: &mut [u8]);
+    /// Reads a value from the attribute's payload.
+    fn parse(buf: &[u8]) -> Result<Self, DecodeError>;
+    /// Whether the attribute is a nest (NLA_F_NESTED is set).
+    fn nested() -> bool {
+        false
+    }
+}
+
+macro_rules! int_value {
+    ($($ty:ty),*) => {$(
+        impl Value for $ty {
+            fn len(&self) -> usize {
+                std::mem::size_of::<$ty>()
+            }
+            fn emit(&self, buf: &mut [u8]) {
+                buf.copy_from_slice(&self.to_ne_bytes());
+            }
+            fn parse(buf: &[u8]) -> Result<Self, DecodeError> {
+                let bytes = buf.try_into().map_err(|_| {
+                    DecodeError::from(format!(
+                        "{} bytes for a {}-byte integer",
+                        buf.len(),
+                        std::mem::size_of::<$ty>()
+                    ))
+                })?;
+                Ok(<$ty>::from_ne_bytes(bytes))
+            }
+        }
+    )*};
+}
+int_value!(u8, u16, u32, u64);
+
+/// An address attribute: 4 bytes (IPv4) or 16 (IPv6), network order.
+impl Value for IpAddr {
+    fn len(&self) -> usize {
+        match self {
+            IpAddr::V4(_) => 4,
+            IpAddr::V6(_) => 16,
+        }
+    }
+    fn emit(&self, buf: &mut [u8]) {
+        match self {
+            IpAddr::V4(a) => buf.copy_from_slice(&a.octets()),
+            IpAddr::V6(a) => buf.copy_from_slice(&a.octets()),
+        }
+    }
+    fn parse(buf: &[u8]) -> Result<Self, DecodeError> {
+        if let Ok(b) = <[u8; 4]>::try_from(buf) {
+            Ok(IpAddr::V4(Ipv4Addr::from(b)))
+        } else if let Ok(b) = <[u8; 16]>::try_from(buf) {
+            Ok(IpAddr::V6(Ipv6Addr::from(b)))
+        } else {
+            Err(DecodeError::invalid_ip_address(buf.len()))
+        }
+    }
+}
+
+/// A string attribute (NUL-terminated on the wire).
+impl Value for String {
+    fn len(&self) -> usize {
+        self.len() + 1
+    }
+    fn emit(&self, buf: &mut [u8]) {
+        let (text, nul) = buf.split_at_mut(self.len());
+        text.copy_from_slice(self.as_bytes());
+        nul[0] = 0;
+    }
+    fn parse(buf: &[u8]) -> Result<Self, DecodeError> {
+        let text = buf.strip_suffix(&[0]).unwrap_or(buf);
+        String::from_utf8(text.to_vec()).map_err(DecodeError::from)
+    }
+}
+
+/// A key: the pair's secret.  Its bytes are cleared when it is dropped, and
+/// it is never printed (Debug shows its length only).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Key(Vec<u8>);
+
+impl Key {
+    /// The key of these bytes.
+    pub fn new(bytes: Vec<u8>) -> Self {
+        Self(bytes)
+    }
+    /// The key's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl Drop for Key {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Key({} bytes)", self.0.len())
+    }
+}
+
+impl Value for Key {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    fn emit(&self, buf: &mut [u8]) {
+        buf.copy_from_slice(&self.0);
+    }
+    fn parse(buf: &[u8]) -> Result<Self, DecodeError> {
+        Ok(Self(buf.to_vec()))
+    }
+}
+
+/// A nest of attributes of one set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Nest<T>(pub Vec<T>);
+
+impl<T> Value for Nest<T>
+where
+    T: Nla + for<'a> Parseable<NlaBuffer<&'a [u8]>>,
+{
+    fn len(&self) -> usize {
+        self.0.as_slice().buffer_len()
+    }
+    fn emit(&self, buf: &mut [u8]) {
+        self.0.as_slice().emit(buf)
+    }
+    fn parse(buf: &[u8]) -> Result<Self, DecodeError> {
+        parse_attrs(buf).map(Nest)
+    }
+    fn nested() -> bool {
+        true
+    }
+}
+
+/// Every attribute of `buf`, in order.
+pub fn parse_attrs<T>(buf: &[u8]) -> Result<Vec<T>, DecodeError>
+where
+    T: for<'a> Parseable<NlaBuffer<&'a [u8]>>,
+{
+    NlasIterator::new(buf).map(|nla| T::parse(&nla?)).collect()
+}
+
+/// One attribute set: an enum with a variant per attribute (its type
+/// constant and value type), and `Other` for any attribute this sgctl does
+/// not know (a newer kernel's), kept as it came.
+macro_rules! attr_set {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident($ty:ty) = $kind:ident,)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub enum $name {
+            $($(#[$vmeta])* $variant($ty),)*
+            /// An attribute this sgctl does not know.
+            Other(DefaultNla),
+        }
+
+        impl Nla for $name {
+            fn value_len(&self) -> usize {
+                match self {
+                    $(Self::$variant(v) => Value::len(v),)*
+                    Self::Other(nla) => nla.value_len(),
+                }
+            }
+            fn kind(&self) -> u16 {
+                match self {
+                    $(Self::$variant(_) => $kind,)*
+                    Self::Other(nla) => nla.kind(),
+                }
+            }
+            fn emit_value(&self, buf: &mut [u8]) {
+                match self {
+                    $(Self::$variant(v) => Value::emit(v, buf),)*
+                    Self::Other(nla) => nla.emit_value(buf),
+                }
+            }
+            fn is_nested(&self) -> bool {
+                match self {
+                    $(Self::$variant(_) => <$ty as Value>::nested(),)*
+                    Self::Other(nla) => nla.is_nested(),
+                }
+            }
+        }
+
+        impl<'a> Parseable<NlaBuffer<&'a [u8]>> for $name {
+            fn parse(buf: &NlaBuffer<&'a [u8]>) -> Result<Self, DecodeError> {
+                Ok(match buf.kind() {
+                    $($kind => Self::$variant(
+                        <$ty as Value>::parse(buf.value())
+                            .context(concat!(stringify!($name), "::", stringify!($variant)))?,
+                    ),)*
+                    _ => Self::Other(DefaultNla::parse(buf)?),
+                })
+            }
+        }
+    };
+}
+
+attr_set! {
+    /// The `node` set.
+    NodeAttr {
+        Id(u32) = SOCKGROUP_A_NODE_ID,
+        CtlAddr(IpAddr) = SOCKGROUP_A_NODE_CTL_ADDR,
+        CtlPort(u16) = SOCKGROUP_A_NODE_CTL_PORT,
+        FwdAddr(IpAddr) = SOCKGROUP_A_NODE_FWD_ADDR,
+        FwdPort(u16) = SOCKGROUP_A_NODE_FWD_PORT,
+        HbInterval(u32) = SOCKGROUP_A_NODE_HB_INTERVAL,
+        Generation(u64) = SOCKGROUP_A_NODE_GENERATION,
+        /// One id of the membership (multi-attr).
+        Member(u32) = SOCKGROUP_A_NODE_MEMBERS,
+    }
+}
+
+attr_set! {
+    /// The `peer-stats` set.
+    PeerStatsAttr {
+        FramesTx(u64) = SOCKGROUP_A_PEER_STATS_FRAMES_TX,
+        FramesRx(u64) = SOCKGROUP_A_PEER_STATS_FRAMES_RX,
+        HeartbeatsTx(u64) = SOCKGROUP_A_PEER_STATS_HEARTBEATS_TX,
+        HeartbeatsRx(u64) = SOCKGROUP_A_PEER_STATS_HEARTBEATS_RX,
+        Rejected(u64) = SOCKGROUP_A_PEER_STATS_REJECTED,
+        Connects(u64) = SOCKGROUP_A_PEER_STATS_CONNECTS,
+        Ups(u64) = SOCKGROUP_A_PEER_STATS_UPS,
+        Downs(u64) = SOCKGROUP_A_PEER_STATS_DOWNS,
+    }
+}
+
+attr_set! {
+    /// The `peer` set.
+    PeerAttr {
+        Id(u32) = SOCKGROUP_A_PEER_ID,
+        Addr(IpAddr) = SOCKGROUP_A_PEER_ADDR,
+        CtlPort(u16) = SOCKGROUP_A_PEER_CTL_PORT,
+        Key(Key) = SOCKGROUP_A_PEER_KEY,
+        State(u32) = SOCKGROUP_A_PEER_STATE,
+        Stats(Nest<PeerStatsAttr>) = SOCKGROUP_A_PEER_STATS,
+    }
+}
+
+attr_set! {
+    /// The `service` set.
+    ServiceAttr {
+        Id(u32) = SOCKGROUP_A_SERVICE_ID,
+        Addr(IpAddr) = SOCKGROUP_A_SERVICE_ADDR,
+        Port(u16) = SOCKGROUP_A_SERVICE_PORT,
+        Proto(u8) = SOCKGROUP_A_SERVICE_PROTO,
+        Role(u32) = SOCKGROUP_A_SERVICE_ROLE,
+    }
+}
+
+attr_set! {
+    /// The `match` set.
+    MatchAttr {
+        Type(u32) = SOCKGROUP_A_MATCH_TYPE,
+        Value(String) = SOCKGROUP_A_MATCH_VALUE,
+    }
+}
+
+attr_set! {
+    /// The `target` set.
+    TargetAttr {
+        Type(u32) = SOCKGROUP_A_TARGET_TYPE,
+        Peer(u32) = SOCKGROUP_A_TARGET_PEER,
+    }
+}
+
+attr_set! {
+    /// The `rule` set.
+    RuleAttr {
+        Id(u32) = SOCKGROUP_A_RULE_ID,
+        Service(u32) = SOCKGROUP_A_RULE_SERVICE,
+        Prio(u32) = SOCKGROUP_A_RULE_PRIO,
+        Match(Nest<MatchAttr>) = SOCKGROUP_A_RULE_MATCH,
+        Target(Nest<TargetAttr>) = SOCKGROUP_A_RULE_TARGET,
+    }
+}
+
+attr_set! {
+    /// The `stats` set.
+    StatsAttr {
+        PeersUp(u32) = SOCKGROUP_A_STATS_PEERS_UP,
+        Accepted(u64) = SOCKGROUP_A_STATS_ACCEPTED,
+        RefusedNonpeer(u64) = SOCKGROUP_A_STATS_REFUSED_NONPEER,
+        Rejected(u64) = SOCKGROUP_A_STATS_REJECTED,
+        FramesTx(u64) = SOCKGROUP_A_STATS_FRAMES_TX,
+        FramesRx(u64) = SOCKGROUP_A_STATS_FRAMES_RX,
+        Generation(u64) = SOCKGROUP_A_STATS_GENERATION,
+    }
+}
+
+/// The attributes of a message, in the set its command uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attrs {
+    /// node-set, node-get, node-del.
+    Node(Vec<NodeAttr>),
+    /// peer-new, peer-del, peer-get and the three notifications.
+    Peer(Vec<PeerAttr>),
+    /// service-new, service-del, service-get.
+    Service(Vec<ServiceAttr>),
+    /// rule-new, rule-del, rule-get.
+    Rule(Vec<RuleAttr>),
+    /// stats-get.
+    Stats(Vec<StatsAttr>),
+}
+
+/// A message of the family: its command and its attributes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SgMessage {
+    /// `SOCKGROUP_CMD_*`.
+    pub cmd: u8,
+    /// The attributes, of the command's set.
+    pub attrs: Attrs,
+}
+
+impl SgMessage {
+    /// A message of `cmd` with these attributes; panics if they are not of
+    /// the command's set (a bug of the caller).
+    pub fn new(cmd: u8, attrs: Attrs) -> Self {
+        let msg = Self { cmd, attrs };
+        assert_eq!(
+            std::mem::discriminant(&msg.attrs),
+            std::mem::discriminant(&empty_attrs(cmd).expect("a known command")),
+            "attributes of another set than command {cmd}'s"
+        );
+        msg
+    }
+}
+
+/// The empty attribute list of `cmd`'s set, or `None` for an unknown command.
+fn empty_attrs(cmd: u8) -> Option<Attrs> {
+    Some(match cmd {
+        SOCKGROUP_CMD_NODE_SET | SOCKGROUP_CMD_NODE_GET | SOCKGROUP_CMD_NODE_DEL => {
+            Attrs::Node(Vec::new())
+        }
+        SOCKGROUP_CMD_PEER_NEW
+        | SOCKGROUP_CMD_PEER_DEL
+        | SOCKGROUP_CMD_PEER_GET
+        | SOCKGROUP_CMD_PEER_UP_NTF
+        | SOCKGROUP_CMD_PEER_DOWN_NTF
+        | SOCKGROUP_CMD_KEY_REJECTED_NTF => Attrs::Peer(Vec::new()),
+        SOCKGROUP_CMD_SERVICE_NEW | SOCKGROUP_CMD_SERVICE_DEL | SOCKGROUP_CMD_SERVICE_GET => {
+            Attrs::Service(Vec::new())
+        }
+        SOCKGROUP_CMD_RULE_NEW | SOCKGROUP_CMD_RULE_DEL | SOCKGROUP_CMD_RULE_GET => {
+            Attrs::Rule(Vec::new())
+        }
+        SOCKGROUP_CMD_STATS_GET => Attrs::Stats(Vec::new()),
+        _ => return None,
+    })
+}
+
+impl GenlFamily for SgMessage {
+    fn family_name() -> &'static str {
+        SOCKGROUP_FAMILY_NAME
+    }
+    fn command(&self) -> u8 {
+        self.cmd
+    }
+    fn version(&self) -> u8 {
+        SOCKGROUP_FAMILY_VERSION
+    }
+}
+
+impl Emitable for SgMessage {
+    fn buffer_len(&self) -> usize {
+        match &self.attrs {
+            Attrs::Node(a) => a.as_slice().buffer_len(),
+            Attrs::Peer(a) => a.as_slice().buffer_len(),
+            Attrs::Service(a) => a.as_slice().buffer_len(),
+            Attrs::Rule(a) => a.as_slice().buffer_len(),
+            Attrs::Stats(a) => a.as_slice().buffer_len(),
+        }
+    }
+    fn emit(&self, buf: &mut [u8]) {
+        match &self.attrs {
+            Attrs::Node(a) => a.as_slice().emit(buf),
+            Attrs::Peer(a) => a.as_slice().emit(buf),
+            Attrs::Service(a) => a.as_slice().emit(buf),
+            Attrs::Rule(a) => a.as_slice().emit(buf),
+            Attrs::Stats(a) => a.as_slice().emit(buf),
+        }
+    }
+}
+
+impl ParseableParametrized<[u8], GenlHeader> for SgMessage {
+    fn parse_with_param(buf: &[u8], header: GenlHeader) -> Result<Self, DecodeError> {
+        let attrs = match empty_attrs(header.cmd) {
+            Some(Attrs::Node(_)) => Attrs::Node(parse_attrs(buf)?),
+            Some(Attrs::Peer(_)) => Attrs::Peer(parse_attrs(buf)?),
+            Some(Attrs::Service(_)) => Attrs::Service(parse_attrs(buf)?),
+            Some(Attrs::Rule(_)) => Attrs::Rule(parse_attrs(buf)?),
+            Some(Attrs::Stats(_)) => Attrs::Stats(parse_attrs(buf)?),
+            None => {
+                return Err(DecodeError::from(format!(
+                    "unknown sockgroup command {}",
+                    header.cmd
+                )))
+            }
+        };
+        Ok(Self {
+            cmd: header.cmd,
+            attrs,
+        })
+    }
+}

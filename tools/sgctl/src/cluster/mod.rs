@@ -1,0 +1,1018 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `sgctl cluster`: configure and watch this network namespace's node of a
+//! sockgroup cluster through the `sockgroup` generic netlink family.
+
+pub mod attrs;
+pub mod key;
+pub mod socket;
+#[cfg(test)]
+mod tests;
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand, ValueEnum};
+use serde::Serialize;
+
+use self::attrs::*;
+use self::socket::Client;
+pub use self::socket::Extack;
+use crate::error::Error;
+use crate::genl_uapi::*;
+use crate::output;
+use crate::table::Table;
+
+/// Arguments of `sgctl cluster`.
+#[derive(Debug, Args)]
+pub struct ClusterArgs {
+    /// Print as JSON (one object per line for monitor).
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: ClusterCommand,
+}
+
+/// The subcommands of `sgctl cluster`.
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// This node: set, show or delete its configuration.
+    #[command(subcommand)]
+    Node(NodeCommand),
+    /// Peers: add, delete or show (never their keys).
+    #[command(subcommand)]
+    Peer(PeerCommand),
+    /// Services: add, delete or show.
+    #[command(subcommand)]
+    Service(ServiceCommand),
+    /// Rules of services: add, delete or show.
+    #[command(subcommand)]
+    Rule(RuleCommand),
+    /// The node, its membership, peers with state and counters, services,
+    /// rules and the namespace's counters.
+    Show,
+    /// Print the events (peer up, peer down, key rejected) as they come, one
+    /// line each, until killed.
+    Monitor(MonitorArgs),
+}
+
+/// Arguments of `sgctl cluster monitor`.
+#[derive(Debug, Args)]
+pub struct MonitorArgs {
+    /// Write this file (empty) once subscribed: events after that are seen.
+    #[arg(long, value_name = "PATH")]
+    pub ready_file: Option<PathBuf>,
+}
+
+/// `sgctl cluster node ...`.
+#[derive(Debug, Subcommand)]
+pub enum NodeCommand {
+    /// Configure this node (creates it, or changes what is given).
+    Set(NodeSetArgs),
+    /// Print this node's configuration and membership.
+    Show,
+    /// Remove this node's configuration, with its peers, services and rules.
+    Del,
+}
+
+/// Arguments of `sgctl cluster node set`.
+#[derive(Debug, Args)]
+pub struct NodeSetArgs {
+    /// This node's id in the cluster (1 or more).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub id: u32,
+    /// Where the control channel listens (ADDR:PORT, [ADDR]:PORT for IPv6).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub ctl: Option<SocketAddr>,
+    /// Where encapsulated packets reach this node (ADDR:PORT, UDP).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub fwd: Option<SocketAddr>,
+    /// Milliseconds between heartbeats (kernel default 200; 10 to 60000).
+    #[arg(long, value_name = "MS")]
+    pub hb_interval: Option<u32>,
+}
+
+/// `sgctl cluster peer ...`.
+#[derive(Debug, Subcommand)]
+pub enum PeerCommand {
+    /// Add a peer with the pair's key.
+    Add(PeerAddArgs),
+    /// Remove a peer; its channel closes.
+    Del(IdArgs),
+    /// Show a peer, or all, with state and counters.
+    Show(ShowIdArgs),
+}
+
+/// Arguments of `sgctl cluster peer add`.
+#[derive(Debug, Args)]
+pub struct PeerAddArgs {
+    /// The peer's node id.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub id: u32,
+    /// The peer's control address: the only address that may connect as it.
+    #[arg(long)]
+    pub addr: IpAddr,
+    /// The peer's control port (default: this node's).
+    #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    pub ctl_port: Option<u16>,
+    /// The file holding the pair's key: 16 to 64 bytes, raw or as hex text.
+    #[arg(long, value_name = "FILE")]
+    pub key_file: PathBuf,
+    /// Accept a key file that group or others may read or write.
+    #[arg(long)]
+    pub insecure_key_file: bool,
+}
+
+/// An object's id.
+#[derive(Debug, Args)]
+pub struct IdArgs {
+    /// The id.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub id: u32,
+}
+
+/// An optional id: one object, or all.
+#[derive(Debug, Args)]
+pub struct ShowIdArgs {
+    /// Only this one (default: all).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub id: Option<u32>,
+}
+
+/// `sgctl cluster service ...`.
+#[derive(Debug, Subcommand)]
+pub enum ServiceCommand {
+    /// Add a service.
+    Add(ServiceAddArgs),
+    /// Remove a service and its rules.
+    Del(IdArgs),
+    /// Show a service, or all.
+    Show(ShowIdArgs),
+}
+
+/// The transport protocol of a service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Proto {
+    /// TCP (6).
+    Tcp,
+    /// UDP (17).
+    Udp,
+}
+
+/// What this node does for a service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Receives the service's connections and places them.
+    Frontend,
+    /// Serves connections placed on it.
+    Backend,
+    /// Both.
+    Both,
+}
+
+/// Arguments of `sgctl cluster service add`.
+#[derive(Debug, Args)]
+pub struct ServiceAddArgs {
+    /// The service's id.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub id: u32,
+    /// The virtual address.
+    #[arg(long)]
+    pub addr: IpAddr,
+    /// The port.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: u16,
+    /// The protocol.
+    #[arg(long, value_enum, default_value_t = Proto::Tcp)]
+    pub proto: Proto,
+    /// What this node does for it.
+    #[arg(long, value_enum, default_value_t = Role::Both)]
+    pub role: Role,
+}
+
+/// `sgctl cluster rule ...`.
+#[derive(Debug, Subcommand)]
+pub enum RuleCommand {
+    /// Add a rule to a service.
+    Add(RuleAddArgs),
+    /// Remove a rule.
+    Del(IdArgs),
+    /// Show a rule, or all.
+    Show(ShowIdArgs),
+}
+
+/// Arguments of `sgctl cluster rule add`.
+#[derive(Debug, Args)]
+pub struct RuleAddArgs {
+    /// The rule's id.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub id: u32,
+    /// The service it belongs to.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub service: u32,
+    /// Rules of a service are tried by increasing prio.
+    #[arg(long, default_value_t = 0)]
+    pub prio: u32,
+    /// What it matches: any, path-prefix=P, host=H, cookie=C or sni=S.
+    #[arg(long = "match", value_name = "MATCH", value_parser = parse_match, default_value = "any")]
+    pub matches: RuleMatch,
+    /// Where it places a connection: local, peer:ID (0 is this node) or hash.
+    #[arg(long, value_name = "TARGET", value_parser = parse_target)]
+    pub target: RuleTarget,
+}
+
+/// A rule's match.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RuleMatch {
+    /// any, path-prefix, host, cookie or sni.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The value matched (none for any).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}
+
+/// A rule's target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RuleTarget {
+    /// local, peer or hash.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The peer, for target peer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer: Option<u32>,
+}
+
+/// Names of the spec's enums, by value.
+const MATCH_TYPES: &[(u32, &str)] = &[
+    (SOCKGROUP_MATCH_TYPE_ANY, "any"),
+    (SOCKGROUP_MATCH_TYPE_PATH_PREFIX, "path-prefix"),
+    (SOCKGROUP_MATCH_TYPE_HOST, "host"),
+    (SOCKGROUP_MATCH_TYPE_COOKIE, "cookie"),
+    (SOCKGROUP_MATCH_TYPE_SNI, "sni"),
+];
+const TARGET_TYPES: &[(u32, &str)] = &[
+    (SOCKGROUP_TARGET_TYPE_LOCAL, "local"),
+    (SOCKGROUP_TARGET_TYPE_PEER, "peer"),
+    (SOCKGROUP_TARGET_TYPE_HASH, "hash"),
+];
+const PEER_STATES: &[(u32, &str)] = &[
+    (SOCKGROUP_PEER_STATE_DOWN, "down"),
+    (SOCKGROUP_PEER_STATE_CONNECTING, "connecting"),
+    (SOCKGROUP_PEER_STATE_UP, "up"),
+];
+const ROLES: &[(u32, &str)] = &[
+    (SOCKGROUP_ROLE_FRONTEND, "frontend"),
+    (SOCKGROUP_ROLE_BACKEND, "backend"),
+    (SOCKGROUP_ROLE_BOTH, "both"),
+];
+
+/// The name of `value` in `table`, or the number for one this sgctl does
+/// not know.
+fn name_of(table: &[(u32, &str)], value: u32) -> String {
+    table
+        .iter()
+        .find(|&&(v, _)| v == value)
+        .map_or_else(|| value.to_string(), |&(_, n)| n.to_owned())
+}
+
+/// The value named `name` in `table`.
+fn value_of(table: &[(u32, &str)], name: &str) -> Option<u32> {
+    table.iter().find(|&&(_, n)| n == name).map(|&(v, _)| v)
+}
+
+/// Parses `any` or `TYPE=VALUE`.
+fn parse_match(text: &str) -> Result<RuleMatch, String> {
+    let (kind, value) = match text.split_once('=') {
+        Some((k, v)) => (k, Some(v.to_owned())),
+        None => (text, None),
+    };
+    let names = || {
+        MATCH_TYPES
+            .iter()
+            .map(|(_, n)| *n)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if value_of(MATCH_TYPES, kind).is_none() {
+        return Err(format!("unknown match type {kind:?} (one of {})", names()));
+    }
+    match (kind, &value) {
+        ("any", Some(_)) => return Err("match any takes no value".into()),
+        ("any", None) => {}
+        (_, None) => return Err(format!("match {kind} needs a value: {kind}=VALUE")),
+        (_, Some(v)) if v.len() > 255 || v.contains('\0') => {
+            return Err("a match value is at most 255 bytes, without NUL".into())
+        }
+        _ => {}
+    }
+    Ok(RuleMatch {
+        kind: kind.to_owned(),
+        value,
+    })
+}
+
+/// Parses `local`, `hash` or `peer:ID`.
+fn parse_target(text: &str) -> Result<RuleTarget, String> {
+    let (kind, peer) = match text.split_once(':') {
+        Some(("peer", id)) => (
+            "peer",
+            Some(
+                id.parse::<u32>()
+                    .map_err(|e| format!("peer id {id:?}: {e}"))?,
+            ),
+        ),
+        Some(_) => return Err(format!("bad target {text:?}: local, hash or peer:ID")),
+        None if text == "local" || text == "hash" => (text, None),
+        None if text == "peer" => return Err("target peer needs an id: peer:ID".into()),
+        None => return Err(format!("bad target {text:?}: local, hash or peer:ID")),
+    };
+    Ok(RuleTarget {
+        kind: kind.to_owned(),
+        peer,
+    })
+}
+
+// ---- Requests ----
+
+/// node-set of these arguments.
+pub fn node_set_msg(a: &NodeSetArgs) -> SgMessage {
+    let mut v = vec![NodeAttr::Id(a.id)];
+    if let Some(ctl) = a.ctl {
+        v.push(NodeAttr::CtlAddr(ctl.ip()));
+        v.push(NodeAttr::CtlPort(ctl.port()));
+    }
+    if let Some(fwd) = a.fwd {
+        v.push(NodeAttr::FwdAddr(fwd.ip()));
+        v.push(NodeAttr::FwdPort(fwd.port()));
+    }
+    if let Some(ms) = a.hb_interval {
+        v.push(NodeAttr::HbInterval(ms));
+    }
+    SgMessage::new(SOCKGROUP_CMD_NODE_SET, Attrs::Node(v))
+}
+
+/// peer-new of these arguments and key.
+pub fn peer_new_msg(a: &PeerAddArgs, key: Key) -> SgMessage {
+    let mut v = vec![PeerAttr::Id(a.id), PeerAttr::Addr(a.addr)];
+    if let Some(port) = a.ctl_port {
+        v.push(PeerAttr::CtlPort(port));
+    }
+    v.push(PeerAttr::Key(key));
+    SgMessage::new(SOCKGROUP_CMD_PEER_NEW, Attrs::Peer(v))
+}
+
+/// service-new of these arguments.
+pub fn service_new_msg(a: &ServiceAddArgs) -> SgMessage {
+    let proto = match a.proto {
+        Proto::Tcp => SOCKGROUP_PROTO_TCP,
+        Proto::Udp => SOCKGROUP_PROTO_UDP,
+    };
+    let role = match a.role {
+        Role::Frontend => SOCKGROUP_ROLE_FRONTEND,
+        Role::Backend => SOCKGROUP_ROLE_BACKEND,
+        Role::Both => SOCKGROUP_ROLE_BOTH,
+    };
+    SgMessage::new(
+        SOCKGROUP_CMD_SERVICE_NEW,
+        Attrs::Service(vec![
+            ServiceAttr::Id(a.id),
+            ServiceAttr::Addr(a.addr),
+            ServiceAttr::Port(a.port),
+            ServiceAttr::Proto(proto),
+            ServiceAttr::Role(role),
+        ]),
+    )
+}
+
+/// rule-new of these arguments.
+pub fn rule_new_msg(a: &RuleAddArgs) -> SgMessage {
+    let mut m = vec![MatchAttr::Type(
+        value_of(MATCH_TYPES, &a.matches.kind).expect("parse_match checked it"),
+    )];
+    if let Some(value) = &a.matches.value {
+        m.push(MatchAttr::Value(value.clone()));
+    }
+    let mut t = vec![TargetAttr::Type(
+        value_of(TARGET_TYPES, &a.target.kind).expect("parse_target checked it"),
+    )];
+    if let Some(peer) = a.target.peer {
+        t.push(TargetAttr::Peer(peer));
+    }
+    SgMessage::new(
+        SOCKGROUP_CMD_RULE_NEW,
+        Attrs::Rule(vec![
+            RuleAttr::Id(a.id),
+            RuleAttr::Service(a.service),
+            RuleAttr::Prio(a.prio),
+            RuleAttr::Match(Nest(m)),
+            RuleAttr::Target(Nest(t)),
+        ]),
+    )
+}
+
+/// A request of `cmd` naming one object by `id` (del, or get of one), or
+/// none (node-get, node-del, stats-get, dumps).
+pub fn id_msg(cmd: u8, id: Option<u32>) -> SgMessage {
+    let ids = id.into_iter();
+    let attrs = match cmd {
+        SOCKGROUP_CMD_NODE_GET | SOCKGROUP_CMD_NODE_DEL => Attrs::Node(Vec::new()),
+        SOCKGROUP_CMD_PEER_DEL | SOCKGROUP_CMD_PEER_GET => {
+            Attrs::Peer(ids.map(PeerAttr::Id).collect())
+        }
+        SOCKGROUP_CMD_SERVICE_DEL | SOCKGROUP_CMD_SERVICE_GET => {
+            Attrs::Service(ids.map(ServiceAttr::Id).collect())
+        }
+        SOCKGROUP_CMD_RULE_DEL | SOCKGROUP_CMD_RULE_GET => {
+            Attrs::Rule(ids.map(RuleAttr::Id).collect())
+        }
+        SOCKGROUP_CMD_STATS_GET => Attrs::Stats(Vec::new()),
+        _ => panic!("command {cmd} takes more than an id"),
+    };
+    SgMessage::new(cmd, attrs)
+}
+
+// ---- Replies ----
+
+/// A node, as node-get reports it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Node {
+    pub id: u32,
+    pub ctl_addr: Option<IpAddr>,
+    pub ctl_port: Option<u16>,
+    pub fwd_addr: Option<IpAddr>,
+    pub fwd_port: Option<u16>,
+    pub hb_interval_ms: Option<u32>,
+    pub generation: Option<u64>,
+    /// The ids of the nodes up, this one included.
+    pub members: Vec<u32>,
+}
+
+impl Node {
+    fn of(attrs: &[NodeAttr]) -> Self {
+        let mut n = Self::default();
+        for a in attrs {
+            match a {
+                NodeAttr::Id(v) => n.id = *v,
+                NodeAttr::CtlAddr(v) => n.ctl_addr = Some(*v),
+                NodeAttr::CtlPort(v) => n.ctl_port = Some(*v),
+                NodeAttr::FwdAddr(v) => n.fwd_addr = Some(*v),
+                NodeAttr::FwdPort(v) => n.fwd_port = Some(*v),
+                NodeAttr::HbInterval(v) => n.hb_interval_ms = Some(*v),
+                NodeAttr::Generation(v) => n.generation = Some(*v),
+                NodeAttr::Member(v) => n.members.push(*v),
+                NodeAttr::Other(_) => {}
+            }
+        }
+        n
+    }
+}
+
+/// A peer's counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PeerStats {
+    pub frames_tx: u64,
+    pub frames_rx: u64,
+    pub heartbeats_tx: u64,
+    pub heartbeats_rx: u64,
+    pub rejected: u64,
+    pub connects: u64,
+    pub ups: u64,
+    pub downs: u64,
+}
+
+/// A peer, as peer-get reports it (there is no key to report).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Peer {
+    pub id: u32,
+    pub addr: Option<IpAddr>,
+    pub ctl_port: Option<u16>,
+    pub state: Option<String>,
+    pub stats: Option<PeerStats>,
+}
+
+impl Peer {
+    fn of(attrs: &[PeerAttr]) -> Self {
+        let mut p = Self::default();
+        for a in attrs {
+            match a {
+                PeerAttr::Id(v) => p.id = *v,
+                PeerAttr::Addr(v) => p.addr = Some(*v),
+                PeerAttr::CtlPort(v) => p.ctl_port = Some(*v),
+                PeerAttr::State(v) => p.state = Some(name_of(PEER_STATES, *v)),
+                PeerAttr::Stats(Nest(s)) => {
+                    let mut st = PeerStats::default();
+                    for a in s {
+                        match a {
+                            PeerStatsAttr::FramesTx(v) => st.frames_tx = *v,
+                            PeerStatsAttr::FramesRx(v) => st.frames_rx = *v,
+                            PeerStatsAttr::HeartbeatsTx(v) => st.heartbeats_tx = *v,
+                            PeerStatsAttr::HeartbeatsRx(v) => st.heartbeats_rx = *v,
+                            PeerStatsAttr::Rejected(v) => st.rejected = *v,
+                            PeerStatsAttr::Connects(v) => st.connects = *v,
+                            PeerStatsAttr::Ups(v) => st.ups = *v,
+                            PeerStatsAttr::Downs(v) => st.downs = *v,
+                            PeerStatsAttr::Other(_) => {}
+                        }
+                    }
+                    p.stats = Some(st);
+                }
+                // A key is never reported; one that came would not be kept.
+                PeerAttr::Key(_) | PeerAttr::Other(_) => {}
+            }
+        }
+        p
+    }
+}
+
+/// A service.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Service {
+    pub id: u32,
+    pub addr: Option<IpAddr>,
+    pub port: Option<u16>,
+    /// tcp, udp, or the protocol number.
+    pub proto: Option<String>,
+    pub role: Option<String>,
+}
+
+impl Service {
+    fn of(attrs: &[ServiceAttr]) -> Self {
+        let mut s = Self::default();
+        for a in attrs {
+            match a {
+                ServiceAttr::Id(v) => s.id = *v,
+                ServiceAttr::Addr(v) => s.addr = Some(*v),
+                ServiceAttr::Port(v) => s.port = Some(*v),
+                ServiceAttr::Proto(v) => {
+                    s.proto = Some(match *v {
+                        SOCKGROUP_PROTO_TCP => "tcp".into(),
+                        SOCKGROUP_PROTO_UDP => "udp".into(),
+                        n => n.to_string(),
+                    })
+                }
+                ServiceAttr::Role(v) => s.role = Some(name_of(ROLES, *v)),
+                ServiceAttr::Other(_) => {}
+            }
+        }
+        s
+    }
+}
+
+/// A rule.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Rule {
+    pub id: u32,
+    pub service: Option<u32>,
+    pub prio: Option<u32>,
+    #[serde(rename = "match")]
+    pub matches: Option<RuleMatch>,
+    pub target: Option<RuleTarget>,
+}
+
+impl Rule {
+    fn of(attrs: &[RuleAttr]) -> Self {
+        let mut r = Self::default();
+        for a in attrs {
+            match a {
+                RuleAttr::Id(v) => r.id = *v,
+                RuleAttr::Service(v) => r.service = Some(*v),
+                RuleAttr::Prio(v) => r.prio = Some(*v),
+                RuleAttr::Match(Nest(m)) => {
+                    let mut out = RuleMatch {
+                        kind: name_of(MATCH_TYPES, SOCKGROUP_MATCH_TYPE_ANY),
+                        value: None,
+                    };
+                    for a in m {
+                        match a {
+                            MatchAttr::Type(t) => out.kind = name_of(MATCH_TYPES, *t),
+                            MatchAttr::Value(v) => out.value = Some(v.clone()),
+                            MatchAttr::Other(_) => {}
+                        }
+                    }
+                    r.matches = Some(out);
+                }
+                RuleAttr::Target(Nest(t)) => {
+                    let mut out = RuleTarget {
+                        kind: name_of(TARGET_TYPES, SOCKGROUP_TARGET_TYPE_LOCAL),
+                        peer: None,
+                    };
+                    for a in t {
+                        match a {
+                            TargetAttr::Type(t) => out.kind = name_of(TARGET_TYPES, *t),
+                            TargetAttr::Peer(p) => out.peer = Some(*p),
+                            TargetAttr::Other(_) => {}
+                        }
+                    }
+                    r.target = Some(out);
+                }
+                RuleAttr::Other(_) => {}
+            }
+        }
+        r
+    }
+}
+
+/// The namespace's counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Stats {
+    pub peers_up: u32,
+    pub accepted: u64,
+    pub refused_nonpeer: u64,
+    pub rejected: u64,
+    pub frames_tx: u64,
+    pub frames_rx: u64,
+    pub generation: u64,
+}
+
+impl Stats {
+    fn of(attrs: &[StatsAttr]) -> Self {
+        let mut s = Self::default();
+        for a in attrs {
+            match a {
+                StatsAttr::PeersUp(v) => s.peers_up = *v,
+                StatsAttr::Accepted(v) => s.accepted = *v,
+                StatsAttr::RefusedNonpeer(v) => s.refused_nonpeer = *v,
+                StatsAttr::Rejected(v) => s.rejected = *v,
+                StatsAttr::FramesTx(v) => s.frames_tx = *v,
+                StatsAttr::FramesRx(v) => s.frames_rx = *v,
+                StatsAttr::Generation(v) => s.generation = *v,
+                StatsAttr::Other(_) => {}
+            }
+        }
+        s
+    }
+}
+
+/// An event of the `events` group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Event {
+    /// peer-up, peer-down or key-rejected.
+    pub event: String,
+    pub id: u32,
+    pub addr: Option<IpAddr>,
+}
+
+impl Event {
+    /// The event of a notification; `None` for any other message.
+    pub fn of(msg: &SgMessage) -> Option<Self> {
+        let event = match msg.cmd {
+            SOCKGROUP_CMD_PEER_UP_NTF => "peer-up",
+            SOCKGROUP_CMD_PEER_DOWN_NTF => "peer-down",
+            SOCKGROUP_CMD_KEY_REJECTED_NTF => "key-rejected",
+            _ => return None,
+        };
+        let Attrs::Peer(attrs) = &msg.attrs else {
+            return None;
+        };
+        let peer = Peer::of(attrs);
+        Some(Self {
+            event: event.into(),
+            id: peer.id,
+            addr: peer.addr,
+        })
+    }
+
+    /// One line: `peer-up id 2 addr 10.0.0.2`.
+    pub fn line(&self) -> String {
+        let addr = self.addr.map_or_else(|| "-".into(), |a| a.to_string());
+        format!("{} id {} addr {}", self.event, self.id, addr)
+    }
+}
+
+/// What `sgctl cluster show` prints.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Overview {
+    /// None when this namespace has no node configured.
+    pub node: Option<Node>,
+    pub peers: Vec<Peer>,
+    pub services: Vec<Service>,
+    pub rules: Vec<Rule>,
+    pub stats: Option<Stats>,
+}
+
+// ---- Rendering ----
+
+fn opt<T: ToString>(v: &Option<T>) -> String {
+    v.as_ref().map_or_else(|| "-".into(), T::to_string)
+}
+
+fn addr_port(addr: &Option<IpAddr>, port: &Option<u16>) -> String {
+    match (addr, port) {
+        (Some(a), Some(p)) => SocketAddr::new(*a, *p).to_string(),
+        (Some(a), None) => a.to_string(),
+        (None, Some(p)) => format!("*:{p}"),
+        (None, None) => "-".into(),
+    }
+}
+
+/// The node and its membership, a few lines.
+pub fn render_node(n: &Node) -> String {
+    let mut out = format!(
+        "node {}  ctl {}  fwd {}  heartbeat {} ms\n",
+        n.id,
+        addr_port(&n.ctl_addr, &n.ctl_port),
+        addr_port(&n.fwd_addr, &n.fwd_port),
+        opt(&n.hb_interval_ms),
+    );
+    let members: Vec<String> = n.members.iter().map(u32::to_string).collect();
+    let _ = writeln!(
+        out,
+        "membership generation {}: {}",
+        opt(&n.generation),
+        if members.is_empty() {
+            "-".into()
+        } else {
+            members.join(" ")
+        }
+    );
+    out
+}
+
+/// Peers as a table.
+pub fn render_peers(peers: &[Peer], indent: &str) -> String {
+    let mut t = Table::new([
+        "ID",
+        "ADDR",
+        "CTL-PORT",
+        "STATE",
+        "FRAMES-TX",
+        "FRAMES-RX",
+        "HB-TX",
+        "HB-RX",
+        "REJECTED",
+        "CONNECTS",
+        "UPS",
+        "DOWNS",
+    ]);
+    for p in peers {
+        let s = p.stats.clone().unwrap_or_default();
+        t.push(vec![
+            p.id.to_string(),
+            opt(&p.addr),
+            opt(&p.ctl_port),
+            opt(&p.state),
+            s.frames_tx.to_string(),
+            s.frames_rx.to_string(),
+            s.heartbeats_tx.to_string(),
+            s.heartbeats_rx.to_string(),
+            s.rejected.to_string(),
+            s.connects.to_string(),
+            s.ups.to_string(),
+            s.downs.to_string(),
+        ]);
+    }
+    t.render(indent)
+}
+
+/// Services as a table.
+pub fn render_services(services: &[Service], indent: &str) -> String {
+    let mut t = Table::new(["ID", "ADDR", "PORT", "PROTO", "ROLE"]);
+    for s in services {
+        t.push(vec![
+            s.id.to_string(),
+            opt(&s.addr),
+            opt(&s.port),
+            opt(&s.proto),
+            opt(&s.role),
+        ]);
+    }
+    t.render(indent)
+}
+
+/// Rules as a table.
+pub fn render_rules(rules: &[Rule], indent: &str) -> String {
+    let mut t = Table::new(["ID", "SERVICE", "PRIO", "MATCH", "TARGET"]);
+    for r in rules {
+        let m = r.matches.as_ref().map_or_else(
+            || "-".into(),
+            |m| match &m.value {
+                Some(v) => format!("{}={v}", m.kind),
+                None => m.kind.clone(),
+            },
+        );
+        let tg = r.target.as_ref().map_or_else(
+            || "-".into(),
+            |t| match t.peer {
+                Some(p) => format!("{}:{p}", t.kind),
+                None => t.kind.clone(),
+            },
+        );
+        t.push(vec![r.id.to_string(), opt(&r.service), opt(&r.prio), m, tg]);
+    }
+    t.render(indent)
+}
+
+/// The namespace's counters as a one-row table.
+pub fn render_stats(s: &Stats, indent: &str) -> String {
+    let mut t = Table::new([
+        "PEERS-UP",
+        "ACCEPTED",
+        "REFUSED-NONPEER",
+        "REJECTED",
+        "FRAMES-TX",
+        "FRAMES-RX",
+        "GENERATION",
+    ]);
+    t.push(vec![
+        s.peers_up.to_string(),
+        s.accepted.to_string(),
+        s.refused_nonpeer.to_string(),
+        s.rejected.to_string(),
+        s.frames_tx.to_string(),
+        s.frames_rx.to_string(),
+        s.generation.to_string(),
+    ]);
+    t.render(indent)
+}
+
+/// The whole overview.
+pub fn render_overview(o: &Overview) -> String {
+    let mut out = match &o.node {
+        Some(n) => render_node(n),
+        None => "node: not configured\n".into(),
+    };
+    let _ = write!(out, "\npeers:\n{}", render_peers(&o.peers, "  "));
+    let _ = write!(out, "\nservices:\n{}", render_services(&o.services, "  "));
+    let _ = write!(out, "\nrules:\n{}", render_rules(&o.rules, "  "));
+    if let Some(s) = &o.stats {
+        let _ = write!(out, "\nnamespace counters:\n{}", render_stats(s, "  "));
+    }
+    out
+}
+
+// ---- Running ----
+
+/// The replies of `msgs` in their set, as `T`.
+fn collect<T>(msgs: Vec<SgMessage>, of: impl Fn(&Attrs) -> Option<T>) -> Vec<T> {
+    msgs.iter().filter_map(|m| of(&m.attrs)).collect()
+}
+
+fn peers_of(msgs: Vec<SgMessage>) -> Vec<Peer> {
+    collect(msgs, |a| match a {
+        Attrs::Peer(a) => Some(Peer::of(a)),
+        _ => None,
+    })
+}
+
+fn services_of(msgs: Vec<SgMessage>) -> Vec<Service> {
+    collect(msgs, |a| match a {
+        Attrs::Service(a) => Some(Service::of(a)),
+        _ => None,
+    })
+}
+
+fn rules_of(msgs: Vec<SgMessage>) -> Vec<Rule> {
+    collect(msgs, |a| match a {
+        Attrs::Rule(a) => Some(Rule::of(a)),
+        _ => None,
+    })
+}
+
+fn node_of(msgs: Vec<SgMessage>) -> Option<Node> {
+    collect(msgs, |a| match a {
+        Attrs::Node(a) => Some(Node::of(a)),
+        _ => None,
+    })
+    .into_iter()
+    .next()
+}
+
+fn stats_of(msgs: Vec<SgMessage>) -> Option<Stats> {
+    collect(msgs, |a| match a {
+        Attrs::Stats(a) => Some(Stats::of(a)),
+        _ => None,
+    })
+    .into_iter()
+    .next()
+}
+
+/// Gets one object (`--id`) or dumps them all.
+fn get(c: &mut Client, what: &str, cmd: u8, id: Option<u32>) -> Result<Vec<SgMessage>, Error> {
+    match id {
+        Some(_) => c.request(what, id_msg(cmd, id)),
+        None => c.dump(what, id_msg(cmd, None)),
+    }
+}
+
+/// The overview: node (none if not configured), peers, services, rules and
+/// counters.
+fn overview(c: &mut Client) -> Result<Overview, Error> {
+    let node = match c.request("node show", id_msg(SOCKGROUP_CMD_NODE_GET, None)) {
+        Ok(r) => node_of(r),
+        Err(e) if e.errno() == Some(libc::ENOENT) => None,
+        Err(e) => return Err(e),
+    };
+    Ok(Overview {
+        node,
+        peers: peers_of(get(c, "peer show", SOCKGROUP_CMD_PEER_GET, None)?),
+        services: services_of(get(c, "service show", SOCKGROUP_CMD_SERVICE_GET, None)?),
+        rules: rules_of(get(c, "rule show", SOCKGROUP_CMD_RULE_GET, None)?),
+        stats: stats_of(c.request("stats", id_msg(SOCKGROUP_CMD_STATS_GET, None))?),
+    })
+}
+
+/// Prints each event as a line (or a JSON object), flushing each, until the
+/// socket fails or stdout closes.
+fn monitor(c: &mut Client, json: bool, args: &MonitorArgs) -> Result<(), Error> {
+    c.subscribe()?;
+    if let Some(path) = &args.ready_file {
+        crate::serve::write_atomically(path, "")
+            .map_err(|e| Error::Msg(format!("writing {}: {e}", path.display())))?;
+    }
+    let stdout = io::stdout();
+    loop {
+        let msgs = match c.next_events() {
+            Ok(m) => m,
+            Err(e) if e.errno() == Some(libc::ENOBUFS) => {
+                eprintln!("sgctl: cluster monitor: events lost (ENOBUFS)");
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        for ev in msgs.iter().filter_map(Event::of) {
+            let line = if json {
+                serde_json::to_string(&ev).map_err(|e| Error::Msg(format!("encoding JSON: {e}")))?
+            } else {
+                ev.line()
+            };
+            let mut out = stdout.lock();
+            if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
+                // The reader went away: that ends the monitor.
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Runs `sgctl cluster ...`.  Changes print nothing when they succeed (as
+/// ip(8) does); the show commands print tables, or JSON with `--json`.
+pub fn run(args: ClusterArgs) -> Result<(), Error> {
+    let json = args.json;
+    // The key is read before the kernel is asked anything.
+    let key = match &args.command {
+        ClusterCommand::Peer(PeerCommand::Add(a)) => Some(
+            key::read_key_file(&a.key_file, a.insecure_key_file)
+                .map_err(|e| e.context("peer add"))?,
+        ),
+        _ => None,
+    };
+    let mut c = Client::open()?;
+    match args.command {
+        ClusterCommand::Node(NodeCommand::Set(a)) => {
+            c.request("node set", node_set_msg(&a)).map(drop)
+        }
+        ClusterCommand::Node(NodeCommand::Show) => {
+            let node = node_of(c.request("node show", id_msg(SOCKGROUP_CMD_NODE_GET, None))?)
+                .ok_or_else(|| Error::Msg("node show: the kernel sent no node".into()))?;
+            output(json, &node, || render_node(&node))
+        }
+        ClusterCommand::Node(NodeCommand::Del) => c
+            .request("node del", id_msg(SOCKGROUP_CMD_NODE_DEL, None))
+            .map(drop),
+        ClusterCommand::Peer(PeerCommand::Add(a)) => c
+            .request("peer add", peer_new_msg(&a, key.expect("read above")))
+            .map(drop),
+        ClusterCommand::Peer(PeerCommand::Del(a)) => c
+            .request("peer del", id_msg(SOCKGROUP_CMD_PEER_DEL, Some(a.id)))
+            .map(drop),
+        ClusterCommand::Peer(PeerCommand::Show(a)) => {
+            let peers = peers_of(get(&mut c, "peer show", SOCKGROUP_CMD_PEER_GET, a.id)?);
+            output(json, &peers, || render_peers(&peers, ""))
+        }
+        ClusterCommand::Service(ServiceCommand::Add(a)) => {
+            c.request("service add", service_new_msg(&a)).map(drop)
+        }
+        ClusterCommand::Service(ServiceCommand::Del(a)) => c
+            .request("service del", id_msg(SOCKGROUP_CMD_SERVICE_DEL, Some(a.id)))
+            .map(drop),
+        ClusterCommand::Service(ServiceCommand::Show(a)) => {
+            let services = services_of(get(
+                &mut c,
+                "service show",
+                SOCKGROUP_CMD_SERVICE_GET,
+                a.id,
+            )?);
+            output(json, &services, || render_services(&services, ""))
+        }
+        ClusterCommand::Rule(RuleCommand::Add(a)) => {
+            c.request("rule add", rule_new_msg(&a)).map(drop)
+        }
+        ClusterCommand::Rule(RuleCommand::Del(a)) => c
+            .request("rule del", id_msg(SOCKGROUP_CMD_RULE_DEL, Some(a.id)))
+            .map(drop),
+        ClusterCommand::Rule(RuleCommand::Show(a)) => {
+            let rules = rules_of(get(&mut c, "rule show", SOCKGROUP_CMD_RULE_GET, a.id)?);
+            output(json, &rules, || render_rules(&rules, ""))
+        }
+        ClusterCommand::Show => {
+            let o = overview(&mut c)?;
+            output(json, &o, || render_overview(&o))
+        }
+        ClusterCommand::Monitor(a) => monitor(&mut c, json, &a),
+    }
+}

@@ -1,0 +1,794 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Requests and replies of the family against byte layouts written out by
+//! hand here (independently of netlink-packet-core's emitter), and the
+//! parsing of acks, errors with extended acks, dumps and events.
+
+use super::socket::{parse_datagram, request_bytes, Received};
+use super::*;
+use clap::Parser;
+use netlink_packet_core::{NLM_F_ACK, NLM_F_DUMP};
+
+const FAMILY: u16 = 0x1f;
+const SEQ: u32 = 7;
+
+/// One attribute: header, value, zero padding to 4 bytes.
+fn nla(kind: u16, value: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(&(4 + value.len() as u16).to_ne_bytes());
+    out.extend_from_slice(&kind.to_ne_bytes());
+    out.extend_from_slice(value);
+    out.resize(out.len().next_multiple_of(4), 0);
+    out
+}
+
+/// A nest (NLA_F_NESTED set).
+fn nest(kind: u16, attrs: &[Vec<u8>]) -> Vec<u8> {
+    nla(kind | 0x8000, &attrs.concat())
+}
+
+/// A netlink message: nlmsghdr (type, flags, seq, port 0) and payload.
+fn nlmsg(ty: u16, flags: u16, seq: u32, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(&(16 + payload.len() as u32).to_ne_bytes());
+    out.extend_from_slice(&ty.to_ne_bytes());
+    out.extend_from_slice(&flags.to_ne_bytes());
+    out.extend_from_slice(&seq.to_ne_bytes());
+    out.extend_from_slice(&0u32.to_ne_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+/// A message of the family: genlmsghdr (cmd, version 1) and attributes.
+fn genl(flags: u16, seq: u32, cmd: u8, attrs: &[Vec<u8>]) -> Vec<u8> {
+    let mut payload = vec![cmd, 1, 0, 0];
+    payload.extend(attrs.concat());
+    nlmsg(FAMILY, flags, seq, &payload)
+}
+
+/// A request as sgctl sends it.
+fn request(flags: u16, cmd: u8, attrs: &[Vec<u8>]) -> Vec<u8> {
+    genl(1 | flags, SEQ, cmd, attrs)
+}
+
+/// `msg` encodes to `want`, and `want` parses back to `msg`.
+fn round_trip(flags: u16, msg: SgMessage, want: Vec<u8>) {
+    let got = request_bytes(FAMILY, flags, SEQ, msg.clone());
+    assert_eq!(got, want, "{msg:?}");
+    let parsed = parse_datagram::<SgMessage>(&want, Some(SEQ)).unwrap();
+    match &parsed[..] {
+        [Received::Message(m)] => assert_eq!(m, &msg),
+        other => panic!("{other:?}"),
+    }
+}
+
+fn cli(args: &[&str]) -> ClusterCommand {
+    #[derive(Parser)]
+    struct Top {
+        #[command(flatten)]
+        args: ClusterArgs,
+    }
+    Top::try_parse_from(std::iter::once("sgctl").chain(args.iter().copied()))
+        .unwrap_or_else(|e| panic!("{args:?}: {e}"))
+        .args
+        .command
+}
+
+fn u32b(v: u32) -> Vec<u8> {
+    v.to_ne_bytes().to_vec()
+}
+fn u16b(v: u16) -> Vec<u8> {
+    v.to_ne_bytes().to_vec()
+}
+fn u64b(v: u64) -> Vec<u8> {
+    v.to_ne_bytes().to_vec()
+}
+
+#[test]
+fn node_set() {
+    let ClusterCommand::Node(NodeCommand::Set(a)) = cli(&[
+        "node",
+        "set",
+        "--id",
+        "3",
+        "--ctl",
+        "10.0.0.3:7000",
+        "--fwd",
+        "[fd00::3]:6081",
+        "--hb-interval",
+        "50",
+    ]) else {
+        panic!()
+    };
+    let fwd = vec![0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3];
+    let want = request(
+        NLM_F_ACK,
+        SOCKGROUP_CMD_NODE_SET,
+        &[
+            nla(SOCKGROUP_A_NODE_ID, &u32b(3)),
+            nla(SOCKGROUP_A_NODE_CTL_ADDR, &[10, 0, 0, 3]),
+            nla(SOCKGROUP_A_NODE_CTL_PORT, &u16b(7000)),
+            nla(SOCKGROUP_A_NODE_FWD_ADDR, &fwd),
+            nla(SOCKGROUP_A_NODE_FWD_PORT, &u16b(6081)),
+            nla(SOCKGROUP_A_NODE_HB_INTERVAL, &u32b(50)),
+        ],
+    );
+    // A u16 takes 8 bytes with its padding.
+    assert_eq!(want.len(), 16 + 4 + 8 + 8 + 8 + 20 + 8 + 8);
+    round_trip(NLM_F_ACK, node_set_msg(&a), want);
+
+    // Only the id: nothing else is sent (the kernel keeps the rest).
+    let ClusterCommand::Node(NodeCommand::Set(a)) = cli(&["node", "set", "--id", "9"]) else {
+        panic!()
+    };
+    let want = request(
+        NLM_F_ACK,
+        SOCKGROUP_CMD_NODE_SET,
+        &[nla(SOCKGROUP_A_NODE_ID, &u32b(9))],
+    );
+    round_trip(NLM_F_ACK, node_set_msg(&a), want);
+}
+
+#[test]
+fn requests_of_one_id_or_none() {
+    for (cmd, kind) in [
+        (SOCKGROUP_CMD_PEER_DEL, SOCKGROUP_A_PEER_ID),
+        (SOCKGROUP_CMD_PEER_GET, SOCKGROUP_A_PEER_ID),
+        (SOCKGROUP_CMD_SERVICE_DEL, SOCKGROUP_A_SERVICE_ID),
+        (SOCKGROUP_CMD_SERVICE_GET, SOCKGROUP_A_SERVICE_ID),
+        (SOCKGROUP_CMD_RULE_DEL, SOCKGROUP_A_RULE_ID),
+        (SOCKGROUP_CMD_RULE_GET, SOCKGROUP_A_RULE_ID),
+    ] {
+        round_trip(
+            NLM_F_ACK,
+            id_msg(cmd, Some(42)),
+            request(NLM_F_ACK, cmd, &[nla(kind, &u32b(42))]),
+        );
+    }
+    for cmd in [
+        SOCKGROUP_CMD_PEER_GET,
+        SOCKGROUP_CMD_SERVICE_GET,
+        SOCKGROUP_CMD_RULE_GET,
+    ] {
+        let want = request(NLM_F_DUMP, cmd, &[]);
+        assert_eq!(want.len(), 20);
+        assert_eq!(
+            u16::from_ne_bytes([want[6], want[7]]),
+            0x301,
+            "NLM_F_REQUEST | NLM_F_DUMP"
+        );
+        round_trip(NLM_F_DUMP, id_msg(cmd, None), want);
+    }
+    for cmd in [
+        SOCKGROUP_CMD_NODE_GET,
+        SOCKGROUP_CMD_NODE_DEL,
+        SOCKGROUP_CMD_STATS_GET,
+    ] {
+        round_trip(NLM_F_ACK, id_msg(cmd, None), request(NLM_F_ACK, cmd, &[]));
+    }
+}
+
+#[test]
+fn peer_new_carries_the_key() {
+    let ClusterCommand::Peer(PeerCommand::Add(a)) = cli(&[
+        "peer",
+        "add",
+        "--id",
+        "2",
+        "--addr",
+        "10.0.0.2",
+        "--ctl-port",
+        "7001",
+        "--key-file",
+        "/k",
+    ]) else {
+        panic!()
+    };
+    assert_eq!(a.key_file, std::path::Path::new("/k"));
+    assert!(!a.insecure_key_file);
+    let key: Vec<u8> = (1..=20).collect();
+    let want = request(
+        NLM_F_ACK,
+        SOCKGROUP_CMD_PEER_NEW,
+        &[
+            nla(SOCKGROUP_A_PEER_ID, &u32b(2)),
+            nla(SOCKGROUP_A_PEER_ADDR, &[10, 0, 0, 2]),
+            nla(SOCKGROUP_A_PEER_CTL_PORT, &u16b(7001)),
+            nla(SOCKGROUP_A_PEER_KEY, &key),
+        ],
+    );
+    round_trip(NLM_F_ACK, peer_new_msg(&a, Key::new(key.clone())), want);
+
+    // No --ctl-port: none sent; IPv6 address: 16 bytes.
+    let ClusterCommand::Peer(PeerCommand::Add(a)) = cli(&[
+        "peer",
+        "add",
+        "--id",
+        "5",
+        "--addr",
+        "::1",
+        "--key-file",
+        "/k",
+        "--insecure-key-file",
+    ]) else {
+        panic!()
+    };
+    assert!(a.insecure_key_file);
+    let mut v6 = [0u8; 16];
+    v6[15] = 1;
+    let want = request(
+        NLM_F_ACK,
+        SOCKGROUP_CMD_PEER_NEW,
+        &[
+            nla(SOCKGROUP_A_PEER_ID, &u32b(5)),
+            nla(SOCKGROUP_A_PEER_ADDR, &v6),
+            nla(SOCKGROUP_A_PEER_KEY, &key),
+        ],
+    );
+    round_trip(NLM_F_ACK, peer_new_msg(&a, Key::new(key)), want);
+}
+
+#[test]
+fn service_new() {
+    let ClusterCommand::Service(ServiceCommand::Add(a)) = cli(&[
+        "service",
+        "add",
+        "--id",
+        "1",
+        "--addr",
+        "192.0.2.10",
+        "--port",
+        "80",
+        "--proto",
+        "udp",
+        "--role",
+        "frontend",
+    ]) else {
+        panic!()
+    };
+    let want = request(
+        NLM_F_ACK,
+        SOCKGROUP_CMD_SERVICE_NEW,
+        &[
+            nla(SOCKGROUP_A_SERVICE_ID, &u32b(1)),
+            nla(SOCKGROUP_A_SERVICE_ADDR, &[192, 0, 2, 10]),
+            nla(SOCKGROUP_A_SERVICE_PORT, &u16b(80)),
+            nla(SOCKGROUP_A_SERVICE_PROTO, &[17]),
+            nla(SOCKGROUP_A_SERVICE_ROLE, &u32b(SOCKGROUP_ROLE_FRONTEND)),
+        ],
+    );
+    round_trip(NLM_F_ACK, service_new_msg(&a), want);
+    let ClusterCommand::Service(ServiceCommand::Add(a)) = cli(&[
+        "service",
+        "add",
+        "--id",
+        "1",
+        "--addr",
+        "192.0.2.10",
+        "--port",
+        "80",
+    ]) else {
+        panic!()
+    };
+    assert_eq!((a.proto, a.role), (Proto::Tcp, Role::Both));
+}
+
+#[test]
+fn rule_new_nests_match_and_target() {
+    let ClusterCommand::Rule(RuleCommand::Add(a)) = cli(&[
+        "rule",
+        "add",
+        "--id",
+        "4",
+        "--service",
+        "1",
+        "--prio",
+        "10",
+        "--match",
+        "path-prefix=/api",
+        "--target",
+        "peer:2",
+    ]) else {
+        panic!()
+    };
+    let want = request(
+        NLM_F_ACK,
+        SOCKGROUP_CMD_RULE_NEW,
+        &[
+            nla(SOCKGROUP_A_RULE_ID, &u32b(4)),
+            nla(SOCKGROUP_A_RULE_SERVICE, &u32b(1)),
+            nla(SOCKGROUP_A_RULE_PRIO, &u32b(10)),
+            nest(
+                SOCKGROUP_A_RULE_MATCH,
+                &[
+                    nla(
+                        SOCKGROUP_A_MATCH_TYPE,
+                        &u32b(SOCKGROUP_MATCH_TYPE_PATH_PREFIX),
+                    ),
+                    nla(SOCKGROUP_A_MATCH_VALUE, b"/api\0"),
+                ],
+            ),
+            nest(
+                SOCKGROUP_A_RULE_TARGET,
+                &[
+                    nla(SOCKGROUP_A_TARGET_TYPE, &u32b(SOCKGROUP_TARGET_TYPE_PEER)),
+                    nla(SOCKGROUP_A_TARGET_PEER, &u32b(2)),
+                ],
+            ),
+        ],
+    );
+    round_trip(NLM_F_ACK, rule_new_msg(&a), want);
+
+    let ClusterCommand::Rule(RuleCommand::Add(a)) = cli(&[
+        "rule",
+        "add",
+        "--id",
+        "5",
+        "--service",
+        "1",
+        "--target",
+        "hash",
+    ]) else {
+        panic!()
+    };
+    let want = request(
+        NLM_F_ACK,
+        SOCKGROUP_CMD_RULE_NEW,
+        &[
+            nla(SOCKGROUP_A_RULE_ID, &u32b(5)),
+            nla(SOCKGROUP_A_RULE_SERVICE, &u32b(1)),
+            nla(SOCKGROUP_A_RULE_PRIO, &u32b(0)),
+            nest(
+                SOCKGROUP_A_RULE_MATCH,
+                &[nla(SOCKGROUP_A_MATCH_TYPE, &u32b(0))],
+            ),
+            nest(
+                SOCKGROUP_A_RULE_TARGET,
+                &[nla(SOCKGROUP_A_TARGET_TYPE, &u32b(2))],
+            ),
+        ],
+    );
+    round_trip(NLM_F_ACK, rule_new_msg(&a), want);
+}
+
+#[test]
+fn bad_arguments_are_refused_before_the_kernel() {
+    for bad in [
+        &["node", "set"][..],
+        &["node", "set", "--id", "0"],
+        &["node", "set", "--id", "1", "--ctl", "10.0.0.1"],
+        &["peer", "add", "--id", "2", "--addr", "10.0.0.2"],
+        &[
+            "peer",
+            "add",
+            "--id",
+            "2",
+            "--addr",
+            "host",
+            "--key-file",
+            "k",
+        ],
+        &["peer", "del"],
+        &[
+            "service", "add", "--id", "1", "--addr", "10.0.0.9", "--port", "0",
+        ],
+        &[
+            "service", "add", "--id", "1", "--addr", "10.0.0.9", "--port", "1", "--proto", "sctp",
+        ],
+        &["rule", "add", "--id", "1", "--service", "1"],
+        &[
+            "rule",
+            "add",
+            "--id",
+            "1",
+            "--service",
+            "1",
+            "--target",
+            "peer",
+        ],
+        &[
+            "rule",
+            "add",
+            "--id",
+            "1",
+            "--service",
+            "1",
+            "--target",
+            "peer:x",
+        ],
+        &[
+            "rule",
+            "add",
+            "--id",
+            "1",
+            "--service",
+            "1",
+            "--target",
+            "elsewhere",
+        ],
+        &[
+            "rule",
+            "add",
+            "--id",
+            "1",
+            "--service",
+            "1",
+            "--target",
+            "local",
+            "--match",
+            "host",
+        ],
+        &[
+            "rule",
+            "add",
+            "--id",
+            "1",
+            "--service",
+            "1",
+            "--target",
+            "local",
+            "--match",
+            "any=x",
+        ],
+        &[
+            "rule",
+            "add",
+            "--id",
+            "1",
+            "--service",
+            "1",
+            "--target",
+            "local",
+            "--match",
+            "url=/",
+        ],
+    ] {
+        #[derive(Parser, Debug)]
+        struct Top {
+            #[command(flatten)]
+            args: ClusterArgs,
+        }
+        assert!(
+            Top::try_parse_from(std::iter::once("sgctl").chain(bad.iter().copied())).is_err(),
+            "{bad:?}"
+        );
+    }
+    let long = format!("host={}", "h".repeat(256));
+    assert!(parse_match(&long).is_err());
+    assert!(parse_match(&format!("host={}", "h".repeat(255))).is_ok());
+}
+
+/// A peer-get reply as the kernel writes it: with its stats nest.
+fn peer_reply(seq: u32, flags: u16, id: u32, state: u32, frames_tx: u64) -> Vec<u8> {
+    genl(
+        flags,
+        seq,
+        SOCKGROUP_CMD_PEER_GET,
+        &[
+            nla(SOCKGROUP_A_PEER_ID, &u32b(id)),
+            nla(SOCKGROUP_A_PEER_ADDR, &[10, 0, 0, id as u8]),
+            nla(SOCKGROUP_A_PEER_CTL_PORT, &u16b(7000)),
+            nla(SOCKGROUP_A_PEER_STATE, &u32b(state)),
+            nest(
+                SOCKGROUP_A_PEER_STATS,
+                &[
+                    nla(SOCKGROUP_A_PEER_STATS_FRAMES_TX, &u64b(frames_tx)),
+                    nla(SOCKGROUP_A_PEER_STATS_FRAMES_RX, &u64b(5)),
+                    nla(SOCKGROUP_A_PEER_STATS_HEARTBEATS_TX, &u64b(4)),
+                    nla(SOCKGROUP_A_PEER_STATS_HEARTBEATS_RX, &u64b(3)),
+                    nla(SOCKGROUP_A_PEER_STATS_REJECTED, &u64b(2)),
+                    nla(SOCKGROUP_A_PEER_STATS_CONNECTS, &u64b(1)),
+                    nla(SOCKGROUP_A_PEER_STATS_UPS, &u64b(1)),
+                    nla(SOCKGROUP_A_PEER_STATS_DOWNS, &u64b(0)),
+                    // One this sgctl does not know: ignored.
+                    nla(99, &u64b(123)),
+                ],
+            ),
+        ],
+    )
+}
+
+fn messages(data: &[u8]) -> Vec<SgMessage> {
+    parse_datagram::<SgMessage>(data, Some(SEQ))
+        .unwrap()
+        .into_iter()
+        .filter_map(|r| match r {
+            Received::Message(m) => Some(m),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_peer_dump_parses_into_peers() {
+    const MULTI: u16 = 2;
+    let mut data = peer_reply(SEQ, MULTI, 2, SOCKGROUP_PEER_STATE_UP, 9);
+    data.extend(peer_reply(
+        SEQ,
+        MULTI,
+        3,
+        SOCKGROUP_PEER_STATE_CONNECTING,
+        0,
+    ));
+    data.extend(nlmsg(3, MULTI, SEQ, &0i32.to_ne_bytes()));
+    let parsed = parse_datagram::<SgMessage>(&data, Some(SEQ)).unwrap();
+    assert!(matches!(parsed.last(), Some(Received::Done)), "{parsed:?}");
+    let peers = peers_of(messages(&data));
+    assert_eq!(peers.len(), 2);
+    assert_eq!(
+        peers[0],
+        Peer {
+            id: 2,
+            addr: Some("10.0.0.2".parse().unwrap()),
+            ctl_port: Some(7000),
+            state: Some("up".into()),
+            stats: Some(PeerStats {
+                frames_tx: 9,
+                frames_rx: 5,
+                heartbeats_tx: 4,
+                heartbeats_rx: 3,
+                rejected: 2,
+                connects: 1,
+                ups: 1,
+                downs: 0,
+            }),
+        }
+    );
+    assert_eq!(peers[1].state.as_deref(), Some("connecting"));
+    let table = render_peers(&peers, "");
+    let mut lines = table.lines();
+    assert!(lines
+        .next()
+        .unwrap()
+        .starts_with("ID  ADDR      CTL-PORT  STATE"));
+    assert!(lines
+        .next()
+        .unwrap()
+        .starts_with("2   10.0.0.2  7000      up          9"));
+    let json = serde_json::to_value(&peers).unwrap();
+    assert_eq!(json[0]["stats"]["frames_tx"], 9);
+    assert!(!json.to_string().contains("key"));
+    // Replies of another request are not ours.
+    assert!(messages(&peer_reply(SEQ + 1, 0, 2, 0, 0)).is_empty());
+}
+
+#[test]
+fn node_stats_service_and_rule_replies() {
+    let node = genl(
+        0,
+        SEQ,
+        SOCKGROUP_CMD_NODE_GET,
+        &[
+            nla(SOCKGROUP_A_NODE_ID, &u32b(1)),
+            nla(SOCKGROUP_A_NODE_CTL_ADDR, &[10, 0, 0, 1]),
+            nla(SOCKGROUP_A_NODE_CTL_PORT, &u16b(7000)),
+            nla(SOCKGROUP_A_NODE_HB_INTERVAL, &u32b(200)),
+            nla(SOCKGROUP_A_NODE_GENERATION, &u64b(4)),
+            nla(SOCKGROUP_A_NODE_MEMBERS, &u32b(1)),
+            nla(SOCKGROUP_A_NODE_MEMBERS, &u32b(2)),
+        ],
+    );
+    let n = node_of(messages(&node)).unwrap();
+    assert_eq!(
+        (n.id, n.generation, &n.members[..]),
+        (1, Some(4), &[1, 2][..])
+    );
+    assert_eq!(
+        render_node(&n),
+        "node 1  ctl 10.0.0.1:7000  fwd -  heartbeat 200 ms\nmembership generation 4: 1 2\n"
+    );
+    let stats = genl(
+        0,
+        SEQ,
+        SOCKGROUP_CMD_STATS_GET,
+        &[
+            nla(SOCKGROUP_A_STATS_PEERS_UP, &u32b(2)),
+            nla(SOCKGROUP_A_STATS_ACCEPTED, &u64b(3)),
+            nla(SOCKGROUP_A_STATS_REFUSED_NONPEER, &u64b(1)),
+            nla(SOCKGROUP_A_STATS_REJECTED, &u64b(6)),
+            nla(SOCKGROUP_A_STATS_FRAMES_TX, &u64b(100)),
+            nla(SOCKGROUP_A_STATS_FRAMES_RX, &u64b(99)),
+            nla(SOCKGROUP_A_STATS_GENERATION, &u64b(4)),
+        ],
+    );
+    let s = stats_of(messages(&stats)).unwrap();
+    assert_eq!(
+        (s.peers_up, s.refused_nonpeer, s.rejected, s.frames_rx),
+        (2, 1, 6, 99)
+    );
+    let svc = genl(
+        0,
+        SEQ,
+        SOCKGROUP_CMD_SERVICE_GET,
+        &[
+            nla(SOCKGROUP_A_SERVICE_ID, &u32b(1)),
+            nla(SOCKGROUP_A_SERVICE_ADDR, &[192, 0, 2, 1]),
+            nla(SOCKGROUP_A_SERVICE_PORT, &u16b(443)),
+            nla(SOCKGROUP_A_SERVICE_PROTO, &[6]),
+            nla(SOCKGROUP_A_SERVICE_ROLE, &u32b(7)),
+        ],
+    );
+    let s = &services_of(messages(&svc))[0];
+    assert_eq!(
+        (s.proto.as_deref(), s.role.as_deref()),
+        (Some("tcp"), Some("7"))
+    );
+    let rule = genl(
+        0,
+        SEQ,
+        SOCKGROUP_CMD_RULE_GET,
+        &[
+            nla(SOCKGROUP_A_RULE_ID, &u32b(3)),
+            nla(SOCKGROUP_A_RULE_SERVICE, &u32b(1)),
+            nla(SOCKGROUP_A_RULE_PRIO, &u32b(5)),
+            nest(
+                SOCKGROUP_A_RULE_MATCH,
+                &[
+                    nla(SOCKGROUP_A_MATCH_TYPE, &u32b(2)),
+                    nla(SOCKGROUP_A_MATCH_VALUE, b"example.org\0"),
+                ],
+            ),
+            nest(
+                SOCKGROUP_A_RULE_TARGET,
+                &[nla(SOCKGROUP_A_TARGET_TYPE, &u32b(0))],
+            ),
+        ],
+    );
+    let rules = rules_of(messages(&rule));
+    assert_eq!(
+        render_rules(&rules, ""),
+        "ID  SERVICE  PRIO  MATCH             TARGET\n3   1        5     host=example.org  local\n"
+    );
+    let o = Overview {
+        node: Some(n),
+        rules,
+        ..Overview::default()
+    };
+    let json = serde_json::to_value(&o).unwrap();
+    assert_eq!(json["rules"][0]["match"]["type"], "host");
+    assert_eq!(json["node"]["members"], serde_json::json!([1, 2]));
+    assert!(render_overview(&o).contains("\nrules:\n  ID  SERVICE"));
+}
+
+#[test]
+fn malformed_replies_are_errors_not_panics() {
+    // An address of 5 bytes, a u32 of 2, a truncated attribute.
+    for attrs in [
+        vec![nla(SOCKGROUP_A_PEER_ADDR, &[1, 2, 3, 4, 5])],
+        vec![nla(SOCKGROUP_A_PEER_ID, &[1, 2])],
+        vec![vec![40, 0, 1, 0, 0, 0, 0, 0]],
+    ] {
+        let data = genl(0, SEQ, SOCKGROUP_CMD_PEER_GET, &attrs);
+        assert!(
+            parse_datagram::<SgMessage>(&data, Some(SEQ)).is_err(),
+            "{attrs:?}"
+        );
+    }
+    let data = genl(0, SEQ, 200, &[]);
+    assert!(parse_datagram::<SgMessage>(&data, Some(SEQ)).is_err());
+}
+
+/// An NLMSG_ERROR for our request, capped, with these extack attributes.
+fn error_msg(errno: i32, tlvs: &[Vec<u8>], capped: bool) -> Vec<u8> {
+    let req = request(
+        NLM_F_ACK,
+        SOCKGROUP_CMD_PEER_NEW,
+        &[nla(SOCKGROUP_A_PEER_ID, &u32b(1))],
+    );
+    let mut payload = (-errno).to_ne_bytes().to_vec();
+    let (flags, echoed) = if capped {
+        (0x100, &req[..16])
+    } else {
+        (0, &req[..])
+    };
+    payload.extend_from_slice(echoed);
+    payload.extend(tlvs.concat());
+    let ack_tlvs = if tlvs.is_empty() { 0 } else { 0x200 };
+    nlmsg(2, flags | ack_tlvs, SEQ, &payload)
+}
+
+#[test]
+fn errors_carry_the_extack_message() {
+    for capped in [true, false] {
+        let data = error_msg(
+            libc::EINVAL,
+            &[nla(1, b"Peer id is this node's id\0"), nla(2, &u32b(20))],
+            capped,
+        );
+        let parsed = parse_datagram::<SgMessage>(&data, Some(SEQ)).unwrap();
+        let [Received::Error(errno, ack)] = &parsed[..] else {
+            panic!("{parsed:?}")
+        };
+        assert_eq!(*errno, libc::EINVAL);
+        assert_eq!(ack.offset, Some(20));
+        let err = Error::netlink("peer add", *errno, ack.clone());
+        assert_eq!(
+            err.to_string(),
+            "peer add: Peer id is this node's id (EINVAL)"
+        );
+        assert_eq!(err.errno(), Some(libc::EINVAL));
+    }
+    // A missing attribute (GENL_REQ_ATTR_CHECK).
+    let data = error_msg(
+        libc::EINVAL,
+        &[nla(1, b"Missing attribute\0"), nla(5, &u32b(4))],
+        true,
+    );
+    let parsed = parse_datagram::<SgMessage>(&data, Some(SEQ)).unwrap();
+    let [Received::Error(_, ack)] = &parsed[..] else {
+        panic!()
+    };
+    assert_eq!(ack.text().unwrap(), "Missing attribute (attribute 4)");
+    // No extack: the errno's text.
+    let data = error_msg(libc::EPERM, &[], true);
+    let parsed = parse_datagram::<SgMessage>(&data, Some(SEQ)).unwrap();
+    let [Received::Error(errno, ack)] = &parsed[..] else {
+        panic!()
+    };
+    let err = Error::netlink("node set", *errno, ack.clone()).context("cluster");
+    assert_eq!(
+        err.to_string(),
+        "cluster: node set: Operation not permitted (EPERM): CAP_NET_ADMIN is needed"
+    );
+    // An ack.
+    let data = nlmsg(2, 0x100, SEQ, &[0u8; 20]);
+    assert!(matches!(
+        parse_datagram::<SgMessage>(&data, Some(SEQ)).unwrap()[..],
+        [Received::Ack]
+    ));
+    // A dump that failed: NLMSG_DONE with an error and extack.
+    let mut payload = (-libc::ENOENT).to_ne_bytes().to_vec();
+    payload.extend(nla(1, b"No node configured\0"));
+    let data = nlmsg(3, 0x200 | 2, SEQ, &payload);
+    let parsed = parse_datagram::<SgMessage>(&data, Some(SEQ)).unwrap();
+    let [Received::Error(errno, ack)] = &parsed[..] else {
+        panic!("{parsed:?}")
+    };
+    assert_eq!(
+        (*errno, ack.msg.as_deref()),
+        (libc::ENOENT, Some("No node configured"))
+    );
+}
+
+#[test]
+fn events_print_as_lines_and_json() {
+    let mut data = Vec::new();
+    for (cmd, id) in [
+        (SOCKGROUP_CMD_PEER_UP_NTF, 2),
+        (SOCKGROUP_CMD_PEER_DOWN_NTF, 3),
+        (SOCKGROUP_CMD_KEY_REJECTED_NTF, 4),
+    ] {
+        data.extend(genl(
+            0,
+            0,
+            cmd,
+            &[
+                nla(SOCKGROUP_A_PEER_ID, &u32b(id)),
+                nla(SOCKGROUP_A_PEER_ADDR, &[10, 0, 0, id as u8]),
+            ],
+        ));
+    }
+    let events: Vec<Event> = parse_datagram::<SgMessage>(&data, None)
+        .unwrap()
+        .iter()
+        .filter_map(|r| match r {
+            Received::Message(m) => Event::of(m),
+            _ => None,
+        })
+        .collect();
+    let lines: Vec<String> = events.iter().map(Event::line).collect();
+    assert_eq!(
+        lines,
+        [
+            "peer-up id 2 addr 10.0.0.2",
+            "peer-down id 3 addr 10.0.0.3",
+            "key-rejected id 4 addr 10.0.0.4"
+        ]
+    );
+    assert_eq!(
+        serde_json::to_string(&events[0]).unwrap(),
+        r#"{"event":"peer-up","id":2,"addr":"10.0.0.2"}"#
+    );
+    // A reply is no event.
+    assert_eq!(Event::of(&id_msg(SOCKGROUP_CMD_PEER_GET, Some(2))), None);
+}
