@@ -116,7 +116,7 @@ for ns in "$n1" "$n2" "$n3" "$x"; do
 	i=$((i + 1))
 	ip link add veth$i netns "$ns" type veth peer name port$i netns "$br"
 	ip -n "$br" link set port$i master br0 up
-	ip -n "$ns" addr add 10.77.0.$i/24 dev veth$i nodad
+	ip -n "$ns" addr add 10.77.0.$i/24 dev veth$i
 	ip -n "$ns" link set veth$i up
 done
 
