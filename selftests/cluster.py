@@ -14,6 +14,10 @@ opened after setns() into it, so one Python start serves a whole cluster
                                                  STATE (down|connecting|up)
   cluster.py YNL_DIR SPEC setup FILE             nodes and peers of FILE:
       [{"ns": NS, "node": {...}, "peers": [{...}, ...]}, ...]
+  cluster.py YNL_DIR SPEC cycles N KO FILE NS PEER MS
+                                                 N times: insmod KO, set up
+                                                 FILE, wait for PEER up in
+                                                 NS, rmmod
   cluster.py YNL_DIR SPEC monitor NS             print the `events` group's
                                                  notifications as they come
 Binary attributes are hex strings, as with cli.py.
@@ -22,6 +26,7 @@ Binary attributes are hex strings, as with cli.py.
 import ctypes
 import json
 import os
+import subprocess
 import sys
 import time
 
@@ -83,6 +88,30 @@ def main():
             ynl.do("node-set", n["node"])
             for p in n.get("peers", []):
                 ynl.do("peer-new", p)
+    elif cmd == "cycles":
+        # insmod, the nodes of FILE, wait until NS sees PEER up, rmmod: N
+        # times in one process (a Python start per step is seconds in TCG).
+        n, ko, path, ns, peer, ms = args
+        for i in range(int(n)):
+            subprocess.run(["insmod", ko], check=True)
+            _ynl.clear()
+            ynl_lib.genl_family_name_to_id = None
+            with open(path) as f:
+                for node in json.load(f):
+                    y = family(node["ns"])
+                    y.do("node-set", node["node"])
+                    for p in node.get("peers", []):
+                        y.do("peer-new", p)
+            end = time.monotonic() + int(ms) / 1000
+            while state(ns, int(peer)) != "up":
+                if time.monotonic() > end:
+                    print(f"cycle {i + 1}: {ns}: peer {peer} not up")
+                    return 1
+                time.sleep(0.02)
+            for y in _ynl.values():
+                y.sock.close()
+            _ynl.clear()
+            subprocess.run(["rmmod", "sockgroup"], check=True)
     elif cmd == "monitor":
         ynl = family(args[0])
         ynl.ntf_subscribe("events")
@@ -102,6 +131,7 @@ def main():
 if __name__ == "__main__":
     sys.path.insert(0, sys.argv[1])
     from lib import YnlFamily  # noqa: E402 - from YNL_DIR
+    from lib import ynl as ynl_lib  # noqa: E402
 
     SPEC = sys.argv[2]
     sys.exit(main())

@@ -116,7 +116,7 @@ for ns in "$n1" "$n2" "$n3" "$x"; do
 	i=$((i + 1))
 	ip link add veth$i netns "$ns" type veth peer name port$i netns "$br"
 	ip -n "$br" link set port$i master br0 up
-	ip -n "$ns" addr add 10.77.0.$i/24 dev veth$i nodad
+	ip -n "$ns" addr add 10.77.0.$i/24 dev veth$i
 	ip -n "$ns" link set veth$i up
 done
 
@@ -219,21 +219,15 @@ check "netns del: node 1 sees node 3 down" wait_state "$n1" 3 down $((3 * HB + 3
 # rmmod/insmod with channels up (nodes 1 and 2).
 kill "$relay" "${monitor[$n1]}" "${monitor[$n2]}" 2>/dev/null
 wait 2>/dev/null
+{
+	echo "["
+	node_json "$n1" 1 10.77.0.1 "2:10.77.0.2:$PORT:$K12"
+	echo ","
+	node_json "$n2" 2 10.77.0.2 "1:10.77.0.1:$PORT:$K12"
+	echo "]"
+} >"$tmp/pair.json"
 cycle() {
-	local i
-	for i in $(seq "$CYCLES"); do
-		{
-			echo "["
-			node_json "$n1" 1 10.77.0.1 "2:10.77.0.2:$PORT:$K12"
-			echo ","
-			node_json "$n2" 2 10.77.0.2 "1:10.77.0.1:$PORT:$K12"
-			echo "]"
-		} >"$tmp/pair.json"
-		load_module || { echo "cycle $i: insmod"; return 1; }
-		cl setup "$tmp/pair.json" || { echo "cycle $i: setup"; return 1; }
-		wait_state "$n1" 2 up 5000 || { echo "cycle $i: not up"; return 1; }
-		unload_module || { echo "cycle $i: rmmod"; return 1; }
-	done
+	cl cycles "$CYCLES" "$SOCKGROUP_KO" "$tmp/pair.json" "$n1" 2 $((5000 * TIME_FACTOR))
 }
 unload_module
 check "$CYCLES cycles of insmod, channel up, rmmod" cycle
