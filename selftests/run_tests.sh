@@ -72,7 +72,11 @@ TESTS=(
 #   sgctl_group.sh  skipped    real servers (socat, nginx) restarted dozens
 #                              of times, 10-13 min on debug; the module paths
 #                              it takes are those of groups.sh
-DEBUG_SKIP=" sgctl_group.sh "
+#   sgctl_cluster.sh skipped   user space (sgctl) over the family: minutes of
+#                              program starts under TCG on plain already;
+#                              its kernel paths are cluster_nl.sh's and
+#                              cluster.sh's
+DEBUG_SKIP=" sgctl_group.sh sgctl_cluster.sh "
 [ $# -gt 0 ] && TESTS=("$@") && DEBUG_SKIP=" "
 
 # Per test script; the debug kernel is slower.

@@ -701,12 +701,13 @@ fn opt<T: ToString>(v: &Option<T>) -> String {
     v.as_ref().map_or_else(|| "-".into(), T::to_string)
 }
 
+/// `ADDR:PORT`, or `-` without an address (the kernel reports a port, 0,
+/// for an unset forwarding address).
 fn addr_port(addr: &Option<IpAddr>, port: &Option<u16>) -> String {
     match (addr, port) {
         (Some(a), Some(p)) => SocketAddr::new(*a, *p).to_string(),
         (Some(a), None) => a.to_string(),
-        (None, Some(p)) => format!("*:{p}"),
-        (None, None) => "-".into(),
+        (None, _) => "-".into(),
     }
 }
 

@@ -562,6 +562,8 @@ fn node_stats_service_and_rule_replies() {
             nla(SOCKGROUP_A_NODE_ID, &u32b(1)),
             nla(SOCKGROUP_A_NODE_CTL_ADDR, &[10, 0, 0, 1]),
             nla(SOCKGROUP_A_NODE_CTL_PORT, &u16b(7000)),
+            // No forwarding address: the kernel still sends the port, 0.
+            nla(SOCKGROUP_A_NODE_FWD_PORT, &u16b(0)),
             nla(SOCKGROUP_A_NODE_HB_INTERVAL, &u32b(200)),
             nla(SOCKGROUP_A_NODE_GENERATION, &u64b(4)),
             nla(SOCKGROUP_A_NODE_MEMBERS, &u32b(1)),
