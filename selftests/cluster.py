@@ -18,8 +18,6 @@ opened after setns() into it, so one Python start serves a whole cluster
                                                  N times: insmod KO, set up
                                                  FILE, wait for PEER up in
                                                  NS, rmmod
-  cluster.py YNL_DIR SPEC monitor NS             print the `events` group's
-                                                 notifications as they come
 Binary attributes are hex strings, as with cli.py.
 """
 
@@ -112,16 +110,6 @@ def main():
                 y.sock.close()
             _ynl.clear()
             subprocess.run(["rmmod", "sockgroup"], check=True)
-    elif cmd == "monitor":
-        ynl = family(args[0])
-        ynl.ntf_subscribe("events")
-        print("subscribed", flush=True)
-        while True:
-            ynl.check_ntf()
-            while ynl.async_msg_queue:
-                msg = ynl.async_msg_queue.pop(0)
-                print(json.dumps({"name": msg["name"], **msg["msg"]}, default=bytes.hex), flush=True)
-            time.sleep(0.02)
     else:
         print(__doc__, file=sys.stderr)
         return 2

@@ -24,6 +24,7 @@ source "$(dirname "$0")/lib.sh"
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
+SGCTL=${SGCTL:-$repo/target/debug/sgctl}
 YNL_DIR=${SOCKGROUP_YNL:-$repo/.build/selftests/ynl}
 SPEC=$repo/Documentation/netlink/specs/sockgroup.yaml
 PY=${SOCKGROUP_PYTHON:-/usr/bin/python3}
@@ -90,7 +91,7 @@ wait_state() {
 
 # has_event FILE NAME ID: the monitor's output has event NAME for peer ID.
 has_event() {
-	jq -e --arg n "$2" --argjson id "$3" 'select(.name == $n and .id == $id)' "$1" >/dev/null 2>&1
+	jq -e --arg n "$2" --argjson id "$3" 'select(.event == $n and .id == $id)' "$1" >/dev/null 2>&1
 }
 
 # node JSON for namespace NS: node ID at A; PEERS: "ID:ADDR:PORT:KEY ..."
@@ -144,11 +145,12 @@ setup_cluster() {
 
 declare -A monitor
 for ns in "$n1" "$n2" "$n3"; do
-	cl monitor "$ns" >"$tmp/events.$ns" 2>&1 &
+	ip netns exec "$ns" "$SGCTL" cluster monitor --json --ready-file "$tmp/ready.$ns" \
+		>"$tmp/events.$ns" 2>"$tmp/monitor-err.$ns" &
 	monitor[$ns]=$!
 done
 for ns in "$n1" "$n2" "$n3"; do
-	busywait 10000 grep -q subscribed "$tmp/events.$ns"
+	busywait 10000 test -f "$tmp/ready.$ns"
 done
 
 check "configure three nodes" setup_cluster
@@ -159,7 +161,7 @@ all_up() {
 }
 check "every pair's channel comes up (1-3 through the relay)" all_up
 check "peer-up events for 2 and 3 on node 1" \
-	busywait 5000 eval 'has_event "$tmp/events.$n1" peer-up-ntf 2 && has_event "$tmp/events.$n1" peer-up-ntf 3'
+	busywait 5000 eval 'has_event "$tmp/events.$n1" peer-up 2 && has_event "$tmp/events.$n1" peer-up 3'
 hb=$(peer_val "$n1" 2 heartbeats-rx)
 check "heartbeats flow (node 1 from node 2: more than $hb)" busywait 3000 gt "$n1" 2 heartbeats-rx "$hb"
 check "node 1's membership is 1, 2, 3" members_are "$n1" "[1, 2, 3]"
@@ -171,7 +173,7 @@ start=$(date +%s%3N)
 check "link down: node 1 sees node 2 down" wait_state "$n1" 2 down $((3 * HB + 1500))
 check "link down: node 3 sees node 2 down" wait_state "$n3" 2 down $((3 * HB + 1500))
 echo "# node 2 down after $(($(date +%s%3N) - start)) ms (3 intervals: $((3 * HB)) ms)"
-check "peer-down event for 2 on node 1" busywait 3000 has_event "$tmp/events.$n1" peer-down-ntf 2
+check "peer-down event for 2 on node 1" busywait 3000 has_event "$tmp/events.$n1" peer-down 2
 check "node 1's membership is 1, 3" members_are "$n1" "[1, 3]"
 ip -n "$n2" link set veth2 up
 check "link up: node 2 up again on nodes 1 and 3" \
@@ -181,7 +183,7 @@ check "link up: node 2 up again on nodes 1 and 3" \
 cl do "$n3" peer-del '{"id": 2}' >/dev/null
 cl do "$n3" peer-new "{\"id\": 2, \"addr\": \"$(hexip 10.77.0.2)\", \"ctl-port\": $PORT, \"key\": \"$WRONG\"}" >/dev/null
 check "wrong key: node 3 rejects node 2's HELLOs" busywait 10000 gt "$n3" 2 rejected 1
-check "wrong key: key-rejected event on node 3" busywait 3000 has_event "$tmp/events.$n3" key-rejected-ntf 2
+check "wrong key: key-rejected event on node 3" busywait 3000 has_event "$tmp/events.$n3" key-rejected 2
 check "wrong key: never up" test "$(cl get "$n3" peer-get '{"id": 2}' state)" != up
 cl do "$n3" peer-del '{"id": 2}' >/dev/null
 cl do "$n3" peer-new "{\"id\": 2, \"addr\": \"$(hexip 10.77.0.2)\", \"ctl-port\": $PORT, \"key\": \"$K23\"}" >/dev/null
@@ -206,7 +208,7 @@ for action in dup drop flip; do
 	check "relay $action: up again" busywait 10000 gt "$n3" 1 ups "$ups"
 	check "relay $action: node 1 sees node 3 up" wait_state "$n1" 3 up 10000
 done
-check "flipped byte: key-rejected event on node 3" has_event "$tmp/events.$n3" key-rejected-ntf 1
+check "flipped byte: key-rejected event on node 3" has_event "$tmp/events.$n3" key-rejected 1
 
 # Deleting a namespace whose channels are up: its peers see it go. (The
 # monitor in it goes first: its socket would keep the namespace alive.)
