@@ -91,7 +91,9 @@ wait_state() {
 
 # has_event FILE NAME ID: the monitor's output has event NAME for peer ID.
 has_event() {
-	jq -e --arg n "$2" --argjson id "$3" 'select(.event == $n and .id == $id)' "$1" >/dev/null 2>&1
+	jq -s -e --arg n "$2" --argjson id "$3" 'any(.[]; .event == $n and .id == $id)' "$1" >/dev/null 2>&1 && return 0
+	echo "no $2 of $3 in $1:" $(cat "$1" "${1/events/monitor-err}") >&2
+	return 1
 }
 
 # node JSON for namespace NS: node ID at A; PEERS: "ID:ADDR:PORT:KEY ..."

@@ -91,7 +91,20 @@ unload_module || { echo "# cannot unload a loaded sockgroup"; exit $KSFT_FAIL; }
 check "insmod sockgroup" load_module
 
 # --- The YNL client, from the spec ---------------------------------------
+# ctl_addrs NS...: the control addresses the tests give nodes (10.0.0.1,
+# 10.0.0.7) on each namespace's loopback: node-set binds the node's
+# control listener there, and an address the namespace lacks is refused
+# (EADDRNOTAVAIL), configuration unchanged.
+ctl_addrs() {
+	local ns
+	for ns in "$@"; do
+		ip -n "${!ns}" addr add 10.0.0.1/32 dev lo &&
+			ip -n "${!ns}" addr add 10.0.0.7/32 dev lo || return 1
+	done
+}
+
 setup_ns A B
+ctl_addrs A B
 check "ynl: node-set (id 1, 10.0.0.1:7000; the spec checked against the schema)" \
 	ynl -n "$A" --do node-set --json '{"id": 1, "ctl-addr": "0a000001", "ctl-port": 7000}'
 YNL_SCHEMA=(--no-schema)
@@ -149,6 +162,7 @@ fi
 
 # --- Raw requests: every error path --------------------------------------
 setup_ns E F
+ctl_addrs E F
 tap_py "raw: missing and malformed attributes (errno, extack, unchanged)" \
 	in_ns "$E" "$PY" "$NL" invalid
 tap_py "raw: limits (64 peers, 256 services, 1024 rules) and dumps of several parts" \
@@ -161,6 +175,7 @@ check "raw: F kept its 64 peers after the EPERM attempts" \
 
 # --- Teardown with a configuration present --------------------------------
 setup_ns G
+ctl_addrs G
 in_ns "$G" "$PY" "$NL" setup
 check "netns G configured (node, peer, service, rule)" \
 	test "$(in_ns "$G" "$PY" "$NL" dump-ids rule)" = 1
@@ -168,12 +183,15 @@ check "ip netns del G with its configuration" ip netns del "$G"
 # The namespace's state is freed in its cleanup work; a new namespace
 # gets a fresh, unconfigured node meanwhile.
 setup_ns H
+ctl_addrs H
 check "a new namespace starts unconfigured" test -z "$(in_ns "$H" "$PY" "$NL" dump-ids peer)"
-"$PY" "$NL" setup >/dev/null 2>&1 # the initial namespace too
+ip addr add 10.0.0.1/32 dev lo
+check "the initial namespace configured too" "$PY" "$NL" setup
 check "rmmod with configurations in four namespaces" unload_module
 check "insmod again" load_module
 check "after reload, A's configuration is gone" test -z "$(in_ns "$A" "$PY" "$NL" dump-ids peer)"
 check "after reload, the initial namespace has no node" ynl_fails --do node-get
 check "rmmod" unload_module
+ip addr del 10.0.0.1/32 dev lo
 
 ksft_exit
