@@ -177,13 +177,20 @@ def ok(cond, name, detail=""):
     return cond
 
 
+# What the control channels change by themselves, not the configuration:
+# the membership in node-get, a peer's state and counters.
+NODE_GENERATION, NODE_MEMBERS = 7, 8
+LIVE = {NODE_GET: {NODE_GENERATION, NODE_MEMBERS}, PEER_GET: {PEER_STATE, PEER_STATS}}
+
+
 def snapshot(g):
     """The whole configuration, as the kernel reports it."""
-    node = g.request(NODE_GET)
-    parts = [("node", node.error, [m[1] for m in node.msgs])]
-    for cmd in (PEER_GET, SERVICE_GET, RULE_GET):
-        r = g.request(cmd, dump=True)
-        parts.append((cmd, r.error, [m[1] for m in r.msgs]))
+    parts = []
+    for cmd, dump in ((NODE_GET, False), (PEER_GET, True), (SERVICE_GET, True), (RULE_GET, True)):
+        r = g.request(cmd, dump=dump)
+        live = LIVE.get(cmd, set())
+        msgs = [[a for a in parse_attrs(m[1]) if a[0] not in live] for m in r.msgs]
+        parts.append((cmd, r.error, msgs))
     return parts
 
 
