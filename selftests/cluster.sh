@@ -25,9 +25,6 @@ source "$(dirname "$0")/lib.sh"
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 SGCTL=${SGCTL:-$repo/target/debug/sgctl}
-YNL_DIR=${SOCKGROUP_YNL:-$repo/.build/selftests/ynl}
-SPEC=$repo/Documentation/netlink/specs/sockgroup.yaml
-PY=${SOCKGROUP_PYTHON:-/usr/bin/python3}
 # The debug kernel under TCG runs a cycle in several seconds: fewer cycles.
 CYCLES=${SOCKGROUP_CYCLES:-$([ "$DEBUG_KERNEL" = 1 ] && echo 10 || echo 50)}
 HB=200
@@ -37,14 +34,7 @@ K13=101112131415161718191a1b1c1d1e1f000102030405060708090a0b0c0d0e0f
 K23=202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f
 WRONG=ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100
 
-if [ ! -d "$YNL_DIR/lib" ]; then
-	echo "# no YNL library at $YNL_DIR (make test-progs copies it there)"
-	exit $KSFT_FAIL
-fi
-if ! "$PY" -c 'import yaml' 2>/dev/null; then
-	echo "# $PY has no PyYAML (python3-yaml)"
-	exit $KSFT_SKIP
-fi
+need_ynl yaml
 
 test_setup
 

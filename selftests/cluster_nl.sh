@@ -18,22 +18,10 @@ source "$(dirname "$0")/lib.sh"
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
-YNL_DIR=${SOCKGROUP_YNL:-$repo/.build/selftests/ynl}
-SPEC=$repo/Documentation/netlink/specs/sockgroup.yaml
-# Debian's python3 (the VM's PATH; /root, where pyenv lives, is a tmpfs
-# there): PyYAML and jsonschema come from python3-yaml and python3-jsonschema.
-PY=${SOCKGROUP_PYTHON:-/usr/bin/python3}
 NL=$here/cluster_nl.py
 KEY=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
 
-if [ ! -f "$YNL_DIR/cli.py" ]; then
-	echo "# no YNL client at $YNL_DIR (make test-progs copies it there)"
-	exit $KSFT_FAIL
-fi
-if ! "$PY" -c 'import yaml, jsonschema' 2>/dev/null; then
-	echo "# $PY has no PyYAML or jsonschema (python3-yaml, python3-jsonschema)"
-	exit $KSFT_SKIP
-fi
+need_ynl yaml jsonschema
 
 test_setup
 

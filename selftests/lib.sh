@@ -119,3 +119,25 @@ unload_module() {
 	! grep -q '^sockgroup_kunit ' /proc/modules || rmmod sockgroup_kunit || return 1
 	! module_loaded || rmmod sockgroup
 }
+
+# need_ynl MODULE...: set YNL_DIR (the kernel's YNL client and library, which
+# `make test-progs` copies for the VM), SPEC (our family's spec) and PY (Debian's
+# python3: /root, where pyenv lives, is a tmpfs in the VM); fail without the
+# client, skip without the Python MODULEs (python3-yaml, python3-jsonschema).
+need_ynl() {
+	local repo
+	repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+	YNL_DIR=${SOCKGROUP_YNL:-$repo/.build/selftests/ynl}
+	SPEC=$repo/Documentation/netlink/specs/sockgroup.yaml
+	PY=${SOCKGROUP_PYTHON:-/usr/bin/python3}
+	if [ ! -f "$YNL_DIR/cli.py" ] || [ ! -d "$YNL_DIR/lib" ]; then
+		echo "# no YNL client at $YNL_DIR (make test-progs copies it there)"
+		exit "$KSFT_FAIL"
+	fi
+	local mods
+	mods=$(IFS=,; echo "$*")
+	if ! "$PY" -c "import $mods" 2>/dev/null; then
+		echo "# $PY lacks one of: $* (python3-yaml, python3-jsonschema)"
+		exit "$KSFT_SKIP"
+	fi
+}
