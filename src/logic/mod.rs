@@ -12,11 +12,19 @@ pub mod uapi;
 
 // The cluster's pure parts live beside the kernel code that uses them
 // (src/cluster/); they are compiled here only, so the module sees them as
-// `crate::logic::frame` and `crate::logic::membership`. Parts 2 and 3 use
-// more of them than the control channel does.
+// `crate::logic::frame`, `crate::logic::membership`, and so on. Parts 2
+// and 3 use more of them than the control channel does.
 #[allow(dead_code)]
 #[path = "../cluster/frame.rs"]
 pub mod frame;
 #[allow(dead_code)]
 #[path = "../cluster/membership.rs"]
 pub mod membership;
+// The handoff's front-end (part 2): the first request of a connection and
+// the reassembly of its segments.
+#[allow(dead_code)]
+#[path = "../cluster/reasm.rs"]
+pub mod reasm;
+#[allow(dead_code)]
+#[path = "../cluster/request.rs"]
+pub mod request;
