@@ -559,6 +559,8 @@ fn malformed_http1() {
         b"GET http://u@a/ HTTP/1.1\r\nHost: a\r\n\r\n",  // userinfo
         b"GET http:///x HTTP/1.1\r\nHost: a\r\n\r\n",    // empty host
         b"GET x HTTP/1.1\r\nHost: a\r\n\r\n",            // no form
+        b"GET x HTTP/1.1\r\n",                           // known before the headers
+        b"GET  HTTP/1.1\r\n",                            // empty target
         b"GET * HTTP/1.1\r\nHost: a\r\n\r\n",            // * but not OPTIONS
         b"CONNECT a HTTP/1.1\r\nHost: a\r\n\r\n",        // CONNECT without port
         b"\x00GET / HTTP/1.1\r\n",                       // not a token

@@ -345,13 +345,9 @@ fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
-/// A byte of a request target: visible ASCII, or obs-text as servers accept it.
-fn is_target_byte(b: u8) -> bool {
-    matches!(b, 0x21..=0x7e | 0x80..=0xff)
-}
-
-/// A byte of a field value other than whitespace (RFC 9110 5.5).
-fn is_field_vchar(b: u8) -> bool {
+/// A visible byte: VCHAR or obs-text, of a field value (RFC 9110 5.5) or a
+/// request target (where servers accept obs-text too).
+fn is_visible(b: u8) -> bool {
     matches!(b, 0x21..=0x7e | 0x80..=0xff)
 }
 
@@ -365,13 +361,10 @@ fn http1(buf: &[u8]) -> Res<Request<'_>> {
     let method = Span::new(m0, c.pos);
     c.expect(b' ')?;
     let t0 = c.pos;
-    while is_target_byte(c.peek()?) {
+    while is_visible(c.peek()?) {
         c.pos += 1;
     }
     let target = Span::new(t0, c.pos);
-    if c.pos == t0 {
-        return Err(Stop::Malformed);
-    }
     c.expect(b' ')?;
     for &b in b"HTTP/1." {
         c.expect(b)?;
@@ -385,6 +378,23 @@ fn http1(buf: &[u8]) -> Res<Request<'_>> {
 
     let mut r = Request::new(buf, Kind::Http1);
     r.method = Some(method);
+    // The target's form, decided before the headers are read.
+    let t = target.get(buf);
+    let mut target_host = None;
+    if t.first() == Some(&b'/') {
+        r.path = Some(Path::Span(target));
+    } else if t == b"*" {
+        if method.get(buf) != b"OPTIONS" {
+            return Err(Stop::Malformed);
+        }
+        r.path = Some(Path::Span(target));
+    } else if method.get(buf) == b"CONNECT" {
+        target_host = authority_host(t, t0, true)?;
+    } else {
+        let (host, path) = absolute_form(t, t0)?;
+        target_host = Some(host);
+        r.path = Some(path);
+    }
     let mut host_header: Option<Option<Span>> = None;
     loop {
         match c.peek()? {
@@ -408,7 +418,7 @@ fn http1(buf: &[u8]) -> Res<Request<'_>> {
             match c.peek()? {
                 b'\r' | b'\n' => break,
                 b' ' | b'\t' => c.pos += 1,
-                b if is_field_vchar(b) => {
+                b if is_visible(b) => {
                     c.pos += 1;
                     v1 = c.pos;
                 }
@@ -432,24 +442,8 @@ fn http1(buf: &[u8]) -> Res<Request<'_>> {
     if minor != b'0' && host_header.is_none() {
         return Err(Stop::Malformed);
     }
-    r.host = host_header.flatten();
+    r.host = target_host.or(host_header.flatten());
     r.header_len = c.pos;
-
-    let t = target.get(buf);
-    if t[0] == b'/' {
-        r.path = Some(Path::Span(target));
-    } else if t == b"*" {
-        if method.get(buf) != b"OPTIONS" {
-            return Err(Stop::Malformed);
-        }
-        r.path = Some(Path::Span(target));
-    } else if method.get(buf) == b"CONNECT" {
-        r.host = authority_host(t, t0, true)?;
-    } else {
-        let (host, path) = absolute_form(t, t0)?;
-        r.host = Some(host);
-        r.path = Some(path);
-    }
     Ok(r)
 }
 
