@@ -20,3 +20,11 @@ pub mod frame;
 #[allow(dead_code)]
 #[path = "../cluster/membership.rs"]
 pub mod membership;
+// The first request of a connection (H-parser) and the rules' matching
+// and rendezvous hash over it (`crate::logic::select`).
+#[allow(dead_code)]
+#[path = "../cluster/request.rs"]
+pub mod request;
+#[allow(dead_code)]
+#[path = "../cluster/select.rs"]
+pub mod select;
