@@ -67,7 +67,7 @@ fn reference(ident: &[u8], targets: &[u32], self_id: u32, up: &[u32]) -> Option<
         .iter()
         .enumerate()
         .map(|(i, &t)| (resolve(t, self_id), i))
-        .filter(|(n, _)| up.contains(n))
+        .filter(|(n, _)| *n == self_id || up.contains(n))
         .map(|(n, i)| (weight(h, n), std::cmp::Reverse(n), std::cmp::Reverse(i)))
         .collect();
     cands.sort();
@@ -265,15 +265,25 @@ proptest! {
     }
 
     #[test]
+    fn hash_choice_is_rendezvous(ident in prop::collection::vec(any::<u8>(), 0..40), (targets, up) in targets_and_up(), self_id in 1u32..40) {
+        let want = match rendezvous(&ident, &targets, self_id, &up) {
+            Some(i) => Choice::Node { index: i, node: targets[i] },
+            None => Choice::NoneUp,
+        };
+        prop_assert_eq!(choose(TargetRef::Hash(&targets), &ident, self_id, &up), want);
+    }
+
+    #[test]
     fn rendezvous_is_its_definition(ident in prop::collection::vec(any::<u8>(), 0..40), (targets, up) in targets_and_up(), self_id in 1u32..40) {
         let got = rendezvous(&ident, &targets, self_id, &up);
         prop_assert_eq!(got, reference(&ident, &targets, self_id, &up));
         // Deterministic: the same inputs, the same choice.
         prop_assert_eq!(got, rendezvous(&ident, &targets, self_id, &up));
         // The choice is up and among the targets; none only if no target is up.
+        let is_up = |t: u32| t == self_id || up.contains(&t);
         match got {
-            Some(i) => prop_assert!(up.contains(&targets[i])),
-            None => prop_assert!(targets.iter().all(|t| !up.contains(t))),
+            Some(i) => prop_assert!(is_up(targets[i])),
+            None => prop_assert!(targets.iter().all(|&t| !is_up(t))),
         }
     }
 
@@ -307,8 +317,8 @@ proptest! {
         let up_less: Vec<u32> = targets.iter().copied().filter(|&t| t != gone).collect();
         for id in ids {
             let id = id.to_le_bytes();
-            let before = targets[rendezvous(&id, &targets, 1, &up_all).unwrap()];
-            let after = targets[rendezvous(&id, &targets, 1, &up_less).unwrap()];
+            let before = targets[rendezvous(&id, &targets, 1000, &up_all).unwrap()];
+            let after = targets[rendezvous(&id, &targets, 1000, &up_less).unwrap()];
             if before != gone {
                 // Identifiers of the nodes that stay do not move.
                 prop_assert_eq!(before, after);
@@ -316,7 +326,7 @@ proptest! {
                 prop_assert!(after != gone);
             }
             // And it comes back when the node does.
-            prop_assert_eq!(targets[rendezvous(&id, &targets, 1, &up_all).unwrap()], before);
+            prop_assert_eq!(targets[rendezvous(&id, &targets, 1000, &up_all).unwrap()], before);
         }
     }
 
@@ -328,8 +338,8 @@ proptest! {
         let up: Vec<u32> = grown.iter().copied().collect::<BTreeSet<_>>().into_iter().collect();
         for id in ids {
             let id = id.to_le_bytes();
-            let before = old[rendezvous(&id, &old, 1, &up).unwrap()];
-            let after = grown[rendezvous(&id, &grown, 1, &up).unwrap()];
+            let before = old[rendezvous(&id, &old, 1000, &up).unwrap()];
+            let after = grown[rendezvous(&id, &grown, 1000, &up).unwrap()];
             prop_assert!(after == before || after == new);
         }
     }
@@ -346,6 +356,42 @@ proptest! {
 }
 
 #[test]
+fn choose_by_target() {
+    // Node 5 is this node; 2 and 3 are up, 4 is down.
+    let up = [2, 3, 5];
+    assert_eq!(
+        choose(TargetRef::Local, b"", 5, &up),
+        Choice::Node { index: 0, node: 5 }
+    );
+    assert_eq!(
+        choose(TargetRef::Peer(0), b"", 5, &up),
+        Choice::Node { index: 0, node: 5 }
+    );
+    assert_eq!(
+        choose(TargetRef::Peer(3), b"", 5, &up),
+        Choice::Node { index: 0, node: 3 }
+    );
+    assert_eq!(choose(TargetRef::Peer(4), b"", 5, &up), Choice::NoneUp);
+    // This node counts as up even when `up` does not list it.
+    assert_eq!(
+        choose(TargetRef::Peer(5), b"", 5, &[]),
+        Choice::Node { index: 0, node: 5 }
+    );
+    assert_eq!(
+        choose(TargetRef::Hash(&[4, 6]), b"x", 5, &up),
+        Choice::NoneUp
+    );
+    assert_eq!(
+        choose(TargetRef::Hash(&[4, 3]), b"x", 5, &up),
+        Choice::Node { index: 1, node: 3 }
+    );
+    assert_eq!(
+        choose(TargetRef::Hash(&[4, 0]), b"x", 5, &[]),
+        Choice::Node { index: 1, node: 5 }
+    );
+}
+
+#[test]
 fn distribution_is_roughly_even() {
     // 20000 identifiers over 8 nodes: each gets its 1/8 within 10%
     // (the standard deviation of a share is about 2.3% of it).
@@ -353,7 +399,7 @@ fn distribution_is_roughly_even() {
     let mut counts = [0u32; 8];
     for i in 0u32..20_000 {
         let id = format!("session-{i}");
-        counts[rendezvous(id.as_bytes(), &targets, 1, &targets).unwrap()] += 1;
+        counts[rendezvous(id.as_bytes(), &targets, 1000, &targets).unwrap()] += 1;
     }
     for c in counts {
         assert!((2250..=2750).contains(&c), "{counts:?}");
@@ -363,9 +409,9 @@ fn distribution_is_roughly_even() {
     let mut moved = [0u32; 8];
     for i in 0u32..20_000 {
         let id = format!("session-{i}");
-        let before = rendezvous(id.as_bytes(), &targets, 1, &targets).unwrap();
+        let before = rendezvous(id.as_bytes(), &targets, 1000, &targets).unwrap();
         if before == 0 {
-            moved[rendezvous(id.as_bytes(), &targets, 1, &up).unwrap()] += 1;
+            moved[rendezvous(id.as_bytes(), &targets, 1000, &up).unwrap()] += 1;
         }
     }
     assert_eq!(moved[0], 0);

@@ -112,16 +112,15 @@ pub fn resolve(target: u32, self_id: u32) -> u32 {
 }
 
 /// The index in `targets` (node ids, 0 = this node `self_id`) of the one
-/// `ident` goes to, among those up (`up`: sorted node ids, this node
-/// included when it counts as up): the highest weight, a tie to the lower
-/// node id (a duplicate of a node: to its first index). `None` when none is
-/// up.
+/// `ident` goes to, among those up (`up`: sorted node ids; this node counts
+/// as up, listed or not): the highest weight, a tie to the lower node id (a
+/// duplicate of a node: to its first index). `None` when none is up.
 pub fn rendezvous(ident: &[u8], targets: &[u32], self_id: u32, up: &[u32]) -> Option<usize> {
     let h = ident_hash(ident);
     let mut best: Option<(usize, u32, u64)> = None;
     for (i, &t) in targets.iter().enumerate() {
         let node = resolve(t, self_id);
-        if up.binary_search(&node).is_err() {
+        if node != self_id && up.binary_search(&node).is_err() {
             continue;
         }
         let w = weight(h, node);
@@ -134,6 +133,47 @@ pub fn rendezvous(ident: &[u8], targets: &[u32], self_id: u32, up: &[u32]) -> Op
         }
     }
     best.map(|(i, _, _)| i)
+}
+
+/// A rule's target, as the choice sees it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum TargetRef<'t> {
+    /// This node.
+    Local,
+    /// One node (0: this node).
+    Peer(u32),
+    /// The set (0: this node), by rendezvous hash of the identifier.
+    Hash(&'t [u32]),
+}
+
+/// Where a matched rule places a connection.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Choice {
+    /// On `node` (`self_id` for this node), the target's entry `index`
+    /// (0 for a local or peer target): the counter to bump.
+    Node { index: usize, node: u32 },
+    /// No candidate is up: this node serves it, counted apart.
+    NoneUp,
+}
+
+/// The choice of target `t` for the identifier `ident`: a local target is
+/// this node; a peer target its node if up (this node always is); a hash
+/// target [`rendezvous`]. `up`: sorted ids of the nodes up.
+pub fn choose(t: TargetRef<'_>, ident: &[u8], self_id: u32, up: &[u32]) -> Choice {
+    let index = match t {
+        TargetRef::Local => Some((0, self_id)),
+        TargetRef::Peer(p) => {
+            let node = resolve(p, self_id);
+            (node == self_id || up.binary_search(&node).is_ok()).then_some((0, node))
+        }
+        TargetRef::Hash(peers) => {
+            rendezvous(ident, peers, self_id, up).map(|i| (i, resolve(peers[i], self_id)))
+        }
+    };
+    match index {
+        Some((index, node)) => Choice::Node { index, node },
+        None => Choice::NoneUp,
+    }
 }
 
 /// What a rule matches (the values of the spec's enum `match-type`).
