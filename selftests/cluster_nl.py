@@ -58,8 +58,13 @@ NODE_ID, NODE_CTL_ADDR, NODE_CTL_PORT, NODE_FWD_ADDR, NODE_FWD_PORT, NODE_HB = r
 PEER_ID, PEER_ADDR, PEER_CTL_PORT, PEER_KEY, PEER_STATE, PEER_STATS = range(1, 7)
 SVC_ID, SVC_ADDR, SVC_PORT, SVC_PROTO, SVC_ROLE = range(1, 6)
 MATCH_TYPE, MATCH_VALUE = 1, 2
-TARGET_TYPE, TARGET_PEER = 1, 2
-RULE_ID, RULE_SERVICE, RULE_PRIO, RULE_MATCH, RULE_TARGET = range(1, 6)
+TARGET_TYPE, TARGET_PEER, TARGET_PEERS = 1, 2, 3
+TARGET_STATS_PEER, TARGET_STATS_COUNT = 1, 2
+RULE_STATS_MATCHED, RULE_STATS_NONE_UP, RULE_STATS_TARGET = 1, 2, 3
+RULE_ID, RULE_SERVICE, RULE_PRIO, RULE_MATCH, RULE_TARGET, RULE_STATS = range(1, 7)
+(M_ANY, M_PATH_PREFIX, M_HOST, M_COOKIE, M_SNI, M_HOST_SUFFIX, M_COOKIE_VALUE,
+ M_SESSION_ID) = range(8)
+T_LOCAL, T_PEER, T_HASH = range(3)
 
 
 def attr(t, payload):
@@ -216,6 +221,17 @@ def peer(pid, addr, key=KEY):
     return u32(PEER_ID, pid) + attr(PEER_ADDR, addr) + attr(PEER_KEY, key)
 
 
+def mt(t, value=None):
+    return nest(RULE_MATCH, u32(MATCH_TYPE, t), *([attr(MATCH_VALUE, value + b"\0")] if value is not None else []))
+
+
+def hash_target(*peers):
+    return nest(RULE_TARGET, u32(TARGET_TYPE, T_HASH), *[u32(TARGET_PEERS, p) for p in peers])
+
+
+LOCAL_T = nest(RULE_TARGET, u32(TARGET_TYPE, T_LOCAL))
+
+
 def rule(rid, svc=1, match=None, target=None):
     a = u32(RULE_ID, rid) + u32(RULE_SERVICE, svc)
     if match is not None:
@@ -273,6 +289,19 @@ INVALID = [
     ("rule-new match value not NUL-terminated (policy)", RULE_NEW, rule(2, match=nest(RULE_MATCH, u32(MATCH_TYPE, 2), attr(MATCH_VALUE, b"abcd")), target=nest(RULE_TARGET, u32(TARGET_TYPE, 0))), E.EINVAL, None),
     ("rule-new local target naming a peer", RULE_NEW, rule(2, target=nest(RULE_TARGET, u32(TARGET_TYPE, 0), u32(TARGET_PEER, 2))), E.EINVAL, None),
     ("rule-new existing id", RULE_NEW, rule(1, target=nest(RULE_TARGET, u32(TARGET_TYPE, 0))), E.EEXIST, None),
+    # The match values and hash targets of part 2 (rule-new's own checks).
+    ("rule-new session-id with a value", RULE_NEW, rule(2, match=mt(M_SESSION_ID, b"x"), target=LOCAL_T), E.EINVAL, None),
+    ("rule-new path-prefix without /", RULE_NEW, rule(2, match=mt(M_PATH_PREFIX, b"api"), target=LOCAL_T), E.EINVAL, None),
+    ("rule-new host-suffix with a leading dot", RULE_NEW, rule(2, match=mt(M_HOST_SUFFIX, b".example.com"), target=LOCAL_T), E.EINVAL, None),
+    ("rule-new cookie-value without =", RULE_NEW, rule(2, match=mt(M_COOKIE_VALUE, b"SID"), target=LOCAL_T), E.EINVAL, None),
+    ("rule-new cookie name with ;", RULE_NEW, rule(2, match=mt(M_COOKIE, b"S;D"), target=LOCAL_T), E.EINVAL, None),
+    ("rule-new hash without peers", RULE_NEW, rule(2, match=mt(M_COOKIE, b"SID"), target=hash_target()), E.EINVAL, None),
+    ("rule-new hash of 17 peers", RULE_NEW, rule(2, match=mt(M_COOKIE, b"SID"), target=hash_target(*([2] * 17))), E.E2BIG, None),
+    ("rule-new hash on a host match", RULE_NEW, rule(2, match=mt(M_HOST, b"a.b"), target=hash_target(2)), E.EINVAL, None),
+    ("rule-new hash with an unknown peer", RULE_NEW, rule(2, match=mt(M_COOKIE, b"SID"), target=hash_target(2, 9)), E.ENOENT, None),
+    ("rule-new hash with this node twice (0 and 1)", RULE_NEW, rule(2, match=mt(M_SESSION_ID), target=hash_target(0, 2, 1)), E.EINVAL, None),
+    ("rule-new hash naming a peer", RULE_NEW, rule(2, match=mt(M_COOKIE, b"SID"), target=nest(RULE_TARGET, u32(TARGET_TYPE, T_HASH), u32(TARGET_PEER, 2))), E.EINVAL, None),
+    ("rule-new peer target with peers", RULE_NEW, rule(2, target=nest(RULE_TARGET, u32(TARGET_TYPE, T_PEER), u32(TARGET_PEERS, 2))), E.EINVAL, None),
     ("rule-del unknown id", RULE_DEL, u32(RULE_ID, 9), E.ENOENT, None),
     ("rule-get unknown id", RULE_GET, u32(RULE_ID, 9), E.ENOENT, None),
     ("unknown command 99", 99, b"", E.EOPNOTSUPP, None),
@@ -288,6 +317,52 @@ def check_invalid(g, cases):
             errno.errorcode.get(r.error, r.error), errno.errorcode[want], r.msg, r.miss_type, miss))
         after = snapshot(g)
         ok(after == before, name + ": configuration unchanged")
+
+
+def rule_stats(d):
+    """(matched, none-up, [(peer, count)]) of a rule-get reply's attributes."""
+    s = parse_attrs(d[RULE_STATS])
+    one = dict(s)
+    targets = []
+    for t, v in s:
+        if t == RULE_STATS_TARGET:
+            c = dict(parse_attrs(v))
+            targets.append((struct.unpack("=I", c[TARGET_STATS_PEER])[0],
+                            struct.unpack("=Q", c[TARGET_STATS_COUNT])[0]))
+    return (struct.unpack("=Q", one[RULE_STATS_MATCHED])[0],
+            struct.unpack("=Q", one[RULE_STATS_NONE_UP])[0], targets)
+
+
+def check_new_rules(g):
+    """The match types and the hash target of part 2 are taken and dumped
+    as sent, with zeroed counters per target; a peer a hash names stays."""
+    new = [
+        (2, mt(M_COOKIE, b"SID"), hash_target(0, 2)),
+        (3, mt(M_HOST_SUFFIX, b"example.com"), LOCAL_T),
+        (4, mt(M_COOKIE_VALUE, b"SID=abc"), nest(RULE_TARGET, u32(TARGET_TYPE, T_PEER), u32(TARGET_PEER, 2))),
+        (5, mt(M_SESSION_ID), hash_target(2, 1)),
+    ]
+    for rid, m, t in new:
+        r = g.request(RULE_NEW, rule(rid, match=m, target=t))
+        ok(r.error == 0, "rule-new %d of part 2" % rid, "errno %r %r" % (r.error, r.msg))
+    want = {
+        2: (M_COOKIE, b"SID\0", [0, 2], [(0, 0), (2, 0)]),
+        3: (M_HOST_SUFFIX, b"example.com\0", [], [(0, 0)]),
+        4: (M_COOKIE_VALUE, b"SID=abc\0", [], [(2, 0)]),
+        5: (M_SESSION_ID, None, [2, 1], [(2, 0), (1, 0)]),
+    }
+    for rid, (mtype, value, peers, targets) in want.items():
+        msgs = g.request(RULE_GET, u32(RULE_ID, rid)).msgs
+        d = dict(parse_attrs(msgs[0][1])) if msgs else {}
+        m = dict(parse_attrs(d.get(RULE_MATCH, b"")))
+        got_peers = [struct.unpack("=I", v)[0] for t, v in parse_attrs(d.get(RULE_TARGET, b"")) if t == TARGET_PEERS]
+        got = (struct.unpack("=I", m[MATCH_TYPE])[0] if MATCH_TYPE in m else None, m.get(MATCH_VALUE), got_peers,
+               rule_stats(d) if RULE_STATS in d else None)
+        ok(got == (mtype, value, peers, (0, 0, targets)), "rule-get %d: match, peers and counters" % rid, repr(got))
+    for rid in (1, 4):
+        ok(g.request(RULE_DEL, u32(RULE_ID, rid)).error == 0, "rule-del %d" % rid)
+    r = g.request(PEER_DEL, u32(PEER_ID, 2))
+    ok(r.error == E.EBUSY and r.msg, "peer-del of a peer of a hash target: EBUSY", "errno %r %r" % (r.error, r.msg))
 
 
 def cmd_invalid():
@@ -319,6 +394,7 @@ def cmd_invalid():
     d = dict(parse_attrs(g.request(NODE_GET).msgs[0][1]))
     ok(struct.unpack("=I", d[NODE_HB])[0] == 500 and struct.unpack("=I", d[NODE_ID])[0] == 1,
        "node-get reports the change and keeps the rest")
+    check_new_rules(g)
     # service-del takes its rules along; then peer 2 can go.
     ok(g.request(SERVICE_DEL, u32(SVC_ID, 1)).error == 0, "service-del 1")
     ok(g.request(RULE_GET, dump=True).msgs == [], "its rule went with it")

@@ -114,6 +114,18 @@ check "ynl: peer-get 2 answers" has "'id': 2" "$one"
 check "ynl: neither the dump nor peer-get has the key" \
 	bash -c '! grep -qi -e key -e "$1" -e "x00.x01.x02" <<<"$2$3"' _ "$KEY" "$dump" "$one"
 check "ynl: stats-get answers" has "'generation'" "$(ynl -n "$A" --do stats-get 2>&1)"
+# A rule of part 2 (a hash target: a multi-attr list) and its counters, as
+# the spec describes them.
+check "ynl: service-new 1" \
+	ynl -n "$A" --do service-new --json '{"id": 1, "addr": "0a010001", "port": 80}'
+check "ynl: rule-new (session-id, hash over this node and peer 2)" \
+	ynl -n "$A" --do rule-new --json \
+	'{"id": 1, "service": 1, "match": {"type": "session-id"}, "target": {"type": "hash", "peers": [0, 2]}}'
+rules=$(ynl -n "$A" --dump rule-get 2>&1)
+sed 's/^/# rule-get dump: /' <<<"$rules"
+check "ynl: the rule dump names the match session-id" has "'type': 'session-id'" "$rules"
+check "ynl: the rule dump has the hash's peers" has "'peers': \[0, 2\]" "$rules"
+check "ynl: the rule dump has its counters" has "'none-up': 0" "$rules"
 
 # --- Namespaces are apart -------------------------------------------------
 check "netns: B has no node (node-get fails)" ynl_fails -n "$B" --do node-get

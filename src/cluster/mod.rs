@@ -11,6 +11,9 @@
 
 pub(crate) mod channel;
 pub(crate) mod netlink;
+// The hold (handoff part 2) builds and consults the compiled rules.
+#[allow(dead_code)]
+pub(crate) mod rules;
 
 use crate::sys::{mem::zeroize, net::Net};
 use channel::Channels;
@@ -144,17 +147,40 @@ pub(crate) struct Service {
     pub(crate) role: u32,
 }
 
+/// Where a rule places a connection.
+pub(crate) enum RuleTarget {
+    /// This node.
+    Local,
+    /// One node (0: this node).
+    Peer(u32),
+    /// The node of this set (1 to `select::MAX_TARGETS` ids, 0: this node)
+    /// that the rendezvous hash of the request's identifier chooses.
+    Hash(KVec<u32>),
+}
+
+impl RuleTarget {
+    /// The peer ids the target names (0, this node, included).
+    pub(crate) fn peers(&self) -> &[u32] {
+        match self {
+            Self::Local => &[],
+            Self::Peer(p) => core::slice::from_ref(p),
+            Self::Hash(list) => list,
+        }
+    }
+}
+
 /// A rule of a service.
 pub(crate) struct Rule {
     pub(crate) id: u32,
     pub(crate) service: u32,
     pub(crate) prio: u32,
+    /// The spec's `match-type` (`select::MatchKind`).
     pub(crate) match_type: u32,
-    /// The match's value, without a NUL (empty for `any`).
+    /// The match's value, without a NUL (empty for `any` and `session-id`).
     pub(crate) match_value: KVec<u8>,
-    pub(crate) target_type: u32,
-    /// The target peer (0: this node).
-    pub(crate) target_peer: u32,
+    pub(crate) target: RuleTarget,
+    /// Its counters, shared with the compiled rules of the packet path.
+    pub(crate) stats: Arc<rules::RuleStats>,
 }
 
 /// The configuration; every list is sorted by id.

@@ -17,9 +17,12 @@
 
 use super::{
     channel::{NetStats, PeerState, PeerStats},
-    clone_peers, insert_at, position, retain, Addr, Cluster, Config, Key, NodeConfig, PeerConfig,
-    Rule, Service, DEFAULT_HB_INTERVAL_MS, MAX_PEERS, MAX_RULES, MAX_SERVICES,
+    clone_peers, insert_at, position, retain,
+    rules::RuleStats,
+    Addr, Cluster, Config, Key, NodeConfig, PeerConfig, Rule, RuleTarget, Service,
+    DEFAULT_HB_INTERVAL_MS, MAX_PEERS, MAX_RULES, MAX_SERVICES,
 };
+use crate::logic::select::{check_value, resolve, MatchKind, ValueError, MAX_TARGETS};
 use crate::netns::NetState;
 use crate::sys::{
     errno::eopnotsupp,
@@ -88,12 +91,21 @@ mod uapi {
 
     pub(super) const TARGET_TYPE: u16 = 1;
     pub(super) const TARGET_PEER: u16 = 2;
+    pub(super) const TARGET_PEERS: u16 = 3;
+
+    pub(super) const TARGET_STATS_PEER: u16 = 1;
+    pub(super) const TARGET_STATS_COUNT: u16 = 2;
+
+    pub(super) const RULE_STATS_MATCHED: u16 = 1;
+    pub(super) const RULE_STATS_NONE_UP: u16 = 2;
+    pub(super) const RULE_STATS_TARGET: u16 = 3;
 
     pub(super) const RULE_ID: u16 = 1;
     pub(super) const RULE_SERVICE: u16 = 2;
     pub(super) const RULE_PRIO: u16 = 3;
     pub(super) const RULE_MATCH: u16 = 4;
     pub(super) const RULE_TARGET: u16 = 5;
+    pub(super) const RULE_STATS: u16 = 6;
 
     pub(super) const STATS_PEERS_UP: u16 = 1;
     pub(super) const STATS_ACCEPTED: u16 = 2;
@@ -106,8 +118,9 @@ mod uapi {
     pub(super) const ROLE_BOTH: u32 = 2;
     pub(super) const PROTO_TCP: u8 = 6;
     pub(super) const PROTO_UDP: u8 = 17;
-    pub(super) const MATCH_TYPE_ANY: u32 = 0;
+    pub(super) const TARGET_TYPE_LOCAL: u32 = 0;
     pub(super) const TARGET_TYPE_PEER: u32 = 1;
+    pub(super) const TARGET_TYPE_HASH: u32 = 2;
 
     pub(super) const NLGRP_EVENTS: u32 = 0;
 }
@@ -120,13 +133,14 @@ static HB_INTERVAL_RANGE: Range = Range::new(10, 60000);
 
 static MATCH_POLICY: [Policy; 3] = [
     Policy::UNUSED,
-    Policy::max(AttrType::U32, 4),
+    Policy::max(AttrType::U32, 7),
     Policy::nul_string(255),
 ];
 
-static TARGET_POLICY: [Policy; 3] = [
+static TARGET_POLICY: [Policy; 4] = [
     Policy::UNUSED,
     Policy::max(AttrType::U32, 2),
+    Policy::of(AttrType::U32),
     Policy::of(AttrType::U32),
 ];
 
@@ -518,11 +532,7 @@ fn peer_del(req: &mut Request<'_>, cluster: &Cluster) -> Result {
     let mut cfg = cluster.lock();
     let at = lookup(req, &cfg.peers, &PEER, |p| p.id)?;
     let id = cfg.peers[at].id;
-    if cfg
-        .rules
-        .iter()
-        .any(|r| r.target_type == TARGET_TYPE_PEER && r.target_peer == id)
-    {
+    if cfg.rules.iter().any(|r| r.target.peers().contains(&id)) {
         let a = req.attr(PEER_ID);
         return Err(req.fail(c_str!("a rule targets this peer"), a.as_ref(), EBUSY));
     }
@@ -649,59 +659,135 @@ fn service_get(req: &mut Request<'_>, cluster: &Cluster) -> Result {
     reply_with(req, CMD_SERVICE_GET, |w| put_service(w, &cfg.services[at]))
 }
 
+/// The extack message of a refused match value.
+fn value_error(e: ValueError) -> &'static CStr {
+    match e {
+        ValueError::Forbidden => c_str!("this match type takes no value"),
+        ValueError::Missing => c_str!("this match type needs a value"),
+        ValueError::TooLong => c_str!("match value longer than 255 bytes"),
+        ValueError::PathNotAbsolute => c_str!("a path prefix starts with /"),
+        ValueError::BadHost => {
+            c_str!("not a host name (no space, control byte, ':', '/' or empty label)")
+        }
+        ValueError::BadCookieName => c_str!("not a cookie name (RFC 6265 token)"),
+        ValueError::NotNameValue => c_str!("cookie-value needs NAME=VALUE"),
+        ValueError::BadCookieValue => c_str!("not a cookie value (RFC 6265)"),
+    }
+}
+
+/// The target of a rule-new request, before the configuration is looked
+/// at; `peers[..n]` for a hash target.
+struct TargetReq {
+    kind: u32,
+    peer: u32,
+    peers: [u32; MAX_TARGETS],
+    n: usize,
+}
+
+fn target_of(req: &mut Request<'_>, kind: MatchKind) -> Result<TargetReq> {
+    let target = req.require(RULE_TARGET, c_str!("a rule needs a target"))?;
+    let Some(t) = target.nested().find(TARGET_TYPE) else {
+        return Err(req.fail(c_str!("target needs a type"), Some(&target), EINVAL));
+    };
+    let mut out = TargetReq {
+        kind: t.u32()?,
+        peer: 0,
+        peers: [0; MAX_TARGETS],
+        n: 0,
+    };
+    let peer = target.nested().find(TARGET_PEER);
+    if let Some(p) = &peer {
+        out.peer = p.u32()?;
+    }
+    for a in target.nested().filter(|a| a.kind() == TARGET_PEERS) {
+        if out.n == MAX_TARGETS {
+            return Err(req.fail(
+                c_str!("a hash target has at most 16 peers"),
+                Some(&a),
+                E2BIG,
+            ));
+        }
+        out.peers[out.n] = a.u32()?;
+        out.n += 1;
+    }
+    let msg = match out.kind {
+        TARGET_TYPE_LOCAL | TARGET_TYPE_PEER if out.n > 0 => {
+            c_str!("only a hash target names peers")
+        }
+        TARGET_TYPE_LOCAL if out.peer != 0 => c_str!("only a peer target names a peer"),
+        TARGET_TYPE_HASH if peer.is_some() => c_str!("a hash target names peers, not a peer"),
+        TARGET_TYPE_HASH if out.n == 0 => c_str!("a hash target needs at least one peer"),
+        TARGET_TYPE_HASH if !kind.has_identifier() => {
+            c_str!("a hash target needs a cookie or session-id match")
+        }
+        _ => return Ok(out),
+    };
+    Err(req.fail(msg, Some(&target), EINVAL))
+}
+
 fn rule_new(req: &mut Request<'_>, cluster: &Cluster) -> Result {
     let id_attr = req.require(RULE_ID, c_str!("a rule needs an id"))?;
     let id = id_attr.u32()?;
     let svc_attr = req.require(RULE_SERVICE, c_str!("a rule needs a service"))?;
     let service = svc_attr.u32()?;
     let prio = opt_u32(req, RULE_PRIO)?.unwrap_or(0);
-    let (match_type, match_value) = match req.attr(RULE_MATCH) {
-        None => (MATCH_TYPE_ANY, &[][..]),
+    let (kind, match_value) = match req.attr(RULE_MATCH) {
+        None => (MatchKind::Any, None),
         Some(m) => {
             let Some(t) = m.nested().find(MATCH_TYPE) else {
                 return Err(req.fail(c_str!("match needs a type"), Some(&m), EINVAL));
             };
+            let Some(kind) = MatchKind::from_u32(t.u32()?) else {
+                return Err(req.fail(c_str!("unknown match type"), Some(&t), EINVAL));
+            };
             let value = m.nested().find(MATCH_VALUE).map(|v| v.string());
-            match (t.u32()?, value) {
-                (MATCH_TYPE_ANY, None) => (MATCH_TYPE_ANY, &[][..]),
-                (MATCH_TYPE_ANY, Some(_)) => {
-                    return Err(req.fail(c_str!("match any takes no value"), Some(&m), EINVAL))
-                }
-                (t, Some(v)) if !v.is_empty() => (t, v),
-                _ => return Err(req.fail(c_str!("match needs a value"), Some(&m), EINVAL)),
+            if let Err(e) = check_value(kind, value) {
+                return Err(req.fail(value_error(e), Some(&m), EINVAL));
             }
+            (kind, value)
         }
     };
-    let target = req.require(RULE_TARGET, c_str!("a rule needs a target"))?;
-    let Some(target_type) = target.nested().find(TARGET_TYPE) else {
-        return Err(req.fail(c_str!("target needs a type"), Some(&target), EINVAL));
-    };
-    let target_type = target_type.u32()?;
-    let target_peer = match target.nested().find(TARGET_PEER) {
-        Some(p) => p.u32()?,
-        None => 0,
-    };
-    if target_peer != 0 && target_type != TARGET_TYPE_PEER {
-        return Err(req.fail(
-            c_str!("only a peer target names a peer"),
-            Some(&target),
-            EINVAL,
-        ));
-    }
+    let t = target_of(req, kind)?;
+    let target_attr = req.attr(RULE_TARGET);
+    let match_value = match_value.unwrap_or(&[]);
     let mut value = KVec::with_capacity(match_value.len(), GFP_KERNEL).map_err(|e| oom(req, e))?;
     value
         .extend_from_slice(match_value, GFP_KERNEL)
         .map_err(|e| oom(req, e))?;
+    let target = match t.kind {
+        TARGET_TYPE_LOCAL => RuleTarget::Local,
+        TARGET_TYPE_PEER => RuleTarget::Peer(t.peer),
+        _ => {
+            let mut list = KVec::with_capacity(t.n, GFP_KERNEL).map_err(|e| oom(req, e))?;
+            list.extend_from_slice(&t.peers[..t.n], GFP_KERNEL)
+                .map_err(|e| oom(req, e))?;
+            RuleTarget::Hash(list)
+        }
+    };
+    let stats = RuleStats::new().map_err(|e| oom(req, e))?;
     let mut cfg = cluster.lock();
-    node_of(req, &cfg)?;
+    let node_id = node_of(req, &cfg)?.id;
     let Err(at) = position(&cfg.rules, id, |r| r.id) else {
         return Err(req.fail(c_str!("rule id exists"), Some(&id_attr), EEXIST));
     };
     if position(&cfg.services, service, |s| s.id).is_err() {
         return Err(req.fail(c_str!("no such service"), Some(&svc_attr), ENOENT));
     }
-    if target_peer != 0 && position(&cfg.peers, target_peer, |p| p.id).is_err() {
-        return Err(req.fail(c_str!("no such target peer"), Some(&target), ENOENT));
+    // Peers must exist first (peer-del refuses a peer a rule names): this
+    // node is 0 or its own id.
+    let peers = target.peers();
+    for (i, &p) in peers.iter().enumerate() {
+        if p != 0 && p != node_id && position(&cfg.peers, p, |x| x.id).is_err() {
+            return Err(req.fail(c_str!("no such target peer"), target_attr.as_ref(), ENOENT));
+        }
+        let node = resolve(p, node_id);
+        if peers[..i].iter().any(|&q| resolve(q, node_id) == node) {
+            return Err(req.fail(
+                c_str!("a peer repeats in the target (0 is this node)"),
+                target_attr.as_ref(),
+                EINVAL,
+            ));
+        }
     }
     if cfg.rules.len() >= MAX_RULES {
         return Err(req.fail(c_str!("too many rules (1024)"), None, ENOSPC));
@@ -710,10 +796,10 @@ fn rule_new(req: &mut Request<'_>, cluster: &Cluster) -> Result {
         id,
         service,
         prio,
-        match_type,
+        match_type: kind as u32,
         match_value: value,
-        target_type,
-        target_peer,
+        target,
+        stats,
     };
     insert_at(&mut cfg.rules, at, rule).map_err(|e| oom(req, e))
 }
@@ -731,14 +817,41 @@ fn put_rule(w: &mut Writer, r: &Rule) -> Result {
     w.put_u32(RULE_PRIO, r.prio)?;
     w.nest(RULE_MATCH, |w| {
         w.put_u32(MATCH_TYPE, r.match_type)?;
-        if r.match_type != MATCH_TYPE_ANY {
+        if !r.match_value.is_empty() {
             w.put_string(MATCH_VALUE, &r.match_value)?;
         }
         Ok(())
     })?;
-    w.nest(RULE_TARGET, |w| {
-        w.put_u32(TARGET_TYPE, r.target_type)?;
-        w.put_u32(TARGET_PEER, r.target_peer)
+    w.nest(RULE_TARGET, |w| match &r.target {
+        RuleTarget::Local => {
+            w.put_u32(TARGET_TYPE, TARGET_TYPE_LOCAL)?;
+            w.put_u32(TARGET_PEER, 0)
+        }
+        RuleTarget::Peer(p) => {
+            w.put_u32(TARGET_TYPE, TARGET_TYPE_PEER)?;
+            w.put_u32(TARGET_PEER, *p)
+        }
+        RuleTarget::Hash(list) => {
+            w.put_u32(TARGET_TYPE, TARGET_TYPE_HASH)?;
+            list.iter().try_for_each(|p| w.put_u32(TARGET_PEERS, *p))
+        }
+    })?;
+    let s = &r.stats;
+    w.nest(RULE_STATS, |w| {
+        w.put_u64(RULE_STATS_MATCHED, s.matched())?;
+        w.put_u64(RULE_STATS_NONE_UP, s.none_up())?;
+        // A local target counts as one target, this node.
+        let peers = match &r.target {
+            RuleTarget::Local => &[0][..],
+            t => t.peers(),
+        };
+        for (i, p) in peers.iter().enumerate() {
+            w.nest(RULE_STATS_TARGET, |w| {
+                w.put_u32(TARGET_STATS_PEER, *p)?;
+                w.put_u64(TARGET_STATS_COUNT, s.chosen(i))
+            })?;
+        }
+        Ok(())
     })
 }
 

@@ -20,11 +20,15 @@ pub mod frame;
 #[allow(dead_code)]
 #[path = "../cluster/membership.rs"]
 pub mod membership;
-// The handoff's front-end (part 2): the first request of a connection and
-// the reassembly of its segments.
+// The handoff's front-end (part 2): the first request of a connection, the
+// reassembly of its segments, and the rules' matching and rendezvous hash
+// over the request.
 #[allow(dead_code)]
 #[path = "../cluster/reasm.rs"]
 pub mod reasm;
 #[allow(dead_code)]
 #[path = "../cluster/request.rs"]
 pub mod request;
+#[allow(dead_code)]
+#[path = "../cluster/select.rs"]
+pub mod select;

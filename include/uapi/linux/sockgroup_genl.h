@@ -37,7 +37,23 @@ enum sockgroup_peer_state {
 
 /**
  * enum sockgroup_match_type - What a rule matches in a connection's first
- *   request.
+ *   request. A request that is incomplete, malformed or an HTTP/2 preface
+ *   matches any only.
+ * @SOCKGROUP_MATCH_TYPE_ANY: Every request (no value).
+ * @SOCKGROUP_MATCH_TYPE_PATH_PREFIX: HTTP/1 path (query included) starting
+ *   with the value, which starts with "/".
+ * @SOCKGROUP_MATCH_TYPE_HOST: HTTP/1 Host equal to the value, ASCII
+ *   case-insensitive.
+ * @SOCKGROUP_MATCH_TYPE_COOKIE: HTTP/1 cookie named by the value, present and
+ *   not empty; its value is the identifier a hash target spreads.
+ * @SOCKGROUP_MATCH_TYPE_SNI: TLS server name equal to the value, ASCII
+ *   case-insensitive.
+ * @SOCKGROUP_MATCH_TYPE_HOST_SUFFIX: HTTP/1 Host equal to the value or ending
+ *   with "." and the value (whole labels), ASCII case-insensitive.
+ * @SOCKGROUP_MATCH_TYPE_COOKIE_VALUE: The value is "NAME=VALUE"; HTTP/1 cookie
+ *   NAME with exactly VALUE.
+ * @SOCKGROUP_MATCH_TYPE_SESSION_ID: A non-empty TLS session id (no value); it
+ *   is the identifier a hash target spreads.
  */
 enum sockgroup_match_type {
 	SOCKGROUP_MATCH_TYPE_ANY,
@@ -45,10 +61,19 @@ enum sockgroup_match_type {
 	SOCKGROUP_MATCH_TYPE_HOST,
 	SOCKGROUP_MATCH_TYPE_COOKIE,
 	SOCKGROUP_MATCH_TYPE_SNI,
+	SOCKGROUP_MATCH_TYPE_HOST_SUFFIX,
+	SOCKGROUP_MATCH_TYPE_COOKIE_VALUE,
+	SOCKGROUP_MATCH_TYPE_SESSION_ID,
 };
 
 /**
  * enum sockgroup_target_type - Where a rule places a connection.
+ * @SOCKGROUP_TARGET_TYPE_LOCAL: This node.
+ * @SOCKGROUP_TARGET_TYPE_PEER: The peer named by peer (0 is this node); down,
+ *   this node.
+ * @SOCKGROUP_TARGET_TYPE_HASH: The peer of peers (1 to 16) with the highest
+ *   rendezvous weight for the match's identifier (cookie or session-id matches
+ *   only) among those up; none up, this node.
  */
 enum sockgroup_target_type {
 	SOCKGROUP_TARGET_TYPE_LOCAL,
@@ -118,9 +143,27 @@ enum {
 enum {
 	SOCKGROUP_A_TARGET_TYPE = 1,
 	SOCKGROUP_A_TARGET_PEER,
+	SOCKGROUP_A_TARGET_PEERS,
 
 	__SOCKGROUP_A_TARGET_MAX,
 	SOCKGROUP_A_TARGET_MAX = (__SOCKGROUP_A_TARGET_MAX - 1)
+};
+
+enum {
+	SOCKGROUP_A_TARGET_STATS_PEER = 1,
+	SOCKGROUP_A_TARGET_STATS_COUNT,
+
+	__SOCKGROUP_A_TARGET_STATS_MAX,
+	SOCKGROUP_A_TARGET_STATS_MAX = (__SOCKGROUP_A_TARGET_STATS_MAX - 1)
+};
+
+enum {
+	SOCKGROUP_A_RULE_STATS_MATCHED = 1,
+	SOCKGROUP_A_RULE_STATS_NONE_UP,
+	SOCKGROUP_A_RULE_STATS_TARGET,
+
+	__SOCKGROUP_A_RULE_STATS_MAX,
+	SOCKGROUP_A_RULE_STATS_MAX = (__SOCKGROUP_A_RULE_STATS_MAX - 1)
 };
 
 enum {
@@ -129,6 +172,7 @@ enum {
 	SOCKGROUP_A_RULE_PRIO,
 	SOCKGROUP_A_RULE_MATCH,
 	SOCKGROUP_A_RULE_TARGET,
+	SOCKGROUP_A_RULE_STATS,
 
 	__SOCKGROUP_A_RULE_MAX,
 	SOCKGROUP_A_RULE_MAX = (__SOCKGROUP_A_RULE_MAX - 1)

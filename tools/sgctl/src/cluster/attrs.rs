@@ -284,6 +284,26 @@ attr_set! {
     TargetAttr {
         Type(u32) = SOCKGROUP_A_TARGET_TYPE,
         Peer(u32) = SOCKGROUP_A_TARGET_PEER,
+        /// One peer of a hash target (multi-attr).
+        Peers(u32) = SOCKGROUP_A_TARGET_PEERS,
+    }
+}
+
+attr_set! {
+    /// The `target-stats` set.
+    TargetStatsAttr {
+        Peer(u32) = SOCKGROUP_A_TARGET_STATS_PEER,
+        Count(u64) = SOCKGROUP_A_TARGET_STATS_COUNT,
+    }
+}
+
+attr_set! {
+    /// The `rule-stats` set.
+    RuleStatsAttr {
+        Matched(u64) = SOCKGROUP_A_RULE_STATS_MATCHED,
+        NoneUp(u64) = SOCKGROUP_A_RULE_STATS_NONE_UP,
+        /// One target's count (multi-attr).
+        Target(Nest<TargetStatsAttr>) = SOCKGROUP_A_RULE_STATS_TARGET,
     }
 }
 
@@ -295,6 +315,7 @@ attr_set! {
         Prio(u32) = SOCKGROUP_A_RULE_PRIO,
         Match(Nest<MatchAttr>) = SOCKGROUP_A_RULE_MATCH,
         Target(Nest<TargetAttr>) = SOCKGROUP_A_RULE_TARGET,
+        Stats(Nest<RuleStatsAttr>) = SOCKGROUP_A_RULE_STATS,
     }
 }
 

@@ -217,10 +217,13 @@ pub struct RuleAddArgs {
     /// Rules of a service are tried by increasing prio.
     #[arg(long, default_value_t = 0)]
     pub prio: u32,
-    /// What it matches: any, path-prefix=P, host=H, cookie=C or sni=S.
+    /// What it matches: any, path-prefix:/P, host:H, host-suffix:DOMAIN,
+    /// cookie:NAME, cookie-value:NAME=VALUE, sni:NAME or session-id ("="
+    /// after the type works as ":").
     #[arg(long = "match", value_name = "MATCH", value_parser = parse_match, default_value = "any")]
     pub matches: RuleMatch,
-    /// Where it places a connection: local, peer:ID (0 is this node) or hash.
+    /// Where it places a connection: local, peer:ID (0 is this node) or
+    /// hash:ID,ID,... (1 to 16 peers; with a cookie or session-id match).
     #[arg(long, value_name = "TARGET", value_parser = parse_target)]
     pub target: RuleTarget,
 }
@@ -245,6 +248,28 @@ pub struct RuleTarget {
     /// The peer, for target peer.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub peer: Option<u32>,
+    /// The peers, for target hash.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub peers: Vec<u32>,
+}
+
+/// A rule's counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RuleStats {
+    /// Requests the rule matched.
+    pub matched: u64,
+    /// Matches whose target had no candidate up (served by this node).
+    pub none_up: u64,
+    /// Matches per peer of the target, in the target's order.
+    pub targets: Vec<TargetCount>,
+}
+
+/// The matches a rule placed on one peer of its target.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TargetCount {
+    /// The peer (0 is this node).
+    pub peer: u32,
+    pub count: u64,
 }
 
 /// Names of the spec's enums, by value.
@@ -254,7 +279,14 @@ const MATCH_TYPES: &[(u32, &str)] = &[
     (SOCKGROUP_MATCH_TYPE_HOST, "host"),
     (SOCKGROUP_MATCH_TYPE_COOKIE, "cookie"),
     (SOCKGROUP_MATCH_TYPE_SNI, "sni"),
+    (SOCKGROUP_MATCH_TYPE_HOST_SUFFIX, "host-suffix"),
+    (SOCKGROUP_MATCH_TYPE_COOKIE_VALUE, "cookie-value"),
+    (SOCKGROUP_MATCH_TYPE_SESSION_ID, "session-id"),
 ];
+/// The match types that take no value.
+const VALUELESS: &[&str] = &["any", "session-id"];
+/// The most peers of a hash target.
+const MAX_HASH_PEERS: usize = 16;
 const TARGET_TYPES: &[(u32, &str)] = &[
     (SOCKGROUP_TARGET_TYPE_LOCAL, "local"),
     (SOCKGROUP_TARGET_TYPE_PEER, "peer"),
@@ -285,12 +317,8 @@ fn value_of(table: &[(u32, &str)], name: &str) -> Option<u32> {
     table.iter().find(|&&(_, n)| n == name).map(|&(v, _)| v)
 }
 
-/// Parses `any` or `TYPE=VALUE`.
+/// Parses `TYPE` or `TYPE:VALUE` (or `TYPE=VALUE`).
 fn parse_match(text: &str) -> Result<RuleMatch, String> {
-    let (kind, value) = match text.split_once('=') {
-        Some((k, v)) => (k, Some(v.to_owned())),
-        None => (text, None),
-    };
     let names = || {
         MATCH_TYPES
             .iter()
@@ -298,15 +326,30 @@ fn parse_match(text: &str) -> Result<RuleMatch, String> {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    if value_of(MATCH_TYPES, kind).is_none() {
+    let split = MATCH_TYPES.iter().find_map(|&(_, name)| {
+        let rest = text.strip_prefix(name)?;
+        match rest.chars().next() {
+            None => Some((name, None)),
+            Some(':' | '=') => Some((name, Some(rest[1..].to_owned()))),
+            Some(_) => None,
+        }
+    });
+    let Some((kind, value)) = split else {
+        let kind = text.split([':', '=']).next().unwrap_or(text);
         return Err(format!("unknown match type {kind:?} (one of {})", names()));
-    }
-    match (kind, &value) {
-        ("any", Some(_)) => return Err("match any takes no value".into()),
-        ("any", None) => {}
-        (_, None) => return Err(format!("match {kind} needs a value: {kind}=VALUE")),
-        (_, Some(v)) if v.len() > 255 || v.contains('\0') => {
+    };
+    match (VALUELESS.contains(&kind), &value) {
+        (true, Some(_)) => return Err(format!("match {kind} takes no value")),
+        (true, None) => {}
+        (false, None) => return Err(format!("match {kind} needs a value: {kind}:VALUE")),
+        (false, Some(v)) if v.is_empty() => {
+            return Err(format!("match {kind} needs a value: {kind}:VALUE"))
+        }
+        (false, Some(v)) if v.len() > 255 || v.contains('\0') => {
             return Err("a match value is at most 255 bytes, without NUL".into())
+        }
+        (false, Some(v)) if kind == "cookie-value" && !v.contains('=') => {
+            return Err("match cookie-value needs cookie-value:NAME=VALUE".into())
         }
         _ => {}
     }
@@ -316,24 +359,29 @@ fn parse_match(text: &str) -> Result<RuleMatch, String> {
     })
 }
 
-/// Parses `local`, `hash` or `peer:ID`.
+/// Parses `local`, `peer:ID` or `hash:ID,ID,...`.
 fn parse_target(text: &str) -> Result<RuleTarget, String> {
-    let (kind, peer) = match text.split_once(':') {
-        Some(("peer", id)) => (
-            "peer",
-            Some(
-                id.parse::<u32>()
-                    .map_err(|e| format!("peer id {id:?}: {e}"))?,
-            ),
-        ),
-        Some(_) => return Err(format!("bad target {text:?}: local, hash or peer:ID")),
-        None if text == "local" || text == "hash" => (text, None),
+    let bad = || format!("bad target {text:?}: local, peer:ID or hash:ID,ID,...");
+    let id = |s: &str| s.parse::<u32>().map_err(|e| format!("peer id {s:?}: {e}"));
+    let (kind, peer, peers) = match text.split_once(':') {
+        Some(("peer", s)) => ("peer", Some(id(s)?), Vec::new()),
+        Some(("hash", list)) => {
+            let peers = list.split(',').map(id).collect::<Result<Vec<_>, _>>()?;
+            if peers.len() > MAX_HASH_PEERS {
+                return Err(format!("a hash target has at most {MAX_HASH_PEERS} peers"));
+            }
+            ("hash", None, peers)
+        }
+        Some(_) => return Err(bad()),
+        None if text == "local" => (text, None, Vec::new()),
         None if text == "peer" => return Err("target peer needs an id: peer:ID".into()),
-        None => return Err(format!("bad target {text:?}: local, hash or peer:ID")),
+        None if text == "hash" => return Err("target hash needs peers: hash:ID,ID,...".into()),
+        None => return Err(bad()),
     };
     Ok(RuleTarget {
         kind: kind.to_owned(),
         peer,
+        peers,
     })
 }
 
@@ -403,6 +451,7 @@ pub fn rule_new_msg(a: &RuleAddArgs) -> SgMessage {
     if let Some(peer) = a.target.peer {
         t.push(TargetAttr::Peer(peer));
     }
+    t.extend(a.target.peers.iter().copied().map(TargetAttr::Peers));
     SgMessage::new(
         SOCKGROUP_CMD_RULE_NEW,
         Attrs::Rule(vec![
@@ -572,6 +621,7 @@ pub struct Rule {
     #[serde(rename = "match")]
     pub matches: Option<RuleMatch>,
     pub target: Option<RuleTarget>,
+    pub stats: Option<RuleStats>,
 }
 
 impl Rule {
@@ -600,15 +650,39 @@ impl Rule {
                     let mut out = RuleTarget {
                         kind: name_of(TARGET_TYPES, SOCKGROUP_TARGET_TYPE_LOCAL),
                         peer: None,
+                        peers: Vec::new(),
                     };
                     for a in t {
                         match a {
                             TargetAttr::Type(t) => out.kind = name_of(TARGET_TYPES, *t),
                             TargetAttr::Peer(p) => out.peer = Some(*p),
+                            TargetAttr::Peers(p) => out.peers.push(*p),
                             TargetAttr::Other(_) => {}
                         }
                     }
                     r.target = Some(out);
+                }
+                RuleAttr::Stats(Nest(s)) => {
+                    let mut out = RuleStats::default();
+                    for a in s {
+                        match a {
+                            RuleStatsAttr::Matched(v) => out.matched = *v,
+                            RuleStatsAttr::NoneUp(v) => out.none_up = *v,
+                            RuleStatsAttr::Target(Nest(t)) => {
+                                let mut c = TargetCount::default();
+                                for a in t {
+                                    match a {
+                                        TargetStatsAttr::Peer(p) => c.peer = *p,
+                                        TargetStatsAttr::Count(v) => c.count = *v,
+                                        TargetStatsAttr::Other(_) => {}
+                                    }
+                                }
+                                out.targets.push(c);
+                            }
+                            RuleStatsAttr::Other(_) => {}
+                        }
+                    }
+                    r.stats = Some(out);
                 }
                 RuleAttr::Other(_) => {}
             }
@@ -787,23 +861,56 @@ pub fn render_services(services: &[Service], indent: &str) -> String {
 
 /// Rules as a table.
 pub fn render_rules(rules: &[Rule], indent: &str) -> String {
-    let mut t = Table::new(["ID", "SERVICE", "PRIO", "MATCH", "TARGET"]);
+    let mut t = Table::new([
+        "ID", "SERVICE", "PRIO", "MATCH", "TARGET", "MATCHED", "NONE-UP", "PLACED",
+    ]);
     for r in rules {
         let m = r.matches.as_ref().map_or_else(
             || "-".into(),
             |m| match &m.value {
-                Some(v) => format!("{}={v}", m.kind),
+                Some(v) => format!("{}:{v}", m.kind),
                 None => m.kind.clone(),
             },
         );
         let tg = r.target.as_ref().map_or_else(
             || "-".into(),
-            |t| match t.peer {
-                Some(p) => format!("{}:{p}", t.kind),
-                None => t.kind.clone(),
+            |t| match (t.peer, &t.peers[..]) {
+                (_, [_, ..]) => format!(
+                    "{}:{}",
+                    t.kind,
+                    t.peers
+                        .iter()
+                        .map(u32::to_string)
+                        .collect::<Vec<_>>()
+                        .join(",")
+                ),
+                (Some(p), []) if t.kind == "peer" => format!("{}:{p}", t.kind),
+                _ => t.kind.clone(),
             },
         );
-        t.push(vec![r.id.to_string(), opt(&r.service), opt(&r.prio), m, tg]);
+        // PLACED: matches per peer of the target, PEER=COUNT (0 is this node).
+        let (matched, none_up, placed) = r.stats.as_ref().map_or_else(
+            || ("-".into(), "-".into(), "-".into()),
+            |s| {
+                let placed = s
+                    .targets
+                    .iter()
+                    .map(|c| format!("{}={}", c.peer, c.count))
+                    .collect::<Vec<_>>()
+                    .join(",");
+                (s.matched.to_string(), s.none_up.to_string(), placed)
+            },
+        );
+        t.push(vec![
+            r.id.to_string(),
+            opt(&r.service),
+            opt(&r.prio),
+            m,
+            tg,
+            matched,
+            none_up,
+            placed,
+        ]);
     }
     t.render(indent)
 }

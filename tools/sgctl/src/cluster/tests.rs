@@ -285,7 +285,7 @@ fn rule_new_nests_match_and_target() {
         "--prio",
         "10",
         "--match",
-        "path-prefix=/api",
+        "path-prefix:/api",
         "--target",
         "peer:2",
     ]) else {
@@ -327,7 +327,7 @@ fn rule_new_nests_match_and_target() {
         "--service",
         "1",
         "--target",
-        "hash",
+        "local",
     ]) else {
         panic!()
     };
@@ -344,11 +344,96 @@ fn rule_new_nests_match_and_target() {
             ),
             nest(
                 SOCKGROUP_A_RULE_TARGET,
-                &[nla(SOCKGROUP_A_TARGET_TYPE, &u32b(2))],
+                &[nla(SOCKGROUP_A_TARGET_TYPE, &u32b(0))],
             ),
         ],
     );
     round_trip(NLM_F_ACK, rule_new_msg(&a), want);
+
+    // A hash target: one peers attribute per peer, in order.
+    let ClusterCommand::Rule(RuleCommand::Add(a)) = cli(&[
+        "rule",
+        "add",
+        "--id",
+        "6",
+        "--service",
+        "1",
+        "--match",
+        "cookie:SID",
+        "--target",
+        "hash:3,0,2",
+    ]) else {
+        panic!()
+    };
+    let want = request(
+        NLM_F_ACK,
+        SOCKGROUP_CMD_RULE_NEW,
+        &[
+            nla(SOCKGROUP_A_RULE_ID, &u32b(6)),
+            nla(SOCKGROUP_A_RULE_SERVICE, &u32b(1)),
+            nla(SOCKGROUP_A_RULE_PRIO, &u32b(0)),
+            nest(
+                SOCKGROUP_A_RULE_MATCH,
+                &[
+                    nla(SOCKGROUP_A_MATCH_TYPE, &u32b(SOCKGROUP_MATCH_TYPE_COOKIE)),
+                    nla(SOCKGROUP_A_MATCH_VALUE, b"SID\0"),
+                ],
+            ),
+            nest(
+                SOCKGROUP_A_RULE_TARGET,
+                &[
+                    nla(SOCKGROUP_A_TARGET_TYPE, &u32b(SOCKGROUP_TARGET_TYPE_HASH)),
+                    nla(SOCKGROUP_A_TARGET_PEERS, &u32b(3)),
+                    nla(SOCKGROUP_A_TARGET_PEERS, &u32b(0)),
+                    nla(SOCKGROUP_A_TARGET_PEERS, &u32b(2)),
+                ],
+            ),
+        ],
+    );
+    round_trip(NLM_F_ACK, rule_new_msg(&a), want);
+}
+
+#[test]
+fn match_syntax() {
+    let m = |t: &str| parse_match(t).map(|m| (m.kind, m.value));
+    let some = |k: &str, v: &str| Ok((k.to_owned(), Some(v.to_owned())));
+    assert_eq!(
+        m("host-suffix:example.com"),
+        some("host-suffix", "example.com")
+    );
+    assert_eq!(m("host=example.com"), some("host", "example.com"));
+    assert_eq!(m("cookie-value:SID=abc"), some("cookie-value", "SID=abc"));
+    assert_eq!(m("cookie-value=SID=abc"), some("cookie-value", "SID=abc"));
+    assert_eq!(m("cookie:SID"), some("cookie", "SID"));
+    assert_eq!(m("path-prefix:/a:b"), some("path-prefix", "/a:b"));
+    assert_eq!(m("session-id"), Ok(("session-id".to_owned(), None)));
+    for bad in [
+        "session-id:x",
+        "cookie-value:SID",
+        "cookie:",
+        "cookies:SID",
+        "host-suffixes:x",
+        "sni",
+    ] {
+        assert!(parse_match(bad).is_err(), "{bad}");
+    }
+    let t = |s: &str| parse_target(s).map(|t| (t.kind, t.peer, t.peers));
+    assert_eq!(t("hash:2,3"), Ok(("hash".to_owned(), None, vec![2, 3])));
+    assert_eq!(t("peer:0"), Ok(("peer".to_owned(), Some(0), vec![])));
+    let seventeen = (1..=17)
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    for bad in [
+        "hash",
+        "hash:",
+        "hash:1,,2",
+        "hash:x",
+        "local:1",
+        &format!("hash:{seventeen}"),
+    ] {
+        assert!(parse_target(bad).is_err(), "{bad}");
+    }
 }
 
 #[test]
@@ -632,14 +717,77 @@ fn node_stats_service_and_rule_replies() {
             ),
             nest(
                 SOCKGROUP_A_RULE_TARGET,
-                &[nla(SOCKGROUP_A_TARGET_TYPE, &u32b(0))],
+                &[
+                    nla(SOCKGROUP_A_TARGET_TYPE, &u32b(0)),
+                    nla(SOCKGROUP_A_TARGET_PEER, &u32b(0)),
+                ],
+            ),
+            nest(
+                SOCKGROUP_A_RULE_STATS,
+                &[
+                    nla(SOCKGROUP_A_RULE_STATS_MATCHED, &u64b(9)),
+                    nla(SOCKGROUP_A_RULE_STATS_NONE_UP, &u64b(0)),
+                    nest(
+                        SOCKGROUP_A_RULE_STATS_TARGET,
+                        &[
+                            nla(SOCKGROUP_A_TARGET_STATS_PEER, &u32b(0)),
+                            nla(SOCKGROUP_A_TARGET_STATS_COUNT, &u64b(9)),
+                        ],
+                    ),
+                ],
             ),
         ],
     );
-    let rules = rules_of(messages(&rule));
+    let hash = genl(
+        0,
+        SEQ,
+        SOCKGROUP_CMD_RULE_GET,
+        &[
+            nla(SOCKGROUP_A_RULE_ID, &u32b(4)),
+            nla(SOCKGROUP_A_RULE_SERVICE, &u32b(1)),
+            nla(SOCKGROUP_A_RULE_PRIO, &u32b(6)),
+            nest(
+                SOCKGROUP_A_RULE_MATCH,
+                &[nla(SOCKGROUP_A_MATCH_TYPE, &u32b(7))],
+            ),
+            nest(
+                SOCKGROUP_A_RULE_TARGET,
+                &[
+                    nla(SOCKGROUP_A_TARGET_TYPE, &u32b(2)),
+                    nla(SOCKGROUP_A_TARGET_PEERS, &u32b(2)),
+                    nla(SOCKGROUP_A_TARGET_PEERS, &u32b(3)),
+                ],
+            ),
+            nest(
+                SOCKGROUP_A_RULE_STATS,
+                &[
+                    nla(SOCKGROUP_A_RULE_STATS_MATCHED, &u64b(12)),
+                    nla(SOCKGROUP_A_RULE_STATS_NONE_UP, &u64b(1)),
+                    nest(
+                        SOCKGROUP_A_RULE_STATS_TARGET,
+                        &[
+                            nla(SOCKGROUP_A_TARGET_STATS_PEER, &u32b(2)),
+                            nla(SOCKGROUP_A_TARGET_STATS_COUNT, &u64b(5)),
+                        ],
+                    ),
+                    nest(
+                        SOCKGROUP_A_RULE_STATS_TARGET,
+                        &[
+                            nla(SOCKGROUP_A_TARGET_STATS_PEER, &u32b(3)),
+                            nla(SOCKGROUP_A_TARGET_STATS_COUNT, &u64b(6)),
+                        ],
+                    ),
+                ],
+            ),
+        ],
+    );
+    let mut rules = rules_of(messages(&rule));
+    rules.extend(rules_of(messages(&hash)));
     assert_eq!(
         render_rules(&rules, ""),
-        "ID  SERVICE  PRIO  MATCH             TARGET\n3   1        5     host=example.org  local\n"
+        "ID  SERVICE  PRIO  MATCH             TARGET    MATCHED  NONE-UP  PLACED\n\
+         3   1        5     host:example.org  local     9        0        0=9\n\
+         4   1        6     session-id        hash:2,3  12       1        2=5,3=6\n"
     );
     let o = Overview {
         node: Some(n),
@@ -648,6 +796,15 @@ fn node_stats_service_and_rule_replies() {
     };
     let json = serde_json::to_value(&o).unwrap();
     assert_eq!(json["rules"][0]["match"]["type"], "host");
+    assert_eq!(
+        json["rules"][1]["target"]["peers"],
+        serde_json::json!([2, 3])
+    );
+    assert_eq!(
+        json["rules"][1]["stats"],
+        serde_json::json!({"matched": 12, "none_up": 1,
+            "targets": [{"peer": 2, "count": 5}, {"peer": 3, "count": 6}]})
+    );
     assert_eq!(json["node"]["members"], serde_json::json!([1, 2]));
     assert!(render_overview(&o).contains("\nrules:\n  ID  SERVICE"));
 }

@@ -1,0 +1,184 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A service's rules, compiled for the packet path, and their counters.
+//!
+//! [`ServiceRules::build`] (control path, config mutex held) takes the
+//! service's rules from the configuration, ordered by increasing prio then
+//! id; [`ServiceRules::decide`] (packet path: no allocation, no sleep, no
+//! lock) tries them in that order against the parsed first request, and the
+//! first that matches places the connection: locally, on its peer, or on
+//! the peer of its set that the rendezvous hash of the request's identifier
+//! chooses among those up (`crate::logic::select`). No rule matched: the
+//! service's default, local (rule id 0).
+//!
+//! The counters ([`RuleStats`]) are created with the rule (rule-new) and
+//! shared, by reference count, between the configuration and every
+//! compiled snapshot: they survive the rebuild that each configuration
+//! change causes, and rule-get reads them from the configuration.
+
+use super::Config;
+use crate::logic::{
+    request::Parse,
+    select::{choose, match_parse, Choice, MatchKind, TargetRef, MAX_TARGETS},
+};
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use kernel::{prelude::*, sync::Arc};
+
+/// Where a decision places a connection.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Verdict {
+    /// This node serves it.
+    Local,
+    /// Peer N should (part 2: would) serve it.
+    Peer(u32),
+}
+
+/// A rule's counters: atomics, bumped on the packet path.
+pub(crate) struct RuleStats {
+    matched: AtomicU64,
+    none_up: AtomicU64,
+    chosen: [AtomicU64; MAX_TARGETS],
+}
+
+impl RuleStats {
+    /// Zeroed counters, shared from now on (control path).
+    pub(crate) fn new() -> Result<Arc<Self>> {
+        Ok(Arc::new(
+            Self {
+                matched: AtomicU64::new(0),
+                none_up: AtomicU64::new(0),
+                chosen: core::array::from_fn(|_| AtomicU64::new(0)),
+            },
+            GFP_KERNEL,
+        )?)
+    }
+
+    /// Requests the rule matched.
+    pub(crate) fn matched(&self) -> u64 {
+        self.matched.load(Relaxed)
+    }
+
+    /// Matches whose target had no candidate up (served locally).
+    pub(crate) fn none_up(&self) -> u64 {
+        self.none_up.load(Relaxed)
+    }
+
+    /// Matches that went to the target at index `i` of the rule's target
+    /// list (local and peer targets: index 0).
+    pub(crate) fn chosen(&self, i: usize) -> u64 {
+        self.chosen.get(i).map_or(0, |c| c.load(Relaxed))
+    }
+}
+
+/// A compiled rule's target.
+enum Target {
+    /// This node.
+    Local,
+    /// One node (0: this node).
+    Peer(u32),
+    /// The set, by rendezvous hash of the identifier; `n` of `peers` used.
+    Hash { peers: [u32; MAX_TARGETS], n: usize },
+}
+
+/// One compiled rule.
+struct Compiled {
+    id: u32,
+    prio: u32,
+    kind: MatchKind,
+    value: KVec<u8>,
+    target: Target,
+    stats: Arc<RuleStats>,
+}
+
+/// One service's rules, compiled; immutable; counters are atomics inside.
+pub(crate) struct ServiceRules {
+    /// By increasing prio, then id.
+    rules: KVec<Compiled>,
+}
+
+impl ServiceRules {
+    /// Control path (config mutex held, GFP_KERNEL). Rule-new validated
+    /// every rule: one that does not compile all the same (a match type
+    /// this code does not know) is left out, never matched.
+    pub(crate) fn build(cfg: &Config, service: u32) -> Result<Self> {
+        let n = cfg.rules.iter().filter(|r| r.service == service).count();
+        let mut rules = KVec::with_capacity(n, GFP_KERNEL)?;
+        for r in cfg.rules.iter().filter(|r| r.service == service) {
+            let Some(kind) = MatchKind::from_u32(r.match_type) else {
+                continue;
+            };
+            let target = match r.target {
+                super::RuleTarget::Local => Target::Local,
+                super::RuleTarget::Peer(p) => Target::Peer(p),
+                super::RuleTarget::Hash(ref list) => {
+                    let mut peers = [0; MAX_TARGETS];
+                    let n = list.len().min(MAX_TARGETS);
+                    peers[..n].copy_from_slice(&list[..n]);
+                    Target::Hash { peers, n }
+                }
+            };
+            let mut value = KVec::with_capacity(r.match_value.len(), GFP_KERNEL)?;
+            value.extend_from_slice(&r.match_value, GFP_KERNEL)?;
+            // Within the capacity reserved above: does not allocate.
+            rules.push(
+                Compiled {
+                    id: r.id,
+                    prio: r.prio,
+                    kind,
+                    value,
+                    target,
+                    stats: r.stats.clone(),
+                },
+                GFP_KERNEL,
+            )?;
+        }
+        rules.sort_unstable_by_key(|r| (r.prio, r.id));
+        Ok(Self { rules })
+    }
+
+    /// Packet path: no allocation, no sleep. `up`: sorted ids of nodes up
+    /// (self included; this node counts as up in any case). Returns the
+    /// verdict and the id of the rule that matched (0: the default).
+    pub(crate) fn decide(&self, req: &Parse<'_>, self_id: u32, up: &[u32]) -> (Verdict, u32) {
+        for r in self.rules.iter() {
+            let Some(ident) = match_parse(r.kind, &r.value, req) else {
+                continue;
+            };
+            let s = &r.stats;
+            s.matched.fetch_add(1, Relaxed);
+            let target = match &r.target {
+                Target::Local => TargetRef::Local,
+                Target::Peer(p) => TargetRef::Peer(*p),
+                Target::Hash { peers, n } => TargetRef::Hash(&peers[..*n]),
+            };
+            return match choose(target, ident, self_id, up) {
+                Choice::Node { index, node } => {
+                    if let Some(c) = s.chosen.get(index) {
+                        c.fetch_add(1, Relaxed);
+                    }
+                    let v = if node == self_id {
+                        Verdict::Local
+                    } else {
+                        Verdict::Peer(node)
+                    };
+                    (v, r.id)
+                }
+                Choice::NoneUp => {
+                    s.none_up.fetch_add(1, Relaxed);
+                    (Verdict::Local, r.id)
+                }
+            };
+        }
+        (Verdict::Local, 0)
+    }
+
+    /// The counters of rule `rule_id`, if it is one of this service's.
+    /// (They are also the configuration's: rule-get reads them there.)
+    #[allow(dead_code)]
+    pub(crate) fn rule_stats(&self, rule_id: u32) -> Option<&RuleStats> {
+        self.rules
+            .iter()
+            .find(|r| r.id == rule_id)
+            .map(|r| &*r.stats)
+    }
+}
