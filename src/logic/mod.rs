@@ -12,16 +12,20 @@ pub mod uapi;
 
 // The cluster's pure parts live beside the kernel code that uses them
 // (src/cluster/); they are compiled here only, so the module sees them as
-// `crate::logic::frame` and `crate::logic::membership`. Parts 2 and 3 use
-// more of them than the control channel does.
+// `crate::logic::frame`, `crate::logic::membership`, and so on. Parts 2
+// and 3 use more of them than the control channel does.
 #[allow(dead_code)]
 #[path = "../cluster/frame.rs"]
 pub mod frame;
 #[allow(dead_code)]
 #[path = "../cluster/membership.rs"]
 pub mod membership;
-// The first request of a connection (H-parser) and the rules' matching
-// and rendezvous hash over it (`crate::logic::select`).
+// The handoff's front-end (part 2): the first request of a connection, the
+// reassembly of its segments, and the rules' matching and rendezvous hash
+// over the request.
+#[allow(dead_code)]
+#[path = "../cluster/reasm.rs"]
+pub mod reasm;
 #[allow(dead_code)]
 #[path = "../cluster/request.rs"]
 pub mod request;
