@@ -566,6 +566,12 @@ void sg_kunit_hmac(struct sg_hmac_report *out, const u8 *key, size_t key_len,
 	sg_rs_kunit_hmac(out, key, key_len, data, len);
 }
 EXPORT_SYMBOL_IF_KUNIT(sg_kunit_hmac);
+
+int sg_kunit_rules(void)
+{
+	return sg_rs_kunit_rules();
+}
+EXPORT_SYMBOL_IF_KUNIT(sg_kunit_rules);
 #endif
 
 /* Generic netlink (rust/genetlink.rs) */

@@ -42,6 +42,7 @@ int sg_kunit_ring_choose(bool primary, u32 len, u32 addressed, u64 full_mask);
 void sg_kunit_channel_pair(struct sg_channel_report *out);
 void sg_kunit_hmac(struct sg_hmac_report *out, const u8 *key, size_t key_len,
 		   const u8 *data, size_t len);
+int sg_kunit_rules(void);
 
 /* rust/kunit.rs, with CONFIG_KUNIT */
 void sg_rs_kunit_listener_probe(struct sg_listener_report *out, int backlog);
@@ -49,5 +50,6 @@ int sg_rs_kunit_ring_choose(bool primary, u32 len, u32 addressed, u64 full_mask)
 void sg_rs_kunit_channel_pair(struct sg_channel_report *out);
 void sg_rs_kunit_hmac(struct sg_hmac_report *out, const u8 *key, size_t key_len,
 		      const u8 *data, size_t len);
+int sg_rs_kunit_rules(void);
 
 #endif

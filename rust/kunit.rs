@@ -204,3 +204,128 @@ pub unsafe extern "C" fn sg_rs_kunit_channel_pair(out: *mut ChannelReport) {
     // SAFETY: The caller guarantees `out` is valid for writes.
     unsafe { out.write(report) };
 }
+
+use kernel::prelude::{KVec, GFP_KERNEL};
+
+/// One rule of the configuration [`rules_check`] compiles.
+fn kunit_rule(
+    id: u32,
+    service: u32,
+    prio: u32,
+    kind: crate::logic::select::MatchKind,
+    value: &[u8],
+    target: crate::cluster::RuleTarget,
+) -> kernel::error::Result<crate::cluster::Rule> {
+    let mut match_value = KVec::new();
+    match_value.extend_from_slice(value, GFP_KERNEL)?;
+    Ok(crate::cluster::Rule {
+        id,
+        service,
+        prio,
+        match_type: kind as u32,
+        match_value,
+        target,
+        stats: crate::cluster::rules::RuleStats::new()?,
+    })
+}
+
+/// Builds service 1's rules as the packet path gets them and decides
+/// requests: first match by prio then id, the default, the targets' choices
+/// and the counters. `Ok(0)` when every check held, else `Ok(n)` for the
+/// first check `n` that failed.
+fn rules_check() -> kernel::error::Result<i32> {
+    use crate::cluster::{rules::ServiceRules, rules::Verdict, Config, RuleTarget};
+    use crate::logic::{
+        request::parse,
+        select::{rendezvous, MatchKind::*},
+    };
+    let mut hash = KVec::new();
+    hash.extend_from_slice(&[2, 3, 0], GFP_KERNEL)?;
+    let mut rules = KVec::new();
+    // Sorted by id, as the configuration keeps them; tried by prio.
+    for r in [
+        kunit_rule(1, 1, 20, Any, b"", RuleTarget::Peer(4))?,
+        kunit_rule(2, 1, 10, PathPrefix, b"/static/", RuleTarget::Local)?,
+        kunit_rule(3, 1, 10, PathPrefix, b"/api/", RuleTarget::Peer(2))?,
+        kunit_rule(5, 1, 5, Cookie, b"SID", RuleTarget::Hash(hash))?,
+        kunit_rule(6, 2, 0, Any, b"", RuleTarget::Peer(2))?,
+    ] {
+        rules.push(r, GFP_KERNEL)?;
+    }
+    let mut cfg = Config::new();
+    cfg.rules = rules;
+    let svc = ServiceRules::build(&cfg, 1)?;
+    let all = [1, 2, 3];
+    let sid = b"GET /api/x HTTP/1.1\r\nHost: a\r\nCookie: t=1; SID=abc\r\n\r\n";
+    let want_sid = match rendezvous(b"abc", &[2, 3, 0], 1, &all) {
+        Some(0) => Verdict::Peer(2),
+        Some(1) => Verdict::Peer(3),
+        _ => Verdict::Local,
+    };
+    // (request, nodes up, the expected verdict and rule)
+    type Case<'a> = (&'a [u8], &'a [u32], (Verdict, u32));
+    let cases: [Case<'_>; 7] = [
+        (
+            b"GET /api/x HTTP/1.1\r\nHost: a\r\n\r\n",
+            &all,
+            (Verdict::Peer(2), 3),
+        ),
+        (
+            b"GET /static/a HTTP/1.1\r\nHost: a\r\n\r\n",
+            &all,
+            (Verdict::Local, 2),
+        ),
+        // The default of the rules (any, peer 4) with peer 4 down.
+        (
+            b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n",
+            &all,
+            (Verdict::Local, 1),
+        ),
+        (b"\x00garbage\r\n\r\n", &all, (Verdict::Local, 1)),
+        (sid, &all, (want_sid, 5)),
+        // Only this node up: the hash's entry 0 (this node).
+        (sid, &[], (Verdict::Local, 5)),
+        // Peer 2 is this node: a peer verdict naming it is local.
+        (
+            b"GET /api/y HTTP/1.1\r\nHost: a\r\n\r\n",
+            &all,
+            (Verdict::Local, 3),
+        ),
+    ];
+    for (i, (req, up, want)) in cases.iter().enumerate() {
+        let self_id = if i == 6 { 2 } else { 1 };
+        if svc.decide(&parse(req), self_id, up) != *want {
+            return Ok(i as i32 + 1);
+        }
+    }
+    let stats = |id| {
+        svc.rule_stats(id)
+            .map(|s| (s.matched(), s.none_up(), s.chosen(0)))
+    };
+    let checks = [
+        stats(3) == Some((2, 0, 2)),
+        stats(2) == Some((1, 0, 1)),
+        stats(1) == Some((2, 2, 0)),
+        svc.rule_stats(5)
+            .map(|s| (s.matched(), s.none_up(), s.chosen(2)))
+            == Some((2, 0, 1 + u64::from(want_sid == Verdict::Local))),
+        // Service 2's rule is not service 1's; the configuration's
+        // counters are the compiled rules'.
+        svc.rule_stats(6).is_none(),
+        cfg.rules[2].stats.matched() == 2,
+        // Service 2 has only its own rule; an empty service the default.
+        ServiceRules::build(&cfg, 2)?.decide(&parse(b"x"), 1, &all) == (Verdict::Peer(2), 6),
+        ServiceRules::build(&cfg, 9)?.decide(&parse(b"x"), 1, &all) == (Verdict::Local, 0),
+    ];
+    Ok(checks
+        .iter()
+        .position(|ok| !ok)
+        .map_or(0, |i| 100 + i as i32))
+}
+
+/// Runs [`rules_check`]: 0 when the compiled rules decided and counted as
+/// expected, the number of the first failed check, or a negative errno.
+#[no_mangle]
+pub extern "C" fn sg_rs_kunit_rules() -> i32 {
+    rules_check().unwrap_or_else(|e| e.to_errno())
+}

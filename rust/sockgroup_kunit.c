@@ -81,10 +81,22 @@ static void sg_test_channel_pair(struct kunit *test)
 	KUNIT_EXPECT_GT(test, r.wrong_key_rejected2, 0ULL);
 }
 
+/*
+ * A service's rules compiled for the packet path (src/cluster/rules.rs):
+ * requests decided by the first match by prio, then id, or the default;
+ * hash and peer targets with peers up and down; the counters (0: every
+ * check of sg_rs_kunit_rules held, else the first that failed).
+ */
+static void sg_test_rules(struct kunit *test)
+{
+	KUNIT_EXPECT_EQ(test, sg_kunit_rules(), 0);
+}
+
 static struct kunit_case sg_test_cases[] = {
 	KUNIT_CASE(sg_test_listener_probe),
 	KUNIT_CASE(sg_test_ring_choice),
 	KUNIT_CASE(sg_test_hmac_sha256),
+	KUNIT_CASE(sg_test_rules),
 	KUNIT_CASE_SLOW(sg_test_channel_pair),
 	{}
 };

@@ -192,7 +192,8 @@ pub(crate) struct Config {
 }
 
 impl Config {
-    fn new() -> Self {
+    /// An empty configuration (no node).
+    pub(crate) fn new() -> Self {
         Self {
             node: None,
             peers: KVec::new(),
