@@ -112,8 +112,13 @@ impl ServiceRules {
                 super::RuleTarget::Peer(p) => Target::Peer(p),
                 super::RuleTarget::Hash(ref list) => {
                     let mut peers = [0; MAX_TARGETS];
-                    let n = list.len().min(MAX_TARGETS);
-                    peers[..n].copy_from_slice(&list[..n]);
+                    // Element by element: an out-of-line copy_from_slice
+                    // ends in a panic call objtool does not know as noreturn.
+                    let mut n = 0;
+                    for (slot, &p) in peers.iter_mut().zip(list.iter()) {
+                        *slot = p;
+                        n += 1;
+                    }
                     Target::Hash { peers, n }
                 }
             };
