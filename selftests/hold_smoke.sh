@@ -52,6 +52,8 @@ setup_ns srv cli || exit $KSFT_FAIL
 ip link add veth0 netns "$srv" type veth peer name veth0 netns "$cli"
 ip -n "$srv" addr add 10.88.0.1/24 dev veth0
 ip -n "$cli" addr add 10.88.0.2/24 dev veth0
+ip -n "$srv" addr add fd88::1/64 dev veth0 nodad
+ip -n "$cli" addr add fd88::2/64 dev veth0 nodad
 ip -n "$srv" link set veth0 up
 ip -n "$cli" link set veth0 up
 
@@ -62,7 +64,10 @@ for p in $PORT $((PORT + 1)); do
 	ip netns exec "$srv" "$PY" -m http.server -b 10.88.0.1 -d "$tmp/www" $p \
 		>"$tmp/http.log" 2>&1 &
 done
+ip netns exec "$srv" "$PY" -m http.server -b fd88::1 -d "$tmp/www" $PORT \
+	>"$tmp/http6.log" 2>&1 &
 busywait 5000 sh -c "ip netns exec $srv ss -ltnH | grep -q :$((PORT + 1))"
+busywait 5000 sh -c "ip netns exec $srv ss -ltnH | grep -q 'fd88::1\]:$PORT'"
 
 # Service 1 (sgctl, as an operator would) holds for 2 s, the default: each
 # YNL call takes seconds under TCG, so service 2 (port 8081) holds for 30 s
@@ -131,6 +136,21 @@ over_time_moved() { [ "$(svc_stat over-time)" -gt "$before" ]; }
 check "a slow client: released over-time" busywait 5000 over_time_moved
 wait $slow
 check "a slow client: served" grep -q "HTTP/1.0 200" "$tmp/slow_reply"
+
+# SYN cookies: the ACK finds no request socket (TCP makes the child from
+# the cookie): not held, counted.
+before=$(svc_stat cookie-bypass)
+ip netns exec "$srv" sysctl -qw net.ipv4.tcp_syncookies=2
+got=$(ip netns exec "$cli" curl -s --max-time 10 "http://10.88.0.1:$PORT/blob" | sha256sum)
+ip netns exec "$srv" sysctl -qw net.ipv4.tcp_syncookies=1
+check "SYN cookies: served" test "$got" = "$want"
+check "SYN cookies: counted cookie-bypass" test "$(svc_stat cookie-bypass)" -gt "$before"
+
+# IPv6.
+sg service add --id 3 --addr fd88::1 --port $PORT >/dev/null
+got=$(ip netns exec "$cli" curl -s --max-time 10 "http://[fd88::1]:$PORT/blob" | sha256sum)
+check "IPv6: bytes intact" test "$got" = "$want"
+check "IPv6: held and decided local" sh -c "[ $(svc_stat held 3) -ge 1 ] && [ $(svc_stat local 3) -ge 1 ]"
 
 # Teardown with connections held: a namespace deleted, then rmmod.
 hold_one() {
