@@ -184,6 +184,7 @@ struct sg_tcp_seg {
 	u16 dport;
 	u8 flags;
 };
+
 struct sg_req_info {
 	u32 rcv_isn;
 	u32 snt_isn;
@@ -197,6 +198,7 @@ struct sg_req_info {
 	u8 tstamp_ok;
 	u8 ecn_ok;
 };
+
 bool sg_skb_tcp_seg(struct sk_buff *skb, u8 pf, struct sg_tcp_seg *out);
 struct sock *sg_skb_demux(struct net *net, struct sk_buff *skb, u8 pf,
 			  const struct sg_tcp_seg *seg);

@@ -173,7 +173,8 @@ impl<'a> HookPacket<'a> {
         // SAFETY: By the type invariant the hook owns the live packet and
         // may attach a socket to it; `net` is the hook's namespace; the
         // lookup runs under the RCU read lock the hook holds.
-        let sk = unsafe { bindings::sg_skb_demux(net.as_ptr(), self.skb, self.family.nfproto(), &raw) };
+        let sk =
+            unsafe { bindings::sg_skb_demux(net.as_ptr(), self.skb, self.family.nfproto(), &raw) };
         if sk.is_null() {
             return SegSock::None;
         }

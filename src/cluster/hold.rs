@@ -430,7 +430,9 @@ pub(crate) fn hold_in<'a>(
         return HookVerdict::Accept(pkt);
     }
     let found = t.find(&key);
-    let same = found.and_then(|p| t.get(p)).map(|e| (e.info.snt_isn == info.snt_isn, e.state));
+    let same = found
+        .and_then(|p| t.get(p))
+        .map(|e| (e.info.snt_isn == info.snt_isn, e.state));
     let pos = match (found, same) {
         // The same handshake: held, or decided (then TCP's).
         (Some(pos), Some((true, state))) => {
