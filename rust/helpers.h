@@ -213,6 +213,7 @@ bool sg_hold_dev_alive(const struct nf_hook_state *saved);
 void sg_hold_reinject(struct sk_buff *skb, struct nf_hook_state *saved,
 		      const struct nf_hook_ops *ops);
 int sg_skb_copy_bits(const struct sk_buff *skb, int offset, void *to, int len);
+void sg_skb_orphan(struct sk_buff *skb);
 void sg_kfree_skb(struct sk_buff *skb);
 void sg_spin_lock_bh(spinlock_t *lock);
 void sg_spin_unlock_bh(spinlock_t *lock);

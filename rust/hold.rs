@@ -313,6 +313,20 @@ impl HeldSkb {
         unsafe { bindings::sg_hold_dev_alive(&self.state) }
     }
 
+    /// Detaches the packet's socket (`skb_orphan`: the reference that early
+    /// demux or our lookup attached goes), so that TCP looks it up again.
+    ///
+    /// The segments re-injected after the first one do: the first one (the
+    /// completing ACK) turns the request socket into a child, and a later
+    /// segment that still carried the request socket would make TCP build a
+    /// second child and throw it away (`inet_csk_complete_hashdance`: "another
+    /// child took ownership") before its lookup finds the first.
+    pub fn detach_sock(&mut self) {
+        // SAFETY: By the type invariant we own the packet; `skb_orphan`
+        // runs its destructor (`sock_edemux`: drops the reference).
+        unsafe { bindings::sg_skb_orphan(self.skb.as_ptr()) };
+    }
+
     /// Hands the packet to the stack after our hook: the later hooks, then
     /// TCP, as `nf_reinject` does for `NF_ACCEPT` (any context; the caller
     /// holds none of its own spinlocks that the hook takes: TCP runs here).

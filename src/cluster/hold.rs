@@ -376,7 +376,11 @@ impl Hold {
 /// first), or drops them when their device went.
 fn reinject(mut segs: Release) {
     segs.sort_unstable_by_key(|&(off, arrival, _)| (off, arrival));
-    for (_, _, skb) in segs {
+    for (n, (_, _, mut skb)) in segs.into_iter().enumerate() {
+        if n > 0 {
+            // TCP finds the child the first one made.
+            skb.detach_sock();
+        }
         if skb.dev_alive() {
             skb.reinject();
         }
