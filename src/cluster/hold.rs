@@ -49,7 +49,11 @@ pub(crate) const DECIDED_KEEP_MS: u64 = 60_000;
 /// At most this many segments held per connection; one more releases it
 /// (counted `over-bytes`).
 pub(crate) const SEGS_MAX: usize = 128;
-/// The hold timeout when the service sets none, and its bounds.
+/// At most this many segments held per namespace, all connections
+/// together (a connection whose segment would pass it is released,
+/// counted `over-bytes`).
+pub(crate) const SEGS_TOTAL_MAX: usize = 16384;
+/// The hold timeout when the service sets none.
 pub(crate) const DEFAULT_HOLD_TIMEOUT_MS: u32 = 2000;
 /// How often the sweep looks for expired holds while any connection is listed.
 const SWEEP_MS: u32 = 50;
@@ -267,6 +271,8 @@ struct Table {
     buckets: KVec<KVec<Option<KBox<Entry>>>>,
     held: usize,
     decided: usize,
+    /// Segments held, all connections.
+    segs: usize,
     /// A copy of the payload of the segment being added (under the lock).
     scratch: KVec<u8>,
 }
@@ -309,6 +315,7 @@ impl Table {
 
     fn remove(&mut self, (b, i): (usize, usize)) -> Option<KBox<Entry>> {
         let e = self.buckets.get_mut(b)?.get_mut(i)?.take()?;
+        self.segs -= e.segs.len();
         match e.state {
             ConnState::Held => self.held -= 1,
             _ => self.decided -= 1,
@@ -347,6 +354,7 @@ impl Hold {
             buckets,
             held: 0,
             decided: 0,
+            segs: 0,
             scratch,
         };
         Ok(Worked::new(pin_init!(Hold {
@@ -368,7 +376,11 @@ impl Hold {
 /// first), or drops them when their device went.
 fn reinject(mut segs: Release) {
     segs.sort_unstable_by_key(|&(off, arrival, _)| (off, arrival));
-    for (_, _, skb) in segs {
+    for (n, (_, _, mut skb)) in segs.into_iter().enumerate() {
+        if n > 0 {
+            // TCP finds the child the first one made.
+            skb.detach_sock();
+        }
         if skb.dev_alive() {
             skb.reinject();
         }
@@ -422,7 +434,9 @@ pub(crate) fn hold_in<'a>(
         return HookVerdict::Accept(pkt);
     }
     let found = t.find(&key);
-    let same = found.and_then(|p| t.get(p)).map(|e| (e.info.snt_isn == info.snt_isn, e.state));
+    let same = found
+        .and_then(|p| t.get(p))
+        .map(|e| (e.info.snt_isn == info.snt_isn, e.state));
     let pos = match (found, same) {
         // The same handshake: held, or decided (then TCP's).
         (Some(pos), Some((true, state))) => {
@@ -533,7 +547,10 @@ fn add_segment(
     up: &[u32],
 ) -> Option<End> {
     let Table {
-        buckets, scratch, ..
+        buckets,
+        scratch,
+        segs: total,
+        ..
     } = t;
     let Some(e) = buckets
         .get_mut(pos.0)
@@ -584,10 +601,16 @@ fn add_segment(
         drop(held);
         return end;
     }
-    if e.segs.push((off, e.arrivals, held), GFP_ATOMIC).is_err() || e.segs.len() >= SEGS_MAX {
+    if e.segs.push((off, e.arrivals, held), GFP_ATOMIC).is_err() {
         // Out of memory (the segment is dropped: the client sends it
-        // again), or at the segment budget: serve what is held.
+        // again): serve what is held.
         end = Some(End::OverBytes);
+    } else {
+        *total += 1;
+        if e.segs.len() >= SEGS_MAX || *total >= SEGS_TOTAL_MAX {
+            // At a segment budget: serve what is held.
+            end = Some(End::OverBytes);
+        }
     }
     e.arrivals += 1;
     if end.is_some() {
@@ -649,6 +672,7 @@ fn finish(t: &mut Table, pos: (usize, usize), end: End, now: u64) -> Release {
     let segs = core::mem::take(&mut e.segs);
     t.held -= 1;
     t.decided += 1;
+    t.segs -= segs.len();
     segs
 }
 
@@ -726,6 +750,7 @@ pub(crate) fn shutdown(w: &Worked<Hold>, net: &Net) {
         t.closed = true;
         t.held = 0;
         t.decided = 0;
+        t.segs = 0;
         core::mem::take(&mut t.buckets)
     };
     w.cancel_sync();

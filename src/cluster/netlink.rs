@@ -26,6 +26,7 @@ use super::{
 };
 use crate::logic::select::{check_value, resolve, MatchKind, ValueError, MAX_TARGETS};
 use crate::netns::NetState;
+use crate::sys::skb::Family as IpFamily;
 use crate::sys::{
     errno::eopnotsupp,
     genetlink::{
@@ -34,7 +35,6 @@ use crate::sys::{
     },
     net::Net,
 };
-use crate::sys::skb::Family as IpFamily;
 use core::sync::atomic::Ordering::Relaxed;
 use kernel::{c_str, prelude::*, str::CStr, sync::Arc};
 
