@@ -13,6 +13,8 @@
 #include <linux/ftrace.h>
 #include <linux/ipv6.h>
 #include <linux/module.h>
+#include <linux/random.h>
+#include <linux/jiffies.h>
 #include <linux/netfilter.h>
 #include <linux/rcupdate.h>
 #include <linux/seq_file_net.h>
@@ -26,6 +28,7 @@
 #include <net/ip.h>
 #include <net/ipv6.h>
 #include <net/addrconf.h>
+#include <net/dst.h>
 #include <net/genetlink.h>
 #include <net/netfilter/nf_conntrack.h>
 #include <net/netfilter/nf_nat.h>
@@ -653,4 +656,250 @@ struct net *sg_genl_dump_net(const struct sk_buff *skb)
 unsigned int sg_skb_len(const struct sk_buff *skb)
 {
 	return skb->len;
+}
+
+/*
+ * The front-end hold (rust/hold.rs).
+ */
+
+/* The TCP segment's addresses, ports, sequence numbers, flags and payload. */
+bool sg_skb_tcp_seg(struct sk_buff *skb, u8 pf, struct sg_tcp_seg *out)
+{
+	struct tcphdr _th;
+	const struct tcphdr *th;
+	int thoff, flags = sg_skb_tcp_flags(skb, pf, &thoff);
+	u32 doff;
+
+	if (flags < 0)
+		return false;
+	th = skb_header_pointer(skb, thoff, sizeof(_th), &_th);
+	if (!th)
+		return false;
+	doff = th->doff * 4;
+	if (doff < sizeof(*th) || thoff + doff > skb->len)
+		return false;
+	memset(out->saddr, 0, 16);
+	memset(out->daddr, 0, 16);
+	if (pf == NFPROTO_IPV4) {
+		memcpy(out->saddr, &ip_hdr(skb)->saddr, 4);
+		memcpy(out->daddr, &ip_hdr(skb)->daddr, 4);
+	} else {
+		memcpy(out->saddr, &ipv6_hdr(skb)->saddr, 16);
+		memcpy(out->daddr, &ipv6_hdr(skb)->daddr, 16);
+	}
+	out->thoff = thoff;
+	out->seq = ntohl(th->seq);
+	out->ack_seq = ntohl(th->ack_seq);
+	out->payload_off = thoff + doff;
+	out->payload_len = skb->len - (thoff + doff);
+	out->sport = ntohs(th->source);
+	out->dport = ntohs(th->dest);
+	out->flags = flags;
+	return true;
+}
+
+/*
+ * The socket TCP will give the segment: the one early demux attached
+ * (skb->sk), else the established hash's (full, request or TIME_WAIT),
+ * attached as early demux attaches it (tcp_v4_early_demux(): the lookup's
+ * reference, dropped by sock_edemux with the packet; tcp_v4_rcv() takes it
+ * with skb_steal_sock()).  NULL: none (a listener's, or no socket).
+ */
+struct sock *sg_skb_demux(struct net *net, struct sk_buff *skb, u8 pf,
+			  const struct sg_tcp_seg *seg)
+{
+	struct inet_hashinfo *hinfo = net->ipv4.tcp_death_row.hashinfo;
+	struct sock *sk = skb->sk;
+
+	if (sk)
+		return sk;
+	if (pf == NFPROTO_IPV4) {
+		const struct iphdr *iph = ip_hdr(skb);
+
+		sk = __inet_lookup_established(net, hinfo, iph->saddr, htons(seg->sport),
+					       iph->daddr, seg->dport, inet_iif(skb),
+					       inet_sdif(skb));
+	}
+#if IS_ENABLED(CONFIG_IPV6)
+	else
+		sk = __inet6_lookup_established(net, hinfo, &ipv6_hdr(skb)->saddr,
+						htons(seg->sport), &ipv6_hdr(skb)->daddr,
+						seg->dport, inet6_iif(skb), inet6_sdif(skb));
+#endif
+	if (!sk)
+		return NULL;
+	skb->sk = sk;
+	skb->destructor = sock_edemux;
+	return sk;
+}
+
+/* What a request socket (TCP_NEW_SYN_RECV) learned in the handshake. */
+bool sg_reqsk_info(const struct sock *sk, struct sg_req_info *out)
+{
+	const struct request_sock *req;
+	const struct inet_request_sock *ireq;
+	const struct tcp_request_sock *treq;
+
+	if (READ_ONCE(sk->sk_state) != TCP_NEW_SYN_RECV)
+		return false;
+	req = inet_reqsk(sk);
+	ireq = inet_rsk(req);
+	treq = tcp_rsk(req);
+	out->rcv_isn = treq->rcv_isn;
+	out->snt_isn = treq->snt_isn;
+	out->ts_off = treq->ts_off;
+	out->ts_recent = READ_ONCE(req->ts_recent);
+	out->mss = req->mss;
+	out->snd_wscale = ireq->snd_wscale;
+	out->rcv_wscale = ireq->rcv_wscale;
+	out->wscale_ok = ireq->wscale_ok;
+	out->sack_ok = ireq->sack_ok;
+	out->tstamp_ok = ireq->tstamp_ok;
+	out->ecn_ok = ireq->ecn_ok;
+	return true;
+}
+
+/* Whether a listener accepts TCP Fast Open (listen backlog for TFO set). */
+bool sg_sk_fastopen(const struct sock *sk)
+{
+	return READ_ONCE(sk->sk_state) == TCP_LISTEN &&
+	       READ_ONCE(inet_csk(sk)->icsk_accept_queue.fastopenq.max_qlen) > 0;
+}
+
+/* Whether the ACK carries a valid SYN cookie (as cookie_v{4,6}_check()). */
+bool sg_skb_syncookie_valid(struct sk_buff *skb, u8 pf, u32 thoff)
+{
+#ifdef CONFIG_SYN_COOKIES
+	struct tcphdr _th;
+	const struct tcphdr *th = skb_header_pointer(skb, thoff, sizeof(_th), &_th);
+
+	if (!th)
+		return false;
+	if (pf == NFPROTO_IPV4)
+		return __cookie_v4_check(ip_hdr(skb), th) != 0;
+#if IS_ENABLED(CONFIG_IPV6)
+	return __cookie_v6_check(ipv6_hdr(skb), th) != 0;
+#endif
+#endif
+	return false;
+}
+
+/* The TCP checksum verified (nf_checksum(); NFPROTO_* equal AF_*). */
+bool sg_skb_csum_ok(struct sk_buff *skb, u8 pf, u32 thoff)
+{
+	return !nf_checksum(skb, NF_INET_LOCAL_IN, thoff, IPPROTO_TCP, pf);
+}
+
+/*
+ * Keeps a stolen packet's hook state as __nf_queue() does: a prefetched
+ * socket referenced, the route referenced (skb_dst_force()), references
+ * on the devices and the hook's socket.  false: not kept (nothing held).
+ */
+bool sg_hold_state_get(struct sk_buff *skb, const struct nf_hook_state *state,
+		       struct nf_hook_state *saved)
+{
+	if (skb->dev != state->in)
+		return false;
+	if (skb_sk_is_prefetched(skb)) {
+		struct sock *sk = skb->sk;
+
+		if (!sk_is_refcounted(sk)) {
+			if (!refcount_inc_not_zero(&sk->sk_refcnt))
+				return false;
+			skb->destructor = sock_edemux;
+		}
+	}
+	if (skb_dst(skb) && !skb_dst_force(skb))
+		return false;
+	if (state->sk && !refcount_inc_not_zero(&state->sk->sk_refcnt))
+		return false;
+	*saved = *state;
+	dev_hold(saved->in);
+	dev_hold(saved->out);
+	return true;
+}
+
+/* Drops the references of sg_hold_state_get() (as nf_queue_entry_release_refs()). */
+void sg_hold_state_put(struct nf_hook_state *saved)
+{
+	dev_put(saved->in);
+	dev_put(saved->out);
+	if (saved->sk)
+		sock_gen_put(saved->sk);
+}
+
+/* Whether the packet's device is still registered. */
+bool sg_hold_dev_alive(const struct nf_hook_state *saved)
+{
+	return !saved->in || READ_ONCE(saved->in->reg_state) == NETREG_REGISTERED;
+}
+
+/*
+ * Re-injects a stolen packet as nf_reinject() does for an NF_ACCEPT
+ * verdict: the hooks after ours (ops) run, then okfn, under
+ * rcu_read_lock() and local_bh_disable().  When our hook is no longer
+ * registered (the namespace's last service went) the rest is skipped and
+ * okfn runs directly.  Consumes the packet.
+ */
+void sg_hold_reinject(struct sk_buff *skb, struct nf_hook_state *saved,
+		      const struct nf_hook_ops *ops)
+{
+	const struct nf_hook_entries *e;
+	struct nf_hook_ops **orig;
+	unsigned int i;
+	int ret = 1;
+
+	rcu_read_lock();
+	local_bh_disable();
+	if (saved->pf == NFPROTO_IPV4)
+		e = rcu_dereference(saved->net->nf.hooks_ipv4[saved->hook]);
+	else
+		e = rcu_dereference(saved->net->nf.hooks_ipv6[saved->hook]);
+	if (e) {
+		orig = nf_hook_entries_get_hook_ops(e);
+		for (i = 0; i < e->num_hook_entries; i++)
+			if (orig[i] == ops)
+				break;
+		if (i < e->num_hook_entries)
+			ret = nf_hook_slow(skb, saved, e, i + 1);
+	}
+	if (ret == 1)
+		saved->okfn(saved->net, saved->sk, skb);
+	local_bh_enable();
+	rcu_read_unlock();
+}
+
+int sg_skb_copy_bits(const struct sk_buff *skb, int offset, void *to, int len)
+{
+	return skb_copy_bits(skb, offset, to, len);
+}
+
+void sg_kfree_skb(struct sk_buff *skb)
+{
+	kfree_skb(skb);
+}
+
+void sg_spin_lock_bh(spinlock_t *lock)
+{
+	spin_lock_bh(lock);
+}
+
+void sg_spin_unlock_bh(spinlock_t *lock)
+{
+	spin_unlock_bh(lock);
+}
+
+u64 sg_jiffies64_ms(void)
+{
+	return jiffies64_to_msecs(get_jiffies_64());
+}
+
+u32 sg_get_random_u32(void)
+{
+	return get_random_u32();
+}
+
+bool sg_check_net(const struct net *net)
+{
+	return check_net(net);
 }

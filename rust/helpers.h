@@ -166,4 +166,56 @@ u8 sg_genl_dump_cmd(const struct netlink_callback *cb);
 struct net *sg_genl_dump_net(const struct sk_buff *skb);
 unsigned int sg_skb_len(const struct sk_buff *skb);
 
+/*
+ * The front-end hold (rust/hold.rs): a TCP segment at LOCAL_IN, the request
+ * socket it belongs to, a stolen packet kept with its hook state, and its
+ * re-injection.
+ */
+struct nf_hook_state;
+struct sg_tcp_seg {
+	u8 saddr[16];
+	u8 daddr[16];
+	u32 thoff;
+	u32 seq;
+	u32 ack_seq;
+	u32 payload_off;
+	u32 payload_len;
+	u16 sport;
+	u16 dport;
+	u8 flags;
+};
+struct sg_req_info {
+	u32 rcv_isn;
+	u32 snt_isn;
+	u32 ts_off;
+	u32 ts_recent;
+	u16 mss;
+	u8 snd_wscale;
+	u8 rcv_wscale;
+	u8 wscale_ok;
+	u8 sack_ok;
+	u8 tstamp_ok;
+	u8 ecn_ok;
+};
+bool sg_skb_tcp_seg(struct sk_buff *skb, u8 pf, struct sg_tcp_seg *out);
+struct sock *sg_skb_demux(struct net *net, struct sk_buff *skb, u8 pf,
+			  const struct sg_tcp_seg *seg);
+bool sg_reqsk_info(const struct sock *sk, struct sg_req_info *out);
+bool sg_sk_fastopen(const struct sock *sk);
+bool sg_skb_syncookie_valid(struct sk_buff *skb, u8 pf, u32 thoff);
+bool sg_skb_csum_ok(struct sk_buff *skb, u8 pf, u32 thoff);
+bool sg_hold_state_get(struct sk_buff *skb, const struct nf_hook_state *state,
+		       struct nf_hook_state *saved);
+void sg_hold_state_put(struct nf_hook_state *saved);
+bool sg_hold_dev_alive(const struct nf_hook_state *saved);
+void sg_hold_reinject(struct sk_buff *skb, struct nf_hook_state *saved,
+		      const struct nf_hook_ops *ops);
+int sg_skb_copy_bits(const struct sk_buff *skb, int offset, void *to, int len);
+void sg_kfree_skb(struct sk_buff *skb);
+void sg_spin_lock_bh(spinlock_t *lock);
+void sg_spin_unlock_bh(spinlock_t *lock);
+u64 sg_jiffies64_ms(void);
+u32 sg_get_random_u32(void);
+bool sg_check_net(const struct net *net);
+
 #endif

@@ -6,7 +6,9 @@
 //! [`include/net/netns/generic.h`](srctree/include/net/netns/generic.h).
 
 use super::{
-    bindings, rcu,
+    bindings,
+    hold::{HookPacket, HookVerdict},
+    rcu,
     skb::{Family, SkBuff, Verdict},
 };
 use core::{
@@ -18,6 +20,11 @@ use kernel::{c_str, error::to_result, prelude::*, str::CStr, types::Opaque};
 
 /// The priority of the filter table's hooks (`NF_IP_PRI_FILTER`).
 pub const NF_IP_PRI_FILTER: i32 = bindings::nf_ip_hook_priorities_NF_IP_PRI_FILTER;
+
+/// The priority of the conntrack helpers (`NF_IP_PRI_CONNTRACK_HELPER`; the
+/// IPv6 value, `NF_IP6_PRI_CONNTRACK_HELPER`, is the same, 300).
+pub const NF_IP_PRI_CONNTRACK_HELPER: i32 =
+    bindings::nf_ip_hook_priorities_NF_IP_PRI_CONNTRACK_HELPER;
 
 /// The priority of source NAT at LOCAL_IN and POST_ROUTING (`NF_IP_PRI_NAT_SRC`).
 pub const NF_IP_PRI_NAT_SRC: i32 = bindings::nf_ip_hook_priorities_NF_IP_PRI_NAT_SRC;
@@ -48,6 +55,14 @@ impl Net {
         self.0.get()
     }
 
+    /// Whether the namespace is still in use (`check_net`): false once its
+    /// teardown began.
+    pub fn alive(&self) -> bool {
+        // SAFETY: By the type invariant the namespace is alive (its memory);
+        // the helper reads its reference count.
+        unsafe { bindings::sg_check_net(self.as_ptr()) }
+    }
+
     /// `net.ipv4.tcp_syncookies` (2: every SYN is answered with a cookie).
     pub fn tcp_syncookies(&self) -> u8 {
         // SAFETY: By the type invariant the namespace is alive; the helper
@@ -76,12 +91,14 @@ pub struct PernetStatic {
     hooks: Opaque<[bindings::nf_hook_ops; 2]>,
     /// Destination NAT hooks: IPv4 and IPv6, PRE_ROUTING and LOCAL_OUT.
     nat_hooks: Opaque<[bindings::nf_hook_ops; 4]>,
+    /// The front-end hold's LOCAL_IN hooks: IPv4 and IPv6.
+    hold_hooks: Opaque<[bindings::nf_hook_ops; 2]>,
     /// Set once `register_pernet_subsys` returned, cleared before the
     /// registration is undone: [`Pernet::get`] reads `id` only when set.
     registered: AtomicBool,
 }
 
-// SAFETY: `hooks` and `nat_hooks` are written only by `Pernet::register`,
+// SAFETY: `hooks`, `nat_hooks` and `hold_hooks` are written only by `Pernet::register`,
 // which consumes the module's one `PernetKey` (so it runs at most once),
 // before `register_pernet_subsys` hands them to the kernel and to our
 // callbacks; then only read. `id` is written only by the kernel, in
@@ -98,6 +115,7 @@ impl PernetStatic {
             id: Opaque::new(0),
             hooks: Opaque::uninit(),
             nat_hooks: Opaque::uninit(),
+            hold_hooks: Opaque::uninit(),
             registered: AtomicBool::new(false),
         }
     }
@@ -111,6 +129,19 @@ impl PernetStatic {
 
     fn hooks(&self) -> *const bindings::nf_hook_ops {
         self.hooks.get().cast()
+    }
+
+    fn hold_hooks(&self) -> *const bindings::nf_hook_ops {
+        self.hold_hooks.get().cast()
+    }
+
+    fn hold_hook(&self, family: Family) -> *const bindings::nf_hook_ops {
+        let i = match family {
+            Family::Inet => 0,
+            Family::Inet6 => 1,
+        };
+        // SAFETY: In bounds of the array of 2.
+        unsafe { self.hold_hooks().add(i) }
     }
 
     fn nat_hook(&self, i: usize) -> *const bindings::nf_hook_ops {
@@ -180,6 +211,8 @@ struct Slot<T> {
     retired_at: AtomicUsize,
     /// Destination NAT hooks registered (under `sg_nat_lock`).
     nat: AtomicBool,
+    /// The hold hooks registered (under `sg_nat_lock`).
+    hold: AtomicBool,
 }
 
 /// State that sockgroup keeps per network namespace, with what it serves:
@@ -207,6 +240,18 @@ pub trait PernetState: Send + Sync + Sized + 'static {
     /// LOCAL_OUT, once [`Pernet::enable_nat`] turned NAT on for the namespace
     /// (softirq or process context, under RCU). `Some` maps it with conntrack NAT.
     fn nat_dst(&self, net: &Net, skb: &SkBuff, family: Family) -> Option<NatTarget>;
+
+    /// Priority of the hold hooks at LOCAL_IN.
+    const HOLD_PRIORITY: i32;
+
+    /// The hold hook, once [`Pernet::set_hold`] turned it on for the
+    /// namespace (softirq, under RCU: `guard`).
+    fn hold_in<'a>(&self, net: &Net, pkt: HookPacket<'a>, guard: &rcu::Guard) -> HookVerdict<'a>;
+
+    /// Called by the namespace's (or the module's) `pre_exit` once the state
+    /// is unpublished and every hook unregistered (process context): hook
+    /// calls under way may still run, until the grace period before `exit`.
+    fn pre_exit(&self, net: &Net);
 }
 
 /// Writes into a `seq_file` (`seq_write`), with no allocation and no sleeping.
@@ -272,6 +317,46 @@ impl<T: PernetState> Callbacks<T> {
         match (Pernet::<T>::get(net, &guard), Family::from_nfproto(pf)) {
             (Some(state), Some(family)) => state.local_in(net, skb, family).raw(),
             _ => Verdict::Accept.raw(),
+        }
+    }
+
+    fn hold_op(family: Family) -> bindings::nf_hook_ops {
+        bindings::nf_hook_ops {
+            hook: Some(Self::hold_hook),
+            pf: family.nfproto(),
+            hooknum: bindings::nf_inet_hooks_NF_INET_LOCAL_IN,
+            priority: T::HOLD_PRIORITY,
+            ..Default::default()
+        }
+    }
+
+    /// The hold hook.
+    ///
+    /// # Safety
+    ///
+    /// Only netfilter calls it, with a live packet and hook state, for hook
+    /// ops of `hold_hooks`.
+    unsafe extern "C" fn hold_hook(
+        _priv: *mut core::ffi::c_void,
+        skb: *mut bindings::sk_buff,
+        state: *const bindings::nf_hook_state,
+    ) -> u32 {
+        // SAFETY: netfilter passes a live `nf_hook_state` whose `net` is the
+        // namespace the packet is in, alive during the hook.
+        let (net, pf) = unsafe { (Net::from_raw((*state).net), (*state).pf) };
+        let guard = rcu::Guard::new();
+        let (Some(st), Some(family)) = (Pernet::<T>::get(net, &guard), Family::from_nfproto(pf))
+        else {
+            return bindings::NF_ACCEPT;
+        };
+        let ops = T::statics().hold_hook(family);
+        // SAFETY: netfilter passes the live packet it owns and its hook
+        // state; this hook is registered with `ops` (static) for `family`;
+        // we return `NF_STOLEN` exactly when the packet was consumed.
+        let pkt = unsafe { HookPacket::new(skb, state, ops, family) };
+        match st.hold_in(net, pkt, &guard) {
+            HookVerdict::Accept(_) => bindings::NF_ACCEPT,
+            HookVerdict::Stolen(_) => bindings::NF_STOLEN,
         }
     }
 
@@ -384,6 +469,12 @@ impl<T: PernetState> Pernet<T> {
         ];
         // SAFETY: As above.
         unsafe { statics.nat_hooks.get().write(nat_hooks) };
+        let hold_hooks = [
+            Callbacks::<T>::hold_op(Family::Inet),
+            Callbacks::<T>::hold_op(Family::Inet6),
+        ];
+        // SAFETY: As above.
+        unsafe { statics.hold_hooks.get().write(hold_hooks) };
         let ops = KBox::pin(
             Opaque::new(bindings::pernet_operations {
                 init: Some(Self::init),
@@ -486,6 +577,59 @@ impl<T: PernetState> Pernet<T> {
                     r
                 }
             }
+            _ => Err(super::errno::eopnotsupp()),
+        };
+        // SAFETY: Paired with the lock above.
+        unsafe { bindings::sg_nat_unlock() };
+        // SAFETY: The reference taken above.
+        unsafe { bindings::sg_put_net(net.as_ptr()) };
+        result
+    }
+
+    /// Turns the hold hooks on or off for `net` (process context;
+    /// idempotent). `Err(EOPNOTSUPP)` when turning on and `net` has no state
+    /// (any more); off always succeeds.
+    pub fn set_hold(net: &Net, on: bool) -> Result {
+        // A reference keeps the namespace from being torn down while we
+        // sleep below (see `enable_nat`).
+        // SAFETY: `net` is alive (`&Net`).
+        if !unsafe { bindings::sg_maybe_get_net(net.as_ptr()) } {
+            return if on { Err(super::errno::eopnotsupp()) } else { Ok(()) };
+        }
+        // SAFETY: Process context; paired with the unlock below.
+        unsafe { bindings::sg_nat_lock() };
+        let slot = if T::statics().registered.load(Ordering::Acquire) {
+            // SAFETY: As in `enable_nat`.
+            unsafe { Self::slots(net) }
+        } else {
+            None
+        };
+        let ops = T::statics().hold_hooks();
+        let result = match slot {
+            Some(slot) if !slot.state.load(Ordering::Acquire).is_null() => {
+                let cur = slot.hold.load(Ordering::Acquire);
+                if cur == on {
+                    Ok(())
+                } else if on {
+                    // SAFETY: `net` is alive; the ops are in static memory
+                    // until the module goes, after `pre_exit` (which checks
+                    // `hold` under the lock we hold) unregistered them.
+                    let r = to_result(unsafe { bindings::nf_register_net_hooks(net.as_ptr(), ops, 2) });
+                    if r.is_ok() {
+                        slot.hold.store(true, Ordering::Release);
+                    }
+                    r
+                } else {
+                    // SAFETY: Registered (the flag, under the lock). Calls
+                    // under way end before `exit`, or run with the state
+                    // still published and alive (it is the namespace's
+                    // until `exit`).
+                    unsafe { bindings::nf_unregister_net_hooks(net.as_ptr(), ops, 2) };
+                    slot.hold.store(false, Ordering::Release);
+                    Ok(())
+                }
+            }
+            _ if !on => Ok(()),
             _ => Err(super::errno::eopnotsupp()),
         };
         // SAFETY: Paired with the lock above.
@@ -660,6 +804,13 @@ impl<T: PernetState> Pernet<T> {
             // turned off since; we hold the lock.
             unsafe { Self::nat_off(net) };
         }
+        if slot.hold.swap(false, Ordering::AcqRel) {
+            // SAFETY: `set_hold` registered them (the flag, under the lock).
+            // Calls under way end before `exit`.
+            unsafe {
+                bindings::nf_unregister_net_hooks(net.as_ptr(), T::statics().hold_hooks(), 2)
+            };
+        }
         // SAFETY: Paired with the lock above.
         unsafe { bindings::sg_nat_unlock() };
         slot.retired.store(raw, Ordering::Release);
@@ -672,6 +823,11 @@ impl<T: PernetState> Pernet<T> {
         // Readers from here on find neither the state nor the hooks.
         slot.retired_at
             .store(rcu::GpState::now().to_raw(), Ordering::Release);
+        // SAFETY: `raw` came from `KBox::into_raw` in `init` and is dropped
+        // only in `exit`, which the pernet core calls after us.
+        if let Some(state) = unsafe { raw.as_ref() } {
+            state.pre_exit(net);
+        }
     }
 
     /// The pernet `exit`: drops the state that `pre_exit` unpublished.

@@ -21,6 +21,10 @@ pub(crate) mod genetlink;
 #[cfg(CONFIG_KUNIT)]
 #[path = "kunit.rs"]
 pub(crate) mod kunit;
+#[path = "hold.rs"]
+pub(crate) mod hold;
+#[path = "lock.rs"]
+pub(crate) mod lock;
 #[path = "mem.rs"]
 pub(crate) mod mem;
 #[path = "net.rs"]

@@ -76,6 +76,13 @@ impl<D: Run> Worked<D> {
         unsafe { bindings::sg_queue_delayed_work(self.dw.get(), ms) };
     }
 
+    /// Cancels a queued run and waits for one under way (process context;
+    /// sleeps). A run queued again later runs as usual.
+    pub fn cancel_sync(&self) {
+        // SAFETY: By the type invariant `dw` is initialized.
+        unsafe { bindings::cancel_delayed_work_sync(self.dw.get()) };
+    }
+
     /// The work function.
     ///
     /// # Safety

@@ -6,7 +6,8 @@
 use crate::cluster::Cluster;
 use crate::groups::NetGroups;
 use crate::sys::{
-    net::{NatTarget, Net, Pernet, PernetState, PernetStatic, SeqFile},
+    hold::{HookPacket, HookVerdict},
+    net::{NatTarget, Net, Pernet, PernetState, PernetStatic, SeqFile, NF_IP_PRI_CONNTRACK_HELPER},
     rcu::Guard,
     skb::{Family, SkBuff, Verdict},
 };
@@ -68,6 +69,19 @@ impl PernetState for NetState {
 
     fn nat_dst(&self, net: &Net, skb: &SkBuff, family: Family) -> Option<NatTarget> {
         self.groups.nat_dst(net, skb, family)
+    }
+
+    // After conntrack (its helpers' priority, 300; the same for IPv6), the
+    // filter table, the LSMs and NAT: a held packet passed all of them, and
+    // the hooks after ours run when it is re-injected.
+    const HOLD_PRIORITY: i32 = NF_IP_PRI_CONNTRACK_HELPER + 1;
+
+    fn hold_in<'a>(&self, net: &Net, pkt: HookPacket<'a>, guard: &Guard) -> HookVerdict<'a> {
+        self.cluster.hold_in(net, pkt, guard)
+    }
+
+    fn pre_exit(&self, net: &Net) {
+        self.cluster.shutdown_hold(net);
     }
 
     const PROC_NAME: &'static CStr = c_str!("sockgroup");

@@ -525,6 +525,16 @@ impl Channels {
         s
     }
 
+    /// The ids of the nodes up, self included, ascending, for the
+    /// read-side critical section `guard` (any context; no allocation).
+    /// Empty before the node is configured.
+    pub(crate) fn members<'a>(&'a self, guard: &'a rcu::Guard) -> &'a [u32] {
+        match self.work.st.get(guard) {
+            Some(m) => m.ids(),
+            None => &[],
+        }
+    }
+
     /// The generation and the ids of the nodes up, self included (process context).
     pub(crate) fn membership(&self) -> (u64, KVec<u32>) {
         let (generation, ids) = {

@@ -10,10 +10,19 @@
 //! when they took it: a failed request leaves the configuration as it was.
 
 pub(crate) mod channel;
+pub(crate) mod hold;
 pub(crate) mod netlink;
+pub(crate) mod rules;
 
-use crate::sys::{mem::zeroize, net::Net};
+use crate::sys::{
+    hold::{HookPacket, HookVerdict},
+    mem::zeroize,
+    net::{Net, Pernet},
+    rcu,
+    work::Worked,
+};
 use channel::Channels;
+use hold::{Hold, HoldStats};
 use kernel::{
     new_mutex,
     prelude::*,
@@ -31,6 +40,10 @@ pub(crate) const MAX_SERVICES: usize = 256;
 pub(crate) const MAX_RULES: usize = 1024;
 /// The heartbeat interval when none is given, in milliseconds.
 pub(crate) const DEFAULT_HB_INTERVAL_MS: u32 = 200;
+/// The IP protocol number of TCP (enum `proto`).
+pub(crate) const PROTO_TCP: u8 = 6;
+/// The role of a back-end only (enum `role`): not held.
+pub(crate) const ROLE_BACKEND: u32 = 1;
 /// Key lengths, in bytes.
 pub(crate) const KEY_MIN: usize = 16;
 pub(crate) const KEY_MAX: usize = 64;
@@ -142,6 +155,10 @@ pub(crate) struct Service {
     pub(crate) port: u16,
     pub(crate) proto: u8,
     pub(crate) role: u32,
+    /// The hold's time budget, in milliseconds.
+    pub(crate) hold_timeout_ms: u32,
+    /// The hold's counters, kept across snapshots.
+    pub(crate) stats: Arc<HoldStats>,
 }
 
 /// A rule of a service.
@@ -190,15 +207,20 @@ pub(crate) struct Cluster {
     config: Mutex<Config>,
     #[pin]
     channels: Channels,
+    /// The front-end hold of the services.
+    #[pin]
+    hold: Worked<Hold>,
 }
 
 impl Cluster {
     /// An unconfigured node for `net`.
     pub(crate) fn new(net: &Net) -> Result<Arc<Self>> {
+        let hold = Hold::new()?;
         Arc::pin_init(
             try_pin_init!(Cluster {
                 config <- new_mutex!(Config::new(), "sockgroup_cluster"),
                 channels <- Channels::new(net),
+                hold <- hold,
             }? Error),
             GFP_KERNEL,
         )
@@ -207,6 +229,35 @@ impl Cluster {
     /// The control channels.
     pub(crate) fn channels(&self) -> &Channels {
         &self.channels
+    }
+
+    /// Rebuilds the services' snapshot of the hold from `cfg` (the locked
+    /// configuration, just changed) and turns the hold hooks of `net` on
+    /// while a service is held, off when none is.
+    pub(crate) fn rebuild(&self, net: &Net, cfg: &Config) -> Result {
+        let snap = hold::build_snapshot(cfg)?;
+        let on = self.hold.publish(snap)?;
+        Pernet::<crate::netns::NetState>::set_hold(net, on)
+    }
+
+    /// The hold hook (softirq, under RCU).
+    pub(crate) fn hold_in<'a>(
+        &self,
+        net: &Net,
+        pkt: HookPacket<'a>,
+        guard: &rcu::Guard,
+    ) -> HookVerdict<'a> {
+        hold::hold_in(&self.hold, net, pkt, guard, self.channels.members(guard))
+    }
+
+    /// Ends every hold (the namespace's or the module's `pre_exit`).
+    pub(crate) fn shutdown_hold(&self, net: &Net) {
+        hold::shutdown(&self.hold, net);
+    }
+
+    /// The connections held and decided.
+    pub(crate) fn conns(&self) -> Result<kernel::alloc::KVVec<hold::ConnInfo>> {
+        hold::conns(&self.hold)
     }
 
     /// Locks the configuration (process context, sleeps).

@@ -17,6 +17,7 @@
 
 use super::{
     channel::{NetStats, PeerState, PeerStats},
+    hold::{ConnInfo, ConnState, HoldStats, DEFAULT_HOLD_TIMEOUT_MS},
     clone_peers, insert_at, position, retain, Addr, Cluster, Config, Key, NodeConfig, PeerConfig,
     Rule, Service, DEFAULT_HB_INTERVAL_MS, MAX_PEERS, MAX_RULES, MAX_SERVICES,
 };
@@ -29,7 +30,9 @@ use crate::sys::{
     },
     net::Net,
 };
-use kernel::{c_str, prelude::*, str::CStr};
+use crate::sys::skb::Family as IpFamily;
+use core::sync::atomic::Ordering::Relaxed;
+use kernel::{c_str, prelude::*, str::CStr, sync::Arc};
 
 /// The numbers of `include/uapi/linux/sockgroup_genl.h`.
 mod uapi {
@@ -51,6 +54,7 @@ mod uapi {
     pub(super) const CMD_PEER_UP_NTF: u8 = 14;
     pub(super) const CMD_PEER_DOWN_NTF: u8 = 15;
     pub(super) const CMD_KEY_REJECTED_NTF: u8 = 16;
+    pub(super) const CMD_CONN_GET: u8 = 17;
 
     pub(super) const NODE_ID: u16 = 1;
     pub(super) const NODE_CTL_ADDR: u16 = 2;
@@ -82,6 +86,50 @@ mod uapi {
     pub(super) const SERVICE_PORT: u16 = 3;
     pub(super) const SERVICE_PROTO: u16 = 4;
     pub(super) const SERVICE_ROLE: u16 = 5;
+    pub(super) const SERVICE_HOLD_TIMEOUT: u16 = 6;
+    pub(super) const SERVICE_STATS: u16 = 7;
+
+    pub(super) const SERVICE_STATS_HELD: u16 = 1;
+    pub(super) const SERVICE_STATS_LOCAL: u16 = 2;
+    pub(super) const SERVICE_STATS_REMOTE: u16 = 3;
+    pub(super) const SERVICE_STATS_OVER_BYTES: u16 = 4;
+    pub(super) const SERVICE_STATS_OVER_TIME: u16 = 5;
+    pub(super) const SERVICE_STATS_MALFORMED: u16 = 6;
+    pub(super) const SERVICE_STATS_HTTP1: u16 = 7;
+    pub(super) const SERVICE_STATS_HTTP2: u16 = 8;
+    pub(super) const SERVICE_STATS_TLS: u16 = 9;
+    pub(super) const SERVICE_STATS_COOKIE_BYPASS: u16 = 10;
+    pub(super) const SERVICE_STATS_TFO_BYPASS: u16 = 11;
+    pub(super) const SERVICE_STATS_HOLD_FULL: u16 = 12;
+    pub(super) const SERVICE_STATS_ABORTED: u16 = 13;
+    pub(super) const SERVICE_STATS_DUP: u16 = 14;
+
+    pub(super) const CONN_SERVICE: u16 = 1;
+    pub(super) const CONN_ADDR_FAMILY: u16 = 2;
+    pub(super) const CONN_SADDR: u16 = 3;
+    pub(super) const CONN_DADDR: u16 = 4;
+    pub(super) const CONN_SPORT: u16 = 5;
+    pub(super) const CONN_DPORT: u16 = 6;
+    pub(super) const CONN_STATE: u16 = 7;
+    pub(super) const CONN_CLIENT_ISN: u16 = 8;
+    pub(super) const CONN_SERVER_ISN: u16 = 9;
+    pub(super) const CONN_MSS: u16 = 10;
+    pub(super) const CONN_SND_WSCALE: u16 = 11;
+    pub(super) const CONN_RCV_WSCALE: u16 = 12;
+    pub(super) const CONN_WSCALE: u16 = 13;
+    pub(super) const CONN_SACK: u16 = 14;
+    pub(super) const CONN_TSTAMP: u16 = 15;
+    pub(super) const CONN_TS_RECENT: u16 = 16;
+    pub(super) const CONN_TS_OFF: u16 = 17;
+    pub(super) const CONN_ECN: u16 = 18;
+    pub(super) const CONN_BYTES: u16 = 19;
+    pub(super) const CONN_RULE: u16 = 20;
+    pub(super) const CONN_PEER: u16 = 21;
+    pub(super) const CONN_AGE_MS: u16 = 22;
+
+    pub(super) const CONN_STATE_HELD: u32 = 0;
+    pub(super) const CONN_STATE_LOCAL: u32 = 1;
+    pub(super) const CONN_STATE_REMOTE: u32 = 2;
 
     pub(super) const MATCH_TYPE: u16 = 1;
     pub(super) const MATCH_VALUE: u16 = 2;
@@ -117,6 +165,7 @@ use uapi::*;
 // the module's documentation for `min_len`).
 
 static HB_INTERVAL_RANGE: Range = Range::new(10, 60000);
+static HOLD_TIMEOUT_RANGE: Range = Range::new(100, 60000);
 
 static MATCH_POLICY: [Policy; 3] = [
     Policy::UNUSED,
@@ -152,13 +201,14 @@ static PEER_NEW_POLICY: [Policy; 5] = [
 /// only (`ynl-gen-c.py` prints one array each, all equal to this one).
 static ID_POLICY: [Policy; 2] = [Policy::UNUSED, Policy::min(AttrType::U32, 1)];
 
-static SERVICE_NEW_POLICY: [Policy; 6] = [
+static SERVICE_NEW_POLICY: [Policy; 7] = [
     Policy::UNUSED,
     Policy::min(AttrType::U32, 1),
     Policy::min_len(4),
     Policy::min(AttrType::U16, 1),
     Policy::of(AttrType::U8),
     Policy::max(AttrType::U32, 2),
+    Policy::full_range(AttrType::U32, &HOLD_TIMEOUT_RANGE),
 ];
 
 static RULE_NEW_POLICY: [Policy; 6] = [
@@ -170,7 +220,7 @@ static RULE_NEW_POLICY: [Policy; 6] = [
     Policy::nested(&TARGET_POLICY),
 ];
 
-static OPS: [SplitOp; 16] = [
+static OPS: [SplitOp; 17] = [
     SplitOp::doit::<Sockgroup>(CMD_NODE_SET, Some(&NODE_SET_POLICY), ADMIN_PERM),
     SplitOp::doit::<Sockgroup>(CMD_NODE_GET, None, ADMIN_PERM),
     SplitOp::doit::<Sockgroup>(CMD_NODE_DEL, None, ADMIN_PERM),
@@ -187,6 +237,7 @@ static OPS: [SplitOp; 16] = [
     SplitOp::doit::<Sockgroup>(CMD_RULE_GET, Some(&ID_POLICY), ADMIN_PERM),
     SplitOp::dumpit::<Sockgroup>(CMD_RULE_GET, ADMIN_PERM),
     SplitOp::doit::<Sockgroup>(CMD_STATS_GET, None, ADMIN_PERM),
+    SplitOp::dumpit::<Sockgroup>(CMD_CONN_GET, ADMIN_PERM),
 ];
 
 static MCGRPS: [McGroup; 1] = [McGroup::new(b"events")];
@@ -210,7 +261,7 @@ impl Family for Sockgroup {
         let Some(cluster) = NetState::cluster(req.net()) else {
             return Err(req.fail(c_str!("namespace not set up"), None, ENODEV));
         };
-        match cmd {
+        let done = match cmd {
             CMD_NODE_SET => node_set(req, &cluster),
             CMD_NODE_GET => node_get(req, &cluster),
             CMD_NODE_DEL => node_del(req, &cluster),
@@ -225,13 +276,39 @@ impl Family for Sockgroup {
             CMD_RULE_GET => rule_get(req, &cluster),
             CMD_STATS_GET => stats_get(req, &cluster),
             _ => Err(req.fail(c_str!("unknown command"), None, eopnotsupp())),
+        };
+        let changed = matches!(
+            cmd,
+            CMD_NODE_SET
+                | CMD_NODE_DEL
+                | CMD_PEER_NEW
+                | CMD_PEER_DEL
+                | CMD_SERVICE_NEW
+                | CMD_SERVICE_DEL
+                | CMD_RULE_NEW
+                | CMD_RULE_DEL
+        );
+        if done.is_ok() && changed {
+            // The hold's snapshot follows every change, under the mutex.
+            let cfg = cluster.lock();
+            if let Err(e) = cluster.rebuild(req.net(), &cfg) {
+                return Err(req.fail(
+                    c_str!("changed, but the front-end hold could not follow"),
+                    None,
+                    e,
+                ));
+            }
         }
+        done
     }
 
     fn dumpit(cmd: u8, dump: &mut Dump<'_>) -> Result {
         let Some(cluster) = NetState::cluster(dump.net()) else {
             return Err(ENODEV);
         };
+        if cmd == CMD_CONN_GET {
+            return dump_conns(dump, &cluster);
+        }
         let cfg = cluster.lock();
         let from = u32::try_from(dump.cursor()).unwrap_or(u32::MAX);
         match cmd {
@@ -582,6 +659,8 @@ fn service_new(req: &mut Request<'_>, cluster: &Cluster) -> Result {
         },
     };
     let role = opt_u32(req, SERVICE_ROLE)?.unwrap_or(ROLE_BOTH);
+    let hold_timeout_ms = opt_u32(req, SERVICE_HOLD_TIMEOUT)?.unwrap_or(DEFAULT_HOLD_TIMEOUT_MS);
+    let stats = Arc::new(HoldStats::default(), GFP_KERNEL).map_err(|e| oom(req, e))?;
     let mut cfg = cluster.lock();
     node_of(req, &cfg)?;
     let Err(at) = position(&cfg.services, id, |s| s.id) else {
@@ -603,6 +682,8 @@ fn service_new(req: &mut Request<'_>, cluster: &Cluster) -> Result {
         port,
         proto,
         role,
+        hold_timeout_ms,
+        stats,
     };
     insert_at(&mut cfg.services, at, service).map_err(|e| oom(req, e))
 }
@@ -640,7 +721,30 @@ fn put_service(w: &mut Writer, s: &Service) -> Result {
     w.put(SERVICE_ADDR, s.addr.as_bytes())?;
     w.put_u16(SERVICE_PORT, s.port)?;
     w.put_u8(SERVICE_PROTO, s.proto)?;
-    w.put_u32(SERVICE_ROLE, s.role)
+    w.put_u32(SERVICE_ROLE, s.role)?;
+    w.put_u32(SERVICE_HOLD_TIMEOUT, s.hold_timeout_ms)?;
+    let st = &s.stats;
+    w.nest(SERVICE_STATS, |w| {
+        for (kind, c) in [
+            (SERVICE_STATS_HELD, &st.held),
+            (SERVICE_STATS_LOCAL, &st.local),
+            (SERVICE_STATS_REMOTE, &st.remote),
+            (SERVICE_STATS_OVER_BYTES, &st.over_bytes),
+            (SERVICE_STATS_OVER_TIME, &st.over_time),
+            (SERVICE_STATS_MALFORMED, &st.malformed),
+            (SERVICE_STATS_HTTP1, &st.http1),
+            (SERVICE_STATS_HTTP2, &st.http2),
+            (SERVICE_STATS_TLS, &st.tls),
+            (SERVICE_STATS_COOKIE_BYPASS, &st.cookie_bypass),
+            (SERVICE_STATS_TFO_BYPASS, &st.tfo_bypass),
+            (SERVICE_STATS_HOLD_FULL, &st.hold_full),
+            (SERVICE_STATS_ABORTED, &st.aborted),
+            (SERVICE_STATS_DUP, &st.dup),
+        ] {
+            w.put_u64(kind, c.load(Relaxed))?;
+        }
+        Ok(())
+    })
 }
 
 fn service_get(req: &mut Request<'_>, cluster: &Cluster) -> Result {
@@ -761,4 +865,57 @@ fn put_stats(w: &mut Writer, s: &NetStats) -> Result {
     w.put_u64(STATS_FRAMES_TX, s.frames_tx)?;
     w.put_u64(STATS_FRAMES_RX, s.frames_rx)?;
     w.put_u64(STATS_GENERATION, s.generation)
+}
+
+/// One part of the dump of the connections held and decided: a copy of the
+/// table each part, resumed at the index the cursor keeps (connections
+/// that come or go between parts may be missed or repeated, as in
+/// `/proc/net/tcp`).
+fn dump_conns(dump: &mut Dump<'_>, cluster: &Cluster) -> Result {
+    let conns = cluster.conns()?;
+    let from = usize::try_from(dump.cursor()).unwrap_or(usize::MAX);
+    for (i, c) in conns.iter().enumerate().skip(from) {
+        if !dump.entry(CMD_CONN_GET, |w| put_conn(w, c))? {
+            break;
+        }
+        dump.set_cursor(i as u64 + 1);
+    }
+    Ok(())
+}
+
+fn put_conn(w: &mut Writer, c: &ConnInfo) -> Result {
+    let alen = match c.family {
+        IpFamily::Inet => 4,
+        IpFamily::Inet6 => 16,
+    };
+    w.put_u32(CONN_SERVICE, c.service)?;
+    w.put_u16(CONN_ADDR_FAMILY, c.family.af())?;
+    w.put(CONN_SADDR, &c.saddr[..alen])?;
+    w.put(CONN_DADDR, &c.daddr[..alen])?;
+    w.put_u16(CONN_SPORT, c.sport)?;
+    w.put_u16(CONN_DPORT, c.dport)?;
+    w.put_u32(
+        CONN_STATE,
+        match c.state {
+            ConnState::Held => CONN_STATE_HELD,
+            ConnState::Local => CONN_STATE_LOCAL,
+            ConnState::Remote => CONN_STATE_REMOTE,
+        },
+    )?;
+    let i = &c.info;
+    w.put_u32(CONN_CLIENT_ISN, i.rcv_isn)?;
+    w.put_u32(CONN_SERVER_ISN, i.snt_isn)?;
+    w.put_u16(CONN_MSS, i.mss)?;
+    w.put_u8(CONN_SND_WSCALE, if i.wscale_ok { i.snd_wscale } else { 0 })?;
+    w.put_u8(CONN_RCV_WSCALE, if i.wscale_ok { i.rcv_wscale } else { 0 })?;
+    w.put_u8(CONN_WSCALE, u8::from(i.wscale_ok))?;
+    w.put_u8(CONN_SACK, u8::from(i.sack_ok))?;
+    w.put_u8(CONN_TSTAMP, u8::from(i.tstamp_ok))?;
+    w.put_u32(CONN_TS_RECENT, i.ts_recent)?;
+    w.put_u32(CONN_TS_OFF, i.ts_off)?;
+    w.put_u8(CONN_ECN, u8::from(i.ecn_ok))?;
+    w.put_u32(CONN_BYTES, c.bytes)?;
+    w.put_u32(CONN_RULE, c.rule)?;
+    w.put_u32(CONN_PEER, c.peer)?;
+    w.put_u32(CONN_AGE_MS, c.age_ms)
 }

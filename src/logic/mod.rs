@@ -20,3 +20,10 @@ pub mod frame;
 #[allow(dead_code)]
 #[path = "../cluster/membership.rs"]
 pub mod membership;
+// Part 2: the request parser and the reassembly of a held request.
+#[allow(dead_code)]
+#[path = "../cluster/reasm.rs"]
+pub mod reasm;
+#[allow(dead_code)]
+#[path = "../cluster/request.rs"]
+pub mod request;

@@ -1,0 +1,352 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The front-end hold's packets: a TCP segment in the hold hook
+//! ([`HookPacket`]), which the hook may steal ([`HeldSkb`]: the packet with
+//! its hook state, kept as `nf_queue` keeps one) and later re-inject into the
+//! stack after our hook, or drop.
+//!
+//! C headers: [`include/linux/netfilter.h`](srctree/include/linux/netfilter.h),
+//! [`include/net/request_sock.h`](srctree/include/net/request_sock.h),
+//! [`net/netfilter/nfnetlink_queue.c`](srctree/net/netfilter/nfnetlink_queue.c) (`nf_reinject`).
+
+use super::{
+    bindings,
+    net::Net,
+    skb::{Family, SkBuff},
+};
+use core::{marker::PhantomData, ptr::NonNull};
+
+/// A TCP segment's header fields, host order; addresses network order
+/// (IPv4 in the first 4 bytes, the rest 0).
+#[derive(Clone, Copy, Debug)]
+pub struct TcpSeg {
+    /// The packet's family.
+    pub family: Family,
+    /// Source (client) address.
+    pub saddr: [u8; 16],
+    /// Destination (service) address.
+    pub daddr: [u8; 16],
+    /// Source port.
+    pub sport: u16,
+    /// Destination port.
+    pub dport: u16,
+    /// Sequence number.
+    pub seq: u32,
+    /// Acknowledgment number.
+    pub ack_seq: u32,
+    /// Flags (`super::skb::tcp_flags`).
+    pub flags: u8,
+    /// Bytes of payload.
+    pub payload_len: u32,
+    payload_off: u32,
+    thoff: u32,
+}
+
+/// What a request socket (`TCP_NEW_SYN_RECV`) learned in the handshake.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ReqInfo {
+    /// The client's ISN.
+    pub rcv_isn: u32,
+    /// Our ISN (of the SYN-ACK).
+    pub snt_isn: u32,
+    /// Our timestamp offset.
+    pub ts_off: u32,
+    /// The client's last timestamp.
+    pub ts_recent: u32,
+    /// The MSS (`req->mss`).
+    pub mss: u16,
+    /// The client's window scale.
+    pub snd_wscale: u8,
+    /// Our window scale.
+    pub rcv_wscale: u8,
+    /// Window scaling negotiated.
+    pub wscale_ok: bool,
+    /// SACK negotiated.
+    pub sack_ok: bool,
+    /// Timestamps negotiated.
+    pub tstamp_ok: bool,
+    /// ECN negotiated.
+    pub ecn_ok: bool,
+}
+
+/// The socket TCP will give a segment.
+#[derive(Clone, Copy, Debug)]
+pub enum SegSock {
+    /// None in the established hash: a listener's segment (or none's).
+    None,
+    /// A request socket: a handshake whose SYN-ACK was sent.
+    Request(ReqInfo),
+    /// A full or `TIME_WAIT` socket.
+    Other,
+}
+
+/// A packet in the hold hook, owned by the hook call `'a`: it is either
+/// handed back to netfilter ([`HookVerdict::Accept`]) or consumed
+/// ([`HookPacket::steal`], [`HookPacket::discard`]), which gives the
+/// [`Stolen`] token that the hook must return.
+///
+/// # Invariants
+///
+/// `skb` and `state` are the live packet and hook state of a call of a hook
+/// registered with the static `ops`, for `'a`; the hook owns the packet.
+pub struct HookPacket<'a> {
+    skb: *mut bindings::sk_buff,
+    state: *const bindings::nf_hook_state,
+    ops: *const bindings::nf_hook_ops,
+    family: Family,
+    _p: PhantomData<&'a ()>,
+}
+
+/// Proof that the hook consumed its packet: the hook returns `NF_STOLEN`.
+pub struct Stolen<'a>(PhantomData<&'a ()>);
+
+/// What the hold hook decides.
+pub enum HookVerdict<'a> {
+    /// Let the packet go on (`NF_ACCEPT`).
+    Accept(HookPacket<'a>),
+    /// The packet was consumed (`NF_STOLEN`).
+    Stolen(Stolen<'a>),
+}
+
+impl<'a> HookPacket<'a> {
+    /// # Safety
+    ///
+    /// `skb` and `state` are the live arguments of a call of a netfilter hook
+    /// of `family` registered with `ops` (static), whose caller owns the
+    /// packet for `'a`; the hook returns `NF_STOLEN` if and only if the value
+    /// was consumed (a [`Stolen`] came back), `NF_ACCEPT` otherwise.
+    pub(crate) unsafe fn new(
+        skb: *mut bindings::sk_buff,
+        state: *const bindings::nf_hook_state,
+        ops: *const bindings::nf_hook_ops,
+        family: Family,
+    ) -> Self {
+        // INVARIANT: As the caller guarantees.
+        Self {
+            skb,
+            state,
+            ops,
+            family,
+            _p: PhantomData,
+        }
+    }
+
+    /// The packet.
+    pub fn skb(&self) -> &SkBuff {
+        // SAFETY: By the type invariant the packet is alive and the hook's.
+        unsafe { SkBuff::from_raw(self.skb) }
+    }
+
+    /// The TCP segment, if this is one (not a fragment, header complete).
+    pub fn tcp_seg(&self) -> Option<TcpSeg> {
+        let mut s = bindings::sg_tcp_seg::default();
+        // SAFETY: By the type invariant the packet is alive, at LOCAL_IN of
+        // `family`, its IP header linear (`ip_rcv_core`/`ipv6_rcv_core`);
+        // the helper reads the rest with `skb_header_pointer`.
+        if !unsafe { bindings::sg_skb_tcp_seg(self.skb, self.family.nfproto(), &mut s) } {
+            return None;
+        }
+        Some(TcpSeg {
+            family: self.family,
+            saddr: s.saddr,
+            daddr: s.daddr,
+            sport: s.sport,
+            dport: s.dport,
+            seq: s.seq,
+            ack_seq: s.ack_seq,
+            flags: s.flags,
+            payload_len: s.payload_len,
+            payload_off: s.payload_off,
+            thoff: s.thoff,
+        })
+    }
+
+    /// The socket TCP will give the segment `seg` (read from this packet):
+    /// the one early demux attached, else the established hash's, which is
+    /// then attached as early demux would have (TCP uses it).
+    pub fn sock(&self, net: &Net, seg: &TcpSeg) -> SegSock {
+        let raw = bindings::sg_tcp_seg {
+            sport: seg.sport,
+            dport: seg.dport,
+            ..Default::default()
+        };
+        // SAFETY: By the type invariant the hook owns the live packet and
+        // may attach a socket to it; `net` is the hook's namespace; the
+        // lookup runs under the RCU read lock the hook holds.
+        let sk = unsafe { bindings::sg_skb_demux(net.as_ptr(), self.skb, self.family.nfproto(), &raw) };
+        if sk.is_null() {
+            return SegSock::None;
+        }
+        let mut info = bindings::sg_req_info::default();
+        // SAFETY: `sk` is the packet's socket, referenced by it (early
+        // demux's or our lookup's reference, dropped with the packet).
+        if unsafe { bindings::sg_reqsk_info(sk, &mut info) } {
+            SegSock::Request(ReqInfo {
+                rcv_isn: info.rcv_isn,
+                snt_isn: info.snt_isn,
+                ts_off: info.ts_off,
+                ts_recent: info.ts_recent,
+                mss: info.mss,
+                snd_wscale: info.snd_wscale,
+                rcv_wscale: info.rcv_wscale,
+                wscale_ok: info.wscale_ok != 0,
+                sack_ok: info.sack_ok != 0,
+                tstamp_ok: info.tstamp_ok != 0,
+                ecn_ok: info.ecn_ok != 0,
+            })
+        } else {
+            SegSock::Other
+        }
+    }
+
+    /// Whether the ACK `seg` carries a valid SYN cookie.
+    pub fn syncookie_valid(&self, seg: &TcpSeg) -> bool {
+        // SAFETY: By the type invariant the packet is alive; `seg` was read
+        // from it, so `thoff` is within it.
+        unsafe { bindings::sg_skb_syncookie_valid(self.skb, self.family.nfproto(), seg.thoff) }
+    }
+
+    /// Whether the TCP checksum is right (verifies it, as conntrack would).
+    pub fn csum_ok(&self, seg: &TcpSeg) -> bool {
+        // SAFETY: As in `syncookie_valid`; the hook may update the packet's
+        // checksum state (`nf_checksum`).
+        unsafe { bindings::sg_skb_csum_ok(self.skb, self.family.nfproto(), seg.thoff) }
+    }
+
+    /// Whether the listener of the SYN `seg` accepts TCP Fast Open.
+    pub fn listener_fastopen(&self, net: &Net, seg: &TcpSeg) -> bool {
+        // SAFETY: As in `SkBuff::listener`: the packet is alive, its IP
+        // header linear, `thoff` within it, under the hook's RCU read lock;
+        // a listener found is RCU-freed, so alive until the lock ends.
+        unsafe {
+            let sk = bindings::sg_skb_lookup_listener(
+                net.as_ptr(),
+                self.skb,
+                self.family.nfproto(),
+                seg.thoff as i32,
+            );
+            !sk.is_null() && bindings::sg_sk_fastopen(sk)
+        }
+    }
+
+    /// Keeps the packet, with references on its route, devices and socket
+    /// (as `nf_queue` does); `Err(self)` when one cannot be taken (a device
+    /// or socket going).
+    pub fn steal(self) -> Result<(HeldSkb, Stolen<'a>), Self> {
+        let mut saved = bindings::nf_hook_state::default();
+        // SAFETY: By the type invariant the hook owns the live packet and
+        // `state` is its live hook state; on success the helper took the
+        // references that `HeldSkb` drops.
+        if !unsafe { bindings::sg_hold_state_get(self.skb, self.state, &mut saved) } {
+            return Err(self);
+        }
+        // INVARIANT: the hook gives the packet up (it returns `NF_STOLEN`
+        // with the `Stolen` token); `saved` holds the references taken.
+        let held = HeldSkb {
+            // SAFETY: netfilter passes a non-null packet.
+            skb: unsafe { NonNull::new_unchecked(self.skb) },
+            state: saved,
+            ops: self.ops,
+        };
+        Ok((held, Stolen(PhantomData)))
+    }
+
+    /// Frees the packet (a duplicate the hold drops).
+    pub fn discard(self) -> Stolen<'a> {
+        // SAFETY: By the type invariant the hook owns the packet; it returns
+        // `NF_STOLEN` (the token), so netfilter does not touch it again.
+        unsafe { bindings::sg_kfree_skb(self.skb) };
+        Stolen(PhantomData)
+    }
+}
+
+/// A stolen packet with its hook state: dropped when dropped, or
+/// re-injected after our hook ([`HeldSkb::reinject`]).
+///
+/// # Invariants
+///
+/// We own `skb`; `state` is a copy of its hook state holding references on
+/// `in`, `out` and `sk` (`sg_hold_state_get`), and the packet's route is
+/// referenced; `ops` is the static hook ops of the hook that stole it.
+pub struct HeldSkb {
+    skb: NonNull<bindings::sk_buff>,
+    state: bindings::nf_hook_state,
+    ops: *const bindings::nf_hook_ops,
+}
+
+// SAFETY: The packet is ours alone, and every object `state` points to is
+// held by a reference count (devices, socket; the namespace outlives the
+// packet: the hold frees every packet in the namespace's `pre_exit`), so it
+// may be used and freed from any CPU and task.
+unsafe impl Send for HeldSkb {}
+// SAFETY: `&HeldSkb` only reads the packet (`skb_copy_bits`).
+unsafe impl Sync for HeldSkb {}
+
+impl HeldSkb {
+    /// Copies `buf.len()` bytes of the payload of segment `seg` (read from
+    /// this packet), from byte `from` of the payload on.
+    pub fn copy_payload(&self, seg: &TcpSeg, from: u32, buf: &mut [u8]) -> bool {
+        let Some(end) = from.checked_add(buf.len() as u32) else {
+            return false;
+        };
+        if end > seg.payload_len {
+            return false;
+        }
+        // SAFETY: By the type invariant the packet is ours and alive; the
+        // range lies within its payload (checked above: `seg` was read from
+        // it, and `payload_off + payload_len` is its length); `buf` is valid
+        // for `buf.len()` bytes.
+        unsafe {
+            bindings::sg_skb_copy_bits(
+                self.skb.as_ptr(),
+                (seg.payload_off + from) as i32,
+                buf.as_mut_ptr().cast(),
+                buf.len() as i32,
+            ) == 0
+        }
+    }
+
+    /// Whether its device is still registered.
+    pub fn dev_alive(&self) -> bool {
+        // SAFETY: By the type invariant `state.in` is null or referenced.
+        unsafe { bindings::sg_hold_dev_alive(&self.state) }
+    }
+
+    /// Hands the packet to the stack after our hook: the later hooks, then
+    /// TCP, as `nf_reinject` does for `NF_ACCEPT` (any context; the caller
+    /// holds none of its own spinlocks that the hook takes: TCP runs here).
+    pub fn reinject(self) {
+        let mut this = core::mem::ManuallyDrop::new(self);
+        // SAFETY: By the type invariant we own the packet and `state` holds
+        // the references its hook state needs; the helper takes the RCU
+        // read lock and disables softirqs around the hooks and `okfn`, and
+        // consumes the packet. Then the references go; `this` is not used
+        // again (not dropped: `ManuallyDrop`).
+        unsafe {
+            bindings::sg_hold_reinject(this.skb.as_ptr(), &mut this.state, this.ops);
+            bindings::sg_hold_state_put(&mut this.state);
+        }
+    }
+}
+
+impl Drop for HeldSkb {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant we own the packet and the references.
+        unsafe {
+            bindings::sg_kfree_skb(self.skb.as_ptr());
+            bindings::sg_hold_state_put(&mut self.state);
+        }
+    }
+}
+
+/// Milliseconds on the monotonic jiffies clock.
+pub fn now_ms() -> u64 {
+    // SAFETY: No precondition; reads `jiffies_64`.
+    unsafe { bindings::sg_jiffies64_ms() }
+}
+
+/// A random number (`get_random_u32`).
+pub fn random_u32() -> u32 {
+    // SAFETY: No precondition; callable in any context.
+    unsafe { bindings::sg_get_random_u32() }
+}

@@ -1,0 +1,760 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The front-end hold (issue 11, part 2): BTCP below TCP, UTCP above it.
+//!
+//! **BTCP.** A LOCAL_IN hook (after conntrack's helpers) looks at the TCP
+//! segments to a service's address and port whose socket is a request
+//! socket (a handshake whose SYN-ACK was sent). The segment that completes
+//! the handshake (`ack_seq` = our ISN + 1) is stolen instead of reaching
+//! TCP, with everything the request socket learned (both ISNs, MSS, window
+//! scales, SACK, timestamps, ECN); the request bytes that follow are stolen
+//! too and reassembled in a 16 KiB buffer for the parser. Nothing is
+//! allocated for a SYN: the entry is made for the completing ACK only.
+//!
+//! **UTCP.** Since TCP has not seen the completing ACK, it has created no
+//! child socket: the application's `accept()` cannot return the connection
+//! while it is held. Once the request's headers are complete (or malformed,
+//! or a budget ran out) the rules decide, and the held segments are
+//! re-injected in sequence order after our hook (as `nf_reinject` does):
+//! TCP creates the child with the ACK, queues it for `accept()`, and
+//! receives the request bytes in order. Part 2 serves every connection
+//! locally; a decision for a peer is counted as `remote` ("would hand off").
+//!
+//! Decided connections stay listed (for `conn-get`) for 60 s, at most
+//! [`DECIDED_MAX`] of them; later segments of a decided connection pass.
+
+use super::rules::{ServiceRules, Verdict as RuleVerdict};
+use super::{AddrFamily, Config};
+use crate::logic::{
+    reasm::{Added, Reasm},
+    request::{self, Kind, Parse, MAX_HEADER},
+};
+use crate::sys::{
+    hold::{now_ms, random_u32, HeldSkb, HookPacket, HookVerdict, ReqInfo, SegSock, TcpSeg},
+    lock::{new_spinlock_bh, SpinLockBh},
+    net::Net,
+    rcu::{self, RcuCell},
+    skb::{tcp_flags, Family},
+    work::{Run, Worked},
+};
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use kernel::{alloc::KVVec, prelude::*, sync::Arc};
+
+/// At most this many connections held per namespace; more pass (counted `hold-full`).
+pub(crate) const HOLD_MAX: usize = 4096;
+/// At most this many decided connections listed per namespace (the oldest go).
+pub(crate) const DECIDED_MAX: usize = 4096;
+/// Decided connections are listed this long.
+pub(crate) const DECIDED_KEEP_MS: u64 = 60_000;
+/// At most this many segments held per connection; one more releases it
+/// (counted `over-bytes`).
+pub(crate) const SEGS_MAX: usize = 128;
+/// The hold timeout when the service sets none, and its bounds.
+pub(crate) const DEFAULT_HOLD_TIMEOUT_MS: u32 = 2000;
+/// How often the sweep looks for expired holds while any connection is listed.
+const SWEEP_MS: u32 = 50;
+/// At most this many holds released per sweep run (the rest: the next run).
+const SWEEP_BUDGET: usize = 256;
+/// Hash buckets of the connection table.
+const BUCKETS: usize = 1024;
+
+/// The counters of a service's hold (attribute set `service-stats`).
+#[derive(Default)]
+pub(crate) struct HoldStats {
+    pub(crate) held: AtomicU64,
+    pub(crate) local: AtomicU64,
+    pub(crate) remote: AtomicU64,
+    pub(crate) over_bytes: AtomicU64,
+    pub(crate) over_time: AtomicU64,
+    pub(crate) malformed: AtomicU64,
+    pub(crate) http1: AtomicU64,
+    pub(crate) http2: AtomicU64,
+    pub(crate) tls: AtomicU64,
+    pub(crate) cookie_bypass: AtomicU64,
+    pub(crate) tfo_bypass: AtomicU64,
+    pub(crate) hold_full: AtomicU64,
+    pub(crate) aborted: AtomicU64,
+    pub(crate) dup: AtomicU64,
+}
+
+fn inc(c: &AtomicU64) {
+    c.fetch_add(1, Relaxed);
+}
+
+/// A service as the packet path sees it.
+struct SvcEntry {
+    id: u32,
+    family: Family,
+    /// Network order, IPv4 in the first 4 bytes.
+    addr: [u8; 16],
+    port: u16,
+    hold_timeout_ms: u32,
+    rules: ServiceRules,
+    stats: Arc<HoldStats>,
+}
+
+/// The services of the namespace held by the front-end, rebuilt on every
+/// configuration change and published under RCU.
+pub(crate) struct Snapshot {
+    self_id: u32,
+    services: KVec<SvcEntry>,
+}
+
+impl Snapshot {
+    fn find(&self, family: Family, daddr: &[u8; 16], dport: u16) -> Option<&SvcEntry> {
+        self.services
+            .iter()
+            .find(|s| s.port == dport && s.family == family && &s.addr == daddr)
+    }
+}
+
+/// Builds the snapshot of `cfg` (control path: config mutex held, GFP_KERNEL):
+/// its TCP services with role frontend or both. `None`: no such service.
+pub(crate) fn build_snapshot(cfg: &Config) -> Result<Option<Snapshot>> {
+    let mut services = KVec::new();
+    for s in cfg.services.iter() {
+        if s.proto != super::PROTO_TCP || s.role == super::ROLE_BACKEND {
+            continue;
+        }
+        let family = match s.addr.family {
+            AddrFamily::V4 => Family::Inet,
+            AddrFamily::V6 => Family::Inet6,
+        };
+        services.push(
+            SvcEntry {
+                id: s.id,
+                family,
+                addr: s.addr.bytes,
+                port: s.port,
+                hold_timeout_ms: s.hold_timeout_ms,
+                rules: ServiceRules::build(cfg, s.id)?,
+                stats: s.stats.clone(),
+            },
+            GFP_KERNEL,
+        )?;
+    }
+    if services.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(Snapshot {
+        self_id: cfg.node.as_ref().map_or(0, |n| n.id),
+        services,
+    }))
+}
+
+/// A connection's 4-tuple.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct ConnKey {
+    family: Family,
+    saddr: [u8; 16],
+    daddr: [u8; 16],
+    sport: u16,
+    dport: u16,
+}
+
+impl ConnKey {
+    fn of(seg: &TcpSeg) -> Self {
+        Self {
+            family: seg.family,
+            saddr: seg.saddr,
+            daddr: seg.daddr,
+            sport: seg.sport,
+            dport: seg.dport,
+        }
+    }
+
+    /// FNV-1a over the tuple, seeded per table (no chosen collisions).
+    fn hash(&self, seed: u32) -> usize {
+        let mut h: u32 = 0x811c_9dc5 ^ seed;
+        let mut eat = |b: &[u8]| {
+            for &x in b {
+                h = (h ^ u32::from(x)).wrapping_mul(0x0100_0193);
+            }
+        };
+        eat(&self.saddr);
+        eat(&self.daddr);
+        eat(&self.sport.to_be_bytes());
+        eat(&self.dport.to_be_bytes());
+        h as usize % BUCKETS
+    }
+}
+
+/// Where a connection stands (enum `conn-state`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum ConnState {
+    Held,
+    Local,
+    Remote,
+}
+
+/// Why a hold ends.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// The rules decided (complete or malformed request).
+    Decided(RuleVerdict, u32),
+    /// Over the byte or segment budget: local.
+    OverBytes,
+    /// Over the time budget: local.
+    OverTime,
+    /// The client closed its side first: local, counted aborted.
+    Fin,
+}
+
+/// A held or decided connection.
+struct Entry {
+    key: ConnKey,
+    service: u32,
+    stats: Arc<HoldStats>,
+    info: ReqInfo,
+    state: ConnState,
+    started_ms: u64,
+    deadline_ms: u64,
+    decided_ms: u64,
+    reasm: Reasm,
+    /// The request's first bytes (allocated with the first data).
+    buf: KVec<u8>,
+    /// The held segments: (offset from the client's ISN + 1, arrival, packet).
+    segs: KVec<(i32, u32, HeldSkb)>,
+    arrivals: u32,
+    bytes: u32,
+    rule: u32,
+    peer: u32,
+}
+
+/// A connection as `conn-get` reports it.
+#[derive(Clone, Copy)]
+pub(crate) struct ConnInfo {
+    pub(crate) service: u32,
+    pub(crate) family: Family,
+    pub(crate) saddr: [u8; 16],
+    pub(crate) daddr: [u8; 16],
+    pub(crate) sport: u16,
+    pub(crate) dport: u16,
+    pub(crate) state: ConnState,
+    pub(crate) info: ReqInfo,
+    pub(crate) bytes: u32,
+    pub(crate) rule: u32,
+    pub(crate) peer: u32,
+    pub(crate) age_ms: u32,
+}
+
+impl Entry {
+    fn conn_info(&self, now: u64) -> ConnInfo {
+        ConnInfo {
+            service: self.service,
+            family: self.key.family,
+            saddr: self.key.saddr,
+            daddr: self.key.daddr,
+            sport: self.key.sport,
+            dport: self.key.dport,
+            state: self.state,
+            info: self.info,
+            bytes: self.bytes,
+            rule: self.rule,
+            peer: self.peer,
+            age_ms: now.saturating_sub(self.started_ms).min(u64::from(u32::MAX)) as u32,
+        }
+    }
+}
+
+/// The connection table of a namespace.
+struct Table {
+    /// Set by `shutdown`: nothing is held any more.
+    closed: bool,
+    seed: u32,
+    /// Slots of each bucket: a removed entry leaves `None`, which an
+    /// insertion takes again (no allocation in the common case).
+    buckets: KVec<KVec<Option<KBox<Entry>>>>,
+    held: usize,
+    decided: usize,
+    /// A copy of the payload of the segment being added (under the lock).
+    scratch: KVec<u8>,
+}
+
+impl Table {
+    fn find(&self, key: &ConnKey) -> Option<(usize, usize)> {
+        let b = key.hash(self.seed);
+        self.buckets
+            .get(b)?
+            .iter()
+            .position(|e| e.as_ref().is_some_and(|e| e.key == *key))
+            .map(|i| (b, i))
+    }
+
+    fn get(&self, (b, i): (usize, usize)) -> Option<&Entry> {
+        self.buckets.get(b)?.get(i)?.as_deref()
+    }
+
+    fn get_mut(&mut self, (b, i): (usize, usize)) -> Option<&mut Entry> {
+        self.buckets.get_mut(b)?.get_mut(i)?.as_deref_mut()
+    }
+
+    /// Inserts a held entry; `None` when out of memory (the entry is dropped).
+    fn insert(&mut self, e: KBox<Entry>) -> Option<(usize, usize)> {
+        let b = e.key.hash(self.seed);
+        let bucket = self.buckets.get_mut(b)?;
+        let i = match bucket.iter().position(|s| s.is_none()) {
+            Some(i) => {
+                bucket[i] = Some(e);
+                i
+            }
+            None => {
+                bucket.push(Some(e), GFP_ATOMIC).ok()?;
+                bucket.len() - 1
+            }
+        };
+        self.held += 1;
+        Some((b, i))
+    }
+
+    fn remove(&mut self, (b, i): (usize, usize)) -> Option<KBox<Entry>> {
+        let e = self.buckets.get_mut(b)?.get_mut(i)?.take()?;
+        match e.state {
+            ConnState::Held => self.held -= 1,
+            _ => self.decided -= 1,
+        }
+        Some(e)
+    }
+
+    fn len(&self) -> usize {
+        self.held + self.decided
+    }
+}
+
+/// The namespace's hold: the services' snapshot and the connection table,
+/// with the sweep that releases expired holds.
+#[pin_data]
+pub(crate) struct Hold {
+    snapshot: RcuCell<Snapshot>,
+    #[pin]
+    table: SpinLockBh<Table>,
+}
+
+/// Segments to re-inject (or drop) once the table's lock is released.
+type Release = KVec<(i32, u32, HeldSkb)>;
+
+impl Hold {
+    /// An empty hold (process context).
+    pub(crate) fn new() -> Result<impl PinInit<Worked<Hold>>> {
+        let mut buckets = KVec::with_capacity(BUCKETS, GFP_KERNEL)?;
+        for _ in 0..BUCKETS {
+            buckets.push(KVec::new(), GFP_KERNEL)?;
+        }
+        let scratch = KVec::from_elem(0u8, MAX_HEADER, GFP_KERNEL)?;
+        let table = Table {
+            closed: false,
+            seed: random_u32(),
+            buckets,
+            held: 0,
+            decided: 0,
+            scratch,
+        };
+        Ok(Worked::new(pin_init!(Hold {
+            snapshot: RcuCell::new(),
+            table <- new_spinlock_bh!(table, "sockgroup_hold"),
+        })))
+    }
+
+    /// Publishes `snap` (control path, config mutex held); the old one is
+    /// freed after a grace period. Returns whether any service is held.
+    pub(crate) fn publish(&self, snap: Option<Snapshot>) -> Result<bool> {
+        let on = snap.is_some();
+        self.snapshot.replace(snap, GFP_KERNEL)?;
+        Ok(on)
+    }
+}
+
+/// Re-injects the segments of a released hold in sequence order (the ACK
+/// first), or drops them when their device went.
+fn reinject(mut segs: Release) {
+    segs.sort_unstable_by_key(|&(off, arrival, _)| (off, arrival));
+    for (_, _, skb) in segs {
+        if skb.dev_alive() {
+            skb.reinject();
+        }
+    }
+}
+
+/// The hold hook (softirq, under RCU): see the module's documentation.
+/// `up`: the ids of the nodes up.
+pub(crate) fn hold_in<'a>(
+    w: &Worked<Hold>,
+    net: &Net,
+    pkt: HookPacket<'a>,
+    guard: &rcu::Guard,
+    up: &[u32],
+) -> HookVerdict<'a> {
+    let Some(snap) = w.snapshot.get(guard) else {
+        return HookVerdict::Accept(pkt);
+    };
+    let Some(seg) = pkt.tcp_seg() else {
+        return HookVerdict::Accept(pkt);
+    };
+    let Some(svc) = snap.find(seg.family, &seg.daddr, seg.dport) else {
+        return HookVerdict::Accept(pkt);
+    };
+    let f = seg.flags;
+    if f & tcp_flags::SYN != 0 {
+        // A SYN with data to a Fast Open listener: TCP creates the child
+        // at once, there is no handshake to hold.
+        if f & tcp_flags::ACK == 0 && seg.payload_len > 0 && pkt.listener_fastopen(net, &seg) {
+            inc(&svc.stats.tfo_bypass);
+        }
+        return HookVerdict::Accept(pkt);
+    }
+    let info = match pkt.sock(net, &seg) {
+        SegSock::Request(info) => info,
+        SegSock::Other => return HookVerdict::Accept(pkt),
+        SegSock::None => {
+            // No request socket: a SYN cookie's ACK (TCP creates the child
+            // from the cookie), or a stray segment.
+            if f & (tcp_flags::ACK | tcp_flags::RST) == tcp_flags::ACK && pkt.syncookie_valid(&seg)
+            {
+                inc(&svc.stats.cookie_bypass);
+            }
+            return HookVerdict::Accept(pkt);
+        }
+    };
+    let key = ConnKey::of(&seg);
+    let now = now_ms();
+    let mut t = w.table.lock();
+    if t.closed {
+        return HookVerdict::Accept(pkt);
+    }
+    let found = t.find(&key);
+    let same = found.and_then(|p| t.get(p)).map(|e| (e.info.snt_isn == info.snt_isn, e.state));
+    let pos = match (found, same) {
+        // The same handshake: held, or decided (then TCP's).
+        (Some(pos), Some((true, state))) => {
+            if state != ConnState::Held {
+                return HookVerdict::Accept(pkt);
+            }
+            pos
+        }
+        (old, _) => {
+            // A new handshake (its 4-tuple may have been decided before).
+            if f & (tcp_flags::ACK | tcp_flags::RST) != tcp_flags::ACK
+                || seg.ack_seq != info.snt_isn.wrapping_add(1)
+            {
+                return HookVerdict::Accept(pkt);
+            }
+            if t.held >= HOLD_MAX {
+                inc(&svc.stats.hold_full);
+                return HookVerdict::Accept(pkt);
+            }
+            if !pkt.csum_ok(&seg) {
+                // TCP drops it.
+                return HookVerdict::Accept(pkt);
+            }
+            if let Some(old) = old {
+                drop(t.remove(old));
+            }
+            let Ok(segs) = KVec::with_capacity(8, GFP_ATOMIC) else {
+                inc(&svc.stats.hold_full);
+                return HookVerdict::Accept(pkt);
+            };
+            let entry = Entry {
+                key,
+                service: svc.id,
+                stats: svc.stats.clone(),
+                info,
+                state: ConnState::Held,
+                started_ms: now,
+                deadline_ms: now + u64::from(svc.hold_timeout_ms),
+                decided_ms: 0,
+                reasm: Reasm::new(info.rcv_isn.wrapping_add(1)),
+                buf: KVec::new(),
+                segs,
+                arrivals: 0,
+                bytes: 0,
+                rule: 0,
+                peer: 0,
+            };
+            let Ok(entry) = KBox::new(entry, GFP_ATOMIC) else {
+                inc(&svc.stats.hold_full);
+                return HookVerdict::Accept(pkt);
+            };
+            let Some(pos) = t.insert(entry) else {
+                inc(&svc.stats.hold_full);
+                return HookVerdict::Accept(pkt);
+            };
+            inc(&svc.stats.held);
+            if t.held == 1 {
+                w.schedule_in(SWEEP_MS);
+            }
+            pos
+        }
+    };
+    // A segment of a held connection.
+    if f & tcp_flags::RST != 0 {
+        // The client gave up: drop what is held (the application never
+        // sees the connection), let the reset end the request socket.
+        let e = t.remove(pos);
+        drop(t);
+        if let Some(e) = e {
+            inc(&e.stats.aborted);
+        }
+        return HookVerdict::Accept(pkt);
+    }
+    let Some(arrivals) = t.get(pos).map(|e| e.arrivals) else {
+        return HookVerdict::Accept(pkt);
+    };
+    if seg.payload_len == 0 && f & tcp_flags::FIN == 0 && arrivals > 0 {
+        // A repeated bare ACK (a window update, an answer to a SYN-ACK
+        // sent again): nothing to keep.
+        inc(&svc.stats.dup);
+        return HookVerdict::Stolen(pkt.discard());
+    }
+    if !pkt.csum_ok(&seg) {
+        return HookVerdict::Accept(pkt);
+    }
+    let (held, stolen) = match pkt.steal() {
+        Ok(x) => x,
+        Err(pkt) => return HookVerdict::Accept(pkt),
+    };
+    let end = add_segment(&mut t, pos, &seg, held, snap, svc, up);
+    if let Some(end) = end {
+        let segs = finish(&mut t, pos, end, now);
+        drop(t);
+        reinject(segs);
+    }
+    HookVerdict::Stolen(stolen)
+}
+
+/// Adds a stolen segment to the held connection at `pos`; `Some` when the
+/// hold ends with it.
+fn add_segment(
+    t: &mut Table,
+    pos: (usize, usize),
+    seg: &TcpSeg,
+    held: HeldSkb,
+    snap: &Snapshot,
+    svc: &SvcEntry,
+    up: &[u32],
+) -> Option<End> {
+    let Table {
+        buckets, scratch, ..
+    } = t;
+    let Some(e) = buckets
+        .get_mut(pos.0)
+        .and_then(|b| b.get_mut(pos.1))
+        .and_then(|e| e.as_deref_mut())
+    else {
+        // Not reached: `pos` is the entry's.
+        return Some(End::OverBytes);
+    };
+    let base = e.info.rcv_isn.wrapping_add(1);
+    let off = seg.seq.wrapping_sub(base) as i32;
+    let fin = seg.flags & tcp_flags::FIN != 0;
+    let mut keep = e.arrivals == 0 || fin;
+    let mut end = None;
+    if seg.payload_len > 0 {
+        if e.buf.is_empty() {
+            match KVec::from_elem(0u8, MAX_HEADER, GFP_ATOMIC) {
+                Ok(buf) => e.buf = buf,
+                // No memory for the request: serve it locally now.
+                Err(_) => end = Some(End::OverBytes),
+            }
+        }
+        if end.is_none() {
+            // The part of the payload that may fall in the buffer.
+            let skip = if off < 0 { off.unsigned_abs() } else { 0 };
+            let room = (MAX_HEADER as i64 - i64::from(off.max(0))).max(0) as u32;
+            let take = seg.payload_len.saturating_sub(skip).min(room);
+            let data_seq = seg.seq.wrapping_add(skip);
+            let chunk = &mut scratch[..take as usize];
+            if take == 0 || !held.copy_payload(seg, skip, chunk) {
+                // Entirely before the base (a retransmission of what TCP
+                // needs anyway) or past the buffer: keep it for TCP.
+                keep = true;
+            } else {
+                match e.reasm.add(&mut e.buf, data_seq, chunk) {
+                    Added::New(_) | Added::Beyond => keep = true,
+                    Added::Duplicate => {}
+                    Added::Fragmented => {
+                        keep = true;
+                        end = Some(End::OverBytes);
+                    }
+                }
+            }
+        }
+    }
+    if !keep {
+        inc(&e.stats.dup);
+        drop(held);
+        return end;
+    }
+    if e.segs.push((off, e.arrivals, held), GFP_ATOMIC).is_err() || e.segs.len() >= SEGS_MAX {
+        // Out of memory (the segment is dropped: the client sends it
+        // again), or at the segment budget: serve what is held.
+        end = Some(End::OverBytes);
+    }
+    e.arrivals += 1;
+    if end.is_some() {
+        return end;
+    }
+    let contiguous = e.reasm.contiguous();
+    e.bytes = contiguous as u32;
+    if contiguous == 0 && !fin {
+        return None;
+    }
+    let parsed = request::parse(&e.buf[..contiguous]);
+    match &parsed {
+        Parse::Complete(r) => inc(match r.kind() {
+            Kind::Http1 => &e.stats.http1,
+            Kind::Http2 => &e.stats.http2,
+            Kind::Tls => &e.stats.tls,
+        }),
+        Parse::Malformed => inc(&e.stats.malformed),
+        Parse::Incomplete => {
+            return if contiguous >= MAX_HEADER {
+                Some(End::OverBytes)
+            } else if fin {
+                Some(End::Fin)
+            } else {
+                None
+            };
+        }
+    }
+    let (verdict, rule) = svc.rules.decide(&parsed, snap.self_id, up);
+    Some(End::Decided(verdict, rule))
+}
+
+/// Ends the hold of the connection at `pos`: it is decided (listed on),
+/// its segments are returned for re-injection.
+fn finish(t: &mut Table, pos: (usize, usize), end: End, now: u64) -> Release {
+    let Some(e) = t.get_mut(pos) else {
+        return KVec::new();
+    };
+    let (state, rule, peer) = match end {
+        End::Decided(RuleVerdict::Local, rule) => (ConnState::Local, rule, 0),
+        End::Decided(RuleVerdict::Peer(p), rule) => (ConnState::Remote, rule, p),
+        _ => (ConnState::Local, 0, 0),
+    };
+    match end {
+        End::OverBytes => inc(&e.stats.over_bytes),
+        End::OverTime => inc(&e.stats.over_time),
+        End::Fin => inc(&e.stats.aborted),
+        End::Decided(..) => {}
+    }
+    inc(match state {
+        ConnState::Remote => &e.stats.remote,
+        _ => &e.stats.local,
+    });
+    e.state = state;
+    e.rule = rule;
+    e.peer = peer;
+    e.decided_ms = now;
+    e.buf = KVec::new();
+    let segs = core::mem::take(&mut e.segs);
+    t.held -= 1;
+    t.decided += 1;
+    segs
+}
+
+impl Run for Hold {
+    /// The sweep: releases holds past their timeout (served locally,
+    /// counted `over-time`), forgets decided connections after 60 s or
+    /// beyond the bound, drops holds whose device went; bounded work per run.
+    fn run(&self) -> Option<u32> {
+        let mut out: KVec<Release> = match KVec::with_capacity(SWEEP_BUDGET, GFP_KERNEL) {
+            Ok(v) => v,
+            Err(_) => return Some(SWEEP_MS),
+        };
+        let now = now_ms();
+        let more = {
+            let mut t = self.table.lock();
+            if t.closed {
+                return None;
+            }
+            // Beyond the bound of decided ones, the oldest go first: the
+            // cut-off age that leaves at most DECIDED_MAX.
+            let excess = t.decided.saturating_sub(DECIDED_MAX);
+            let mut cutoff = now.saturating_sub(DECIDED_KEEP_MS);
+            if excess > 0 {
+                // Find the decided time of the `excess`-th oldest (a
+                // linear pass per step: rare, bounded by the table).
+                let mut oldest = u64::MAX;
+                for bucket in t.buckets.iter() {
+                    for e in bucket.iter().flatten() {
+                        if e.state != ConnState::Held {
+                            oldest = oldest.min(e.decided_ms);
+                        }
+                    }
+                }
+                cutoff = cutoff.max(oldest.saturating_add(1));
+            }
+            for b in 0..t.buckets.len() {
+                for i in 0..t.buckets[b].len() {
+                    let Some(e) = t.get((b, i)) else {
+                        continue;
+                    };
+                    let held = e.state == ConnState::Held;
+                    let dead = held && e.segs.iter().any(|s| !s.2.dev_alive());
+                    let expired = held && now >= e.deadline_ms;
+                    let forget = !held && e.decided_ms < cutoff;
+                    if dead {
+                        // Its device went: the packets cannot go anywhere.
+                        inc(&e.stats.aborted);
+                        drop(t.remove((b, i)));
+                    } else if forget {
+                        drop(t.remove((b, i)));
+                    } else if expired && out.len() < out.capacity() {
+                        let segs = finish(&mut t, (b, i), End::OverTime, now);
+                        // Within the capacity: no allocation.
+                        let _ = out.push(segs, GFP_ATOMIC);
+                    }
+                }
+            }
+            t.len() > 0
+        };
+        // Outside the lock: TCP runs.
+        for segs in out {
+            reinject(segs);
+        }
+        more.then_some(SWEEP_MS)
+    }
+}
+
+/// Ends every hold of the namespace (its or the module's `pre_exit`): the
+/// held segments are re-injected when the namespace lives on (the module
+/// goes: TCP gets them, without the hook), dropped when it goes; no hold
+/// is made afterwards; the sweep is cancelled.
+pub(crate) fn shutdown(w: &Worked<Hold>, net: &Net) {
+    let buckets = {
+        let mut t = w.table.lock();
+        t.closed = true;
+        t.held = 0;
+        t.decided = 0;
+        core::mem::take(&mut t.buckets)
+    };
+    w.cancel_sync();
+    let alive = net.alive();
+    for bucket in buckets {
+        for mut e in bucket.into_iter().flatten() {
+            let segs = core::mem::take(&mut e.segs);
+            if alive {
+                reinject(segs);
+            }
+        }
+    }
+}
+
+/// The connections listed (process context): a copy, at most `HOLD_MAX +
+/// DECIDED_MAX` (plus those the sweep did not trim yet).
+pub(crate) fn conns(w: &Worked<Hold>) -> Result<KVVec<ConnInfo>> {
+    let n = w.table.lock().len();
+    let mut v = KVVec::with_capacity(n + 64, GFP_KERNEL)?;
+    let now = now_ms();
+    let t = w.table.lock();
+    'out: for bucket in t.buckets.iter() {
+        for e in bucket.iter().flatten() {
+            if v.len() == v.capacity() {
+                break 'out;
+            }
+            // Within the capacity: no allocation.
+            v.push(e.conn_info(now), GFP_ATOMIC)?;
+        }
+    }
+    Ok(v)
+}
