@@ -27,7 +27,7 @@ sockets), so that what is checked is what an application sees.
   hold.py compare SS CONNS PORTS ADDR  the learned state of the connections whose
                                   client (ADDR) ports are in PORTS (a JSON list),
                                   from `sgctl cluster conns --json` (CONNS),
-                                  against the client's `ss -Htin` (SS).
+                                  against the client's `ss -Htine` (SS).
 
 Every client prints a JSON object on stdout ("sport": its local port) and
 exits non-zero, with the reason on stderr, when a check fails.
@@ -323,7 +323,7 @@ def tls(host, port, sni):
 # ---- The learned state against ss ----
 
 def parse_ss(text):
-    """{client port: set of ss's tokens} of `ss -Htin` output."""
+    """{client port: set of ss's tokens} of `ss -Htine` output."""
     out = {}
     sport = None
     for line in text.splitlines():
