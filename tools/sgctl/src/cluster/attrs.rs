@@ -268,6 +268,28 @@ attr_set! {
         Port(u16) = SOCKGROUP_A_SERVICE_PORT,
         Proto(u8) = SOCKGROUP_A_SERVICE_PROTO,
         Role(u32) = SOCKGROUP_A_SERVICE_ROLE,
+        HoldTimeout(u32) = SOCKGROUP_A_SERVICE_HOLD_TIMEOUT,
+        Stats(Nest<ServiceStatsAttr>) = SOCKGROUP_A_SERVICE_STATS,
+    }
+}
+
+attr_set! {
+    /// The `service-stats` set.
+    ServiceStatsAttr {
+        Held(u64) = SOCKGROUP_A_SERVICE_STATS_HELD,
+        Local(u64) = SOCKGROUP_A_SERVICE_STATS_LOCAL,
+        Remote(u64) = SOCKGROUP_A_SERVICE_STATS_REMOTE,
+        OverBytes(u64) = SOCKGROUP_A_SERVICE_STATS_OVER_BYTES,
+        OverTime(u64) = SOCKGROUP_A_SERVICE_STATS_OVER_TIME,
+        Malformed(u64) = SOCKGROUP_A_SERVICE_STATS_MALFORMED,
+        Http1(u64) = SOCKGROUP_A_SERVICE_STATS_HTTP1,
+        Http2(u64) = SOCKGROUP_A_SERVICE_STATS_HTTP2,
+        Tls(u64) = SOCKGROUP_A_SERVICE_STATS_TLS,
+        CookieBypass(u64) = SOCKGROUP_A_SERVICE_STATS_COOKIE_BYPASS,
+        TfoBypass(u64) = SOCKGROUP_A_SERVICE_STATS_TFO_BYPASS,
+        HoldFull(u64) = SOCKGROUP_A_SERVICE_STATS_HOLD_FULL,
+        Aborted(u64) = SOCKGROUP_A_SERVICE_STATS_ABORTED,
+        Dup(u64) = SOCKGROUP_A_SERVICE_STATS_DUP,
     }
 }
 
@@ -332,6 +354,34 @@ attr_set! {
     }
 }
 
+attr_set! {
+    /// The `conn` set: a connection of a service, held or decided.
+    ConnAttr {
+        Service(u32) = SOCKGROUP_A_CONN_SERVICE,
+        AddrFamily(u16) = SOCKGROUP_A_CONN_ADDR_FAMILY,
+        Saddr(IpAddr) = SOCKGROUP_A_CONN_SADDR,
+        Daddr(IpAddr) = SOCKGROUP_A_CONN_DADDR,
+        Sport(u16) = SOCKGROUP_A_CONN_SPORT,
+        Dport(u16) = SOCKGROUP_A_CONN_DPORT,
+        State(u32) = SOCKGROUP_A_CONN_STATE,
+        ClientIsn(u32) = SOCKGROUP_A_CONN_CLIENT_ISN,
+        ServerIsn(u32) = SOCKGROUP_A_CONN_SERVER_ISN,
+        Mss(u16) = SOCKGROUP_A_CONN_MSS,
+        SndWscale(u8) = SOCKGROUP_A_CONN_SND_WSCALE,
+        RcvWscale(u8) = SOCKGROUP_A_CONN_RCV_WSCALE,
+        Wscale(u8) = SOCKGROUP_A_CONN_WSCALE,
+        Sack(u8) = SOCKGROUP_A_CONN_SACK,
+        Tstamp(u8) = SOCKGROUP_A_CONN_TSTAMP,
+        TsRecent(u32) = SOCKGROUP_A_CONN_TS_RECENT,
+        TsOff(u32) = SOCKGROUP_A_CONN_TS_OFF,
+        Ecn(u8) = SOCKGROUP_A_CONN_ECN,
+        Bytes(u32) = SOCKGROUP_A_CONN_BYTES,
+        Rule(u32) = SOCKGROUP_A_CONN_RULE,
+        Peer(u32) = SOCKGROUP_A_CONN_PEER,
+        AgeMs(u32) = SOCKGROUP_A_CONN_AGE_MS,
+    }
+}
+
 /// The attributes of a message, in the set its command uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Attrs {
@@ -345,6 +395,8 @@ pub enum Attrs {
     Rule(Vec<RuleAttr>),
     /// stats-get.
     Stats(Vec<StatsAttr>),
+    /// conn-get (dump).
+    Conn(Vec<ConnAttr>),
 }
 
 /// A message of the family: its command and its attributes.
@@ -389,6 +441,7 @@ fn empty_attrs(cmd: u8) -> Option<Attrs> {
             Attrs::Rule(Vec::new())
         }
         SOCKGROUP_CMD_STATS_GET => Attrs::Stats(Vec::new()),
+        SOCKGROUP_CMD_CONN_GET => Attrs::Conn(Vec::new()),
         _ => return None,
     })
 }
@@ -413,6 +466,7 @@ impl Emitable for SgMessage {
             Attrs::Service(a) => a.as_slice().buffer_len(),
             Attrs::Rule(a) => a.as_slice().buffer_len(),
             Attrs::Stats(a) => a.as_slice().buffer_len(),
+            Attrs::Conn(a) => a.as_slice().buffer_len(),
         }
     }
     fn emit(&self, buf: &mut [u8]) {
@@ -422,6 +476,7 @@ impl Emitable for SgMessage {
             Attrs::Service(a) => a.as_slice().emit(buf),
             Attrs::Rule(a) => a.as_slice().emit(buf),
             Attrs::Stats(a) => a.as_slice().emit(buf),
+            Attrs::Conn(a) => a.as_slice().emit(buf),
         }
     }
 }
@@ -434,6 +489,7 @@ impl ParseableParametrized<[u8], GenlHeader> for SgMessage {
             Some(Attrs::Service(_)) => Attrs::Service(parse_attrs(buf)?),
             Some(Attrs::Rule(_)) => Attrs::Rule(parse_attrs(buf)?),
             Some(Attrs::Stats(_)) => Attrs::Stats(parse_attrs(buf)?),
+            Some(Attrs::Conn(_)) => Attrs::Conn(parse_attrs(buf)?),
             None => {
                 return Err(DecodeError::from(format!(
                     "unknown sockgroup command {}",

@@ -50,9 +50,12 @@ pub enum ClusterCommand {
     /// Rules of services: add, delete or show.
     #[command(subcommand)]
     Rule(RuleCommand),
-    /// The node, its membership, peers with state and counters, services,
-    /// rules and the namespace's counters.
+    /// The node, its membership, peers with state and counters, services
+    /// with their counters, rules and the namespace's counters.
     Show,
+    /// The connections of services that are held (their first request not
+    /// yet decided) or were decided, with what the handshake told.
+    Conns,
     /// Print the events (peer up, peer down, key rejected) as they come, one
     /// line each, until killed.
     Monitor(MonitorArgs),
@@ -192,6 +195,10 @@ pub struct ServiceAddArgs {
     /// What this node does for it.
     #[arg(long, value_enum, default_value_t = Role::Both)]
     pub role: Role,
+    /// How long a connection is held for its first request before it is
+    /// served locally, in milliseconds (kernel default 2000; 100 to 60000).
+    #[arg(long, value_name = "MS")]
+    pub hold_timeout: Option<u32>,
 }
 
 /// `sgctl cluster rule ...`.
@@ -301,6 +308,11 @@ const ROLES: &[(u32, &str)] = &[
     (SOCKGROUP_ROLE_FRONTEND, "frontend"),
     (SOCKGROUP_ROLE_BACKEND, "backend"),
     (SOCKGROUP_ROLE_BOTH, "both"),
+];
+const CONN_STATES: &[(u32, &str)] = &[
+    (SOCKGROUP_CONN_STATE_HELD, "held"),
+    (SOCKGROUP_CONN_STATE_LOCAL, "local"),
+    (SOCKGROUP_CONN_STATE_REMOTE, "remote"),
 ];
 
 /// The name of `value` in `table`, or the number for one this sgctl does
@@ -425,16 +437,17 @@ pub fn service_new_msg(a: &ServiceAddArgs) -> SgMessage {
         Role::Backend => SOCKGROUP_ROLE_BACKEND,
         Role::Both => SOCKGROUP_ROLE_BOTH,
     };
-    SgMessage::new(
-        SOCKGROUP_CMD_SERVICE_NEW,
-        Attrs::Service(vec![
-            ServiceAttr::Id(a.id),
-            ServiceAttr::Addr(a.addr),
-            ServiceAttr::Port(a.port),
-            ServiceAttr::Proto(proto),
-            ServiceAttr::Role(role),
-        ]),
-    )
+    let mut v = vec![
+        ServiceAttr::Id(a.id),
+        ServiceAttr::Addr(a.addr),
+        ServiceAttr::Port(a.port),
+        ServiceAttr::Proto(proto),
+        ServiceAttr::Role(role),
+    ];
+    if let Some(ms) = a.hold_timeout {
+        v.push(ServiceAttr::HoldTimeout(ms));
+    }
+    SgMessage::new(SOCKGROUP_CMD_SERVICE_NEW, Attrs::Service(v))
 }
 
 /// rule-new of these arguments.
@@ -480,6 +493,7 @@ pub fn id_msg(cmd: u8, id: Option<u32>) -> SgMessage {
             Attrs::Rule(ids.map(RuleAttr::Id).collect())
         }
         SOCKGROUP_CMD_STATS_GET => Attrs::Stats(Vec::new()),
+        SOCKGROUP_CMD_CONN_GET => Attrs::Conn(Vec::new()),
         _ => panic!("command {cmd} takes more than an id"),
     };
     SgMessage::new(cmd, attrs)
@@ -587,6 +601,56 @@ pub struct Service {
     /// tcp, udp, or the protocol number.
     pub proto: Option<String>,
     pub role: Option<String>,
+    pub hold_timeout_ms: Option<u32>,
+    pub stats: Option<ServiceStats>,
+}
+
+/// A service's counters: connections held, how they were decided, what
+/// their first request was, and why some were served without a decision.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ServiceStats {
+    pub held: u64,
+    pub local: u64,
+    /// Decided for a peer ("would hand off": served locally in part 2).
+    pub remote: u64,
+    pub over_bytes: u64,
+    pub over_time: u64,
+    pub malformed: u64,
+    pub http1: u64,
+    pub http2: u64,
+    pub tls: u64,
+    pub cookie_bypass: u64,
+    pub tfo_bypass: u64,
+    pub hold_full: u64,
+    pub aborted: u64,
+    /// Segments of held connections dropped as duplicates or past the budget.
+    pub dup: u64,
+}
+
+impl ServiceStats {
+    fn of(attrs: &[ServiceStatsAttr]) -> Self {
+        let mut s = Self::default();
+        for a in attrs {
+            match a {
+                ServiceStatsAttr::Held(v) => s.held = *v,
+                ServiceStatsAttr::Local(v) => s.local = *v,
+                ServiceStatsAttr::Remote(v) => s.remote = *v,
+                ServiceStatsAttr::OverBytes(v) => s.over_bytes = *v,
+                ServiceStatsAttr::OverTime(v) => s.over_time = *v,
+                ServiceStatsAttr::Malformed(v) => s.malformed = *v,
+                ServiceStatsAttr::Http1(v) => s.http1 = *v,
+                ServiceStatsAttr::Http2(v) => s.http2 = *v,
+                ServiceStatsAttr::Tls(v) => s.tls = *v,
+                ServiceStatsAttr::CookieBypass(v) => s.cookie_bypass = *v,
+                ServiceStatsAttr::TfoBypass(v) => s.tfo_bypass = *v,
+                ServiceStatsAttr::HoldFull(v) => s.hold_full = *v,
+                ServiceStatsAttr::Aborted(v) => s.aborted = *v,
+                ServiceStatsAttr::Dup(v) => s.dup = *v,
+                ServiceStatsAttr::Other(_) => {}
+            }
+        }
+        s
+    }
 }
 
 impl Service {
@@ -605,6 +669,8 @@ impl Service {
                     })
                 }
                 ServiceAttr::Role(v) => s.role = Some(name_of(ROLES, *v)),
+                ServiceAttr::HoldTimeout(v) => s.hold_timeout_ms = Some(*v),
+                ServiceAttr::Stats(Nest(a)) => s.stats = Some(ServiceStats::of(a)),
                 ServiceAttr::Other(_) => {}
             }
         }
@@ -719,6 +785,76 @@ impl Stats {
             }
         }
         s
+    }
+}
+
+/// A connection of a service, as conn-get reports it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Conn {
+    pub service: u32,
+    /// The client's address and port.
+    pub saddr: Option<IpAddr>,
+    pub sport: Option<u16>,
+    /// The service's address and port.
+    pub daddr: Option<IpAddr>,
+    pub dport: Option<u16>,
+    /// held, local, remote, or the number of a state this sgctl does not know.
+    pub state: Option<String>,
+    pub client_isn: Option<u32>,
+    pub server_isn: Option<u32>,
+    /// The MSS the client announced (clamped by the listener's).
+    pub mss: Option<u16>,
+    /// The client's window scale (0 without window scaling).
+    pub snd_wscale: Option<u8>,
+    /// This node's window scale (0 without window scaling).
+    pub rcv_wscale: Option<u8>,
+    /// Whether window scaling was negotiated.
+    pub wscale: Option<bool>,
+    pub sack: Option<bool>,
+    pub tstamp: Option<bool>,
+    pub ts_recent: Option<u32>,
+    pub ts_off: Option<u32>,
+    pub ecn: Option<bool>,
+    /// Request bytes held (or read before the decision).
+    pub bytes: Option<u32>,
+    /// The rule that decided (0: the service's default).
+    pub rule: Option<u32>,
+    /// The peer decided for (0: this node).
+    pub peer: Option<u32>,
+    pub age_ms: Option<u32>,
+}
+
+impl Conn {
+    fn of(attrs: &[ConnAttr]) -> Self {
+        let mut c = Self::default();
+        for a in attrs {
+            match a {
+                ConnAttr::Service(v) => c.service = *v,
+                ConnAttr::Saddr(v) => c.saddr = Some(*v),
+                ConnAttr::Daddr(v) => c.daddr = Some(*v),
+                ConnAttr::Sport(v) => c.sport = Some(*v),
+                ConnAttr::Dport(v) => c.dport = Some(*v),
+                ConnAttr::State(v) => c.state = Some(name_of(CONN_STATES, *v)),
+                ConnAttr::ClientIsn(v) => c.client_isn = Some(*v),
+                ConnAttr::ServerIsn(v) => c.server_isn = Some(*v),
+                ConnAttr::Mss(v) => c.mss = Some(*v),
+                ConnAttr::SndWscale(v) => c.snd_wscale = Some(*v),
+                ConnAttr::RcvWscale(v) => c.rcv_wscale = Some(*v),
+                ConnAttr::Wscale(v) => c.wscale = Some(*v != 0),
+                ConnAttr::Sack(v) => c.sack = Some(*v != 0),
+                ConnAttr::Tstamp(v) => c.tstamp = Some(*v != 0),
+                ConnAttr::TsRecent(v) => c.ts_recent = Some(*v),
+                ConnAttr::TsOff(v) => c.ts_off = Some(*v),
+                ConnAttr::Ecn(v) => c.ecn = Some(*v != 0),
+                ConnAttr::Bytes(v) => c.bytes = Some(*v),
+                ConnAttr::Rule(v) => c.rule = Some(*v),
+                ConnAttr::Peer(v) => c.peer = Some(*v),
+                ConnAttr::AgeMs(v) => c.age_ms = Some(*v),
+                // The addresses say the family.
+                ConnAttr::AddrFamily(_) | ConnAttr::Other(_) => {}
+            }
+        }
+        c
     }
 }
 
@@ -844,9 +980,10 @@ pub fn render_peers(peers: &[Peer], indent: &str) -> String {
     t.render(indent)
 }
 
-/// Services as a table.
+/// Services as a table, then their counters as another (when the kernel
+/// sent any).
 pub fn render_services(services: &[Service], indent: &str) -> String {
-    let mut t = Table::new(["ID", "ADDR", "PORT", "PROTO", "ROLE"]);
+    let mut t = Table::new(["ID", "ADDR", "PORT", "PROTO", "ROLE", "HOLD-MS"]);
     for s in services {
         t.push(vec![
             s.id.to_string(),
@@ -854,6 +991,98 @@ pub fn render_services(services: &[Service], indent: &str) -> String {
             opt(&s.port),
             opt(&s.proto),
             opt(&s.role),
+            opt(&s.hold_timeout_ms),
+        ]);
+    }
+    let mut out = t.render(indent);
+    if services.iter().any(|s| s.stats.is_some()) {
+        let _ = write!(
+            out,
+            "\n{indent}counters:\n{}",
+            render_service_stats(services, &format!("{indent}  "))
+        );
+    }
+    out
+}
+
+/// The services' counters, a row per service.
+pub fn render_service_stats(services: &[Service], indent: &str) -> String {
+    let mut t = Table::new([
+        "ID",
+        "HELD",
+        "LOCAL",
+        "REMOTE",
+        "OVER-BYTES",
+        "OVER-TIME",
+        "MALFORMED",
+        "HTTP1",
+        "HTTP2",
+        "TLS",
+        "COOKIE-BYPASS",
+        "TFO-BYPASS",
+        "HOLD-FULL",
+        "ABORTED",
+        "DUP",
+    ]);
+    for s in services {
+        let Some(c) = &s.stats else { continue };
+        t.push(
+            [
+                u64::from(s.id),
+                c.held,
+                c.local,
+                c.remote,
+                c.over_bytes,
+                c.over_time,
+                c.malformed,
+                c.http1,
+                c.http2,
+                c.tls,
+                c.cookie_bypass,
+                c.tfo_bypass,
+                c.hold_full,
+                c.aborted,
+                c.dup,
+            ]
+            .iter()
+            .map(u64::to_string)
+            .collect(),
+        );
+    }
+    t.render(indent)
+}
+
+/// `yes`/`no` of an optional flag, `-` when absent.
+fn flag(v: &Option<bool>) -> String {
+    v.map_or_else(|| "-".into(), |b| if b { "yes" } else { "no" }.into())
+}
+
+/// Connections as a table.
+pub fn render_conns(conns: &[Conn], indent: &str) -> String {
+    let mut t = Table::new([
+        "SERVICE", "CLIENT", "VIP", "STATE", "MSS", "WSCALE", "SACK", "TS", "ECN", "BYTES", "RULE",
+        "PEER", "AGE-MS",
+    ]);
+    for c in conns {
+        let wscale = match (c.wscale, c.snd_wscale, c.rcv_wscale) {
+            (Some(false), ..) => "no".into(),
+            (_, None, None) => "-".into(),
+            (_, s, r) => format!("{}/{}", opt(&s), opt(&r)),
+        };
+        t.push(vec![
+            c.service.to_string(),
+            addr_port(&c.saddr, &c.sport),
+            addr_port(&c.daddr, &c.dport),
+            opt(&c.state),
+            opt(&c.mss),
+            wscale,
+            flag(&c.sack),
+            flag(&c.tstamp),
+            flag(&c.ecn),
+            opt(&c.bytes),
+            opt(&c.rule),
+            opt(&c.peer),
+            opt(&c.age_ms),
         ]);
     }
     t.render(indent)
@@ -970,6 +1199,13 @@ fn peers_of(msgs: Vec<SgMessage>) -> Vec<Peer> {
 fn services_of(msgs: Vec<SgMessage>) -> Vec<Service> {
     collect(msgs, |a| match a {
         Attrs::Service(a) => Some(Service::of(a)),
+        _ => None,
+    })
+}
+
+fn conns_of(msgs: Vec<SgMessage>) -> Vec<Conn> {
+    collect(msgs, |a| match a {
+        Attrs::Conn(a) => Some(Conn::of(a)),
         _ => None,
     })
 }
@@ -1120,6 +1356,10 @@ pub fn run(args: ClusterArgs) -> Result<(), Error> {
         ClusterCommand::Show => {
             let o = overview(&mut c)?;
             output(json, &o, || render_overview(&o))
+        }
+        ClusterCommand::Conns => {
+            let conns = conns_of(c.dump("conns", id_msg(SOCKGROUP_CMD_CONN_GET, None))?);
+            output(json, &conns, || render_conns(&conns, ""))
         }
         ClusterCommand::Monitor(a) => monitor(&mut c, json, &a),
     }
