@@ -18,6 +18,10 @@ opened after setns() into it, so one Python start serves a whole cluster
                                                  N times: insmod KO, set up
                                                  FILE, wait for PEER up in
                                                  NS, rmmod
+  cluster.py YNL_DIR SPEC serve                  the commands above from
+      stdin, one a line, their words separated by tabs, and "close NS"
+      (closes NS's socket: it would keep a deleted namespace alive); each
+      answer is the command's output, then a line "= STATUS"
 Binary attributes are hex strings, as with cli.py.
 """
 
@@ -45,10 +49,16 @@ def enter(ns):
 
 
 def family(ns):
-    """A YNL socket in namespace NS (opened there once)."""
+    """A YNL socket in namespace NS (opened there once; the process goes
+    back to its own namespace, which then holds no other)."""
     if ns not in _ynl:
-        enter(ns)
-        _ynl[ns] = YnlFamily(SPEC, schema="")
+        home = os.open("/proc/self/ns/net", os.O_RDONLY)
+        try:
+            enter(ns)
+            _ynl[ns] = YnlFamily(SPEC, schema="")
+        finally:
+            _libc.setns(home, CLONE_NEWNET)
+            os.close(home)
     return _ynl[ns]
 
 
@@ -59,8 +69,33 @@ def state(ns, peer):
         return None
 
 
+def serve():
+    """Commands from stdin (see above): one Python start for a whole
+    script, where a start per request costs seconds under TCG."""
+    for line in sys.stdin:
+        words = line.rstrip("\n").split("\t")
+        try:
+            if words[0] == "close":
+                y = _ynl.pop(words[1], None)
+                if y:
+                    y.sock.close()
+                rc = 0
+            else:
+                rc = run(words[0], words[1:])
+        except Exception as e:  # noqa: BLE001 - the caller sees it, and goes on
+            print(f"{words[0]}: {type(e).__name__}: {e}")
+            rc = 1
+        print(f"= {rc}", flush=True)
+    return 0
+
+
 def main():
-    cmd, args = sys.argv[3], sys.argv[4:]
+    if sys.argv[3] == "serve":
+        return serve()
+    return run(sys.argv[3], sys.argv[4:])
+
+
+def run(cmd, args):
     if cmd == "do":
         ns, op, req = args
         print(json.dumps(family(ns).do(op, json.loads(req)), default=bytes.hex))

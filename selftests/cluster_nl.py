@@ -16,6 +16,7 @@
 #                           joins the events group, prints "ready", waits for
 #                           event CMD about PEER_ID
 #   cluster_nl.py dump-ids OBJECT  the ids of a dump (peer, service, rule)
+#   cluster_nl.py node-id   this namespace's node id, or "error ERRNO"
 #   cluster_nl.py setup     node 1, peer 2, service 1, rule 1 (raw requests)
 #
 # Prints TAP lines for the subtests (the caller counts them) and exits 1
@@ -509,6 +510,15 @@ def cmd_dump_ids(what):
     return True
 
 
+def cmd_node_id():
+    r = Genl().request(NODE_GET)
+    if r.error:
+        print("error", errno.errorcode.get(r.error, r.error))
+        return False
+    print(struct.unpack("=I", dict(parse_attrs(r.msgs[0][1]))[NODE_ID])[0])
+    return True
+
+
 def main():
     what = sys.argv[1]
     if what == "invalid":
@@ -523,6 +533,8 @@ def main():
         good = cmd_wait_event(int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]))
     elif what == "dump-ids":
         good = cmd_dump_ids(sys.argv[2])
+    elif what == "node-id":
+        good = cmd_node_id()
     elif what == "setup":
         setup(Genl())
         good = True

@@ -64,12 +64,17 @@ TESTS=(
 #                              the cookie cases and the open-loop run are
 #                              decisions and load with no object of their
 #                              own, mostly waits there (run when named)
-#   cluster_nl.sh   full       the netlink family: every error path, the
-#                              limits, namespaces deleted and rmmod with a
-#                              configuration present (short: no traffic)
-#   cluster.sh      scaled     the control channel: every case, 10
+#   cluster_nl.sh   scaled     the netlink family over raw requests: every
+#                              error path, the limits, namespaces deleted and
+#                              rmmod with a configuration present; the YNL
+#                              client's part (cli.py, about 10 s a call
+#                              there) and the peer-up event between two
+#                              namespaces run on plain (the operations are
+#                              the raw ones; cluster.sh's channels send the
+#                              event on debug)
+#   cluster.sh      scaled     the control channel: every case, 3
 #                              rmmod/insmod cycles with channels up (50 on
-#                              plain: a cycle takes seconds under KASAN)
+#                              plain: a cycle takes about 6 s under KASAN)
 #   hold.sh         scaled     the front-end's hold: every case of the plain
 #                              run (budgets, kinds, cookies, learned state,
 #                              1-byte segments over netem) with fewer
