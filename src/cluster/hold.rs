@@ -366,7 +366,6 @@ impl Hold {
             table <- new_spinlock_bh!(table, "sockgroup_hold"),
         })))
     }
-
 }
 
 /// Publishes `snap` (control path, config mutex held); the old one is freed
@@ -740,7 +739,11 @@ impl Run for Hold {
                     let held = e.state == ConnState::Held;
                     let dead = held && e.segs.iter().any(|s| !s.2.dev_alive());
                     let expired = held && (now >= e.deadline_ms || e.orphan);
-                    let why = if e.orphan { End::Removed } else { End::OverTime };
+                    let why = if e.orphan {
+                        End::Removed
+                    } else {
+                        End::OverTime
+                    };
                     let forget = !held && e.decided_ms < cutoff;
                     if dead {
                         // Its device went: the packets cannot go anywhere.
