@@ -137,6 +137,65 @@ check "a slow client: released over-time" busywait 5000 over_time_moved
 wait $slow
 check "a slow client: served" grep -q "HTTP/1.0 200" "$tmp/slow_reply"
 
+# A request in 1-byte segments (TCP_NODELAY, a pause after each): held
+# until the last header byte, then served.
+ip netns exec "$cli" "$PY" - <<'EOF' >"$tmp/bytes_reply"
+import socket, sys, time
+s = socket.create_connection(("10.88.0.1", 8081))
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+for b in b"GET /blob HTTP/1.0\r\nHost: x\r\n\r\n":
+    s.send(bytes([b]))
+    time.sleep(0.005)
+data = b""
+while True:
+    d = s.recv(65536)
+    if not d:
+        break
+    data += d
+sys.stdout.buffer.write(data.split(b"\r\n\r\n", 1)[1])
+EOF
+check "1-byte segments: served, bytes intact" test "$(sha256sum <"$tmp/bytes_reply")" = "$want"
+
+# A reset while held: what is held is dropped, counted aborted; the server
+# never sees the connection.
+before=$(svc_stat aborted 2)
+ip netns exec "$cli" "$PY" - <<'EOF'
+import socket, struct, time
+s = socket.create_connection(("10.88.0.1", 8081))
+s.sendall(b"GET / HTTP/1.0\r\n")
+time.sleep(0.2)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+s.close()
+EOF
+aborted_moved() { [ "$(svc_stat aborted 2)" -gt "$before" ]; }
+check "a reset while held: counted aborted" busywait 5000 aborted_moved
+check "a reset while held: nothing in the accept queue" sh -c \
+	"ip netns exec $srv ss -ltnH 'sport = :$((PORT + 1))' | awk '{exit \$2 != 0}'"
+
+# The service deleted while a connection is held: released (local), then
+# served when the client sends the rest.
+rm -f "$tmp/half" "$tmp/go" "$tmp/half_reply"
+ip netns exec "$cli" "$PY" - "$tmp" <<'EOF' &
+import socket, sys, time, os
+tmp = sys.argv[1]
+s = socket.create_connection(("10.88.0.1", 8081))
+s.sendall(b"GET /blob HTTP/1.0\r\n")
+open(tmp + "/half", "w").close()
+while not os.path.exists(tmp + "/go"):
+    time.sleep(0.02)
+s.sendall(b"\r\n")
+open(tmp + "/half_reply", "wb").write(s.recv(100))
+EOF
+half=$!
+busywait 5000 test -e "$tmp/half"
+check "before service-del: held" busywait 2000 held_state
+ynl --do service-del --json '{"id": 2}' >/dev/null
+no_held() { ! conn_states | grep -q '^held '; }
+check "service-del: the hold released" busywait 3000 no_held
+touch "$tmp/go"
+wait $half
+check "service-del: served" grep -q "200 OK" "$tmp/half_reply"
+
 # SYN cookies: the ACK finds no request socket (TCP makes the child from
 # the cookie): not held, counted.
 before=$(svc_stat cookie-bypass)
@@ -181,6 +240,7 @@ check "second namespace: held" busywait 2000 held2
 kill $l2; wait $l2 2>/dev/null
 ip netns del "$srv2"
 ip netns del "$cli2"
+ynl --do service-new --json '{"id": 4, "addr": "0a580001", "port": 8081, "hold-timeout": 30000}' >/dev/null
 hold_one "$cli" $((PORT + 1))
 check "held before rmmod" busywait 2000 held_state
 check "rmmod with a connection held" rmmod sockgroup

@@ -202,6 +202,8 @@ enum End {
     OverTime,
     /// The client closed its side first: local, counted aborted.
     Fin,
+    /// The service went: local.
+    Removed,
 }
 
 /// A held or decided connection.
@@ -214,6 +216,8 @@ struct Entry {
     started_ms: u64,
     deadline_ms: u64,
     decided_ms: u64,
+    /// Its service went: released by the next sweep.
+    orphan: bool,
     reasm: Reasm,
     /// The request's first bytes (allocated with the first data).
     buf: KVec<u8>,
@@ -362,14 +366,32 @@ impl Hold {
             table <- new_spinlock_bh!(table, "sockgroup_hold"),
         })))
     }
+}
 
-    /// Publishes `snap` (control path, config mutex held); the old one is
-    /// freed after a grace period. Returns whether any service is held.
-    pub(crate) fn publish(&self, snap: Option<Snapshot>) -> Result<bool> {
-        let on = snap.is_some();
-        self.snapshot.replace(snap, GFP_KERNEL)?;
-        Ok(on)
+/// Publishes `snap` (control path, config mutex held); the old one is freed
+/// after a grace period. The holds of services that went are released by
+/// the sweep, run now. Returns whether any service is held.
+pub(crate) fn publish(w: &Worked<Hold>, snap: Option<Snapshot>) -> Result<bool> {
+    let mut ids = KVec::new();
+    for s in snap.iter().flat_map(|s| s.services.iter()) {
+        ids.push(s.id, GFP_KERNEL)?;
     }
+    let on = snap.is_some();
+    w.snapshot.replace(snap, GFP_KERNEL)?;
+    let mut orphans = false;
+    {
+        let mut t = w.table.lock();
+        for e in t.buckets.iter_mut().flat_map(|b| b.iter_mut()).flatten() {
+            if e.state == ConnState::Held && !ids.contains(&e.service) {
+                e.orphan = true;
+                orphans = true;
+            }
+        }
+    }
+    if orphans {
+        w.kick();
+    }
+    Ok(on)
 }
 
 /// Re-injects the segments of a released hold in sequence order (the ACK
@@ -476,6 +498,7 @@ pub(crate) fn hold_in<'a>(
                 started_ms: now,
                 deadline_ms: now + u64::from(svc.hold_timeout_ms),
                 decided_ms: 0,
+                orphan: false,
                 reasm: Reasm::new(info.rcv_isn.wrapping_add(1)),
                 buf: KVec::new(),
                 segs,
@@ -658,7 +681,7 @@ fn finish(t: &mut Table, pos: (usize, usize), end: End, now: u64) -> Release {
         End::OverBytes => inc(&e.stats.over_bytes),
         End::OverTime => inc(&e.stats.over_time),
         End::Fin => inc(&e.stats.aborted),
-        End::Decided(..) => {}
+        End::Decided(..) | End::Removed => {}
     }
     inc(match state {
         ConnState::Remote => &e.stats.remote,
@@ -715,7 +738,12 @@ impl Run for Hold {
                     };
                     let held = e.state == ConnState::Held;
                     let dead = held && e.segs.iter().any(|s| !s.2.dev_alive());
-                    let expired = held && now >= e.deadline_ms;
+                    let expired = held && (now >= e.deadline_ms || e.orphan);
+                    let why = if e.orphan {
+                        End::Removed
+                    } else {
+                        End::OverTime
+                    };
                     let forget = !held && e.decided_ms < cutoff;
                     if dead {
                         // Its device went: the packets cannot go anywhere.
@@ -724,7 +752,7 @@ impl Run for Hold {
                     } else if forget {
                         drop(t.remove((b, i)));
                     } else if expired && out.len() < out.capacity() {
-                        let segs = finish(&mut t, (b, i), End::OverTime, now);
+                        let segs = finish(&mut t, (b, i), why, now);
                         // Within the capacity: no allocation.
                         let _ = out.push(segs, GFP_ATOMIC);
                     }
