@@ -314,13 +314,9 @@ impl HeldSkb {
     }
 
     /// Detaches the packet's socket (`skb_orphan`: the reference that early
-    /// demux or our lookup attached goes), so that TCP looks it up again.
-    ///
-    /// The segments re-injected after the first one do: the first one (the
-    /// completing ACK) turns the request socket into a child, and a later
-    /// segment that still carried the request socket would make TCP build a
-    /// second child and throw it away (`inet_csk_complete_hashdance`: "another
-    /// child took ownership") before its lookup finds the first.
+    /// demux or our lookup attached goes), so that TCP looks it up again when
+    /// the packet is re-injected, and a held packet pins no socket (a
+    /// request socket pins its listener, and a listener its namespace).
     pub fn detach_sock(&mut self) {
         // SAFETY: By the type invariant we own the packet; `skb_orphan`
         // runs its destructor (`sock_edemux`: drops the reference).

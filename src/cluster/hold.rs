@@ -398,11 +398,7 @@ pub(crate) fn publish(w: &Worked<Hold>, snap: Option<Snapshot>) -> Result<bool> 
 /// first), or drops them when their device went.
 fn reinject(mut segs: Release) {
     segs.sort_unstable_by_key(|&(off, arrival, _)| (off, arrival));
-    for (n, (_, _, mut skb)) in segs.into_iter().enumerate() {
-        if n > 0 {
-            // TCP finds the child the first one made.
-            skb.detach_sock();
-        }
+    for (_, _, skb) in segs.into_iter() {
         if skb.dev_alive() {
             skb.reinject();
         }
@@ -545,10 +541,17 @@ pub(crate) fn hold_in<'a>(
     if !pkt.csum_ok(&seg) {
         return HookVerdict::Accept(pkt);
     }
-    let (held, stolen) = match pkt.steal() {
+    let (mut held, stolen) = match pkt.steal() {
         Ok(x) => x,
         Err(pkt) => return HookVerdict::Accept(pkt),
     };
+    // A held segment keeps no reference on the request socket (what it
+    // learned is in the entry): the listener, and with it the namespace,
+    // can go while connections are held (a closing listener drops its
+    // requests; the released ACK then finds none and TCP resets it). On
+    // release TCP looks the socket up again: the first segment finds the
+    // request and makes the child, the later ones find the child.
+    held.detach_sock();
     let end = add_segment(&mut t, pos, &seg, held, snap, svc, up);
     if let Some(end) = end {
         let segs = finish(&mut t, pos, end, now);
