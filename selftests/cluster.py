@@ -57,8 +57,10 @@ def family(ns):
             enter(ns)
             _ynl[ns] = YnlFamily(SPEC, schema="")
         finally:
-            _libc.setns(home, CLONE_NEWNET)
+            back = _libc.setns(home, CLONE_NEWNET)
             os.close(home)
+        if back != 0:
+            raise OSError(ctypes.get_errno(), "setns back to the process's namespace")
     return _ynl[ns]
 
 
