@@ -880,6 +880,29 @@ int sg_skb_copy_bits(const struct sk_buff *skb, int offset, void *to, int len)
 	return skb_copy_bits(skb, offset, to, len);
 }
 
+/*
+ * Acknowledges, for a request socket (the packet's socket, TCP_NEW_SYN_RECV),
+ * the client's bytes up to ack: the ACK the request socket itself sends
+ * (rsk_ops->send_ack(): our ISN + 1, its window, timestamps and options),
+ * with ack in place of rcv_nxt for this one call.  Nothing when the socket
+ * is no request or its listener no longer listens.
+ */
+void sg_reqsk_send_ack(struct sk_buff *skb, u32 ack)
+{
+	struct request_sock *req;
+	u32 rcv_nxt;
+
+	if (!skb->sk || READ_ONCE(skb->sk->sk_state) != TCP_NEW_SYN_RECV)
+		return;
+	req = inet_reqsk(skb->sk);
+	if (READ_ONCE(req->rsk_listener->sk_state) != TCP_LISTEN)
+		return;
+	rcv_nxt = READ_ONCE(tcp_rsk(req)->rcv_nxt);
+	WRITE_ONCE(tcp_rsk(req)->rcv_nxt, ack);
+	req->rsk_ops->send_ack(req->rsk_listener, skb, req);
+	WRITE_ONCE(tcp_rsk(req)->rcv_nxt, rcv_nxt);
+}
+
 void sg_skb_orphan(struct sk_buff *skb)
 {
 	skb_orphan(skb);

@@ -214,6 +214,7 @@ void sg_hold_reinject(struct sk_buff *skb, struct nf_hook_state *saved,
 		      const struct nf_hook_ops *ops);
 int sg_skb_copy_bits(const struct sk_buff *skb, int offset, void *to, int len);
 void sg_skb_orphan(struct sk_buff *skb);
+void sg_reqsk_send_ack(struct sk_buff *skb, u32 ack);
 void sg_kfree_skb(struct sk_buff *skb);
 void sg_spin_lock_bh(spinlock_t *lock);
 void sg_spin_unlock_bh(spinlock_t *lock);

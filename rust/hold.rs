@@ -313,6 +313,22 @@ impl HeldSkb {
         unsafe { bindings::sg_hold_dev_alive(&self.state) }
     }
 
+    /// Acknowledges the client's bytes up to sequence number `ack` in the
+    /// name of the packet's request socket (the ACK TCP's request socket
+    /// sends: our ISN + 1, its window, timestamps), so that a client whose
+    /// request does not fit in its first flight sends the rest while the
+    /// connection is held. Nothing when the packet has no request socket
+    /// (call it before [`HeldSkb::detach_sock`]) or its listener closed.
+    pub fn ack_request(&self, ack: u32) {
+        // SAFETY: By the type invariant we own the live packet; its socket,
+        // if any, is referenced by it (early demux's or our lookup's
+        // reference), and a request socket references its listener. The
+        // caller is in softirq (the hook) or has softirqs disabled (the
+        // helper sends through the stack as TCP's request socket does from
+        // `tcp_check_req`).
+        unsafe { bindings::sg_reqsk_send_ack(self.skb.as_ptr(), ack) };
+    }
+
     /// Detaches the packet's socket (`skb_orphan`: the reference that early
     /// demux or our lookup attached goes), so that TCP looks it up again when
     /// the packet is re-injected, and a held packet pins no socket (a

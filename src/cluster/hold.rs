@@ -541,17 +541,10 @@ pub(crate) fn hold_in<'a>(
     if !pkt.csum_ok(&seg) {
         return HookVerdict::Accept(pkt);
     }
-    let (mut held, stolen) = match pkt.steal() {
+    let (held, stolen) = match pkt.steal() {
         Ok(x) => x,
         Err(pkt) => return HookVerdict::Accept(pkt),
     };
-    // A held segment keeps no reference on the request socket (what it
-    // learned is in the entry): the listener, and with it the namespace,
-    // can go while connections are held (a closing listener drops its
-    // requests; the released ACK then finds none and TCP resets it). On
-    // release TCP looks the socket up again: the first segment finds the
-    // request and makes the child, the later ones find the child.
-    held.detach_sock();
     let end = add_segment(&mut t, pos, &seg, held, snap, svc, up);
     if let Some(end) = end {
         let segs = finish(&mut t, pos, end, now);
@@ -622,11 +615,26 @@ fn add_segment(
             }
         }
     }
+    // BTCP acknowledges the request bytes it holds, as TCP would: a client
+    // whose request does not fit in its first flight (10 segments) sends
+    // the rest (a repeated segment: the ACK got lost, say it again). Those
+    // bytes reach TCP on release (or the connection ends with the hold).
+    if end.is_none() && seg.payload_len > 0 {
+        held.ack_request(base.wrapping_add(e.reasm.contiguous() as u32));
+    }
     if !keep {
         inc(&e.stats.dup);
         drop(held);
         return end;
     }
+    // A held segment keeps no reference on the request socket (what it
+    // learned is in the entry): the listener, and with it the namespace,
+    // can go while connections are held (a closing listener drops its
+    // requests; the released ACK then finds none and TCP resets it). On
+    // release TCP looks the socket up again: the first segment finds the
+    // request and makes the child, the later ones find the child.
+    let mut held = held;
+    held.detach_sock();
     if e.segs.push((off, e.arrivals, held), GFP_ATOMIC).is_err() {
         // Out of memory (the segment is dropped: the client sends it
         // again): serve what is held.
