@@ -220,23 +220,32 @@ def unsent(s):
 
 def wait_sent(s, what):
     """Until TCP has sent every byte written: each byte is its own segment,
-    and 'sent' means on the wire, not queued behind a full window."""
-    end = time.time() + 2 * TIME_FACTOR
+    and 'sent' means on the wire, not queued behind a full window.  Returns
+    how long that took."""
+    start = time.time()
+    end = start + 2 * TIME_FACTOR
     while unsent(s):
         if time.time() > end:
             fail(f"{what}: {unsent(s)} byte(s) still unsent after {2 * TIME_FACTOR} s "
                  f"(the client's window is full: nothing acknowledges the held bytes)")
         time.sleep(0.001)
+    return time.time() - start
 
 
 def slow(host, port, log, pause_ms, ss_cmd):
     s = connect(host, port)
     sport = s.getsockname()[1]
     req = request("/slow/%d" % sport, extra=b"X-Slow: one byte per segment\r\n")
+    slowest = (0, 0)
     for i, b in enumerate(req[:-1]):
         s.sendall(bytes([b]))
-        wait_sent(s, f"byte {i + 1} of {len(req)}")
+        slowest = max(slowest, (wait_sent(s, f"byte {i + 1} of {len(req)}"), i + 1))
         time.sleep(pause_ms / 1000)
+    if slowest[0] > 0.2 * TIME_FACTOR:
+        # The hold released the connection (it timed out) while a byte
+        # waited for room in the window: nothing acknowledged the bytes held.
+        fail(f"byte {slowest[1]} of {len(req)} waited {slowest[0]:.2f} s to be sent "
+             f"(the client's window was full: nothing acknowledged the held bytes)")
     # The listener's accept queue is empty before the last byte, and the
     # server has not accepted the connection.
     recvq = None
