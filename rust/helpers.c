@@ -874,6 +874,11 @@ int sg_skb_copy_bits(const struct sk_buff *skb, int offset, void *to, int len)
 	return skb_copy_bits(skb, offset, to, len);
 }
 
+void sg_skb_orphan(struct sk_buff *skb)
+{
+	skb_orphan(skb);
+}
+
 void sg_kfree_skb(struct sk_buff *skb)
 {
 	kfree_skb(skb);

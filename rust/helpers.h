@@ -184,6 +184,7 @@ struct sg_tcp_seg {
 	u16 dport;
 	u8 flags;
 };
+
 struct sg_req_info {
 	u32 rcv_isn;
 	u32 snt_isn;
@@ -197,6 +198,7 @@ struct sg_req_info {
 	u8 tstamp_ok;
 	u8 ecn_ok;
 };
+
 bool sg_skb_tcp_seg(struct sk_buff *skb, u8 pf, struct sg_tcp_seg *out);
 struct sock *sg_skb_demux(struct net *net, struct sk_buff *skb, u8 pf,
 			  const struct sg_tcp_seg *seg);
@@ -211,6 +213,7 @@ bool sg_hold_dev_alive(const struct nf_hook_state *saved);
 void sg_hold_reinject(struct sk_buff *skb, struct nf_hook_state *saved,
 		      const struct nf_hook_ops *ops);
 int sg_skb_copy_bits(const struct sk_buff *skb, int offset, void *to, int len);
+void sg_skb_orphan(struct sk_buff *skb);
 void sg_kfree_skb(struct sk_buff *skb);
 void sg_spin_lock_bh(spinlock_t *lock);
 void sg_spin_unlock_bh(spinlock_t *lock);

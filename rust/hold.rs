@@ -173,7 +173,8 @@ impl<'a> HookPacket<'a> {
         // SAFETY: By the type invariant the hook owns the live packet and
         // may attach a socket to it; `net` is the hook's namespace; the
         // lookup runs under the RCU read lock the hook holds.
-        let sk = unsafe { bindings::sg_skb_demux(net.as_ptr(), self.skb, self.family.nfproto(), &raw) };
+        let sk =
+            unsafe { bindings::sg_skb_demux(net.as_ptr(), self.skb, self.family.nfproto(), &raw) };
         if sk.is_null() {
             return SegSock::None;
         }
@@ -310,6 +311,20 @@ impl HeldSkb {
     pub fn dev_alive(&self) -> bool {
         // SAFETY: By the type invariant `state.in` is null or referenced.
         unsafe { bindings::sg_hold_dev_alive(&self.state) }
+    }
+
+    /// Detaches the packet's socket (`skb_orphan`: the reference that early
+    /// demux or our lookup attached goes), so that TCP looks it up again.
+    ///
+    /// The segments re-injected after the first one do: the first one (the
+    /// completing ACK) turns the request socket into a child, and a later
+    /// segment that still carried the request socket would make TCP build a
+    /// second child and throw it away (`inet_csk_complete_hashdance`: "another
+    /// child took ownership") before its lookup finds the first.
+    pub fn detach_sock(&mut self) {
+        // SAFETY: By the type invariant we own the packet; `skb_orphan`
+        // runs its destructor (`sock_edemux`: drops the reference).
+        unsafe { bindings::sg_skb_orphan(self.skb.as_ptr()) };
     }
 
     /// Hands the packet to the stack after our hook: the later hooks, then

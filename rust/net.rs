@@ -594,7 +594,11 @@ impl<T: PernetState> Pernet<T> {
         // sleep below (see `enable_nat`).
         // SAFETY: `net` is alive (`&Net`).
         if !unsafe { bindings::sg_maybe_get_net(net.as_ptr()) } {
-            return if on { Err(super::errno::eopnotsupp()) } else { Ok(()) };
+            return if on {
+                Err(super::errno::eopnotsupp())
+            } else {
+                Ok(())
+            };
         }
         // SAFETY: Process context; paired with the unlock below.
         unsafe { bindings::sg_nat_lock() };
@@ -614,7 +618,8 @@ impl<T: PernetState> Pernet<T> {
                     // SAFETY: `net` is alive; the ops are in static memory
                     // until the module goes, after `pre_exit` (which checks
                     // `hold` under the lock we hold) unregistered them.
-                    let r = to_result(unsafe { bindings::nf_register_net_hooks(net.as_ptr(), ops, 2) });
+                    let r =
+                        to_result(unsafe { bindings::nf_register_net_hooks(net.as_ptr(), ops, 2) });
                     if r.is_ok() {
                         slot.hold.store(true, Ordering::Release);
                     }

@@ -18,11 +18,11 @@ pub(crate) mod ftrace;
 #[path = "genetlink.rs"]
 pub(crate) mod genetlink;
 // The entry points of the KUnit suite, a module of its own (sockgroup_kunit.ko).
+#[path = "hold.rs"]
+pub(crate) mod hold;
 #[cfg(CONFIG_KUNIT)]
 #[path = "kunit.rs"]
 pub(crate) mod kunit;
-#[path = "hold.rs"]
-pub(crate) mod hold;
 #[path = "lock.rs"]
 pub(crate) mod lock;
 #[path = "mem.rs"]

@@ -49,7 +49,11 @@ pub(crate) const DECIDED_KEEP_MS: u64 = 60_000;
 /// At most this many segments held per connection; one more releases it
 /// (counted `over-bytes`).
 pub(crate) const SEGS_MAX: usize = 128;
-/// The hold timeout when the service sets none, and its bounds.
+/// At most this many segments held per namespace, all connections
+/// together (a connection whose segment would pass it is released,
+/// counted `over-bytes`).
+pub(crate) const SEGS_TOTAL_MAX: usize = 16384;
+/// The hold timeout when the service sets none.
 pub(crate) const DEFAULT_HOLD_TIMEOUT_MS: u32 = 2000;
 /// How often the sweep looks for expired holds while any connection is listed.
 const SWEEP_MS: u32 = 50;
@@ -198,6 +202,8 @@ enum End {
     OverTime,
     /// The client closed its side first: local, counted aborted.
     Fin,
+    /// The service went: local.
+    Removed,
 }
 
 /// A held or decided connection.
@@ -210,6 +216,8 @@ struct Entry {
     started_ms: u64,
     deadline_ms: u64,
     decided_ms: u64,
+    /// Its service went: released by the next sweep.
+    orphan: bool,
     reasm: Reasm,
     /// The request's first bytes (allocated with the first data).
     buf: KVec<u8>,
@@ -267,6 +275,8 @@ struct Table {
     buckets: KVec<KVec<Option<KBox<Entry>>>>,
     held: usize,
     decided: usize,
+    /// Segments held, all connections.
+    segs: usize,
     /// A copy of the payload of the segment being added (under the lock).
     scratch: KVec<u8>,
 }
@@ -309,6 +319,7 @@ impl Table {
 
     fn remove(&mut self, (b, i): (usize, usize)) -> Option<KBox<Entry>> {
         let e = self.buckets.get_mut(b)?.get_mut(i)?.take()?;
+        self.segs -= e.segs.len();
         match e.state {
             ConnState::Held => self.held -= 1,
             _ => self.decided -= 1,
@@ -347,6 +358,7 @@ impl Hold {
             buckets,
             held: 0,
             decided: 0,
+            segs: 0,
             scratch,
         };
         Ok(Worked::new(pin_init!(Hold {
@@ -354,21 +366,43 @@ impl Hold {
             table <- new_spinlock_bh!(table, "sockgroup_hold"),
         })))
     }
+}
 
-    /// Publishes `snap` (control path, config mutex held); the old one is
-    /// freed after a grace period. Returns whether any service is held.
-    pub(crate) fn publish(&self, snap: Option<Snapshot>) -> Result<bool> {
-        let on = snap.is_some();
-        self.snapshot.replace(snap, GFP_KERNEL)?;
-        Ok(on)
+/// Publishes `snap` (control path, config mutex held); the old one is freed
+/// after a grace period. The holds of services that went are released by
+/// the sweep, run now. Returns whether any service is held.
+pub(crate) fn publish(w: &Worked<Hold>, snap: Option<Snapshot>) -> Result<bool> {
+    let mut ids = KVec::new();
+    for s in snap.iter().flat_map(|s| s.services.iter()) {
+        ids.push(s.id, GFP_KERNEL)?;
     }
+    let on = snap.is_some();
+    w.snapshot.replace(snap, GFP_KERNEL)?;
+    let mut orphans = false;
+    {
+        let mut t = w.table.lock();
+        for e in t.buckets.iter_mut().flat_map(|b| b.iter_mut()).flatten() {
+            if e.state == ConnState::Held && !ids.contains(&e.service) {
+                e.orphan = true;
+                orphans = true;
+            }
+        }
+    }
+    if orphans {
+        w.kick();
+    }
+    Ok(on)
 }
 
 /// Re-injects the segments of a released hold in sequence order (the ACK
 /// first), or drops them when their device went.
 fn reinject(mut segs: Release) {
     segs.sort_unstable_by_key(|&(off, arrival, _)| (off, arrival));
-    for (_, _, skb) in segs {
+    for (n, (_, _, mut skb)) in segs.into_iter().enumerate() {
+        if n > 0 {
+            // TCP finds the child the first one made.
+            skb.detach_sock();
+        }
         if skb.dev_alive() {
             skb.reinject();
         }
@@ -422,7 +456,9 @@ pub(crate) fn hold_in<'a>(
         return HookVerdict::Accept(pkt);
     }
     let found = t.find(&key);
-    let same = found.and_then(|p| t.get(p)).map(|e| (e.info.snt_isn == info.snt_isn, e.state));
+    let same = found
+        .and_then(|p| t.get(p))
+        .map(|e| (e.info.snt_isn == info.snt_isn, e.state));
     let pos = match (found, same) {
         // The same handshake: held, or decided (then TCP's).
         (Some(pos), Some((true, state))) => {
@@ -462,6 +498,7 @@ pub(crate) fn hold_in<'a>(
                 started_ms: now,
                 deadline_ms: now + u64::from(svc.hold_timeout_ms),
                 decided_ms: 0,
+                orphan: false,
                 reasm: Reasm::new(info.rcv_isn.wrapping_add(1)),
                 buf: KVec::new(),
                 segs,
@@ -533,7 +570,10 @@ fn add_segment(
     up: &[u32],
 ) -> Option<End> {
     let Table {
-        buckets, scratch, ..
+        buckets,
+        scratch,
+        segs: total,
+        ..
     } = t;
     let Some(e) = buckets
         .get_mut(pos.0)
@@ -584,10 +624,16 @@ fn add_segment(
         drop(held);
         return end;
     }
-    if e.segs.push((off, e.arrivals, held), GFP_ATOMIC).is_err() || e.segs.len() >= SEGS_MAX {
+    if e.segs.push((off, e.arrivals, held), GFP_ATOMIC).is_err() {
         // Out of memory (the segment is dropped: the client sends it
-        // again), or at the segment budget: serve what is held.
+        // again): serve what is held.
         end = Some(End::OverBytes);
+    } else {
+        *total += 1;
+        if e.segs.len() >= SEGS_MAX || *total >= SEGS_TOTAL_MAX {
+            // At a segment budget: serve what is held.
+            end = Some(End::OverBytes);
+        }
     }
     e.arrivals += 1;
     if end.is_some() {
@@ -635,7 +681,7 @@ fn finish(t: &mut Table, pos: (usize, usize), end: End, now: u64) -> Release {
         End::OverBytes => inc(&e.stats.over_bytes),
         End::OverTime => inc(&e.stats.over_time),
         End::Fin => inc(&e.stats.aborted),
-        End::Decided(..) => {}
+        End::Decided(..) | End::Removed => {}
     }
     inc(match state {
         ConnState::Remote => &e.stats.remote,
@@ -649,6 +695,7 @@ fn finish(t: &mut Table, pos: (usize, usize), end: End, now: u64) -> Release {
     let segs = core::mem::take(&mut e.segs);
     t.held -= 1;
     t.decided += 1;
+    t.segs -= segs.len();
     segs
 }
 
@@ -691,7 +738,12 @@ impl Run for Hold {
                     };
                     let held = e.state == ConnState::Held;
                     let dead = held && e.segs.iter().any(|s| !s.2.dev_alive());
-                    let expired = held && now >= e.deadline_ms;
+                    let expired = held && (now >= e.deadline_ms || e.orphan);
+                    let why = if e.orphan {
+                        End::Removed
+                    } else {
+                        End::OverTime
+                    };
                     let forget = !held && e.decided_ms < cutoff;
                     if dead {
                         // Its device went: the packets cannot go anywhere.
@@ -700,7 +752,7 @@ impl Run for Hold {
                     } else if forget {
                         drop(t.remove((b, i)));
                     } else if expired && out.len() < out.capacity() {
-                        let segs = finish(&mut t, (b, i), End::OverTime, now);
+                        let segs = finish(&mut t, (b, i), why, now);
                         // Within the capacity: no allocation.
                         let _ = out.push(segs, GFP_ATOMIC);
                     }
@@ -726,6 +778,7 @@ pub(crate) fn shutdown(w: &Worked<Hold>, net: &Net) {
         t.closed = true;
         t.held = 0;
         t.decided = 0;
+        t.segs = 0;
         core::mem::take(&mut t.buckets)
     };
     w.cancel_sync();

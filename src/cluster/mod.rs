@@ -236,7 +236,7 @@ impl Cluster {
     /// while a service is held, off when none is.
     pub(crate) fn rebuild(&self, net: &Net, cfg: &Config) -> Result {
         let snap = hold::build_snapshot(cfg)?;
-        let on = self.hold.publish(snap)?;
+        let on = hold::publish(&self.hold, snap)?;
         Pernet::<crate::netns::NetState>::set_hold(net, on)
     }
 

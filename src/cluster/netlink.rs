@@ -17,11 +17,13 @@
 
 use super::{
     channel::{NetStats, PeerState, PeerStats},
+    clone_peers,
     hold::{ConnInfo, ConnState, HoldStats, DEFAULT_HOLD_TIMEOUT_MS},
-    clone_peers, insert_at, position, retain, Addr, Cluster, Config, Key, NodeConfig, PeerConfig,
-    Rule, Service, DEFAULT_HB_INTERVAL_MS, MAX_PEERS, MAX_RULES, MAX_SERVICES,
+    insert_at, position, retain, Addr, Cluster, Config, Key, NodeConfig, PeerConfig, Rule, Service,
+    DEFAULT_HB_INTERVAL_MS, MAX_PEERS, MAX_RULES, MAX_SERVICES,
 };
 use crate::netns::NetState;
+use crate::sys::skb::Family as IpFamily;
 use crate::sys::{
     errno::eopnotsupp,
     genetlink::{
@@ -30,7 +32,6 @@ use crate::sys::{
     },
     net::Net,
 };
-use crate::sys::skb::Family as IpFamily;
 use core::sync::atomic::Ordering::Relaxed;
 use kernel::{c_str, prelude::*, str::CStr, sync::Arc};
 

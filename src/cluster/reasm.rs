@@ -53,7 +53,11 @@ impl Reasm {
         }
         let start = start as usize;
         if start >= buf.len() {
-            return if data.is_empty() { Added::Duplicate } else { Added::Beyond };
+            return if data.is_empty() {
+                Added::Duplicate
+            } else {
+                Added::Beyond
+            };
         }
         let end = (start + data.len()).min(buf.len());
         if end <= start {

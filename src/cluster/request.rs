@@ -91,11 +91,19 @@ pub fn parse(buf: &[u8]) -> Parse<'_> {
             return Parse::Incomplete;
         }
         let len = 5 + usize::from(u16::from_be_bytes([buf[3], buf[4]]));
-        return if buf.len() >= len { done(Kind::Tls, len) } else { Parse::Incomplete };
+        return if buf.len() >= len {
+            done(Kind::Tls, len)
+        } else {
+            Parse::Incomplete
+        };
     }
     let n = buf.len().min(PREFACE.len());
     if buf[..n] == PREFACE[..n] {
-        return if n == PREFACE.len() { done(Kind::Http2, n) } else { Parse::Incomplete };
+        return if n == PREFACE.len() {
+            done(Kind::Http2, n)
+        } else {
+            Parse::Incomplete
+        };
     }
     match buf.windows(4).position(|w| w == b"\r\n\r\n") {
         Some(i) => done(Kind::Http1, i + 4),
