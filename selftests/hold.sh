@@ -261,15 +261,21 @@ slow() {
 snap 2
 check "c: 1-byte segments, 10 ms apart: accept() after the last byte, queue empty before, intact" slow 10
 check "c: held, local and http1 moved by 1 (decided, not timed out)" counted 2 held=1 local=1 http1=1 over_time=0
-inc tc qdisc add dev veth0 root netem delay 20ms reorder 50%
-snap 2
-check "c: over netem delay 20ms reorder 50%: the same" slow 5
-inc tc qdisc change dev veth0 root netem duplicate 20%
-check "c: over netem duplicate 20%: the same" slow 5
-inc tc qdisc del dev veth0 root
-check "c: reordered and duplicated: held, local and http1 moved by 2 (none timed out)" \
-	counted 2 held=2 local=2 http1=2 over_time=0
-echo "# dup counter after the netem cases: $(counters 2 | awk '$1 == "dup" { print $2 }')"
+if [ "$DEBUG_KERNEL" = 1 ]; then
+	# The reassembly's paths (duplicates dropped, holes) run on the
+	# plain kernel; here they would add a minute of waits.
+	ksft_result $KSFT_SKIP "c: over netem reordering and duplication (plain kernel only)"
+else
+	inc tc qdisc add dev veth0 root netem delay 20ms reorder 50%
+	snap 2
+	check "c: over netem delay 20ms reorder 50%: the same" slow 5
+	inc tc qdisc change dev veth0 root netem duplicate 20%
+	check "c: over netem duplicate 20%: the same" slow 5
+	inc tc qdisc del dev veth0 root
+	check "c: reordered and duplicated: held, local and http1 moved by 2 (none timed out)" \
+		counted 2 held=2 local=2 http1=2 over_time=0
+	echo "# dup counter after the netem cases: $(counters 2 | awk '$1 == "dup" { print $2 }')"
+fi
 
 # ---- d. the budgets and the other kinds ----
 
@@ -354,9 +360,13 @@ learned() {
 on="tcp_timestamps=1 tcp_window_scaling=1 tcp_sack=1 tcp_ecn=1"
 off="tcp_timestamps=0 tcp_window_scaling=0 tcp_sack=0 tcp_ecn=0"
 check "e: IPv4, timestamps, window scaling, SACK, ECN on: conns = ss ($NSTATE conns)" learned on $VIP $CLI 2 $on
-check "e: IPv4, all off: conns = ss" learned off $VIP $CLI 2 $off
 check "e: IPv6, all on: conns = ss" learned on $VIP6 $CLI6 4 $on
-check "e: IPv6, all off: conns = ss" learned off $VIP6 $CLI6 4 $off
+if [ "$DEBUG_KERNEL" = 1 ]; then
+	ksft_result $KSFT_SKIP "e: options off, IPv4 and IPv6 (plain kernel only)"
+else
+	check "e: IPv4, all off: conns = ss" learned off $VIP $CLI 2 $off
+	check "e: IPv6, all off: conns = ss" learned off $VIP6 $CLI6 4 $off
+fi
 inc sysctl -qw net.ipv4.tcp_timestamps=1 net.ipv4.tcp_window_scaling=1 net.ipv4.tcp_sack=1 net.ipv4.tcp_ecn=2
 
 # ---- f. lifetime: rmmod and netns deletion with connections held ----
