@@ -10,10 +10,11 @@ sockets), so that what is checked is what an application sees.
                                   req, with the sha256 of the request read)
                                   and answers every HTTP/1 request with the
                                   sha256 of the whole request and of its body.
-  hold.py slow HOST PORT LOG      a request in 1-byte segments (TCP_NODELAY)
-                                  with pauses; checks that the server's
-                                  accept() returned only after the last byte
-                                  was sent, and the answer's sha256.
+  hold.py slow HOST PORT LOG      a request in 1-byte segments (TCP_NODELAY,
+                                  each on the wire before the next is
+                                  written) with pauses; checks that the
+                                  server's accept() returned only after the
+                                  last byte was sent, and the answer's sha256.
   hold.py conns HOST PORT N       N connections, a request each, answers
                                   checked; --keep FILE: then writes the local
                                   ports to FILE and holds them open until
@@ -33,6 +34,7 @@ Every client prints a JSON object on stdout ("sport": its local port) and
 exits non-zero, with the reason on stderr, when a check fails.
 """
 
+import fcntl
 import hashlib
 import json
 import os
@@ -45,8 +47,11 @@ import sys
 import threading
 import time
 
-TIMEOUT = 10 * int(os.environ.get("TIME_FACTOR", "1"))
+TIME_FACTOR = int(os.environ.get("TIME_FACTOR", "1"))
+TIMEOUT = 10 * TIME_FACTOR
 HASH_PORT = 8079
+# ioctl: bytes of the send queue not yet sent (include/uapi/linux/sockios.h).
+SIOCOUTQNSD = 0x894B
 H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 
@@ -209,13 +214,38 @@ def server_events(log, lport, pport):
     return out
 
 
+def unsent(s):
+    return struct.unpack("i", fcntl.ioctl(s.fileno(), SIOCOUTQNSD, bytes(4)))[0]
+
+
+def wait_sent(s, what):
+    """Until TCP has sent every byte written: each byte is its own segment,
+    and 'sent' means on the wire, not queued behind a full window.  Returns
+    how long that took."""
+    start = time.time()
+    end = start + 2 * TIME_FACTOR
+    while unsent(s):
+        if time.time() > end:
+            fail(f"{what}: {unsent(s)} byte(s) still unsent after {2 * TIME_FACTOR} s "
+                 f"(the client's window is full: nothing acknowledges the held bytes)")
+        time.sleep(0.001)
+    return time.time() - start
+
+
 def slow(host, port, log, pause_ms, ss_cmd):
     s = connect(host, port)
     sport = s.getsockname()[1]
     req = request("/slow/%d" % sport, extra=b"X-Slow: one byte per segment\r\n")
-    for b in req[:-1]:
+    slowest = (0, 0)
+    for i, b in enumerate(req[:-1]):
         s.sendall(bytes([b]))
+        slowest = max(slowest, (wait_sent(s, f"byte {i + 1} of {len(req)}"), i + 1))
         time.sleep(pause_ms / 1000)
+    if slowest[0] > 0.5 * TIME_FACTOR:
+        # The hold released the connection (it timed out) while a byte
+        # waited for room in the window: nothing acknowledged the bytes held.
+        fail(f"byte {slowest[1]} of {len(req)} waited {slowest[0]:.2f} s to be sent "
+             f"(the client's window was full: nothing acknowledged the held bytes)")
     # The listener's accept queue is empty before the last byte, and the
     # server has not accepted the connection.
     recvq = None
@@ -230,6 +260,8 @@ def slow(host, port, log, pause_ms, ss_cmd):
     t_last = time.time()
     s.sendall(req[-1:])
     check_answer(s, req)
+    if unsent(s):
+        fail("the last byte was never sent")
     acc = [e for e in server_events(log, port, sport) if e["ev"] == "accept"]
     if len(acc) != 1:
         fail(f"accept events of port {sport}: {acc}")

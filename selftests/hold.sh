@@ -103,7 +103,7 @@ configure() {
 		sg service add --id 2 --addr $VIP --port 8080 &&
 		sg service add --id 3 --addr $VIP --port 8081 --hold-timeout 300 &&
 		sg service add --id 4 --addr $VIP6 --port 8080 &&
-		sg service add --id 5 --addr $VIP --port 8082 --hold-timeout 60000
+		sg service add --id 5 --addr $VIP --port 8082 --hold-timeout "${HOLD5:-60000}"
 }
 check "node 1, peer 2 (not up), five services (hold-timeout 300, 60000)" configure
 timeouts() {
@@ -260,15 +260,22 @@ slow() {
 }
 snap 2
 check "c: 1-byte segments, 10 ms apart: accept() after the last byte, queue empty before, intact" slow 10
-check "c: held and local moved by 1" counted 2 held=1 local=1 http1=1
-inc tc qdisc add dev veth0 root netem delay 20ms reorder 50%
-snap 2
-check "c: over netem delay 20ms reorder 50%: the same" slow 5
-inc tc qdisc change dev veth0 root netem duplicate 20%
-check "c: over netem duplicate 20%: the same" slow 5
-inc tc qdisc del dev veth0 root
-check "c: reordered and duplicated: held and local moved by 2" counted 2 held=2 local=2
-echo "# dup counter after the netem cases: $(counters 2 | awk '$1 == "dup" { print $2 }')"
+check "c: held, local and http1 moved by 1 (decided, not timed out)" counted 2 held=1 local=1 http1=1 over_time=0
+if [ "$DEBUG_KERNEL" = 1 ]; then
+	# The reassembly's paths (duplicates dropped, holes) run on the
+	# plain kernel; here they would add a minute of waits.
+	ksft_result $KSFT_SKIP "c: over netem reordering and duplication (plain kernel only)"
+else
+	inc tc qdisc add dev veth0 root netem delay 20ms reorder 50%
+	snap 2
+	check "c: over netem delay 20ms reorder 50%: the same" slow 5
+	inc tc qdisc change dev veth0 root netem duplicate 20%
+	check "c: over netem duplicate 20%: the same" slow 5
+	inc tc qdisc del dev veth0 root
+	check "c: reordered and duplicated: held, local and http1 moved by 2 (none timed out)" \
+		counted 2 held=2 local=2 http1=2 over_time=0
+	echo "# dup counter after the netem cases: $(counters 2 | awk '$1 == "dup" { print $2 }')"
+fi
 
 # ---- d. the budgets and the other kinds ----
 
@@ -283,7 +290,7 @@ sport_of() { jq -r '.sport' "$tmp/out"; }
 
 snap 2
 check "d: headers over 16 KiB: served, intact" eval 'hcli big $VIP 8080 >"$tmp/out"'
-check "d: over_bytes moved by 1" counted 2 over_bytes=1
+check "d: over_bytes moved by 1 (released at the byte budget, not timed out)" counted 2 over_bytes=1 over_time=0
 echo "# the big request's connection: $(sg conns --json | jq -c --argjson p "$(sport_of)" '.[] | select(.sport == $p) | {state, bytes, rule, age_ms}')"
 
 # stall PORT N: N connections to PORT stopped mid-header (in the
@@ -353,9 +360,13 @@ learned() {
 on="tcp_timestamps=1 tcp_window_scaling=1 tcp_sack=1 tcp_ecn=1"
 off="tcp_timestamps=0 tcp_window_scaling=0 tcp_sack=0 tcp_ecn=0"
 check "e: IPv4, timestamps, window scaling, SACK, ECN on: conns = ss ($NSTATE conns)" learned on $VIP $CLI 2 $on
-check "e: IPv4, all off: conns = ss" learned off $VIP $CLI 2 $off
 check "e: IPv6, all on: conns = ss" learned on $VIP6 $CLI6 4 $on
-check "e: IPv6, all off: conns = ss" learned off $VIP6 $CLI6 4 $off
+if [ "$DEBUG_KERNEL" = 1 ]; then
+	ksft_result $KSFT_SKIP "e: options off, IPv4 and IPv6 (plain kernel only)"
+else
+	check "e: IPv4, all off: conns = ss" learned off $VIP $CLI 2 $off
+	check "e: IPv6, all off: conns = ss" learned off $VIP6 $CLI6 4 $off
+fi
 inc sysctl -qw net.ipv4.tcp_timestamps=1 net.ipv4.tcp_window_scaling=1 net.ipv4.tcp_sack=1 net.ipv4.tcp_ecn=2
 
 # ---- f. lifetime: rmmod and netns deletion with connections held ----
@@ -397,8 +408,9 @@ check "f: after rmmod: TCP sockets in cli back to $base_cli" busywait 10000 is_i
 check "f: after rmmod: conntrack entries in fe back to $base_ct" busywait 10000 is_ct "$base_ct"
 # The node's configuration (and its control channel's listener) went with
 # the module: fe's sockets are counted again once it is back.
+# Service 5 holds for 3 s this time (see below).
+HOLD5=$((3000 * TIME_FACTOR))
 check "f: insmod, configure again" eval 'load_module && configure && sg peer del --id 2'
-infe sysctl -qw net.ipv4.tcp_early_demux=0
 check "f: TCP sockets in fe back to $base_fe" busywait 10000 is_inuse "$fe" "$base_fe"
 stall 8082 $NHELD
 check "f: $NHELD connections held again" all_held
@@ -407,12 +419,12 @@ wait "$NGINX" "$SERVER" 2>/dev/null
 check "f: ip netns del fe with connections held" timeout $((30 * TIME_FACTOR)) ip netns del "$fe"
 NS_LIST=("$cli")
 # The namespace is gone once its end of the veth is: the pair goes with it.
-# (fe's early demux is off: a held segment then references no socket, so
-# the namespace ends with connections held and the module's exit for it
-# releases them; with early demux a held ACK references the request
-# socket, which keeps the closed listener and so the namespace until the
-# hold times out.)
-check "f: fe's namespace cleaned up (the veth pair gone)" busywait 20000 eval '! ip -n "$cli" link show veth0 >/dev/null 2>&1'
+# A held segment references its request socket (the hold attaches it to the
+# packet, as early demux does), which references the listener, which
+# references the namespace: the namespace ends once the holds time out
+# (served locally, to a listener that is closed), not before.
+check "f: fe's namespace ends within the hold timeout ($HOLD5 ms) and 20 s" \
+	busywait $((20000 + HOLD5 / TIME_FACTOR)) eval '! ip -n "$cli" link show veth0 >/dev/null 2>&1'
 stop_stall
 check "f: after netns del: TCP sockets in cli back to $base_cli" busywait 10000 is_inuse "$cli" "$base_cli"
 check "f: rmmod after the namespace went: done, no hang" timeout $((30 * TIME_FACTOR)) rmmod sockgroup

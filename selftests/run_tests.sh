@@ -75,14 +75,15 @@ TESTS=(
 #   cluster.sh      scaled     the control channel: every case, 3
 #                              rmmod/insmod cycles with channels up (50 on
 #                              plain: a cycle takes about 6 s under KASAN)
-#   hold.sh         scaled     the front-end's hold: every case of the plain
-#                              run (budgets, kinds, cookies, learned state,
-#                              1-byte segments over netem) with fewer
-#                              connections (2 per curl case, 4 for the
-#                              learned state, 4 held: 4/20/16 on plain); the
-#                              lifetime paths in full: rmmod and netns
-#                              deletion with connections held, sockets and
-#                              conntrack back to their baselines
+#   hold.sh         scaled     the front-end's hold: the curl, rules, 1-byte,
+#                              budget, kind and cookie cases with fewer
+#                              connections (2 per curl case, 4 for cookies
+#                              and the learned state, 4 held: 4/20/16 on
+#                              plain), the learned state with the options on
+#                              only (plain: on and off), no netem cases (plain
+#                              only: a minute of waits); the lifetime paths in
+#                              full: rmmod and netns deletion with connections
+#                              held, sockets and conntrack back to baseline
 #   sgctl_group.sh  skipped    real servers (socat, nginx) restarted dozens
 #                              of times, 10-13 min on debug; the module paths
 #                              it takes are those of groups.sh
