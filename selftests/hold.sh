@@ -6,7 +6,8 @@
 # application accepts it only then, and reads every byte the client sent.
 #
 # Namespaces cli (10.78.0.1, fd78::1) and fe (10.78.0.2, fd78::2) joined by
-# a veth; fe is node 1 of a cluster whose peer 2 is configured, not up.
+# a veth; fe is node 1 of a cluster whose peer 2 (namespace be) comes up
+# for the rules' case.
 # Services, on fe's veth addresses: 1 is port 80 (nginx: /static/ files,
 # /api/ proxied to hold.py's hashing server), 2 port 8080 and 4 [fd78::2]:8080
 # (hold.py's test server), 3 port 8081 with --hold-timeout 300, 5 port 8082
@@ -60,8 +61,17 @@ for prog in "$SGCTL" nginx curl jq conntrack nft; do
 done
 
 test_setup
-setup_ns cli fe || exit $KSFT_FAIL
+setup_ns cli fe be || exit $KSFT_FAIL
 ip link add veth0 netns "$cli" type veth peer name veth0 netns "$fe"
+# be is node 2, the peer the /api/ rule names: its control channel with fe
+# is up (a rule's peer that is down is served here and counted none-up).
+ip link add veth1 netns "$fe" type veth peer name veth1 netns "$be"
+ip -n "$fe" link set veth1 up
+ip -n "$be" link set veth1 up
+ip -n "$fe" addr add 10.79.0.1/24 dev veth1
+ip -n "$be" addr add 10.79.0.2/24 dev veth1
+# fe's channel leaves from its control address, the VIP.
+ip -n "$be" route add 10.78.0.0/24 via 10.79.0.1
 for ns in "$cli" "$fe"; do
 	ip -n "$ns" link set veth0 up
 done
@@ -98,7 +108,7 @@ umask 022
 
 configure() {
 	sg node set --id 1 --ctl $VIP:7000 &&
-		sg peer add --id 2 --addr 10.78.0.3 --key-file "$tmp/key.1-2" &&
+		sg peer add --id 2 --addr 10.79.0.2 --key-file "$tmp/key.1-2" &&
 		sg service add --id 1 --addr $VIP --port 80 --role frontend &&
 		sg service add --id 2 --addr $VIP --port 8080 &&
 		sg service add --id 3 --addr $VIP --port 8081 --hold-timeout 300 &&
@@ -243,13 +253,17 @@ rules() {
 		sg rule add --id 2 --service 1 --prio 2 --match path-prefix=/api/ --target peer:2
 }
 check "b: rules /static/ local, /api/ to peer 2" rules
+# Node 2 in be: fe (the lower id) connects to it from its control address.
+peer2_up() { [ "$(sg peer show --id 2 --json | jq -r '(if type == "array" then .[0] else . end).state')" = up ]; }
+check "b: node 2 (be) configured, its channel with fe up" eval '
+	ip netns exec "$be" "$SGCTL" cluster node set --id 2 --ctl 10.79.0.2:7000 &&
+	ip netns exec "$be" "$SGCTL" cluster peer add --id 1 --addr $VIP --key-file "$tmp/key.1-2" &&
+	busywait 10000 peer2_up'
 snap 1
 check "b: /static/ x$N served here, intact" eval 'fetch $N /static/big && gets_intact $N'
 check "b: /api/ x$N (peer 2's) served here too, intact" eval 'post $N /api/upload && posts_intact $N'
 check "b: held moved by $((2 * N))" counted 1 held=$((2 * N))
-# TODO(lead): needs H-rules' decide(); with the stub (always Local, rule 0)
-# this fails with local moved by 2N and remote by 0.
-check "b: local moved by $N, remote (would hand off to peer 2) by $N [H-rules decide]" \
+check "b: local moved by $N, remote (would hand off to peer 2) by $N" \
 	counted 1 local=$N remote=$N
 
 # ---- c. one byte per segment ----
