@@ -665,7 +665,7 @@ unsigned int sg_skb_len(const struct sk_buff *skb)
 }
 
 /*
- * The front-end hold (rust/hold.rs).
+ * The front-end hold (rust/netfilter.rs).
  */
 
 /* The TCP segment's addresses, ports, sequence numbers, flags and payload. */

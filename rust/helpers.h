@@ -167,7 +167,7 @@ struct net *sg_genl_dump_net(const struct sk_buff *skb);
 unsigned int sg_skb_len(const struct sk_buff *skb);
 
 /*
- * The front-end hold (rust/hold.rs): a TCP segment at LOCAL_IN, the request
+ * The front-end hold (rust/netfilter.rs): a TCP segment at LOCAL_IN, the request
  * socket it belongs to, a stolen packet kept with its hook state, and its
  * re-injection.
  */

@@ -7,7 +7,7 @@
 
 use super::{
     bindings,
-    hold::{HookPacket, HookVerdict},
+    netfilter::{HookPacket, HookVerdict},
     rcu,
     skb::{Family, SkBuff, Verdict},
 };

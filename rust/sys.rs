@@ -18,8 +18,6 @@ pub(crate) mod ftrace;
 #[path = "genetlink.rs"]
 pub(crate) mod genetlink;
 // The entry points of the KUnit suite, a module of its own (sockgroup_kunit.ko).
-#[path = "hold.rs"]
-pub(crate) mod hold;
 #[cfg(CONFIG_KUNIT)]
 #[path = "kunit.rs"]
 pub(crate) mod kunit;
@@ -29,6 +27,8 @@ pub(crate) mod lock;
 pub(crate) mod mem;
 #[path = "net.rs"]
 pub(crate) mod net;
+#[path = "netfilter.rs"]
+pub(crate) mod netfilter;
 #[path = "rcu.rs"]
 pub(crate) mod rcu;
 #[path = "skb.rs"]

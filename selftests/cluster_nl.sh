@@ -156,9 +156,7 @@ fi
 
 # --- Events ---------------------------------------------------------------
 tap_py "events: the group resolves and can be joined" in_ns "$A" "$PY" "$NL" events
-if grep -q 'STAND-IN' "$repo/src/cluster/channel.rs"; then
-	ksft_result 4 "events: peer-up-ntf when a channel comes up (the channel part is a stand-in)"
-elif [ "$DEBUG_KERNEL" = 1 ]; then
+if [ "$DEBUG_KERNEL" = 1 ]; then
 	ksft_result 4 "events: peer-up-ntf when a channel comes up (plain kernel; on debug cluster.sh's channels send it)"
 else
 	# Two nodes on a veth pair, peers of each other: each side reports

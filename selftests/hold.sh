@@ -383,6 +383,49 @@ else
 fi
 inc sysctl -qw net.ipv4.tcp_timestamps=1 net.ipv4.tcp_window_scaling=1 net.ipv4.tcp_sack=1 net.ipv4.tcp_ecn=2
 
+# ---- d. a reset while held, the service deleted while held ----
+
+# held_on SVC N: N connections of service SVC held.
+held_on() { [ "$(sg conns --json | jq --argjson s "$1" '[.[] | select(.service == $s and .state == "held")] | length')" = "$2" ]; }
+# half PORT TAG: a client in cli sends half a request to PORT, waits for
+# $tmp/go.TAG, then resets (TAG rst) or sends the rest and keeps the reply
+# in $tmp/reply.TAG.
+half() {
+	inc "$PY" - "$VIP" "$1" "$tmp" "$2" <<'EOF'
+import os, socket, struct, sys, time
+host, port, tmp, tag = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+s = socket.create_connection((host, port))
+s.sendall(b"GET /half HTTP/1.1\r\n")
+while not os.path.exists("%s/go.%s" % (tmp, tag)):
+    time.sleep(0.02)
+if tag == "rst":
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
+else:
+    s.sendall(b"Host: vip\r\n\r\n")
+    open("%s/reply.%s" % (tmp, tag), "wb").write(s.recv(100))
+EOF
+}
+snap 5
+half 8082 rst &
+HALF=$!
+check "d: half a request to service 5 held" busywait 5000 held_on 5 1
+touch "$tmp/go.rst"
+wait $HALF
+check "d: the client's reset while held: aborted moved by 1, none served" counted 5 aborted=1 local=0
+check "d: the reset connection never reached the accept queue" \
+	eval 'busywait 3000 held_on 5 0 && [ "$(infe ss -Hltn "sport = :8082" | awk "{ print \$2 }")" = 0 ]'
+half 8081 del &
+HALF=$!
+check "d: half a request to service 3 held" busywait 5000 held_on 3 1
+check "d: service 3 deleted while a connection is held: released" \
+	eval 'sg service del --id 3 && busywait 3000 held_on 3 0'
+touch "$tmp/go.del"
+wait $HALF
+check "d: that connection served once the client sends the rest" \
+	eval 'busywait 5000 test -s "$tmp/reply.del" && grep -q "^HTTP/1.[01] 200" "$tmp/reply.del"'
+check "d: service 3 added back" sg service add --id 3 --addr $VIP --port 8081 --hold-timeout 300
+
 # ---- f. lifetime: rmmod and netns deletion with connections held ----
 
 # Peer 2 goes: the control channel's attempts to reach it would come and go

@@ -281,10 +281,8 @@ sys.exit(0 if {"event": "peer-up", "id": 2, "addr": "10.77.0.2"} in ev else 1)' 
 	}
 	check "show: heartbeats and ups counted per peer" counters_moved
 else
-	# TODO(lead): the control channel (helper chan, branch h/chan) is not in
-	# this tree: peer-up/peer-down events and channel counters are untested
-	# here until it is merged; the checks above run without it.
-	ksft_result $KSFT_SKIP "peer up/down events in cluster monitor (no control channel in this module)"
+	# The node's control listener did not come up: that is a failure.
+	ksft_result 1 "the control channel listens on port $PORT"
 fi
 check "monitor still running, no error" monitoring
 kill "$MONITOR" "$MONITOR_JSON" 2>/dev/null

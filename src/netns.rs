@@ -6,7 +6,7 @@
 use crate::cluster::Cluster;
 use crate::groups::NetGroups;
 use crate::sys::{
-    hold::{HookPacket, HookVerdict},
+    netfilter::{HookPacket, HookVerdict},
     net::{NatTarget, Net, Pernet, PernetState, PernetStatic, SeqFile, NF_IP_PRI_CONNTRACK_HELPER},
     rcu::Guard,
     skb::{Family, SkBuff, Verdict},

@@ -30,7 +30,7 @@ use crate::logic::{
     request::{self, Kind, Parse, MAX_HEADER},
 };
 use crate::sys::{
-    hold::{now_ms, random_u32, HeldSkb, HookPacket, HookVerdict, ReqInfo, SegSock, TcpSeg},
+    netfilter::{now_ms, random_u32, HeldSkb, HookPacket, HookVerdict, ReqInfo, SegSock, TcpSeg},
     lock::{new_spinlock_bh, SpinLockBh},
     net::Net,
     rcu::{self, RcuCell},

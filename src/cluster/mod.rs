@@ -15,7 +15,7 @@ pub(crate) mod netlink;
 pub(crate) mod rules;
 
 use crate::sys::{
-    hold::{HookPacket, HookVerdict},
+    netfilter::{HookPacket, HookVerdict},
     mem::zeroize,
     net::{Net, Pernet},
     rcu,

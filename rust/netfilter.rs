@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The front-end hold's packets: a TCP segment in the hold hook
+//! Netfilter hook packets for the front-end hold: a TCP segment in the hold hook
 //! ([`HookPacket`]), which the hook may steal ([`HeldSkb`]: the packet with
 //! its hook state, kept as `nf_queue` keeps one) and later re-inject into the
 //! stack after our hook, or drop.
