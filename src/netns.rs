@@ -6,8 +6,8 @@
 use crate::cluster::Cluster;
 use crate::groups::NetGroups;
 use crate::sys::{
-    netfilter::{HookPacket, HookVerdict},
     net::{NatTarget, Net, Pernet, PernetState, PernetStatic, SeqFile, NF_IP_PRI_CONNTRACK_HELPER},
+    netfilter::{HookPacket, HookVerdict},
     rcu::Guard,
     skb::{Family, SkBuff, Verdict},
 };

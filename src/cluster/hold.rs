@@ -30,9 +30,9 @@ use crate::logic::{
     request::{self, Kind, Parse, MAX_HEADER},
 };
 use crate::sys::{
-    netfilter::{now_ms, random_u32, HeldSkb, HookPacket, HookVerdict, ReqInfo, SegSock, TcpSeg},
     lock::{new_spinlock_bh, SpinLockBh},
     net::Net,
+    netfilter::{now_ms, random_u32, HeldSkb, HookPacket, HookVerdict, ReqInfo, SegSock, TcpSeg},
     rcu::{self, RcuCell},
     skb::{tcp_flags, Family},
     work::{Run, Worked},

@@ -15,9 +15,9 @@ pub(crate) mod netlink;
 pub(crate) mod rules;
 
 use crate::sys::{
-    netfilter::{HookPacket, HookVerdict},
     mem::zeroize,
     net::{Net, Pernet},
+    netfilter::{HookPacket, HookVerdict},
     rcu,
     work::Worked,
 };
