@@ -101,9 +101,17 @@ impl ServiceRules {
     /// every rule: one that does not compile all the same (a match type
     /// this code does not know) is left out, never matched.
     pub(crate) fn build(cfg: &Config, service: u32) -> Result<Self> {
-        let n = cfg.rules.iter().filter(|r| r.service == service).count();
+        Self::from_rules(cfg.rules.iter().filter(|r| r.service == service))
+    }
+
+    /// The compiled form of `of`, the rules of one service (control path,
+    /// GFP_KERNEL).
+    pub(crate) fn from_rules<'a>(
+        of: impl Iterator<Item = &'a super::Rule> + Clone,
+    ) -> Result<Self> {
+        let n = of.clone().count();
         let mut rules = KVec::with_capacity(n, GFP_KERNEL)?;
-        for r in cfg.rules.iter().filter(|r| r.service == service) {
+        for r in of {
             let Some(kind) = MatchKind::from_u32(r.match_type) else {
                 continue;
             };
