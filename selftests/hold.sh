@@ -52,6 +52,9 @@ CLI6=fd78::1
 # Connections per case: the debug kernel runs the lifetime paths with fewer.
 if [ "$DEBUG_KERNEL" = 1 ]; then
 	N=2 NSTATE=4 NHELD=4
+	# Service 2 takes the 1-byte client, whose 96 segments each wait to
+	# leave: about 30 ms apiece under KASAN, past the default 2 s hold.
+	HOLD2=10000
 else
 	N=4 NSTATE=20 NHELD=16
 fi
@@ -97,7 +100,8 @@ tcp_inuse() {
 }
 tcp_alloc() { awk '$1 == "TCP:" { print $9 }' /proc/net/sockstat; }
 is_inuse() { [ "$(tcp_inuse "$1")" = "$2" ] || { echo "TCP/TCP6 inuse in $1: $(tcp_inuse "$1"), not $2"; return 1; }; }
-is_alloc() { [ "$(tcp_alloc)" = "$1" ] || { echo "TCP alloc: $(tcp_alloc), not $1"; return 1; }; }
+# (At most the baseline: a socket of an earlier suite may go meanwhile.)
+is_alloc() { [ "$(tcp_alloc)" -le "$1" ] || { echo "TCP alloc: $(tcp_alloc), more than $1"; return 1; }; }
 base_alloc=$(tcp_alloc)
 
 load_module || { ksft_result 1 "insmod sockgroup"; ksft_exit; }
@@ -110,7 +114,7 @@ configure() {
 	sg node set --id 1 --ctl $VIP:7000 &&
 		sg peer add --id 2 --addr 10.79.0.2 --key-file "$tmp/key.1-2" &&
 		sg service add --id 1 --addr $VIP --port 80 --role frontend &&
-		sg service add --id 2 --addr $VIP --port 8080 &&
+		sg service add --id 2 --addr $VIP --port 8080 ${HOLD2:+--hold-timeout $HOLD2} &&
 		sg service add --id 3 --addr $VIP --port 8081 --hold-timeout 300 &&
 		sg service add --id 4 --addr $VIP6 --port 8080 &&
 		sg service add --id 5 --addr $VIP --port 8082 --hold-timeout "${HOLD5:-60000}"
@@ -119,7 +123,7 @@ check "node 1, peer 2 (not up), five services (hold-timeout 300, 60000)" configu
 timeouts() {
 	local got
 	got=$(sg service show --json | jq -c '[.[] | .hold_timeout_ms]')
-	[ "$got" = "[2000,2000,300,2000,60000]" ] || { echo "hold timeouts: $got"; return 1; }
+	[ "$got" = "[2000,${HOLD2:-2000},300,2000,60000]" ] || { echo "hold timeouts: $got"; return 1; }
 }
 check "service show: the hold timeouts (default 2000)" timeouts
 
