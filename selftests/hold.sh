@@ -400,7 +400,10 @@ import os, socket, struct, sys, time
 host, port, tmp, tag = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 s = socket.create_connection((host, port))
 s.sendall(b"GET /half HTTP/1.1\r\n")
+deadline = time.monotonic() + 60
 while not os.path.exists("%s/go.%s" % (tmp, tag)):
+    if time.monotonic() > deadline:
+        sys.exit("no go.%s within 60 s" % tag)
     time.sleep(0.02)
 if tag == "rst":
     s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -419,16 +422,16 @@ wait $HALF
 check "d: the client's reset while held: aborted moved by 1, none served" counted 5 aborted=1 local=0
 check "d: the reset connection never reached the accept queue" \
 	eval 'busywait 3000 held_on 5 0 && [ "$(infe ss -Hltn "sport = :8082" | awk "{ print \$2 }")" = 0 ]'
-half 8081 del &
+half 8082 del &
 HALF=$!
-check "d: half a request to service 3 held" busywait 5000 held_on 3 1
-check "d: service 3 deleted while a connection is held: released" \
-	eval 'sg service del --id 3 && busywait 3000 held_on 3 0'
+check "d: half a request to service 5 held (60 s: still held however slow the kernel)" busywait 5000 held_on 5 1
+check "d: service 5 deleted while a connection is held: released" \
+	eval 'sg service del --id 5 && busywait 3000 held_on 5 0'
 touch "$tmp/go.del"
 wait $HALF
 check "d: that connection served once the client sends the rest" \
 	eval 'busywait 5000 test -s "$tmp/reply.del" && grep -q "^HTTP/1.[01] 200" "$tmp/reply.del"'
-check "d: service 3 added back" sg service add --id 3 --addr $VIP --port 8081 --hold-timeout 300
+check "d: service 5 added back" sg service add --id 5 --addr $VIP --port 8082 --hold-timeout 60000
 
 # ---- f. lifetime: rmmod and netns deletion with connections held ----
 

@@ -465,6 +465,9 @@ pub(crate) fn hold_in<'a>(
     if t.closed {
         return HookVerdict::Accept(pkt);
     }
+    // The checksum is verified once per segment (a new hold's first one
+    // is checked before its entry is made).
+    let mut csum_checked = false;
     let found = t.find(&key);
     let same = found
         .and_then(|p| t.get(p))
@@ -492,6 +495,7 @@ pub(crate) fn hold_in<'a>(
                 // TCP drops it.
                 return HookVerdict::Accept(pkt);
             }
+            csum_checked = true;
             if let Some(old) = old {
                 drop(t.remove(old));
             }
@@ -552,7 +556,7 @@ pub(crate) fn hold_in<'a>(
         inc(&svc.stats.dup);
         return HookVerdict::Stolen(pkt.discard());
     }
-    if !pkt.csum_ok(&seg) {
+    if !csum_checked && !pkt.csum_ok(&seg) {
         return HookVerdict::Accept(pkt);
     }
     let (held, stolen) = match pkt.steal() {

@@ -5,6 +5,7 @@ bytes that real clients (curl 7.88, OpenSSL 3.0 s_client) send on a new
 connection. Run from this directory; needs curl and openssl."""
 
 import socket
+import sys
 import subprocess
 import threading
 import time
@@ -44,6 +45,23 @@ def capture(cmd, port, name):
     open(name, "wb").write(b"".join(rec))
 
 
+def wait_for(cond, what, timeout=10):
+    """Until cond() is true (polled), at most timeout seconds."""
+    end = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > end:
+            sys.exit("capture: no %s within %d s" % (what, timeout))
+        time.sleep(0.02)
+
+
+def connectable(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
 def capture_relayed(cmd, port, server_port, name):
     """What `cmd` sends to a real server (through a recording relay)."""
     s = listener(port)
@@ -52,10 +70,12 @@ def capture_relayed(cmd, port, server_port, name):
     c, _ = s.accept()
     u = socket.create_connection(("127.0.0.1", server_port))
     rec = []
+    back = []
     up = threading.Thread(target=recv_all, args=(c, rec, u))
-    down = threading.Thread(target=recv_all, args=(u, [], c))
+    down = threading.Thread(target=recv_all, args=(u, back, c))
     up.start(), down.start()
-    time.sleep(1.5)
+    # The request goes once the server's handshake reached the client.
+    wait_for(lambda: back, "the server's first bytes")
     p.stdin.write(b"GET / HTTP/1.0\r\n\r\n")
     p.stdin.close()
     p.wait(timeout=5)
@@ -83,7 +103,7 @@ subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
 srv = subprocess.Popen(["openssl", "s_server", "-accept", "18090", "-cert",
                         "/tmp/c.pem", "-key", "/tmp/k.pem", "-tls1_2", "-www"],
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-time.sleep(1)
+wait_for(lambda: connectable(18090), "s_server on 18090")
 client = ["openssl", "s_client", "-connect", "127.0.0.1:18091",
           "-servername", "shop.example.org", "-tls1_2"]
 capture_relayed(client + ["-sess_out", "/tmp/sess.pem"], 18091, 18090,
