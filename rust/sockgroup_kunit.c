@@ -84,8 +84,10 @@ static void sg_test_channel_pair(struct kunit *test)
 /*
  * A service's rules compiled for the packet path (src/cluster/rules.rs):
  * requests decided by the first match by prio, then id, or the default;
- * hash and peer targets with peers up and down; the counters (0: every
- * check of sg_rs_kunit_rules held, else the first that failed).
+ * hash and peer targets with peers up and down; the counters; a rule
+ * added or removed recompiles its own service's rules only, the counters
+ * kept (0: every check of sg_rs_kunit_rules held, else the first that
+ * failed).
  */
 static void sg_test_rules(struct kunit *test)
 {

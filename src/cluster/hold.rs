@@ -24,7 +24,7 @@
 //! [`DECIDED_MAX`] of them; later segments of a decided connection pass.
 
 use super::rules::{ServiceRules, Verdict as RuleVerdict};
-use super::{AddrFamily, Config};
+use super::{AddrFamily, Config, Service};
 use crate::logic::{
     reasm::{Added, Reasm},
     request::{self, Kind, Parse, MAX_HEADER},
@@ -93,12 +93,14 @@ struct SvcEntry {
     addr: [u8; 16],
     port: u16,
     hold_timeout_ms: u32,
-    rules: ServiceRules,
+    /// The configuration's, shared.
+    rules: Arc<ServiceRules>,
     stats: Arc<HoldStats>,
 }
 
 /// The services of the namespace held by the front-end, rebuilt on every
-/// configuration change and published under RCU.
+/// configuration change (sharing the services' compiled rules) and
+/// published under RCU.
 pub(crate) struct Snapshot {
     self_id: u32,
     services: KVec<SvcEntry>,
@@ -114,25 +116,21 @@ impl Snapshot {
 
 /// Builds the snapshot of `cfg` (control path: config mutex held, GFP_KERNEL):
 /// its TCP services with role frontend or both. `None`: no such service.
+/// Each service's compiled rules are the configuration's, shared: a
+/// snapshot compiles nothing (a change recompiled the rules it touched).
 pub(crate) fn build_snapshot(cfg: &Config) -> Result<Option<Snapshot>> {
-    // The rules' positions by service, sorted once: each service's are a
-    // range of it. (A rebuild follows every change; scanning every rule for
-    // every service made 1024 rule-new requests over 256 services take
-    // minutes under KASAN.)
-    let mut order: KVec<(u32, usize)> = KVec::with_capacity(cfg.rules.len(), GFP_KERNEL)?;
-    for (i, r) in cfg.rules.iter().enumerate() {
-        order.push((r.service, i), GFP_KERNEL)?;
+    let held = |s: &&Service| s.proto == super::PROTO_TCP && s.role != super::ROLE_BACKEND;
+    let n = cfg.services.iter().filter(held).count();
+    if n == 0 {
+        return Ok(None);
     }
-    order.sort_unstable();
-    let mut services = KVec::new();
-    for s in cfg.services.iter() {
-        if s.proto != super::PROTO_TCP || s.role == super::ROLE_BACKEND {
-            continue;
-        }
+    let mut services = KVec::with_capacity(n, GFP_KERNEL)?;
+    for s in cfg.services.iter().filter(held) {
         let family = match s.addr.family {
             AddrFamily::V4 => Family::Inet,
             AddrFamily::V6 => Family::Inet6,
         };
+        // Within the capacity reserved above: does not allocate or fail.
         services.push(
             SvcEntry {
                 id: s.id,
@@ -140,19 +138,11 @@ pub(crate) fn build_snapshot(cfg: &Config) -> Result<Option<Snapshot>> {
                 addr: s.addr.bytes,
                 port: s.port,
                 hold_timeout_ms: s.hold_timeout_ms,
-                rules: {
-                    let lo = order.partition_point(|&(svc, _)| svc < s.id);
-                    let hi = order.partition_point(|&(svc, _)| svc <= s.id);
-                    let of = order.get(lo..hi).unwrap_or(&[]);
-                    ServiceRules::from_rules(of.iter().filter_map(|&(_, i)| cfg.rules.get(i)))?
-                },
+                rules: s.rules.clone(),
                 stats: s.stats.clone(),
             },
             GFP_KERNEL,
         )?;
-    }
-    if services.is_empty() {
-        return Ok(None);
     }
     Ok(Some(Snapshot {
         self_id: cfg.node.as_ref().map_or(0, |n| n.id),
@@ -386,7 +376,7 @@ impl Hold {
 /// after a grace period. The holds of services that went are released by
 /// the sweep, run now. Returns whether any service is held.
 pub(crate) fn publish(w: &Worked<Hold>, snap: Option<Snapshot>) -> Result<bool> {
-    let mut ids = KVec::new();
+    let mut ids = KVec::with_capacity(snap.as_ref().map_or(0, |s| s.services.len()), GFP_KERNEL)?;
     for s in snap.iter().flat_map(|s| s.services.iter()) {
         ids.push(s.id, GFP_KERNEL)?;
     }

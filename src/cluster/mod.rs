@@ -8,6 +8,11 @@
 //!
 //! Every change is built aside, handed to the channels, and committed only
 //! when they took it: a failed request leaves the configuration as it was.
+//!
+//! Each service keeps its rules compiled for the packet path
+//! ([`rules::ServiceRules`], shared by reference count with the hold's
+//! snapshots): a rule's change recompiles its own service's rules only,
+//! and the snapshot that follows every change shares the others'.
 
 pub(crate) mod channel;
 pub(crate) mod hold;
@@ -159,6 +164,10 @@ pub(crate) struct Service {
     pub(crate) hold_timeout_ms: u32,
     /// The hold's counters, kept across snapshots.
     pub(crate) stats: Arc<HoldStats>,
+    /// Its rules, compiled: those of [`Config::rules`] with this service,
+    /// recompiled whenever one of them comes or goes; shared with the
+    /// hold's snapshots.
+    pub(crate) rules: Arc<rules::ServiceRules>,
 }
 
 /// Where a rule places a connection.
@@ -214,6 +223,45 @@ impl Config {
             services: KVec::new(),
             rules: KVec::new(),
         }
+    }
+
+    /// Inserts `rule` at `at` of [`Config::rules`] (where its id goes) and
+    /// recompiles its service's rules (the service is configured: `ENOENT`
+    /// otherwise). Every allocation comes first: on failure nothing changed.
+    pub(crate) fn insert_rule(&mut self, at: usize, rule: Rule) -> Result {
+        let svc = position(&self.services, rule.service, |s| s.id).map_err(|_| ENOENT)?;
+        let service = rule.service;
+        let of = self.rules.iter().filter(move |r| r.service == service);
+        // `Iterator::chain`: the kernel's `Init` has a `chain` too.
+        let compiled = rules::ServiceRules::shared(Iterator::chain(of, core::iter::once(&rule)))?;
+        self.rules.reserve(1, GFP_KERNEL)?;
+        // Within the capacity reserved above: does not allocate or fail.
+        insert_at(&mut self.rules, at, rule)?;
+        self.services[svc].rules = compiled;
+        Ok(())
+    }
+
+    /// Removes the rule at `at` of [`Config::rules`] and recompiles its
+    /// service's rules. Every allocation comes first: on failure nothing
+    /// changed.
+    pub(crate) fn remove_rule(&mut self, at: usize) -> Result {
+        let (id, service) = self
+            .rules
+            .get(at)
+            .map(|r| (r.id, r.service))
+            .ok_or(ENOENT)?;
+        // The service is there: its rules go with it (service-del).
+        let svc = position(&self.services, service, |s| s.id).ok();
+        let of = self
+            .rules
+            .iter()
+            .filter(move |r| r.service == service && r.id != id);
+        let compiled = svc.map(|_| rules::ServiceRules::shared(of)).transpose()?;
+        retain(&mut self.rules, |r| r.id != id)?;
+        if let (Some(svc), Some(compiled)) = (svc, compiled) {
+            self.services[svc].rules = compiled;
+        }
+        Ok(())
     }
 }
 

@@ -20,7 +20,7 @@ use super::{
     clone_peers,
     hold::{ConnInfo, ConnState, HoldStats, DEFAULT_HOLD_TIMEOUT_MS},
     insert_at, position, retain,
-    rules::RuleStats,
+    rules::{RuleStats, ServiceRules},
     Addr, Cluster, Config, Key, NodeConfig, PeerConfig, Rule, RuleTarget, Service,
     DEFAULT_HB_INTERVAL_MS, MAX_PEERS, MAX_RULES, MAX_SERVICES,
 };
@@ -672,6 +672,7 @@ fn service_new(req: &mut Request<'_>, cluster: &Cluster) -> Result {
     let role = opt_u32(req, SERVICE_ROLE)?.unwrap_or(ROLE_BOTH);
     let hold_timeout_ms = opt_u32(req, SERVICE_HOLD_TIMEOUT)?.unwrap_or(DEFAULT_HOLD_TIMEOUT_MS);
     let stats = Arc::new(HoldStats::default(), GFP_KERNEL).map_err(|e| oom(req, e))?;
+    let rules = ServiceRules::shared(core::iter::empty()).map_err(|e| oom(req, e))?;
     let mut cfg = cluster.lock();
     node_of(req, &cfg)?;
     let Err(at) = position(&cfg.services, id, |s| s.id) else {
@@ -695,6 +696,7 @@ fn service_new(req: &mut Request<'_>, cluster: &Cluster) -> Result {
         role,
         hold_timeout_ms,
         stats,
+        rules,
     };
     insert_at(&mut cfg.services, at, service).map_err(|e| oom(req, e))
 }
@@ -906,14 +908,13 @@ fn rule_new(req: &mut Request<'_>, cluster: &Cluster) -> Result {
         target,
         stats,
     };
-    insert_at(&mut cfg.rules, at, rule).map_err(|e| oom(req, e))
+    cfg.insert_rule(at, rule).map_err(|e| oom(req, e))
 }
 
 fn rule_del(req: &mut Request<'_>, cluster: &Cluster) -> Result {
     let mut cfg = cluster.lock();
     let at = lookup(req, &cfg.rules, &RULE, |r| r.id)?;
-    let id = cfg.rules[at].id;
-    retain(&mut cfg.rules, |r| r.id != id).map_err(|e| oom(req, e))
+    cfg.remove_rule(at).map_err(|e| oom(req, e))
 }
 
 fn put_rule(w: &mut Writer, r: &Rule) -> Result {

@@ -11,10 +11,15 @@
 //! chooses among those up (`crate::logic::select`). No rule matched: the
 //! service's default, local (rule id 0).
 //!
+//! Each service of the configuration keeps its compiled rules in an
+//! `Arc<ServiceRules>` that the hold's snapshots share: a rule that comes
+//! or goes recompiles its own service's rules only
+//! (`Config::insert_rule`, `Config::remove_rule`).
+//!
 //! The counters ([`RuleStats`]) are created with the rule (rule-new) and
 //! shared, by reference count, between the configuration and every
-//! compiled snapshot: they survive the rebuild that each configuration
-//! change causes, and rule-get reads them from the configuration.
+//! compiled form: they survive the recompilation of their service's rules,
+//! and rule-get reads them from the configuration.
 
 use super::Config;
 use crate::logic::{
@@ -104,8 +109,15 @@ impl ServiceRules {
         Self::from_rules(cfg.rules.iter().filter(|r| r.service == service))
     }
 
-    /// The compiled form of `of`, the rules of one service (control path,
-    /// GFP_KERNEL).
+    /// [`Self::from_rules`], shared (control path, GFP_KERNEL).
+    pub(crate) fn shared<'a>(
+        of: impl Iterator<Item = &'a super::Rule> + Clone,
+    ) -> Result<Arc<Self>> {
+        Ok(Arc::new(Self::from_rules(of)?, GFP_KERNEL)?)
+    }
+
+    /// The compiled form of `of`, the rules of one service in any order
+    /// (control path, GFP_KERNEL).
     pub(crate) fn from_rules<'a>(
         of: impl Iterator<Item = &'a super::Rule> + Clone,
     ) -> Result<Self> {
@@ -183,6 +195,13 @@ impl ServiceRules {
             };
         }
         (Verdict::Local, 0)
+    }
+
+    /// The ids of the rules, in the order they are tried (the KUnit suite
+    /// compares recompiled rules with those built from scratch).
+    #[allow(dead_code)]
+    pub(crate) fn ids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.rules.iter().map(|r| r.id)
     }
 
     /// The counters of rule `rule_id`, if it is one of this service's.
