@@ -26,8 +26,11 @@ use crate::logic::{
     request::Parse,
     select::{choose, match_parse, Choice, MatchKind, TargetRef, MAX_TARGETS},
 };
-use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use kernel::{prelude::*, sync::Arc};
+use core::{
+    ops::Range,
+    sync::atomic::{AtomicU64, Ordering::Relaxed},
+};
+use kernel::{alloc::KVVec, prelude::*, sync::Arc};
 
 /// Where a decision places a connection.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -90,7 +93,8 @@ struct Compiled {
     id: u32,
     prio: u32,
     kind: MatchKind,
-    value: KVec<u8>,
+    /// Its match value: `values[value]` of its service.
+    value: Range<usize>,
     target: Target,
     stats: Arc<RuleStats>,
 }
@@ -99,6 +103,9 @@ struct Compiled {
 pub(crate) struct ServiceRules {
     /// By increasing prio, then id.
     rules: KVec<Compiled>,
+    /// The rules' match values end to end: one allocation for them all
+    /// (a service may have all 1024 rules of the node).
+    values: KVVec<u8>,
 }
 
 impl ServiceRules {
@@ -121,8 +128,11 @@ impl ServiceRules {
     pub(crate) fn from_rules<'a>(
         of: impl Iterator<Item = &'a super::Rule> + Clone,
     ) -> Result<Self> {
-        let n = of.clone().count();
+        let (n, len) = of
+            .clone()
+            .fold((0, 0), |(n, len), r| (n + 1, len + r.match_value.len()));
         let mut rules = KVec::with_capacity(n, GFP_KERNEL)?;
+        let mut values = KVVec::with_capacity(len, GFP_KERNEL)?;
         for r in of {
             let Some(kind) = MatchKind::from_u32(r.match_type) else {
                 continue;
@@ -142,15 +152,15 @@ impl ServiceRules {
                     Target::Hash { peers, n }
                 }
             };
-            let mut value = KVec::with_capacity(r.match_value.len(), GFP_KERNEL)?;
-            value.extend_from_slice(&r.match_value, GFP_KERNEL)?;
-            // Within the capacity reserved above: does not allocate.
+            let start = values.len();
+            // Within the capacities reserved above: neither allocates.
+            values.extend_from_slice(&r.match_value, GFP_KERNEL)?;
             rules.push(
                 Compiled {
                     id: r.id,
                     prio: r.prio,
                     kind,
-                    value,
+                    value: start..values.len(),
                     target,
                     stats: r.stats.clone(),
                 },
@@ -158,7 +168,7 @@ impl ServiceRules {
             )?;
         }
         rules.sort_unstable_by_key(|r| (r.prio, r.id));
-        Ok(Self { rules })
+        Ok(Self { rules, values })
     }
 
     /// Packet path: no allocation, no sleep. `up`: sorted ids of nodes up
@@ -166,7 +176,9 @@ impl ServiceRules {
     /// verdict and the id of the rule that matched (0: the default).
     pub(crate) fn decide(&self, req: &Parse<'_>, self_id: u32, up: &[u32]) -> (Verdict, u32) {
         for r in self.rules.iter() {
-            let Some(ident) = match_parse(r.kind, &r.value, req) else {
+            // Always within `values` (`from_rules`).
+            let value = self.values.get(r.value.clone()).unwrap_or(&[]);
+            let Some(ident) = match_parse(r.kind, value, req) else {
                 continue;
             };
             let s = &r.stats;
