@@ -167,7 +167,7 @@ fn seg_strategy() -> impl Strategy<Value = Seg> {
             if eol && o.len() < 40 {
                 o.push(0);
             }
-            while o.len() % 4 != 0 {
+            while !o.len().is_multiple_of(4) {
                 o.push(0);
             }
             let doff = (20 + o.len()) / 4;
@@ -245,7 +245,7 @@ fn reference_walk(hdr: &[u8]) -> Result<(), ()> {
                 if len < 2 || i + len > opts.len() {
                     return Err(());
                 }
-                if k == 5 && (len < 10 || (len - 2) % 8 != 0) {
+                if k == 5 && (len < 10 || !(len - 2).is_multiple_of(8)) {
                     return Err(());
                 }
                 if k == 8 && len != 10 {
@@ -402,7 +402,7 @@ proptest! {
         payload in prop::collection::vec(any::<u8>(), 0..20),
     ) {
         let mut o = opts.clone();
-        while o.len() % 4 != 0 {
+        while !o.len().is_multiple_of(4) {
             o.push(1);
         }
         let mut b = vec![0u8; 20];
