@@ -538,3 +538,24 @@ fn tx_numbers_start_at_1_and_end_before_wrapping() {
     assert_eq!(w.update(u64::MAX - 64), Err(EncapError::TooOld));
     assert_eq!(w.update(u64::MAX - 63), Ok(()));
 }
+
+/// Writes seeds for the `encap` fuzz target (README, "Fuzzing"): valid
+/// datagrams under the target's key, each alone (first byte 0).
+#[test]
+fn fuzz_corpus() {
+    use proptest::strategy::ValueTree;
+    let Some(dir) = std::env::var_os("SOCKGROUP_FUZZ_CORPUS") else {
+        return;
+    };
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    for i in 0..64 {
+        let (h, inner, _) = case_strategy().new_tree(&mut runner).unwrap().current();
+        let mut seed = vec![0u8];
+        seed.extend_from_slice(&datagram(&h, &inner, &key()));
+        std::fs::write(
+            std::path::Path::new(&dir).join(format!("seed-{i:02}")),
+            seed,
+        )
+        .unwrap();
+    }
+}

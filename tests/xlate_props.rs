@@ -622,3 +622,27 @@ fn malformed_option_errors() {
     )
     .is_ok());
 }
+
+/// Writes seeds for the `xlate` fuzz target (README, "Fuzzing"): its 9
+/// bytes of direction, field kind, family and offsets, then a generated
+/// segment.
+#[test]
+fn fuzz_corpus() {
+    use proptest::strategy::ValueTree;
+    let Some(dir) = std::env::var_os("SOCKGROUP_FUZZ_CORPUS") else {
+        return;
+    };
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    for i in 0..64u32 {
+        let seg = seg_strategy().new_tree(&mut runner).unwrap().current();
+        let mut seed = vec![(i % 8) as u8];
+        seed.extend_from_slice(&i.wrapping_mul(0x9e37_79b9).to_be_bytes());
+        seed.extend_from_slice(&(!i).to_be_bytes());
+        seed.extend_from_slice(&seg.bytes);
+        std::fs::write(
+            std::path::Path::new(&dir).join(format!("seed-{i:02}")),
+            seed,
+        )
+        .unwrap();
+    }
+}

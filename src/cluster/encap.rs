@@ -330,7 +330,10 @@ pub fn parse(pkt: &[u8]) -> Result<Parsed<'_>, EncapError> {
         return Err(EncapError::BadSeq);
     }
     let kind = check_inner(&header, inner)?;
-    let (covered, tag) = hdr.split_at(MAC_AT);
+    let (covered, tag) = match (hdr.get(..MAC_AT), hdr.get(MAC_AT..)) {
+        (Some(c), Some(t)) => (c, t),
+        _ => return Err(EncapError::Short),
+    };
     Ok(Parsed {
         header,
         inner,
@@ -428,7 +431,8 @@ fn parse_ip(pkt: &[u8], whole: bool) -> Result<Ip<'_>, EncapError> {
                     break;
                 }
                 next = *pkt.get(at).ok_or(bad)?;
-                at += (usize::from(*pkt.get(at + 1).ok_or(bad)?) + 1) * 8;
+                let len = usize::from(*pkt.get(at.saturating_add(1)).ok_or(bad)?);
+                at = at.saturating_add((len + 1) * 8);
             }
             if matches!(next, IPV6_HOPOPTS | IPV6_ROUTING | IPV6_DSTOPTS) {
                 return Err(bad);

@@ -100,7 +100,7 @@ pub struct Opt {
 impl Opt {
     /// Where its value starts in the TCP header.
     pub fn value_at(&self) -> usize {
-        self.at + 2
+        self.at.saturating_add(2)
     }
 
     /// How many SACK blocks it holds (0 unless a SACK option).
@@ -159,19 +159,19 @@ impl Iterator for Options<'_> {
                     return None;
                 }
                 OPT_NOP => {
-                    self.pos += 1;
+                    self.pos = at.saturating_add(1);
                     continue;
                 }
                 _ => {}
             }
-            let len = match self.hdr.get(at + 1) {
-                Some(&l) if at + 1 < self.end => usize::from(l),
+            let len = match self.hdr.get(at.saturating_add(1)) {
+                Some(&l) if at.saturating_add(1) < self.end => usize::from(l),
                 _ => return self.fail(XlateError::TruncatedOption(kind)),
             };
             if len < 2 {
                 return self.fail(XlateError::BadOptionLength(kind));
             }
-            if at + len > self.end {
+            if at.saturating_add(len) > self.end {
                 return self.fail(XlateError::TruncatedOption(kind));
             }
             let size_ok = match kind {
@@ -182,7 +182,7 @@ impl Iterator for Options<'_> {
             if !size_ok {
                 return self.fail(XlateError::BadOptionLength(kind));
             }
-            self.pos = at + len;
+            self.pos = at.saturating_add(len);
             return Some(Ok(Opt { kind, at, len }));
         }
         None
@@ -224,7 +224,8 @@ pub const fn oc_add(a: u16, b: u16) -> u16 {
 pub fn sum_at(at: usize, bytes: &[u8]) -> u16 {
     let mut s = 0u16;
     for (i, &b) in bytes.iter().enumerate() {
-        let w = if (at + i) & 1 == 0 {
+        // The parity of at + i.
+        let w = if (at ^ i) & 1 == 0 {
             u16::from(b) << 8
         } else {
             u16::from(b)
@@ -365,23 +366,27 @@ pub struct Translated {
     pub timestamps: u8,
 }
 
-/// The running change of a checksum: the one's complement sum of the new
-/// words minus the old.
-struct Delta(u16);
+/// The running change of a checksum (the one's complement sum of the new
+/// words minus the old) and how many fields changed.
+struct Delta {
+    sum: u16,
+    fields: u8,
+}
 
 impl Delta {
     /// Adds `f` to the 32-bit field at `at` of `tcp` (big-endian), records
     /// the change; `false` (nothing written) if out of bounds.
     fn add32(&mut self, tcp: &mut [u8], at: usize, f: u32) -> bool {
-        let Some(field) = tcp.get_mut(at..at + 4) else {
+        let Some(field) = tcp.get_mut(at..at.saturating_add(4)) else {
             return false;
         };
         let mut old = [0u8; 4];
         old.copy_from_slice(field);
         let new = u32::from_be_bytes(old).wrapping_add(f).to_be_bytes();
         field.copy_from_slice(&new);
-        self.0 = oc_add(self.0, !sum_at(at, &old));
-        self.0 = oc_add(self.0, sum_at(at, &new));
+        self.sum = oc_add(self.sum, !sum_at(at, &old));
+        self.sum = oc_add(self.sum, sum_at(at, &new));
+        self.fields = self.fields.saturating_add(1);
         true
     }
 }
@@ -402,7 +407,7 @@ pub fn translate(
         return Ok(done);
     }
     let ack_set = tcp.get(FLAGS_AT).is_some_and(|&f| f & FLAG_ACK != 0);
-    let mut d = Delta(0);
+    let mut d = Delta { sum: 0, fields: 0 };
     // Where the options to rewrite are: at most 20 options in 40 bytes.
     let mut sites = [Opt {
         kind: 0,
@@ -413,29 +418,32 @@ pub fn translate(
     for o in Options::new(tcp)?.flatten() {
         if let Some(slot) = sites.get_mut(n) {
             *slot = o;
-            n += 1;
+            n = n.saturating_add(1);
         }
     }
+    let count = |c: &mut u8| *c = c.saturating_add(1);
     match dir {
         Dir::ToBackend => {
             if ack_set && off.seq != 0 {
-                done.fields += u8::from(d.add32(tcp, ACK_AT, off.seq));
+                d.add32(tcp, ACK_AT, off.seq);
             }
             for o in sites.iter().take(n) {
                 match o.kind {
                     OPT_SACK if off.seq != 0 => {
                         for b in 0..o.sack_blocks() {
-                            let at = o.value_at() + b * SACK_BLOCK_LEN;
+                            let at = o.value_at().saturating_add(b * SACK_BLOCK_LEN);
                             let left = d.add32(tcp, at, off.seq);
-                            let right = d.add32(tcp, at + 4, off.seq);
-                            done.fields += u8::from(left) + u8::from(right);
-                            done.sack_blocks += u8::from(left && right);
+                            let right = d.add32(tcp, at.saturating_add(4), off.seq);
+                            if left && right {
+                                count(&mut done.sack_blocks);
+                            }
                         }
                     }
                     OPT_TS if ack_set && off.ts != 0 => {
-                        let ok = d.add32(tcp, o.value_at() + 4, off.ts);
-                        done.fields += u8::from(ok);
-                        done.timestamps += u8::from(ok);
+                        let tsecr = o.value_at().saturating_add(4);
+                        if d.add32(tcp, tsecr, off.ts) {
+                            count(&mut done.timestamps);
+                        }
                     }
                     _ => {}
                 }
@@ -444,20 +452,19 @@ pub fn translate(
         Dir::ToClient => {
             let inv = off.inverse();
             if inv.seq != 0 {
-                done.fields += u8::from(d.add32(tcp, SEQ_AT, inv.seq));
+                d.add32(tcp, SEQ_AT, inv.seq);
             }
             for o in sites.iter().take(n) {
-                if o.kind == OPT_TS && inv.ts != 0 {
-                    let ok = d.add32(tcp, o.value_at(), inv.ts);
-                    done.fields += u8::from(ok);
-                    done.timestamps += u8::from(ok);
+                if o.kind == OPT_TS && inv.ts != 0 && d.add32(tcp, o.value_at(), inv.ts) {
+                    count(&mut done.timestamps);
                 }
             }
         }
     }
+    done.fields = d.fields;
     if mode == CsumMode::Full {
         if let Some(check) = check_mut(tcp) {
-            *check = (!oc_add(!u16::from_be_bytes(*check), d.0)).to_be_bytes();
+            *check = (!oc_add(!u16::from_be_bytes(*check), d.sum)).to_be_bytes();
         }
     }
     Ok(done)
