@@ -4,14 +4,15 @@
 //! replay window: no panic; a refused datagram leaves the window as it was,
 //! an accepted number is refused the second time; and whatever parses
 //! (structure and inner 4-tuple) seals again under the key into a datagram
-//! that opens to the same fields, with the same header bytes up to the MAC.
+//! that opens to the same fields (or is refused for its key id alone), with
+//! the same header bytes up to the MAC.
 
 #![no_main]
 
 use hmac::{Hmac, Mac as _};
 use libfuzzer_sys::fuzz_target;
 use sha2::Sha256;
-use sockgroup_logic::encap::{open, parse, EncapError, ReplayWindow, MAC_AT};
+use sockgroup_logic::encap::{open, parse, EncapError, ReplayWindow, KEY_ID, MAC_AT};
 use sockgroup_logic::frame::{Mac, MacError, TAG_LEN};
 
 /// The key of tests/encap_props.rs (its `fuzz_corpus` writes the seeds).
@@ -57,7 +58,12 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(hdr[..MAC_AT], d[..MAC_AT]);
             let again = [&hdr[..], p.inner].concat();
             let mut fresh = ReplayWindow::<2>::new();
-            let q = open(&again, peer, &HmacSha256, &mut fresh).expect("what seals opens");
+            let q = open(&again, peer, &HmacSha256, &mut fresh);
+            if p.header.key_id != KEY_ID {
+                assert_eq!(q.err(), Some(EncapError::BadKeyId));
+                continue;
+            }
+            let q = q.expect("what seals opens");
             assert_eq!((q.header, q.inner, q.kind), (p.header, p.inner, p.kind));
         }
     }
