@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Broken, HmacSha256};
+use common::{tuple, Broken, HmacSha256};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use sockgroup_logic::frame::*;
@@ -196,29 +196,6 @@ fn header_length_bound() {
 }
 
 // Messages.
-
-fn tuple() -> impl Strategy<Value = Tuple> {
-    (
-        any::<bool>(),
-        any::<[u8; 16]>(),
-        any::<[u8; 16]>(),
-        any::<u16>(),
-        any::<u16>(),
-    )
-        .prop_map(|(v6, mut client, mut server, client_port, server_port)| {
-            if !v6 {
-                client[4..].fill(0);
-                server[4..].fill(0);
-            }
-            Tuple {
-                family: if v6 { Family::V6 } else { Family::V4 },
-                client,
-                server,
-                client_port,
-                server_port,
-            }
-        })
-}
 
 fn hello() -> impl Strategy<Value = Hello> {
     (any::<[u8; 16]>(), any::<u32>(), any::<u32>(), any::<u32>()).prop_map(
