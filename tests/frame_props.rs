@@ -2,34 +2,12 @@
 
 //! Property tests of the control channel's frame codec (src/cluster/frame.rs).
 
-use hmac::{Hmac, Mac as _};
+mod common;
+
+use common::{tuple, Broken, HmacSha256};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
-use sha2::Sha256;
 use sockgroup_logic::frame::*;
-
-/// HMAC-SHA256 from the `hmac` and `sha2` crates, as the kernel's
-/// `hmac(sha256)` shash does it in the module.
-struct HmacSha256(Vec<u8>);
-
-impl Mac for HmacSha256 {
-    fn tag(&self, parts: &[&[u8]]) -> Result<[u8; TAG_LEN], MacError> {
-        let mut m = <Hmac<Sha256>>::new_from_slice(&self.0).map_err(|_| MacError)?;
-        for p in parts {
-            m.update(p);
-        }
-        Ok(m.finalize().into_bytes().into())
-    }
-}
-
-/// A MAC that fails, as a kernel crypto call may.
-struct Broken;
-
-impl Mac for Broken {
-    fn tag(&self, _: &[&[u8]]) -> Result<[u8; TAG_LEN], MacError> {
-        Err(MacError)
-    }
-}
 
 fn hex(s: &str) -> Vec<u8> {
     (0..s.len())
@@ -218,29 +196,6 @@ fn header_length_bound() {
 }
 
 // Messages.
-
-fn tuple() -> impl Strategy<Value = Tuple> {
-    (
-        any::<bool>(),
-        any::<[u8; 16]>(),
-        any::<[u8; 16]>(),
-        any::<u16>(),
-        any::<u16>(),
-    )
-        .prop_map(|(v6, mut client, mut server, client_port, server_port)| {
-            if !v6 {
-                client[4..].fill(0);
-                server[4..].fill(0);
-            }
-            Tuple {
-                family: if v6 { Family::V6 } else { Family::V4 },
-                client,
-                server,
-                client_port,
-                server_port,
-            }
-        })
-}
 
 fn hello() -> impl Strategy<Value = Hello> {
     (any::<[u8; 16]>(), any::<u32>(), any::<u32>(), any::<u32>()).prop_map(

@@ -32,3 +32,12 @@ pub mod request;
 #[allow(dead_code)]
 #[path = "../cluster/select.rs"]
 pub mod select;
+// The handoff's part 3: the translation of a moved connection's sequence
+// numbers and timestamps, and the typed encapsulation header (seed 004)
+// of its forwarded packets.
+#[allow(dead_code)]
+#[path = "../cluster/encap.rs"]
+pub mod encap;
+#[allow(dead_code)]
+#[path = "../cluster/xlate.rs"]
+pub mod xlate;

@@ -1,0 +1,648 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Property tests of the sequence translation (src/cluster/xlate.rs): the
+//! incrementally updated checksum equals one computed from scratch (IPv4
+//! and IPv6, full and pseudo-header-only fields, options at odd offsets),
+//! translating forth and back is the identity, exactly the fields of the
+//! direction change (by the offset, in serial arithmetic), and a malformed
+//! option list is refused with the header untouched.
+
+use proptest::prelude::*;
+use sockgroup_logic::xlate::*;
+
+/// The TCP checksum from scratch, written apart from the library: the
+/// pseudo-header's bytes (RFC 793, RFC 8200 section 8.1) and the segment
+/// with its checksum field zeroed, summed as 16-bit words in a u64.
+fn reference_checksum(pseudo: &Pseudo, seg: &[u8]) -> u16 {
+    let mut bytes = Vec::new();
+    match pseudo {
+        Pseudo::V4(s, d) => {
+            bytes.extend_from_slice(s);
+            bytes.extend_from_slice(d);
+            bytes.extend_from_slice(&[0, 6]);
+            bytes.extend_from_slice(&(seg.len() as u16).to_be_bytes());
+        }
+        Pseudo::V6(s, d) => {
+            bytes.extend_from_slice(s);
+            bytes.extend_from_slice(d);
+            bytes.extend_from_slice(&(seg.len() as u32).to_be_bytes());
+            bytes.extend_from_slice(&[0, 0, 0, 6]);
+        }
+    }
+    let mut s = seg.to_vec();
+    s[16] = 0;
+    s[17] = 0;
+    bytes.extend_from_slice(&s);
+    !fold(&bytes)
+}
+
+/// The folded one's complement sum of `bytes` (a last odd byte padded).
+fn fold(bytes: &[u8]) -> u16 {
+    let mut sum: u64 = 0;
+    for c in bytes.chunks(2) {
+        sum += u64::from(c[0]) << 8 | u64::from(*c.get(1).unwrap_or(&0));
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    sum as u16
+}
+
+/// What a device does with a `CHECKSUM_PARTIAL` segment whose field holds
+/// the pseudo-header sum: the complement of the sum over the segment.
+fn finish_partial(seg: &[u8]) -> u16 {
+    !fold(seg)
+}
+
+fn check_of(seg: &[u8]) -> u16 {
+    u16::from_be_bytes([seg[16], seg[17]])
+}
+
+fn set_check(seg: &mut [u8], c: u16) {
+    seg[16..18].copy_from_slice(&c.to_be_bytes());
+}
+
+/// Sets the checksum field to the checksum from scratch.
+fn fill_check(seg: &mut [u8], pseudo: &Pseudo) {
+    let c = reference_checksum(pseudo, seg);
+    set_check(seg, c);
+}
+
+fn get32(b: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes(b[at..at + 4].try_into().unwrap())
+}
+
+/// An option of a generated header.
+#[derive(Clone, Debug)]
+enum GenOpt {
+    Nop,
+    Mss(u16),
+    Ws(u8),
+    SackPerm,
+    Ts(u32, u32),
+    Sack(Vec<(u32, u32)>),
+    Other(u8, Vec<u8>),
+}
+
+impl GenOpt {
+    fn bytes(&self) -> Vec<u8> {
+        match self {
+            GenOpt::Nop => vec![1],
+            GenOpt::Mss(m) => [&[2, 4][..], &m.to_be_bytes()].concat(),
+            GenOpt::Ws(s) => vec![3, 3, *s],
+            GenOpt::SackPerm => vec![4, 2],
+            GenOpt::Ts(v, e) => [&[8, 10][..], &v.to_be_bytes(), &e.to_be_bytes()].concat(),
+            GenOpt::Sack(blocks) => {
+                let mut b = vec![5, 2 + 8 * blocks.len() as u8];
+                for (l, r) in blocks {
+                    b.extend_from_slice(&l.to_be_bytes());
+                    b.extend_from_slice(&r.to_be_bytes());
+                }
+                b
+            }
+            GenOpt::Other(k, v) => [&[*k, 2 + v.len() as u8][..], v].concat(),
+        }
+    }
+}
+
+fn opt_strategy() -> impl Strategy<Value = GenOpt> {
+    prop_oneof![
+        3 => Just(GenOpt::Nop),
+        1 => any::<u16>().prop_map(GenOpt::Mss),
+        1 => (0u8..15).prop_map(GenOpt::Ws),
+        1 => Just(GenOpt::SackPerm),
+        3 => (seq_strategy(), seq_strategy()).prop_map(|(v, e)| GenOpt::Ts(v, e)),
+        3 => prop::collection::vec((seq_strategy(), seq_strategy()), 1..=4).prop_map(GenOpt::Sack),
+        1 => (9u8..=254, prop::collection::vec(any::<u8>(), 0..6)).prop_map(|(k, v)| GenOpt::Other(k, v)),
+    ]
+}
+
+/// Numbers near the wrap and anywhere.
+fn seq_strategy() -> impl Strategy<Value = u32> {
+    prop_oneof![
+        any::<u32>(),
+        (u32::MAX - 100)..=u32::MAX,
+        0u32..100,
+        ((1u32 << 31) - 50)..((1u32 << 31) + 50),
+    ]
+}
+
+fn offsets_strategy() -> impl Strategy<Value = Offsets> {
+    (seq_strategy(), seq_strategy()).prop_map(|(seq, ts)| Offsets { seq, ts })
+}
+
+fn pseudo_strategy() -> impl Strategy<Value = Pseudo> {
+    prop_oneof![
+        (any::<[u8; 4]>(), any::<[u8; 4]>()).prop_map(|(s, d)| Pseudo::V4(s, d)),
+        (any::<[u8; 16]>(), any::<[u8; 16]>()).prop_map(|(s, d)| Pseudo::V6(s, d)),
+    ]
+}
+
+/// A generated segment: header (with its options, padded with EOL and
+/// zeros to a multiple of 4, at most 40 bytes) and payload.
+#[derive(Clone, Debug)]
+struct Seg {
+    bytes: Vec<u8>,
+    opts: Vec<GenOpt>,
+}
+
+fn seg_strategy() -> impl Strategy<Value = Seg> {
+    (
+        any::<[u8; 12]>(),
+        any::<u8>(),
+        any::<[u8; 4]>(),
+        prop::collection::vec(opt_strategy(), 0..8),
+        any::<bool>(),
+        prop::collection::vec(any::<u8>(), 0..120),
+    )
+        .prop_map(|(head, flags, tail, mut opts, eol, payload)| {
+            let mut o: Vec<u8>;
+            loop {
+                o = opts.iter().flat_map(GenOpt::bytes).collect();
+                if o.len() <= 40 {
+                    break;
+                }
+                opts.pop();
+            }
+            if eol && o.len() < 40 {
+                o.push(0);
+            }
+            while !o.len().is_multiple_of(4) {
+                o.push(0);
+            }
+            let doff = (20 + o.len()) / 4;
+            let mut b = head.to_vec();
+            b.push((doff as u8) << 4);
+            b.push(flags);
+            b.extend_from_slice(&tail[..2]); // window
+            b.extend_from_slice(&[0, 0]); // checksum
+            b.extend_from_slice(&tail[2..]); // urgent pointer
+            b.extend_from_slice(&o);
+            b.extend_from_slice(&payload);
+            Seg { bytes: b, opts }
+        })
+}
+
+fn dir_strategy() -> impl Strategy<Value = Dir> {
+    prop_oneof![Just(Dir::ToBackend), Just(Dir::ToClient)]
+}
+
+/// The header's bytes after a translation, by the model: each field of the
+/// direction moved by the offset, all else equal (the checksum aside).
+fn model(seg: &Seg, dir: Dir, off: Offsets) -> Vec<u8> {
+    let mut b = seg.bytes.clone();
+    let ack = b[13] & 0x10 != 0;
+    let put = |b: &mut Vec<u8>, at: usize, d: u32| {
+        let v = get32(b, at).wrapping_add(d);
+        b[at..at + 4].copy_from_slice(&v.to_be_bytes());
+    };
+    let mut at = 20;
+    let mut sites = Vec::new();
+    for o in &seg.opts {
+        sites.push((o.clone(), at));
+        at += o.bytes().len();
+    }
+    match dir {
+        Dir::ToBackend => {
+            if ack {
+                put(&mut b, 8, off.seq);
+            }
+            for (o, at) in sites {
+                match o {
+                    GenOpt::Sack(blocks) => {
+                        for i in 0..blocks.len() * 2 {
+                            put(&mut b, at + 2 + 4 * i, off.seq);
+                        }
+                    }
+                    GenOpt::Ts(..) if ack => put(&mut b, at + 6, off.ts),
+                    _ => {}
+                }
+            }
+        }
+        Dir::ToClient => {
+            put(&mut b, 4, off.seq.wrapping_neg());
+            for (o, at) in sites {
+                if let GenOpt::Ts(..) = o {
+                    put(&mut b, at + 2, off.ts.wrapping_neg());
+                }
+            }
+        }
+    }
+    b
+}
+
+/// A reference walker: `Ok` if the option list of `hdr` is well formed.
+fn reference_walk(hdr: &[u8]) -> Result<(), ()> {
+    let doff = usize::from(hdr[12] >> 4) * 4;
+    let opts = &hdr[20..doff];
+    let mut i = 0;
+    while i < opts.len() {
+        match opts[i] {
+            0 => return Ok(()),
+            1 => i += 1,
+            k => {
+                let len = *opts.get(i + 1).ok_or(())? as usize;
+                if len < 2 || i + len > opts.len() {
+                    return Err(());
+                }
+                if k == 5 && (len < 10 || !(len - 2).is_multiple_of(8)) {
+                    return Err(());
+                }
+                if k == 8 && len != 10 {
+                    return Err(());
+                }
+                i += len;
+            }
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn library_checksum_is_the_reference(seg in seg_strategy(), pseudo in pseudo_strategy()) {
+        prop_assert_eq!(tcp_checksum(&pseudo, &seg.bytes), reference_checksum(&pseudo, &seg.bytes));
+    }
+
+    #[test]
+    fn full_checksum_equals_scratch_and_fields_follow_the_model(
+        seg in seg_strategy(),
+        pseudo in pseudo_strategy(),
+        dir in dir_strategy(),
+        off in offsets_strategy(),
+    ) {
+        let mut b = seg.bytes.clone();
+        fill_check(&mut b, &pseudo);
+        let r = translate(&mut b, dir, off, CsumMode::Full);
+        prop_assert!(r.is_ok(), "{:?}", r);
+        prop_assert_eq!(check_of(&b), reference_checksum(&pseudo, &b));
+        let mut want = model(&seg, dir, off);
+        want[16..18].copy_from_slice(&b[16..18]);
+        prop_assert_eq!(&b, &want);
+    }
+
+    #[test]
+    fn partial_field_untouched_and_device_sum_equals_scratch(
+        seg in seg_strategy(),
+        pseudo in pseudo_strategy(),
+        dir in dir_strategy(),
+        off in offsets_strategy(),
+    ) {
+        let mut b = seg.bytes.clone();
+        let partial = pseudo_partial(&pseudo, b.len() as u32);
+        set_check(&mut b, partial);
+        // Before: the device's sum is the full checksum.
+        prop_assert_eq!(finish_partial(&b), reference_checksum(&pseudo, &b));
+        translate(&mut b, dir, off, CsumMode::PseudoOnly).unwrap();
+        prop_assert_eq!(check_of(&b), partial);
+        prop_assert_eq!(finish_partial(&b), reference_checksum(&pseudo, &b));
+        let mut want = model(&seg, dir, off);
+        want[16..18].copy_from_slice(&partial.to_be_bytes());
+        prop_assert_eq!(&b, &want);
+    }
+
+    #[test]
+    fn forth_and_back_is_the_identity(
+        seg in seg_strategy(),
+        pseudo in pseudo_strategy(),
+        dir in dir_strategy(),
+        off in offsets_strategy(),
+        full in any::<bool>(),
+    ) {
+        let mut b = seg.bytes.clone();
+        let mode = if full { CsumMode::Full } else { CsumMode::PseudoOnly };
+        let c = if full {
+            reference_checksum(&pseudo, &b)
+        } else {
+            pseudo_partial(&pseudo, b.len() as u32)
+        };
+        set_check(&mut b, c);
+        let orig = b.clone();
+        let there = translate(&mut b, dir, off, mode).unwrap();
+        let back = translate(&mut b, dir, off.inverse(), mode).unwrap();
+        prop_assert_eq!(&b, &orig);
+        prop_assert_eq!(there, back);
+    }
+
+    #[test]
+    fn counts_what_it_rewrote(
+        seg in seg_strategy(),
+        dir in dir_strategy(),
+        seq in 1u32..,
+        ts in 1u32..,
+    ) {
+        let mut b = seg.bytes.clone();
+        let t = translate(&mut b, dir, Offsets { seq, ts }, CsumMode::Full).unwrap();
+        let ack = b[13] & 0x10 != 0;
+        let sacks: usize = seg.opts.iter().map(|o| match o {
+            GenOpt::Sack(v) => v.len(),
+            _ => 0,
+        }).sum();
+        let tss = seg.opts.iter().filter(|o| matches!(o, GenOpt::Ts(..))).count();
+        let (fields, sack_blocks, timestamps) = match dir {
+            Dir::ToBackend => {
+                let t = if ack { tss } else { 0 };
+                (usize::from(ack) + 2 * sacks + t, sacks, t)
+            }
+            Dir::ToClient => (1 + tss, 0, tss),
+        };
+        prop_assert_eq!(usize::from(t.fields), fields);
+        prop_assert_eq!(usize::from(t.sack_blocks), sack_blocks);
+        prop_assert_eq!(usize::from(t.timestamps), timestamps);
+    }
+
+    #[test]
+    fn a_client_ack_of_translated_bytes_acks_them_on_the_backend(
+        be_isn in seq_strategy(),
+        fe_isn in seq_strategy(),
+        sent in 0u32..(1 << 30),
+        len in 0u32..65536,
+        be_ts in seq_strategy(),
+        fe_ts in seq_strategy(),
+    ) {
+        let off = Offsets::new(fe_isn, be_isn, fe_ts, be_ts);
+        // The back-end's segment at be_isn + 1 + sent, its TSval be_ts.
+        let mut reply = vec![0u8; 32];
+        reply[12] = 8 << 4;
+        reply[13] = 0x10;
+        reply[4..8].copy_from_slice(&be_isn.wrapping_add(1).wrapping_add(sent).to_be_bytes());
+        reply[20..22].copy_from_slice(&[1, 1]);
+        reply[22..24].copy_from_slice(&[8, 10]);
+        reply[24..28].copy_from_slice(&be_ts.to_be_bytes());
+        translate(&mut reply, Dir::ToClient, off, CsumMode::Full).unwrap();
+        // The client sees the front-end's numbering.
+        let seen = get32(&reply, 4);
+        prop_assert_eq!(seen, fe_isn.wrapping_add(1).wrapping_add(sent));
+        prop_assert_eq!(get32(&reply, 24), fe_ts);
+        // It acknowledges the segment and echoes its TSval.
+        let mut ack = vec![0u8; 32];
+        ack[12] = 8 << 4;
+        ack[13] = 0x10;
+        ack[8..12].copy_from_slice(&seen.wrapping_add(len).to_be_bytes());
+        ack[20..22].copy_from_slice(&[1, 1]);
+        ack[22..24].copy_from_slice(&[8, 10]);
+        ack[28..32].copy_from_slice(&get32(&reply, 24).to_be_bytes());
+        translate(&mut ack, Dir::ToBackend, off, CsumMode::Full).unwrap();
+        prop_assert_eq!(get32(&ack, 8), be_isn.wrapping_add(1).wrapping_add(sent).wrapping_add(len));
+        prop_assert_eq!(get32(&ack, 28), be_ts);
+    }
+
+    #[test]
+    fn malformed_options_are_refused_untouched(
+        opts in prop::collection::vec(prop_oneof![
+            4 => any::<u8>(),
+            2 => prop::sample::select(vec![0u8, 1, 2, 5, 8, 10, 18, 34, 40]),
+        ], 0..=40),
+        doff_err in 0u8..4,
+        pseudo in pseudo_strategy(),
+        dir in dir_strategy(),
+        off in offsets_strategy(),
+        payload in prop::collection::vec(any::<u8>(), 0..20),
+    ) {
+        let mut o = opts.clone();
+        while !o.len().is_multiple_of(4) {
+            o.push(1);
+        }
+        let mut b = vec![0u8; 20];
+        b[13] = 0x10;
+        b[12] = (((20 + o.len()) / 4) as u8) << 4;
+        b.extend_from_slice(&o);
+        b.extend_from_slice(&payload);
+        // Sometimes a data offset that lies (past the bytes, or under 5).
+        match doff_err {
+            1 => b[12] = 15 << 4,
+            2 => b[12] = 4 << 4,
+            _ => {}
+        }
+        fill_check(&mut b, &pseudo);
+        let before = b.clone();
+        let walk = Options::new(&b).and_then(|o| o.check());
+        let r = translate(&mut b, dir, off, CsumMode::Full);
+        let doff = usize::from(before[12] >> 4) * 4;
+        let reference = if doff < 20 || doff > before.len() {
+            Err(())
+        } else {
+            reference_walk(&before)
+        };
+        prop_assert_eq!(walk.is_ok(), reference.is_ok());
+        prop_assert_eq!(r.is_ok(), reference.is_ok());
+        if r.is_err() {
+            prop_assert_eq!(&b, &before);
+        } else {
+            prop_assert_eq!(check_of(&b), reference_checksum(&pseudo, &b));
+        }
+        // The walker's options lie within the header, in order.
+        if let Ok(it) = Options::new(&before) {
+            let mut last = 19;
+            for o in it.flatten() {
+                prop_assert!(o.at > last && o.at + o.len <= doff);
+                last = o.at;
+            }
+        }
+    }
+
+    #[test]
+    fn address_change_updates_both_kinds_of_field(
+        seg in seg_strategy(),
+        pseudo in pseudo_strategy(),
+        new4 in any::<[u8; 4]>(),
+        new16 in any::<[u8; 16]>(),
+        src in any::<bool>(),
+        full in any::<bool>(),
+    ) {
+        let mut b = seg.bytes.clone();
+        let mode = if full { CsumMode::Full } else { CsumMode::PseudoOnly };
+        let len = b.len() as u32;
+        let c = if full {
+            reference_checksum(&pseudo, &b)
+        } else {
+            pseudo_partial(&pseudo, len)
+        };
+        set_check(&mut b, c);
+        let (old, new, after): (Vec<u8>, Vec<u8>, Pseudo) = match (pseudo, src) {
+            (Pseudo::V4(s, d), true) => (s.to_vec(), new4.to_vec(), Pseudo::V4(new4, d)),
+            (Pseudo::V4(s, d), false) => (d.to_vec(), new4.to_vec(), Pseudo::V4(s, new4)),
+            (Pseudo::V6(s, d), true) => (s.to_vec(), new16.to_vec(), Pseudo::V6(new16, d)),
+            (Pseudo::V6(s, d), false) => (d.to_vec(), new16.to_vec(), Pseudo::V6(s, new16)),
+        };
+        pseudo_addr_changed(&mut b, &old, &new, mode).unwrap();
+        if full {
+            prop_assert_eq!(check_of(&b), reference_checksum(&after, &b));
+        } else {
+            prop_assert_eq!(check_of(&b), pseudo_partial(&after, len));
+            prop_assert_eq!(finish_partial(&b), reference_checksum(&after, &b));
+        }
+    }
+
+    #[test]
+    fn any_bytes_never_panic(mut b in prop::collection::vec(any::<u8>(), 0..80), off in offsets_strategy(), dir in dir_strategy()) {
+        let before = b.clone();
+        if translate(&mut b, dir, off, CsumMode::Full).is_err() {
+            prop_assert_eq!(b, before);
+        }
+    }
+}
+
+#[test]
+fn wraparound_at_the_top_of_the_sequence_space() {
+    // Back-end ISN 0x10, front-end ISN 0xffff_fff0: offset 0x20.
+    let off = Offsets::new(0xffff_fff0, 0x10, 0xffff_ff00, 5);
+    assert_eq!(off.seq, 0x20);
+    assert_eq!(off.ts, 0x105);
+    let pseudo = Pseudo::V4([10, 0, 0, 1], [10, 0, 0, 2]);
+    let mut b = vec![0u8; 32];
+    b[4..8].copy_from_slice(&0x0000_0008u32.to_be_bytes());
+    b[12] = 8 << 4;
+    b[13] = 0x18;
+    b[20..24].copy_from_slice(&[1, 1, 8, 10]);
+    b[24..28].copy_from_slice(&3u32.to_be_bytes());
+    fill_check(&mut b, &pseudo);
+    translate(&mut b, Dir::ToClient, off, CsumMode::Full).unwrap();
+    assert_eq!(get32(&b, 4), 0xffff_ffe8);
+    assert_eq!(get32(&b, 24), 0xffff_fefe);
+    assert_eq!(check_of(&b), reference_checksum(&pseudo, &b));
+    // The client acks past the wrap: 0xffff_fff8 + 0x10 = 0x8.
+    let mut a = vec![0u8; 20];
+    a[8..12].copy_from_slice(&0x0000_0008u32.to_be_bytes());
+    a[12] = 5 << 4;
+    a[13] = 0x10;
+    fill_check(&mut a, &pseudo);
+    translate(&mut a, Dir::ToBackend, off, CsumMode::Full).unwrap();
+    assert_eq!(get32(&a, 8), 0x28);
+    assert_eq!(check_of(&a), reference_checksum(&pseudo, &a));
+}
+
+#[test]
+fn an_option_at_an_odd_offset_keeps_the_checksum() {
+    // One NOP, then the timestamps option at offset 21, three NOPs after.
+    let pseudo = Pseudo::V6([0xfe; 16], [0x20; 16]);
+    let mut b = vec![0u8; 36];
+    b[12] = 9 << 4;
+    b[13] = 0x10;
+    b[20] = 1;
+    b[21..23].copy_from_slice(&[8, 10]);
+    b[23..27].copy_from_slice(&0x1234_5678u32.to_be_bytes());
+    b[27..31].copy_from_slice(&0x9abc_def0u32.to_be_bytes());
+    b[31..36].copy_from_slice(&[1, 1, 1, 0, 0]);
+    b.extend_from_slice(b"odd payload");
+    fill_check(&mut b, &pseudo);
+    let t = translate(
+        &mut b,
+        Dir::ToBackend,
+        Offsets {
+            seq: 0,
+            ts: 0x0102_0304,
+        },
+        CsumMode::Full,
+    )
+    .unwrap();
+    assert_eq!(t.timestamps, 1);
+    assert_eq!(get32(&b, 27), 0x9bbe_e1f4);
+    assert_eq!(check_of(&b), reference_checksum(&pseudo, &b));
+}
+
+#[test]
+fn zero_offsets_change_nothing_but_still_check() {
+    let mut b = vec![0u8; 24];
+    b[12] = 6 << 4;
+    b[20..24].copy_from_slice(&[8, 10, 0, 0]);
+    let before = b.clone();
+    assert_eq!(
+        translate(&mut b, Dir::ToBackend, Offsets::default(), CsumMode::Full),
+        Err(XlateError::TruncatedOption(8))
+    );
+    assert_eq!(b, before);
+    b[20..24].copy_from_slice(&[1, 1, 1, 0]);
+    assert_eq!(
+        translate(&mut b, Dir::ToClient, Offsets::default(), CsumMode::Full),
+        Ok(Translated::default())
+    );
+    assert_eq!(b[20..24], [1, 1, 1, 0]);
+}
+
+#[test]
+fn malformed_option_errors() {
+    let hdr = |opts: &[u8]| {
+        let mut b = vec![0u8; 20];
+        b[12] = (((20 + opts.len()) / 4) as u8) << 4;
+        b.extend_from_slice(opts);
+        b
+    };
+    let cases: [(&[u8], XlateError); 6] = [
+        (&[1, 1, 1, 2], XlateError::TruncatedOption(2)),
+        (&[2, 1, 0, 0], XlateError::BadOptionLength(2)),
+        (&[2, 8, 0, 0], XlateError::TruncatedOption(2)),
+        (&[8, 8, 0, 0, 0, 0, 1, 1], XlateError::BadOptionLength(8)),
+        (&[5, 6, 0, 0, 0, 0, 1, 1], XlateError::BadOptionLength(5)),
+        (
+            &[5, 11, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+            XlateError::BadOptionLength(5),
+        ),
+    ];
+    for (opts, err) in cases {
+        let mut b = hdr(opts);
+        let before = b.clone();
+        let off = Offsets { seq: 1, ts: 1 };
+        assert_eq!(
+            translate(&mut b, Dir::ToBackend, off, CsumMode::Full),
+            Err(err),
+            "{opts:?}"
+        );
+        assert_eq!(b, before);
+    }
+    assert_eq!(
+        translate(
+            &mut [0u8; 19],
+            Dir::ToBackend,
+            Offsets::default(),
+            CsumMode::Full
+        ),
+        Err(XlateError::Short)
+    );
+    let mut b = hdr(&[]);
+    b[12] = 4 << 4;
+    assert_eq!(
+        translate(&mut b, Dir::ToBackend, Offsets::default(), CsumMode::Full),
+        Err(XlateError::BadDataOffset)
+    );
+    b[12] = 6 << 4;
+    assert_eq!(
+        translate(&mut b, Dir::ToBackend, Offsets::default(), CsumMode::Full),
+        Err(XlateError::Short)
+    );
+    // Bytes after EOL are not options.
+    let mut b = hdr(&[0, 5, 1, 0]);
+    assert!(translate(
+        &mut b,
+        Dir::ToBackend,
+        Offsets { seq: 1, ts: 1 },
+        CsumMode::Full
+    )
+    .is_ok());
+}
+
+/// Writes seeds for the `xlate` fuzz target (README, "Fuzzing"): its 9
+/// bytes of direction, field kind, family and offsets, then a generated
+/// segment.
+#[test]
+fn fuzz_corpus() {
+    use proptest::strategy::ValueTree;
+    let Some(dir) = std::env::var_os("SOCKGROUP_FUZZ_CORPUS") else {
+        return;
+    };
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    for i in 0..64u32 {
+        let seg = seg_strategy().new_tree(&mut runner).unwrap().current();
+        let mut seed = vec![(i % 8) as u8];
+        seed.extend_from_slice(&i.wrapping_mul(0x9e37_79b9).to_be_bytes());
+        seed.extend_from_slice(&(!i).to_be_bytes());
+        seed.extend_from_slice(&seg.bytes);
+        std::fs::write(
+            std::path::Path::new(&dir).join(format!("seed-{i:02}")),
+            seed,
+        )
+        .unwrap();
+    }
+}
