@@ -31,6 +31,8 @@ pub(crate) mod net;
 pub(crate) mod netfilter;
 #[path = "rcu.rs"]
 pub(crate) mod rcu;
+#[path = "request_sock.rs"]
+pub(crate) mod request_sock;
 #[path = "skb.rs"]
 pub(crate) mod skb;
 #[path = "sock.rs"]

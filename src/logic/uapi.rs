@@ -11,8 +11,18 @@ use super::ring::Policy;
 
 /// The option name.
 pub const SO_SERVICE_GROUP: i32 = 0x5347;
-/// `SOCKGROUP_VERSION`.
+/// `SOCKGROUP_VERSION`: `struct sockgroup_req`, version 1 replies.
 pub const VERSION: u32 = 1;
+/// `SOCKGROUP_VERSION_2`: `struct sockgroup_req_v2`, version 2 replies.
+pub const VERSION_2: u32 = 2;
+/// `SOCKGROUP_STALL_MIN_MS`: the least stall threshold but 0 (off).
+pub const STALL_MIN_MS: u32 = 10;
+/// `SOCKGROUP_STALL_MAX_MS`: the greatest stall threshold.
+pub const STALL_MAX_MS: u32 = 60000;
+/// `SOCKGROUP_MEMBER_SERVING`.
+pub const MEMBER_SERVING: u32 = 0;
+/// `SOCKGROUP_MEMBER_STALLED`.
+pub const MEMBER_STALLED: u32 = 1;
 /// `SOCKGROUP_MAX_MEMBERS`: the calling socket and at most 63 listed ones.
 pub const MAX_MEMBERS: usize = 64;
 /// `SOCKGROUP_MAX_GROUPS`: groups per network namespace.
@@ -25,10 +35,16 @@ pub const F_REWRITE: u32 = 1 << 0;
 pub const F_ALL: u32 = F_REWRITE;
 /// `sizeof(struct sockgroup_req)`.
 pub const REQ_LEN: usize = 16;
+/// `sizeof(struct sockgroup_req_v2)`: the longest header.
+pub const REQ2_LEN: usize = 24;
 /// `sizeof(struct sockgroup_info)`.
 pub const INFO_LEN: usize = 32;
 /// `sizeof(struct sockgroup_member)`.
 pub const MEMBER_LEN: usize = 72;
+/// `sizeof(struct sockgroup_info_v2)`.
+pub const INFO2_LEN: usize = 40;
+/// `sizeof(struct sockgroup_member_v2)`.
+pub const MEMBER2_LEN: usize = 96;
 
 /// Why a request is refused; each maps to the errno the header documents.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -59,6 +75,10 @@ pub struct Request {
     pub policy: Policy,
     /// How many fds follow.
     pub count: usize,
+    /// Stall rescue's threshold in milliseconds (0: off; version 1: 0).
+    pub stall_ms: u32,
+    /// The header's length: the fds start there.
+    pub header_len: usize,
 }
 
 fn u32_at(b: &[u8], off: usize) -> u32 {
@@ -69,16 +89,30 @@ fn u32_at(b: &[u8], off: usize) -> u32 {
 
 /// Checks the header of a request of `optlen` bytes.
 ///
-/// `header` holds the first [`REQ_LEN`] bytes; callers check `optlen >=
-/// REQ_LEN` (with [`check_len`]) before reading them.
-pub fn parse_header(optlen: usize, header: &[u8; REQ_LEN]) -> Result<Request, Refusal> {
+/// `header` holds the first `min(optlen, REQ2_LEN)` bytes of the request,
+/// zeros after them; callers check `optlen >= REQ_LEN` (with [`check_len`])
+/// before reading them.
+pub fn parse_header(optlen: usize, header: &[u8; REQ2_LEN]) -> Result<Request, Refusal> {
     let (version, flags, policy, count) = (
         u32_at(header, 0),
         u32_at(header, 4),
         u32_at(header, 8),
         u32_at(header, 12),
     );
-    if version != VERSION || flags & !F_ALL != 0 {
+    let (header_len, stall_ms) = match version {
+        VERSION => (REQ_LEN, 0),
+        VERSION_2 if optlen >= REQ2_LEN => {
+            let (stall_ms, reserved) = (u32_at(header, 16), u32_at(header, 20));
+            if reserved != 0
+                || (stall_ms != 0 && !(STALL_MIN_MS..=STALL_MAX_MS).contains(&stall_ms))
+            {
+                return Err(Refusal::Invalid);
+            }
+            (REQ2_LEN, stall_ms)
+        }
+        _ => return Err(Refusal::Invalid),
+    };
+    if flags & !F_ALL != 0 {
         return Err(Refusal::Invalid);
     }
     let policy = match policy {
@@ -90,14 +124,25 @@ pub fn parse_header(optlen: usize, header: &[u8; REQ_LEN]) -> Result<Request, Re
     if count > MAX_MEMBERS - 1 {
         return Err(Refusal::TooBig);
     }
-    if optlen != REQ_LEN + 4 * count {
+    if optlen != header_len + 4 * count {
         return Err(Refusal::Invalid);
     }
     Ok(Request {
         flags,
         policy,
         count,
+        stall_ms,
+        header_len,
     })
+}
+
+/// The reply version a getsockopt caller asks for: the first `__u32` of its
+/// buffer (`None`: shorter than 4 bytes), [`VERSION_2`] or else version 1.
+pub fn reply_version(first: Option<[u8; 4]>) -> u32 {
+    match first.map(u32::from_ne_bytes) {
+        Some(VERSION_2) => VERSION_2,
+        _ => VERSION,
+    }
 }
 
 /// Checks that a request is at least a header long.
@@ -255,9 +300,21 @@ pub struct Info {
     pub group_id: u64,
     /// SYNs that found every member full.
     pub dropped: u64,
+    /// Stall rescue's threshold (0: off).
+    pub stall_ms: u32,
 }
 
 impl Info {
+    /// Encodes `struct sockgroup_info_v2`.
+    pub fn encode_v2(&self) -> [u8; INFO2_LEN] {
+        let mut b = [0u8; INFO2_LEN];
+        b[..INFO_LEN].copy_from_slice(&self.encode());
+        b[0..4].copy_from_slice(&VERSION_2.to_ne_bytes());
+        b[32..36].copy_from_slice(&self.stall_ms.to_ne_bytes());
+        b[36..40].copy_from_slice(&(MEMBER2_LEN as u32).to_ne_bytes());
+        b
+    }
+
     /// Encodes `struct sockgroup_info`.
     pub fn encode(&self) -> [u8; INFO_LEN] {
         let mut b = [0u8; INFO_LEN];
@@ -298,6 +355,14 @@ pub struct MemberInfo {
     pub redirected_in: u64,
     /// SYNs for this member that found every member full.
     pub dropped: u64,
+    /// Stalled (else serving).
+    pub stalled: bool,
+    /// How long its oldest connection has waited, when stalled (ms).
+    pub stalled_ms: u32,
+    /// Connections moved from its accept queue to a sibling.
+    pub rescued_away: u64,
+    /// Connections moved to its accept queue from a stalled sibling.
+    pub rescued_in: u64,
 }
 
 impl MemberInfo {
@@ -318,18 +383,82 @@ impl MemberInfo {
         b[64..72].copy_from_slice(&self.dropped.to_ne_bytes());
         b
     }
+
+    /// Encodes `struct sockgroup_member_v2`.
+    pub fn encode_v2(&self) -> [u8; MEMBER2_LEN] {
+        let mut b = [0u8; MEMBER2_LEN];
+        b[..MEMBER_LEN].copy_from_slice(&self.encode());
+        let status = if self.stalled {
+            MEMBER_STALLED
+        } else {
+            MEMBER_SERVING
+        };
+        b[72..76].copy_from_slice(&status.to_ne_bytes());
+        b[76..80].copy_from_slice(&self.stalled_ms.to_ne_bytes());
+        b[80..88].copy_from_slice(&self.rescued_away.to_ne_bytes());
+        b[88..96].copy_from_slice(&self.rescued_in.to_ne_bytes());
+        b
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn header(version: u32, flags: u32, policy: u32, count: u32) -> [u8; REQ_LEN] {
-        let mut h = [0u8; REQ_LEN];
-        for (i, v) in [version, flags, policy, count].iter().enumerate() {
+    fn header(version: u32, flags: u32, policy: u32, count: u32) -> [u8; REQ2_LEN] {
+        header2(version, flags, policy, count, 0)
+    }
+
+    fn header2(version: u32, flags: u32, policy: u32, count: u32, stall: u32) -> [u8; REQ2_LEN] {
+        let mut h = [0u8; REQ2_LEN];
+        for (i, v) in [version, flags, policy, count, stall].iter().enumerate() {
             h[i * 4..i * 4 + 4].copy_from_slice(&v.to_ne_bytes());
         }
         h
+    }
+
+    #[test]
+    fn version_2_header() {
+        let r = parse_header(REQ2_LEN + 8, &header2(2, 0, 0, 2, 250)).unwrap();
+        assert_eq!((r.stall_ms, r.header_len, r.count), (250, REQ2_LEN, 2));
+        assert_eq!(
+            parse_header(REQ2_LEN, &header2(2, 0, 0, 0, 0))
+                .unwrap()
+                .stall_ms,
+            0
+        );
+        // Bounds of the threshold, and the reserved word.
+        assert!(parse_header(REQ2_LEN, &header2(2, 0, 0, 0, STALL_MIN_MS)).is_ok());
+        assert!(parse_header(REQ2_LEN, &header2(2, 0, 0, 0, STALL_MAX_MS)).is_ok());
+        for bad in [1, STALL_MIN_MS - 1, STALL_MAX_MS + 1, u32::MAX] {
+            assert_eq!(
+                parse_header(REQ2_LEN, &header2(2, 0, 0, 0, bad)),
+                Err(Refusal::Invalid)
+            );
+        }
+        let mut h = header2(2, 0, 0, 0, 100);
+        h[20] = 1;
+        assert_eq!(parse_header(REQ2_LEN, &h), Err(Refusal::Invalid));
+        // A version 2 request shorter than its header, or a version 1
+        // request of version 2's length.
+        assert_eq!(
+            parse_header(REQ_LEN, &header2(2, 0, 0, 0, 0)),
+            Err(Refusal::Invalid)
+        );
+        assert_eq!(
+            parse_header(REQ2_LEN, &header(1, 0, 0, 0)),
+            Err(Refusal::Invalid)
+        );
+        assert_eq!(
+            parse_header(REQ_LEN + 8, &header(1, 0, 0, 2))
+                .unwrap()
+                .header_len,
+            REQ_LEN
+        );
+        assert_eq!(reply_version(Some(2u32.to_ne_bytes())), VERSION_2);
+        assert_eq!(reply_version(Some(1u32.to_ne_bytes())), VERSION);
+        assert_eq!(reply_version(Some(7u32.to_ne_bytes())), VERSION);
+        assert_eq!(reply_version(None), VERSION);
     }
 
     #[test]
@@ -365,12 +494,14 @@ mod tests {
             Ok(Request {
                 flags: 0,
                 policy: Policy::Primary,
-                count: 2
+                count: 2,
+                stall_ms: 0,
+                header_len: REQ_LEN,
             })
         );
         assert_eq!(parse_header(REQ_LEN, &header(1, 0, 0, 0)).unwrap().count, 0);
         assert_eq!(
-            parse_header(REQ_LEN + 8, &header(2, 0, 0, 2)),
+            parse_header(REQ_LEN + 8, &header(3, 0, 0, 2)),
             Err(Refusal::Invalid)
         );
         assert_eq!(
@@ -557,6 +688,7 @@ mod tests {
             count: 2,
             group_id: 9,
             dropped: 3,
+            stall_ms: 0,
         }
         .encode();
         assert_eq!(u32_at(&i, 0), VERSION);
@@ -579,5 +711,29 @@ mod tests {
         assert_eq!((m[4], m[5]), (10, 1));
         assert_eq!(u32_at(&m, 28), 5);
         assert_eq!(m[64], 2);
+        let i2 = Info {
+            count: 1,
+            stall_ms: 300,
+            ..Default::default()
+        }
+        .encode_v2();
+        assert_eq!(u32_at(&i2, 0), VERSION_2);
+        assert_eq!(u32_at(&i2, 12), 1);
+        assert_eq!(u32_at(&i2, 32), 300);
+        assert_eq!(u32_at(&i2, 36) as usize, MEMBER2_LEN);
+        let m2 = MemberInfo {
+            port: 80,
+            stalled: true,
+            stalled_ms: 450,
+            rescued_away: 7,
+            rescued_in: 9,
+            ..Default::default()
+        }
+        .encode_v2();
+        assert_eq!(u16::from_ne_bytes([m2[2], m2[3]]), 80);
+        assert_eq!(u32_at(&m2, 72), MEMBER_STALLED);
+        assert_eq!(u32_at(&m2, 76), 450);
+        assert_eq!(m2[80], 7);
+        assert_eq!(m2[88], 9);
     }
 }

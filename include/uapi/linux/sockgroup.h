@@ -39,15 +39,41 @@
  * change its buffer; cgroup BPF getsockopt programs see, and may override,
  * a getsockopt's result.
  *
+ * Stall rescue (version 2 of the request, struct sockgroup_req_v2, with
+ * stall_ms > 0): a member is stalled when its accept queue has held the same
+ * oldest connection for stall_ms milliseconds, that is, its queue was not
+ * empty and it accepted nothing for that long.  New SYNs for a stalled member
+ * are treated as for a full one (they go to a sibling), and the connections
+ * waiting in its accept queue are moved, oldest first, to the accept queues of
+ * serving siblings that have room (chosen by the group's policy), as the
+ * kernel moves them between SO_REUSEPORT listeners when one closes; bytes the
+ * client sent stay with the connection.  A moved connection keeps its
+ * addresses in both modes (steer: the address the client dialled; rewrite:
+ * the address conntrack translated it to, if it was translated): the socket
+ * moves, not the connection.  An IPv4 connection moves only to an AF_INET
+ * member, an IPv6 one only to an AF_INET6 member (an IPv4-mapped one not to
+ * an IPV6_V6ONLY member); a TCP Fast Open connection whose handshake is not
+ * complete stays.  A member that accepts again is serving at once.  While a
+ * stalled member's queue is empty, one new connection per max(stall_ms, 1 s)
+ * is let through to it as a probe: accepted, the member serves again; not
+ * accepted, it is rescued like the others.  Groups with stall_ms 0 (and
+ * version 1 requests) pay nothing for it.
+ *
  * getsockopt(fd, SOL_SOCKET, SO_SERVICE_GROUP, buf, &len) reads fd's group:
  * a struct sockgroup_info followed by info.count struct sockgroup_member.
- * When len is too small for all of it, len is set to the size needed and
- * the call fails with ERANGE (as SO_PEERGROUPS does).
+ * A caller that puts SOCKGROUP_VERSION_2 in the first __u32 of buf (len at
+ * least 4) gets a struct sockgroup_info_v2 followed by info.count struct
+ * sockgroup_member_v2 (info.member_size bytes each) instead; any other
+ * value gets the version 1 reply.  When len is too small for all of it, len
+ * is set to the size needed and the call fails with ERANGE (as SO_PEERGROUPS
+ * does).
  *
  * Errors of setsockopt (a failed call changes no group):
  *   EFAULT        req is not readable
  *   EINVAL        len shorter than the header or not header + 4 * count;
- *                 unknown version, flags or policy; an fd listed twice (or
+ *                 unknown version, flags or policy; stall_ms not 0 and not
+ *                 within SOCKGROUP_STALL_MIN_MS..SOCKGROUP_STALL_MAX_MS;
+ *                 reserved not 0; an fd listed twice (or
  *                 fd itself listed); a member that is not listening
  *   E2BIG         count > SOCKGROUP_MAX_MEMBERS - 1
  *   EBADF         an fd that is not open
@@ -89,7 +115,8 @@
  */
 #define SO_SERVICE_GROUP	0x5347
 
-#define SOCKGROUP_VERSION	1
+#define SOCKGROUP_VERSION	1	/* struct sockgroup_req; v1 replies */
+#define SOCKGROUP_VERSION_2	2	/* struct sockgroup_req_v2; v2 replies */
 #define SOCKGROUP_MAX_MEMBERS	64	/* per group */
 #define SOCKGROUP_MAX_GROUPS	256	/* per network namespace */
 #define SOCKGROUP_MAX_NET_MEMBERS	2048	/* in all groups of a network namespace */
@@ -108,6 +135,21 @@ struct sockgroup_req {
 	__u32 flags;		/* SOCKGROUP_F_* */
 	__u32 policy;		/* SOCKGROUP_POLICY_* */
 	__u32 count;		/* number of fds that follow */
+	__s32 fds[];
+};
+
+/* Stall rescue's threshold (sockgroup_req_v2.stall_ms), when not 0. */
+#define SOCKGROUP_STALL_MIN_MS	10
+#define SOCKGROUP_STALL_MAX_MS	60000
+
+/* setsockopt request, version 2: version 1's header with stall rescue. */
+struct sockgroup_req_v2 {
+	__u32 version;		/* SOCKGROUP_VERSION_2 */
+	__u32 flags;		/* SOCKGROUP_F_* */
+	__u32 policy;		/* SOCKGROUP_POLICY_* */
+	__u32 count;		/* number of fds that follow */
+	__u32 stall_ms;		/* stall rescue threshold (0: off) */
+	__u32 reserved;		/* 0 */
 	__s32 fds[];
 };
 
@@ -137,6 +179,31 @@ struct sockgroup_member {
 	__u64 redirected_away;	/* SYNs for this member given to a sibling */
 	__u64 redirected_in;	/* SYNs for a sibling taken by this member */
 	__u64 dropped;		/* SYNs for this member that found every member full */
+};
+
+/* Member states of a version 2 reply. */
+#define SOCKGROUP_MEMBER_SERVING	0
+#define SOCKGROUP_MEMBER_STALLED	1
+
+/* getsockopt reply, version 2 (asked for with SOCKGROUP_VERSION_2 in buf)... */
+struct sockgroup_info_v2 {
+	__u32 version;		/* SOCKGROUP_VERSION_2 */
+	__u32 flags;
+	__u32 policy;
+	__u32 count;		/* members that follow */
+	__u64 group_id;
+	__u64 dropped;
+	__u32 stall_ms;		/* stall rescue threshold (0: off) */
+	__u32 member_size;	/* sizeof(struct sockgroup_member_v2) */
+};
+
+/* ...then each member, in ring order. */
+struct sockgroup_member_v2 {
+	struct sockgroup_member m;	/* as in version 1 */
+	__u32 status;		/* SOCKGROUP_MEMBER_* */
+	__u32 stalled_ms;	/* how long it has been stalled (0: serving) */
+	__u64 rescued_away;	/* connections moved from its accept queue to a sibling */
+	__u64 rescued_in;	/* connections moved to its accept queue from a sibling */
 };
 
 #endif /* _UAPI_LINUX_SOCKGROUP_H */
