@@ -7,9 +7,15 @@
 //! clients at once (`--concurrency`), the members of `serve --distinct-ports`
 //! dialled in turn (`--ports`), the connection rate and p99.9 in the JSON,
 //! and every connect latency with `--samples`.
+//!
+//! With `--payload N` each client sends N bytes (a line) right after it
+//! connected and expects the member to answer `member K LEN HASH` with the
+//! length and FNV-1a hash of what it read (`serve --read-payload`): the
+//! bytes a client sent before its connection was accepted arrive intact, on
+//! whichever member accepts it.
 
 use std::collections::BTreeMap;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -50,6 +56,40 @@ pub struct ConnectArgs {
     /// connections were opened.
     #[arg(long)]
     pub samples: bool,
+    /// Send this many bytes (a line) right after connecting and check that
+    /// the member read them intact (`serve --read-payload`).
+    #[arg(long, value_name = "BYTES",
+          value_parser = clap::value_parser!(u32).range(1..=MAX_PAYLOAD as i64))]
+    pub payload: Option<u32>,
+}
+
+/// The largest `--payload`: it is written at once into the new
+/// connection's receive window, before anyone accepts it.
+pub const MAX_PAYLOAD: u32 = 16384;
+
+/// FNV-1a (64 bits) of `bytes`, continuing from `hash` (start with
+/// [`FNV_START`]): what `serve --read-payload` answers and `connect
+/// --payload` checks.
+pub fn fnv1a(hash: u64, bytes: &[u8]) -> u64 {
+    bytes.iter().fold(hash, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// The FNV-1a offset basis.
+pub const FNV_START: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// The `len` bytes connection `index` sends: `sgctl INDEX `, letters,
+/// then a newline (the last byte; no other newline).
+pub fn payload(index: u64, len: u32) -> Vec<u8> {
+    let len = len as usize;
+    let mut bytes = format!("sgctl {index} ").into_bytes();
+    bytes.truncate(len.saturating_sub(1));
+    let letters =
+        (bytes.len()..len.saturating_sub(1)).map(|i| b'a' + ((index as usize * 7 + i) % 26) as u8);
+    bytes.extend(letters);
+    bytes.push(b'\n');
+    bytes
 }
 
 /// How one connection ended.
@@ -63,13 +103,47 @@ pub enum Outcome {
     Timeout,
     /// Connected, but the server closed or reset without a `member K` line.
     NoReply,
+    /// Served by member K, but it did not read the payload sent as it was.
+    Mismatch(u32),
 }
 
-/// The member number in a reply `member K\n`, if it is one.
-pub fn parse_reply(reply: &[u8]) -> Option<u32> {
+/// A server's reply: `member K`, or `member K LEN HASH` (the length and
+/// FNV-1a hash, 16 hex digits, of the payload it read).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reply {
+    /// The member that answered.
+    pub member: u32,
+    /// What it read, as (length, hash).
+    pub read: Option<(u64, u64)>,
+}
+
+/// The reply in `reply` (one line), if it is one.
+pub fn parse_reply(reply: &[u8]) -> Option<Reply> {
     let text = std::str::from_utf8(reply).ok()?;
     let line = text.strip_suffix('\n').unwrap_or(text);
-    line.strip_prefix("member ")?.parse().ok()
+    let rest = line.strip_prefix("member ")?;
+    let (member, read) = match rest.split_once(' ') {
+        None => (rest, None),
+        Some((member, read)) => {
+            let (len, hash) = read.split_once(' ')?;
+            let hash = (hash.len() == 16)
+                .then(|| u64::from_str_radix(hash, 16).ok())
+                .flatten()?;
+            (member, Some((len.parse().ok()?, hash)))
+        }
+    };
+    let member = member.parse().ok()?;
+    Some(Reply { member, read })
+}
+
+/// What a reply means for a connection that sent `sent` (nothing: `None`).
+fn judge(reply: Reply, sent: Option<&[u8]>) -> Outcome {
+    let want = sent.map(|b| (b.len() as u64, fnv1a(FNV_START, b)));
+    if reply.read == want {
+        Outcome::Served(reply.member)
+    } else {
+        Outcome::Mismatch(reply.member)
+    }
 }
 
 /// Waits until `stream` is readable, for at most until `deadline`.
@@ -163,16 +237,27 @@ fn connect_deadline(addr: SocketAddr, timeout: Duration) -> io::Result<TcpStream
     Ok(stream)
 }
 
-/// Opens one connection and reads its reply; also returns how long the
-/// connect took, when it succeeded.
-pub fn attempt(addr: SocketAddr, timeout: Duration) -> (Outcome, Option<Duration>) {
+/// Opens one connection, sends `payload` (if any) and reads the reply; also
+/// returns how long the connect took, when it succeeded.
+pub fn attempt(
+    addr: SocketAddr,
+    timeout: Duration,
+    payload: Option<&[u8]>,
+) -> (Outcome, Option<Duration>) {
     let start = Instant::now();
     let Ok(mut stream) = connect_deadline(addr, timeout) else {
         return (Outcome::ConnectFailed, None);
     };
     let latency = start.elapsed();
+    // At most MAX_PAYLOAD bytes into a fresh connection's receive window:
+    // the write completes without the server's help.
+    if let Some(bytes) = payload {
+        if stream.write_all(bytes).is_err() {
+            return (Outcome::NoReply, Some(latency));
+        }
+    }
     let outcome = match read_line(&mut stream, 64, Instant::now() + timeout) {
-        Ok(reply) => parse_reply(&reply).map_or(Outcome::NoReply, Outcome::Served),
+        Ok(reply) => parse_reply(&reply).map_or(Outcome::NoReply, |r| judge(r, payload)),
         Err(e)
             if matches!(
                 e.kind(),
@@ -239,6 +324,11 @@ pub struct Summary {
     pub timeouts: u64,
     /// Failed: connected, closed without a reply.
     pub no_reply: u64,
+    /// Failed: answered, but the member read other bytes than were sent
+    /// (`--payload`).
+    pub payload_mismatch: u64,
+    /// Bytes each connection sent (`--payload`; 0: none).
+    pub payload_bytes: u32,
     /// Completed connections per member.
     pub members: Vec<Served>,
     /// Connect latency of the connections that connected.
@@ -256,13 +346,14 @@ impl Summary {
     /// Tallies outcomes and connect latencies.
     pub fn new(outcomes: &[Outcome], latencies_us: &[u64]) -> Self {
         let mut per_member: BTreeMap<u32, u64> = BTreeMap::new();
-        let (mut connect_failed, mut timeouts, mut no_reply) = (0, 0, 0);
+        let (mut connect_failed, mut timeouts, mut no_reply, mut mismatch) = (0, 0, 0, 0);
         for outcome in outcomes {
             match outcome {
                 Outcome::Served(k) => *per_member.entry(*k).or_default() += 1,
                 Outcome::ConnectFailed => connect_failed += 1,
                 Outcome::Timeout => timeouts += 1,
                 Outcome::NoReply => no_reply += 1,
+                Outcome::Mismatch(_) => mismatch += 1,
             }
         }
         let mut sorted = latencies_us.to_vec();
@@ -274,7 +365,7 @@ impl Summary {
             p999: permille(&sorted, 999).unwrap_or_default(),
             max: sorted[sorted.len() - 1],
         });
-        let failed = connect_failed + timeouts + no_reply;
+        let failed = connect_failed + timeouts + no_reply + mismatch;
         Self {
             count: outcomes.len() as u64,
             completed: outcomes.len() as u64 - failed,
@@ -282,6 +373,8 @@ impl Summary {
             connect_failed,
             timeouts,
             no_reply,
+            payload_mismatch: mismatch,
+            payload_bytes: 0,
             members: per_member
                 .into_iter()
                 .map(|(member, served)| Served { member, served })
@@ -307,9 +400,14 @@ impl Summary {
 
     /// A human summary.
     pub fn render(&self) -> String {
+        let mismatch = if self.payload_bytes > 0 {
+            format!(", {} payload mismatched", self.payload_mismatch)
+        } else {
+            String::new()
+        };
         let mut out = format!(
             "connections {}: {} completed, {} failed \
-             ({} connect failed, {} timed out, {} no reply)\n",
+             ({} connect failed, {} timed out, {} no reply{mismatch})\n",
             self.count,
             self.completed,
             self.failed,
@@ -317,6 +415,12 @@ impl Summary {
             self.timeouts,
             self.no_reply
         );
+        if self.payload_bytes > 0 {
+            out.push_str(&format!(
+                "payload {} bytes per connection\n",
+                self.payload_bytes
+            ));
+        }
         for m in &self.members {
             out.push_str(&format!("member {}: {}\n", m.member, m.served));
         }
@@ -351,7 +455,12 @@ fn client(args: &ConnectArgs, next: &AtomicU64) -> Vec<Record> {
         if index >= args.count {
             return records;
         }
-        let (outcome, latency) = attempt(target(args.addr, args.port, args.ports, index), timeout);
+        let bytes = args.payload.map(|len| payload(index, len));
+        let (outcome, latency) = attempt(
+            target(args.addr, args.port, args.ports, index),
+            timeout,
+            bytes.as_deref(),
+        );
         let us = latency.map(|l| u64::try_from(l.as_micros()).unwrap_or(u64::MAX));
         records.push((index, outcome, us));
     }
@@ -379,7 +488,8 @@ pub fn run(args: &ConnectArgs) -> Summary {
     records.sort_unstable_by_key(|r| r.0);
     let outcomes: Vec<Outcome> = records.iter().map(|r| r.1).collect();
     let latencies: Vec<u64> = records.iter().filter_map(|r| r.2).collect();
-    let summary = Summary::new(&outcomes, &latencies).with_elapsed(elapsed);
+    let mut summary = Summary::new(&outcomes, &latencies).with_elapsed(elapsed);
+    summary.payload_bytes = args.payload.unwrap_or(0);
     if args.samples {
         Summary {
             connect_latency_samples_us: Some(latencies),
@@ -396,14 +506,81 @@ mod tests {
 
     #[test]
     fn parses_replies() {
-        assert_eq!(parse_reply(b"member 0\n"), Some(0));
-        assert_eq!(parse_reply(b"member 12"), Some(12));
+        let plain = |member| Some(Reply { member, read: None });
+        assert_eq!(parse_reply(b"member 0\n"), plain(0));
+        assert_eq!(parse_reply(b"member 12"), plain(12));
+        assert_eq!(
+            parse_reply(b"member 2 1000 00000000deadbeef\n"),
+            Some(Reply {
+                member: 2,
+                read: Some((1000, 0xdead_beef))
+            })
+        );
+        assert_eq!(parse_reply(b"member 2 1000\n"), None);
+        assert_eq!(parse_reply(b"member 2 1000 deadbeef\n"), None);
+        assert_eq!(parse_reply(b"member 2 x 00000000deadbeef\n"), None);
+        assert_eq!(parse_reply(b"member 2 1 00000000deadbeef extra\n"), None);
         assert_eq!(parse_reply(b"member \n"), None);
         assert_eq!(parse_reply(b"member -1\n"), None);
         assert_eq!(parse_reply(b"Member 1\n"), None);
         assert_eq!(parse_reply(b"member 1\n\n"), None);
         assert_eq!(parse_reply(b""), None);
         assert_eq!(parse_reply(&[0xff, 0xfe]), None);
+    }
+
+    #[test]
+    fn payloads_are_lines_of_their_length() {
+        for len in [1, 2, 5, 9, 100, MAX_PAYLOAD] {
+            let p = payload(42, len);
+            assert_eq!(p.len(), len as usize);
+            assert_eq!(p.last(), Some(&b'\n'));
+            assert_eq!(p.iter().filter(|&&b| b == b'\n').count(), 1);
+        }
+        assert_eq!(payload(3, 12), b"sgctl 3 def\n");
+        assert_ne!(payload(3, 100), payload(4, 100));
+        // FNV-1a's published test values.
+        assert_eq!(fnv1a(FNV_START, b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a(FNV_START, b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(
+            fnv1a(fnv1a(FNV_START, b"fo"), b"o"),
+            fnv1a(FNV_START, b"foo")
+        );
+    }
+
+    #[test]
+    fn judges_payload_replies() {
+        let sent = payload(7, 50);
+        let good = Reply {
+            member: 1,
+            read: Some((50, fnv1a(FNV_START, &sent))),
+        };
+        assert_eq!(judge(good, Some(&sent)), Outcome::Served(1));
+        assert_eq!(judge(good, None), Outcome::Mismatch(1));
+        let short = Reply {
+            read: Some((49, fnv1a(FNV_START, &sent[..49]))),
+            ..good
+        };
+        assert_eq!(judge(short, Some(&sent)), Outcome::Mismatch(1));
+        let plain = Reply {
+            member: 2,
+            read: None,
+        };
+        assert_eq!(judge(plain, Some(&sent)), Outcome::Mismatch(2));
+        assert_eq!(judge(plain, None), Outcome::Served(2));
+        let s = Summary::new(&[Outcome::Mismatch(1), Outcome::Served(2)], &[5, 6]);
+        assert_eq!((s.completed, s.failed, s.payload_mismatch), (1, 1, 1));
+        let s = Summary {
+            payload_bytes: 50,
+            ..s
+        };
+        assert_eq!(
+            s.render(),
+            "connections 2: 1 completed, 1 failed \
+             (0 connect failed, 0 timed out, 0 no reply, 1 payload mismatched)\n\
+             payload 50 bytes per connection\n\
+             member 2: 1\n\
+             connect latency (us): min 5 p50 5 p99 6 max 6\n"
+        );
     }
 
     #[test]
