@@ -3322,7 +3322,8 @@ FIXTURE_VARIANT_ADD(stall, rewrite_ipv6) {
 	.family = AF_INET6, .ip = "::1", .flags = SOCKGROUP_F_REWRITE,
 };
 
-#define STALL_MS	100
+/* The stall threshold of the stall tests: their clients connect well within it. */
+#define STALL_MS	(debug_kernel() ? 500 : 100)
 
 /* A (backlog 16) and B (backlog 16) on their own ports, not grouped yet. */
 FIXTURE_SETUP(stall)
@@ -3371,14 +3372,13 @@ static bool wait_rescued(struct __test_metadata *_metadata, int a,
 }
 
 /*
- * Ring [A, B] with stall_ms 100; A never accepts.  Eight clients dial A and
+ * Ring [A, B] with stall_ms STALL_MS; A never accepts.  Eight clients dial A and
  * send their bytes; A holds them in its queue until it is STALLED, then
  * every one is moved to B: accept() on B returns each once, with the
  * address the client dialled (the socket moved, in both modes) and its
  * bytes intact; A's rescued_away and B's rescued_in are 8, A's queue is
- * empty and A stays STALLED (with stalled_ms reported).  A client that
- * dials A now is redirected to B (steer: as addressed; rewrite: to B's
- * address) and counted as a redirect, not a rescue.
+ * empty and A stays STALLED.  A client that dials A now ends on B too
+ * (redirected, or let through as a probe and rescued).
  */
 TEST_F(stall, rescue_all)
 {
@@ -3422,34 +3422,43 @@ TEST_F(stall, rescue_all)
 	EXPECT_EQ(0ULL, ma->m.redirected_away) TH_LOG("rescues counted as redirects");
 	EXPECT_EQ(0ULL, g.info.dropped);
 
-	/* A new client for the stalled A goes to B. */
+	/*
+	 * A new client for the stalled A goes to B: redirected (steer: as
+	 * addressed; rewrite: to B's address), or let through to A as the
+	 * probe of an empty stalled queue and, not accepted, rescued (the
+	 * address it dialled in both modes).
+	 */
 	CONNECT_OK(&self->cl[self->n], &self->a[0], self->n);
 	self->n++;
-	if (variant->flags & SOCKGROUP_F_REWRITE) {
+	{
+		int64_t wait = (ACCEPT_MS + 2 * STALL_MS) * (debug_kernel() ? 6 : 1);
 		struct sockaddr_storage local;
 		char buf[MSG_LEN];
 		int afd;
 
-		ASSERT_TRUE(pending(self->m[1], ACCEPT_MS)) TH_LOG("new client not on B");
+		ASSERT_TRUE(pending(self->m[1], wait)) TH_LOG("the new client is not on B");
 		afd = accept4(self->m[1], NULL, NULL, SOCK_CLOEXEC);
 		ASSERT_LE(0, afd);
 		ASSERT_EQ(0, local_of(afd, &local));
-		EXPECT_TRUE(sa_equal(&local, &self->a[1]))
-			TH_LOG("rewritten to %s, expected B's %s", sa_str(&local),
-			       sa_str(&self->a[1]));
+		EXPECT_TRUE(sa_equal(&local, &self->a[0]) ||
+			    ((variant->flags & SOCKGROUP_F_REWRITE) && sa_equal(&local, &self->a[1])))
+			TH_LOG("accepted on B with local address %s (A %s, B %s)", sa_str(&local),
+			       sa_str(&self->a[0]), sa_str(&self->a[1]));
 		ASSERT_TRUE(pending(afd, ACCEPT_MS));
 		EXPECT_EQ(MSG_LEN, recv(afd, buf, MSG_LEN, MSG_WAITALL));
 		EXPECT_EQ(0, memcmp(buf, self->cl[self->n - 1].msg, MSG_LEN));
 		close(afd);
-	} else {
-		EXPECT_EQ(self->n - 1, accept_check(_metadata, self->m[1], &self->a[0],
-						    self->cl, self->n, NULL));
 	}
 	read_group2(_metadata, self->m[0], &g);
 	ma = MEMBER2(&g, self->m[0]);
-	EXPECT_EQ(1ULL, ma->m.redirected_away);
-	EXPECT_EQ((uint64_t)n, ma->rescued_away);
+	mb = MEMBER2(&g, self->m[1]);
+	EXPECT_EQ((uint64_t)n + 1, ma->rescued_away + ma->m.redirected_away)
+		TH_LOG("rescued_away %llu, redirected_away %llu",
+		       (unsigned long long)ma->rescued_away,
+		       (unsigned long long)ma->m.redirected_away);
+	EXPECT_EQ(ma->rescued_away, mb->rescued_in);
 	EXPECT_EQ((uint32_t)SOCKGROUP_MEMBER_STALLED, ma->status);
+	EXPECT_LT(0U, ma->stalled_ms);
 }
 
 /*
@@ -3493,7 +3502,7 @@ TEST_F(stall, accept_unstalls)
 	EXPECT_EQ((uint32_t)(n - moved), ma->m.accept_queue);
 	ASSERT_LT(0U, ma->m.accept_queue) TH_LOG("nothing left on A to accept");
 	ASSERT_EQ((uint32_t)SOCKGROUP_MEMBER_STALLED, ma->status);
-	EXPECT_LE((uint32_t)STALL_MS, ma->stalled_ms) TH_LOG("stalled_ms %u", ma->stalled_ms);
+	EXPECT_LT(0U, ma->stalled_ms) TH_LOG("stalled for 0 ms after 20 ms of waiting");
 
 	/* A accepts one: serving at once. */
 	idx = accept_check(_metadata, self->m[0], &self->a[0], self->cl, self->n, NULL);

@@ -204,8 +204,7 @@ impl Status {
 pub struct Rescue {
     /// Serving or stalled.
     pub status: Status,
-    /// How long its oldest connection has waited, when stalled (ms; only
-    /// getsockopt tells it).
+    /// How long it has been stalled (ms; only getsockopt tells it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stalled_ms: Option<u32>,
     /// Connections moved from its accept queue to a sibling.

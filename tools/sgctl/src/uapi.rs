@@ -141,7 +141,7 @@ pub struct SockgroupMemberV2 {
     pub m: SockgroupMember,
     /// `SOCKGROUP_MEMBER_*`.
     pub status: u32,
-    /// How long its oldest connection has waited (stalled), in ms.
+    /// How long it has been stalled, in ms (0: serving).
     pub stalled_ms: u32,
     /// Connections moved from its accept queue to a sibling.
     pub rescued_away: u64,
