@@ -15,8 +15,11 @@
 #      reuseport  stock kernel, 3 SO_REUSEPORT listeners on one port
 #      ring       sockgroup, the 3 ports of `stock` in a ring group
 #      primary    sockgroup, the same, policy primary
-#    The module is loaded for ring and primary only; the order of the cases
-#    is reversed every other round.
+#      rescue     sockgroup + stall rescue: the ring group of `ring` with
+#                 --stall-ms $OV_STALL_MS (member 0's queue moved to its
+#                 siblings once its oldest connection waited that long)
+#    The module is loaded for ring, primary and rescue only; the order of the
+#    cases is reversed every other round.
 # 2. Cost: two network namespaces on a veth pair; nginx (one worker, three
 #    listeners) in one, wrk (fresh connections, "Connection: close") and
 #    iperf3 in the other.  States: module not loaded, loaded without any
@@ -45,6 +48,7 @@ OV_COUNT=${OV_COUNT:-150}
 OV_CONC=${OV_CONC:-4}
 OV_TIMEOUT_MS=${OV_TIMEOUT_MS:-1100}
 OV_BACKLOG=${OV_BACKLOG:-4}
+OV_STALL_MS=${OV_STALL_MS:-100}
 COST_ROUNDS=${COST_ROUNDS:-6}
 WRK_SECONDS=${WRK_SECONDS:-2}
 WRK_CONN=${WRK_CONN:-8}
@@ -167,6 +171,7 @@ fi
 	echo "ov_concurrency=$OV_CONC"
 	echo "ov_timeout_ms=$OV_TIMEOUT_MS"
 	echo "ov_backlog=$OV_BACKLOG"
+	echo "ov_stall_ms=$OV_STALL_MS"
 	echo "cost_rounds=$COST_ROUNDS"
 	echo "wrk_seconds=$WRK_SECONDS"
 	echo "wrk_connections=$WRK_CONN"
@@ -192,6 +197,7 @@ overload_case() {
 	reuseport) serve+=(--no-group); ports=1 ;;
 	ring) serve+=(--distinct-ports --policy ring) ;;
 	primary) serve+=(--distinct-ports --policy primary) ;;
+	rescue) serve+=(--distinct-ports --policy ring --stall-ms "$OV_STALL_MS") ;;
 	esac
 	local base=$RAW/overload-$name-r$round
 	rm -f "$TMP/ready"
@@ -228,14 +234,14 @@ overload() {
 			break
 		fi
 		if ((round % 2)); then
-			order=(idle stock reuseport ring primary)
+			order=(idle stock reuseport ring primary rescue)
 		else
-			order=(primary ring reuseport stock idle)
+			order=(rescue primary ring reuseport stock idle)
 		fi
 		for i in "${!order[@]}"; do
 			name=${order[$i]}
 			case "$name" in
-			ring | primary) module_state loaded ;;
+			ring | primary | rescue) module_state loaded ;;
 			*) module_state unloaded ;;
 			esac || return 1
 			overload_case "$name" "$round" "$i" || return 1

@@ -237,23 +237,37 @@ fn connect_deadline(addr: SocketAddr, timeout: Duration) -> io::Result<TcpStream
     Ok(stream)
 }
 
-/// Opens one connection, sends `payload` (if any) and reads the reply; also
-/// returns how long the connect took, when it succeeded.
-pub fn attempt(
-    addr: SocketAddr,
-    timeout: Duration,
-    payload: Option<&[u8]>,
-) -> (Outcome, Option<Duration>) {
+/// How one attempt went: its outcome, how long the connect took (when it
+/// succeeded) and how long until the reply was read (when one was).
+pub struct Attempt {
+    /// How it ended.
+    pub outcome: Outcome,
+    /// From the start to the established connection.
+    pub connect: Option<Duration>,
+    /// From the start to the end of the reply.
+    pub reply: Option<Duration>,
+}
+
+/// Opens one connection, sends `payload` (if any) and reads the reply.
+pub fn attempt(addr: SocketAddr, timeout: Duration, payload: Option<&[u8]>) -> Attempt {
     let start = Instant::now();
     let Ok(mut stream) = connect_deadline(addr, timeout) else {
-        return (Outcome::ConnectFailed, None);
+        return Attempt {
+            outcome: Outcome::ConnectFailed,
+            connect: None,
+            reply: None,
+        };
     };
     let latency = start.elapsed();
     // At most MAX_PAYLOAD bytes into a fresh connection's receive window:
     // the write completes without the server's help.
     if let Some(bytes) = payload {
         if stream.write_all(bytes).is_err() {
-            return (Outcome::NoReply, Some(latency));
+            return Attempt {
+                outcome: Outcome::NoReply,
+                connect: Some(latency),
+                reply: None,
+            };
         }
     }
     let outcome = match read_line(&mut stream, 64, Instant::now() + timeout) {
@@ -268,7 +282,11 @@ pub fn attempt(
         }
         Err(_) => Outcome::NoReply,
     };
-    (outcome, Some(latency))
+    Attempt {
+        outcome,
+        connect: Some(latency),
+        reply: matches!(outcome, Outcome::Served(_)).then(|| start.elapsed()),
+    }
 }
 
 /// Connections one member served.
@@ -293,6 +311,21 @@ pub struct Latency {
     pub p999: u64,
     /// Slowest.
     pub max: u64,
+}
+
+impl Latency {
+    /// The figures of `values` (any order), if there are any.
+    pub fn of(values: &[u64]) -> Option<Self> {
+        let mut sorted = values.to_vec();
+        sorted.sort_unstable();
+        Some(Self {
+            min: *sorted.first()?,
+            p50: percentile(&sorted, 50)?,
+            p99: percentile(&sorted, 99)?,
+            p999: permille(&sorted, 999)?,
+            max: *sorted.last()?,
+        })
+    }
 }
 
 /// The `p`th percentile (0..=100) of sorted values, by nearest rank.
@@ -333,6 +366,10 @@ pub struct Summary {
     pub members: Vec<Served>,
     /// Connect latency of the connections that connected.
     pub connect_latency_us: Option<Latency>,
+    /// From the start of each completed connection to its reply: what a
+    /// client waited in all (a connection rescued from a stalled member
+    /// waits about the group's stall_ms here, not in its connect).
+    pub reply_latency_us: Option<Latency>,
     /// Wall time of the whole run, in microseconds.
     pub elapsed_us: u64,
     /// Completed connections per second of the run.
@@ -344,7 +381,13 @@ pub struct Summary {
 
 impl Summary {
     /// Tallies outcomes and connect latencies.
+    #[cfg(test)]
     pub fn new(outcomes: &[Outcome], latencies_us: &[u64]) -> Self {
+        Self::with_replies(outcomes, latencies_us, &[])
+    }
+
+    /// Tallies outcomes, connect latencies and reply latencies.
+    pub fn with_replies(outcomes: &[Outcome], latencies_us: &[u64], replies_us: &[u64]) -> Self {
         let mut per_member: BTreeMap<u32, u64> = BTreeMap::new();
         let (mut connect_failed, mut timeouts, mut no_reply, mut mismatch) = (0, 0, 0, 0);
         for outcome in outcomes {
@@ -356,15 +399,8 @@ impl Summary {
                 Outcome::Mismatch(_) => mismatch += 1,
             }
         }
-        let mut sorted = latencies_us.to_vec();
-        sorted.sort_unstable();
-        let connect_latency_us = (!sorted.is_empty()).then(|| Latency {
-            min: sorted[0],
-            p50: percentile(&sorted, 50).unwrap_or_default(),
-            p99: percentile(&sorted, 99).unwrap_or_default(),
-            p999: permille(&sorted, 999).unwrap_or_default(),
-            max: sorted[sorted.len() - 1],
-        });
+        let connect_latency_us = Latency::of(latencies_us);
+        let reply_latency_us = Latency::of(replies_us);
         let failed = connect_failed + timeouts + no_reply + mismatch;
         Self {
             count: outcomes.len() as u64,
@@ -380,6 +416,7 @@ impl Summary {
                 .map(|(member, served)| Served { member, served })
                 .collect(),
             connect_latency_us,
+            reply_latency_us,
             elapsed_us: 0,
             rate_per_s: 0.0,
             connect_latency_samples_us: None,
@@ -430,6 +467,12 @@ impl Summary {
                 l.min, l.p50, l.p99, l.max
             ));
         }
+        if let Some(l) = &self.reply_latency_us {
+            out.push_str(&format!(
+                "reply latency (us): min {} p50 {} p99 {} max {}\n",
+                l.min, l.p50, l.p99, l.max
+            ));
+        }
         out
     }
 }
@@ -443,8 +486,9 @@ pub fn target(addr: IpAddr, port: u16, ports: u16, index: u64) -> SocketAddr {
     SocketAddr::new(addr, port)
 }
 
-/// One connection's record: its index, outcome and connect latency (us).
-type Record = (u64, Outcome, Option<u64>);
+/// One connection's record: its index, outcome, connect and reply
+/// latencies (us).
+type Record = (u64, Outcome, Option<u64>, Option<u64>);
 
 /// Opens connections until `next` reaches `args.count`; returns what each did.
 fn client(args: &ConnectArgs, next: &AtomicU64) -> Vec<Record> {
@@ -456,13 +500,13 @@ fn client(args: &ConnectArgs, next: &AtomicU64) -> Vec<Record> {
             return records;
         }
         let bytes = args.payload.map(|len| payload(index, len));
-        let (outcome, latency) = attempt(
+        let a = attempt(
             target(args.addr, args.port, args.ports, index),
             timeout,
             bytes.as_deref(),
         );
-        let us = latency.map(|l| u64::try_from(l.as_micros()).unwrap_or(u64::MAX));
-        records.push((index, outcome, us));
+        let us = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        records.push((index, a.outcome, a.connect.map(us), a.reply.map(us)));
     }
 }
 
@@ -488,7 +532,8 @@ pub fn run(args: &ConnectArgs) -> Summary {
     records.sort_unstable_by_key(|r| r.0);
     let outcomes: Vec<Outcome> = records.iter().map(|r| r.1).collect();
     let latencies: Vec<u64> = records.iter().filter_map(|r| r.2).collect();
-    let mut summary = Summary::new(&outcomes, &latencies).with_elapsed(elapsed);
+    let replies: Vec<u64> = records.iter().filter_map(|r| r.3).collect();
+    let mut summary = Summary::with_replies(&outcomes, &latencies, &replies).with_elapsed(elapsed);
     summary.payload_bytes = args.payload.unwrap_or(0);
     if args.samples {
         Summary {
@@ -660,6 +705,13 @@ mod tests {
         let json = serde_json::to_value(&s).unwrap();
         assert_eq!(json["members"][1]["served"], 2);
         assert_eq!(json["connect_latency_us"]["p99"], 50);
+        assert_eq!(json["reply_latency_us"], serde_json::Value::Null);
+        let r = Summary::with_replies(&outcomes[..3], &[1, 2, 3], &[300, 100, 200]);
+        let l = r.reply_latency_us.unwrap();
+        assert_eq!((l.min, l.p50, l.max), (100, 200, 300));
+        assert!(r
+            .render()
+            .ends_with("reply latency (us): min 100 p50 200 p99 300 max 300\n"));
     }
 
     #[test]
