@@ -198,6 +198,21 @@ impl OptOut {
         to_result(unsafe { bindings::sg_copy_to_sockptr(self.len, ptr::addr_of!(len).cast(), 4) })
     }
 
+    /// Reads the first `buf.len()` bytes the caller put in its buffer
+    /// (`EINVAL` if longer than the caller's length), for options whose
+    /// buffer also carries input.
+    pub fn read(&self, buf: &mut [u8]) -> Result {
+        if buf.len() > usize::try_from(self.len()?).map_err(|_| EINVAL)? {
+            return Err(EINVAL);
+        }
+        // SAFETY: `buf` is writable for its length; `val` is the caller's
+        // buffer, at least as long (checked above): a user pointer, checked
+        // by the copy, or a kernel buffer of that length.
+        to_result(unsafe {
+            bindings::sg_copy_from_sockptr(buf.as_mut_ptr().cast(), self.val, buf.len())
+        })
+    }
+
     /// Copies `data` to the start of the caller's buffer (`EINVAL` if
     /// longer than the caller's length).
     pub fn write(&self, data: &[u8]) -> Result {

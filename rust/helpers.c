@@ -937,3 +937,50 @@ bool sg_check_net(const struct net *net)
 {
 	return check_net(net);
 }
+
+/* The accept queue's move (rust/request_sock.rs): what the kernel inlines. */
+
+void sg_spin_lock(spinlock_t *lock)
+{
+	spin_lock(lock);
+}
+
+void sg_spin_unlock(spinlock_t *lock)
+{
+	spin_unlock(lock);
+}
+
+void sg_local_bh_disable(void)
+{
+	local_bh_disable();
+}
+
+void sg_local_bh_enable(void)
+{
+	local_bh_enable();
+}
+
+void sg_bh_lock_sock(struct sock *sk)
+{
+	bh_lock_sock(sk);
+}
+
+void sg_bh_unlock_sock(struct sock *sk)
+{
+	bh_unlock_sock(sk);
+}
+
+void sg_sk_acceptq_removed(struct sock *sk)
+{
+	sk_acceptq_removed(sk);
+}
+
+void sg_reqsk_migrate_reset(struct request_sock *req)
+{
+	reqsk_migrate_reset(req);
+}
+
+void sg_reqsk_put(struct request_sock *req)
+{
+	reqsk_put(req);
+}

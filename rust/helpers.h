@@ -21,6 +21,7 @@ struct module;
 struct net;
 struct seq_file;
 struct sk_buff;
+struct request_sock;
 struct sock;
 struct socket;
 
@@ -221,5 +222,14 @@ void sg_spin_unlock_bh(spinlock_t *lock);
 u64 sg_jiffies64_ms(void);
 u32 sg_get_random_u32(void);
 bool sg_check_net(const struct net *net);
+void sg_spin_lock(spinlock_t *lock);
+void sg_spin_unlock(spinlock_t *lock);
+void sg_local_bh_disable(void);
+void sg_local_bh_enable(void);
+void sg_bh_lock_sock(struct sock *sk);
+void sg_bh_unlock_sock(struct sock *sk);
+void sg_sk_acceptq_removed(struct sock *sk);
+void sg_reqsk_migrate_reset(struct request_sock *req);
+void sg_reqsk_put(struct request_sock *req);
 
 #endif

@@ -33,6 +33,8 @@ pub(crate) mod netfilter;
 pub(crate) mod rcu;
 #[path = "skb.rs"]
 pub(crate) mod skb;
+#[path = "request_sock.rs"]
+pub(crate) mod request_sock;
 #[path = "sock.rs"]
 pub(crate) mod sock;
 #[path = "socket.rs"]

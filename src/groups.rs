@@ -21,12 +21,15 @@
 use crate::logic::{
     fmt::SockAddr,
     ring::{self, Choice, Load, Policy},
+    stall::{self, Action, Sample, Tracker},
     uapi::{self, Candidate, Fam, Info, MemberInfo, Refusal, Request},
 };
 use crate::sys::{
     fault::SweepFault,
     net::{NatTarget, Net, SeqFile},
+    netfilter::now_ms,
     rcu::{Guard, RcuMutex, RcuWriter},
+    request_sock::Queued,
     skb::{tcp_flags, Family, SkBuff, Verdict},
     sock::Sock,
     work::{Run, Worked},
@@ -34,8 +37,8 @@ use crate::sys::{
 use core::{
     fmt::Write,
     sync::atomic::{
-        fence, AtomicBool, AtomicU64,
-        Ordering::{Acquire, Relaxed, Release, SeqCst},
+        fence, AtomicBool, AtomicU64, AtomicUsize,
+        Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst},
     },
 };
 use kernel::{new_mutex, prelude::*, sync::Arc, types::ARef};
@@ -48,7 +51,7 @@ const GFP: kernel::alloc::Flags = GFP_KERNEL_ACCOUNT;
 const RETRY_MIN_MS: u32 = 10;
 const RETRY_MAX_MS: u32 = 1000;
 
-/// A member's counters, and its end.
+/// A member's counters, its stall state, and its end.
 #[derive(Default)]
 struct Counters {
     redirected_away: AtomicU64,
@@ -57,6 +60,89 @@ struct Counters {
     /// It stopped listening (the listen-stop hook): the sweep takes it out,
     /// even if it listens again before the sweep runs.
     stopped: AtomicBool,
+    /// Connections moved from its accept queue to a sibling, and to its
+    /// accept queue from a stalled sibling.
+    rescued_away: AtomicU64,
+    rescued_in: AtomicU64,
+    stall: StallState,
+}
+
+/// A member's stall detection ([`Tracker`]), written by the sampler only,
+/// read by the packet path and the replies; and its probes, which the
+/// packet path lets through.
+#[derive(Default)]
+struct StallState {
+    head: AtomicU64,
+    since_ms: AtomicU64,
+    /// When it became stalled, plus one (0: serving).
+    stalled_at: AtomicU64,
+    probing: AtomicBool,
+    /// The head's identity at the last sample or rescue (0: empty): the
+    /// packet path compares it with the queue's head to see an accept at
+    /// once.
+    mark: AtomicUsize,
+    /// A probe was let through since the last sample.
+    probed: AtomicBool,
+    /// When the next probe may go (ms).
+    next_probe_ms: AtomicU64,
+}
+
+impl StallState {
+    fn tracker(&self) -> Tracker {
+        Tracker {
+            head: self.head.load(Relaxed),
+            since_ms: self.since_ms.load(Relaxed),
+            stalled_at: self.stalled_at.load(Relaxed).checked_sub(1),
+            probing: self.probing.load(Relaxed),
+        }
+    }
+
+    /// Publishes the sampler's state; `mark` is the head's identity.
+    fn store(&self, t: &Tracker, mark: usize) {
+        self.head.store(t.head, Relaxed);
+        self.since_ms.store(t.since_ms, Relaxed);
+        self.probing.store(t.probing, Relaxed);
+        self.mark.store(mark, Relaxed);
+        self.stalled_at
+            .store(t.stalled_at.map_or(0, |at| at + 1), Release);
+    }
+
+    /// Whether the member takes no connection now: stalled, and neither
+    /// did it accept since the last sample (its marked head left), nor is
+    /// this SYN the probe of an empty queue.
+    fn stalled_now(&self, sk: &Sock, stall_ms: u32) -> bool {
+        if self.stalled_at.load(Acquire) == 0 {
+            return false;
+        }
+        let (head, mark) = (sk.accept_head_id(), self.mark.load(Relaxed));
+        if head != 0 {
+            // The same head, or one that arrived in an empty queue.
+            return head == mark || mark == 0;
+        }
+        if mark != 0 {
+            // The marked head left, and only the sampler moves heads away:
+            // accepted.
+            return false;
+        }
+        if sk.reqsk_queue_len() != 0 {
+            return true;
+        }
+        let now = now_ms();
+        let next = self.next_probe_ms.load(Relaxed);
+        if now < next {
+            return true;
+        }
+        let after = now + u64::from(stall::probe_interval_ms(stall_ms));
+        if self
+            .next_probe_ms
+            .compare_exchange(next, after, AcqRel, Relaxed)
+            .is_err()
+        {
+            return true;
+        }
+        self.probed.store(true, Release);
+        false
+    }
 }
 
 /// A member of a group, in a snapshot.
@@ -74,7 +160,7 @@ impl Member {
         uapi::rewrite_target(v4, self.fam, &self.sk.local_addr())
     }
 
-    fn load(&self, v4: bool, rewrite: bool) -> Load {
+    fn load(&self, v4: bool, rewrite: bool, stall_ms: u32) -> Load {
         let sk = &self.sk;
         let takes = if rewrite {
             self.rewrite_target(v4).is_some()
@@ -94,6 +180,8 @@ impl Member {
             // addressed listener; a rewritten one's is translated to this
             // member, which checks its own cookie: only steering minds.
             cookie: !rewrite && handshakes > limit,
+            // Groups without stall rescue read nothing more.
+            stalled: stall_ms != 0 && self.counters.stall.stalled_now(sk, stall_ms),
         }
     }
 }
@@ -103,6 +191,8 @@ struct Group {
     id: u64,
     policy: Policy,
     flags: u32,
+    /// Stall rescue's threshold (0: off).
+    stall_ms: u32,
     /// Indices into [`Snapshot::members`], in ring order.
     ring: KVec<usize>,
 }
@@ -136,6 +226,7 @@ struct Plan {
     id: u64,
     policy: Policy,
     flags: u32,
+    stall_ms: u32,
     members: KVec<(ARef<Sock>, Fam, Arc<Counters>)>,
 }
 
@@ -181,6 +272,7 @@ fn publish(w: &mut Writer<'_>, plans: KVec<Plan>) -> Result {
                 id: plan.id,
                 policy: plan.policy,
                 flags: plan.flags,
+                stall_ms: plan.stall_ms,
                 ring,
             },
             GFP,
@@ -224,6 +316,7 @@ fn plans(
                 id: g.id,
                 policy: g.policy,
                 flags: g.flags,
+                stall_ms: g.stall_ms,
                 members,
             },
             GFP,
@@ -305,6 +398,18 @@ impl Run for Groups {
     /// (up to [`RETRY_MAX_MS`]), until it succeeds; the marks it looks for
     /// stay until then.
     fn run(&self) -> Option<u32> {
+        let sweep = self.run_sweep();
+        // Without the mutex: the rescue takes listeners' socket locks.
+        let scan = self.scan();
+        match (sweep, scan) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+impl Groups {
+    fn run_sweep(&self) -> Option<u32> {
         let mut w = self.cell.lock();
         let result = self.sweep(&mut w);
         let book = w.get().1;
@@ -334,6 +439,162 @@ impl Run for Groups {
 /// The request path's handle on a namespace's groups (process context).
 pub(crate) struct Control(Arc<Worked<Groups>>);
 
+/// The most connections one rescue moves from a member before the next
+/// sample (its listener's lock is held meanwhile).
+const RESCUE_BATCH: usize = 1024;
+
+/// When to sample again after no memory for the sample's list.
+const SAMPLE_RETRY_MS: u32 = 100;
+
+/// A member that the sampler works on, outside the snapshot.
+struct Sampled {
+    sk: ARef<Sock>,
+    fam: Fam,
+    counters: Arc<Counters>,
+}
+
+impl Sampled {
+    /// Its load as the target of a rescued connection: it must be of the
+    /// connection's family (an IPv4 socket accepts IPv4 children, an IPv6
+    /// one IPv6 children, IPv4-mapped ones only if it is not IPv6-only),
+    /// serving, and have room.
+    fn rescue_load(&self, child: &Queued) -> Load {
+        let sk = &self.sk;
+        let takes = match (child.family, self.fam) {
+            (Family::Inet, Fam::V4) => true,
+            (Family::Inet6, Fam::V6Dual) => true,
+            (Family::Inet6, Fam::V6Only) => !child.mapped,
+            _ => false,
+        };
+        Load {
+            listening: takes && sk.is_listening(),
+            accept_queue: sk.ack_backlog(),
+            handshakes: sk.reqsk_queue_len(),
+            limit: sk.max_ack_backlog(),
+            cookie: false,
+            stalled: self.counters.stall.stalled_at.load(Acquire) != 0,
+        }
+    }
+}
+
+/// A group with stall rescue, as the sampler works on it.
+struct StallGroup {
+    policy: Policy,
+    stall_ms: u32,
+    members: KVec<Sampled>,
+}
+
+impl StallGroup {
+    /// Samples member `i`, and rescues its connections if it is stalled.
+    fn sample(&self, i: usize) {
+        let m = &self.members[i];
+        if !m.sk.is_listening() {
+            return;
+        }
+        let st = &m.counters.stall;
+        let head = m.sk.accept_head();
+        let now = now_ms();
+        let sample = Sample {
+            now_ms: now,
+            head: head.map_or(0, |h| h.cookie),
+            handshakes: m.sk.reqsk_queue_len(),
+            probed: st.probed.swap(false, AcqRel),
+        };
+        let mut t = st.tracker();
+        let was = t.is_stalled();
+        let action = t.observe(&sample, self.stall_ms);
+        if t.is_stalled() && !was {
+            let first = now + u64::from(stall::probe_interval_ms(self.stall_ms));
+            st.next_probe_ms.store(first, Relaxed);
+        }
+        // Published before the rescue: new SYNs go to siblings meanwhile.
+        st.store(&t, head.map_or(0, |h| h.id));
+        if action == Action::Rescue {
+            let left = self.rescue(i);
+            t.rescued(left.map_or(0, |h| h.cookie), now_ms());
+            st.store(&t, left.map_or(0, |h| h.id));
+        }
+    }
+
+    /// Moves the connections waiting in member `i`'s accept queue, oldest
+    /// first, to siblings chosen by the group's policy that serve and have
+    /// room; returns the head it stopped at (`None`: it moved them all).
+    ///
+    /// The stalled member's socket lock is owned throughout, so that it
+    /// neither accepts nor closes meanwhile; each target's is owned for its
+    /// move. Only this work takes two listeners' locks, always the stalled
+    /// one's first.
+    fn rescue(&self, i: usize) -> Option<Queued> {
+        let from = &self.members[i];
+        let owned = from.sk.lock_owned();
+        for _ in 0..RESCUE_BATCH {
+            let head = owned.sk().accept_head()?;
+            let choice = ring::choose(self.policy, self.members.len(), i, |j| {
+                self.members[j].rescue_load(&head)
+            });
+            let Choice::Redirect(j) = choice else {
+                return Some(head);
+            };
+            let to = &self.members[j];
+            let target = to.sk.lock_owned_nested();
+            if owned.move_head(&head, &target).is_err() {
+                return owned.sk().accept_head();
+            }
+            from.counters.rescued_away.fetch_add(1, Relaxed);
+            to.counters.rescued_in.fetch_add(1, Relaxed);
+        }
+        owned.sk().accept_head()
+    }
+}
+
+impl Groups {
+    /// The groups with stall rescue, with a reference on each member,
+    /// read under the mutex (the list is allocated, so not under RCU).
+    fn stall_groups(&self) -> Result<KVec<StallGroup>> {
+        let mut w = self.cell.lock();
+        let Some(snap) = w.get().0 else {
+            return Ok(KVec::new());
+        };
+        let mut out = KVec::new();
+        for g in snap.groups.iter().filter(|g| g.stall_ms != 0) {
+            let mut members = KVec::with_capacity(g.ring.len(), GFP)?;
+            for m in snap.ring(g) {
+                let sampled = Sampled {
+                    sk: m.sk.clone(),
+                    fam: m.fam,
+                    counters: m.counters.clone(),
+                };
+                members.push(sampled, GFP)?;
+            }
+            let group = StallGroup {
+                policy: g.policy,
+                stall_ms: g.stall_ms,
+                members,
+            };
+            out.push(group, GFP)?;
+        }
+        Ok(out)
+    }
+
+    /// Stall rescue's sampler: samples every member of every group with a
+    /// threshold; returns when to sample next (`None`: no such group).
+    fn scan(&self) -> Option<u32> {
+        let groups = match self.stall_groups() {
+            Ok(groups) => groups,
+            Err(_) => return Some(SAMPLE_RETRY_MS),
+        };
+        let mut next: Option<u32> = None;
+        for g in groups.iter() {
+            let tick = stall::tick_ms(g.stall_ms);
+            next = Some(next.map_or(tick, |n| n.min(tick)));
+            for i in 0..g.members.len() {
+                g.sample(i);
+            }
+        }
+        next
+    }
+}
+
 impl Control {
     /// Makes `anchor` and `listed`, in that order, one group; or, when
     /// `listed` is empty, takes `anchor` out of its group.
@@ -348,7 +609,11 @@ impl Control {
         // the two sees the other's change and queues the sweep.
         fence(SeqCst);
         if listed.iter().any(|sk| !sk.is_listening()) || !anchor.is_listening() {
-            self.0.schedule();
+            self.0.kick();
+        }
+        // Stall rescue's sampler runs while a group has a threshold.
+        if req.stall_ms != 0 {
+            self.0.kick();
         }
         Ok(())
     }
@@ -405,6 +670,7 @@ impl Control {
                 id,
                 policy: req.policy,
                 flags: req.flags,
+                stall_ms: req.stall_ms,
                 members,
             },
             GFP,
@@ -422,13 +688,19 @@ impl Control {
         validate_in(w.get().0, anchor, listed)
     }
 
-    /// The getsockopt reply for `sk`'s group (`ENOENT`: in no group).
-    pub(crate) fn info(&self, sk: &Sock) -> Result<KVec<u8>> {
+    /// The getsockopt reply of `version` for `sk`'s group (`ENOENT`: in
+    /// no group).
+    pub(crate) fn info(&self, sk: &Sock, version: u32) -> Result<KVec<u8>> {
         let mut w = self.0.cell.lock();
         let snap = w.get().0.ok_or(ENOENT)?;
         let g = snap.group_of(sk).ok_or(ENOENT)?;
-        let mut out =
-            KVec::with_capacity(uapi::INFO_LEN + g.ring.len() * uapi::MEMBER_LEN, GFP_KERNEL)?;
+        let v2 = version == uapi::VERSION_2;
+        let (info_len, member_len) = if v2 {
+            (uapi::INFO2_LEN, uapi::MEMBER2_LEN)
+        } else {
+            (uapi::INFO_LEN, uapi::MEMBER_LEN)
+        };
+        let mut out = KVec::with_capacity(info_len + g.ring.len() * member_len, GFP_KERNEL)?;
         let dropped = snap.ring(g).map(|m| m.counters.dropped.load(Relaxed)).sum();
         let info = Info {
             flags: g.flags,
@@ -436,10 +708,21 @@ impl Control {
             count: g.ring.len() as u32,
             group_id: g.id,
             dropped,
+            stall_ms: g.stall_ms,
         };
-        out.extend_from_slice(&info.encode(), GFP_KERNEL)?;
+        if v2 {
+            out.extend_from_slice(&info.encode_v2(), GFP_KERNEL)?;
+        } else {
+            out.extend_from_slice(&info.encode(), GFP_KERNEL)?;
+        }
+        let now = now_ms();
         for m in snap.ring(g) {
-            out.extend_from_slice(&member_info(m).encode(), GFP_KERNEL)?;
+            let mi = member_info(m, now);
+            if v2 {
+                out.extend_from_slice(&mi.encode_v2(), GFP_KERNEL)?;
+            } else {
+                out.extend_from_slice(&mi.encode(), GFP_KERNEL)?;
+            }
         }
         Ok(out)
     }
@@ -492,7 +775,8 @@ impl NetGroups {
             return;
         };
         snap.members[m].counters.stopped.store(true, Release);
-        self.snap.schedule();
+        // Now, even if the sampler's next run is queued for later.
+        self.snap.kick();
     }
 
     /// The decision for a packet: `None` unless it is a pure SYN for a member
@@ -520,7 +804,7 @@ impl NetGroups {
         let pos = g.ring.iter().position(|&i| i == m)?;
         let v4 = family == Family::Inet;
         let choice = ring::choose(g.policy, g.ring.len(), pos, |i| {
-            snap.members[g.ring[i]].load(v4, rewrite)
+            snap.members[g.ring[i]].load(v4, rewrite, g.stall_ms)
         });
         let target = match choice {
             Choice::Addressed => return None,
@@ -617,8 +901,9 @@ impl Decision<'_> {
     }
 }
 
-fn member_info(m: &Member) -> MemberInfo {
+fn member_info(m: &Member, now: u64) -> MemberInfo {
     let sk = &m.sk;
+    let stall = m.counters.stall.tracker();
     MemberInfo {
         family: sk.family().map_or(0, |f| f.af()),
         port: sk.local_port(),
@@ -632,6 +917,10 @@ fn member_info(m: &Member) -> MemberInfo {
         redirected_away: m.counters.redirected_away.load(Relaxed),
         redirected_in: m.counters.redirected_in.load(Relaxed),
         dropped: m.counters.dropped.load(Relaxed),
+        stalled: stall.is_stalled(),
+        stalled_ms: u32::try_from(stall.stalled_for(now)).unwrap_or(u32::MAX),
+        rescued_away: m.counters.rescued_away.load(Relaxed),
+        rescued_in: m.counters.rescued_in.load(Relaxed),
     }
 }
 
@@ -665,11 +954,12 @@ impl NetGroups {
 
     /// The content of `/proc/net/sockgroup`.
     pub(crate) fn show(&self, out: &mut SeqFile) -> core::fmt::Result {
-        writeln!(out, "# group policy mode member family local state queue handshakes limit redirected_away redirected_in dropped cookie")?;
+        writeln!(out, "# group policy mode member family local state queue handshakes limit redirected_away redirected_in dropped cookie stall_ms status rescued_away rescued_in")?;
         let guard = Guard::new();
         let Some(snap) = self.snap.get(&guard) else {
             return Ok(());
         };
+        let now = now_ms();
         for g in snap.groups.iter() {
             let policy = match g.policy {
                 Policy::Ring => "ring",
@@ -681,11 +971,11 @@ impl NetGroups {
                 "steer"
             };
             for (i, m) in snap.ring(g).enumerate() {
-                let mi = member_info(m);
+                let mi = member_info(m, now);
                 let v6 = m.fam != Fam::V4;
                 writeln!(
                     out,
-                    "{} {} {} {} {} {} {} {} {} {} {} {} {} {}",
+                    "{} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {}",
                     g.id,
                     policy,
                     mode,
@@ -703,7 +993,11 @@ impl NetGroups {
                     mi.redirected_away,
                     mi.redirected_in,
                     mi.dropped,
-                    mi.cookie
+                    mi.cookie,
+                    g.stall_ms,
+                    if mi.stalled { "stalled" } else { "serving" },
+                    mi.rescued_away,
+                    mi.rescued_in
                 )?;
             }
         }

@@ -3,7 +3,7 @@
 //! `setsockopt`/`getsockopt(fd, SOL_SOCKET, SO_SERVICE_GROUP, ...)`.
 
 use crate::groups::{errno, Control, NetGroups};
-use crate::logic::uapi::{self, REQ_LEN};
+use crate::logic::uapi::{self, REQ2_LEN};
 use crate::netns::NetState;
 use crate::sys::{
     errno::{enotsock, eopnotsupp},
@@ -32,9 +32,9 @@ impl Sockopt for ServiceGroup {
     fn set(sk: &Sock, opt: &OptIn) -> Result {
         let len = opt.len()?;
         uapi::check_len(len).map_err(errno)?;
-        let mut buf = [0u8; REQ_LEN + 4 * (uapi::MAX_MEMBERS - 1)];
-        let header = &mut [0u8; REQ_LEN];
-        opt.read(header)?;
+        let mut buf = [0u8; REQ2_LEN + 4 * (uapi::MAX_MEMBERS - 1)];
+        let header = &mut [0u8; REQ2_LEN];
+        opt.read(&mut header[..len.min(REQ2_LEN)])?;
         let req = uapi::parse_header(len, header).map_err(errno)?;
         // A rewrite group turns conntrack and NAT on in the namespace: the
         // privilege of the namespace's administrator, checked first.
@@ -46,7 +46,7 @@ impl Sockopt for ServiceGroup {
         opt.read(buf)?;
 
         let mut files = KVec::with_capacity(req.count, GFP_KERNEL)?;
-        for fd in uapi::fds(&buf[REQ_LEN..]) {
+        for fd in uapi::fds(&buf[req.header_len..]) {
             files.push(SocketFd::lookup(fd)?, GFP_KERNEL)?;
         }
         let mut listed = KVec::with_capacity(req.count, GFP_KERNEL)?;
@@ -65,7 +65,16 @@ impl Sockopt for ServiceGroup {
 
     fn get(sk: &Sock, opt: &OptOut) -> Result {
         let len = usize::try_from(opt.len()?).map_err(|_| EINVAL)?;
-        let reply = Self::control(sk).map_err(|_| ENOENT)?.info(sk)?;
+        // The caller asks for the version 2 reply in its buffer's first word.
+        let mut first = [0u8; 4];
+        let asked = if len >= first.len() {
+            opt.read(&mut first)?;
+            Some(first)
+        } else {
+            None
+        };
+        let version = uapi::reply_version(asked);
+        let reply = Self::control(sk).map_err(|_| ENOENT)?.info(sk, version)?;
         if len < reply.len() {
             opt.set_len(reply.len() as i32)?;
             return Err(ERANGE);

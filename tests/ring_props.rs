@@ -6,15 +6,24 @@ use proptest::prelude::*;
 use sockgroup_logic::ring::{choose, Choice, Load, Policy};
 
 fn load() -> impl Strategy<Value = Load> {
-    (any::<bool>(), 0u32..6, 0u32..4, 0u32..5, any::<bool>()).prop_map(
-        |(listening, accept_queue, handshakes, limit, cookie)| Load {
-            listening,
-            accept_queue,
-            handshakes,
-            limit,
-            cookie,
-        },
+    (
+        any::<bool>(),
+        0u32..6,
+        0u32..4,
+        0u32..5,
+        any::<bool>(),
+        prop::bool::weighted(0.2),
     )
+        .prop_map(
+            |(listening, accept_queue, handshakes, limit, cookie, stalled)| Load {
+                listening,
+                accept_queue,
+                handshakes,
+                limit,
+                cookie,
+                stalled,
+            },
+        )
 }
 
 proptest! {
@@ -53,6 +62,22 @@ proptest! {
                 prop_assert!(addressed >= n || !has_room(addressed));
                 prop_assert!((0..n).all(|i| i == addressed || !takes(i)));
             }
+        }
+    }
+
+    /// A stalled member takes nothing: neither a connection addressed to
+    /// it nor a sibling's.
+    #[test]
+    fn stalled_member_is_never_chosen(
+        loads in prop::collection::vec(load(), 1..12),
+        addressed in 0usize..12,
+        primary in any::<bool>(),
+    ) {
+        let policy = if primary { Policy::Primary } else { Policy::Ring };
+        match choose(policy, loads.len(), addressed, |i| loads[i]) {
+            Choice::Addressed => prop_assert!(!loads[addressed].stalled),
+            Choice::Redirect(i) => prop_assert!(!loads[i].stalled),
+            Choice::AllFull => {}
         }
     }
 

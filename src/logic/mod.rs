@@ -8,6 +8,7 @@
 
 pub mod fmt;
 pub mod ring;
+pub mod stall;
 pub mod uapi;
 
 // The cluster's pure parts live beside the kernel code that uses them

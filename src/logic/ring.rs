@@ -34,10 +34,14 @@ pub struct Load {
     /// is looked up on the addressed listener, not on this one, and is lost:
     /// such a member can keep its own connections but take no sibling's.
     pub cookie: bool,
+    /// Stalled (stall rescue): its accept queue is not being served, so it
+    /// takes no new connection, not even one addressed to it.
+    pub stalled: bool,
 }
 
 impl Load {
-    /// Whether one more connection could be lost on this member.
+    /// Whether one more connection could be lost on this member (or it is
+    /// stalled).
     ///
     /// The kernel admits a final ACK while `accept_queue <= limit`
     /// (`sk_acceptq_is_full` tests `>`), so the queue holds `limit + 1`.
@@ -47,6 +51,7 @@ impl Load {
     /// listening can take nothing.
     pub fn is_full(&self) -> bool {
         !self.listening
+            || self.stalled
             || u64::from(self.accept_queue) + u64::from(self.handshakes) > u64::from(self.limit)
     }
 
@@ -109,6 +114,7 @@ mod tests {
             handshakes: 0,
             limit: 4,
             cookie: false,
+            stalled: false,
         }
     }
 
@@ -119,6 +125,7 @@ mod tests {
             handshakes: 0,
             limit: 4,
             cookie: false,
+            stalled: false,
         }
     }
 
@@ -134,6 +141,7 @@ mod tests {
             handshakes: 1,
             limit: 4,
             cookie: false,
+            stalled: false,
         };
         assert!(
             !l.is_full(),
@@ -147,6 +155,7 @@ mod tests {
             handshakes: 0,
             limit: 4,
             cookie: false,
+            stalled: false,
         };
         assert!(!l.is_full(), "the kernel still admits a fifth at limit 4");
         l.accept_queue = 5;
@@ -162,6 +171,7 @@ mod tests {
             handshakes: u32::MAX,
             limit: u32::MAX,
             cookie: false,
+            stalled: false,
         };
         assert!(huge.is_full(), "no overflow in the sum");
     }
@@ -214,6 +224,7 @@ mod tests {
     fn a_sibling_that_would_answer_with_a_cookie_is_skipped() {
         let cookie = Load {
             cookie: true,
+            stalled: false,
             ..free()
         };
         assert_eq!(

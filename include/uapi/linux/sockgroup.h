@@ -53,8 +53,11 @@
  * moves, not the connection.  An IPv4 connection moves only to an AF_INET
  * member, an IPv6 one only to an AF_INET6 member (an IPv4-mapped one not to
  * an IPV6_V6ONLY member); a TCP Fast Open connection whose handshake is not
- * complete stays.  A member that accepts again is serving at once.  Groups
- * with stall_ms 0 (and version 1 requests) pay nothing for it.
+ * complete stays.  A member that accepts again is serving at once.  While a
+ * stalled member's queue is empty, one new connection per max(stall_ms, 1 s)
+ * is let through to it as a probe: accepted, the member serves again; not
+ * accepted, it is rescued like the others.  Groups with stall_ms 0 (and
+ * version 1 requests) pay nothing for it.
  *
  * getsockopt(fd, SOL_SOCKET, SO_SERVICE_GROUP, buf, &len) reads fd's group:
  * a struct sockgroup_info followed by info.count struct sockgroup_member.
@@ -198,7 +201,7 @@ struct sockgroup_info_v2 {
 struct sockgroup_member_v2 {
 	struct sockgroup_member m;	/* as in version 1 */
 	__u32 status;		/* SOCKGROUP_MEMBER_* */
-	__u32 stalled_ms;	/* how long its oldest connection has waited (stalled) */
+	__u32 stalled_ms;	/* how long it has been stalled (0: serving) */
 	__u64 rescued_away;	/* connections moved from its accept queue to a sibling */
 	__u64 rescued_in;	/* connections moved to its accept queue from a sibling */
 };
