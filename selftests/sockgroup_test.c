@@ -3465,7 +3465,7 @@ TEST_F(stall, rescue_all)
  * Ring [A, B], B with backlog 2 (room for 3) and not accepting either: of
  * six clients of A, the rescue moves what B has room for (at least one, at
  * most three) and the rest stay on A, which is STALLED.  Once A accepts
- * one it is SERVING at once (the next reply says so); then every client
+ * one it is SERVING (in the reply from the next sample on); then every client
  * is accepted exactly once, on A or B, with its bytes; the counters say
  * how many moved.
  */
@@ -3475,7 +3475,7 @@ TEST_F(stall, accept_unstalls)
 	uint64_t moved;
 	struct group2 g;
 	int n = 6, k, on_a = 0, on_b = 0, idx;
-	int64_t deadline;
+	int64_t deadline, t0;
 
 	ASSERT_EQ(0, listen(self->m[1], 2));
 	SET_OK(set_group_v2(self->m[0], variant->flags, SOCKGROUP_POLICY_RING, STALL_MS,
@@ -3504,15 +3504,27 @@ TEST_F(stall, accept_unstalls)
 	ASSERT_EQ((uint32_t)SOCKGROUP_MEMBER_STALLED, ma->status);
 	EXPECT_LT(0U, ma->stalled_ms) TH_LOG("stalled for 0 ms after 20 ms of waiting");
 
-	/* A accepts one: serving at once. */
+	/*
+	 * A accepts one: serving at once on the packet path, and in the reply
+	 * from the next sample on (every STALL_MS / 4): within STALL_MS.
+	 */
 	idx = accept_check(_metadata, self->m[0], &self->a[0], self->cl, self->n, NULL);
 	ASSERT_LE(0, idx);
 	on_a++;
-	read_group2(_metadata, self->m[0], &g);
-	ma = MEMBER2(&g, self->m[0]);
+	t0 = now_ms();
+	deadline = t0 + STALL_MS;
+	do {
+		read_group2(_metadata, self->m[0], &g);
+		ma = MEMBER2(&g, self->m[0]);
+		if (ma->status == SOCKGROUP_MEMBER_SERVING)
+			break;
+		usleep(2000);
+	} while (now_ms() < deadline);
 	EXPECT_EQ((uint32_t)SOCKGROUP_MEMBER_SERVING, ma->status)
-		TH_LOG("A accepted and is still STALLED (stalled_ms %u)", ma->stalled_ms);
+		TH_LOG("A accepted and is still STALLED %lld ms later (stalled_ms %u)",
+		       (long long)(now_ms() - t0), ma->stalled_ms);
 	EXPECT_EQ(0U, ma->stalled_ms);
+	TH_LOG("SERVING in the reply %lld ms after the accept", (long long)(now_ms() - t0));
 
 	/* Everyone else, from wherever they are now. */
 	while (on_a + on_b < n) {
