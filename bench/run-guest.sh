@@ -83,25 +83,6 @@ wait_for() {
 	done
 }
 
-# gone PID: the process has exited (gone or a zombie).
-gone() {
-	local line
-	[ -r "/proc/$1/status" ] || return 0
-	while read -r line; do
-		case "$line" in State:*Z*) return 0 ;; State:*) return 1 ;; esac
-	done <"/proc/$1/status" 2>/dev/null
-	return 0
-}
-
-# stop PID [SIGNAL]: signal one process we started, SIGKILL after 5 s, reap it.
-stop() {
-	local pid=$1 sig=${2:-TERM}
-	[ -n "$pid" ] || return 0
-	kill "-$sig" "$pid" 2>/dev/null
-	wait_for 5000 gone "$pid" || kill -KILL "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-	return 0
-}
 
 # tcp_listening PID PORT: a socket of PID's network namespace listens on PORT
 # (IPv4), from /proc/PID/net/tcp.
@@ -131,7 +112,7 @@ json_field() {
 }
 
 cleanup() {
-	stop "$SERVE_PID"; stop "$NGINX_PID" QUIT; stop "$IPERF_PID"
+	stop_pid "$SERVE_PID"; stop_pid "$NGINX_PID" QUIT; stop_pid "$IPERF_PID"
 	SERVE_PID= NGINX_PID= IPERF_PID=
 	cleanup_all_ns
 	unload_module 2>/dev/null
@@ -207,7 +188,7 @@ overload_case() {
 	if ! wait_for 30000 test -s "$TMP/ready"; then
 		log "overload $name round $round: the server did not start"
 		cat "$base.serve.log"
-		stop "$SERVE_PID"; SERVE_PID=
+		stop_pid "$SERVE_PID"; SERVE_PID=
 		return 1
 	fi
 	counters "$base.counters-before.txt"
@@ -219,7 +200,7 @@ overload_case() {
 		mapfile lines </proc/net/sockgroup
 		printf '%s' "${lines[@]}" >"$base.sockgroup.txt"
 	fi
-	stop "$SERVE_PID"; SERVE_PID=
+	stop_pid "$SERVE_PID"; SERVE_PID=
 	log "overload $name round $round: completed $(json_field "$base.connect.json" completed)," \
 		"failed $(json_field "$base.connect.json" failed), p99 $(json_field "$base.connect.json" p99) us," \
 		"$(json_field "$base.connect.json" elapsed_us) us"
@@ -372,8 +353,8 @@ cost() {
 			cost_state "$state" "$round" || return 1
 		done
 	done
-	stop "$IPERF_PID"; IPERF_PID=
-	stop "$NGINX_PID" QUIT; NGINX_PID=
+	stop_pid "$IPERF_PID"; IPERF_PID=
+	stop_pid "$NGINX_PID" QUIT; NGINX_PID=
 	module_state unloaded
 }
 

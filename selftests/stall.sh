@@ -70,24 +70,6 @@ trap cleanup EXIT
 unload_module 2>/dev/null
 load_module || { ksft_result 1 "insmod sockgroup"; ksft_exit; }
 
-# gone PID: the process has exited (or is a zombie).
-gone() {
-	local line
-	[ -r "/proc/$1/status" ] || return 0
-	while read -r line; do
-		case "$line" in State:*Z*) return 0 ;; State:*) return 1 ;; esac
-	done <"/proc/$1/status" 2>/dev/null
-	return 0
-}
-
-# stop PID [SIGNAL]: signal a process of ours, SIGKILL if it lingers, reap it.
-stop() {
-	[ -n "$1" ] || return 0
-	kill "-${2:-TERM}" "$1" 2>/dev/null
-	busywait 5000 gone "$1" || kill -KILL "$1" 2>/dev/null
-	wait "$1" 2>/dev/null
-	return 0
-}
 
 ### a. sgctl serve: a stalled member among three ###
 
@@ -110,7 +92,7 @@ serve_case() {
 	if ! busywait 10000 test -s "$f.ready"; then
 		echo "# $name: the server did not start"
 		sed 's/^/# /' "$f.serve.log"
-		stop "$SERVE_PID"
+		stop_pid "$SERVE_PID"
 		return 1
 	fi
 	"$SGCTL" connect --addr "$addr" --port "${args[1]}" --ports "$ports" --count "$CLIENTS" \
@@ -118,7 +100,7 @@ serve_case() {
 		>"$f.connect.json"
 	"$SGCTL" show --json >"$f.show.json"
 	cp /proc/net/sockgroup "$f.proc"
-	stop "$SERVE_PID"
+	stop_pid "$SERVE_PID"
 	SERVE_PID=
 	echo "# $name: $(jq -c '{completed, failed, timeouts, connect_failed, payload_mismatch,
 		served: [.members[] | "\(.member):\(.served)"], p99_us: .connect_latency_us.p99}' \
@@ -318,7 +300,7 @@ if [ "${#workers[@]}" = 3 ]; then
 		ksft_result 1 "after SIGCONT: the worker's member is serving again (no member was stalled)"
 	fi
 	check "after SIGCONT: worker $W answers requests" busywait 10000 the_worker_answers "$W"
-	stop "$NGINX_PID" QUIT
+	stop_pid "$NGINX_PID" QUIT
 	NGINX_PID=
 	check "nginx stopped: no group left" busywait 5000 sh -c '! grep -qv "^#" /proc/net/sockgroup'
 fi
