@@ -83,7 +83,6 @@ wait_for() {
 	done
 }
 
-
 # tcp_listening PID PORT: a socket of PID's network namespace listens on PORT
 # (IPv4), from /proc/PID/net/tcp.
 tcp_listening() {

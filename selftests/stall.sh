@@ -70,7 +70,6 @@ trap cleanup EXIT
 unload_module 2>/dev/null
 load_module || { ksft_result 1 "insmod sockgroup"; ksft_exit; }
 
-
 ### a. sgctl serve: a stalled member among three ###
 
 # serve_case NAME ADDR MODE STALL: the serve/connect run of one case (MODE
