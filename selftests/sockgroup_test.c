@@ -3374,7 +3374,7 @@ static bool wait_rescued(struct __test_metadata *_metadata, int a,
 /*
  * Ring [A, B] with stall_ms STALL_MS; A never accepts.  Eight clients dial A and
  * send their bytes; A holds them in its queue until it is STALLED, then
- * every one is moved to B: accept() on B returns each once, with the
+ * every one is moved to B (a poll() on B wakes): accept() on B returns each once, with the
  * address the client dialled (the socket moved, in both modes) and its
  * bytes intact; A's rescued_away and B's rescued_in are 8, A's queue is
  * empty and A stays STALLED.  A client that dials A now ends on B too
@@ -3393,6 +3393,10 @@ TEST_F(stall, rescue_all)
 		CONNECT_OK(&self->cl[self->n], &self->a[0], self->n);
 		self->n++;
 	}
+	/* A poll() on B, begun while its queue is empty, wakes with the rescue. */
+	ASSERT_FALSE(pending(self->m[1], 0)) TH_LOG("a client reached B before A stalled");
+	ASSERT_TRUE(pending(self->m[1], (STALL_MS + SETTLE_MS) * (debug_kernel() ? 6 : 1)))
+		TH_LOG("B's poll() was not woken by the rescue");
 	ok = wait_rescued(_metadata, self->m[0], n, &g);
 	ma = MEMBER2(&g, self->m[0]);
 	ASSERT_TRUE(ok) TH_LOG("A not STALLED with %d rescued in time: status %u, rescued_away %llu, queue %u",
