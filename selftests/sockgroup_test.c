@@ -3552,6 +3552,52 @@ TEST_F(stall, accept_unstalls)
 }
 
 /*
+ * Families: ring [A (IPv4, 127.0.0.1), D (IPv6 dual-stack on ::), C (IPv4,
+ * 127.0.0.2)], stall_ms STALL_MS, A never accepting.  A's IPv4 children
+ * move only to an AF_INET member: all four go to C, none to D although D
+ * is next in the ring and has room.
+ */
+TEST(stall_families)
+{
+	struct sockaddr_storage aa;
+	struct sockgroup_member_v2 *ma, *md, *mc;
+	struct client cl[4];
+	struct group2 g;
+	int a, d, c, fds[2], n = 4;
+
+	client_init(cl, 4);
+	a = listener(AF_INET, "127.0.0.1", 0, 16, 0);
+	d = listener(AF_INET6, "::", 0, 16, L_DUAL);
+	c = listener(AF_INET, "127.0.0.2", 0, 16, 0);
+	ASSERT_LE(0, a);
+	ASSERT_LE(0, d) TH_LOG("dual-stack listener: %s", strerror(errno));
+	ASSERT_LE(0, c);
+	ASSERT_EQ(0, local_of(a, &aa));
+	fds[0] = d;
+	fds[1] = c;
+	SET_OK(set_group_v2(a, 0, SOCKGROUP_POLICY_RING, STALL_MS, fds, 2));
+	for (int k = 0; k < n; k++)
+		CONNECT_OK(&cl[k], &aa, k);
+	ASSERT_TRUE(wait_rescued(_metadata, a, n, &g)) TH_LOG("A's clients not rescued");
+	for (int k = 0; k < n; k++)
+		accept_check(_metadata, c, &aa, cl, n, NULL);
+	EXPECT_FALSE(pending(d, 0)) TH_LOG("an IPv4 child moved to the AF_INET6 member");
+	read_group2(_metadata, a, &g);
+	ma = MEMBER2(&g, a);
+	md = MEMBER2(&g, d);
+	mc = MEMBER2(&g, c);
+	EXPECT_EQ((uint64_t)n, ma->rescued_away);
+	EXPECT_EQ((uint64_t)n, mc->rescued_in);
+	EXPECT_EQ(0ULL, md->rescued_in);
+	EXPECT_EQ(0U, md->m.accept_queue);
+	for (int k = 0; k < n; k++)
+		close(cl[k].fd);
+	close(a);
+	close(c);
+	close(d);
+}
+
+/*
  * The stalled member closes while its queue is being rescued (run by
  * stall.sh; groups.sh leaves it out).  Rounds of: ring [A, B] with
  * stall_ms S, A never accepting; N clients dial A and send their bytes;
