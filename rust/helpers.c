@@ -975,9 +975,9 @@ void sg_sk_acceptq_removed(struct sock *sk)
 	sk_acceptq_removed(sk);
 }
 
-void sg_reqsk_migrate_reset(struct request_sock *req)
+struct request_sock *sg_reqsk_alloc(const struct request_sock *req)
 {
-	reqsk_migrate_reset(req);
+	return kmem_cache_alloc(req->rsk_ops->slab, GFP_KERNEL | __GFP_NOWARN);
 }
 
 void sg_reqsk_put(struct request_sock *req)

@@ -229,7 +229,7 @@ void sg_local_bh_enable(void);
 void sg_bh_lock_sock(struct sock *sk);
 void sg_bh_unlock_sock(struct sock *sk);
 void sg_sk_acceptq_removed(struct sock *sk);
-void sg_reqsk_migrate_reset(struct request_sock *req);
+struct request_sock *sg_reqsk_alloc(const struct request_sock *req);
 void sg_reqsk_put(struct request_sock *req);
 
 #endif

@@ -67,6 +67,7 @@ pub extern "C" fn sg_rs_kunit_ring_choose(
         handshakes: 0,
         limit: 1,
         cookie: false,
+        stalled: false,
     };
     match choose(policy, len.min(64) as usize, addressed as usize, load) {
         Choice::Addressed => -1,

@@ -187,16 +187,13 @@ impl OwnedListener<'_> {
             return Err(MoveError::Gone);
         }
         // SAFETY: `req` is a live TCP request (above); its `rsk_ops` is the
-        // protocol's static operations, whose slab allocates requests.
-        let (slab, obj_size) = unsafe { ((*(*req).rsk_ops).slab, (*(*req).rsk_ops).obj_size) };
+        // protocol's static operations.
+        let obj_size = unsafe { (*(*req).rsk_ops).obj_size };
         // The copy, allocated before any spinlock: this is process context
         // (a kworker), so it may sleep, unlike the kernel's own move.
-        // SAFETY: `slab` is the request slab; `kmem_cache_alloc` returns a
-        // new object of its size or NULL.
-        let nreq = unsafe {
-            bindings::kmem_cache_alloc_noprof(slab, bindings::GFP_KERNEL | bindings::__GFP_NOWARN)
-        }
-        .cast::<bindings::request_sock>();
+        // SAFETY: `req` is a live request; the helper allocates an object
+        // of its operations' slab (`obj_size` bytes at least) or fails.
+        let nreq = unsafe { bindings::sg_reqsk_alloc(req) };
         if nreq.is_null() {
             return Err(MoveError::NoMemory);
         }
@@ -239,24 +236,27 @@ impl OwnedListener<'_> {
                 ptr::addr_of_mut!((*req).__req_common),
                 ptr::addr_of_mut!((*nreq).__req_common),
             );
-            (*nc).skc_node.next = ptr::null_mut();
-            (*nc).skc_node.pprev = ptr::null_mut();
+            // `sk_node_init`, and the fields `inet_reqsk_clone` copies from
+            // the range it skips (`sock_common`'s anonymous unions, by
+            // bindgen's names: a layout change fails to build).
+            (*nc).__bindgen_anon_6.skc_node.next = ptr::null_mut();
+            (*nc).__bindgen_anon_6.skc_node.pprev = ptr::null_mut();
             (*nc).skc_tx_queue_mapping = (*oc).skc_tx_queue_mapping;
             (*nc).skc_rx_queue_mapping = (*oc).skc_rx_queue_mapping;
-            (*nc).skc_incoming_cpu = (*oc).skc_incoming_cpu;
+            (*nc).__bindgen_anon_7.skc_incoming_cpu = (*oc).__bindgen_anon_7.skc_incoming_cpu;
             bindings::sg_sock_hold(to_sk);
-            (*nreq).rsk_listener = to_sk;
-            AtomicI32::from_ptr(ptr::addr_of_mut!((*nreq).rsk_refcnt.refs.counter))
-                .store(1, Release);
+            // `rsk_listener` and `rsk_refcnt` are `sock_common`'s.
+            (*nc).__bindgen_anon_5.skc_listener = to_sk;
+            AtomicI32::from_ptr(ptr::addr_of_mut!((*nc).skc_refcnt.refs.counter)).store(1, Release);
 
             let added = bindings::inet_csk_reqsk_queue_add(to_sk, nreq, child);
             // Not reached (see above); the kernel's queue add has then
             // disposed of the child, and the copy is ours to free.
             if added.is_null() {
-                bindings::sg_reqsk_migrate_reset(nreq);
+                migrate_reset(nreq);
                 bindings::sg_reqsk_put(nreq);
             } else {
-                bindings::sg_reqsk_migrate_reset(req);
+                migrate_reset(req);
                 if let Some(ready) = (*to_sk).sk_data_ready {
                     ready(to_sk);
                 }
@@ -269,5 +269,32 @@ impl OwnedListener<'_> {
             }
         }
         Ok(())
+    }
+}
+
+// `migrate_reset` clears the IPv6 pair of the options' union.
+#[cfg(not(any(CONFIG_IPV6, CONFIG_IPV6_MODULE)))]
+compile_error!("the accept queue's move needs a kernel with IPv6");
+
+/// What `reqsk_migrate_reset` (static in `inet_connection_sock.c`) does: a
+/// request whose copy took over its saved SYN and IP options forgets them,
+/// so that freeing it does not free them.
+///
+/// # Safety
+///
+/// `req` is a live TCP request of an IPv4 or IPv6 listener that nobody else
+/// uses now, and whose copy owns these pointers (or that is being freed
+/// without them, for a copy that was not queued).
+unsafe fn migrate_reset(req: *mut bindings::request_sock) {
+    // SAFETY: By the contract `req` is a live, unshared TCP request, hence an
+    // `inet_request_sock`; the kernel is built with IPv6 (see the tests'
+    // configs), so the options' union holds the IPv6 pair, which covers the
+    // IPv4 pointer.
+    unsafe {
+        (*req).saved_syn = ptr::null_mut();
+        let ireq = req.cast::<bindings::inet_request_sock>();
+        let opts = ptr::addr_of_mut!((*ireq).__bindgen_anon_1.__bindgen_anon_1);
+        (*opts).ipv6_opt = ptr::null_mut();
+        (*opts).pktopts = ptr::null_mut();
     }
 }

@@ -31,10 +31,10 @@ pub(crate) mod net;
 pub(crate) mod netfilter;
 #[path = "rcu.rs"]
 pub(crate) mod rcu;
-#[path = "skb.rs"]
-pub(crate) mod skb;
 #[path = "request_sock.rs"]
 pub(crate) mod request_sock;
+#[path = "skb.rs"]
+pub(crate) mod skb;
 #[path = "sock.rs"]
 pub(crate) mod sock;
 #[path = "socket.rs"]

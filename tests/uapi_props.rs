@@ -8,9 +8,19 @@ use sockgroup_logic::uapi::{
     REQ_LEN, STALL_MAX_MS, STALL_MIN_MS, VERSION, VERSION_2,
 };
 
-fn header(version: u32, flags: u32, policy: u32, count: u32, stall: u32, reserved: u32) -> [u8; REQ2_LEN] {
+fn header(
+    version: u32,
+    flags: u32,
+    policy: u32,
+    count: u32,
+    stall: u32,
+    reserved: u32,
+) -> [u8; REQ2_LEN] {
     let mut h = [0u8; REQ2_LEN];
-    for (i, v) in [version, flags, policy, count, stall, reserved].iter().enumerate() {
+    for (i, v) in [version, flags, policy, count, stall, reserved]
+        .iter()
+        .enumerate()
+    {
         h[i * 4..i * 4 + 4].copy_from_slice(&v.to_ne_bytes());
     }
     h

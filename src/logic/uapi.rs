@@ -421,7 +421,12 @@ mod tests {
     fn version_2_header() {
         let r = parse_header(REQ2_LEN + 8, &header2(2, 0, 0, 2, 250)).unwrap();
         assert_eq!((r.stall_ms, r.header_len, r.count), (250, REQ2_LEN, 2));
-        assert_eq!(parse_header(REQ2_LEN, &header2(2, 0, 0, 0, 0)).unwrap().stall_ms, 0);
+        assert_eq!(
+            parse_header(REQ2_LEN, &header2(2, 0, 0, 0, 0))
+                .unwrap()
+                .stall_ms,
+            0
+        );
         // Bounds of the threshold, and the reserved word.
         assert!(parse_header(REQ2_LEN, &header2(2, 0, 0, 0, STALL_MIN_MS)).is_ok());
         assert!(parse_header(REQ2_LEN, &header2(2, 0, 0, 0, STALL_MAX_MS)).is_ok());
@@ -444,7 +449,12 @@ mod tests {
             parse_header(REQ2_LEN, &header(1, 0, 0, 0)),
             Err(Refusal::Invalid)
         );
-        assert_eq!(parse_header(REQ_LEN + 8, &header(1, 0, 0, 2)).unwrap().header_len, REQ_LEN);
+        assert_eq!(
+            parse_header(REQ_LEN + 8, &header(1, 0, 0, 2))
+                .unwrap()
+                .header_len,
+            REQ_LEN
+        );
         assert_eq!(reply_version(Some(2u32.to_ne_bytes())), VERSION_2);
         assert_eq!(reply_version(Some(1u32.to_ne_bytes())), VERSION);
         assert_eq!(reply_version(Some(7u32.to_ne_bytes())), VERSION);
