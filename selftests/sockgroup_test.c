@@ -3462,7 +3462,6 @@ TEST_F(stall, rescue_all)
 		       (unsigned long long)ma->m.redirected_away);
 	EXPECT_EQ(ma->rescued_away, mb->rescued_in);
 	EXPECT_EQ((uint32_t)SOCKGROUP_MEMBER_STALLED, ma->status);
-	EXPECT_LT(0U, ma->stalled_ms);
 }
 
 /*
@@ -3549,6 +3548,88 @@ TEST_F(stall, accept_unstalls)
 	EXPECT_EQ((uint64_t)on_b, mb->rescued_in) TH_LOG("%d accepted on B", on_b);
 	EXPECT_EQ(ma->rescued_away, mb->rescued_in);
 	EXPECT_EQ((uint32_t)SOCKGROUP_MEMBER_SERVING, ma->status);
+}
+
+/*
+ * Probes: ring [A, B], A stalled and its queue rescued (empty).  A client
+ * for A once the probe interval (max(stall_ms, 1 s)) has passed is let
+ * through to A as a probe; A does not accept it: A is reported STALLED all
+ * along (it never accepted) and the client is rescued to B.  The next
+ * probe A accepts: it is SERVING again, and a client for it then stays
+ * with it (accepted on A, nothing more moved or redirected).
+ */
+TEST_F_TIMEOUT(stall, probe, 60)
+{
+	int64_t interval = STALL_MS > 1000 ? STALL_MS : 1000;
+	int64_t deadline, stalled_at;
+	struct sockgroup_member_v2 *ma;
+	struct group2 g;
+	uint64_t moved;
+	int serving_seen = 0, k, idx;
+
+	if (variant->flags || variant->family != AF_INET)
+		SKIP(return, "steer over IPv4 only");
+	SET_OK(set_group_v2(self->m[0], 0, SOCKGROUP_POLICY_RING, STALL_MS, &self->m[1], 1));
+	CONNECT_OK(&self->cl[self->n], &self->a[0], self->n);
+	self->n++;
+	ASSERT_TRUE(wait_rescued(_metadata, self->m[0], 1, &g));
+	stalled_at = now_ms();
+	accept_check(_metadata, self->m[1], &self->a[0], self->cl, self->n, NULL);
+
+	/* A probe that A does not accept. */
+	while (now_ms() < stalled_at + interval + 50)
+		usleep(10000);
+	read_group2(_metadata, self->m[0], &g);
+	moved = MEMBER2(&g, self->m[0])->rescued_away;
+	CONNECT_OK(&self->cl[self->n], &self->a[0], self->n);
+	self->n++;
+	deadline = now_ms() + (ACCEPT_MS + 2 * STALL_MS) * (debug_kernel() ? 6 : 1);
+	while (!pending(self->m[1], 0) && now_ms() < deadline) {
+		read_group2(_metadata, self->m[0], &g);
+		ma = MEMBER2(&g, self->m[0]);
+		if (ma->status != SOCKGROUP_MEMBER_STALLED)
+			serving_seen++;
+		usleep(1000);
+	}
+	idx = accept_check(_metadata, self->m[1], &self->a[0], self->cl, self->n, NULL);
+	EXPECT_EQ(self->n - 1, idx);
+	read_group2(_metadata, self->m[0], &g);
+	ma = MEMBER2(&g, self->m[0]);
+	EXPECT_EQ(moved + 1, ma->rescued_away) TH_LOG("the probe was not let through to A");
+	EXPECT_EQ(0, serving_seen)
+		TH_LOG("A, which never accepted, was reported serving in %d replies while its probe waited",
+		       serving_seen);
+
+	/* The next probe: A accepts it, and serves again. */
+	stalled_at = now_ms();
+	while (now_ms() < stalled_at + interval + 50)
+		usleep(10000);
+	CONNECT_OK(&self->cl[self->n], &self->a[0], self->n);
+	self->n++;
+	idx = accept_check(_metadata, self->m[0], &self->a[0], self->cl, self->n, NULL);
+	EXPECT_EQ(self->n - 1, idx);
+	deadline = now_ms() + STALL_MS;
+	do {
+		read_group2(_metadata, self->m[0], &g);
+		ma = MEMBER2(&g, self->m[0]);
+		if (ma->status == SOCKGROUP_MEMBER_SERVING)
+			break;
+		usleep(2000);
+	} while (now_ms() < deadline);
+	EXPECT_EQ((uint32_t)SOCKGROUP_MEMBER_SERVING, ma->status)
+		TH_LOG("A accepted its probe and is still STALLED");
+	moved = ma->rescued_away;
+	for (k = 0; k < 3; k++) {
+		CONNECT_OK(&self->cl[self->n], &self->a[0], self->n);
+		self->n++;
+		EXPECT_EQ(self->n - 1, accept_check(_metadata, self->m[0], &self->a[0], self->cl,
+						    self->n, NULL));
+	}
+	read_group2(_metadata, self->m[0], &g);
+	ma = MEMBER2(&g, self->m[0]);
+	EXPECT_EQ(moved, ma->rescued_away);
+	EXPECT_EQ(0ULL, ma->m.redirected_away);
+	EXPECT_FALSE(pending(self->m[1], 0));
 }
 
 /*
