@@ -5,7 +5,9 @@
 # listeners on one port, one of which has stopped accepting (its backlog is
 # small and it never calls accept()). Clients open fresh connections, first
 # without a service group (the stock kernel), then with the three listeners
-# in one group. We count the connections that were served.
+# in one group, then with the group's stall rescue on (the stalled member's
+# queued connections move to its siblings). We count the connections that
+# were served.
 
 source "$(dirname "$0")/lib.sh"
 
@@ -29,7 +31,7 @@ run_case() { # NAME [--no-group]
 	echo
 	echo "== $name: $COUNT fresh connections to 127.0.0.1:$PORT (member 0 stalled, backlog 4)"
 	"$SGCTL" connect --port "$PORT" --count "$COUNT" --timeout-ms 1000 | tee "$out/$name.connect"
-	if [ "$name" = group ]; then
+	if [ "$name" != stock ]; then
 		echo "-- sgctl show (also in /proc/net/sockgroup):"
 		"$SGCTL" show
 	fi
@@ -38,14 +40,18 @@ run_case() { # NAME [--no-group]
 
 run_case stock --no-group || exit 1
 run_case group || exit 1
+run_case rescue --stall-ms 200 || exit 1
 
 summary() { sed -n 's/^connections \([0-9]*\): \([0-9]*\) completed, \([0-9]*\) failed.*/\2 \3/p' "$out/$1.connect"; }
 read -r s_ok s_fail < <(summary stock)
 read -r g_ok g_fail < <(summary group)
+read -r r_ok r_fail < <(summary rescue)
 echo
 echo "== summary: $COUNT connections each"
 printf '%-34s %10s %8s\n' case completed failed
 printf '%-34s %10s %8s\n' "stock kernel (SO_REUSEPORT only)" "$s_ok" "$s_fail"
 printf '%-34s %10s %8s\n' "service group (sockgroup, ring)" "$g_ok" "$g_fail"
-echo "(with the group, the only failures are the connections the stalled member"
-echo " had already queued, backlog+1 = 5, before it was full)"
+printf '%-34s %10s %8s\n' "service group + stall rescue 200ms" "$r_ok" "$r_fail"
+echo "(with the group alone, the only failures are the connections the stalled"
+echo " member had already queued, backlog+1 = 5, before it was full; with stall"
+echo " rescue they move to its siblings after 200 ms and are served too)"
