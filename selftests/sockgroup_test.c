@@ -3633,6 +3633,86 @@ TEST_F_TIMEOUT(stall, probe, 60)
 }
 
 /*
+ * Rewrite mode, a translated connection moved: ring [B (backlog 1), A, C],
+ * rewrite, stall_ms STALL_MS, none accepting until C does.  Two clients
+ * fill B; three more dial B and are translated to A (B's next), where they
+ * wait.  A (and B) stall, and their queues move to C: C accepts all five,
+ * each with the address its socket had (B's for B's own two, A's for the
+ * translated three: the socket moves, not the mapping), the client's bytes
+ * intact; C's reply reaches each client (a translated one through the
+ * conntrack entry of its 4-tuple, which did not change).
+ */
+TEST(stall_rewrite_translated)
+{
+	struct sockaddr_storage aa, ab, local, peer;
+	struct sockgroup_member_v2 *mc;
+	struct client cl[5];
+	struct group2 g;
+	int a, b, c, fds[2], n = 5, k;
+	char buf[MSG_LEN];
+
+	client_init(cl, 5);
+	b = listener(AF_INET, "127.0.0.2", 0, 1, 0);
+	a = listener(AF_INET, "127.0.0.1", 0, 16, 0);
+	c = listener(AF_INET, "127.0.0.3", 0, 16, 0);
+	ASSERT_LE(0, a);
+	ASSERT_LE(0, b);
+	ASSERT_LE(0, c);
+	ASSERT_EQ(0, local_of(a, &aa));
+	ASSERT_EQ(0, local_of(b, &ab));
+	fds[0] = a;
+	fds[1] = c;
+	SET_OK(set_group_v2(b, SOCKGROUP_F_REWRITE, SOCKGROUP_POLICY_RING, STALL_MS, fds, 2));
+	for (k = 0; k < 2; k++)
+		CONNECT_OK(&cl[k], &ab, k);
+	ASSERT_TRUE(wait_acceptq(b, 2));
+	for (; k < n; k++)
+		CONNECT_OK(&cl[k], &ab, k);
+	for (k = 0; k < n; k++) {
+		struct client *me;
+		socklen_t l = sizeof(peer);
+		int afd, i;
+
+		ASSERT_TRUE(pending(c, (STALL_MS + SETTLE_MS) * (debug_kernel() ? 6 : 1)))
+			TH_LOG("%d of %d connections moved to C", k, n);
+		afd = accept4(c, NULL, NULL, SOCK_CLOEXEC);
+		ASSERT_LE(0, afd);
+		ASSERT_EQ(0, local_of(afd, &local));
+		ASSERT_EQ(0, getpeername(afd, (struct sockaddr *)&peer, &l));
+		for (i = 0; i < n; i++)
+			if (!cl[i].seen && sa_equal(&peer, &cl[i].local))
+				break;
+		me = i < n ? &cl[i] : NULL;
+		ASSERT_NE(NULL, me) TH_LOG("a connection from %s, none of the clients",
+					   sa_str(&peer));
+		me->seen = true;
+		/* B's own two kept B's address; the others were translated to A. */
+		EXPECT_TRUE(sa_equal(&local, i < 2 ? &ab : &aa))
+			TH_LOG("client %d: local address %s on C, expected %s", i, sa_str(&local),
+			       sa_str(i < 2 ? &ab : &aa));
+		ASSERT_TRUE(pending(afd, ACCEPT_MS));
+		EXPECT_EQ(MSG_LEN, recv(afd, buf, MSG_LEN, MSG_WAITALL));
+		EXPECT_EQ(0, memcmp(buf, me->msg, MSG_LEN)) TH_LOG("client %d: bytes differ", i);
+		EXPECT_EQ(6, send(afd, "moved\n", 6, MSG_NOSIGNAL));
+		ASSERT_TRUE(pending(me->fd, ACCEPT_MS)) TH_LOG("client %d: no reply from C", i);
+		EXPECT_EQ(6, recv(me->fd, buf, sizeof(buf), 0));
+		EXPECT_EQ(0, memcmp(buf, "moved\n", 6));
+		close(afd);
+	}
+	read_group2(_metadata, a, &g);
+	mc = MEMBER2(&g, c);
+	EXPECT_EQ((uint64_t)n, mc->rescued_in);
+	EXPECT_EQ(3ULL, MEMBER2(&g, b)->m.redirected_away);
+	EXPECT_EQ(0U, MEMBER2(&g, a)->m.accept_queue);
+	EXPECT_EQ(0U, MEMBER2(&g, b)->m.accept_queue);
+	for (k = 0; k < n; k++)
+		close(cl[k].fd);
+	close(a);
+	close(b);
+	close(c);
+}
+
+/*
  * Families: ring [A (IPv4, 127.0.0.1), D (IPv6 dual-stack on ::), C (IPv4,
  * 127.0.0.2)], stall_ms STALL_MS, A never accepting.  A's IPv4 children
  * move only to an AF_INET member: all four go to C, none to D although D
