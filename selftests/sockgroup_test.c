@@ -321,6 +321,17 @@ static void client_init(struct client *c, int n)
 	}
 }
 
+/* Close the open fds of clients c[0..nc) and listeners m[0..nm) (-1: closed). */
+static void close_all(struct client *c, int nc, const int *m, int nm)
+{
+	for (int i = 0; i < nc; i++)
+		if (c[i].fd >= 0)
+			close(c[i].fd);
+	for (int i = 0; i < nm; i++)
+		if (m[i] >= 0)
+			close(m[i]);
+}
+
 /*
  * Connect to dst from src (NULL: any; see connect_from), which must complete
  * within CONNECT_MS, then send MSG_LEN bytes.
@@ -435,22 +446,30 @@ struct group {
 #define GROUP_LEN(n) ((socklen_t)(sizeof(struct sockgroup_info) + \
 				  (n) * sizeof(struct sockgroup_member)))
 
+/*
+ * A request of len bytes: the header words hdr[0..nhdr) (version, flags,
+ * policy, count, then version 2's stall_ms and reserved), then nfds fds.
+ */
+static int set_group_words(int fd, const uint32_t *hdr, int nhdr,
+			   const int *fds, int nfds, socklen_t len)
+{
+	uint32_t buf[6 + 2 * SOCKGROUP_MAX_MEMBERS] = { 0 };
+
+	memcpy(buf, hdr, nhdr * sizeof(*hdr));
+	if (nfds > 2 * SOCKGROUP_MAX_MEMBERS)
+		nfds = 2 * SOCKGROUP_MAX_MEMBERS;
+	if (nfds > 0)
+		memcpy(&buf[nhdr], fds, nfds * sizeof(int));
+	return setsockopt(fd, SOL_SOCKET, SO_SERVICE_GROUP, buf, len);
+}
+
 static int set_group_raw(int fd, uint32_t version, uint32_t flags,
 			 uint32_t policy, uint32_t count, const int *fds,
 			 int nfds, socklen_t len)
 {
-	uint32_t buf[4 + 2 * SOCKGROUP_MAX_MEMBERS] = { 0 };
-	struct sockgroup_req *r = (struct sockgroup_req *)buf;
+	const uint32_t hdr[] = { version, flags, policy, count };
 
-	r->version = version;
-	r->flags = flags;
-	r->policy = policy;
-	r->count = count;
-	if (nfds > 2 * SOCKGROUP_MAX_MEMBERS)
-		nfds = 2 * SOCKGROUP_MAX_MEMBERS;
-	if (nfds > 0)
-		memcpy(r->fds, fds, nfds * sizeof(int));
-	return setsockopt(fd, SOL_SOCKET, SO_SERVICE_GROUP, buf, len);
+	return set_group_words(fd, hdr, 4, fds, nfds, len);
 }
 
 /*
@@ -462,20 +481,9 @@ static int set_group_v2_raw(int fd, uint32_t version, uint32_t flags,
 			    uint32_t reserved, const int *fds, int nfds,
 			    socklen_t len)
 {
-	uint32_t buf[6 + 2 * SOCKGROUP_MAX_MEMBERS] = { 0 };
-	struct sockgroup_req_v2 *r = (struct sockgroup_req_v2 *)buf;
+	const uint32_t hdr[] = { version, flags, policy, count, stall_ms, reserved };
 
-	r->version = version;
-	r->flags = flags;
-	r->policy = policy;
-	r->count = count;
-	r->stall_ms = stall_ms;
-	r->reserved = reserved;
-	if (nfds > 2 * SOCKGROUP_MAX_MEMBERS)
-		nfds = 2 * SOCKGROUP_MAX_MEMBERS;
-	if (nfds > 0)
-		memcpy(r->fds, fds, nfds * sizeof(int));
-	return setsockopt(fd, SOL_SOCKET, SO_SERVICE_GROUP, buf, len);
+	return set_group_words(fd, hdr, 6, fds, nfds, len);
 }
 
 /* setsockopt(fd, ..., {2, flags, policy, n, stall_ms, 0, fds}). */
@@ -494,17 +502,29 @@ static int set_group(int fd, uint32_t policy, const int *fds, int n)
 			     REQ_HDR + 4 * n);
 }
 
-/* getsockopt into *g: 0 or an errno; *lenp (if not NULL) gets the length. */
-static int get_group(int fd, struct group *g, socklen_t *lenp)
+/*
+ * getsockopt into buf (size bytes, zeroed, its first __u32 set to version:
+ * 0 or 1 asks for the version 1 reply, 2 for version 2's): 0 or an errno;
+ * *lenp (if not NULL) gets the length.
+ */
+static int get_group_buf(int fd, void *buf, socklen_t size, uint32_t version,
+			 socklen_t *lenp)
 {
-	socklen_t len = sizeof(*g);
+	socklen_t len = size;
 	int rc;
 
-	memset(g, 0, sizeof(*g));
-	rc = getsockopt(fd, SOL_SOCKET, SO_SERVICE_GROUP, g, &len);
+	memset(buf, 0, size);
+	memcpy(buf, &version, sizeof(version));
+	rc = getsockopt(fd, SOL_SOCKET, SO_SERVICE_GROUP, buf, &len);
 	if (lenp)
 		*lenp = len;
 	return rc ? errno : 0;
+}
+
+/* getsockopt into *g: 0 or an errno; *lenp (if not NULL) gets the length. */
+static int get_group(int fd, struct group *g, socklen_t *lenp)
+{
+	return get_group_buf(fd, g, sizeof(*g), 0, lenp);
 }
 
 static void read_group(struct __test_metadata *_metadata, int fd, struct group *g)
@@ -519,22 +539,37 @@ static void read_group(struct __test_metadata *_metadata, int fd, struct group *
 		TH_LOG("reply length for %u members", g->info.count);
 }
 
-static struct sockgroup_member *member_of(struct group *g, int fd)
+/*
+ * The record, of count records of stride bytes from first, that starts
+ * with a struct sockgroup_member of fd's cookie; NULL if none.
+ */
+static void *record_of(void *first, size_t stride, uint32_t count, int fd)
 {
 	uint64_t c = cookie_of(fd);
 
-	for (uint32_t i = 0; i < g->info.count && i < SOCKGROUP_MAX_MEMBERS; i++)
-		if (g->m[i].cookie == c)
-			return &g->m[i];
+	for (uint32_t i = 0; i < count && i < SOCKGROUP_MAX_MEMBERS; i++) {
+		struct sockgroup_member *m = (void *)((char *)first + i * stride);
+
+		if (m->cookie == c)
+			return m;
+	}
 	return NULL;
 }
 
-#define MEMBER(_g, _fd) ({ \
-	struct sockgroup_member *__m = member_of((_g), (_fd)); \
+static struct sockgroup_member *member_of(struct group *g, int fd)
+{
+	return record_of(g->m, sizeof(g->m[0]), g->info.count, fd);
+}
+
+/* The record _find found for _fd, which must be listed. */
+#define LISTED(_find, _fd) ({ \
+	__typeof__(_find) __m = (_find); \
 	ASSERT_NE(NULL, __m) TH_LOG("fd %d (cookie %llu) is not listed in the group", \
 				    (_fd), (unsigned long long)cookie_of(_fd)); \
 	__m; \
 })
+
+#define MEMBER(_g, _fd) LISTED(member_of((_g), (_fd)), (_fd))
 
 /*
  * Read the group through qfd and check that it holds exactly fds[0..n) as a
@@ -627,15 +662,7 @@ struct group2 {
 /* getsockopt asking for the version 2 reply: 0 or an errno. */
 static int get_group2(int fd, struct group2 *g, socklen_t *lenp)
 {
-	socklen_t len = sizeof(*g);
-	int rc;
-
-	memset(g, 0, sizeof(*g));
-	g->info.version = SOCKGROUP_VERSION_2;
-	rc = getsockopt(fd, SOL_SOCKET, SO_SERVICE_GROUP, g, &len);
-	if (lenp)
-		*lenp = len;
-	return rc ? errno : 0;
+	return get_group_buf(fd, g, sizeof(*g), SOCKGROUP_VERSION_2, lenp);
 }
 
 static void read_group2(struct __test_metadata *_metadata, int fd, struct group2 *g)
@@ -653,20 +680,10 @@ static void read_group2(struct __test_metadata *_metadata, int fd, struct group2
 
 static struct sockgroup_member_v2 *member2_of(struct group2 *g, int fd)
 {
-	uint64_t c = cookie_of(fd);
-
-	for (uint32_t i = 0; i < g->info.count && i < SOCKGROUP_MAX_MEMBERS; i++)
-		if (g->m[i].m.cookie == c)
-			return &g->m[i];
-	return NULL;
+	return record_of(g->m, sizeof(g->m[0]), g->info.count, fd);
 }
 
-#define MEMBER2(_g, _fd) ({ \
-	struct sockgroup_member_v2 *__m = member2_of((_g), (_fd)); \
-	ASSERT_NE(NULL, __m) TH_LOG("fd %d (cookie %llu) is not listed in the v2 reply", \
-				    (_fd), (unsigned long long)cookie_of(_fd)); \
-	__m; \
-})
+#define MEMBER2(_g, _fd) LISTED(member2_of((_g), (_fd)), (_fd))
 
 /* Wait (bounded) until fd is in no group. */
 static int wait_ungrouped(int fd)
@@ -1321,11 +1338,7 @@ FIXTURE_SETUP(redirect)
 
 FIXTURE_TEARDOWN(redirect)
 {
-	for (int i = 0; i < 16; i++)
-		if (self->cl[i].fd >= 0)
-			close(self->cl[i].fd);
-	for (int i = 0; i < 3; i++)
-		close(self->m[i]);
+	close_all(self->cl, 16, self->m, 3);
 }
 
 /*
@@ -1989,12 +2002,7 @@ FIXTURE_SETUP(life)
 
 FIXTURE_TEARDOWN(life)
 {
-	for (int i = 0; i < 8; i++)
-		if (self->cl[i].fd >= 0)
-			close(self->cl[i].fd);
-	for (int i = 0; i < 4; i++)
-		if (self->m[i] >= 0)
-			close(self->m[i]);
+	close_all(self->cl, 8, self->m, 4);
 }
 
 /*
@@ -3340,12 +3348,7 @@ FIXTURE_SETUP(stall)
 
 FIXTURE_TEARDOWN(stall)
 {
-	for (int i = 0; i < 24; i++)
-		if (self->cl[i].fd >= 0)
-			close(self->cl[i].fd);
-	for (int i = 0; i < 2; i++)
-		if (self->m[i] >= 0)
-			close(self->m[i]);
+	close_all(self->cl, 24, self->m, 2);
 }
 
 /*
@@ -3368,6 +3371,25 @@ static bool wait_rescued(struct __test_metadata *_metadata, int a,
 		if (now_ms() > deadline)
 			return false;
 		usleep(5000);
+	}
+}
+
+/*
+ * Wait (bounded: ms) until fd's status in the v2 reply is status; *g gets
+ * the last reply, and fd's record in it is returned.
+ */
+static struct sockgroup_member_v2 *wait_status(struct __test_metadata *_metadata, int fd,
+					       uint32_t status, int64_t ms, struct group2 *g)
+{
+	int64_t deadline = now_ms() + ms;
+	struct sockgroup_member_v2 *m;
+
+	for (;;) {
+		read_group2(_metadata, fd, g);
+		m = MEMBER2(g, fd);
+		if (m->status == status || now_ms() >= deadline)
+			return m;
+		usleep(2000);
 	}
 }
 
@@ -3515,14 +3537,7 @@ TEST_F(stall, accept_unstalls)
 	ASSERT_LE(0, idx);
 	on_a++;
 	t0 = now_ms();
-	deadline = t0 + STALL_MS;
-	do {
-		read_group2(_metadata, self->m[0], &g);
-		ma = MEMBER2(&g, self->m[0]);
-		if (ma->status == SOCKGROUP_MEMBER_SERVING)
-			break;
-		usleep(2000);
-	} while (now_ms() < deadline);
+	ma = wait_status(_metadata, self->m[0], SOCKGROUP_MEMBER_SERVING, STALL_MS, &g);
 	EXPECT_EQ((uint32_t)SOCKGROUP_MEMBER_SERVING, ma->status)
 		TH_LOG("A accepted and is still STALLED %lld ms later (stalled_ms %u)",
 		       (long long)(now_ms() - t0), ma->stalled_ms);
@@ -3608,14 +3623,7 @@ TEST_F_TIMEOUT(stall, probe, 60)
 	self->n++;
 	idx = accept_check(_metadata, self->m[0], &self->a[0], self->cl, self->n, NULL);
 	EXPECT_EQ(self->n - 1, idx);
-	deadline = now_ms() + STALL_MS;
-	do {
-		read_group2(_metadata, self->m[0], &g);
-		ma = MEMBER2(&g, self->m[0]);
-		if (ma->status == SOCKGROUP_MEMBER_SERVING)
-			break;
-		usleep(2000);
-	} while (now_ms() < deadline);
+	ma = wait_status(_metadata, self->m[0], SOCKGROUP_MEMBER_SERVING, STALL_MS, &g);
 	EXPECT_EQ((uint32_t)SOCKGROUP_MEMBER_SERVING, ma->status)
 		TH_LOG("A accepted its probe and is still STALLED");
 	moved = ma->rescued_away;
