@@ -18,13 +18,14 @@ import statistics
 import sys
 from pathlib import Path
 
-OV_CASES = ["idle", "stock", "reuseport", "ring", "primary"]
+OV_CASES = ["idle", "stock", "reuseport", "ring", "primary", "rescue"]
 OV_LABELS = {
     "idle": "idle: nobody stalled, no group (stock kernel)",
     "stock": "stock kernel, 3 ports, no group",
     "reuseport": "stock kernel, SO_REUSEPORT group",
     "ring": "sockgroup, policy ring",
     "primary": "sockgroup, policy primary",
+    "rescue": "sockgroup + stall rescue (ring)",
 }
 COST_STATES = ["unloaded", "loaded", "group"]
 COST_LABELS = {
@@ -92,12 +93,17 @@ def read_sockgroup(path):
         if line.startswith("#") or not line.strip():
             continue
         f = line.split()
-        members.append({
+        member = {
             "group": int(f[0]), "policy": f[1], "member": int(f[3]), "local": f[5],
             "queue": int(f[7]), "handshakes": int(f[8]), "limit": int(f[9]),
             "redirected_away": int(f[10]), "redirected_in": int(f[11]),
             "dropped": int(f[12]),
-        })
+        }
+        # Stall rescue's columns (a module with version 2 requests).
+        if len(f) >= 18:
+            member.update({"stall_ms": int(f[14]), "status": f[15],
+                           "rescued_away": int(f[16]), "rescued_in": int(f[17])})
+        members.append(member)
     return members
 
 
@@ -113,6 +119,7 @@ def overload(raw, meta):
             rnd = int(re.search(r"-r(\d+)\.", conn.name).group(1))
             c = json.loads(conn.read_text())
             lat = c.get("connect_latency_us") or {}
+            reply = c.get("reply_latency_us") or {}
             deltas = counter_deltas(Path(base + ".counters-before.txt"),
                                     Path(base + ".counters-after.txt"))
             serve_path = Path(base + ".serve.json")
@@ -133,6 +140,7 @@ def overload(raw, meta):
                 "no_reply": c["no_reply"],
                 "served_per_member": accepted,
                 "connect_latency_us": {k: lat.get(k) for k in ("min", "p50", "p99", "p999", "max")},
+                "reply_latency_us": {k: reply.get(k) for k in ("p50", "p99", "p999", "max")},
                 "connections_over_1s": sum(1 for v in s if v >= 1_000_000),
                 "elapsed_us": c.get("elapsed_us"),
                 "nstat": {n: deltas.get("TcpExt" + n, 0) for n in NSTAT},
@@ -161,6 +169,8 @@ def overload(raw, meta):
                 "timed_out_after_connect": med("timed_out_after_connect"),
                 "connect_latency_us": {k: med("connect_latency_us", k)
                                        for k in ("p50", "p99", "p999")},
+                "reply_latency_us": {k: med("reply_latency_us", k)
+                                     for k in ("p50", "p99", "p999")},
                 "nstat": {n: median([r["nstat"][n] for r in rounds]) for n in NSTAT},
                 "nstat_extra": {n: median([r["nstat_extra"][n] for r in rounds])
                                 for n in NSTAT_EXTRA},
@@ -173,6 +183,10 @@ def overload(raw, meta):
                 "timed_out_after_connect": sum(r["timed_out_after_connect"] for r in rounds),
                 "no_reply": sum(r["no_reply"] for r in rounds),
                 "connections_over_1s": sum(r["connections_over_1s"] for r in rounds),
+                # Connections moved from a stalled member's queue (stall
+                # rescue; the listing's rescued_away, summed).
+                "rescued": sum(m.get("rescued_away", 0) for r in rounds
+                               for m in r["sockgroup"]),
                 "nstat": {n: sum(r["nstat"][n] for r in rounds) for n in NSTAT},
                 "nstat_extra": {n: sum(r["nstat_extra"][n] for r in rounds)
                                 for n in NSTAT_EXTRA},
@@ -352,24 +366,29 @@ def tables(result):
     lines.append(f"**Overload**: {o['rounds']} round(s) of {o['connections']} fresh connections per "
                  f"case ({o['concurrency']} clients at once, {o['timeout_ms']} ms to connect and "
                  f"again to read the reply), member 0 stalled with backlog {o['backlog']}; "
+                 f"stall rescue after {o.get('stall_ms', 0)} ms; "
                  "totals over all rounds, latencies are medians of the per-round figures "
-                 "(ratio: to the idle service in the same round).")
+                 "(ratio: to the idle service in the same round; reply p99: from the start "
+                 "of a connection to its reply, which for a rescued one includes its wait "
+                 "in the stalled queue).")
     lines.append("")
     lines.append("| case | attempted | completed | failed (connect / no reply) | p50 | p99 | p99.9 "
-                 "| p99 / idle p99 | ListenOverflows | ListenDrops | TCPReqQFullDrop "
-                 "| SyncookiesSent | TCPSynRetrans |")
-    lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+                 "| p99 / idle p99 | reply p99 | rescued | ListenOverflows | ListenDrops "
+                 "| TCPReqQFullDrop | SyncookiesSent | TCPSynRetrans |")
+    lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for case in OV_CASES:
         if case not in ov:
             continue
         d = ov[case]
         t = d["total"]
         lat = d["per_round_median"]["connect_latency_us"]
+        reply = d["per_round_median"].get("reply_latency_us") or {}
         ratio = d["latency_ratio_to_idle"]["p99"]
         lines.append(
             f"| {d['label']} | {t['attempted']} | {t['completed']} | {t['failed']} "
             f"({t['connect_failed']} / {t['timed_out_after_connect'] + t['no_reply']}) | {fmt_us(lat['p50'])} "
             f"| {fmt_us(lat['p99'])} | {fmt_us(lat['p999'])} | {fmt_ratio(ratio)} "
+            f"| {fmt_us(reply.get('p99'))} | {t.get('rescued', 0)} "
             f"| {t['nstat']['ListenOverflows']} | {t['nstat']['ListenDrops']} "
             f"| {t['nstat']['TCPReqQFullDrop']} | {t['nstat']['SyncookiesSent']} "
             f"| {t['nstat_extra']['TCPSynRetrans']} |")
@@ -520,6 +539,7 @@ def main():
                 "concurrency": int(meta.get("ov_concurrency", "0")),
                 "timeout_ms": int(meta.get("ov_timeout_ms", "0")),
                 "backlog": int(meta.get("ov_backlog", "0")),
+                "stall_ms": int(meta.get("ov_stall_ms", "0") or 0),
                 "stalled_member": 0,
                 "listeners": 3,
                 "client": "sgctl connect (fresh connections, no keep-alive)",

@@ -31,7 +31,7 @@ aggregate() {
 	cpus=$(sed -n 's/^cpus=//p' "$run/vm/meta.txt")
 	timeout_ms=$(sed -n 's/^ov_timeout_ms=//p' "$run/vm/meta.txt")
 	local c
-	for c in idle stock reuseport ring primary; do
+	for c in idle stock reuseport ring primary rescue; do
 		[ -f "$run/plot/$c.dat" ] || { echo "bench: no overload case $c: no plot" >&2; return 0; }
 	done
 	gnuplot -e "datadir='$run/plot'; outfile='$results/connect-latency.png'; subtitle='run of $date, QEMU ${accel^^}, $cpus vCPUs, all rounds pooled'; timeout_ms=$timeout_ms" \
@@ -74,7 +74,7 @@ fi
 echo "bench: raw results in $run"
 # The guest is bounded by run-guest.sh's budgets; this is the backstop.
 pass=()
-for v in OV_ROUNDS OV_COUNT OV_CONC OV_TIMEOUT_MS OV_BACKLOG COST_ROUNDS WRK_SECONDS \
+for v in OV_ROUNDS OV_COUNT OV_CONC OV_TIMEOUT_MS OV_BACKLOG OV_STALL_MS COST_ROUNDS WRK_SECONDS \
 	WRK_CONN IPERF_SECONDS MIN_ROUNDS OV_BUDGET_S COST_BUDGET_S; do
 	[ -n "${!v:-}" ] && pass+=("$v=${!v}")
 done

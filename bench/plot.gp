@@ -22,7 +22,7 @@ set xrange [0.05:3000]
 set yrange [0:1.02]
 set ytics 0.1
 set grid xtics ytics mxtics
-set key outside below left Left reverse box font ",10" spacing 1.2 maxrows 5 height 1.5
+set key outside below left Left reverse box font ",10" spacing 1.2 maxrows 6 height 1.5
 set bmargin 11
 if (timeout_ms > 0) {
 	set arrow from first timeout_ms, graph 0 to first timeout_ms, graph 1 nohead front dt 2 lw 1.5 lc rgb "#444444"
@@ -35,4 +35,5 @@ plot \
 	datadir.'/stock.dat' using 1:2 title title_stock lw 2 lc rgb "#d62728", \
 	datadir.'/reuseport.dat' using 1:2 title title_reuseport lw 2 lc rgb "#ff7f0e", \
 	datadir.'/ring.dat' using 1:2 title title_ring lw 2 lc rgb "#1f77b4", \
-	datadir.'/primary.dat' using 1:2 title title_primary lw 2 dt 2 lc rgb "#2ca02c"
+	datadir.'/primary.dat' using 1:2 title title_primary lw 2 dt 2 lc rgb "#2ca02c", \
+	datadir.'/rescue.dat' using 1:2 title title_rescue lw 2 lc rgb "#9467bd"

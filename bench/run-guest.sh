@@ -15,8 +15,11 @@
 #      reuseport  stock kernel, 3 SO_REUSEPORT listeners on one port
 #      ring       sockgroup, the 3 ports of `stock` in a ring group
 #      primary    sockgroup, the same, policy primary
-#    The module is loaded for ring and primary only; the order of the cases
-#    is reversed every other round.
+#      rescue     sockgroup + stall rescue: the ring group of `ring` with
+#                 --stall-ms $OV_STALL_MS (member 0's queue moved to its
+#                 siblings once its oldest connection waited that long)
+#    The module is loaded for ring, primary and rescue only; the order of the
+#    cases is reversed every other round.
 # 2. Cost: two network namespaces on a veth pair; nginx (one worker, three
 #    listeners) in one, wrk (fresh connections, "Connection: close") and
 #    iperf3 in the other.  States: module not loaded, loaded without any
@@ -45,6 +48,7 @@ OV_COUNT=${OV_COUNT:-150}
 OV_CONC=${OV_CONC:-4}
 OV_TIMEOUT_MS=${OV_TIMEOUT_MS:-1100}
 OV_BACKLOG=${OV_BACKLOG:-4}
+OV_STALL_MS=${OV_STALL_MS:-100}
 COST_ROUNDS=${COST_ROUNDS:-6}
 WRK_SECONDS=${WRK_SECONDS:-2}
 WRK_CONN=${WRK_CONN:-8}
@@ -79,26 +83,6 @@ wait_for() {
 	done
 }
 
-# gone PID: the process has exited (gone or a zombie).
-gone() {
-	local line
-	[ -r "/proc/$1/status" ] || return 0
-	while read -r line; do
-		case "$line" in State:*Z*) return 0 ;; State:*) return 1 ;; esac
-	done <"/proc/$1/status" 2>/dev/null
-	return 0
-}
-
-# stop PID [SIGNAL]: signal one process we started, SIGKILL after 5 s, reap it.
-stop() {
-	local pid=$1 sig=${2:-TERM}
-	[ -n "$pid" ] || return 0
-	kill "-$sig" "$pid" 2>/dev/null
-	wait_for 5000 gone "$pid" || kill -KILL "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-	return 0
-}
-
 # tcp_listening PID PORT: a socket of PID's network namespace listens on PORT
 # (IPv4), from /proc/PID/net/tcp.
 tcp_listening() {
@@ -127,7 +111,7 @@ json_field() {
 }
 
 cleanup() {
-	stop "$SERVE_PID"; stop "$NGINX_PID" QUIT; stop "$IPERF_PID"
+	stop_pid "$SERVE_PID"; stop_pid "$NGINX_PID" QUIT; stop_pid "$IPERF_PID"
 	SERVE_PID= NGINX_PID= IPERF_PID=
 	cleanup_all_ns
 	unload_module 2>/dev/null
@@ -167,6 +151,7 @@ fi
 	echo "ov_concurrency=$OV_CONC"
 	echo "ov_timeout_ms=$OV_TIMEOUT_MS"
 	echo "ov_backlog=$OV_BACKLOG"
+	echo "ov_stall_ms=$OV_STALL_MS"
 	echo "cost_rounds=$COST_ROUNDS"
 	echo "wrk_seconds=$WRK_SECONDS"
 	echo "wrk_connections=$WRK_CONN"
@@ -192,6 +177,7 @@ overload_case() {
 	reuseport) serve+=(--no-group); ports=1 ;;
 	ring) serve+=(--distinct-ports --policy ring) ;;
 	primary) serve+=(--distinct-ports --policy primary) ;;
+	rescue) serve+=(--distinct-ports --policy ring --stall-ms "$OV_STALL_MS") ;;
 	esac
 	local base=$RAW/overload-$name-r$round
 	rm -f "$TMP/ready"
@@ -201,7 +187,7 @@ overload_case() {
 	if ! wait_for 30000 test -s "$TMP/ready"; then
 		log "overload $name round $round: the server did not start"
 		cat "$base.serve.log"
-		stop "$SERVE_PID"; SERVE_PID=
+		stop_pid "$SERVE_PID"; SERVE_PID=
 		return 1
 	fi
 	counters "$base.counters-before.txt"
@@ -213,7 +199,7 @@ overload_case() {
 		mapfile lines </proc/net/sockgroup
 		printf '%s' "${lines[@]}" >"$base.sockgroup.txt"
 	fi
-	stop "$SERVE_PID"; SERVE_PID=
+	stop_pid "$SERVE_PID"; SERVE_PID=
 	log "overload $name round $round: completed $(json_field "$base.connect.json" completed)," \
 		"failed $(json_field "$base.connect.json" failed), p99 $(json_field "$base.connect.json" p99) us," \
 		"$(json_field "$base.connect.json" elapsed_us) us"
@@ -228,14 +214,14 @@ overload() {
 			break
 		fi
 		if ((round % 2)); then
-			order=(idle stock reuseport ring primary)
+			order=(idle stock reuseport ring primary rescue)
 		else
-			order=(primary ring reuseport stock idle)
+			order=(rescue primary ring reuseport stock idle)
 		fi
 		for i in "${!order[@]}"; do
 			name=${order[$i]}
 			case "$name" in
-			ring | primary) module_state loaded ;;
+			ring | primary | rescue) module_state loaded ;;
 			*) module_state unloaded ;;
 			esac || return 1
 			overload_case "$name" "$round" "$i" || return 1
@@ -366,8 +352,8 @@ cost() {
 			cost_state "$state" "$round" || return 1
 		done
 	done
-	stop "$IPERF_PID"; IPERF_PID=
-	stop "$NGINX_PID" QUIT; NGINX_PID=
+	stop_pid "$IPERF_PID"; IPERF_PID=
+	stop_pid "$NGINX_PID" QUIT; NGINX_PID=
 	module_state unloaded
 }
 

@@ -48,9 +48,10 @@ echo "# before insmod: SO_SERVICE_GROUP answers ENOPROTOOPT"
 
 if load_module && module_loaded; then
 	ksft_result 0 "insmod sockgroup"
-	# alloc_fail needs fault injection set up: alloc_fail.sh runs it.
-	echo "# with the module loaded: $BIN -T no_module -F alloc_fail $*"
-	"$BIN" -T no_module -F alloc_fail "$@" || failed "sockgroup_test"
+	# alloc_fail needs fault injection set up: alloc_fail.sh runs it;
+	# stall.sh runs stall_close (a member closed during its rescue).
+	echo "# with the module loaded: $BIN -T no_module -F alloc_fail -F stall_close $*"
+	"$BIN" -T no_module -F alloc_fail -F stall_close "$@" || failed "sockgroup_test"
 
 	if unload_module && ! module_loaded; then
 		ksft_result 0 "rmmod sockgroup"

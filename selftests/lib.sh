@@ -71,6 +71,27 @@ busywait() {
 	done
 }
 
+# gone PID: the process has exited (gone, or a zombie), read from
+# /proc/PID/status without starting a program.
+gone() {
+	local line
+	[ -r "/proc/$1/status" ] || return 0
+	while read -r line; do
+		case "$line" in State:*Z*) return 0 ;; State:*) return 1 ;; esac
+	done <"/proc/$1/status" 2>/dev/null
+	return 0
+}
+
+# stop_pid PID [SIGNAL]: signal one process we started (TERM by default),
+# SIGKILL if it has not exited 5 s later, and reap it.
+stop_pid() {
+	[ -n "$1" ] || return 0
+	kill "-${2:-TERM}" "$1" 2>/dev/null
+	busywait 5000 gone "$1" || kill -KILL "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+	return 0
+}
+
 # setup_ns VAR...: create uniquely named namespaces, loopback up.
 setup_ns() {
 	local var name

@@ -27,6 +27,7 @@ TESTS=(
 	cluster.sh
 	sgctl_cluster.sh
 	hold.sh
+	stall.sh
 )
 
 # What runs on the debug kernel (KASAN, lockdep, kmemleak; several times
@@ -84,6 +85,12 @@ TESTS=(
 #                              only: a minute of waits); the lifetime paths in
 #                              full: rmmod and netns deletion with connections
 #                              held, sockets and conntrack back to baseline
+#   stall.sh        scaled     stall rescue: 40 clients per serve case (200
+#                              on plain), backlog 16, 8 wrk connections
+#                              against nginx (16), 4 rounds of a member
+#                              closed during its rescue (12 on plain): the
+#                              moves between listeners' queues and their
+#                              lifetime
 #   sgctl_group.sh  skipped    real servers (socat, nginx) restarted dozens
 #                              of times, 10-13 min on debug; the module paths
 #                              it takes are those of groups.sh

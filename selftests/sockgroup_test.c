@@ -81,6 +81,11 @@
 _Static_assert(sizeof(struct sockgroup_req) == REQ_HDR, "request header");
 _Static_assert(sizeof(struct sockgroup_info) == 32, "info layout");
 _Static_assert(sizeof(struct sockgroup_member) == 72, "member layout");
+_Static_assert(sizeof(struct sockgroup_req_v2) == 24, "request header, version 2");
+_Static_assert(sizeof(struct sockgroup_info_v2) == 40, "info layout, version 2");
+_Static_assert(sizeof(struct sockgroup_member_v2) == 96, "member layout, version 2");
+_Static_assert(offsetof(struct sockgroup_member_v2, status) == 72, "member v2 status");
+_Static_assert(offsetof(struct sockgroup_member_v2, rescued_in) == 88, "member v2 rescued_in");
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -316,6 +321,17 @@ static void client_init(struct client *c, int n)
 	}
 }
 
+/* Close the open fds of clients c[0..nc) and listeners m[0..nm) (-1: closed). */
+static void close_all(struct client *c, int nc, const int *m, int nm)
+{
+	for (int i = 0; i < nc; i++)
+		if (c[i].fd >= 0)
+			close(c[i].fd);
+	for (int i = 0; i < nm; i++)
+		if (m[i] >= 0)
+			close(m[i]);
+}
+
 /*
  * Connect to dst from src (NULL: any; see connect_from), which must complete
  * within CONNECT_MS, then send MSG_LEN bytes.
@@ -430,22 +446,53 @@ struct group {
 #define GROUP_LEN(n) ((socklen_t)(sizeof(struct sockgroup_info) + \
 				  (n) * sizeof(struct sockgroup_member)))
 
+/*
+ * A request of len bytes: the header words hdr[0..nhdr) (version, flags,
+ * policy, count, then version 2's stall_ms and reserved), then nfds fds.
+ */
+static int set_group_words(int fd, const uint32_t *hdr, int nhdr,
+			   const int *fds, int nfds, socklen_t len)
+{
+	uint32_t buf[6 + 2 * SOCKGROUP_MAX_MEMBERS] = { 0 };
+
+	memcpy(buf, hdr, nhdr * sizeof(*hdr));
+	if (nfds > 2 * SOCKGROUP_MAX_MEMBERS)
+		nfds = 2 * SOCKGROUP_MAX_MEMBERS;
+	if (nfds > 0)
+		memcpy(&buf[nhdr], fds, nfds * sizeof(int));
+	return setsockopt(fd, SOL_SOCKET, SO_SERVICE_GROUP, buf, len);
+}
+
 static int set_group_raw(int fd, uint32_t version, uint32_t flags,
 			 uint32_t policy, uint32_t count, const int *fds,
 			 int nfds, socklen_t len)
 {
-	uint32_t buf[4 + 2 * SOCKGROUP_MAX_MEMBERS] = { 0 };
-	struct sockgroup_req *r = (struct sockgroup_req *)buf;
+	const uint32_t hdr[] = { version, flags, policy, count };
 
-	r->version = version;
-	r->flags = flags;
-	r->policy = policy;
-	r->count = count;
-	if (nfds > 2 * SOCKGROUP_MAX_MEMBERS)
-		nfds = 2 * SOCKGROUP_MAX_MEMBERS;
-	if (nfds > 0)
-		memcpy(r->fds, fds, nfds * sizeof(int));
-	return setsockopt(fd, SOL_SOCKET, SO_SERVICE_GROUP, buf, len);
+	return set_group_words(fd, hdr, 4, fds, nfds, len);
+}
+
+/*
+ * A version 2 request of len bytes: {version, flags, policy, count, stall_ms,
+ * reserved} and nfds fds.
+ */
+static int set_group_v2_raw(int fd, uint32_t version, uint32_t flags,
+			    uint32_t policy, uint32_t count, uint32_t stall_ms,
+			    uint32_t reserved, const int *fds, int nfds,
+			    socklen_t len)
+{
+	const uint32_t hdr[] = { version, flags, policy, count, stall_ms, reserved };
+
+	return set_group_words(fd, hdr, 6, fds, nfds, len);
+}
+
+/* setsockopt(fd, ..., {2, flags, policy, n, stall_ms, 0, fds}). */
+static int set_group_v2(int fd, uint32_t flags, uint32_t policy,
+			uint32_t stall_ms, const int *fds, int n)
+{
+	return set_group_v2_raw(fd, SOCKGROUP_VERSION_2, flags, policy, n,
+				stall_ms, 0, fds, n,
+				sizeof(struct sockgroup_req_v2) + 4 * n);
 }
 
 /* setsockopt(fd, ..., {1, 0, policy, n, fds}): 0, or -1 with errno. */
@@ -455,17 +502,29 @@ static int set_group(int fd, uint32_t policy, const int *fds, int n)
 			     REQ_HDR + 4 * n);
 }
 
-/* getsockopt into *g: 0 or an errno; *lenp (if not NULL) gets the length. */
-static int get_group(int fd, struct group *g, socklen_t *lenp)
+/*
+ * getsockopt into buf (size bytes, zeroed, its first __u32 set to version:
+ * 0 or 1 asks for the version 1 reply, 2 for version 2's): 0 or an errno;
+ * *lenp (if not NULL) gets the length.
+ */
+static int get_group_buf(int fd, void *buf, socklen_t size, uint32_t version,
+			 socklen_t *lenp)
 {
-	socklen_t len = sizeof(*g);
+	socklen_t len = size;
 	int rc;
 
-	memset(g, 0, sizeof(*g));
-	rc = getsockopt(fd, SOL_SOCKET, SO_SERVICE_GROUP, g, &len);
+	memset(buf, 0, size);
+	memcpy(buf, &version, sizeof(version));
+	rc = getsockopt(fd, SOL_SOCKET, SO_SERVICE_GROUP, buf, &len);
 	if (lenp)
 		*lenp = len;
 	return rc ? errno : 0;
+}
+
+/* getsockopt into *g: 0 or an errno; *lenp (if not NULL) gets the length. */
+static int get_group(int fd, struct group *g, socklen_t *lenp)
+{
+	return get_group_buf(fd, g, sizeof(*g), 0, lenp);
 }
 
 static void read_group(struct __test_metadata *_metadata, int fd, struct group *g)
@@ -480,22 +539,37 @@ static void read_group(struct __test_metadata *_metadata, int fd, struct group *
 		TH_LOG("reply length for %u members", g->info.count);
 }
 
-static struct sockgroup_member *member_of(struct group *g, int fd)
+/*
+ * The record, of count records of stride bytes from first, that starts
+ * with a struct sockgroup_member of fd's cookie; NULL if none.
+ */
+static void *record_of(void *first, size_t stride, uint32_t count, int fd)
 {
 	uint64_t c = cookie_of(fd);
 
-	for (uint32_t i = 0; i < g->info.count && i < SOCKGROUP_MAX_MEMBERS; i++)
-		if (g->m[i].cookie == c)
-			return &g->m[i];
+	for (uint32_t i = 0; i < count && i < SOCKGROUP_MAX_MEMBERS; i++) {
+		struct sockgroup_member *m = (void *)((char *)first + i * stride);
+
+		if (m->cookie == c)
+			return m;
+	}
 	return NULL;
 }
 
-#define MEMBER(_g, _fd) ({ \
-	struct sockgroup_member *__m = member_of((_g), (_fd)); \
+static struct sockgroup_member *member_of(struct group *g, int fd)
+{
+	return record_of(g->m, sizeof(g->m[0]), g->info.count, fd);
+}
+
+/* The record _find found for _fd, which must be listed. */
+#define LISTED(_find, _fd) ({ \
+	__typeof__(_find) __m = (_find); \
 	ASSERT_NE(NULL, __m) TH_LOG("fd %d (cookie %llu) is not listed in the group", \
 				    (_fd), (unsigned long long)cookie_of(_fd)); \
 	__m; \
 })
+
+#define MEMBER(_g, _fd) LISTED(member_of((_g), (_fd)), (_fd))
 
 /*
  * Read the group through qfd and check that it holds exactly fds[0..n) as a
@@ -575,6 +649,41 @@ static void wait_queue(struct __test_metadata *_metadata, int qfd,
 	ASSERT_EQ(want, m->accept_queue) TH_LOG("accept queue did not settle");
 	ASSERT_EQ(0U, m->handshakes) TH_LOG("handshakes did not settle");
 }
+
+/* A version 2 getsockopt reply. */
+struct group2 {
+	struct sockgroup_info_v2 info;
+	struct sockgroup_member_v2 m[SOCKGROUP_MAX_MEMBERS];
+};
+
+#define GROUP2_LEN(n) ((socklen_t)(sizeof(struct sockgroup_info_v2) + \
+				   (n) * sizeof(struct sockgroup_member_v2)))
+
+/* getsockopt asking for the version 2 reply: 0 or an errno. */
+static int get_group2(int fd, struct group2 *g, socklen_t *lenp)
+{
+	return get_group_buf(fd, g, sizeof(*g), SOCKGROUP_VERSION_2, lenp);
+}
+
+static void read_group2(struct __test_metadata *_metadata, int fd, struct group2 *g)
+{
+	socklen_t len;
+	int err = get_group2(fd, g, &len);
+
+	ASSERT_EQ(0, err) TH_LOG("getsockopt(SO_SERVICE_GROUP, v2): %s", strerror(err));
+	ASSERT_EQ((uint32_t)SOCKGROUP_VERSION_2, g->info.version);
+	ASSERT_EQ((uint32_t)sizeof(struct sockgroup_member_v2), g->info.member_size);
+	ASSERT_GE((uint32_t)SOCKGROUP_MAX_MEMBERS, g->info.count);
+	ASSERT_EQ(GROUP2_LEN(g->info.count), len)
+		TH_LOG("v2 reply length for %u members", g->info.count);
+}
+
+static struct sockgroup_member_v2 *member2_of(struct group2 *g, int fd)
+{
+	return record_of(g->m, sizeof(g->m[0]), g->info.count, fd);
+}
+
+#define MEMBER2(_g, _fd) LISTED(member2_of((_g), (_fd)), (_fd))
 
 /* Wait (bounded) until fd is in no group. */
 static int wait_ungrouped(int fd)
@@ -1229,11 +1338,7 @@ FIXTURE_SETUP(redirect)
 
 FIXTURE_TEARDOWN(redirect)
 {
-	for (int i = 0; i < 16; i++)
-		if (self->cl[i].fd >= 0)
-			close(self->cl[i].fd);
-	for (int i = 0; i < 3; i++)
-		close(self->m[i]);
+	close_all(self->cl, 16, self->m, 3);
 }
 
 /*
@@ -1686,6 +1791,42 @@ TEST_F(badinput, header)
 	REJECT(set_group_raw(self->n, 2, 0, 0, 1, &self->m1, 1, REQ_HDR + 4), EINVAL);
 }
 
+/*
+ * Version 2's header: stall_ms outside 0 and 10..60000, reserved not 0, a
+ * length shorter than its 24 bytes or not 24 + 4 * count: EINVAL, nothing
+ * changed.
+ */
+TEST_F(badinput, header_v2)
+{
+	static const uint32_t bad_stall[] = { 1, 9, SOCKGROUP_STALL_MIN_MS - 1,
+					      SOCKGROUP_STALL_MAX_MS + 1, 60001,
+					      0xffffffffU };
+	const socklen_t v2 = sizeof(struct sockgroup_req_v2);
+	int l2[2] = { self->m1, self->n };
+	int m0 = self->m0;
+
+	for (unsigned int i = 0; i < ARRAY_SIZE(bad_stall); i++)
+		REJECT(set_group_v2_raw(m0, 2, 0, 0, 2, bad_stall[i], 0, l2, 2, v2 + 4 * 2),
+		       EINVAL);
+	REJECT(set_group_v2_raw(m0, 2, 0, 0, 2, 100, 1, l2, 2, v2 + 4 * 2), EINVAL);
+	REJECT(set_group_v2_raw(m0, 2, 0, 0, 2, 0, 0x80000000U, l2, 2, v2 + 4 * 2), EINVAL);
+	/* Shorter than version 2's header (16 is version 1's length). */
+	REJECT(set_group_v2_raw(m0, 2, 0, 0, 0, 100, 0, l2, 0, REQ_HDR), EINVAL);
+	REJECT(set_group_v2_raw(m0, 2, 0, 0, 0, 100, 0, l2, 0, REQ_HDR + 4), EINVAL);
+	REJECT(set_group_v2_raw(m0, 2, 0, 0, 0, 100, 0, l2, 0, v2 - 1), EINVAL);
+	/* Length not header + 4 * count, both ways. */
+	REJECT(set_group_v2_raw(m0, 2, 0, 0, 2, 100, 0, l2, 2, v2 + 4 * 2 - 1), EINVAL);
+	REJECT(set_group_v2_raw(m0, 2, 0, 0, 2, 100, 0, l2, 2, v2 + 4 * 2 + 4), EINVAL);
+	REJECT(set_group_v2_raw(m0, 2, 0, 0, 1, 100, 0, l2, 2, v2 + 4 * 2), EINVAL);
+	/* A version 1 request of version 2's length (its count off by 2). */
+	REJECT(set_group_raw(m0, 1, 0, 0, 2, l2, 2, v2 + 4 * 2), EINVAL);
+	/* Flags and policy are checked as in version 1. */
+	REJECT(set_group_v2_raw(m0, 2, 1U << 7, 0, 2, 100, 0, l2, 2, v2 + 4 * 2), EINVAL);
+	REJECT(set_group_v2_raw(m0, 2, 0, 7, 2, 100, 0, l2, 2, v2 + 4 * 2), EINVAL);
+	/* On a socket in no group: it stays in none. */
+	REJECT(set_group_v2_raw(self->n, 2, 0, 0, 1, 5, 0, &self->m1, 1, v2 + 4), EINVAL);
+}
+
 /* count SOCKGROUP_MAX_MEMBERS (64 distinct listeners): E2BIG. */
 TEST_F(badinput, too_many)
 {
@@ -1861,12 +2002,7 @@ FIXTURE_SETUP(life)
 
 FIXTURE_TEARDOWN(life)
 {
-	for (int i = 0; i < 8; i++)
-		if (self->cl[i].fd >= 0)
-			close(self->cl[i].fd);
-	for (int i = 0; i < 4; i++)
-		if (self->m[i] >= 0)
-			close(self->m[i]);
+	close_all(self->cl, 8, self->m, 4);
 }
 
 /*
@@ -3053,6 +3189,708 @@ TEST_F_TIMEOUT(regroup_mt, threads_under_traffic, 60)
 	EXPECT_LT(0, served);
 	EXPECT_EQ(connected, served) TH_LOG("every connection made must be served");
 	EXPECT_LT(0, st->redirected) TH_LOG("no connection was redirected");
+}
+
+/* ------------------------------------------------------- stall rescue */
+
+/*
+ * Version 2 requests: accepted with stall_ms 0, the bounds and values
+ * between; the version 2 reply (asked for with SOCKGROUP_VERSION_2 in the
+ * buffer's first __u32): its layout, stall_ms echoed, every member serving
+ * with zero counters, its version 1 part equal to the version 1 reply; any
+ * other first __u32 gets the version 1 reply; ERANGE reports the length of
+ * the version asked for; a version 1 request re-forms the group with stall
+ * rescue off.
+ */
+TEST(group_v2)
+{
+	static const uint32_t stall[] = { SOCKGROUP_STALL_MIN_MS, 200,
+					  SOCKGROUP_STALL_MAX_MS, 0, 100 };
+	static const uint32_t other_first[] = { 0, 1, 3, 0xffffffffU };
+	struct group2 g2;
+	struct group g1;
+	socklen_t len;
+	int m[3], err;
+
+	for (int i = 0; i < 3; i++) {
+		m[i] = listener(AF_INET, "127.0.0.1", 0, 4 + i, 0);
+		ASSERT_LE(0, m[i]);
+	}
+	for (unsigned int s = 0; s < ARRAY_SIZE(stall); s++) {
+		SET_OK(set_group_v2(m[0], 0, SOCKGROUP_POLICY_PRIMARY, stall[s], &m[1], 2));
+		check_ring(_metadata, m[0], m, 3, &g1);
+		for (int k = 0; k < 3; k++) {
+			read_group2(_metadata, m[k], &g2);
+			EXPECT_EQ(stall[s], g2.info.stall_ms) TH_LOG("stall_ms %u, via member %d",
+								     stall[s], k);
+			EXPECT_EQ(3U, g2.info.count);
+			EXPECT_EQ((uint32_t)SOCKGROUP_POLICY_PRIMARY, g2.info.policy);
+			EXPECT_EQ(0U, g2.info.flags);
+			EXPECT_EQ(g1.info.group_id, g2.info.group_id);
+			EXPECT_EQ(g1.info.dropped, g2.info.dropped);
+		}
+	}
+	/* Each member's first 72 bytes are the version 1 record. */
+	read_group(_metadata, m[0], &g1);
+	read_group2(_metadata, m[0], &g2);
+	for (uint32_t i = 0; i < g2.info.count; i++) {
+		struct sockgroup_member_v2 *mb = &g2.m[i];
+
+		EXPECT_EQ(0, memcmp(&mb->m, &g1.m[i], sizeof(g1.m[i])))
+			TH_LOG("member %u: v2 record differs from the v1 one", i);
+		EXPECT_EQ((uint32_t)SOCKGROUP_MEMBER_SERVING, mb->status) TH_LOG("member %u", i);
+		EXPECT_EQ(0U, mb->stalled_ms);
+		EXPECT_EQ(0ULL, mb->rescued_away);
+		EXPECT_EQ(0ULL, mb->rescued_in);
+	}
+	/* Any other first __u32: the version 1 reply, of version 1's length. */
+	for (unsigned int i = 0; i < ARRAY_SIZE(other_first); i++) {
+		struct group g;
+
+		memset(&g, 0xa5, sizeof(g));
+		g.info.version = other_first[i];
+		len = sizeof(g);
+		ASSERT_EQ(0, getsockopt(m[1], SOL_SOCKET, SO_SERVICE_GROUP, &g, &len))
+			TH_LOG("first u32 %u: %s", other_first[i], strerror(errno));
+		EXPECT_EQ(GROUP_LEN(3), len) TH_LOG("first u32 %u", other_first[i]);
+		EXPECT_EQ((uint32_t)SOCKGROUP_VERSION, g.info.version);
+		EXPECT_EQ(3U, g.info.count);
+		EXPECT_EQ(g1.info.group_id, g.info.group_id);
+	}
+	/* ERANGE: the length of the reply asked for. */
+	for (socklen_t l = 4; l < GROUP2_LEN(3); l += 52) {
+		memset(&g2, 0, sizeof(g2));
+		g2.info.version = SOCKGROUP_VERSION_2;
+		len = l;
+		errno = 0;
+		EXPECT_EQ(-1, getsockopt(m[2], SOL_SOCKET, SO_SERVICE_GROUP, &g2, &len));
+		EXPECT_EQ(ERANGE, errno) TH_LOG("v2, len %u: %s", l, strerror(errno));
+		EXPECT_EQ(GROUP2_LEN(3), len) TH_LOG("v2, len %u", l);
+	}
+	len = GROUP2_LEN(3) - 1;
+	errno = 0;
+	g2.info.version = SOCKGROUP_VERSION_2;
+	EXPECT_EQ(-1, getsockopt(m[2], SOL_SOCKET, SO_SERVICE_GROUP, &g2, &len));
+	EXPECT_EQ(ERANGE, errno);
+	EXPECT_EQ(GROUP2_LEN(3), len);
+	/* Shorter than 4 bytes: version 1's ERANGE. */
+	len = 3;
+	errno = 0;
+	EXPECT_EQ(-1, getsockopt(m[2], SOL_SOCKET, SO_SERVICE_GROUP, &g2, &len));
+	EXPECT_EQ(ERANGE, errno);
+	EXPECT_EQ(GROUP_LEN(3), len);
+	/* Exactly the length: the whole reply. */
+	memset(&g2, 0, sizeof(g2));
+	g2.info.version = SOCKGROUP_VERSION_2;
+	len = GROUP2_LEN(3);
+	ASSERT_EQ(0, getsockopt(m[2], SOL_SOCKET, SO_SERVICE_GROUP, &g2, &len));
+	EXPECT_EQ(GROUP2_LEN(3), len);
+	EXPECT_EQ(100U, g2.info.stall_ms);
+
+	/* Version 1 still works, and re-forms the group with rescue off. */
+	SET_OK(set_group(m[0], SOCKGROUP_POLICY_RING, &m[1], 2));
+	check_ring(_metadata, m[2], m, 3, &g1);
+	EXPECT_EQ((uint32_t)SOCKGROUP_POLICY_RING, g1.info.policy);
+	read_group2(_metadata, m[1], &g2);
+	EXPECT_EQ(0U, g2.info.stall_ms);
+	/* Version 2 with count 0 takes a socket out. */
+	SET_OK(set_group_v2(m[2], 0, SOCKGROUP_POLICY_RING, 100, NULL, 0));
+	EXPECT_UNGROUPED(m[2]);
+	EXPECT_EQ(2U, wait_count(m[0], 2));
+	err = get_group2(m[2], &g2, NULL);
+	EXPECT_EQ(ENOENT, err);
+}
+
+FIXTURE(stall) {
+	int m[2];			/* A (never accepts), B */
+	struct sockaddr_storage a[2];
+	struct client cl[24];
+	int n;
+};
+
+FIXTURE_VARIANT(stall) {
+	int family;
+	const char *ip;
+	uint32_t flags;
+};
+
+FIXTURE_VARIANT_ADD(stall, steer_ipv4) {
+	.family = AF_INET, .ip = "127.0.0.1",
+};
+
+FIXTURE_VARIANT_ADD(stall, steer_ipv6) {
+	.family = AF_INET6, .ip = "::1",
+};
+
+FIXTURE_VARIANT_ADD(stall, rewrite_ipv4) {
+	.family = AF_INET, .ip = "127.0.0.1", .flags = SOCKGROUP_F_REWRITE,
+};
+
+FIXTURE_VARIANT_ADD(stall, rewrite_ipv6) {
+	.family = AF_INET6, .ip = "::1", .flags = SOCKGROUP_F_REWRITE,
+};
+
+/* The stall threshold of the stall tests: their clients connect well within it. */
+#define STALL_MS	(debug_kernel() ? 500 : 100)
+
+/* A (backlog 16) and B (backlog 16) on their own ports, not grouped yet. */
+FIXTURE_SETUP(stall)
+{
+	client_init(self->cl, 24);
+	self->n = 0;
+	for (int i = 0; i < 2; i++) {
+		self->m[i] = listener(variant->family, variant->ip, 0, 16, 0);
+		ASSERT_LE(0, self->m[i]) TH_LOG("listener on %s: %s", variant->ip,
+						 strerror(errno));
+		ASSERT_EQ(0, local_of(self->m[i], &self->a[i]));
+	}
+}
+
+FIXTURE_TEARDOWN(stall)
+{
+	close_all(self->cl, 24, self->m, 2);
+}
+
+/*
+ * Wait (bounded: STALL_MS plus SETTLE_MS, times 6 on the debug kernel)
+ * until A's status in the v2 reply is STALLED and its rescued_away is at
+ * least want; *g gets the last reply.  Whether both happened.
+ */
+static bool wait_rescued(struct __test_metadata *_metadata, int a,
+			 uint64_t want, struct group2 *g)
+{
+	int64_t deadline = now_ms() + (STALL_MS + SETTLE_MS) * (debug_kernel() ? 6 : 1);
+	struct sockgroup_member_v2 *mb;
+
+	for (;;) {
+		if (get_group2(a, g, NULL))
+			return false;
+		mb = member2_of(g, a);
+		if (mb && mb->status == SOCKGROUP_MEMBER_STALLED && mb->rescued_away >= want)
+			return true;
+		if (now_ms() > deadline)
+			return false;
+		usleep(5000);
+	}
+}
+
+/*
+ * Wait (bounded: ms) until fd's status in the v2 reply is status; *g gets
+ * the last reply, and fd's record in it is returned.
+ */
+static struct sockgroup_member_v2 *wait_status(struct __test_metadata *_metadata, int fd,
+					       uint32_t status, int64_t ms, struct group2 *g)
+{
+	int64_t deadline = now_ms() + ms;
+	struct sockgroup_member_v2 *m;
+
+	for (;;) {
+		read_group2(_metadata, fd, g);
+		m = MEMBER2(g, fd);
+		if (m->status == status || now_ms() >= deadline)
+			return m;
+		usleep(2000);
+	}
+}
+
+/*
+ * Ring [A, B] with stall_ms STALL_MS; A never accepts.  Eight clients dial A and
+ * send their bytes; A holds them in its queue until it is STALLED, then
+ * every one is moved to B (a poll() on B wakes): accept() on B returns each once, with the
+ * address the client dialled (the socket moved, in both modes) and its
+ * bytes intact; A's rescued_away and B's rescued_in are 8, A's queue is
+ * empty and A stays STALLED.  A client that dials A now ends on B too
+ * (redirected, or let through as a probe and rescued).
+ */
+TEST_F(stall, rescue_all)
+{
+	struct sockgroup_member_v2 *ma, *mb;
+	struct group2 g;
+	int n = 8, k;
+	bool ok;
+
+	SET_OK(set_group_v2(self->m[0], variant->flags, SOCKGROUP_POLICY_RING, STALL_MS,
+			    &self->m[1], 1));
+	for (k = 0; k < n; k++) {
+		CONNECT_OK(&self->cl[self->n], &self->a[0], self->n);
+		self->n++;
+	}
+	/* A poll() on B, begun while its queue is empty, wakes with the rescue. */
+	ASSERT_FALSE(pending(self->m[1], 0)) TH_LOG("a client reached B before A stalled");
+	ASSERT_TRUE(pending(self->m[1], (STALL_MS + SETTLE_MS) * (debug_kernel() ? 6 : 1)))
+		TH_LOG("B's poll() was not woken by the rescue");
+	ok = wait_rescued(_metadata, self->m[0], n, &g);
+	ma = MEMBER2(&g, self->m[0]);
+	ASSERT_TRUE(ok) TH_LOG("A not STALLED with %d rescued in time: status %u, rescued_away %llu, queue %u",
+			       n, ma->status, (unsigned long long)ma->rescued_away,
+			       ma->m.accept_queue);
+	for (k = 0; k < n; k++)
+		accept_check(_metadata, self->m[1], &self->a[0], self->cl, self->n, NULL);
+	for (k = 0; k < n; k++)
+		EXPECT_TRUE(self->cl[k].seen) TH_LOG("client %d not accepted on B", k);
+	EXPECT_FALSE(pending(self->m[1], 0)) TH_LOG("more connections on B than clients");
+	EXPECT_FALSE(pending(self->m[0], 0)) TH_LOG("a connection is still waiting on A");
+
+	read_group2(_metadata, self->m[0], &g);
+	EXPECT_EQ((uint32_t)STALL_MS, g.info.stall_ms);
+	EXPECT_EQ(variant->flags, g.info.flags);
+	ma = MEMBER2(&g, self->m[0]);
+	mb = MEMBER2(&g, self->m[1]);
+	EXPECT_EQ((uint64_t)n, ma->rescued_away);
+	EXPECT_EQ(0ULL, ma->rescued_in);
+	EXPECT_EQ((uint64_t)n, mb->rescued_in);
+	EXPECT_EQ(0ULL, mb->rescued_away);
+	EXPECT_EQ(0U, ma->m.accept_queue);
+	EXPECT_EQ(0U, mb->m.accept_queue);
+	EXPECT_EQ((uint32_t)SOCKGROUP_MEMBER_SERVING, mb->status);
+	EXPECT_EQ((uint32_t)SOCKGROUP_MEMBER_STALLED, ma->status)
+		TH_LOG("A, which never accepted, is no longer stalled");
+	EXPECT_EQ(0ULL, ma->m.redirected_away) TH_LOG("rescues counted as redirects");
+	EXPECT_EQ(0ULL, g.info.dropped);
+
+	/*
+	 * A new client for the stalled A goes to B: redirected (steer: as
+	 * addressed; rewrite: to B's address), or let through to A as the
+	 * probe of an empty stalled queue and, not accepted, rescued (the
+	 * address it dialled in both modes).
+	 */
+	CONNECT_OK(&self->cl[self->n], &self->a[0], self->n);
+	self->n++;
+	{
+		int64_t wait = (ACCEPT_MS + 2 * STALL_MS) * (debug_kernel() ? 6 : 1);
+		struct sockaddr_storage local;
+		char buf[MSG_LEN];
+		int afd;
+
+		ASSERT_TRUE(pending(self->m[1], wait)) TH_LOG("the new client is not on B");
+		afd = accept4(self->m[1], NULL, NULL, SOCK_CLOEXEC);
+		ASSERT_LE(0, afd);
+		ASSERT_EQ(0, local_of(afd, &local));
+		EXPECT_TRUE(sa_equal(&local, &self->a[0]) ||
+			    ((variant->flags & SOCKGROUP_F_REWRITE) && sa_equal(&local, &self->a[1])))
+			TH_LOG("accepted on B with local address %s (A %s, B %s)", sa_str(&local),
+			       sa_str(&self->a[0]), sa_str(&self->a[1]));
+		ASSERT_TRUE(pending(afd, ACCEPT_MS));
+		EXPECT_EQ(MSG_LEN, recv(afd, buf, MSG_LEN, MSG_WAITALL));
+		EXPECT_EQ(0, memcmp(buf, self->cl[self->n - 1].msg, MSG_LEN));
+		close(afd);
+	}
+	read_group2(_metadata, self->m[0], &g);
+	ma = MEMBER2(&g, self->m[0]);
+	mb = MEMBER2(&g, self->m[1]);
+	EXPECT_EQ((uint64_t)n + 1, ma->rescued_away + ma->m.redirected_away)
+		TH_LOG("rescued_away %llu, redirected_away %llu",
+		       (unsigned long long)ma->rescued_away,
+		       (unsigned long long)ma->m.redirected_away);
+	EXPECT_EQ(ma->rescued_away, mb->rescued_in);
+	EXPECT_EQ((uint32_t)SOCKGROUP_MEMBER_STALLED, ma->status);
+}
+
+/*
+ * Ring [A, B], B with backlog 2 (room for 3) and not accepting either: of
+ * six clients of A, the rescue moves what B has room for (at least one, at
+ * most three) and the rest stay on A, which is STALLED.  Once A accepts
+ * one it is SERVING (in the reply from the next sample on); then every client
+ * is accepted exactly once, on A or B, with its bytes; the counters say
+ * how many moved.
+ */
+TEST_F(stall, accept_unstalls)
+{
+	struct sockgroup_member_v2 *ma, *mb;
+	uint64_t moved;
+	struct group2 g;
+	int n = 6, k, on_a = 0, on_b = 0, idx;
+	int64_t deadline, t0;
+
+	ASSERT_EQ(0, listen(self->m[1], 2));
+	SET_OK(set_group_v2(self->m[0], variant->flags, SOCKGROUP_POLICY_RING, STALL_MS,
+			    &self->m[1], 1));
+	for (k = 0; k < n; k++) {
+		CONNECT_OK(&self->cl[self->n], &self->a[0], self->n);
+		self->n++;
+	}
+	ASSERT_TRUE(wait_rescued(_metadata, self->m[0], 1, &g))
+		TH_LOG("A not STALLED and rescued in time");
+	/* B is full: the rescue stops there (wait for it to settle). */
+	deadline = now_ms() + SETTLE_MS;
+	do {
+		usleep(20000);
+		read_group2(_metadata, self->m[0], &g);
+		ma = MEMBER2(&g, self->m[0]);
+		mb = MEMBER2(&g, self->m[1]);
+	} while (mb->m.accept_queue < 3 && ma->m.accept_queue > 0 && now_ms() < deadline);
+	moved = ma->rescued_away;
+	EXPECT_EQ(moved, mb->rescued_in);
+	EXPECT_LE(1ULL, moved);
+	EXPECT_GE(3ULL, moved) TH_LOG("B took more than its backlog allows");
+	EXPECT_EQ((uint32_t)moved, mb->m.accept_queue);
+	EXPECT_EQ((uint32_t)(n - moved), ma->m.accept_queue);
+	ASSERT_LT(0U, ma->m.accept_queue) TH_LOG("nothing left on A to accept");
+	ASSERT_EQ((uint32_t)SOCKGROUP_MEMBER_STALLED, ma->status);
+	EXPECT_LT(0U, ma->stalled_ms) TH_LOG("stalled for 0 ms after 20 ms of waiting");
+
+	/*
+	 * A accepts one: serving at once on the packet path, and in the reply
+	 * from the next sample on (every STALL_MS / 4): within STALL_MS.
+	 */
+	idx = accept_check(_metadata, self->m[0], &self->a[0], self->cl, self->n, NULL);
+	ASSERT_LE(0, idx);
+	on_a++;
+	t0 = now_ms();
+	ma = wait_status(_metadata, self->m[0], SOCKGROUP_MEMBER_SERVING, STALL_MS, &g);
+	EXPECT_EQ((uint32_t)SOCKGROUP_MEMBER_SERVING, ma->status)
+		TH_LOG("A accepted and is still STALLED %lld ms later (stalled_ms %u)",
+		       (long long)(now_ms() - t0), ma->stalled_ms);
+	EXPECT_EQ(0U, ma->stalled_ms);
+	TH_LOG("SERVING in the reply %lld ms after the accept", (long long)(now_ms() - t0));
+
+	/* Everyone else, from wherever they are now. */
+	while (on_a + on_b < n) {
+		if (pending(self->m[0], 0)) {
+			accept_check(_metadata, self->m[0], &self->a[0], self->cl, self->n, NULL);
+			on_a++;
+		} else if (pending(self->m[1], ACCEPT_MS)) {
+			accept_check(_metadata, self->m[1], &self->a[0], self->cl, self->n, NULL);
+			on_b++;
+		} else {
+			break;
+		}
+	}
+	EXPECT_EQ(n, on_a + on_b) TH_LOG("%d on A, %d on B", on_a, on_b);
+	read_group2(_metadata, self->m[0], &g);
+	ma = MEMBER2(&g, self->m[0]);
+	mb = MEMBER2(&g, self->m[1]);
+	EXPECT_EQ((uint64_t)on_b, mb->rescued_in) TH_LOG("%d accepted on B", on_b);
+	EXPECT_EQ(ma->rescued_away, mb->rescued_in);
+	EXPECT_EQ((uint32_t)SOCKGROUP_MEMBER_SERVING, ma->status);
+}
+
+/*
+ * Probes: ring [A, B], A stalled and its queue rescued (empty).  A client
+ * for A once the probe interval (max(stall_ms, 1 s)) has passed is let
+ * through to A as a probe; A does not accept it: A is reported STALLED all
+ * along (it never accepted) and the client is rescued to B.  The next
+ * probe A accepts: it is SERVING again, and a client for it then stays
+ * with it (accepted on A, nothing more moved or redirected).
+ */
+TEST_F_TIMEOUT(stall, probe, 60)
+{
+	int64_t interval = STALL_MS > 1000 ? STALL_MS : 1000;
+	int64_t deadline, stalled_at;
+	struct sockgroup_member_v2 *ma;
+	struct group2 g;
+	uint64_t moved;
+	int serving_seen = 0, k, idx;
+
+	if (variant->flags || variant->family != AF_INET)
+		SKIP(return, "steer over IPv4 only");
+	SET_OK(set_group_v2(self->m[0], 0, SOCKGROUP_POLICY_RING, STALL_MS, &self->m[1], 1));
+	CONNECT_OK(&self->cl[self->n], &self->a[0], self->n);
+	self->n++;
+	ASSERT_TRUE(wait_rescued(_metadata, self->m[0], 1, &g));
+	stalled_at = now_ms();
+	accept_check(_metadata, self->m[1], &self->a[0], self->cl, self->n, NULL);
+
+	/* A probe that A does not accept. */
+	while (now_ms() < stalled_at + interval + 50)
+		usleep(10000);
+	read_group2(_metadata, self->m[0], &g);
+	moved = MEMBER2(&g, self->m[0])->rescued_away;
+	CONNECT_OK(&self->cl[self->n], &self->a[0], self->n);
+	self->n++;
+	deadline = now_ms() + (ACCEPT_MS + 2 * STALL_MS) * (debug_kernel() ? 6 : 1);
+	while (!pending(self->m[1], 0) && now_ms() < deadline) {
+		read_group2(_metadata, self->m[0], &g);
+		ma = MEMBER2(&g, self->m[0]);
+		if (ma->status != SOCKGROUP_MEMBER_STALLED)
+			serving_seen++;
+		usleep(1000);
+	}
+	idx = accept_check(_metadata, self->m[1], &self->a[0], self->cl, self->n, NULL);
+	EXPECT_EQ(self->n - 1, idx);
+	read_group2(_metadata, self->m[0], &g);
+	ma = MEMBER2(&g, self->m[0]);
+	EXPECT_EQ(moved + 1, ma->rescued_away) TH_LOG("the probe was not let through to A");
+	EXPECT_EQ(0, serving_seen)
+		TH_LOG("A, which never accepted, was reported serving in %d replies while its probe waited",
+		       serving_seen);
+
+	/* The next probe: A accepts it, and serves again. */
+	stalled_at = now_ms();
+	while (now_ms() < stalled_at + interval + 50)
+		usleep(10000);
+	CONNECT_OK(&self->cl[self->n], &self->a[0], self->n);
+	self->n++;
+	idx = accept_check(_metadata, self->m[0], &self->a[0], self->cl, self->n, NULL);
+	EXPECT_EQ(self->n - 1, idx);
+	ma = wait_status(_metadata, self->m[0], SOCKGROUP_MEMBER_SERVING, STALL_MS, &g);
+	EXPECT_EQ((uint32_t)SOCKGROUP_MEMBER_SERVING, ma->status)
+		TH_LOG("A accepted its probe and is still STALLED");
+	moved = ma->rescued_away;
+	for (k = 0; k < 3; k++) {
+		CONNECT_OK(&self->cl[self->n], &self->a[0], self->n);
+		self->n++;
+		EXPECT_EQ(self->n - 1, accept_check(_metadata, self->m[0], &self->a[0], self->cl,
+						    self->n, NULL));
+	}
+	read_group2(_metadata, self->m[0], &g);
+	ma = MEMBER2(&g, self->m[0]);
+	EXPECT_EQ(moved, ma->rescued_away);
+	EXPECT_EQ(0ULL, ma->m.redirected_away);
+	EXPECT_FALSE(pending(self->m[1], 0));
+}
+
+/*
+ * Rewrite mode, a translated connection moved: ring [B (backlog 1), A, C],
+ * rewrite, stall_ms STALL_MS, none accepting until C does.  Two clients
+ * fill B; three more dial B and are translated to A (B's next), where they
+ * wait.  A (and B) stall, and their queues move to C: C accepts all five,
+ * each with the address its socket had (B's for B's own two, A's for the
+ * translated three: the socket moves, not the mapping), the client's bytes
+ * intact; C's reply reaches each client (a translated one through the
+ * conntrack entry of its 4-tuple, which did not change).
+ */
+TEST(stall_rewrite_translated)
+{
+	struct sockaddr_storage aa, ab, local, peer;
+	struct sockgroup_member_v2 *mc;
+	struct client cl[5];
+	struct group2 g;
+	int a, b, c, fds[2], n = 5, k;
+	char buf[MSG_LEN];
+
+	client_init(cl, 5);
+	b = listener(AF_INET, "127.0.0.2", 0, 1, 0);
+	a = listener(AF_INET, "127.0.0.1", 0, 16, 0);
+	c = listener(AF_INET, "127.0.0.3", 0, 16, 0);
+	ASSERT_LE(0, a);
+	ASSERT_LE(0, b);
+	ASSERT_LE(0, c);
+	ASSERT_EQ(0, local_of(a, &aa));
+	ASSERT_EQ(0, local_of(b, &ab));
+	fds[0] = a;
+	fds[1] = c;
+	SET_OK(set_group_v2(b, SOCKGROUP_F_REWRITE, SOCKGROUP_POLICY_RING, STALL_MS, fds, 2));
+	for (k = 0; k < 2; k++)
+		CONNECT_OK(&cl[k], &ab, k);
+	ASSERT_TRUE(wait_acceptq(b, 2));
+	for (; k < n; k++)
+		CONNECT_OK(&cl[k], &ab, k);
+	for (k = 0; k < n; k++) {
+		struct client *me;
+		socklen_t l = sizeof(peer);
+		int afd, i;
+
+		ASSERT_TRUE(pending(c, (STALL_MS + SETTLE_MS) * (debug_kernel() ? 6 : 1)))
+			TH_LOG("%d of %d connections moved to C", k, n);
+		afd = accept4(c, NULL, NULL, SOCK_CLOEXEC);
+		ASSERT_LE(0, afd);
+		ASSERT_EQ(0, local_of(afd, &local));
+		ASSERT_EQ(0, getpeername(afd, (struct sockaddr *)&peer, &l));
+		for (i = 0; i < n; i++)
+			if (!cl[i].seen && sa_equal(&peer, &cl[i].local))
+				break;
+		me = i < n ? &cl[i] : NULL;
+		ASSERT_NE(NULL, me) TH_LOG("a connection from %s, none of the clients",
+					   sa_str(&peer));
+		me->seen = true;
+		/* B's own two kept B's address; the others were translated to A. */
+		EXPECT_TRUE(sa_equal(&local, i < 2 ? &ab : &aa))
+			TH_LOG("client %d: local address %s on C, expected %s", i, sa_str(&local),
+			       sa_str(i < 2 ? &ab : &aa));
+		ASSERT_TRUE(pending(afd, ACCEPT_MS));
+		EXPECT_EQ(MSG_LEN, recv(afd, buf, MSG_LEN, MSG_WAITALL));
+		EXPECT_EQ(0, memcmp(buf, me->msg, MSG_LEN)) TH_LOG("client %d: bytes differ", i);
+		EXPECT_EQ(6, send(afd, "moved\n", 6, MSG_NOSIGNAL));
+		ASSERT_TRUE(pending(me->fd, ACCEPT_MS)) TH_LOG("client %d: no reply from C", i);
+		EXPECT_EQ(6, recv(me->fd, buf, sizeof(buf), 0));
+		EXPECT_EQ(0, memcmp(buf, "moved\n", 6));
+		close(afd);
+	}
+	read_group2(_metadata, a, &g);
+	mc = MEMBER2(&g, c);
+	EXPECT_EQ((uint64_t)n, mc->rescued_in);
+	EXPECT_EQ(3ULL, MEMBER2(&g, b)->m.redirected_away);
+	EXPECT_EQ(0U, MEMBER2(&g, a)->m.accept_queue);
+	EXPECT_EQ(0U, MEMBER2(&g, b)->m.accept_queue);
+	for (k = 0; k < n; k++)
+		close(cl[k].fd);
+	close(a);
+	close(b);
+	close(c);
+}
+
+/*
+ * Families: ring [A (IPv4, 127.0.0.1), D (IPv6 dual-stack on ::), C (IPv4,
+ * 127.0.0.2)], stall_ms STALL_MS, A never accepting.  A's IPv4 children
+ * move only to an AF_INET member: all four go to C, none to D although D
+ * is next in the ring and has room.
+ */
+TEST(stall_families)
+{
+	struct sockaddr_storage aa;
+	struct sockgroup_member_v2 *ma, *md, *mc;
+	struct client cl[4];
+	struct group2 g;
+	int a, d, c, fds[2], n = 4;
+
+	client_init(cl, 4);
+	a = listener(AF_INET, "127.0.0.1", 0, 16, 0);
+	d = listener(AF_INET6, "::", 0, 16, L_DUAL);
+	c = listener(AF_INET, "127.0.0.2", 0, 16, 0);
+	ASSERT_LE(0, a);
+	ASSERT_LE(0, d) TH_LOG("dual-stack listener: %s", strerror(errno));
+	ASSERT_LE(0, c);
+	ASSERT_EQ(0, local_of(a, &aa));
+	fds[0] = d;
+	fds[1] = c;
+	SET_OK(set_group_v2(a, 0, SOCKGROUP_POLICY_RING, STALL_MS, fds, 2));
+	for (int k = 0; k < n; k++)
+		CONNECT_OK(&cl[k], &aa, k);
+	ASSERT_TRUE(wait_rescued(_metadata, a, n, &g)) TH_LOG("A's clients not rescued");
+	for (int k = 0; k < n; k++)
+		accept_check(_metadata, c, &aa, cl, n, NULL);
+	EXPECT_FALSE(pending(d, 0)) TH_LOG("an IPv4 child moved to the AF_INET6 member");
+	read_group2(_metadata, a, &g);
+	ma = MEMBER2(&g, a);
+	md = MEMBER2(&g, d);
+	mc = MEMBER2(&g, c);
+	EXPECT_EQ((uint64_t)n, ma->rescued_away);
+	EXPECT_EQ((uint64_t)n, mc->rescued_in);
+	EXPECT_EQ(0ULL, md->rescued_in);
+	EXPECT_EQ(0U, md->m.accept_queue);
+	for (int k = 0; k < n; k++)
+		close(cl[k].fd);
+	close(a);
+	close(c);
+	close(d);
+}
+
+/*
+ * The stalled member closes while its queue is being rescued (run by
+ * stall.sh; groups.sh leaves it out).  Rounds of: ring [A, B] with
+ * stall_ms S, A never accepting; N clients dial A and send their bytes;
+ * A is closed at a point around its rescue (as soon as it is seen STALLED,
+ * or at S + an offset that grows each round), B with room for all or (every
+ * third round) half of them.  The rescue holds A's lock while it moves, so
+ * the close comes before or after a batch of moves.  Then every client is in
+ * exactly one state: accepted on B once, its bytes intact, or reset by A's
+ * close (ECONNRESET, or EOF); none is left connected and unserved, none is
+ * accepted twice; B's rescued_in plus its redirected_in is what B
+ * accepted.
+ */
+FIXTURE(stall_close) {
+	struct client cl[64];
+};
+
+FIXTURE_SETUP(stall_close)
+{
+	client_init(self->cl, 64);
+}
+
+FIXTURE_TEARDOWN(stall_close)
+{
+	for (int i = 0; i < 64; i++)
+		if (self->cl[i].fd >= 0)
+			close(self->cl[i].fd);
+}
+
+/* After A's close, a client nobody accepted: was it reset (within HANG_MS)? */
+static bool client_reset(struct client *c)
+{
+	char buf[8];
+	ssize_t r;
+
+	if (!pending(c->fd, HANG_MS))
+		return false;
+	r = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
+	return r == 0 || (r < 0 && errno == ECONNRESET);
+}
+
+TEST_F_TIMEOUT(stall_close, close_while_rescuing, 300)
+{
+	bool debug = debug_kernel();
+	int rounds = debug ? 4 : 12, n = debug ? 16 : 48;
+	uint32_t stall_ms = debug ? 200 : 50;
+	int total_b = 0, total_reset = 0;
+
+	for (int r = 0; r < rounds; r++) {
+		int family = r % 2 ? AF_INET6 : AF_INET;
+		const char *ip = family == AF_INET ? "127.0.0.1" : "::1";
+		struct sockaddr_storage aa;
+		int a, b, k, on_b = 0, reset = 0, lost = 0;
+		struct sockgroup_member_v2 *mb;
+		struct group2 g;
+		int64_t t0, close_at;
+
+		/* Every third round B has room for half of them only. */
+		a = listener(family, ip, 0, 64, 0);
+		b = listener(family, ip, 0, r % 3 == 2 ? n / 2 - 1 : 128, 0);
+		ASSERT_LE(0, a);
+		ASSERT_LE(0, b);
+		ASSERT_EQ(0, local_of(a, &aa));
+		SET_OK(set_group_v2(a, 0, SOCKGROUP_POLICY_RING, stall_ms, &b, 1));
+		t0 = now_ms();
+		for (k = 0; k < n; k++)
+			CONNECT_OK(&self->cl[k], &aa, r * 100 + k);
+		if (r % 3 == 0) {
+			/* As soon as A is seen stalled. */
+			int64_t deadline = now_ms() + (stall_ms + SETTLE_MS) * (debug ? 6 : 1);
+			struct sockgroup_member_v2 *ma;
+
+			do {
+				ASSERT_EQ(0, get_group2(a, &g, NULL));
+				ma = member2_of(&g, a);
+			} while (ma && ma->status != SOCKGROUP_MEMBER_STALLED &&
+				 now_ms() < deadline);
+			close_at = now_ms();
+		} else {
+			close_at = t0 + stall_ms - 10 + (r * 7) % 40;
+			while (now_ms() < close_at)
+				usleep(1000);
+		}
+		close(a);
+		/*
+		 * Every connection on B: the moves are done under A's lock, so
+		 * by the time close() returns they are all there.
+		 */
+		while (pending(b, debug ? 2000 : 300)) {
+			k = accept_check(_metadata, b, &aa, self->cl, n, NULL);
+			ASSERT_LE(0, k);
+			on_b++;
+		}
+		ASSERT_EQ(0, get_group2(b, &g, NULL));
+		mb = member2_of(&g, b);
+		ASSERT_NE(NULL, mb);
+		EXPECT_EQ((uint64_t)on_b, mb->rescued_in + mb->m.redirected_in)
+			TH_LOG("round %d: %d accepted on B, rescued_in %llu, redirected_in %llu", r,
+			       on_b, (unsigned long long)mb->rescued_in,
+			       (unsigned long long)mb->m.redirected_in);
+		for (k = 0; k < n; k++) {
+			if (self->cl[k].seen)
+				continue;
+			if (client_reset(&self->cl[k]))
+				reset++;
+			else
+				lost++;
+		}
+		EXPECT_EQ(0, lost) TH_LOG("round %d: %d clients neither accepted nor reset", r, lost);
+		TH_LOG("round %d (%s, close %lld ms after the first connect): %d on B "
+		       "(%llu rescued, %llu redirected), %d reset", r,
+		       family == AF_INET ? "IPv4" : "IPv6", (long long)(close_at - t0), on_b,
+		       (unsigned long long)mb->rescued_in,
+		       (unsigned long long)mb->m.redirected_in, reset);
+		total_b += on_b;
+		total_reset += reset;
+		for (k = 0; k < n; k++) {
+			close(self->cl[k].fd);
+			self->cl[k].fd = -1;
+			self->cl[k].seen = false;
+		}
+		close(b);
+	}
+	TH_LOG("%d rounds: %d accepted on B, %d reset by the close", rounds, total_b, total_reset);
+	EXPECT_LT(0, total_b) TH_LOG("no round moved anything before the close");
 }
 
 int main(int argc, char **argv)

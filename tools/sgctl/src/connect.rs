@@ -7,9 +7,15 @@
 //! clients at once (`--concurrency`), the members of `serve --distinct-ports`
 //! dialled in turn (`--ports`), the connection rate and p99.9 in the JSON,
 //! and every connect latency with `--samples`.
+//!
+//! With `--payload N` each client sends N bytes (a line) right after it
+//! connected and expects the member to answer `member K LEN HASH` with the
+//! length and FNV-1a hash of what it read (`serve --read-payload`): the
+//! bytes a client sent before its connection was accepted arrive intact, on
+//! whichever member accepts it.
 
 use std::collections::BTreeMap;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -50,6 +56,40 @@ pub struct ConnectArgs {
     /// connections were opened.
     #[arg(long)]
     pub samples: bool,
+    /// Send this many bytes (a line) right after connecting and check that
+    /// the member read them intact (`serve --read-payload`).
+    #[arg(long, value_name = "BYTES",
+          value_parser = clap::value_parser!(u32).range(1..=MAX_PAYLOAD as i64))]
+    pub payload: Option<u32>,
+}
+
+/// The largest `--payload`: it is written at once into the new
+/// connection's receive window, before anyone accepts it.
+pub const MAX_PAYLOAD: u32 = 16384;
+
+/// FNV-1a (64 bits) of `bytes`, continuing from `hash` (start with
+/// [`FNV_START`]): what `serve --read-payload` answers and `connect
+/// --payload` checks.
+pub fn fnv1a(hash: u64, bytes: &[u8]) -> u64 {
+    bytes.iter().fold(hash, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// The FNV-1a offset basis.
+pub const FNV_START: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// The `len` bytes connection `index` sends: `sgctl INDEX `, letters,
+/// then a newline (the last byte; no other newline).
+pub fn payload(index: u64, len: u32) -> Vec<u8> {
+    let len = len as usize;
+    let mut bytes = format!("sgctl {index} ").into_bytes();
+    bytes.truncate(len.saturating_sub(1));
+    let letters =
+        (bytes.len()..len.saturating_sub(1)).map(|i| b'a' + ((index as usize * 7 + i) % 26) as u8);
+    bytes.extend(letters);
+    bytes.push(b'\n');
+    bytes
 }
 
 /// How one connection ended.
@@ -63,13 +103,47 @@ pub enum Outcome {
     Timeout,
     /// Connected, but the server closed or reset without a `member K` line.
     NoReply,
+    /// Served by member K, but it did not read the payload sent as it was.
+    Mismatch(u32),
 }
 
-/// The member number in a reply `member K\n`, if it is one.
-pub fn parse_reply(reply: &[u8]) -> Option<u32> {
+/// A server's reply: `member K`, or `member K LEN HASH` (the length and
+/// FNV-1a hash, 16 hex digits, of the payload it read).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reply {
+    /// The member that answered.
+    pub member: u32,
+    /// What it read, as (length, hash).
+    pub read: Option<(u64, u64)>,
+}
+
+/// The reply in `reply` (one line), if it is one.
+pub fn parse_reply(reply: &[u8]) -> Option<Reply> {
     let text = std::str::from_utf8(reply).ok()?;
     let line = text.strip_suffix('\n').unwrap_or(text);
-    line.strip_prefix("member ")?.parse().ok()
+    let rest = line.strip_prefix("member ")?;
+    let (member, read) = match rest.split_once(' ') {
+        None => (rest, None),
+        Some((member, read)) => {
+            let (len, hash) = read.split_once(' ')?;
+            let hash = (hash.len() == 16)
+                .then(|| u64::from_str_radix(hash, 16).ok())
+                .flatten()?;
+            (member, Some((len.parse().ok()?, hash)))
+        }
+    };
+    let member = member.parse().ok()?;
+    Some(Reply { member, read })
+}
+
+/// What a reply means for a connection that sent `sent` (nothing: `None`).
+fn judge(reply: Reply, sent: Option<&[u8]>) -> Outcome {
+    let want = sent.map(|b| (b.len() as u64, fnv1a(FNV_START, b)));
+    if reply.read == want {
+        Outcome::Served(reply.member)
+    } else {
+        Outcome::Mismatch(reply.member)
+    }
 }
 
 /// Waits until `stream` is readable, for at most until `deadline`.
@@ -163,16 +237,41 @@ fn connect_deadline(addr: SocketAddr, timeout: Duration) -> io::Result<TcpStream
     Ok(stream)
 }
 
-/// Opens one connection and reads its reply; also returns how long the
-/// connect took, when it succeeded.
-pub fn attempt(addr: SocketAddr, timeout: Duration) -> (Outcome, Option<Duration>) {
+/// How one attempt went: its outcome, how long the connect took (when it
+/// succeeded) and how long until the reply was read (when one was).
+pub struct Attempt {
+    /// How it ended.
+    pub outcome: Outcome,
+    /// From the start to the established connection.
+    pub connect: Option<Duration>,
+    /// From the start to the end of the reply.
+    pub reply: Option<Duration>,
+}
+
+/// Opens one connection, sends `payload` (if any) and reads the reply.
+pub fn attempt(addr: SocketAddr, timeout: Duration, payload: Option<&[u8]>) -> Attempt {
     let start = Instant::now();
     let Ok(mut stream) = connect_deadline(addr, timeout) else {
-        return (Outcome::ConnectFailed, None);
+        return Attempt {
+            outcome: Outcome::ConnectFailed,
+            connect: None,
+            reply: None,
+        };
     };
     let latency = start.elapsed();
+    // At most MAX_PAYLOAD bytes into a fresh connection's receive window:
+    // the write completes without the server's help.
+    if let Some(bytes) = payload {
+        if stream.write_all(bytes).is_err() {
+            return Attempt {
+                outcome: Outcome::NoReply,
+                connect: Some(latency),
+                reply: None,
+            };
+        }
+    }
     let outcome = match read_line(&mut stream, 64, Instant::now() + timeout) {
-        Ok(reply) => parse_reply(&reply).map_or(Outcome::NoReply, Outcome::Served),
+        Ok(reply) => parse_reply(&reply).map_or(Outcome::NoReply, |r| judge(r, payload)),
         Err(e)
             if matches!(
                 e.kind(),
@@ -183,7 +282,11 @@ pub fn attempt(addr: SocketAddr, timeout: Duration) -> (Outcome, Option<Duration
         }
         Err(_) => Outcome::NoReply,
     };
-    (outcome, Some(latency))
+    Attempt {
+        outcome,
+        connect: Some(latency),
+        reply: matches!(outcome, Outcome::Served(_)).then(|| start.elapsed()),
+    }
 }
 
 /// Connections one member served.
@@ -208,6 +311,21 @@ pub struct Latency {
     pub p999: u64,
     /// Slowest.
     pub max: u64,
+}
+
+impl Latency {
+    /// The figures of `values` (any order), if there are any.
+    pub fn of(values: &[u64]) -> Option<Self> {
+        let mut sorted = values.to_vec();
+        sorted.sort_unstable();
+        Some(Self {
+            min: *sorted.first()?,
+            p50: percentile(&sorted, 50)?,
+            p99: percentile(&sorted, 99)?,
+            p999: permille(&sorted, 999)?,
+            max: *sorted.last()?,
+        })
+    }
 }
 
 /// The `p`th percentile (0..=100) of sorted values, by nearest rank.
@@ -239,10 +357,19 @@ pub struct Summary {
     pub timeouts: u64,
     /// Failed: connected, closed without a reply.
     pub no_reply: u64,
+    /// Failed: answered, but the member read other bytes than were sent
+    /// (`--payload`).
+    pub payload_mismatch: u64,
+    /// Bytes each connection sent (`--payload`; 0: none).
+    pub payload_bytes: u32,
     /// Completed connections per member.
     pub members: Vec<Served>,
     /// Connect latency of the connections that connected.
     pub connect_latency_us: Option<Latency>,
+    /// From the start of each completed connection to its reply: what a
+    /// client waited in all (a connection rescued from a stalled member
+    /// waits about the group's stall_ms here, not in its connect).
+    pub reply_latency_us: Option<Latency>,
     /// Wall time of the whole run, in microseconds.
     pub elapsed_us: u64,
     /// Completed connections per second of the run.
@@ -254,27 +381,27 @@ pub struct Summary {
 
 impl Summary {
     /// Tallies outcomes and connect latencies.
+    #[cfg(test)]
     pub fn new(outcomes: &[Outcome], latencies_us: &[u64]) -> Self {
+        Self::with_replies(outcomes, latencies_us, &[])
+    }
+
+    /// Tallies outcomes, connect latencies and reply latencies.
+    pub fn with_replies(outcomes: &[Outcome], latencies_us: &[u64], replies_us: &[u64]) -> Self {
         let mut per_member: BTreeMap<u32, u64> = BTreeMap::new();
-        let (mut connect_failed, mut timeouts, mut no_reply) = (0, 0, 0);
+        let (mut connect_failed, mut timeouts, mut no_reply, mut mismatch) = (0, 0, 0, 0);
         for outcome in outcomes {
             match outcome {
                 Outcome::Served(k) => *per_member.entry(*k).or_default() += 1,
                 Outcome::ConnectFailed => connect_failed += 1,
                 Outcome::Timeout => timeouts += 1,
                 Outcome::NoReply => no_reply += 1,
+                Outcome::Mismatch(_) => mismatch += 1,
             }
         }
-        let mut sorted = latencies_us.to_vec();
-        sorted.sort_unstable();
-        let connect_latency_us = (!sorted.is_empty()).then(|| Latency {
-            min: sorted[0],
-            p50: percentile(&sorted, 50).unwrap_or_default(),
-            p99: percentile(&sorted, 99).unwrap_or_default(),
-            p999: permille(&sorted, 999).unwrap_or_default(),
-            max: sorted[sorted.len() - 1],
-        });
-        let failed = connect_failed + timeouts + no_reply;
+        let connect_latency_us = Latency::of(latencies_us);
+        let reply_latency_us = Latency::of(replies_us);
+        let failed = connect_failed + timeouts + no_reply + mismatch;
         Self {
             count: outcomes.len() as u64,
             completed: outcomes.len() as u64 - failed,
@@ -282,11 +409,14 @@ impl Summary {
             connect_failed,
             timeouts,
             no_reply,
+            payload_mismatch: mismatch,
+            payload_bytes: 0,
             members: per_member
                 .into_iter()
                 .map(|(member, served)| Served { member, served })
                 .collect(),
             connect_latency_us,
+            reply_latency_us,
             elapsed_us: 0,
             rate_per_s: 0.0,
             connect_latency_samples_us: None,
@@ -307,9 +437,14 @@ impl Summary {
 
     /// A human summary.
     pub fn render(&self) -> String {
+        let mismatch = if self.payload_bytes > 0 {
+            format!(", {} payload mismatched", self.payload_mismatch)
+        } else {
+            String::new()
+        };
         let mut out = format!(
             "connections {}: {} completed, {} failed \
-             ({} connect failed, {} timed out, {} no reply)\n",
+             ({} connect failed, {} timed out, {} no reply{mismatch})\n",
             self.count,
             self.completed,
             self.failed,
@@ -317,12 +452,24 @@ impl Summary {
             self.timeouts,
             self.no_reply
         );
+        if self.payload_bytes > 0 {
+            out.push_str(&format!(
+                "payload {} bytes per connection\n",
+                self.payload_bytes
+            ));
+        }
         for m in &self.members {
             out.push_str(&format!("member {}: {}\n", m.member, m.served));
         }
         if let Some(l) = &self.connect_latency_us {
             out.push_str(&format!(
                 "connect latency (us): min {} p50 {} p99 {} max {}\n",
+                l.min, l.p50, l.p99, l.max
+            ));
+        }
+        if let Some(l) = &self.reply_latency_us {
+            out.push_str(&format!(
+                "reply latency (us): min {} p50 {} p99 {} max {}\n",
                 l.min, l.p50, l.p99, l.max
             ));
         }
@@ -339,8 +486,9 @@ pub fn target(addr: IpAddr, port: u16, ports: u16, index: u64) -> SocketAddr {
     SocketAddr::new(addr, port)
 }
 
-/// One connection's record: its index, outcome and connect latency (us).
-type Record = (u64, Outcome, Option<u64>);
+/// One connection's record: its index, outcome, connect and reply
+/// latencies (us).
+type Record = (u64, Outcome, Option<u64>, Option<u64>);
 
 /// Opens connections until `next` reaches `args.count`; returns what each did.
 fn client(args: &ConnectArgs, next: &AtomicU64) -> Vec<Record> {
@@ -351,9 +499,14 @@ fn client(args: &ConnectArgs, next: &AtomicU64) -> Vec<Record> {
         if index >= args.count {
             return records;
         }
-        let (outcome, latency) = attempt(target(args.addr, args.port, args.ports, index), timeout);
-        let us = latency.map(|l| u64::try_from(l.as_micros()).unwrap_or(u64::MAX));
-        records.push((index, outcome, us));
+        let bytes = args.payload.map(|len| payload(index, len));
+        let a = attempt(
+            target(args.addr, args.port, args.ports, index),
+            timeout,
+            bytes.as_deref(),
+        );
+        let us = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        records.push((index, a.outcome, a.connect.map(us), a.reply.map(us)));
     }
 }
 
@@ -379,7 +532,9 @@ pub fn run(args: &ConnectArgs) -> Summary {
     records.sort_unstable_by_key(|r| r.0);
     let outcomes: Vec<Outcome> = records.iter().map(|r| r.1).collect();
     let latencies: Vec<u64> = records.iter().filter_map(|r| r.2).collect();
-    let summary = Summary::new(&outcomes, &latencies).with_elapsed(elapsed);
+    let replies: Vec<u64> = records.iter().filter_map(|r| r.3).collect();
+    let mut summary = Summary::with_replies(&outcomes, &latencies, &replies).with_elapsed(elapsed);
+    summary.payload_bytes = args.payload.unwrap_or(0);
     if args.samples {
         Summary {
             connect_latency_samples_us: Some(latencies),
@@ -396,14 +551,81 @@ mod tests {
 
     #[test]
     fn parses_replies() {
-        assert_eq!(parse_reply(b"member 0\n"), Some(0));
-        assert_eq!(parse_reply(b"member 12"), Some(12));
+        let plain = |member| Some(Reply { member, read: None });
+        assert_eq!(parse_reply(b"member 0\n"), plain(0));
+        assert_eq!(parse_reply(b"member 12"), plain(12));
+        assert_eq!(
+            parse_reply(b"member 2 1000 00000000deadbeef\n"),
+            Some(Reply {
+                member: 2,
+                read: Some((1000, 0xdead_beef))
+            })
+        );
+        assert_eq!(parse_reply(b"member 2 1000\n"), None);
+        assert_eq!(parse_reply(b"member 2 1000 deadbeef\n"), None);
+        assert_eq!(parse_reply(b"member 2 x 00000000deadbeef\n"), None);
+        assert_eq!(parse_reply(b"member 2 1 00000000deadbeef extra\n"), None);
         assert_eq!(parse_reply(b"member \n"), None);
         assert_eq!(parse_reply(b"member -1\n"), None);
         assert_eq!(parse_reply(b"Member 1\n"), None);
         assert_eq!(parse_reply(b"member 1\n\n"), None);
         assert_eq!(parse_reply(b""), None);
         assert_eq!(parse_reply(&[0xff, 0xfe]), None);
+    }
+
+    #[test]
+    fn payloads_are_lines_of_their_length() {
+        for len in [1, 2, 5, 9, 100, MAX_PAYLOAD] {
+            let p = payload(42, len);
+            assert_eq!(p.len(), len as usize);
+            assert_eq!(p.last(), Some(&b'\n'));
+            assert_eq!(p.iter().filter(|&&b| b == b'\n').count(), 1);
+        }
+        assert_eq!(payload(3, 12), b"sgctl 3 def\n");
+        assert_ne!(payload(3, 100), payload(4, 100));
+        // FNV-1a's published test values.
+        assert_eq!(fnv1a(FNV_START, b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a(FNV_START, b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(
+            fnv1a(fnv1a(FNV_START, b"fo"), b"o"),
+            fnv1a(FNV_START, b"foo")
+        );
+    }
+
+    #[test]
+    fn judges_payload_replies() {
+        let sent = payload(7, 50);
+        let good = Reply {
+            member: 1,
+            read: Some((50, fnv1a(FNV_START, &sent))),
+        };
+        assert_eq!(judge(good, Some(&sent)), Outcome::Served(1));
+        assert_eq!(judge(good, None), Outcome::Mismatch(1));
+        let short = Reply {
+            read: Some((49, fnv1a(FNV_START, &sent[..49]))),
+            ..good
+        };
+        assert_eq!(judge(short, Some(&sent)), Outcome::Mismatch(1));
+        let plain = Reply {
+            member: 2,
+            read: None,
+        };
+        assert_eq!(judge(plain, Some(&sent)), Outcome::Mismatch(2));
+        assert_eq!(judge(plain, None), Outcome::Served(2));
+        let s = Summary::new(&[Outcome::Mismatch(1), Outcome::Served(2)], &[5, 6]);
+        assert_eq!((s.completed, s.failed, s.payload_mismatch), (1, 1, 1));
+        let s = Summary {
+            payload_bytes: 50,
+            ..s
+        };
+        assert_eq!(
+            s.render(),
+            "connections 2: 1 completed, 1 failed \
+             (0 connect failed, 0 timed out, 0 no reply, 1 payload mismatched)\n\
+             payload 50 bytes per connection\n\
+             member 2: 1\n\
+             connect latency (us): min 5 p50 5 p99 6 max 6\n"
+        );
     }
 
     #[test]
@@ -483,6 +705,13 @@ mod tests {
         let json = serde_json::to_value(&s).unwrap();
         assert_eq!(json["members"][1]["served"], 2);
         assert_eq!(json["connect_latency_us"]["p99"], 50);
+        assert_eq!(json["reply_latency_us"], serde_json::Value::Null);
+        let r = Summary::with_replies(&outcomes[..3], &[1, 2, 3], &[300, 100, 200]);
+        let l = r.reply_latency_us.unwrap();
+        assert_eq!((l.min, l.p50, l.max), (100, 200, 300));
+        assert!(r
+            .render()
+            .ends_with("reply latency (us): min 100 p50 200 p99 300 max 300\n"));
     }
 
     #[test]

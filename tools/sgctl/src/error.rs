@@ -28,7 +28,8 @@ pub fn hint(call: Call, errno: i32) -> Option<&'static str> {
         (SetGroup | GetGroup, libc::ENOPROTOOPT) => "module not loaded (insmod sockgroup.ko)",
         (SetGroup, libc::EINVAL) => {
             "bad request: every member must be a listening TCP socket, listed once \
-             (the first fd not again), and the module must speak request version 1"
+             (the first fd not again), and the module must speak the request's version \
+             (1; 2 with --stall-ms, which a module without stall rescue refuses)"
         }
         (SetGroup, libc::E2BIG) => "too many members: a group has at most 64",
         (SetGroup, libc::EBADF) => "one of the fds is not open",

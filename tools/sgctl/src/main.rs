@@ -120,9 +120,12 @@ fn run(command: Command) -> Result<(), Error> {
                     targets
                 }
             };
-            let group = remote::group(&targets, args.policy)?;
+            let group = remote::group(&targets, args.policy, args.stall_ms)?;
+            let stall = args
+                .stall_ms
+                .map_or(String::new(), |ms| format!(", stall-ms {ms}"));
             print(&format!(
-                "grouped {} (policy {})\n",
+                "grouped {} (policy {}{stall})\n",
                 remote::join(&targets),
                 args.policy
             ))?;
@@ -210,6 +213,28 @@ mod tests {
         assert_eq!(a.policy, model::Policy::Primary);
         assert_eq!(a.stalled, [0, 2]);
         assert_eq!(a.serve_seconds, None);
+        assert_eq!(
+            (a.stall_ms, a.rewrite, a.read_payload),
+            (None, false, false)
+        );
+        let cli = Cli::try_parse_from([
+            "sgctl",
+            "serve",
+            "--port",
+            "1",
+            "--stall-ms",
+            "200",
+            "--rewrite",
+            "--read-payload",
+        ])
+        .unwrap();
+        let Command::Serve(a) = cli.command else {
+            panic!("serve expected")
+        };
+        assert_eq!(
+            (a.stall_ms, a.rewrite, a.read_payload),
+            (Some(200), true, true)
+        );
     }
 
     #[test]
@@ -264,6 +289,11 @@ mod tests {
             remote::named_targets(&a).unwrap(),
             [target(42, 3), target(42, 4), target(42, 5)]
         );
+        assert_eq!(a.stall_ms, None);
+        let a = group_args(&["--pid", "42", "--listening", "--stall-ms", "0"]).unwrap();
+        assert_eq!(a.stall_ms, Some(0));
+        let a = group_args(&["--member", "1:3", "--member", "1:4", "--stall-ms", "60000"]).unwrap();
+        assert_eq!(a.stall_ms, Some(60000));
     }
 
     #[test]
@@ -300,6 +330,9 @@ mod tests {
             &["--member", "42:3", "--listening"],
             &["--member", "42"],
             &["--member", "x:3", "--member", "42:4"],
+            &["--pid", "42", "--listening", "--stall-ms", "9"],
+            &["--pid", "42", "--listening", "--stall-ms", "70000"],
+            &["--pid", "42", "--listening", "--stall-ms", "x"],
         ] {
             assert!(group_args(bad).is_err(), "{bad:?}");
         }
@@ -334,7 +367,10 @@ mod tests {
         let Command::Connect(a) = cli.command else {
             panic!("connect expected")
         };
-        assert_eq!((a.port, a.count, a.timeout_ms), (9, 5, 2000));
+        assert_eq!(
+            (a.port, a.count, a.timeout_ms, a.payload),
+            (9, 5, 2000, None)
+        );
         assert_eq!(a.addr.to_string(), "127.0.0.1");
         assert!(
             Cli::try_parse_from(["sgctl", "connect", "--port", "9", "--timeout-ms", "0"]).is_err()

@@ -10,7 +10,10 @@ use clap::ValueEnum;
 use serde::Serialize;
 
 use crate::table::Table;
-use crate::uapi::{SOCKGROUP_F_REWRITE, SOCKGROUP_POLICY_PRIMARY, SOCKGROUP_POLICY_RING};
+use crate::uapi::{
+    SOCKGROUP_F_REWRITE, SOCKGROUP_MEMBER_SERVING, SOCKGROUP_MEMBER_STALLED,
+    SOCKGROUP_POLICY_PRIMARY, SOCKGROUP_POLICY_RING,
+};
 
 /// How an overflowing connection's sibling is chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum, Serialize)]
@@ -157,6 +160,59 @@ pub fn tcp_state_name(state: u8) -> &'static str {
     }
 }
 
+/// A member's state under stall rescue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// It accepts, or its accept queue is empty.
+    Serving,
+    /// Its oldest waiting connection has waited the group's `stall_ms`.
+    Stalled,
+}
+
+impl Status {
+    /// The status of a `SOCKGROUP_MEMBER_*` value, if known.
+    pub fn from_uapi(value: u32) -> Option<Self> {
+        match value {
+            SOCKGROUP_MEMBER_SERVING => Some(Self::Serving),
+            SOCKGROUP_MEMBER_STALLED => Some(Self::Stalled),
+            _ => None,
+        }
+    }
+
+    /// The status of its name in `/proc/net/sockgroup`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "serving" => Some(Self::Serving),
+            "stalled" => Some(Self::Stalled),
+            _ => None,
+        }
+    }
+
+    /// Its name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Serving => "serving",
+            Self::Stalled => "stalled",
+        }
+    }
+}
+
+/// A member's stall rescue state and counters (version 2 replies, and the
+/// listing's last columns).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Rescue {
+    /// Serving or stalled.
+    pub status: Status,
+    /// How long it has been stalled (ms; only getsockopt tells it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stalled_ms: Option<u32>,
+    /// Connections moved from its accept queue to a sibling.
+    pub rescued_away: u64,
+    /// Connections moved to its accept queue from a stalled sibling.
+    pub rescued_in: u64,
+}
+
 /// One listening socket of a group.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Member {
@@ -187,6 +243,9 @@ pub struct Member {
     pub dropped: u64,
     /// Socket cookie (`ss -e` shows it too).
     pub cookie: u64,
+    /// Stall rescue: status and counters, when the module reports them.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub rescue: Option<Rescue>,
 }
 
 /// A service group and its members in ring order.
@@ -200,14 +259,23 @@ pub struct Group {
     pub mode: Mode,
     /// SYNs that found every member full.
     pub dropped: u64,
+    /// Stall rescue's threshold in ms (0: off), when the module reports it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stall_ms: Option<u32>,
     /// Members in ring order.
     pub members: Vec<Member>,
 }
 
 impl Group {
     /// A human description: a title line, then a table of the members.
+    ///
+    /// When the module reports stall rescue (version 2 replies, the
+    /// listing's last columns), the title ends with the group's `stall-ms`
+    /// and the table has each member's status and rescued counters before
+    /// the cookie.
     pub fn render(&self) -> String {
-        let mut table = Table::new([
+        let rescue = self.members.iter().any(|m| m.rescue.is_some());
+        let mut headers = vec![
             "MEMBER",
             "FAMILY",
             "LOCAL",
@@ -217,15 +285,19 @@ impl Group {
             "REDIR-AWAY",
             "REDIR-IN",
             "DROPPED",
-            "COOKIE",
-        ]);
+        ];
+        if rescue {
+            headers.extend(["STATUS", "RESCUED-AWAY", "RESCUED-IN"]);
+        }
+        headers.push("COOKIE");
+        let mut table = Table::new(headers);
         for m in &self.members {
             let family = match m.v6only {
                 Some(true) => "inet6 (v6only)".to_owned(),
                 Some(false) => "inet6 (dual)".to_owned(),
                 None => m.family.name().to_owned(),
             };
-            table.push(vec![
+            let mut row = vec![
                 m.index.to_string(),
                 family,
                 m.local.to_string(),
@@ -235,11 +307,28 @@ impl Group {
                 m.redirected_away.to_string(),
                 m.redirected_in.to_string(),
                 m.dropped.to_string(),
-                m.cookie.to_string(),
-            ]);
+            ];
+            if rescue {
+                row.extend(match &m.rescue {
+                    Some(r) => [
+                        match (r.status, r.stalled_ms) {
+                            (Status::Stalled, Some(ms)) => format!("stalled {ms}ms"),
+                            (status, _) => status.name().to_owned(),
+                        },
+                        r.rescued_away.to_string(),
+                        r.rescued_in.to_string(),
+                    ],
+                    None => ["-".to_owned(), "-".to_owned(), "-".to_owned()],
+                });
+            }
+            row.push(m.cookie.to_string());
+            table.push(row);
         }
+        let stall = self
+            .stall_ms
+            .map_or(String::new(), |ms| format!("  stall-ms {ms}"));
         format!(
-            "group {}  policy {}  mode {}  members {}  dropped {}\n{}",
+            "group {}  policy {}  mode {}  members {}  dropped {}{stall}\n{}",
             self.id,
             self.policy,
             self.mode,
@@ -281,6 +370,7 @@ mod tests {
             redirected_in: 3,
             dropped: 0,
             cookie: 4097,
+            rescue: None,
         }
     }
 
@@ -315,6 +405,7 @@ mod tests {
             policy: Policy::Ring,
             mode: Mode::Steer,
             dropped: 0,
+            stall_ms: None,
             members: vec![member(0, "127.0.0.1:8080"), v6],
         };
         let text = group.render();
@@ -341,6 +432,7 @@ mod tests {
             policy: Policy::Primary,
             mode: Mode::Rewrite,
             dropped: 5,
+            stall_ms: None,
             members: vec![member(0, "127.0.0.1:80")],
         };
         let json = serde_json::to_value(&group).unwrap();
@@ -350,5 +442,82 @@ mod tests {
         assert_eq!(json["members"][0]["family"], "inet");
         assert_eq!(json["members"][0]["state_name"], "LISTEN");
         assert!(json["members"][0].get("v6only").is_none());
+        assert!(json.get("stall_ms").is_none());
+        assert!(json["members"][0].get("status").is_none());
+    }
+
+    fn rescue_group() -> Group {
+        let mut stalled = member(0, "127.0.0.1:8080");
+        stalled.rescue = Some(Rescue {
+            status: Status::Stalled,
+            stalled_ms: Some(250),
+            rescued_away: 12,
+            rescued_in: 0,
+        });
+        let mut serving = member(1, "127.0.0.1:8080");
+        serving.rescue = Some(Rescue {
+            status: Status::Serving,
+            stalled_ms: None,
+            rescued_away: 0,
+            rescued_in: 12,
+        });
+        Group {
+            id: 3,
+            policy: Policy::Ring,
+            mode: Mode::Steer,
+            dropped: 0,
+            stall_ms: Some(200),
+            members: vec![stalled, serving],
+        }
+    }
+
+    #[test]
+    fn renders_stall_rescue() {
+        let text = rescue_group().render();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            "group 3  policy ring  mode steer  members 2  dropped 0  stall-ms 200"
+        );
+        assert!(lines[1].ends_with("DROPPED  STATUS         RESCUED-AWAY  RESCUED-IN  COOKIE"));
+        assert!(lines[2].ends_with("0        stalled 250ms  12            0           4097"));
+        assert!(lines[3].ends_with("0        serving        0             12          4097"));
+        // A member without the counters (a listing without the columns)
+        // beside one with them.
+        let mut g = rescue_group();
+        g.members[1].rescue = None;
+        let text = g.render();
+        let cells: Vec<&str> = text.lines().nth(3).unwrap().split_whitespace().collect();
+        assert_eq!(cells[cells.len() - 5..], ["0", "-", "-", "-", "4097"]);
+    }
+
+    #[test]
+    fn serializes_stall_rescue() {
+        let json = serde_json::to_value(rescue_group()).unwrap();
+        assert_eq!(json["stall_ms"], 200);
+        let m = &json["members"];
+        assert_eq!(m[0]["status"], "stalled");
+        assert_eq!(m[0]["stalled_ms"], 250);
+        assert_eq!(m[0]["rescued_away"], 12);
+        assert_eq!(m[1]["status"], "serving");
+        assert!(m[1].get("stalled_ms").is_none());
+        assert_eq!(m[1]["rescued_in"], 12);
+    }
+
+    #[test]
+    fn status_names() {
+        for s in [Status::Serving, Status::Stalled] {
+            assert_eq!(Status::from_name(s.name()), Some(s));
+        }
+        assert_eq!(
+            Status::from_uapi(SOCKGROUP_MEMBER_SERVING),
+            Some(Status::Serving)
+        );
+        assert_eq!(
+            Status::from_uapi(SOCKGROUP_MEMBER_STALLED),
+            Some(Status::Stalled)
+        );
+        assert_eq!(Status::from_uapi(2), None);
+        assert_eq!(Status::from_name("Stalled"), None);
     }
 }

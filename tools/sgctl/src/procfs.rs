@@ -5,21 +5,28 @@
 //! After a header line starting with `#`, each line describes one member:
 //!
 //! ```text
-//! group policy mode member family local state queue handshakes limit redirected_away redirected_in dropped cookie
-//! 1 ring steer 0 inet 127.0.0.1:8080 10 0 0 128 0 3 0 4097
+//! group policy mode member family local state queue handshakes limit redirected_away redirected_in dropped cookie stall_ms status rescued_away rescued_in
+//! 1 ring steer 0 inet 127.0.0.1:8080 10 0 0 128 0 3 0 4097 200 serving 0 12
 //! ```
+//!
+//! The last four columns (stall rescue) came with version 2 of the request;
+//! a listing without them (an older module) parses too, without the
+//! rescue fields.
 
 use std::fmt;
 use std::net::SocketAddr;
 use std::str::FromStr;
 
-use crate::model::{tcp_state_name, Family, Group, Member, Mode, Policy};
+use crate::model::{tcp_state_name, Family, Group, Member, Mode, Policy, Rescue, Status};
 
 /// Where the module publishes its groups (per network namespace).
 pub const PROC_PATH: &str = "/proc/net/sockgroup";
 
-/// Number of whitespace-separated fields of a member line.
+/// Number of whitespace-separated fields of a member line without stall
+/// rescue's columns.
 const FIELDS: usize = 14;
+/// ... and with them.
+const FIELDS_V2: usize = 18;
 
 /// A line of the file that could not be understood.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,13 +52,46 @@ fn number<T: FromStr>(field: &str, name: &str) -> Result<T, String> {
         .map_err(|_| format!("bad {name} {field:?}: not a number in range"))
 }
 
-/// Parses one member line into its group's id, policy, mode and the member.
-fn parse_line(line: &str) -> Result<(u64, Policy, Mode, Member), String> {
+/// One member line: its group's id, policy, mode and stall threshold (when
+/// listed), and the member.
+struct Line {
+    group: u64,
+    policy: Policy,
+    mode: Mode,
+    stall_ms: Option<u32>,
+    member: Member,
+}
+
+/// Parses stall rescue's columns: the group's threshold and the member's
+/// state and counters.
+fn parse_rescue(f: &[&str]) -> Result<(u32, Rescue), String> {
+    let [stall_ms, status, away, into] = f[..] else {
+        unreachable!("called with the four last fields");
+    };
+    let status = Status::from_name(status).ok_or_else(|| format!("unknown status {status:?}"))?;
+    Ok((
+        number(stall_ms, "stall_ms")?,
+        Rescue {
+            status,
+            stalled_ms: None,
+            rescued_away: number(away, "rescued_away")?,
+            rescued_in: number(into, "rescued_in")?,
+        },
+    ))
+}
+
+/// Parses one member line.
+fn parse_line(line: &str) -> Result<Line, String> {
     let f: Vec<&str> = line.split_whitespace().collect();
+    let (f, rescue) = match f.len() {
+        FIELDS => (&f[..], None),
+        FIELDS_V2 => (&f[..FIELDS], Some(parse_rescue(&f[FIELDS..])?)),
+        n => return Err(format!("{n} fields, expected {FIELDS} or {FIELDS_V2}")),
+    };
     let [group, policy, mode, member, family, local, state, queue, handshakes, limit, away, into, dropped, cookie] =
         f[..]
     else {
-        return Err(format!("{} fields, expected {FIELDS}", f.len()));
+        unreachable!("the length was checked");
     };
     let policy = Policy::from_name(policy).ok_or_else(|| format!("unknown policy {policy:?}"))?;
     let mode = Mode::from_name(mode).ok_or_else(|| format!("unknown mode {mode:?}"))?;
@@ -74,16 +114,24 @@ fn parse_line(line: &str) -> Result<(u64, Policy, Mode, Member), String> {
         redirected_in: number(into, "redirected_in")?,
         dropped: number(dropped, "dropped")?,
         cookie: number(cookie, "cookie")?,
+        rescue: rescue.map(|r| r.1),
     };
-    Ok((number(group, "group")?, policy, mode, member))
+    Ok(Line {
+        group: number(group, "group")?,
+        policy,
+        mode,
+        stall_ms: rescue.map(|r| r.0),
+        member,
+    })
 }
 
 /// Parses the whole file into groups, in order of first appearance, each
 /// with its members in file (ring) order.
 ///
-/// Comment lines (`#`) and blank lines are skipped.  A group's policy and
-/// mode are taken from its first line, and its `dropped` is the sum of its
-/// members' (the kernel counts a drop against the member addressed).
+/// Comment lines (`#`) and blank lines are skipped.  A group's policy, mode
+/// and stall threshold are taken from its first line, and its `dropped` is
+/// the sum of its members' (the kernel counts a drop against the member
+/// addressed).
 pub fn parse(text: &str) -> Result<Vec<Group>, ParseError> {
     let mut groups: Vec<Group> = Vec::new();
     for (number, line) in text.lines().enumerate() {
@@ -91,25 +139,26 @@ pub fn parse(text: &str) -> Result<Vec<Group>, ParseError> {
         if trimmed.is_empty() || trimmed.starts_with('#') {
             continue;
         }
-        let (id, policy, mode, member) = parse_line(trimmed).map_err(|message| ParseError {
+        let line = parse_line(trimmed).map_err(|message| ParseError {
             line: number + 1,
             message,
         })?;
-        let group = match groups.iter().position(|g| g.id == id) {
+        let group = match groups.iter().position(|g| g.id == line.group) {
             Some(i) => &mut groups[i],
             None => {
                 groups.push(Group {
-                    id,
-                    policy,
-                    mode,
+                    id: line.group,
+                    policy: line.policy,
+                    mode: line.mode,
                     dropped: 0,
+                    stall_ms: line.stall_ms,
                     members: Vec::new(),
                 });
                 groups.last_mut().expect("just pushed")
             }
         };
-        group.dropped += member.dropped;
-        group.members.push(member);
+        group.dropped += line.member.dropped;
+        group.members.push(line.member);
     }
     Ok(groups)
 }
@@ -166,7 +215,7 @@ mod tests {
     fn reports_the_bad_line() {
         let err = parse("# h\n1 ring steer 0 inet 127.0.0.1:1 10 0 0 1 0 0 0\n").unwrap_err();
         assert_eq!(err.line, 2);
-        assert_eq!(err.message, "13 fields, expected 14");
+        assert_eq!(err.message, "13 fields, expected 14 or 18");
         let cases = [
             (
                 "1 loop steer 0 inet 127.0.0.1:1 10 0 0 1 0 0 0 1",
@@ -203,5 +252,60 @@ mod tests {
             assert!(err.message.starts_with(want), "{line}: {}", err.message);
         }
         assert!(err.to_string().starts_with("line 2: "));
+    }
+
+    const SAMPLE_V2: &str = "\
+# group policy mode member family local state queue handshakes limit redirected_away redirected_in dropped cookie stall_ms status rescued_away rescued_in
+4 ring rewrite 0 inet 127.0.0.1:9000 10 0 0 64 3 0 0 4097 200 stalled 65 0
+4 ring rewrite 1 inet 127.0.0.1:9001 10 0 0 64 0 2 0 4098 200 serving 0 40
+4 ring rewrite 2 inet 127.0.0.1:9002 10 1 0 64 0 1 0 4099 200 serving 0 25
+5 primary steer 0 inet6 [::1]:9100 10 0 0 8 0 0 0 4100 0 serving 0 0
+";
+
+    #[test]
+    fn parses_stall_rescue_columns() {
+        let groups = parse(SAMPLE_V2).unwrap();
+        let (g, h) = (&groups[0], &groups[1]);
+        assert_eq!((g.id, g.mode, g.stall_ms), (4, Mode::Rewrite, Some(200)));
+        let r: Vec<Rescue> = g.members.iter().map(|m| m.rescue.unwrap()).collect();
+        assert_eq!(
+            r[0],
+            Rescue {
+                status: Status::Stalled,
+                stalled_ms: None,
+                rescued_away: 65,
+                rescued_in: 0
+            }
+        );
+        assert_eq!((r[1].status, r[1].rescued_in), (Status::Serving, 40));
+        assert_eq!(r[2].rescued_in, 25);
+        assert_eq!(g.members[2].cookie, 4099);
+        assert_eq!(
+            (h.stall_ms, h.members[0].rescue.unwrap().status),
+            (Some(0), Status::Serving)
+        );
+        // Without the columns: no rescue fields.
+        let old = parse(SAMPLE).unwrap();
+        assert_eq!(old[0].stall_ms, None);
+        assert!(old
+            .iter()
+            .flat_map(|g| &g.members)
+            .all(|m| m.rescue.is_none()));
+    }
+
+    #[test]
+    fn reports_bad_stall_rescue_columns() {
+        let base = "1 ring steer 0 inet 127.0.0.1:1 10 0 0 1 0 0 0 1";
+        for (tail, want) in [
+            ("200 waiting 0 0", "unknown status"),
+            ("x serving 0 0", "bad stall_ms"),
+            ("200 serving -1 0", "bad rescued_away"),
+            ("200 stalled 0 y", "bad rescued_in"),
+        ] {
+            let err = parse(&format!("{base} {tail}\n")).unwrap_err();
+            assert!(err.message.starts_with(want), "{tail}: {}", err.message);
+        }
+        let err = parse(&format!("{base} 200 serving 0\n")).unwrap_err();
+        assert_eq!(err.message, "17 fields, expected 14 or 18");
     }
 }

@@ -20,6 +20,7 @@ use crate::listening::{self, Listener};
 use crate::model::{Group, Policy};
 use crate::sys;
 use crate::table::Table;
+use crate::uapi;
 
 /// A socket of a process: its pid and its fd there, written `PID:FD`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +72,11 @@ pub struct GroupArgs {
     /// Overflow policy of the group.
     #[arg(long, value_enum, default_value_t = Policy::Ring)]
     pub policy: Policy,
+    /// Stall rescue: a member whose oldest waiting connection has waited
+    /// this long (ms; 0 off, else 10 to 60000) has its queue moved to its
+    /// siblings (sends a version 2 request; without it, version 1).
+    #[arg(long, value_name = "MS", value_parser = uapi::parse_stall_ms)]
+    pub stall_ms: Option<u32>,
 }
 
 /// Arguments of `sgctl ungroup` and `sgctl info`: one socket, as
@@ -177,9 +183,14 @@ fn first_repeat<T: PartialEq>(ids: &[T]) -> Option<(usize, usize)> {
     (0..ids.len()).find_map(|j| ids[..j].iter().position(|id| *id == ids[j]).map(|i| (i, j)))
 }
 
-/// Groups the sockets `targets` into one ring, in that order; returns the
+/// Groups the sockets `targets` into one ring, in that order, with stall
+/// rescue after `stall_ms` when given (a version 2 request); returns the
 /// group as the kernel then reports it, if it can be read back.
-pub fn group(targets: &[Target], policy: Policy) -> Result<Option<Group>, Error> {
+pub fn group(
+    targets: &[Target],
+    policy: Policy,
+    stall_ms: Option<u32>,
+) -> Result<Option<Group>, Error> {
     check_targets(targets)?;
     let copies = take_fds(targets)?;
     // Two processes can share one socket (a forked server's workers): the
@@ -195,7 +206,7 @@ pub fn group(targets: &[Target], policy: Policy) -> Result<Option<Group>, Error>
         )));
     }
     let others: Vec<RawFd> = copies[1..].iter().map(AsRawFd::as_raw_fd).collect();
-    sys::set_group(copies[0].as_fd(), policy, &others)
+    sys::set_group(copies[0].as_fd(), policy, 0, stall_ms, &others)
         .map_err(|e| e.context(&format!("grouping {}", join(targets))))?;
     Ok(sys::get_group(copies[0].as_fd()).ok())
 }
@@ -212,7 +223,7 @@ pub fn join(targets: &[Target]) -> String {
 /// Runs `sgctl ungroup`.
 pub fn ungroup(target: Target) -> Result<(), Error> {
     let copies = take_fds(&[target])?;
-    sys::set_group(copies[0].as_fd(), Policy::Ring, &[]).map_err(|e| {
+    sys::set_group(copies[0].as_fd(), Policy::Ring, 0, None, &[]).map_err(|e| {
         e.context(&format!(
             "ungrouping fd {} of process {}",
             target.fd, target.pid
@@ -288,7 +299,7 @@ mod tests {
         let b = a.try_clone().unwrap();
         let me = std::process::id() as libc::pid_t;
         let (ta, tb) = (t(me, a.as_raw_fd()), t(me, b.as_raw_fd()));
-        match group(&[ta, tb], Policy::Ring) {
+        match group(&[ta, tb], Policy::Ring, None) {
             Err(Error::Msg(msg)) => {
                 assert_eq!(
                     msg,

@@ -5,9 +5,13 @@
 //! Every member that is not stalled accepts connections, writes
 //! `member K\n` to the client and closes.  Stalled members never accept, so
 //! their accept queues fill: with a group their overflow goes to siblings,
-//! without one (`--no-group`, the baseline) it is dropped.
+//! without one (`--no-group`, the baseline) it is dropped.  With
+//! `--stall-ms` the group rescues a stalled member's queue (its waiting
+//! connections move to siblings); with `--read-payload` a member first reads
+//! the client's line and answers `member K LEN HASH` (what it read), so a
+//! client can check that bytes sent before the move arrived intact.
 
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
@@ -17,10 +21,11 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use serde::Serialize;
 
+use crate::connect::{fnv1a, FNV_START, MAX_PAYLOAD};
 use crate::error::{Call, Error};
 use crate::model::{Group, Policy};
 use crate::table::Table;
-use crate::uapi::SOCKGROUP_MAX_MEMBERS;
+use crate::uapi::{self, SOCKGROUP_F_REWRITE, SOCKGROUP_MAX_MEMBERS};
 use crate::{net, sys};
 
 /// Arguments of `sgctl serve`.
@@ -51,6 +56,18 @@ pub struct ServeArgs {
     /// Same set-up without SO_SERVICE_GROUP (the baseline).
     #[arg(long)]
     pub no_group: bool,
+    /// Rewrite mode (conntrack NAT to the sibling's address and port; give
+    /// the members distinct ports or addresses).
+    #[arg(long, conflicts_with = "no_group")]
+    pub rewrite: bool,
+    /// Stall rescue after MS (0 off, else 10 to 60000): a version 2 request.
+    #[arg(long, value_name = "MS", value_parser = uapi::parse_stall_ms,
+          conflicts_with = "no_group")]
+    pub stall_ms: Option<u32>,
+    /// Read each client's first line before answering, and answer
+    /// `member K LEN HASH` (its length and FNV-1a hash; `connect --payload`).
+    #[arg(long)]
+    pub read_payload: bool,
     /// File written once every member listens (and is grouped).
     #[arg(long)]
     pub ready_file: Option<PathBuf>,
@@ -120,6 +137,9 @@ pub struct ServeReport {
     pub members: Vec<MemberReport>,
     /// Connections accepted in all.
     pub total: u64,
+    /// Connections accepted but not answered: with `--read-payload`, the
+    /// client closed or sent no full line within 5 s.
+    pub unanswered: u64,
     /// The group as the kernel saw it at the end (grouped runs).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub group: Option<Group>,
@@ -139,6 +159,9 @@ impl ServeReport {
         }
         let mut out = table.render("");
         out.push_str(&format!("total {}\n", self.total));
+        if self.unanswered > 0 {
+            out.push_str(&format!("unanswered {}\n", self.unanswered));
+        }
         if let Some(group) = &self.group {
             out.push('\n');
             out.push_str(&group.render());
@@ -180,25 +203,83 @@ pub(crate) fn write_atomically(path: &Path, text: &str) -> io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
-/// Answers one client of member `index`.
+/// Answers one client of member `index` with `text`.
 ///
 /// The reply is a few bytes into a new connection's empty send buffer, so a
 /// non-blocking write completes at once.  No `setsockopt` per connection
 /// (such as `SO_SNDTIMEO`): that call goes through the function the module
 /// hooks, and under QEMU TCG a call running while `insmod`/`rmmod` patches
 /// it can hit the patching breakpoint (README, Limits).
-fn answer(stream: TcpStream, index: u32) -> io::Result<()> {
+fn answer(stream: &TcpStream, text: &str) -> io::Result<()> {
     stream.set_nonblocking(true)?;
-    (&stream).write_all(format!("member {index}\n").as_bytes())
+    (&*stream).write_all(text.as_bytes())
 }
 
-/// Accepts every connection waiting on `listener` (non-blocking); returns
-/// how many were answered.
-fn drain(listener: &TcpListener, index: u32) -> u64 {
+/// How long a `--read-payload` member waits for a client's line.
+const PAYLOAD_WAIT: Duration = Duration::from_secs(5);
+
+/// A connection whose line a member is reading (`--read-payload`).
+struct Reading {
+    stream: TcpStream,
+    member: u32,
+    len: u64,
+    hash: u64,
+    deadline: Instant,
+}
+
+impl Reading {
+    /// Reads what has arrived; returns the reply once the line is complete
+    /// (or the client has closed), `None` while more is to come, and an
+    /// error when the connection failed.
+    fn advance(&mut self) -> io::Result<Option<String>> {
+        let mut buf = [0u8; 4096];
+        loop {
+            match (&self.stream).read(&mut buf) {
+                Ok(0) => return Ok(Some(self.reply())),
+                Ok(n) => {
+                    let newline = buf[..n].iter().position(|&b| b == b'\n');
+                    let line = newline.map_or(n, |i| i + 1);
+                    self.hash = fnv1a(self.hash, &buf[..line]);
+                    self.len += line as u64;
+                    if newline.is_some() || self.len > u64::from(MAX_PAYLOAD) {
+                        return Ok(Some(self.reply()));
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn reply(&self) -> String {
+        format!("member {} {} {:016x}\n", self.member, self.len, self.hash)
+    }
+}
+
+/// Accepts every connection waiting on `listener` (non-blocking): answers
+/// each at once, or (`read_payload`) adds it to `reading`.  Returns how
+/// many were answered.
+fn drain(
+    listener: &TcpListener,
+    index: u32,
+    read_payload: bool,
+    reading: &mut Vec<Reading>,
+) -> u64 {
     let mut answered = 0;
     loop {
         match listener.accept() {
-            Ok((stream, _)) => match answer(stream, index) {
+            Ok((stream, _)) if read_payload => match stream.set_nonblocking(true) {
+                Ok(()) => reading.push(Reading {
+                    stream,
+                    member: index,
+                    len: 0,
+                    hash: FNV_START,
+                    deadline: Instant::now() + PAYLOAD_WAIT,
+                }),
+                Err(e) => eprintln!("sgctl serve: member {index}: O_NONBLOCK: {e}"),
+            },
+            Ok((stream, _)) => match answer(&stream, &format!("member {index}\n")) {
                 Ok(()) => answered += 1,
                 Err(e) => eprintln!("sgctl serve: member {index}: answering a client: {e}"),
             },
@@ -213,23 +294,40 @@ fn drain(listener: &TcpListener, index: u32) -> u64 {
     }
 }
 
+/// What the serve loop counted: connections answered per member, and
+/// connections accepted but not answered.
+struct Counts {
+    answered: Vec<u64>,
+    unanswered: u64,
+}
+
 /// Serves `listeners[i]` for every `i` in `active` until a signal or the
-/// deadline, counting accepted connections per member.
+/// deadline, counting answered connections per member.
 fn serve_loop(
     listeners: &[TcpListener],
     active: &[usize],
+    read_payload: bool,
     deadline: Option<Instant>,
-) -> Result<Vec<u64>, Error> {
-    let mut counts = vec![0u64; listeners.len()];
-    let mut pollfds: Vec<libc::pollfd> = active
-        .iter()
-        .map(|&i| libc::pollfd {
-            fd: listeners[i].as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        })
-        .collect();
+) -> Result<Counts, Error> {
+    let mut counts = Counts {
+        answered: vec![0u64; listeners.len()],
+        unanswered: 0,
+    };
+    let mut reading: Vec<Reading> = Vec::new();
+    let mut pollfds: Vec<libc::pollfd> = Vec::new();
     while !STOP.load(Ordering::Relaxed) && deadline.is_none_or(|d| Instant::now() < d) {
+        pollfds.clear();
+        pollfds.extend(
+            active
+                .iter()
+                .map(|&i| listeners[i].as_raw_fd())
+                .chain(reading.iter().map(|r| r.stream.as_raw_fd()))
+                .map(|fd| libc::pollfd {
+                    fd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                }),
+        );
         // SAFETY: pollfds is a live array of pollfds.len() entries.
         let ret = unsafe { libc::poll(pollfds.as_mut_ptr(), pollfds.len() as libc::nfds_t, 100) };
         if ret < 0 {
@@ -239,13 +337,52 @@ fn serve_loop(
             }
             return Err(Error::os(Call::Other, "poll", &err));
         }
-        for (p, &i) in pollfds.iter_mut().zip(active) {
+        // Connections first (their pollfds follow the listeners'), so
+        // that the indices stay valid while new ones are added.
+        let now = Instant::now();
+        let ready: Vec<bool> = pollfds[active.len()..]
+            .iter()
+            .map(|p| p.revents != 0)
+            .collect();
+        let mut k = 0;
+        reading.retain_mut(|r| {
+            let is_ready = ready.get(k).copied().unwrap_or(false);
+            k += 1;
+            let done = if is_ready { r.advance() } else { Ok(None) };
+            match done {
+                Ok(Some(reply)) => {
+                    match answer(&r.stream, &reply) {
+                        Ok(()) => counts.answered[r.member as usize] += 1,
+                        Err(e) => {
+                            eprintln!("sgctl serve: member {}: answering a client: {e}", r.member);
+                            counts.unanswered += 1;
+                        }
+                    }
+                    false
+                }
+                Ok(None) if now < r.deadline => true,
+                Ok(None) => {
+                    eprintln!(
+                        "sgctl serve: member {}: no line from a client within {PAYLOAD_WAIT:?}",
+                        r.member
+                    );
+                    counts.unanswered += 1;
+                    false
+                }
+                Err(e) => {
+                    eprintln!("sgctl serve: member {}: reading a client: {e}", r.member);
+                    counts.unanswered += 1;
+                    false
+                }
+            }
+        });
+        for (p, &i) in pollfds.iter().zip(active) {
             if p.revents != 0 {
-                counts[i] += drain(&listeners[i], i as u32);
-                p.revents = 0;
+                counts.answered[i] += drain(&listeners[i], i as u32, read_payload, &mut reading);
             }
         }
     }
+    counts.unanswered += reading.len() as u64;
     Ok(counts)
 }
 
@@ -283,8 +420,15 @@ pub fn run(args: &ServeArgs) -> Result<ServeReport, Error> {
         .collect::<Result<Vec<_>, _>>()?;
     if !args.no_group {
         let others: Vec<RawFd> = listeners[1..].iter().map(AsRawFd::as_raw_fd).collect();
-        sys::set_group(listeners[0].as_fd(), args.policy, &others)
-            .map_err(|e| e.context("grouping the members on member 0"))?;
+        let flags = if args.rewrite { SOCKGROUP_F_REWRITE } else { 0 };
+        sys::set_group(
+            listeners[0].as_fd(),
+            args.policy,
+            flags,
+            args.stall_ms,
+            &others,
+        )
+        .map_err(|e| e.context("grouping the members on member 0"))?;
     }
     for (i, local) in locals.iter().enumerate() {
         let stalled = if args.stalled.contains(&(i as u32)) {
@@ -297,8 +441,12 @@ pub fn run(args: &ServeArgs) -> Result<ServeReport, Error> {
     if args.no_group {
         eprintln!("sgctl serve: not grouped (--no-group)");
     } else {
+        let mode = if args.rewrite { ", rewrite" } else { "" };
+        let stall = args
+            .stall_ms
+            .map_or(String::new(), |ms| format!(", stall-ms {ms}"));
         eprintln!(
-            "sgctl serve: grouped {} members, policy {}",
+            "sgctl serve: grouped {} members, policy {}{mode}{stall}",
             locals.len(),
             args.policy
         );
@@ -319,7 +467,10 @@ pub fn run(args: &ServeArgs) -> Result<ServeReport, Error> {
     let deadline = args
         .serve_seconds
         .map(|s| Instant::now() + Duration::from_secs(s));
-    let counts = serve_loop(&listeners, &active, deadline)?;
+    let Counts {
+        answered: counts,
+        unanswered,
+    } = serve_loop(&listeners, &active, args.read_payload, deadline)?;
 
     let group = if args.no_group {
         None
@@ -344,6 +495,7 @@ pub fn run(args: &ServeArgs) -> Result<ServeReport, Error> {
         policy: args.policy,
         members,
         total: counts.iter().sum(),
+        unanswered,
         group,
     })
 }
@@ -409,6 +561,7 @@ mod tests {
                 },
             ],
             total: 12,
+            unanswered: 0,
             group: None,
         };
         assert_eq!(

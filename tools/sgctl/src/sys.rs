@@ -12,9 +12,17 @@ use crate::uapi::{self, SO_SERVICE_GROUP};
 const FIRST_GUESS_MEMBERS: usize = 4;
 
 /// Links `fd` and `others` into one group (a ring in that order), or takes
-/// `fd` out of its group when `others` is empty.
-pub fn set_group(fd: BorrowedFd<'_>, policy: Policy, others: &[RawFd]) -> Result<(), Error> {
-    let req = uapi::encode_request(policy, 0, others);
+/// `fd` out of its group when `others` is empty.  `flags` are
+/// `SOCKGROUP_F_*`; with `stall_ms` the request is version 2 (stall rescue
+/// after that many ms, 0: off), else version 1.
+pub fn set_group(
+    fd: BorrowedFd<'_>,
+    policy: Policy,
+    flags: u32,
+    stall_ms: Option<u32>,
+    others: &[RawFd],
+) -> Result<(), Error> {
+    let req = uapi::encode_request(policy, flags, stall_ms, others);
     let len = libc::socklen_t::try_from(req.len()).expect("request fits a socklen_t");
     // SAFETY: req is a live buffer of len bytes, which the kernel only reads.
     let ret = unsafe {
@@ -37,12 +45,17 @@ pub fn set_group(fd: BorrowedFd<'_>, policy: Policy, others: &[RawFd]) -> Result
 
 /// Reads the group of `fd`, growing the buffer while the kernel answers
 /// `ERANGE` with the size it needs.
+///
+/// It asks for the version 2 reply (`SOCKGROUP_VERSION_2` in the buffer's
+/// first `__u32`); a module that predates it answers with version 1, which
+/// decodes too (without the stall rescue fields).
 pub fn get_group(fd: BorrowedFd<'_>) -> Result<Group, Error> {
     let what = "getsockopt(SO_SERVICE_GROUP)";
-    let mut size = uapi::reply_size(FIRST_GUESS_MEMBERS);
+    let mut size = uapi::reply_size_v2(FIRST_GUESS_MEMBERS);
     // A group can grow between two calls; a few rounds are plenty.
     for _ in 0..8 {
         let mut buf = vec![0u8; size];
+        buf[..4].copy_from_slice(&uapi::SOCKGROUP_VERSION_2.to_ne_bytes());
         let mut len = libc::socklen_t::try_from(size).expect("buffer fits a socklen_t");
         // SAFETY: buf is writable for len bytes and len is a valid socklen_t.
         let ret = unsafe {

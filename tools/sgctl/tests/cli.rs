@@ -16,7 +16,13 @@ use serde_json::Value;
 const SGCTL: &str = env!("CARGO_BIN_EXE_sgctl");
 
 fn sample() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/sockgroup.txt")
+    data("sockgroup.txt")
+}
+
+fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
 }
 
 fn module_loaded() -> bool {
@@ -136,6 +142,41 @@ fn show_renders_a_listing() {
 }
 
 #[test]
+fn show_renders_stall_rescue() {
+    let file = data("sockgroup_v2.txt");
+    let out = sgctl(&["show", "--file", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.starts_with("group 3  policy ring  mode steer  members 3  dropped 0  stall-ms 200\n"),
+        "{text}"
+    );
+    let row = |k: usize| -> Vec<String> {
+        let line = text.lines().nth(2 + k).unwrap();
+        line.split_whitespace().map(str::to_owned).collect()
+    };
+    assert_eq!(row(0)[9..], ["stalled", "65", "0", "4097"]);
+    assert_eq!(row(1)[9..], ["serving", "0", "33", "4098"]);
+
+    let out = sgctl(&["show", "--json", "--file", file.to_str().unwrap()]);
+    assert!(out.status.success());
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json[0]["stall_ms"], 200);
+    let m = &json[0]["members"];
+    assert_eq!(m[0]["status"], "stalled");
+    assert_eq!(m[0]["rescued_away"], 65);
+    assert_eq!(m[2]["rescued_in"], 32);
+    // The listing does not tell how long: getsockopt does.
+    assert!(m[0].get("stalled_ms").is_none());
+
+    // The older listing has none of it.
+    let out = sgctl(&["show", "--json", "--file", sample().to_str().unwrap()]);
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(json[0].get("stall_ms").is_none());
+    assert!(json[0]["members"][0].get("status").is_none());
+}
+
+#[test]
 fn show_fails_clearly() {
     let out = sgctl(&["show", "--file", "/nonexistent/sockgroup"]);
     assert_eq!(out.status.code(), Some(1));
@@ -204,6 +245,84 @@ fn serve_on_distinct_ports_and_ipv6() {
     }
     let out = server.stop();
     assert!(stdout(&out).contains("total 6\n"), "{}", stdout(&out));
+}
+
+#[test]
+fn payloads_arrive_intact() {
+    let server = Server::start(
+        "payload",
+        &[
+            "--no-group",
+            "--port",
+            "0",
+            "--listeners",
+            "2",
+            "--read-payload",
+            "--json",
+        ],
+    );
+    let port = server.port(0).to_string();
+    for len in ["1", "700", "16384"] {
+        let out = sgctl(&[
+            "connect",
+            "--port",
+            &port,
+            "--count",
+            "20",
+            "--concurrency",
+            "4",
+            "--payload",
+            len,
+            "--json",
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(summary["completed"], 20, "payload {len}: {summary}");
+        assert_eq!(summary["payload_mismatch"], 0);
+        assert_eq!(summary["payload_bytes"], len.parse::<u64>().unwrap());
+    }
+    // A client that sends nothing gets no reply from a payload reader
+    // (which answers once it gives up and closes: `member K 0 HASH`), and a
+    // payload is not what a plain server reads.
+    let out = sgctl(&[
+        "connect",
+        "--port",
+        &port,
+        "--count",
+        "2",
+        "--timeout-ms",
+        "300",
+    ]);
+    let text = stdout(&out);
+    assert!(
+        text.starts_with("connections 2: 0 completed, 2 failed (0 connect failed, 2 timed out"),
+        "{text}"
+    );
+    let out = server.stop();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["total"], 62);
+    assert_eq!(report["unanswered"], 0);
+
+    let plain = Server::start("nopayload", &["--no-group", "--port", "0"]);
+    let port = plain.port(0).to_string();
+    let out = sgctl(&[
+        "connect",
+        "--port",
+        &port,
+        "--count",
+        "3",
+        "--payload",
+        "10",
+    ]);
+    let text = stdout(&out);
+    assert!(
+        text.starts_with(
+            "connections 3: 0 completed, 3 failed (0 connect failed, 0 timed out, \
+             0 no reply, 3 payload mismatched)\n"
+        ),
+        "{text}"
+    );
 }
 
 #[test]
@@ -357,6 +476,21 @@ fn usage_errors_exit_non_zero() {
         &["group", "--pid", "1"],
         &["info", "--member", "1:3", "--fd", "4"],
         &["serve", "--port", "0", "--stalled", "5"],
+        &["serve", "--port", "0", "--stall-ms", "5"],
+        &["serve", "--port", "0", "--stall-ms", "60001"],
+        &["serve", "--port", "0", "--stall-ms", "100", "--no-group"],
+        &["serve", "--port", "0", "--rewrite", "--no-group"],
+        &[
+            "group",
+            "--member",
+            "1:3",
+            "--member",
+            "1:4",
+            "--stall-ms",
+            "1",
+        ],
+        &["connect", "--port", "1", "--payload", "0"],
+        &["connect", "--port", "1", "--payload", "16385"],
     ] {
         let out = sgctl(args);
         assert_eq!(out.status.code(), Some(1), "{args:?}");
