@@ -492,13 +492,20 @@ impl StallGroup {
             return;
         }
         let st = &m.counters.stall;
-        let head = m.sk.accept_head();
         let now = now_ms();
+        // A probe let through less than a tick ago may not have made its
+        // request socket yet: it is taken into account from the next sample,
+        // so that an empty queue then means it came and went.
+        let interval = u64::from(stall::probe_interval_ms(self.stall_ms));
+        let probe_at = st.next_probe_ms.load(Relaxed).saturating_sub(interval);
+        let settled = now.saturating_sub(probe_at) >= u64::from(stall::tick_ms(self.stall_ms));
+        let probed = settled && st.probed.swap(false, AcqRel);
+        let head = m.sk.accept_head();
         let sample = Sample {
             now_ms: now,
             head: head.map_or(0, |h| h.cookie),
             handshakes: m.sk.reqsk_queue_len(),
-            probed: st.probed.swap(false, AcqRel),
+            probed,
         };
         let mut t = st.tracker();
         let was = t.is_stalled();
