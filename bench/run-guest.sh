@@ -86,11 +86,14 @@ wait_for() {
 # tcp_listening PID PORT: a socket of PID's network namespace listens on PORT
 # (IPv4), from /proc/PID/net/tcp.
 tcp_listening() {
-	local hex sl local_addr rem st rest
+	local hex line sl local_addr rem st rest lines
 	printf -v hex ':%04X' "$2"
-	while read -r sl local_addr rem st rest; do
+	# Read whole (see `gone` in selftests/lib.sh).
+	mapfile -t lines 2>/dev/null <"/proc/$1/net/tcp" || return 1
+	for line in "${lines[@]}"; do
+		read -r sl local_addr rem st rest <<<"$line"
 		[[ $local_addr == *"$hex" && $st == 0A ]] && return 0
-	done <"/proc/$1/net/tcp" 2>/dev/null
+	done
 	return 1
 }
 

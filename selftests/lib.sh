@@ -74,11 +74,15 @@ busywait() {
 # gone PID: the process has exited (gone, or a zombie), read from
 # /proc/PID/status without starting a program.
 gone() {
-	local line
-	[ -r "/proc/$1/status" ] || return 0
-	while read -r line; do
+	local lines line
+	# The whole file at once: bash's `read` buffers a seekable file and
+	# seeks back what it did not use when it returns; a loop left early on
+	# a process that exits meanwhile fails that seek (ESRCH), and the
+	# shell's next `read` of fd 0 returns the rest of this file instead.
+	mapfile -t lines 2>/dev/null <"/proc/$1/status" || return 0
+	for line in "${lines[@]}"; do
 		case "$line" in State:*Z*) return 0 ;; State:*) return 1 ;; esac
-	done <"/proc/$1/status" 2>/dev/null
+	done
 	return 0
 }
 

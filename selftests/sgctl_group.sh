@@ -83,8 +83,11 @@ waitfor() {
 
 # exited PID: the process is gone or a zombie.
 exited() {
-	local stat
-	read -r stat 2>/dev/null <"/proc/$1/stat" || return 0
+	local stat lines
+	# Read whole (see `gone` in lib.sh).
+	mapfile -t lines 2>/dev/null <"/proc/$1/stat" || return 0
+	stat=${lines[0]:-}
+	[ -n "$stat" ] || return 0
 	stat=${stat##*) }
 	[ "${stat%% *}" = Z ]
 }
