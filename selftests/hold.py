@@ -25,7 +25,7 @@ sockets), so that what is checked is what an application sees.
   hold.py big HOST PORT           a header block over 16 KiB, answer checked.
   hold.py h2 HOST PORT            the HTTP/2 connection preface.
   hold.py tls HOST PORT [SNI]     a TLS ClientHello (with SNI NAME, or none).
-  hold.py compare SS CONNS PORTS ADDR  the learned state of the connections whose
+  hold.py compare SS CONNS PORTS ADDR DPORT  the learned state of the connections whose
                                   client (ADDR) ports are in PORTS (a JSON list),
                                   from `sgctl cluster conns --json` (CONNS),
                                   against the client's `ss -Htine` (SS).
@@ -372,9 +372,14 @@ def parse_ss(text):
     return out
 
 
-def compare(ss_path, conns_path, ports_path, client):
+def compare(ss_path, conns_path, ports_path, client, dport):
+    dport = int(dport)
     ss = parse_ss(open(ss_path).read())
-    conns = {c["sport"]: c for c in json.load(open(conns_path)) if c.get("saddr") == client}
+    # The client's connections to the port ss looked at: an earlier
+    # connection from the same client port to another service (a decided
+    # entry is listed for a while) is another connection.
+    conns = {c["sport"]: c for c in json.load(open(conns_path))
+             if c.get("saddr") == client and c.get("dport") == dport}
     ports = json.load(open(ports_path))
     bad = []
     for p in ports:

@@ -365,11 +365,27 @@ learned() {
 	ip netns exec "$cli" "$PY" "$here/hold.py" conns "$host" 8080 $NSTATE --keep "$tmp/keep.ports" \
 		>/dev/null 2>"$tmp/keep.err" &
 	pid=$!
-	busywait 10000 test -f "$tmp/keep.ports" || rc=1
+	busywait 10000 test -f "$tmp/keep.ports" ||
+		{ rc=1; echo "the clients did not connect: $(cat "$tmp/keep.err")"; }
+	# ss -e warns on stderr when no cgroup2 is mounted: not a failure.
 	if [ "$rc" = 0 ]; then
-		inc ss -Htine "dport = :8080" >"$tmp/ss.txt" && sg conns --json >"$tmp/conns.json" &&
-			jq -e --argjson s "$svc" 'all(.[]; .service != $s or .state != "held")' "$tmp/conns.json" >/dev/null &&
-			hold compare "$tmp/ss.txt" "$tmp/conns.json" "$tmp/keep.ports" "$client" >/dev/null || rc=1
+		inc ss -Htine "dport = :8080" >"$tmp/ss.txt" 2>/dev/null || { rc=1; echo "ss failed"; }
+	fi
+	if [ "$rc" = 0 ]; then
+		sg conns --json >"$tmp/conns.json" || rc=1
+	fi
+	# Every client got its answer: none of the service's connections is
+	# still held (a stale one would be a table leak).
+	if [ "$rc" = 0 ] && ! jq -e --argjson s "$svc" 'all(.[]; .service != $s or .state != "held")' \
+		"$tmp/conns.json" >/dev/null; then
+		rc=1
+		echo "held after the answers:"
+		jq -c --argjson s "$svc" '.[] | select(.service == $s and .state == "held")' "$tmp/conns.json"
+		echo "the clients' ports: $(cat "$tmp/keep.ports")"
+		echo "# ss of the client:"; cat "$tmp/ss.txt"
+	fi
+	if [ "$rc" = 0 ]; then
+		hold compare "$tmp/ss.txt" "$tmp/conns.json" "$tmp/keep.ports" "$client" 8080 >/dev/null || rc=1
 	fi
 	kill "$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null
