@@ -575,6 +575,13 @@ int sg_kunit_rules(void)
 	return sg_rs_kunit_rules();
 }
 EXPORT_SYMBOL_IF_KUNIT(sg_kunit_rules);
+
+void sg_kunit_syn_bench(struct sg_syn_bench_report *out, u32 members, u32 iters,
+			u32 rounds)
+{
+	sg_rs_kunit_syn_bench(out, members, iters, rounds);
+}
+EXPORT_SYMBOL_IF_KUNIT(sg_kunit_syn_bench);
 #endif
 
 /* Generic netlink (rust/genetlink.rs) */
