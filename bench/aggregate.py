@@ -46,8 +46,12 @@ SYN_LABELS = {
     "next": "full, next takes it",
     "walk": "full, ring walked to the last",
 }
-SYN_RE = re.compile(r"syn_decision members=(\d+) case=(\w+) iters=(\d+) rounds=(\d+) "
-                    r"chosen=(-?\d+) ns_min=(\d+) ns_median=(\d+)")
+SYN_RE = re.compile(r"syn_decision members=(\d+) from=(\w+) case=(\w+) iters=(\d+) "
+                    r"rounds=(\d+) chosen=(-?\d+) ns_min=(\d+) ns_median=(\d+)")
+SYN_FROM = {
+    "packet": "SYN packet (the hook's whole decision)",
+    "listener": "its listener (after the hook's listener lookup)",
+}
 
 
 def median(values):
@@ -355,18 +359,18 @@ def syn_decision(raw, states):
     sizes = {}
     iters = rounds = 0
     for m in SYN_RE.finditer(text):
-        members, case, it, rd, chosen, ns_min, ns_med = m.groups()
+        members, start, case, it, rd, chosen, ns_min, ns_med = m.groups()
         iters, rounds = int(it), int(rd)
-        sizes.setdefault(members, {})[case] = {
+        sizes.setdefault(members, {}).setdefault(start, {})[case] = {
             "chosen": int(chosen),
             "ns_per_decision": {"fastest_round": int(ns_min) / iters,
                                 "median_round": int(ns_med) / iters},
         }
     conn_us = (states.get("unloaded") or {}).get("cpu_us_per_connection", {}).get("median")
     if conn_us:
-        for cases in sizes.values():
-            for d in cases.values():
-                d["share_of_connection_cpu"] = d["ns_per_decision"]["fastest_round"] / (conn_us * 1e3)
+        for d in (d for froms in sizes.values() for cases in froms.values()
+                  for d in cases.values()):
+            d["share_of_connection_cpu"] = d["ns_per_decision"]["fastest_round"] / (conn_us * 1e3)
     return {
         "parameters": {"iterations": iters, "rounds": rounds,
                        "kunit_case": "sg_test_syn_decision (sockgroup_kunit.ko)"},
@@ -374,19 +378,25 @@ def syn_decision(raw, states):
         "connection_cpu_us": conn_us,
         "members": sizes,
         "method": (
-            "Inside the guest's kernel: NetGroups::steer_choice, the steer decision of the "
-            "LOCAL_IN hook once the packet's listener is known (the namespace's groups "
-            "snapshot under RCU, the listener's group by binary search, its ring position, "
-            "ring::choose reading each member's load), called `iterations` times in a loop "
-            "between two ktime_get() per case and round, cases alternating within a round; "
+            "Inside the guest's kernel, the module's own code: from packet = "
+            "NetGroups::steer_packet, the LOCAL_IN hook's steer decision for an IPv4 SYN "
+            "(built in memory, 127.0.0.1:40000 to the addressed listener) without acting "
+            "on it: the namespace's groups snapshot under RCU, the TCP header, the "
+            "listener lookup (inet_lookup_listener), the listener's group by binary "
+            "search, its ring position, ring::choose reading each member's load, and for "
+            "a redirect the established lookup of the 4-tuple; from listener = "
+            "NetGroups::steer_choice, the same from the listener on (no packet, no "
+            "lookups). Each called `iterations` times in a loop between two ktime_get() "
+            "per case and round, modes and cases alternating within a round; "
             "ns_per_decision = the round's time / iterations (fastest and median round). "
             "Ring groups of 2, 8 and 64 loopback listeners made with the option's own path "
             "(Control::regroup), all full (backlog 1, 2 connections queued) but the last in "
             "ring order: keep = the last member (room: the kernel's path), next = the one "
             "before it (its next member takes it), walk = member 0 (every member read); "
             "not_member = a listener of no group; no_group = a namespace's groups without "
-            "any. Not included: the packet's TCP header checks and the hook's listener "
-            "lookup, and the established-socket lookup of a redirected SYN. Under QEMU TCG "
+            "any. Not included: netfilter's call of the hook and the hook's fetch of the "
+            "namespace's state, and the action (assigning the socket, the counters). "
+            "Under QEMU TCG "
             "(emulated CPU): compare with the connection's CPU time of the same run "
             "(share_of_connection_cpu: fastest round over cost.states.unloaded's median "
             "cpu_us_per_connection), not with native figures."),
@@ -534,23 +544,27 @@ def syn_table(result, lines):
                  + ("passed (every decision chose as expected)." if sd["kunit_case_passed"]
                     else "**failed**: see the raw results file."))
     lines.append("")
-    lines.append("| members | " + " | ".join(SYN_LABELS[c] for c in SYN_CASES) + " |")
-    lines.append("|---:|" + "---:|" * len(SYN_CASES))
+    lines.append("| members | decision from | "
+                 + " | ".join(SYN_LABELS[c] for c in SYN_CASES) + " |")
+    lines.append("|---:|---|" + "---:|" * len(SYN_CASES))
     for members in sorted(sd["members"], key=int):
-        cases = sd["members"][members]
-        cells = []
-        for c in SYN_CASES:
-            d = cases.get(c)
-            cells.append(f"{d['ns_per_decision']['fastest_round']:.0f} ns" if d else "-")
-        lines.append(f"| {members} | " + " | ".join(cells) + " |")
+        for start in SYN_FROM:
+            cases = sd["members"][members].get(start)
+            if not cases:
+                continue
+            cells = []
+            for c in SYN_CASES:
+                d = cases.get(c)
+                cells.append(f"{d['ns_per_decision']['fastest_round']:.0f} ns" if d else "-")
+            lines.append(f"| {members} | {SYN_FROM[start]} | " + " | ".join(cells) + " |")
     if conn:
         def pct(members, case):
-            d = sd["members"].get(members, {}).get(case)
+            d = sd["members"].get(members, {}).get("packet", {}).get(case)
             return f"{d['share_of_connection_cpu'] * 100:.3f}%" if d else "-"
         big = max(sd["members"], key=int, default=None)
         lines.append("")
-        lines.append(f"Against a connection's CPU time in the cost section ({fmt_us(conn)}, "
-                     "module not loaded): no group "
+        lines.append(f"The hook's decision for a SYN packet against a connection's CPU time "
+                     f"in the cost section ({fmt_us(conn)}, module not loaded): no group "
                      f"{pct(big, 'no_group')} of it, a member with room in a group of {big} "
                      f"{pct(big, 'keep')}, the whole ring of {big} walked {pct(big, 'walk')}.")
 

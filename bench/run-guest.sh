@@ -26,10 +26,11 @@
 #    group, loaded with nginx's three listeners in a group (nobody full).
 #    Every round runs the three states; the order rotates, so that each
 #    state takes each position once every three rounds.
-# 3. SYN decision: the module's decision timed inside the kernel, by the
-#    KUnit case sg_test_syn_decision (sockgroup_kunit.ko loaded with
-#    syn_bench_iters=$SYN_ITERS syn_bench_rounds=$SYN_ROUNDS): groups of 2,
-#    8 and 64 loopback listeners, and no group; its results file is kept.
+# 3. SYN decision (bench/README.md, section 4): the module's decision timed
+#    inside the kernel by the KUnit case sg_test_syn_decision
+#    (sockgroup_kunit.ko loaded with syn_bench_iters=$SYN_ITERS
+#    syn_bench_rounds=$SYN_ROUNDS): groups of 2, 8 and 64 loopback
+#    listeners, and no group; its results file is kept.
 #
 # BENCH_SECTIONS (default "overload cost syn") names the sections to run.
 #

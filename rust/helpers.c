@@ -920,6 +920,16 @@ void sg_kfree_skb(struct sk_buff *skb)
 	kfree_skb(skb);
 }
 
+struct sk_buff *sg_alloc_skb(unsigned int size)
+{
+	return alloc_skb(size, GFP_KERNEL);
+}
+
+void sg_skb_reset_network_header(struct sk_buff *skb)
+{
+	skb_reset_network_header(skb);
+}
+
 void sg_spin_lock_bh(spinlock_t *lock)
 {
 	spin_lock_bh(lock);

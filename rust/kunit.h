@@ -40,12 +40,18 @@ struct sg_hmac_report {
 /*
  * The SYN decision's microbenchmark (sg_test_syn_decision): one ring group
  * of `members` loopback listeners, all full but the last (in ring order),
- * in a group set of its own, and one listener in no group.  Per case,
- * `iters` decisions timed with ktime in each of `rounds` rounds; the
+ * in a group set of its own, and one listener in no group.  Per mode and
+ * case, `iters` decisions timed with ktime in each of `rounds` rounds; the
  * fastest and the median round, and what the last decision chose: the
  * ring index of the member that takes the connection, -1 none (the
  * kernel's own path), -2 every member full, -3 a socket of no member.
  */
+enum sg_syn_bench_mode {
+	SG_SYN_PACKET,		/* the LOCAL_IN hook's decision for a SYN packet */
+	SG_SYN_LISTENER,	/* the same once the packet's listener is known */
+	SG_SYN_MODES
+};
+
 enum sg_syn_bench_case {
 	SG_SYN_KEEP,		/* the last member, which has room */
 	SG_SYN_NEXT,		/* the one before it: full, its next member has room */
@@ -57,9 +63,9 @@ enum sg_syn_bench_case {
 
 struct sg_syn_bench_report {
 	int err;
-	s32 chosen[SG_SYN_CASES];
-	u64 ns_min[SG_SYN_CASES];	/* for `iters` decisions */
-	u64 ns_median[SG_SYN_CASES];
+	s32 chosen[SG_SYN_MODES][SG_SYN_CASES];
+	u64 ns_min[SG_SYN_MODES][SG_SYN_CASES];	/* for `iters` decisions */
+	u64 ns_median[SG_SYN_MODES][SG_SYN_CASES];
 };
 
 void sg_kunit_listener_probe(struct sg_listener_report *out, int backlog);

@@ -441,18 +441,38 @@ fn wait_until(mut done: impl FnMut() -> bool) -> bool {
     done()
 }
 
+/// An IPv4 TCP SYN from 127.0.0.1:40000 to 127.0.0.1:`dport`: IP and TCP
+/// headers (no options, checksums left zero: the decision reads none).
+fn syn_v4(dport: u16) -> [u8; 40] {
+    let mut p = [0u8; 40];
+    p[0] = 0x45; // version 4, 5 words of header
+    p[2..4].copy_from_slice(&40u16.to_be_bytes());
+    p[8] = 64; // TTL
+    p[9] = super::bindings::IPPROTO_TCP as u8;
+    p[12..16].copy_from_slice(&[127, 0, 0, 1]);
+    p[16..20].copy_from_slice(&[127, 0, 0, 1]);
+    p[20..22].copy_from_slice(&40000u16.to_be_bytes());
+    p[22..24].copy_from_slice(&dport.to_be_bytes());
+    p[32] = 5 << 4; // data offset: 5 words
+    p[33] = super::skb::tcp_flags::SYN;
+    p
+}
+
 /// The SYN decision's microbenchmark (see `struct sg_syn_bench_report`):
-/// the module's own [`crate::groups::NetGroups::steer_choice`] on a ring
-/// group of `members` real listeners made with the option's own path
-/// (`Control::regroup`), in a groups state of its own (not the initial
-/// namespace's, so no packet of the host meets it).
+/// the module's own decisions, [`crate::groups::NetGroups::steer_packet`]
+/// for a SYN packet and [`crate::groups::NetGroups::steer_choice`] for its
+/// listener, on a ring group of `members` real listeners made with the
+/// option's own path (`Control::regroup`), in a groups state of its own
+/// (not the initial namespace's, so no packet of the host meets it).
 fn syn_bench(members: u32, iters: u32, rounds: u32) -> kernel::error::Result<SynBenchReport> {
     use super::bindings::{
-        sg_syn_bench_case_SG_SYN_KEEP as KEEP, sg_syn_bench_case_SG_SYN_NEXT as NEXT,
-        sg_syn_bench_case_SG_SYN_NOT_MEMBER as NOT_MEMBER,
+        sg_syn_bench_case_SG_SYN_CASES as CASES, sg_syn_bench_case_SG_SYN_KEEP as KEEP,
+        sg_syn_bench_case_SG_SYN_NEXT as NEXT, sg_syn_bench_case_SG_SYN_NOT_MEMBER as NOT_MEMBER,
         sg_syn_bench_case_SG_SYN_NO_GROUP as NO_GROUP, sg_syn_bench_case_SG_SYN_WALK as WALK,
+        sg_syn_bench_mode_SG_SYN_LISTENER as LISTENER, sg_syn_bench_mode_SG_SYN_MODES as MODES,
+        sg_syn_bench_mode_SG_SYN_PACKET as PACKET,
     };
-    use super::sock::Sock;
+    use super::{net::Net, skb::OwnedSkb, sock::Sock};
     use crate::{
         groups::NetGroups,
         logic::uapi::{Request, MAX_MEMBERS},
@@ -502,13 +522,20 @@ fn syn_bench(members: u32, iters: u32, rounds: u32) -> kernel::error::Result<Syn
     // Ring order: the anchor, then the listed ones.
     groups.control().regroup(sk(0), &listed, &req)?;
     let empty = NetGroups::new()?;
+    // The listeners' namespace, the initial one, where the packets'
+    // listener lookup finds them.
+    let net: &Net = sk(0).net();
 
-    let mut cases = [(&groups, sk(0)); 5];
-    cases[KEEP as usize] = (&groups, sk(n - 1));
-    cases[NEXT as usize] = (&groups, sk(n - 2));
-    cases[WALK as usize] = (&groups, sk(0));
-    cases[NOT_MEMBER as usize] = (&groups, sk(n));
-    cases[NO_GROUP as usize] = (&empty, sk(0));
+    let mut addressed = [(&groups, 0); CASES as usize];
+    addressed[KEEP as usize] = (&groups, n - 1);
+    addressed[NEXT as usize] = (&groups, n - 2);
+    addressed[WALK as usize] = (&groups, 0);
+    addressed[NOT_MEMBER as usize] = (&groups, n);
+    addressed[NO_GROUP as usize] = (&empty, 0);
+    let mut packets = KVec::with_capacity(CASES as usize, GFP_KERNEL)?;
+    for &(_, i) in addressed.iter() {
+        packets.push(OwnedSkb::ipv4(&syn_v4(sk(i).local_port()))?, GFP_KERNEL)?;
+    }
     let index = |r: Option<Option<usize>>| match r {
         None => -1,
         Some(None) => -2,
@@ -519,25 +546,40 @@ fn syn_bench(members: u32, iters: u32, rounds: u32) -> kernel::error::Result<Syn
 
     let mut report = SynBenchReport::default();
     let rounds = rounds.clamp(1, 64) as usize;
-    let mut times = [[0u64; 64]; 5];
-    // The cases alternate within each round, so that what else the machine
-    // does falls on all of them alike.
-    for round in 0..rounds {
-        for (c, &(g, addressed)) in cases.iter().enumerate() {
-            let mut last = None;
-            let start = Ktime::ktime_get();
-            for _ in 0..iters {
-                last = black_box(g.steer_choice(black_box(addressed)));
+    // Per round, mode and case: the round's time for `iters` decisions.
+    let mut times = [[[0u64; CASES as usize]; MODES as usize]; 64];
+    // The modes and cases alternate within each round, so that what else
+    // the machine does falls on all of them alike.
+    for per_round in times[..rounds].iter_mut() {
+        for mode in [PACKET, LISTENER] {
+            for (c, &(g, i)) in addressed.iter().enumerate() {
+                let (listener, packet) = (sk(i), &*packets[c]);
+                let mut last = None;
+                let start = Ktime::ktime_get();
+                if mode == PACKET {
+                    for _ in 0..iters {
+                        last = black_box(g.steer_packet(net, black_box(packet)));
+                    }
+                } else {
+                    for _ in 0..iters {
+                        last = black_box(g.steer_choice(black_box(listener)));
+                    }
+                }
+                let ns = (Ktime::ktime_get() - start).to_ns().max(0) as u64;
+                per_round[mode as usize][c] = ns;
+                report.chosen[mode as usize][c] = index(last);
             }
-            times[c][round] = (Ktime::ktime_get() - start).to_ns().max(0) as u64;
-            report.chosen[c] = index(last);
         }
     }
-    for (c, t) in times.iter_mut().enumerate() {
-        let t = &mut t[..rounds];
-        t.sort_unstable();
-        report.ns_min[c] = t[0];
-        report.ns_median[c] = t[rounds / 2];
+    let per_mode = report.ns_min.iter_mut().zip(report.ns_median.iter_mut());
+    for (m, (mins, medians)) in per_mode.enumerate() {
+        for (c, (min, median)) in mins.iter_mut().zip(medians.iter_mut()).enumerate() {
+            let mut t: [u64; 64] = core::array::from_fn(|r| times[r][m][c]);
+            let t = &mut t[..rounds];
+            t.sort_unstable();
+            *min = t[0];
+            *median = t[rounds / 2];
+        }
     }
     // The groups hold references on their members: the listeners outlive
     // them in any order of drops.

@@ -95,11 +95,13 @@ static void sg_test_rules(struct kunit *test)
 }
 
 /*
- * The SYN decision's microbenchmark: the module's steer decision after the
- * listener lookup (the namespace's groups, the listener's group, the ring
- * choice; NetGroups::steer_choice) on ring groups of 2, 8 and 64 real
- * loopback listeners, all full but the last, and on a listener in no group
- * and a namespace's state without groups.  It reports the time per
+ * The SYN decision's microbenchmark: the module's steer decision, for a SYN
+ * packet (the LOCAL_IN hook's: the namespace's groups, the packet's TCP
+ * header and listener lookup, the listener's group, the ring choice, and
+ * for a redirect the established lookup; NetGroups::steer_packet) and from
+ * its listener on (NetGroups::steer_choice), on ring groups of 2, 8 and 64
+ * real loopback listeners, all full but the last, and on a listener in no
+ * group and a namespace's state without groups.  It reports the time per
  * decision (kunit_info lines, which `make bench` reads from the results
  * file) and asserts only what the decisions chose, never a time.
  * `make check` runs few decisions; `make bench` loads the module with
@@ -115,6 +117,10 @@ MODULE_PARM_DESC(syn_bench_rounds, "rounds of sg_test_syn_decision (at most 64)"
 static void sg_test_syn_decision(struct kunit *test)
 {
 	static const u32 sizes[] = { 2, 8, 64 };
+	static const char *const modes[SG_SYN_MODES] = {
+		[SG_SYN_PACKET] = "packet",
+		[SG_SYN_LISTENER] = "listener",
+	};
 	static const char *const names[SG_SYN_CASES] = {
 		[SG_SYN_KEEP] = "keep",
 		[SG_SYN_NEXT] = "next",
@@ -125,7 +131,7 @@ static void sg_test_syn_decision(struct kunit *test)
 	u32 iters = max(syn_bench_iters, 1U);
 	u32 rounds = clamp(syn_bench_rounds, 1U, 64U);
 	struct sg_syn_bench_report *r;
-	int i, c;
+	int i, m, c;
 
 	r = kunit_kzalloc(test, sizeof(*r), GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, r);
@@ -136,19 +142,22 @@ static void sg_test_syn_decision(struct kunit *test)
 		r->err = 1;
 		sg_kunit_syn_bench(r, sizes[i], iters, rounds);
 		KUNIT_ASSERT_EQ_MSG(test, r->err, 0, "members=%u", sizes[i]);
-		for (c = 0; c < SG_SYN_CASES; c++)
-			kunit_info(test,
-				   "syn_decision members=%u case=%s iters=%u rounds=%u chosen=%d ns_min=%llu ns_median=%llu\n",
-				   sizes[i], names[c], iters, rounds, r->chosen[c],
-				   r->ns_min[c], r->ns_median[c]);
-		/* The last member has room: it keeps its connection. */
-		KUNIT_EXPECT_EQ(test, r->chosen[SG_SYN_KEEP], -1);
-		/* Every other member is full: the last takes theirs. */
-		KUNIT_EXPECT_EQ(test, r->chosen[SG_SYN_NEXT], last);
-		KUNIT_EXPECT_EQ(test, r->chosen[SG_SYN_WALK], last);
-		/* No group of its own, or none at all: the kernel's path. */
-		KUNIT_EXPECT_EQ(test, r->chosen[SG_SYN_NOT_MEMBER], -1);
-		KUNIT_EXPECT_EQ(test, r->chosen[SG_SYN_NO_GROUP], -1);
+		for (m = 0; m < SG_SYN_MODES; m++) {
+			for (c = 0; c < SG_SYN_CASES; c++)
+				kunit_info(test,
+					   "syn_decision members=%u from=%s case=%s iters=%u rounds=%u chosen=%d ns_min=%llu ns_median=%llu\n",
+					   sizes[i], modes[m], names[c], iters, rounds,
+					   r->chosen[m][c], r->ns_min[m][c],
+					   r->ns_median[m][c]);
+			/* The last member has room: it keeps its connection. */
+			KUNIT_EXPECT_EQ(test, r->chosen[m][SG_SYN_KEEP], -1);
+			/* Every other member is full: the last takes theirs. */
+			KUNIT_EXPECT_EQ(test, r->chosen[m][SG_SYN_NEXT], last);
+			KUNIT_EXPECT_EQ(test, r->chosen[m][SG_SYN_WALK], last);
+			/* No group of its own, or none at all: the kernel's path. */
+			KUNIT_EXPECT_EQ(test, r->chosen[m][SG_SYN_NOT_MEMBER], -1);
+			KUNIT_EXPECT_EQ(test, r->chosen[m][SG_SYN_NO_GROUP], -1);
+		}
 	}
 }
 

@@ -854,23 +854,42 @@ impl NetGroups {
         Some(d.target.map(|t| t.sk.key()))
     }
 
-    /// Steer mode, at LOCAL_IN: a SYN for a full member is handed to the
-    /// sibling's socket as addressed.
-    fn steer(&self, net: &Net, skb: &SkBuff, family: Family) {
-        let guard = Guard::new();
-        let Some(snap) = self.snap.get(&guard) else {
-            return;
-        };
+    /// Steer mode's decision for a packet at LOCAL_IN (see [`Self::decide`]).
+    fn steer_decision<'a>(
+        &'a self,
+        net: &Net,
+        skb: &SkBuff,
+        family: Family,
+        guard: &'a Guard,
+    ) -> Option<Decision<'a>> {
+        let snap = self.snap.get(guard)?;
         if skb.has_sock() {
-            return;
+            return None;
         }
         // With `tcp_syncookies=2` every listener answers every SYN with a
         // cookie, and the ACK of a steered one would be looked up on the
         // addressed listener: leave them all to the kernel.
         if net.tcp_syncookies() == 2 {
-            return;
+            return None;
         }
-        let Some(d) = Self::decide(snap, net, skb, family, false, &guard) else {
+        Self::decide(snap, net, skb, family, false, guard)
+    }
+
+    /// [`Self::steer_decision`] for an IPv4 packet, for the KUnit suite's
+    /// microbenchmark: the LOCAL_IN hook's whole decision, without acting
+    /// on it. Answers as [`Self::steer_choice`].
+    #[cfg(CONFIG_KUNIT)]
+    pub(crate) fn steer_packet(&self, net: &Net, skb: &SkBuff) -> Option<Option<usize>> {
+        let guard = Guard::new();
+        let d = self.steer_decision(net, skb, Family::Inet, &guard)?;
+        Some(d.target.map(|t| t.sk.key()))
+    }
+
+    /// Steer mode, at LOCAL_IN: a SYN for a full member is handed to the
+    /// sibling's socket as addressed.
+    fn steer(&self, net: &Net, skb: &SkBuff, family: Family) {
+        let guard = Guard::new();
+        let Some(d) = self.steer_decision(net, skb, family, &guard) else {
             return;
         };
         match d.target {
