@@ -8,6 +8,7 @@
 #   make check            every test suite (the CI command); ends with "N passed, N failed"
 #   make demo             the demo, in the test VM
 #   make bench            the benchmarks, in the test VM (bench/README.md)
+#   make bench-syn        only its SYN decision microbenchmark (the rest kept)
 #   make lint             rustfmt, clippy (CLIPPY=1), checkpatch
 #   make kernel [DEBUG=1] build (once) the test kernel
 #   make deps             install what is missing (Debian packages, rust-src, bindgen)
@@ -28,7 +29,7 @@ endif
 # plain and the debug module can both exist and neither rebuild wipes the other.
 SOURCES := Kbuild src rust include
 
-.PHONY: all module kernel check demo bench lint clean host-test deps sgctl test-progs
+.PHONY: all module kernel check demo bench bench-syn lint clean host-test deps sgctl test-progs
 
 # The first target is the default: `make` builds the module.
 all: module
@@ -66,6 +67,11 @@ demo: deps module sgctl
 
 bench: deps module sgctl
 	bench/bench.sh
+
+# Only the SYN decision's microbenchmark (bench/README.md, section 4): the
+# other sections of bench/results/latest.json keep their last run's figures.
+bench-syn: deps module
+	BENCH_SECTIONS=syn bench/bench.sh
 
 lint:
 	selftests/lint

@@ -37,6 +37,21 @@ NSTAT = ["ListenOverflows", "ListenDrops", "TCPReqQFullDrop", "SyncookiesSent"]
 # Also kept, to explain what the four above do not show.
 NSTAT_EXTRA = ["TCPSynRetrans", "TCPTimeouts", "TCPAbortOnData", "TCPAbortOnClose"]
 USER_HZ = 100  # /proc/stat ticks per second
+# The KUnit case sg_test_syn_decision's cases, in the order of the table.
+SYN_CASES = ["no_group", "not_member", "keep", "next", "walk"]
+SYN_LABELS = {
+    "no_group": "no group in the namespace",
+    "not_member": "listener in no group",
+    "keep": "member with room",
+    "next": "full, next takes it",
+    "walk": "full, ring walked to the last",
+}
+SYN_RE = re.compile(r"syn_decision members=(\d+) from=(\w+) case=(\w+) iters=(\d+) "
+                    r"rounds=(\d+) chosen=(-?\d+) ns_min=(\d+) ns_median=(\d+)")
+SYN_FROM = {
+    "packet": "SYN packet (the hook's whole decision)",
+    "listener": "its listener (after the hook's listener lookup)",
+}
 
 
 def median(values):
@@ -334,6 +349,60 @@ def cost(raw, meta):
     return states, per_syn
 
 
+def syn_decision(raw, states):
+    """The figures of sg_test_syn_decision (its KUnit results file), and
+    each decision as a share of a connection's CPU time in section 2."""
+    path = raw / "syn-decision.kunit.txt"
+    if not path.exists():
+        return None
+    text = path.read_text()
+    sizes = {}
+    iters = rounds = 0
+    for m in SYN_RE.finditer(text):
+        members, start, case, it, rd, chosen, ns_min, ns_med = m.groups()
+        iters, rounds = int(it), int(rd)
+        sizes.setdefault(members, {}).setdefault(start, {})[case] = {
+            "chosen": int(chosen),
+            "ns_per_decision": {"fastest_round": int(ns_min) / iters,
+                                "median_round": int(ns_med) / iters},
+        }
+    conn_us = (states.get("unloaded") or {}).get("cpu_us_per_connection", {}).get("median")
+    if conn_us:
+        for d in (d for froms in sizes.values() for cases in froms.values()
+                  for d in cases.values()):
+            d["share_of_connection_cpu"] = d["ns_per_decision"]["fastest_round"] / (conn_us * 1e3)
+    return {
+        "parameters": {"iterations": iters, "rounds": rounds,
+                       "kunit_case": "sg_test_syn_decision (sockgroup_kunit.ko)"},
+        "kunit_case_passed": bool(re.search(r"^\s*ok \d+ sg_test_syn_decision$", text, re.M)),
+        "connection_cpu_us": conn_us,
+        "members": sizes,
+        "method": (
+            "Inside the guest's kernel, the module's own code: from packet = "
+            "NetGroups::steer_packet, the LOCAL_IN hook's steer decision for an IPv4 SYN "
+            "(built in memory, 127.0.0.1:40000 to the addressed listener) without acting "
+            "on it: the namespace's groups snapshot under RCU, the TCP header, the "
+            "listener lookup (inet_lookup_listener), the listener's group by binary "
+            "search, its ring position, ring::choose reading each member's load, and for "
+            "a redirect the established lookup of the 4-tuple; from listener = "
+            "NetGroups::steer_choice, the same from the listener on (no packet, no "
+            "lookups). Each called `iterations` times in a loop between two ktime_get() "
+            "per case and round, modes and cases alternating within a round; "
+            "ns_per_decision = the round's time / iterations (fastest and median round). "
+            "Ring groups of 2, 8 and 64 loopback listeners made with the option's own path "
+            "(Control::regroup), all full (backlog 1, 2 connections queued) but the last in "
+            "ring order: keep = the last member (room: the kernel's path), next = the one "
+            "before it (its next member takes it), walk = member 0 (every member read); "
+            "not_member = a listener of no group; no_group = a namespace's groups without "
+            "any. Not included: netfilter's call of the hook and the hook's fetch of the "
+            "namespace's state, and the action (assigning the socket, the counters). "
+            "Under QEMU TCG "
+            "(emulated CPU): compare with the connection's CPU time of the same run "
+            "(share_of_connection_cpu: fastest round over cost.states.unloaded's median "
+            "cpu_us_per_connection), not with native figures."),
+    }
+
+
 def fmt_us(us):
     if us is None:
         return "-"
@@ -351,7 +420,6 @@ def fmt_ratio(r):
 
 def tables(result):
     meta = result["environment"]
-    ov = result["overload"]["cases"]
     lines = []
     lines.append(f"Run of {meta['date']}: kernel {meta['kernel']}, {meta['cpus']} vCPUs, "
                  f"QEMU {meta['accel'].upper()} ({meta['cpu_model']}), clocksource "
@@ -362,8 +430,25 @@ def tables(result):
         lines.append(f"**WARNING**: the guest's clocksource was {meta['clocksource']}, not tsc: "
                      "the latencies below move in jiffies steps (4 ms at HZ=250).")
     lines.append("")
+    if "overload" in result:
+        overload_table(result, lines)
+    if "cost" in result:
+        cost_table(result, lines)
+    if "syn_decision" in result:
+        syn_table(result, lines)
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def reused(section):
+    """The note of a section taken over from an earlier run."""
+    run = section.get("from_run")
+    return f" (from the run of {run['date']}: this run did not measure it)" if run else ""
+
+
+def overload_table(result, lines):
+    ov = result["overload"]["cases"]
     o = result["overload"]["parameters"]
-    lines.append(f"**Overload**: {o['rounds']} round(s) of {o['connections']} fresh connections per "
+    lines.append(f"**Overload**{reused(result['overload'])}: {o['rounds']} round(s) of {o['connections']} fresh connections per "
                  f"case ({o['concurrency']} clients at once, {o['timeout_ms']} ms to connect and "
                  f"again to read the reply), member 0 stalled with backlog {o['backlog']}; "
                  f"stall rescue after {o.get('stall_ms', 0)} ms; "
@@ -393,9 +478,12 @@ def tables(result):
             f"| {t['nstat']['TCPReqQFullDrop']} | {t['nstat']['SyncookiesSent']} "
             f"| {t['nstat_extra']['TCPSynRetrans']} |")
     lines.append("")
+
+
+def cost_table(result, lines):
     c = result["cost"]
     p = c["parameters"]
-    lines.append(f"**Cost**: {p['rounds']} round(s), two network namespaces on a veth pair; "
+    lines.append(f"**Cost**{reused(c)}: {p['rounds']} round(s), two network namespaces on a veth pair; "
                  f"wrk {p['wrk_seconds']} s, {p['wrk_connections']} connections, "
                  "`Connection: close` (one fresh connection per request) against nginx; "
                  f"iperf3 {p['iperf_seconds']} s. Medians, (min-max) over rounds; ratios "
@@ -441,7 +529,44 @@ def tables(result):
     lines.append(f"**Per-SYN cost** of the decision (group, nobody full, against the module "
                  f"not loaded; an estimate under TCG, median over rounds): from the "
                  f"connection rate {ns(r)}; from busy CPU time per connection {ns(u)}.")
-    return "\n".join(lines) + "\n"
+    lines.append("")
+
+
+def syn_table(result, lines):
+    sd = result["syn_decision"]
+    p = sd["parameters"]
+    conn = sd.get("connection_cpu_us")
+    lines.append(f"**SYN decision inside the module**{reused(sd)}: the KUnit case "
+                 f"`sg_test_syn_decision`, {p['iterations']} decisions per case and round, "
+                 f"{p['rounds']} rounds, ns per decision in the fastest round (the median "
+                 "round in the JSON); ring groups whose members are all full but the last; "
+                 "under TCG. The KUnit case "
+                 + ("passed (every decision chose as expected)." if sd["kunit_case_passed"]
+                    else "**failed**: see the raw results file."))
+    lines.append("")
+    lines.append("| members | decision from | "
+                 + " | ".join(SYN_LABELS[c] for c in SYN_CASES) + " |")
+    lines.append("|---:|---|" + "---:|" * len(SYN_CASES))
+    for members in sorted(sd["members"], key=int):
+        for start in SYN_FROM:
+            cases = sd["members"][members].get(start)
+            if not cases:
+                continue
+            cells = []
+            for c in SYN_CASES:
+                d = cases.get(c)
+                cells.append(f"{d['ns_per_decision']['fastest_round']:.0f} ns" if d else "-")
+            lines.append(f"| {members} | {SYN_FROM[start]} | " + " | ".join(cells) + " |")
+    if conn:
+        def pct(members, case):
+            d = sd["members"].get(members, {}).get("packet", {}).get(case)
+            return f"{d['share_of_connection_cpu'] * 100:.3f}%" if d else "-"
+        big = max(sd["members"], key=int, default=None)
+        lines.append("")
+        lines.append(f"The hook's decision for a SYN packet against a connection's CPU time "
+                     f"in the cost section ({fmt_us(conn)}, module not loaded): no group "
+                     f"{pct(big, 'no_group')} of it, a member with room in a group of {big} "
+                     f"{pct(big, 'keep')}, the whole ring of {big} walked {pct(big, 'walk')}.")
 
 
 def plot_data(samples, cases, plot_dir):
@@ -496,6 +621,21 @@ def main():
     raw = args.raw / "raw"
     ov_cases, samples = overload(raw, meta)
     states, per_syn = cost(raw, meta)
+    # A section this run did not measure (BENCH_SECTIONS) keeps the figures
+    # of the run before, with that run's date and commit.
+    try:
+        previous = json.loads(args.json.read_text())
+    except (OSError, ValueError):
+        previous = {}
+    prev_run = {"date": (previous.get("environment") or {}).get("date"),
+                "git_commit": (previous.get("host") or {}).get("git_commit")}
+
+    def keep(name):
+        section = previous.get(name)
+        if section is None:
+            return None
+        section.setdefault("from_run", prev_run)
+        return section
 
     # The nstat cross-check: nstat's absolute counters against our snapshot.
     check = {}
@@ -562,6 +702,23 @@ def main():
         },
         "nstat_crosscheck": check,
     }
+    if not ov_cases:
+        del result["overload"], result["nstat_crosscheck"]
+        for name in ("overload", "nstat_crosscheck"):
+            if keep(name) is not None:
+                result[name] = keep(name)
+    if not states:
+        del result["cost"]
+        if keep("cost") is not None:
+            result["cost"] = keep("cost")
+    cost_states = (result.get("cost") or {}).get("states") or {}
+    syn = syn_decision(raw, cost_states)
+    if syn is None:
+        syn = keep("syn_decision")
+    elif "from_run" in result.get("cost", {}):
+        syn["connection_cpu_note"] = "connection_cpu_us from the cost section's earlier run"
+    if syn is not None:
+        result["syn_decision"] = syn
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=1) + "\n")
     table = tables(result)

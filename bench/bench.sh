@@ -32,7 +32,7 @@ aggregate() {
 	timeout_ms=$(sed -n 's/^ov_timeout_ms=//p' "$run/vm/meta.txt")
 	local c
 	for c in idle stock reuseport ring primary rescue; do
-		[ -f "$run/plot/$c.dat" ] || { echo "bench: no overload case $c: no plot" >&2; return 0; }
+		[ -f "$run/plot/$c.dat" ] || { echo "bench: wrote $results/latest.json, $results/summary.md, bench/README.md; no overload case $c in this run: the plot is kept" >&2; return 0; }
 	done
 	gnuplot -e "datadir='$run/plot'; outfile='$results/connect-latency.png'; subtitle='run of $date, QEMU ${accel^^}, $cpus vCPUs, all rounds pooled'; timeout_ms=$timeout_ms" \
 		bench/plot.gp
@@ -75,7 +75,7 @@ echo "bench: raw results in $run"
 # The guest is bounded by run-guest.sh's budgets; this is the backstop.
 pass=()
 for v in OV_ROUNDS OV_COUNT OV_CONC OV_TIMEOUT_MS OV_BACKLOG OV_STALL_MS COST_ROUNDS WRK_SECONDS \
-	WRK_CONN IPERF_SECONDS MIN_ROUNDS OV_BUDGET_S COST_BUDGET_S; do
+	WRK_CONN IPERF_SECONDS MIN_ROUNDS OV_BUDGET_S COST_BUDGET_S SYN_ITERS SYN_ROUNDS BENCH_SECTIONS; do
 	[ -n "${!v:-}" ] && pass+=("$v=${!v}")
 done
 status=0

@@ -26,6 +26,13 @@
 #    group, loaded with nginx's three listeners in a group (nobody full).
 #    Every round runs the three states; the order rotates, so that each
 #    state takes each position once every three rounds.
+# 3. SYN decision (bench/README.md, section 4): the module's decision timed
+#    inside the kernel by the KUnit case sg_test_syn_decision
+#    (sockgroup_kunit.ko loaded with syn_bench_iters=$SYN_ITERS
+#    syn_bench_rounds=$SYN_ROUNDS): groups of 2, 8 and 64 loopback
+#    listeners, and no group; its results file is kept.
+#
+# BENCH_SECTIONS (default "overload cost syn") names the sections to run.
 #
 # Every wait and every client run is bounded in time; each section stops
 # starting rounds once its time budget is spent (at least $MIN_ROUNDS rounds).
@@ -56,6 +63,9 @@ IPERF_SECONDS=${IPERF_SECONDS:-2}
 MIN_ROUNDS=${MIN_ROUNDS:-3}
 OV_BUDGET_S=${OV_BUDGET_S:-200}
 COST_BUDGET_S=${COST_BUDGET_S:-180}
+SYN_ITERS=${SYN_ITERS:-100000}
+SYN_ROUNDS=${SYN_ROUNDS:-5}
+BENCH_SECTIONS=${BENCH_SECTIONS:-overload cost syn}
 
 SRV_IP=10.77.0.1
 CLI_IP=10.77.0.2
@@ -161,6 +171,9 @@ fi
 	echo "iperf_seconds=$IPERF_SECONDS"
 	echo "wrk_version=$(wrk --version 2>&1 | head -n 1 | cut -d' ' -f2)"
 	echo "iperf3_version=$(iperf3 --version | head -n 1)"
+	echo "syn_iters=$SYN_ITERS"
+	echo "syn_rounds=$SYN_ROUNDS"
+	echo "sections=$BENCH_SECTIONS"
 } >"$OUT/meta.txt"
 cat "$OUT/meta.txt"
 if [ "$clocksource" != tsc ]; then
@@ -360,12 +373,44 @@ cost() {
 	module_state unloaded
 }
 
-overload || { log "overload failed"; exit 1; }
-log "overload done"
-# Cross-check: nstat's view of the counters, next to our own snapshot.
-counters "$RAW/check.counters.txt"
-nstat -a -z --json >"$RAW/check.nstat.json" 2>&1
-cost || { log "cost failed"; exit 1; }
-log "cost done"
+# ---------------------------------------------------------------- syn decision
+syn_decision() {
+	local results=/sys/kernel/debug/kunit/sockgroup/results lines line
+	module_state loaded || return 1
+	if ! insmod "$SOCKGROUP_KUNIT_KO" syn_bench_iters="$SYN_ITERS" syn_bench_rounds="$SYN_ROUNDS"; then
+		log "syn decision: insmod sockgroup_kunit.ko failed"
+		return 1
+	fi
+	mapfile lines <"$results"
+	printf '%s' "${lines[@]}" >"$RAW/syn-decision.kunit.txt"
+	rmmod sockgroup_kunit
+	module_state unloaded
+	for line in "${lines[@]}"; do
+		[[ $line == *"syn_decision members="*" case=walk "* ]] && log "${line#*# }"
+		[[ $line == "ok "*" sockgroup"* ]] && return 0
+	done
+	log "syn decision: the KUnit suite failed"
+	printf '%s' "${lines[@]}"
+	return 1
+}
+
+# section NAME: whether BENCH_SECTIONS names it.
+section() { [[ " $BENCH_SECTIONS " == *" $1 "* ]]; }
+
+if section overload; then
+	overload || { log "overload failed"; exit 1; }
+	log "overload done"
+	# Cross-check: nstat's view of the counters, next to our own snapshot.
+	counters "$RAW/check.counters.txt"
+	nstat -a -z --json >"$RAW/check.nstat.json" 2>&1
+fi
+if section cost; then
+	cost || { log "cost failed"; exit 1; }
+	log "cost done"
+fi
+if section syn; then
+	syn_decision || { log "syn decision failed"; exit 1; }
+	log "syn decision done"
+fi
 dmesg >"$OUT/dmesg.txt"
 exit 0

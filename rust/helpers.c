@@ -575,6 +575,13 @@ int sg_kunit_rules(void)
 	return sg_rs_kunit_rules();
 }
 EXPORT_SYMBOL_IF_KUNIT(sg_kunit_rules);
+
+void sg_kunit_syn_bench(struct sg_syn_bench_report *out, u32 members, u32 iters,
+			u32 rounds)
+{
+	sg_rs_kunit_syn_bench(out, members, iters, rounds);
+}
+EXPORT_SYMBOL_IF_KUNIT(sg_kunit_syn_bench);
 #endif
 
 /* Generic netlink (rust/genetlink.rs) */
@@ -911,6 +918,16 @@ void sg_skb_orphan(struct sk_buff *skb)
 void sg_kfree_skb(struct sk_buff *skb)
 {
 	kfree_skb(skb);
+}
+
+struct sk_buff *sg_alloc_skb(unsigned int size)
+{
+	return alloc_skb(size, GFP_KERNEL);
+}
+
+void sg_skb_reset_network_header(struct sk_buff *skb)
+{
+	skb_reset_network_header(skb);
 }
 
 void sg_spin_lock_bh(spinlock_t *lock)

@@ -217,6 +217,8 @@ int sg_skb_copy_bits(const struct sk_buff *skb, int offset, void *to, int len);
 void sg_skb_orphan(struct sk_buff *skb);
 void sg_reqsk_send_ack(struct sk_buff *skb, u32 ack);
 void sg_kfree_skb(struct sk_buff *skb);
+struct sk_buff *sg_alloc_skb(unsigned int size);
+void sg_skb_reset_network_header(struct sk_buff *skb);
 void sg_spin_lock_bh(spinlock_t *lock);
 void sg_spin_unlock_bh(spinlock_t *lock);
 u64 sg_jiffies64_ms(void);

@@ -37,12 +37,45 @@ struct sg_hmac_report {
 	bool memneq_equal, memneq_differ;
 };
 
+/*
+ * The SYN decision's microbenchmark (sg_test_syn_decision): one ring group
+ * of `members` loopback listeners, all full but the last (in ring order),
+ * in a group set of its own, and one listener in no group.  Per mode and
+ * case, `iters` decisions timed with ktime in each of `rounds` rounds; the
+ * fastest and the median round, and what the last decision chose: the
+ * ring index of the member that takes the connection, -1 none (the
+ * kernel's own path), -2 every member full, -3 a socket of no member.
+ */
+enum sg_syn_bench_mode {
+	SG_SYN_PACKET,		/* the LOCAL_IN hook's decision for a SYN packet */
+	SG_SYN_LISTENER,	/* the same once the packet's listener is known */
+	SG_SYN_MODES
+};
+
+enum sg_syn_bench_case {
+	SG_SYN_KEEP,		/* the last member, which has room */
+	SG_SYN_NEXT,		/* the one before it: full, its next member has room */
+	SG_SYN_WALK,		/* member 0: the ring walked to the last member */
+	SG_SYN_NOT_MEMBER,	/* a listener in no group; the groups exist */
+	SG_SYN_NO_GROUP,	/* member 0 in a namespace's state with no group */
+	SG_SYN_CASES
+};
+
+struct sg_syn_bench_report {
+	int err;
+	s32 chosen[SG_SYN_MODES][SG_SYN_CASES];
+	u64 ns_min[SG_SYN_MODES][SG_SYN_CASES];	/* for `iters` decisions */
+	u64 ns_median[SG_SYN_MODES][SG_SYN_CASES];
+};
+
 void sg_kunit_listener_probe(struct sg_listener_report *out, int backlog);
 int sg_kunit_ring_choose(bool primary, u32 len, u32 addressed, u64 full_mask);
 void sg_kunit_channel_pair(struct sg_channel_report *out);
 void sg_kunit_hmac(struct sg_hmac_report *out, const u8 *key, size_t key_len,
 		   const u8 *data, size_t len);
 int sg_kunit_rules(void);
+void sg_kunit_syn_bench(struct sg_syn_bench_report *out, u32 members, u32 iters,
+			u32 rounds);
 
 /* rust/kunit.rs, with CONFIG_KUNIT */
 void sg_rs_kunit_listener_probe(struct sg_listener_report *out, int backlog);
@@ -51,5 +84,7 @@ void sg_rs_kunit_channel_pair(struct sg_channel_report *out);
 void sg_rs_kunit_hmac(struct sg_hmac_report *out, const u8 *key, size_t key_len,
 		      const u8 *data, size_t len);
 int sg_rs_kunit_rules(void);
+void sg_rs_kunit_syn_bench(struct sg_syn_bench_report *out, u32 members,
+			   u32 iters, u32 rounds);
 
 #endif

@@ -156,13 +156,7 @@ fn channel_pair() -> kernel::error::Result<ChannelReport> {
     let state = |c: &Channels, id| c.peer_status(id).map(|s| s.0);
     let hb = |c: &Channels, id| c.peer_status(id).map_or(0, |s| s.1.heartbeats_rx);
     // Up, and a few heartbeats each way: at most 5 s.
-    for _ in 0..500 {
-        if hb(&one, 2) > 2 && hb(&two, 1) > 2 {
-            break;
-        }
-        // SAFETY: Process context (the KUnit case's thread).
-        unsafe { super::bindings::msleep(10) };
-    }
+    wait_until(|| hb(&one, 2) > 2 && hb(&two, 1) > 2);
     let (generation, members) = one.membership();
     let mut r = ChannelReport {
         err: 0,
@@ -177,13 +171,7 @@ fn channel_pair() -> kernel::error::Result<ChannelReport> {
     let wrong = Key::new(&[0xa5; 32]).ok_or(EINVAL)?;
     two.apply(Some(&node(2)), &[peer(1, &wrong)])?;
     let rejected = |c: &Channels, id| c.peer_status(id).map_or(0, |s| s.1.rejected);
-    for _ in 0..500 {
-        if rejected(&two, 1) > 1 {
-            break;
-        }
-        // SAFETY: As above.
-        unsafe { super::bindings::msleep(10) };
-    }
+    wait_until(|| rejected(&two, 1) > 1);
     r.wrong_key_state2 = state(&two, 1).map_or(0, |s| s as u32);
     r.wrong_key_rejected2 = rejected(&two, 1);
     r.wrong_key_downs2 = two.peer_status(1).map_or(0, |s| s.1.downs);
@@ -437,4 +425,183 @@ pub extern "C" fn sg_rs_kunit_rules() -> i32 {
         Ok(0) => rules_incremental_check().unwrap_or_else(|e| e.to_errno()),
         r => r.unwrap_or_else(|e| e.to_errno()),
     }
+}
+
+use super::bindings::sg_syn_bench_report as SynBenchReport;
+
+/// Sleeps in steps of 10 ms until `done` holds, for at most 5 s; whether it held.
+fn wait_until(mut done: impl FnMut() -> bool) -> bool {
+    for _ in 0..500 {
+        if done() {
+            return true;
+        }
+        // SAFETY: Process context (the KUnit case's thread).
+        unsafe { super::bindings::msleep(10) };
+    }
+    done()
+}
+
+/// An IPv4 TCP SYN from 127.0.0.1:40000 to 127.0.0.1:`dport`: IP and TCP
+/// headers (no options, checksums left zero: the decision reads none).
+fn syn_v4(dport: u16) -> [u8; 40] {
+    let mut p = [0u8; 40];
+    p[0] = 0x45; // version 4, 5 words of header
+    p[2..4].copy_from_slice(&40u16.to_be_bytes());
+    p[8] = 64; // TTL
+    p[9] = super::bindings::IPPROTO_TCP as u8;
+    p[12..16].copy_from_slice(&[127, 0, 0, 1]);
+    p[16..20].copy_from_slice(&[127, 0, 0, 1]);
+    p[20..22].copy_from_slice(&40000u16.to_be_bytes());
+    p[22..24].copy_from_slice(&dport.to_be_bytes());
+    p[32] = 5 << 4; // data offset: 5 words
+    p[33] = super::skb::tcp_flags::SYN;
+    p
+}
+
+/// The SYN decision's microbenchmark (see `struct sg_syn_bench_report`):
+/// the module's own decisions, [`crate::groups::NetGroups::steer_packet`]
+/// for a SYN packet and [`crate::groups::NetGroups::steer_choice`] for its
+/// listener, on a ring group of `members` real listeners made with the
+/// option's own path (`Control::regroup`), in a groups state of its own
+/// (not the initial namespace's, so no packet of the host meets it).
+fn syn_bench(members: u32, iters: u32, rounds: u32) -> kernel::error::Result<SynBenchReport> {
+    use super::bindings::{
+        sg_syn_bench_case_SG_SYN_CASES as CASES, sg_syn_bench_case_SG_SYN_KEEP as KEEP,
+        sg_syn_bench_case_SG_SYN_NEXT as NEXT, sg_syn_bench_case_SG_SYN_NOT_MEMBER as NOT_MEMBER,
+        sg_syn_bench_case_SG_SYN_NO_GROUP as NO_GROUP, sg_syn_bench_case_SG_SYN_WALK as WALK,
+        sg_syn_bench_mode_SG_SYN_LISTENER as LISTENER, sg_syn_bench_mode_SG_SYN_MODES as MODES,
+        sg_syn_bench_mode_SG_SYN_PACKET as PACKET,
+    };
+    use super::{net::Net, skb::OwnedSkb, sock::Sock};
+    use crate::{
+        groups::NetGroups,
+        logic::uapi::{Request, MAX_MEMBERS},
+    };
+    use core::hint::black_box;
+    use kernel::{error::code::EAGAIN, time::Ktime};
+
+    let n = (members as usize).clamp(2, MAX_MEMBERS);
+    // Listeners 0..n-1 are the ring; all but the last are full: backlog 1
+    // and two connections in the accept queue (full is queue + handshakes
+    // > backlog). Listener n is in no group.
+    let mut listeners = KVec::with_capacity(n + 1, GFP_KERNEL)?;
+    // Kept open until the end: their connections fill the queues.
+    let mut clients = KVec::with_capacity(2 * n, GFP_KERNEL)?;
+    for i in 0..=n {
+        let l = KernelSocket::new_tcp(Family::Inet)?;
+        l.bind_loopback_v4()?;
+        let full = i + 1 < n;
+        l.listen(if full { 1 } else { 16 })?;
+        if full {
+            // One at a time: a SYN that meets a handshake under way on a
+            // backlog of 1 would find the request queue full.
+            for queued in 1..=2 {
+                let c = KernelSocket::new_tcp(Family::Inet)?;
+                c.connect_loopback_v4(l.sk().local_port())?;
+                clients.push(c, GFP_KERNEL)?;
+                if !wait_until(|| l.sk().ack_backlog() == queued) {
+                    return Err(EAGAIN);
+                }
+            }
+        }
+        listeners.push(l, GFP_KERNEL)?;
+    }
+    let sk = |i: usize| listeners[i].sk();
+    let mut listed: KVec<&Sock> = KVec::with_capacity(n - 1, GFP_KERNEL)?;
+    for i in 1..n {
+        listed.push(sk(i), GFP_KERNEL)?;
+    }
+    let groups = NetGroups::new()?;
+    let req = Request {
+        flags: 0,
+        policy: Policy::Ring,
+        count: n - 1,
+        stall_ms: 0,
+        header_len: 0,
+    };
+    // Ring order: the anchor, then the listed ones.
+    groups.control().regroup(sk(0), &listed, &req)?;
+    let empty = NetGroups::new()?;
+    // The listeners' namespace, the initial one, where the packets'
+    // listener lookup finds them.
+    let net: &Net = sk(0).net();
+
+    let mut addressed = [(&groups, 0); CASES as usize];
+    addressed[KEEP as usize] = (&groups, n - 1);
+    addressed[NEXT as usize] = (&groups, n - 2);
+    addressed[WALK as usize] = (&groups, 0);
+    addressed[NOT_MEMBER as usize] = (&groups, n);
+    addressed[NO_GROUP as usize] = (&empty, 0);
+    let mut packets = KVec::with_capacity(CASES as usize, GFP_KERNEL)?;
+    for &(_, i) in addressed.iter() {
+        packets.push(OwnedSkb::ipv4(&syn_v4(sk(i).local_port()))?, GFP_KERNEL)?;
+    }
+    let index = |r: Option<Option<usize>>| match r {
+        None => -1,
+        Some(None) => -2,
+        Some(Some(key)) => (0..n)
+            .find(|&i| sk(i).key() == key)
+            .map_or(-3, |i| i as i32),
+    };
+
+    let mut report = SynBenchReport::default();
+    let rounds = rounds.clamp(1, 64) as usize;
+    // Per round, mode and case: the round's time for `iters` decisions.
+    let mut times = [[[0u64; CASES as usize]; MODES as usize]; 64];
+    // The modes and cases alternate within each round, so that what else
+    // the machine does falls on all of them alike.
+    for per_round in times[..rounds].iter_mut() {
+        for mode in [PACKET, LISTENER] {
+            for (c, &(g, i)) in addressed.iter().enumerate() {
+                let (listener, packet) = (sk(i), &*packets[c]);
+                let mut last = None;
+                let start = Ktime::ktime_get();
+                if mode == PACKET {
+                    for _ in 0..iters {
+                        last = black_box(g.steer_packet(net, black_box(packet)));
+                    }
+                } else {
+                    for _ in 0..iters {
+                        last = black_box(g.steer_choice(black_box(listener)));
+                    }
+                }
+                let ns = (Ktime::ktime_get() - start).to_ns().max(0) as u64;
+                per_round[mode as usize][c] = ns;
+                report.chosen[mode as usize][c] = index(last);
+            }
+        }
+    }
+    let per_mode = report.ns_min.iter_mut().zip(report.ns_median.iter_mut());
+    for (m, (mins, medians)) in per_mode.enumerate() {
+        for (c, (min, median)) in mins.iter_mut().zip(medians.iter_mut()).enumerate() {
+            let mut t: [u64; 64] = core::array::from_fn(|r| times[r][m][c]);
+            let t = &mut t[..rounds];
+            t.sort_unstable();
+            *min = t[0];
+            *median = t[rounds / 2];
+        }
+    }
+    // The groups hold references on their members: the listeners outlive
+    // them in any order of drops.
+    Ok(report)
+}
+
+/// Runs [`syn_bench`] (see `sg_test_syn_decision`).
+///
+/// # Safety
+///
+/// `out` must be valid for writing a `SynBenchReport`.
+#[no_mangle]
+pub unsafe extern "C" fn sg_rs_kunit_syn_bench(
+    out: *mut SynBenchReport,
+    members: u32,
+    iters: u32,
+    rounds: u32,
+) {
+    let report = syn_bench(members, iters, rounds).unwrap_or_else(|e| SynBenchReport {
+        err: e.to_errno(),
+        ..Default::default()
+    });
+    // SAFETY: The caller guarantees `out` is valid for writes.
+    unsafe { out.write(report) };
 }

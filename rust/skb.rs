@@ -93,7 +93,9 @@ pub struct TcpInfo {
 /// # Invariants
 ///
 /// Only reached through a reference valid during the hook call, in which the
-/// hook owns the packet and may set its socket.
+/// hook owns the packet and may set its socket, or through an [`OwnedSkb`],
+/// which owns it and whose IP header is linear at the network header, as
+/// in the hooks.
 #[repr(transparent)]
 pub struct SkBuff(Opaque<bindings::sk_buff>);
 
@@ -119,7 +121,9 @@ impl SkBuff {
         // hook of `family` at PRE_ROUTING, LOCAL_IN or LOCAL_OUT (the only
         // hooks we register), where its network header is set and the IP
         // header is in the linear area (`ip_rcv_core`/`ipv6_rcv_core` pulled
-        // it on input, the stack built it on output); the helper reads the
+        // it on input, the stack built it on output), or an `OwnedSkb` of
+        // that family, built so (the caller's `family` is the packet's as
+        // in a hook, which is given the hook's family); the helper reads the
         // TCP header and IPv6 extension headers with `skb_header_pointer`.
         let flags =
             unsafe { bindings::sg_skb_tcp_flags(self.as_ptr(), family.nfproto(), &mut thoff) };
@@ -196,5 +200,61 @@ impl SkBuff {
         // freed (`refcount_inc_not_zero`: `sk` is alive for `&Sock`, at least
         // its memory), and `sock_edemux` drops it with the packet.
         unsafe { bindings::sg_skb_assign_sock(self.as_ptr(), sk.as_ptr()) }
+    }
+}
+
+/// A packet that we allocated and own: for the KUnit suite, a packet built
+/// from its bytes, as a hook would see it on input.
+///
+/// # Invariants
+///
+/// `skb` came from `alloc_skb`, is owned by this value and freed in `Drop`;
+/// its linear area holds the whole packet, from its network header.
+pub struct OwnedSkb {
+    skb: core::ptr::NonNull<bindings::sk_buff>,
+}
+
+impl OwnedSkb {
+    /// An IPv4 packet whose bytes, from its IP header on, are `packet`.
+    ///
+    /// `EINVAL` unless `packet` holds at least the IPv4 header its first
+    /// byte describes (version 4).
+    pub fn ipv4(packet: &[u8]) -> kernel::error::Result<Self> {
+        use kernel::error::code::{EINVAL, ENOMEM};
+        let ihl = usize::from(packet.first().copied().unwrap_or(0) & 0x0f) * 4;
+        if packet.first().map(|b| b >> 4) != Some(4) || ihl < 20 || packet.len() < ihl {
+            return Err(EINVAL);
+        }
+        let len = u32::try_from(packet.len()).map_err(|_| EINVAL)?;
+        // SAFETY: Process context (`GFP_KERNEL`).
+        let skb = core::ptr::NonNull::new(unsafe { bindings::sg_alloc_skb(len) }).ok_or(ENOMEM)?;
+        // SAFETY: `skb` is a new packet with room for `len` bytes in its
+        // linear area: `skb_put` returns them, for `packet` to fill; the
+        // network header is set where they start.
+        unsafe {
+            let data = bindings::skb_put(skb.as_ptr(), len);
+            core::ptr::copy_nonoverlapping(packet.as_ptr(), data.cast::<u8>(), packet.len());
+            bindings::sg_skb_reset_network_header(skb.as_ptr());
+        }
+        // INVARIANT: Allocated, owned, the IPv4 header (checked above) linear
+        // at the network header.
+        Ok(Self { skb })
+    }
+}
+
+impl core::ops::Deref for OwnedSkb {
+    type Target = SkBuff;
+
+    fn deref(&self) -> &SkBuff {
+        // SAFETY: By the type invariant the packet is alive and ours while
+        // `self` is (see `SkBuff`'s invariant).
+        unsafe { SkBuff::from_raw(self.skb.as_ptr()) }
+    }
+}
+
+impl Drop for OwnedSkb {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant we own the packet; it is not used again.
+        unsafe { bindings::sg_kfree_skb(self.skb.as_ptr()) };
     }
 }

@@ -253,15 +253,21 @@ impl KernelSocket {
         })
     }
 
-    /// Binds to the IPv4 loopback address, any port.
-    pub fn bind_loopback_v4(&self) -> Result {
-        let mut addr = bindings::sockaddr_in {
+    /// The IPv4 loopback address with `port` (host order).
+    fn loopback_v4(port: u16) -> bindings::sockaddr_in {
+        bindings::sockaddr_in {
             sin_family: bindings::AF_INET as u16,
+            sin_port: port.to_be(),
             sin_addr: bindings::in_addr {
                 s_addr: u32::to_be(0x7f00_0001),
             },
             ..Default::default()
-        };
+        }
+    }
+
+    /// Binds to the IPv4 loopback address, any port.
+    pub fn bind_loopback_v4(&self) -> Result {
+        let mut addr = Self::loopback_v4(0);
         // SAFETY: By the type invariant `sock` is valid; `addr` is a valid
         // `sockaddr_in` whose size is passed.
         to_result(unsafe {
@@ -271,6 +277,26 @@ impl KernelSocket {
                 core::mem::size_of::<bindings::sockaddr_in>() as i32,
             )
         })
+    }
+
+    /// Starts connecting to the IPv4 loopback address at `port` without
+    /// waiting: `Ok` when the handshake is under way or done.
+    pub fn connect_loopback_v4(&self, port: u16) -> Result {
+        let mut addr = Self::loopback_v4(port);
+        // SAFETY: By the type invariant `sock` is valid; `addr` is a valid
+        // `sockaddr_in` whose size is passed.
+        let err = unsafe {
+            bindings::kernel_connect(
+                self.sock.as_ptr(),
+                core::ptr::addr_of_mut!(addr).cast(),
+                core::mem::size_of::<bindings::sockaddr_in>() as i32,
+                bindings::O_NONBLOCK as i32,
+            )
+        };
+        if err == -(bindings::EINPROGRESS as i32) {
+            return Ok(());
+        }
+        to_result(err)
     }
 
     /// Starts listening with `backlog`.

@@ -94,11 +94,79 @@ static void sg_test_rules(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, sg_kunit_rules(), 0);
 }
 
+/*
+ * The SYN decision's microbenchmark: the module's steer decision, for a SYN
+ * packet (the LOCAL_IN hook's: the namespace's groups, the packet's TCP
+ * header and listener lookup, the listener's group, the ring choice, and
+ * for a redirect the established lookup; NetGroups::steer_packet) and from
+ * its listener on (NetGroups::steer_choice), on ring groups of 2, 8 and 64
+ * real loopback listeners, all full but the last, and on a listener in no
+ * group and a namespace's state without groups.  It reports the time per
+ * decision (kunit_info lines, which `make bench` reads from the results
+ * file) and asserts only what the decisions chose, never a time.
+ * `make check` runs few decisions; `make bench` loads the module with
+ * syn_bench_iters=100000.
+ */
+static unsigned int syn_bench_iters = 1000;
+module_param(syn_bench_iters, uint, 0444);
+MODULE_PARM_DESC(syn_bench_iters, "decisions per case and round of sg_test_syn_decision");
+static unsigned int syn_bench_rounds = 3;
+module_param(syn_bench_rounds, uint, 0444);
+MODULE_PARM_DESC(syn_bench_rounds, "rounds of sg_test_syn_decision (at most 64)");
+
+static void sg_test_syn_decision(struct kunit *test)
+{
+	static const u32 sizes[] = { 2, 8, 64 };
+	static const char *const modes[SG_SYN_MODES] = {
+		[SG_SYN_PACKET] = "packet",
+		[SG_SYN_LISTENER] = "listener",
+	};
+	static const char *const names[SG_SYN_CASES] = {
+		[SG_SYN_KEEP] = "keep",
+		[SG_SYN_NEXT] = "next",
+		[SG_SYN_WALK] = "walk",
+		[SG_SYN_NOT_MEMBER] = "not_member",
+		[SG_SYN_NO_GROUP] = "no_group",
+	};
+	u32 iters = max(syn_bench_iters, 1U);
+	u32 rounds = clamp(syn_bench_rounds, 1U, 64U);
+	struct sg_syn_bench_report *r;
+	int i, m, c;
+
+	r = kunit_kzalloc(test, sizeof(*r), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, r);
+	for (i = 0; i < ARRAY_SIZE(sizes); i++) {
+		s32 last = sizes[i] - 1;
+
+		memset(r, 0, sizeof(*r));
+		r->err = 1;
+		sg_kunit_syn_bench(r, sizes[i], iters, rounds);
+		KUNIT_ASSERT_EQ_MSG(test, r->err, 0, "members=%u", sizes[i]);
+		for (m = 0; m < SG_SYN_MODES; m++) {
+			for (c = 0; c < SG_SYN_CASES; c++)
+				kunit_info(test,
+					   "syn_decision members=%u from=%s case=%s iters=%u rounds=%u chosen=%d ns_min=%llu ns_median=%llu\n",
+					   sizes[i], modes[m], names[c], iters, rounds,
+					   r->chosen[m][c], r->ns_min[m][c],
+					   r->ns_median[m][c]);
+			/* The last member has room: it keeps its connection. */
+			KUNIT_EXPECT_EQ(test, r->chosen[m][SG_SYN_KEEP], -1);
+			/* Every other member is full: the last takes theirs. */
+			KUNIT_EXPECT_EQ(test, r->chosen[m][SG_SYN_NEXT], last);
+			KUNIT_EXPECT_EQ(test, r->chosen[m][SG_SYN_WALK], last);
+			/* No group of its own, or none at all: the kernel's path. */
+			KUNIT_EXPECT_EQ(test, r->chosen[m][SG_SYN_NOT_MEMBER], -1);
+			KUNIT_EXPECT_EQ(test, r->chosen[m][SG_SYN_NO_GROUP], -1);
+		}
+	}
+}
+
 static struct kunit_case sg_test_cases[] = {
 	KUNIT_CASE(sg_test_listener_probe),
 	KUNIT_CASE(sg_test_ring_choice),
 	KUNIT_CASE(sg_test_hmac_sha256),
 	KUNIT_CASE(sg_test_rules),
+	KUNIT_CASE_SLOW(sg_test_syn_decision),
 	KUNIT_CASE_SLOW(sg_test_channel_pair),
 	{}
 };

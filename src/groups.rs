@@ -219,6 +219,29 @@ impl Snapshot {
     fn ring<'a>(&'a self, g: &'a Group) -> impl Iterator<Item = &'a Member> + 'a {
         g.ring.iter().map(|&m| &self.members[m])
     }
+
+    /// The group's choice for a new connection (`v4`: IPv4) addressed to
+    /// listener `sk`: `None` unless `sk` is a member of a group of the
+    /// given mode (`rewrite`) that is full. The packet path's decision
+    /// after its listener lookup (see `NetGroups::decide`).
+    fn choose(&self, sk: &Sock, v4: bool, rewrite: bool) -> Option<Decision<'_>> {
+        let m = self.find(sk)?;
+        let addressed = &self.members[m];
+        let g = &self.groups[addressed.group];
+        if (g.flags & uapi::F_REWRITE != 0) != rewrite {
+            return None;
+        }
+        let pos = g.ring.iter().position(|&i| i == m)?;
+        let choice = ring::choose(g.policy, g.ring.len(), pos, |i| {
+            self.members[g.ring[i]].load(v4, rewrite, g.stall_ms)
+        });
+        let target = match choice {
+            Choice::Addressed => return None,
+            Choice::Redirect(i) => Some(&self.members[g.ring[i]]),
+            Choice::AllFull => None,
+        };
+        Some(Decision { addressed, target })
+    }
 }
 
 /// A group as the next snapshot will have it.
@@ -802,22 +825,8 @@ impl NetGroups {
         if tcp.flags & mask != tcp_flags::SYN {
             return None;
         }
-        let m = snap.find(skb.listener(net, family, &tcp, guard)?)?;
-        let addressed = &snap.members[m];
-        let g = &snap.groups[addressed.group];
-        if (g.flags & uapi::F_REWRITE != 0) != rewrite {
-            return None;
-        }
-        let pos = g.ring.iter().position(|&i| i == m)?;
-        let v4 = family == Family::Inet;
-        let choice = ring::choose(g.policy, g.ring.len(), pos, |i| {
-            snap.members[g.ring[i]].load(v4, rewrite, g.stall_ms)
-        });
-        let target = match choice {
-            Choice::Addressed => return None,
-            Choice::Redirect(i) => Some(&snap.members[g.ring[i]]),
-            Choice::AllFull => None,
-        };
+        let listener = skb.listener(net, family, &tcp, guard)?;
+        let d = snap.choose(listener, family == Family::Inet, rewrite)?;
         // A SYN whose 4-tuple TCP already knows is TCP's: a retransmission
         // for a handshake under way (its request socket is what makes the
         // member full; on a sibling it would be a second one), or a new
@@ -828,26 +837,59 @@ impl NetGroups {
         if skb.has_established(net, family, &tcp) {
             return None;
         }
-        Some(Decision { addressed, target })
+        Some(d)
+    }
+
+    /// Steer mode's decision for a new IPv4 connection addressed to
+    /// listener `sk`, as [`Self::steer`] takes it once the packet's
+    /// listener is known: the namespace's snapshot (none without groups),
+    /// the listener's group, the ring choice. `None`: the kernel's own path
+    /// (no group, not a member, or it has room); `Some(Some(key))`: the
+    /// sibling with this socket key takes it; `Some(None)`: every member is
+    /// full. For the KUnit suite's microbenchmark (`rust/kunit.rs`).
+    #[cfg(CONFIG_KUNIT)]
+    pub(crate) fn steer_choice(&self, sk: &Sock) -> Option<Option<usize>> {
+        let guard = Guard::new();
+        let d = self.snap.get(&guard)?.choose(sk, true, false)?;
+        Some(d.target.map(|t| t.sk.key()))
+    }
+
+    /// Steer mode's decision for a packet at LOCAL_IN (see [`Self::decide`]).
+    fn steer_decision<'a>(
+        &'a self,
+        net: &Net,
+        skb: &SkBuff,
+        family: Family,
+        guard: &'a Guard,
+    ) -> Option<Decision<'a>> {
+        let snap = self.snap.get(guard)?;
+        if skb.has_sock() {
+            return None;
+        }
+        // With `tcp_syncookies=2` every listener answers every SYN with a
+        // cookie, and the ACK of a steered one would be looked up on the
+        // addressed listener: leave them all to the kernel.
+        if net.tcp_syncookies() == 2 {
+            return None;
+        }
+        Self::decide(snap, net, skb, family, false, guard)
+    }
+
+    /// [`Self::steer_decision`] for an IPv4 packet, for the KUnit suite's
+    /// microbenchmark: the LOCAL_IN hook's whole decision, without acting
+    /// on it. Answers as [`Self::steer_choice`].
+    #[cfg(CONFIG_KUNIT)]
+    pub(crate) fn steer_packet(&self, net: &Net, skb: &SkBuff) -> Option<Option<usize>> {
+        let guard = Guard::new();
+        let d = self.steer_decision(net, skb, Family::Inet, &guard)?;
+        Some(d.target.map(|t| t.sk.key()))
     }
 
     /// Steer mode, at LOCAL_IN: a SYN for a full member is handed to the
     /// sibling's socket as addressed.
     fn steer(&self, net: &Net, skb: &SkBuff, family: Family) {
         let guard = Guard::new();
-        let Some(snap) = self.snap.get(&guard) else {
-            return;
-        };
-        if skb.has_sock() {
-            return;
-        }
-        // With `tcp_syncookies=2` every listener answers every SYN with a
-        // cookie, and the ACK of a steered one would be looked up on the
-        // addressed listener: leave them all to the kernel.
-        if net.tcp_syncookies() == 2 {
-            return;
-        }
-        let Some(d) = Self::decide(snap, net, skb, family, false, &guard) else {
+        let Some(d) = self.steer_decision(net, skb, family, &guard) else {
             return;
         };
         match d.target {
