@@ -37,6 +37,8 @@ pub(crate) mod request_sock;
 pub(crate) mod skb;
 #[path = "sock.rs"]
 pub(crate) mod sock;
+#[path = "tcp.rs"]
+pub(crate) mod tcp;
 #[path = "socket.rs"]
 pub(crate) mod socket;
 #[path = "work.rs"]
