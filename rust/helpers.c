@@ -575,6 +575,12 @@ int sg_kunit_rules(void)
 	return sg_rs_kunit_rules();
 }
 EXPORT_SYMBOL_IF_KUNIT(sg_kunit_rules);
+
+void sg_kunit_replay(struct sg_replay_report *out, bool v6, u32 which)
+{
+	sg_rs_kunit_replay(out, v6, which);
+}
+EXPORT_SYMBOL_IF_KUNIT(sg_kunit_replay);
 #endif
 
 /* Generic netlink (rust/genetlink.rs) */

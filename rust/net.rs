@@ -656,9 +656,7 @@ impl<T: PernetState> Pernet<T> {
 
     /// Turns the replay hooks on or off for `net`, as [`Pernet::set_hold`].
     pub fn set_replay(net: &Net, on: bool) -> Result {
-        Self::set_hooks(net, on, T::statics().replay_hooks(), |slot| {
-            &slot.replay
-        })
+        Self::set_hooks(net, on, T::statics().replay_hooks(), |slot| &slot.replay)
     }
 
     /// Registers or unregisters the two hook ops at `ops` (IPv4 and IPv6,

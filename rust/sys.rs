@@ -37,9 +37,9 @@ pub(crate) mod request_sock;
 pub(crate) mod skb;
 #[path = "sock.rs"]
 pub(crate) mod sock;
-#[path = "tcp.rs"]
-pub(crate) mod tcp;
 #[path = "socket.rs"]
 pub(crate) mod socket;
+#[path = "tcp.rs"]
+pub(crate) mod tcp;
 #[path = "work.rs"]
 pub(crate) mod work;

@@ -198,7 +198,11 @@ impl Route {
             // by the route we hold; the receive path runs under RCU, in
             // which the device stays, as for any received packet.
             unsafe {
-                (*raw).__bindgen_anon_1.__bindgen_anon_1.__bindgen_anon_1.dev = dev;
+                (*raw)
+                    .__bindgen_anon_1
+                    .__bindgen_anon_1
+                    .__bindgen_anon_1
+                    .dev = dev;
                 bindings::netif_rx(raw);
             }
         }

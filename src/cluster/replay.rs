@@ -331,7 +331,12 @@ impl Replays {
     }
 
     fn find(&self, conn: &Conn) -> Option<Entry> {
-        self.table.lock().iter().flatten().find(|e| e.conn == *conn).copied()
+        self.table
+            .lock()
+            .iter()
+            .flatten()
+            .find(|e| e.conn == *conn)
+            .copied()
     }
 
     fn remove(&self, conn: &Conn) {
@@ -433,18 +438,18 @@ impl Replays {
 
 /// The front-end's state for `e`'s request socket, now.
 fn adopt_of(e: &Entry) -> Adopt {
-        let (ms, us) = tcp::tcp_clock();
-        Adopt {
-            snt_isn: e.server_isn,
-            // This host's TSvals continue the front-end's clock.
-            ts_off: e.fe_tsval_now.wrapping_sub(ms),
-            // The first RTT sample (`tcp_synack_rtt_meas`) is the front-end's.
-            snt_synack_us: if e.rtt_us == 0 {
-                0
-            } else {
-                us.saturating_sub(u64::from(e.rtt_us))
-            },
-        }
+    let (ms, us) = tcp::tcp_clock();
+    Adopt {
+        snt_isn: e.server_isn,
+        // This host's TSvals continue the front-end's clock.
+        ts_off: e.fe_tsval_now.wrapping_sub(ms),
+        // The first RTT sample (`tcp_synack_rtt_meas`) is the front-end's.
+        snt_synack_us: if e.rtt_us == 0 {
+            0
+        } else {
+            us.saturating_sub(u64::from(e.rtt_us))
+        },
+    }
 }
 
 /// The plan's packets, built into owned packets (process context).
