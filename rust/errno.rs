@@ -43,3 +43,8 @@ pub fn enopkg() -> Error {
 pub fn emsgsize() -> Error {
     code(bindings::EMSGSIZE)
 }
+
+/// Network unreachable: no route.
+pub fn enetunreach() -> Error {
+    code(bindings::ENETUNREACH)
+}

@@ -582,6 +582,12 @@ void sg_kunit_syn_bench(struct sg_syn_bench_report *out, u32 members, u32 iters,
 	sg_rs_kunit_syn_bench(out, members, iters, rounds);
 }
 EXPORT_SYMBOL_IF_KUNIT(sg_kunit_syn_bench);
+
+void sg_kunit_replay(struct sg_replay_report *out, bool v6, u32 which)
+{
+	sg_rs_kunit_replay(out, v6, which);
+}
+EXPORT_SYMBOL_IF_KUNIT(sg_kunit_replay);
 #endif
 
 /* Generic netlink (rust/genetlink.rs) */

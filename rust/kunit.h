@@ -68,6 +68,36 @@ struct sg_syn_bench_report {
 	u64 ns_median[SG_SYN_MODES][SG_SYN_CASES];
 };
 
+/*
+ * A replay of a synthesized HANDOFF_REQ into the initial namespace's TCP
+ * (src/cluster/replay.rs): the listener on the test's service address,
+ * the client behind sgr0 (kunit.sh sets both up).
+ */
+enum sg_replay_case {
+	SG_REPLAY_OK,		/* the options the host negotiates */
+	SG_REPLAY_MISMATCH,	/* the front-end's window scale differs */
+	SG_REPLAY_COOKIE,	/* tcp_syncookies 2: every SYN would get a cookie */
+};
+
+struct sg_replay_report {
+	int err;		/* setting up: 0 or -errno */
+	u32 start;		/* 0, or the NACK reason the start gave */
+	u32 outcome;		/* 1 adopted, 2 failed, 3 still pending, 4 unknown */
+	u32 reason;		/* a failure's NACK reason */
+	u32 want_snd_nxt, snd_nxt;	/* the child's, after accept() */
+	u32 want_rcv_nxt, rcv_nxt;
+	u32 ts_lag;		/* the child's TSval clock now minus fe_tsval_now */
+	u32 elapsed_ms;		/* from the start to that reading */
+	u8 want_rcv_wscale, snd_wscale, rcv_wscale;
+	bool wscale_ok, sack_ok, tstamp_ok, ecn_ok, usec_ts;
+	bool child;		/* an established socket for the tuple exists */
+	bool accepted;		/* accept() returned a connection */
+	bool bytes_equal;	/* it read the request, byte for byte */
+	u32 req_len, read_len;
+	u64 out_rsts;		/* TCP OutRsts of the namespace, delta */
+	u64 dropped, rst_dropped;	/* the replay hook's drops, deltas */
+};
+
 void sg_kunit_listener_probe(struct sg_listener_report *out, int backlog);
 int sg_kunit_ring_choose(bool primary, u32 len, u32 addressed, u64 full_mask);
 void sg_kunit_channel_pair(struct sg_channel_report *out);
@@ -76,6 +106,7 @@ void sg_kunit_hmac(struct sg_hmac_report *out, const u8 *key, size_t key_len,
 int sg_kunit_rules(void);
 void sg_kunit_syn_bench(struct sg_syn_bench_report *out, u32 members, u32 iters,
 			u32 rounds);
+void sg_kunit_replay(struct sg_replay_report *out, bool v6, u32 which);
 
 /* rust/kunit.rs, with CONFIG_KUNIT */
 void sg_rs_kunit_listener_probe(struct sg_listener_report *out, int backlog);
@@ -86,5 +117,7 @@ void sg_rs_kunit_hmac(struct sg_hmac_report *out, const u8 *key, size_t key_len,
 int sg_rs_kunit_rules(void);
 void sg_rs_kunit_syn_bench(struct sg_syn_bench_report *out, u32 members,
 			   u32 iters, u32 rounds);
+
+void sg_rs_kunit_replay(struct sg_replay_report *out, bool v6, u32 which);
 
 #endif

@@ -605,3 +605,232 @@ pub unsafe extern "C" fn sg_rs_kunit_syn_bench(
     // SAFETY: The caller guarantees `out` is valid for writes.
     unsafe { out.write(report) };
 }
+
+use super::bindings::sg_replay_report as ReplayReport;
+
+/// A work item that does nothing: the test's sockets are polled.
+struct Idle;
+
+impl super::work::Run for Idle {
+    fn run(&self) -> Option<u32> {
+        None
+    }
+}
+
+/// The window scale shift this host chooses for a connection
+/// (`tcp_select_initial_window`: the largest of the listener's space,
+/// `tcp_rmem[2]` and `rmem_max`, over 64 KiB, at most 14), for a listener
+/// with the default buffer and no window clamp.
+fn host_rcv_wscale(net: &super::net::Net) -> u8 {
+    // SAFETY: `net` is alive; both sysctls are plain integers, read once.
+    let (rmem2, rmem_max) = unsafe {
+        (
+            core::ptr::read_volatile(&(*net.as_ptr()).ipv4.sysctl_tcp_rmem[2]) as u32,
+            core::ptr::read_volatile(core::ptr::addr_of!(super::bindings::sysctl_rmem_max)),
+        )
+    };
+    let space = rmem2.max(rmem_max).max(1);
+    let log2 = 31 - space.leading_zeros();
+    log2.saturating_sub(15).min(14) as u8
+}
+
+fn replay(v6: bool, which: u32) -> kernel::error::Result<ReplayReport> {
+    use super::{
+        bindings,
+        net::Net,
+        socket::{Namespace, Recv, SockAddr, TcpSocket},
+        tcp::{self, Established},
+        work::Worked,
+    };
+    use crate::cluster::replay::Poll;
+    use crate::logic::frame::{Family, HandoffReq, Timestamps, Tuple, WScale};
+    use crate::netns::NetState;
+    use kernel::prelude::*;
+    use kernel::sync::Arc;
+
+    // SAFETY: `init_net` lives for the whole uptime.
+    let net = unsafe { Net::from_raw(core::ptr::addr_of_mut!(bindings::init_net)) };
+    let replays = NetState::replays(net).ok_or(EINVAL)?;
+    let (client, server) = if v6 {
+        let mut c = [0u8; 16];
+        let mut s = [0u8; 16];
+        c[..6].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 1]);
+        c[15] = 2;
+        s[..6].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 2]);
+        s[15] = 1;
+        (c, s)
+    } else {
+        let mut c = [0u8; 16];
+        let mut s = [0u8; 16];
+        c[..4].copy_from_slice(&[192, 0, 2, 2]);
+        s[..4].copy_from_slice(&[198, 51, 100, 1]);
+        (c, s)
+    };
+    let port = 18080;
+    let tuple = Tuple {
+        family: if v6 { Family::V6 } else { Family::V4 },
+        client,
+        server,
+        client_port: 40000 + (which as u16) * 2 + u16::from(v6),
+        server_port: port,
+    };
+    // Without the route, the test's network is not set up: the case skips.
+    drop(tcp::Route::output(
+        net,
+        if v6 {
+            super::skb::Family::Inet6
+        } else {
+            super::skb::Family::Inet
+        },
+        &client,
+    )?);
+    let work = Arc::pin_init(Worked::new(Idle), GFP_KERNEL)?;
+    let ns = Namespace::new(net);
+    let addr = SockAddr {
+        v6,
+        addr: server,
+        port,
+    };
+    let listener = TcpSocket::new(&ns, &addr, &work)?;
+    listener.bind(&addr)?;
+    listener.listen(8)?;
+
+    let want_wscale = host_rcv_wscale(net);
+    let mut request = KVec::new();
+    for i in 0..3000u32 {
+        request.push((i * 7 + i / 251) as u8, GFP_KERNEL)?;
+    }
+    let fe_tsval_now = 0x7fff_0000;
+    let req = HandoffReq {
+        tuple,
+        client_isn: 0x1000_0000 + which,
+        server_isn: 0xffff_fff0,
+        mss: 1460,
+        wscale: Some(WScale {
+            client: 7,
+            server: if which == 1 { 14 } else { want_wscale },
+        }),
+        sack_ok: true,
+        timestamps: Some(Timestamps {
+            client_tsval: 12345,
+            fe_tsval_now,
+            ts_offset: 0,
+        }),
+        ecn: true,
+        client_window: 64240,
+        rtt_us: 2000,
+        request: &request,
+    };
+    let conn = tcp::Conn {
+        family: if v6 {
+            super::skb::Family::Inet6
+        } else {
+            super::skb::Family::Inet
+        },
+        local: server,
+        local_port: port,
+        remote: client,
+        remote_port: tuple.client_port,
+    };
+    let mut r = ReplayReport {
+        want_snd_nxt: req.server_isn.wrapping_add(1),
+        want_rcv_nxt: req
+            .client_isn
+            .wrapping_add(1)
+            .wrapping_add(request.len() as u32),
+        want_rcv_wscale: want_wscale,
+        req_len: request.len() as u32,
+        ..Default::default()
+    };
+    let syncookies = net.tcp_syncookies();
+    if which == 2 {
+        // SAFETY: The namespace is alive; the sysctl is a plain byte that
+        // TCP reads with `READ_ONCE`; restored below.
+        unsafe { core::ptr::write_volatile(&mut (*net.as_ptr()).ipv4.sysctl_tcp_syncookies, 2) };
+    }
+    let (rsts0, stats0) = (tcp::out_rsts(net), replays.stats());
+    let t0 = super::netfilter::now_ms();
+    let started = replays.start(net, 7, &req, NetState::replay_hooks_on);
+    if which == 2 {
+        // SAFETY: As above.
+        unsafe {
+            core::ptr::write_volatile(&mut (*net.as_ptr()).ipv4.sysctl_tcp_syncookies, syncookies)
+        };
+    }
+    if let Err(reason) = started {
+        r.start = reason;
+    } else {
+        // Decided within 2 s (the segments are normally processed before
+        // the start returns).
+        for _ in 0..400 {
+            match replays.poll(net, 7, &tuple) {
+                Poll::Pending => r.outcome = 3,
+                Poll::Adopted(_) => {
+                    r.outcome = 1;
+                    break;
+                }
+                Poll::Failed(reason) => {
+                    r.outcome = 2;
+                    r.reason = reason;
+                    break;
+                }
+                Poll::Unknown => {
+                    r.outcome = 4;
+                    break;
+                }
+            }
+            // SAFETY: Process context (the KUnit case's thread).
+            unsafe { bindings::msleep(5) };
+        }
+    }
+    if let Established::Full(s) = tcp::established(net, &conn, false) {
+        let (ms, _) = tcp::tcp_clock();
+        r.child = true;
+        r.ts_lag = ms.wrapping_add(s.tsoffset).wrapping_sub(fe_tsval_now);
+        r.elapsed_ms = (super::netfilter::now_ms() - t0) as u32;
+        r.snd_nxt = s.snd_nxt;
+        r.rcv_nxt = s.rcv_nxt;
+        r.snd_wscale = s.snd_wscale;
+        r.rcv_wscale = s.rcv_wscale;
+        r.wscale_ok = s.wscale_ok;
+        r.sack_ok = s.sack_ok;
+        r.tstamp_ok = s.tstamp_ok;
+        r.ecn_ok = s.ecn_ok;
+        r.usec_ts = s.usec_ts;
+    }
+    let child = listener.accept()?;
+    if let Some(c) = &child {
+        r.accepted = true;
+        let mut buf = KVec::from_elem(0u8, request.len() + 64, GFP_KERNEL)?;
+        let mut n = 0;
+        while n < buf.len() {
+            match c.recv(&mut buf[n..])? {
+                Recv::Data(k) => n += k,
+                _ => break,
+            }
+        }
+        r.read_len = n as u32;
+        r.bytes_equal = buf[..n] == request[..];
+    }
+    let stats = replays.stats();
+    r.out_rsts = tcp::out_rsts(net) - rsts0;
+    r.dropped = stats.dropped - stats0.dropped;
+    r.rst_dropped = stats.rst_dropped - stats0.rst_dropped;
+    Ok(r)
+}
+
+/// Replays a synthesized handoff into the initial namespace (see
+/// `sg_replay_case` in the suite).
+///
+/// # Safety
+///
+/// `out` must be valid for writing a `ReplayReport`.
+#[no_mangle]
+pub unsafe extern "C" fn sg_rs_kunit_replay(out: *mut ReplayReport, v6: bool, which: u32) {
+    let report = replay(v6, which).unwrap_or_else(|e| ReplayReport {
+        err: e.to_errno(),
+        ..Default::default()
+    });
+    // SAFETY: The caller guarantees `out` is valid for writes.
+    unsafe { out.write(report) };
+}

@@ -7,7 +7,7 @@
 
 use super::{
     bindings,
-    netfilter::{HookPacket, HookVerdict},
+    netfilter::{HookPacket, HookVerdict, OutPacket, OutVerdict},
     rcu,
     skb::{Family, SkBuff, Verdict},
 };
@@ -28,6 +28,10 @@ pub const NF_IP_PRI_CONNTRACK_HELPER: i32 =
 
 /// The priority of source NAT at LOCAL_IN and POST_ROUTING (`NF_IP_PRI_NAT_SRC`).
 pub const NF_IP_PRI_NAT_SRC: i32 = bindings::nf_ip_hook_priorities_NF_IP_PRI_NAT_SRC;
+
+/// The priority of the raw table (`NF_IP_PRI_RAW`, before conntrack; the
+/// IPv6 value, `NF_IP6_PRI_RAW`, is the same, -300).
+pub const NF_IP_PRI_RAW: i32 = bindings::nf_ip_hook_priorities_NF_IP_PRI_RAW;
 
 /// A network namespace (`struct net`).
 ///
@@ -93,12 +97,14 @@ pub struct PernetStatic {
     nat_hooks: Opaque<[bindings::nf_hook_ops; 4]>,
     /// The front-end hold's LOCAL_IN hooks: IPv4 and IPv6.
     hold_hooks: Opaque<[bindings::nf_hook_ops; 2]>,
+    /// The back-end replay's LOCAL_OUT hooks: IPv4 and IPv6.
+    replay_hooks: Opaque<[bindings::nf_hook_ops; 2]>,
     /// Set once `register_pernet_subsys` returned, cleared before the
     /// registration is undone: [`Pernet::get`] reads `id` only when set.
     registered: AtomicBool,
 }
 
-// SAFETY: `hooks`, `nat_hooks` and `hold_hooks` are written only by `Pernet::register`,
+// SAFETY: `hooks`, `nat_hooks`, `hold_hooks` and `replay_hooks` are written only by `Pernet::register`,
 // which consumes the module's one `PernetKey` (so it runs at most once),
 // before `register_pernet_subsys` hands them to the kernel and to our
 // callbacks; then only read. `id` is written only by the kernel, in
@@ -116,6 +122,7 @@ impl PernetStatic {
             hooks: Opaque::uninit(),
             nat_hooks: Opaque::uninit(),
             hold_hooks: Opaque::uninit(),
+            replay_hooks: Opaque::uninit(),
             registered: AtomicBool::new(false),
         }
     }
@@ -133,6 +140,10 @@ impl PernetStatic {
 
     fn hold_hooks(&self) -> *const bindings::nf_hook_ops {
         self.hold_hooks.get().cast()
+    }
+
+    fn replay_hooks(&self) -> *const bindings::nf_hook_ops {
+        self.replay_hooks.get().cast()
     }
 
     fn hold_hook(&self, family: Family) -> *const bindings::nf_hook_ops {
@@ -213,6 +224,8 @@ struct Slot<T> {
     nat: AtomicBool,
     /// The hold hooks registered (under `sg_nat_lock`).
     hold: AtomicBool,
+    /// The replay hooks registered (under `sg_nat_lock`).
+    replay: AtomicBool,
 }
 
 /// State that sockgroup keeps per network namespace, with what it serves:
@@ -247,6 +260,13 @@ pub trait PernetState: Send + Sync + Sized + 'static {
     /// The hold hook, once [`Pernet::set_hold`] turned it on for the
     /// namespace (softirq, under RCU: `guard`).
     fn hold_in<'a>(&self, net: &Net, pkt: HookPacket<'a>, guard: &rcu::Guard) -> HookVerdict<'a>;
+
+    /// Priority of the replay hooks at LOCAL_OUT.
+    const REPLAY_PRIORITY: i32;
+
+    /// The replay hook at LOCAL_OUT, once [`Pernet::set_replay`] turned it
+    /// on for the namespace (softirq or process context, under RCU).
+    fn replay_out(&self, net: &Net, pkt: &OutPacket<'_>) -> OutVerdict;
 
     /// Called by the namespace's (or the module's) `pre_exit` once the state
     /// is unpublished and every hook unregistered (process context): hook
@@ -358,6 +378,41 @@ impl<T: PernetState> Callbacks<T> {
             HookVerdict::Accept(_) => bindings::NF_ACCEPT,
             HookVerdict::Stolen(_) => bindings::NF_STOLEN,
         }
+    }
+
+    fn replay_op(family: Family) -> bindings::nf_hook_ops {
+        bindings::nf_hook_ops {
+            hook: Some(Self::replay_hook),
+            pf: family.nfproto(),
+            hooknum: bindings::nf_inet_hooks_NF_INET_LOCAL_OUT,
+            priority: T::REPLAY_PRIORITY,
+            ..Default::default()
+        }
+    }
+
+    /// The replay hook.
+    ///
+    /// # Safety
+    ///
+    /// Only netfilter calls it, with a live packet and hook state, for hook
+    /// ops of `replay_hooks` (LOCAL_OUT).
+    unsafe extern "C" fn replay_hook(
+        _priv: *mut core::ffi::c_void,
+        skb: *mut bindings::sk_buff,
+        state: *const bindings::nf_hook_state,
+    ) -> u32 {
+        // SAFETY: netfilter passes a live `nf_hook_state` whose `net` is the
+        // namespace the packet is in, alive during the hook.
+        let (net, pf) = unsafe { (Net::from_raw((*state).net), (*state).pf) };
+        let guard = rcu::Guard::new();
+        let (Some(st), Some(family)) = (Pernet::<T>::get(net, &guard), Family::from_nfproto(pf))
+        else {
+            return bindings::NF_ACCEPT;
+        };
+        // SAFETY: netfilter passes the live packet it owns at LOCAL_OUT of
+        // `family`, its network header set; the hook returns before it.
+        let pkt = unsafe { OutPacket::new(skb, family) };
+        st.replay_out(net, &pkt).raw()
     }
 
     fn nat_op(family: Family, hooknum: u32) -> bindings::nf_hook_ops {
@@ -475,6 +530,12 @@ impl<T: PernetState> Pernet<T> {
         ];
         // SAFETY: As above.
         unsafe { statics.hold_hooks.get().write(hold_hooks) };
+        let replay_hooks = [
+            Callbacks::<T>::replay_op(Family::Inet),
+            Callbacks::<T>::replay_op(Family::Inet6),
+        ];
+        // SAFETY: As above.
+        unsafe { statics.replay_hooks.get().write(replay_hooks) };
         let ops = KBox::pin(
             Opaque::new(bindings::pernet_operations {
                 init: Some(Self::init),
@@ -590,6 +651,22 @@ impl<T: PernetState> Pernet<T> {
     /// idempotent). `Err(EOPNOTSUPP)` when turning on and `net` has no state
     /// (any more); off always succeeds.
     pub fn set_hold(net: &Net, on: bool) -> Result {
+        Self::set_hooks(net, on, T::statics().hold_hooks(), |slot| &slot.hold)
+    }
+
+    /// Turns the replay hooks on or off for `net`, as [`Pernet::set_hold`].
+    pub fn set_replay(net: &Net, on: bool) -> Result {
+        Self::set_hooks(net, on, T::statics().replay_hooks(), |slot| &slot.replay)
+    }
+
+    /// Registers or unregisters the two hook ops at `ops` (IPv4 and IPv6,
+    /// in static memory) for `net`, as the slot's flag `flag` says they are.
+    fn set_hooks(
+        net: &Net,
+        on: bool,
+        ops: *const bindings::nf_hook_ops,
+        flag: impl Fn(&Slot<T>) -> &AtomicBool,
+    ) -> Result {
         // A reference keeps the namespace from being torn down while we
         // sleep below (see `enable_nat`).
         // SAFETY: `net` is alive (`&Net`).
@@ -608,20 +685,20 @@ impl<T: PernetState> Pernet<T> {
         } else {
             None
         };
-        let ops = T::statics().hold_hooks();
         let result = match slot {
             Some(slot) if !slot.state.load(Ordering::Acquire).is_null() => {
-                let cur = slot.hold.load(Ordering::Acquire);
+                let flag = flag(slot);
+                let cur = flag.load(Ordering::Acquire);
                 if cur == on {
                     Ok(())
                 } else if on {
                     // SAFETY: `net` is alive; the ops are in static memory
                     // until the module goes, after `pre_exit` (which checks
-                    // `hold` under the lock we hold) unregistered them.
+                    // the flag under the lock we hold) unregistered them.
                     let r =
                         to_result(unsafe { bindings::nf_register_net_hooks(net.as_ptr(), ops, 2) });
                     if r.is_ok() {
-                        slot.hold.store(true, Ordering::Release);
+                        flag.store(true, Ordering::Release);
                     }
                     r
                 } else {
@@ -630,7 +707,7 @@ impl<T: PernetState> Pernet<T> {
                     // still published and alive (it is the namespace's
                     // until `exit`).
                     unsafe { bindings::nf_unregister_net_hooks(net.as_ptr(), ops, 2) };
-                    slot.hold.store(false, Ordering::Release);
+                    flag.store(false, Ordering::Release);
                     Ok(())
                 }
             }
@@ -814,6 +891,13 @@ impl<T: PernetState> Pernet<T> {
             // Calls under way end before `exit`.
             unsafe {
                 bindings::nf_unregister_net_hooks(net.as_ptr(), T::statics().hold_hooks(), 2)
+            };
+        }
+        if slot.replay.swap(false, Ordering::AcqRel) {
+            // SAFETY: `set_replay` registered them (the flag, under the
+            // lock). Calls under way end before `exit`.
+            unsafe {
+                bindings::nf_unregister_net_hooks(net.as_ptr(), T::statics().replay_hooks(), 2)
             };
         }
         // SAFETY: Paired with the lock above.

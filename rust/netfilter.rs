@@ -13,6 +13,7 @@ use super::{
     bindings,
     net::Net,
     skb::{Family, SkBuff},
+    tcp::ReqSock,
 };
 use core::{marker::PhantomData, ptr::NonNull};
 
@@ -40,6 +41,24 @@ pub struct TcpSeg {
     pub payload_len: u32,
     payload_off: u32,
     thoff: u32,
+}
+
+impl TcpSeg {
+    fn from_raw(family: Family, s: &bindings::sg_tcp_seg) -> Self {
+        TcpSeg {
+            family,
+            saddr: s.saddr,
+            daddr: s.daddr,
+            sport: s.sport,
+            dport: s.dport,
+            seq: s.seq,
+            ack_seq: s.ack_seq,
+            flags: s.flags,
+            payload_len: s.payload_len,
+            payload_off: s.payload_off,
+            thoff: s.thoff,
+        }
+    }
 }
 
 /// What a request socket (`TCP_NEW_SYN_RECV`) learned in the handshake.
@@ -146,19 +165,7 @@ impl<'a> HookPacket<'a> {
         if !unsafe { bindings::sg_skb_tcp_seg(self.skb, self.family.nfproto(), &mut s) } {
             return None;
         }
-        Some(TcpSeg {
-            family: self.family,
-            saddr: s.saddr,
-            daddr: s.daddr,
-            sport: s.sport,
-            dport: s.dport,
-            seq: s.seq,
-            ack_seq: s.ack_seq,
-            flags: s.flags,
-            payload_len: s.payload_len,
-            payload_off: s.payload_off,
-            thoff: s.thoff,
-        })
+        Some(TcpSeg::from_raw(self.family, &s))
     }
 
     /// The socket TCP will give the segment `seg` (read from this packet):
@@ -376,4 +383,96 @@ pub fn now_ms() -> u64 {
 pub fn random_u32() -> u32 {
     // SAFETY: No precondition; callable in any context.
     unsafe { bindings::sg_get_random_u32() }
+}
+
+/// A packet leaving through LOCAL_OUT, in the replay hook: read only; the
+/// hook's verdict ([`OutVerdict`]) lets it go on or drops it.
+///
+/// # Invariants
+///
+/// `skb` is the live packet of a call of a LOCAL_OUT hook of `family`,
+/// its network header set, for `'a`.
+pub struct OutPacket<'a> {
+    skb: *mut bindings::sk_buff,
+    family: Family,
+    _p: PhantomData<&'a ()>,
+}
+
+/// What the replay hook decides for a packet at LOCAL_OUT.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum OutVerdict {
+    /// Let it go on (`NF_ACCEPT`).
+    Accept,
+    /// Drop it (`NF_DROP`: netfilter frees it).
+    Drop,
+}
+
+impl OutVerdict {
+    pub(crate) fn raw(self) -> u32 {
+        match self {
+            OutVerdict::Accept => bindings::NF_ACCEPT,
+            OutVerdict::Drop => bindings::NF_DROP,
+        }
+    }
+}
+
+/// The socket a packet at LOCAL_OUT was sent by.
+pub enum OutSock<'a> {
+    /// None (a SYN-ACK with a SYN cookie, or a packet of no socket).
+    None,
+    /// A request socket: its SYN-ACK.
+    Request(&'a ReqSock),
+    /// A full socket in the state `TCP_*` (TCP's control socket of a
+    /// namespace, which sends RSTs, is one in `TCP_CLOSE`).
+    Full(u8),
+}
+
+impl<'a> OutPacket<'a> {
+    /// # Safety
+    ///
+    /// `skb` is the live packet of a call of a LOCAL_OUT hook of `family`
+    /// (its network header set), alive for `'a`.
+    pub(crate) unsafe fn new(skb: *mut bindings::sk_buff, family: Family) -> Self {
+        // INVARIANT: As the caller guarantees.
+        Self {
+            skb,
+            family,
+            _p: PhantomData,
+        }
+    }
+
+    /// The packet's family.
+    pub fn family(&self) -> Family {
+        self.family
+    }
+
+    /// The TCP segment, if this is one (not a fragment, header complete).
+    pub fn tcp_seg(&self) -> Option<TcpSeg> {
+        let mut s = bindings::sg_tcp_seg::default();
+        // SAFETY: By the type invariant the packet is alive, its network
+        // header set; the helper reads the rest with `skb_header_pointer`.
+        if !unsafe { bindings::sg_skb_tcp_seg(self.skb, self.family.nfproto(), &mut s) } {
+            return None;
+        }
+        Some(TcpSeg::from_raw(self.family, &s))
+    }
+
+    /// The socket that sent it (`skb->sk`).
+    pub fn sock(&self) -> OutSock<'a> {
+        // SAFETY: By the type invariant the packet is alive.
+        let sk = unsafe { (*self.skb).sk };
+        if sk.is_null() {
+            return OutSock::None;
+        }
+        // SAFETY: A packet's socket is alive while the packet is (it holds
+        // a reference or, for a request socket's SYN-ACK, its sender holds
+        // one during the send, `tcp_conn_request`).
+        let state = unsafe { bindings::sg_sk_state(sk) } as u32;
+        if state == bindings::TCP_NEW_SYN_RECV {
+            // SAFETY: A live request socket, for the hook call (above).
+            OutSock::Request(unsafe { ReqSock::from_raw(sk) })
+        } else {
+            OutSock::Full(state as u8)
+        }
+    }
 }

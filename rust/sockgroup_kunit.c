@@ -161,12 +161,109 @@ static void sg_test_syn_decision(struct kunit *test)
 	}
 }
 
+/*
+ * The back-end's replay (src/cluster/replay.rs) of a handed-off connection
+ * from 192.0.2.2 (2001:db8:1::2) behind sgr0 to the service address
+ * 198.51.100.1 (2001:db8:2::1) on lo, which kunit.sh sets up: accept()
+ * returns a connection whose request was received, whose sequence numbers
+ * and TSval clock continue the front-end's, with the options it
+ * negotiated; TCP sent no RST.  A front-end window scale the host would not
+ * choose fails the replay with no connection (TCP's RSTs for the replayed
+ * ACKs dropped by the hook, never sent), and a host answering every SYN
+ * with a cookie refuses it before anything is injected.
+ */
+static void sg_replay_case(struct kunit *test, bool v6, u32 which)
+{
+	struct sg_replay_report r = { .err = 1 };
+
+	sg_kunit_replay(&r, v6, which);
+	if (r.err == -ENETUNREACH)
+		kunit_skip(test, "no route to the test client (kunit.sh sets up sgr0)");
+	KUNIT_ASSERT_EQ(test, r.err, 0);
+	kunit_info(test, "start %u outcome %u reason %u snd_nxt %u/%u rcv_nxt %u/%u ts_lag %u in %u ms wscale %u/%u rcv %u (want %u) read %u of %u rsts %llu dropped %llu (rst %llu)\n",
+		   r.start, r.outcome, r.reason, r.snd_nxt, r.want_snd_nxt, r.rcv_nxt,
+		   r.want_rcv_nxt, r.ts_lag, r.elapsed_ms, r.wscale_ok, r.snd_wscale,
+		   r.rcv_wscale, r.want_rcv_wscale, r.read_len, r.req_len, r.out_rsts,
+		   r.dropped, r.rst_dropped);
+	if (which == SG_REPLAY_COOKIE) {
+		KUNIT_EXPECT_EQ(test, r.start, 2U);	/* NO_RESOURCES */
+		KUNIT_EXPECT_FALSE(test, r.child);
+		KUNIT_EXPECT_FALSE(test, r.accepted);
+		KUNIT_EXPECT_EQ(test, r.dropped, 0ULL);
+		KUNIT_EXPECT_EQ(test, r.out_rsts, 0ULL);
+		return;
+	}
+	KUNIT_ASSERT_EQ(test, r.start, 0U);
+	if (which == SG_REPLAY_MISMATCH) {
+		KUNIT_EXPECT_EQ(test, r.outcome, 2U);
+		KUNIT_EXPECT_EQ(test, r.reason, 3U);	/* REFUSED */
+		KUNIT_EXPECT_FALSE(test, r.child);
+		KUNIT_EXPECT_FALSE(test, r.accepted);
+		/* The SYN-ACK, and every RST TCP sent meanwhile, dropped. */
+		KUNIT_EXPECT_GE(test, r.dropped, 1ULL);
+		KUNIT_EXPECT_EQ(test, r.out_rsts, r.rst_dropped);
+		return;
+	}
+	KUNIT_EXPECT_EQ(test, r.outcome, 1U);
+	KUNIT_EXPECT_TRUE(test, r.child);
+	KUNIT_EXPECT_TRUE(test, r.accepted);
+	KUNIT_EXPECT_EQ(test, r.read_len, r.req_len);
+	KUNIT_EXPECT_TRUE(test, r.bytes_equal);
+	KUNIT_EXPECT_EQ(test, r.snd_nxt, r.want_snd_nxt);
+	KUNIT_EXPECT_EQ(test, r.rcv_nxt, r.want_rcv_nxt);
+	/* The TSval clock continues the front-end's: fe_tsval_now at the
+	 * SYN-ACK, which came after the start.
+	 */
+	KUNIT_EXPECT_LE(test, r.ts_lag, r.elapsed_ms + 1);
+	KUNIT_EXPECT_FALSE(test, r.usec_ts);
+	KUNIT_EXPECT_TRUE(test, r.wscale_ok);
+	KUNIT_EXPECT_EQ(test, r.snd_wscale, 7);
+	KUNIT_EXPECT_EQ(test, r.rcv_wscale, r.want_rcv_wscale);
+	KUNIT_EXPECT_TRUE(test, r.sack_ok);
+	KUNIT_EXPECT_TRUE(test, r.tstamp_ok);
+	KUNIT_EXPECT_TRUE(test, r.ecn_ok);
+	/* Only the SYN-ACK was dropped; TCP sent no RST at all. */
+	KUNIT_EXPECT_EQ(test, r.dropped, 1ULL);
+	KUNIT_EXPECT_EQ(test, r.rst_dropped, 0ULL);
+	KUNIT_EXPECT_EQ(test, r.out_rsts, 0ULL);
+}
+
+static void sg_test_replay_v4(struct kunit *test)
+{
+	sg_replay_case(test, false, SG_REPLAY_OK);
+}
+
+static void sg_test_replay_v6(struct kunit *test)
+{
+	sg_replay_case(test, true, SG_REPLAY_OK);
+}
+
+static void sg_test_replay_mismatch_v4(struct kunit *test)
+{
+	sg_replay_case(test, false, SG_REPLAY_MISMATCH);
+}
+
+static void sg_test_replay_mismatch_v6(struct kunit *test)
+{
+	sg_replay_case(test, true, SG_REPLAY_MISMATCH);
+}
+
+static void sg_test_replay_cookie(struct kunit *test)
+{
+	sg_replay_case(test, false, SG_REPLAY_COOKIE);
+}
+
 static struct kunit_case sg_test_cases[] = {
 	KUNIT_CASE(sg_test_listener_probe),
 	KUNIT_CASE(sg_test_ring_choice),
 	KUNIT_CASE(sg_test_hmac_sha256),
 	KUNIT_CASE(sg_test_rules),
 	KUNIT_CASE_SLOW(sg_test_syn_decision),
+	KUNIT_CASE(sg_test_replay_v4),
+	KUNIT_CASE(sg_test_replay_v6),
+	KUNIT_CASE(sg_test_replay_mismatch_v4),
+	KUNIT_CASE(sg_test_replay_mismatch_v6),
+	KUNIT_CASE(sg_test_replay_cookie),
 	KUNIT_CASE_SLOW(sg_test_channel_pair),
 	{}
 };

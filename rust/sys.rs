@@ -39,5 +39,7 @@ pub(crate) mod skb;
 pub(crate) mod sock;
 #[path = "socket.rs"]
 pub(crate) mod socket;
+#[path = "tcp.rs"]
+pub(crate) mod tcp;
 #[path = "work.rs"]
 pub(crate) mod work;

@@ -10,7 +10,27 @@ source "$(dirname "$0")/lib.sh"
 
 suite=/sys/kernel/debug/kunit/sockgroup
 results=$suite/results
-trap 'unload_module 2>/dev/null' EXIT
+# The replay cases' network (sg_replay_case in rust/sockgroup_kunit.c), in
+# this namespace: the service address on lo, the client behind a veth pair
+# with a permanent neighbour entry (no ARP or NDP), so that what TCP sends
+# it leaves through sgr0 and reaches nobody.
+replay_net_down() {
+	ip link del sgr0
+	ip addr del 198.51.100.1/32 dev lo
+	ip -6 addr del 2001:db8:2::1/128 dev lo
+} 2>/dev/null
+replay_net_up() {
+	ip link add sgr0 type veth peer name sgr1 &&
+		ip link set sgr1 up && ip link set sgr0 up &&
+		ip addr add 192.0.2.1/24 dev sgr0 &&
+		ip -6 addr add 2001:db8:1::1/64 dev sgr0 nodad &&
+		ip neigh replace 192.0.2.2 lladdr 02:00:00:00:00:02 dev sgr0 nud permanent &&
+		ip -6 neigh replace 2001:db8:1::2 lladdr 02:00:00:00:00:02 dev sgr0 nud permanent &&
+		ip link set lo up &&
+		ip addr add 198.51.100.1/32 dev lo &&
+		ip -6 addr add 2001:db8:2::1/128 dev lo
+}
+trap 'unload_module 2>/dev/null; replay_net_down' EXIT
 
 unload_module 2>/dev/null
 if [ ! -f "$SOCKGROUP_KUNIT_KO" ]; then
@@ -32,6 +52,8 @@ load() {
 load sockgroup.ko "$SOCKGROUP_KO"
 # A test that opens sockets has no place in an ordinary load.
 check "insmod sockgroup.ko runs no KUnit test" test ! -e "$suite"
+replay_net_down
+check "the replay cases' network (sgr0, addresses on lo)" replay_net_up
 load sockgroup_kunit.ko "$SOCKGROUP_KUNIT_KO"
 if [ ! -r "$results" ]; then
 	ksft_result 1 "KUnit results at $results"
@@ -52,6 +74,8 @@ if [ "$cases" -eq 0 ] || [ "$cases" != "$plan" ]; then
 	ksft_result 1 "KUnit reported $cases cases of a plan of ${plan:-none}"
 	sed 's/^/# /' "$results"
 fi
+# What the replay cases observed (their kunit_info lines).
+grep -E '^[[:space:]]*# sg_test_replay' "$results" | grep -F outcome | sed 's/^[[:space:]]*/# /'
 check "KUnit suite result" grep -qE '^ok [0-9]+ sockgroup$' "$results"
 check "rmmod sockgroup_kunit" rmmod sockgroup_kunit
 check "rmmod sockgroup" rmmod sockgroup

@@ -3,11 +3,14 @@
 //! The state of one network namespace: its service groups and its cluster
 //! node, registered once with the pernet core (`crate::sys::net`).
 
-use crate::cluster::Cluster;
+use crate::cluster::{replay::Replays, Cluster};
 use crate::groups::NetGroups;
 use crate::sys::{
-    net::{NatTarget, Net, Pernet, PernetState, PernetStatic, SeqFile, NF_IP_PRI_CONNTRACK_HELPER},
-    netfilter::{HookPacket, HookVerdict},
+    net::{
+        NatTarget, Net, Pernet, PernetState, PernetStatic, SeqFile, NF_IP_PRI_CONNTRACK_HELPER,
+        NF_IP_PRI_RAW,
+    },
+    netfilter::{HookPacket, HookVerdict, OutPacket, OutVerdict},
     rcu::Guard,
     skb::{Family, SkBuff, Verdict},
 };
@@ -23,6 +26,9 @@ pub(crate) struct NetState {
     /// mutex; the namespace's teardown drops the last reference (the family
     /// is gone or no request of the namespace is under way, see `cluster`).
     cluster: Arc<Cluster>,
+    /// The back-end's replays of handed-off connections (shared with the
+    /// control channel's work, as `cluster`).
+    replays: Arc<Replays>,
 }
 
 impl NetState {
@@ -44,6 +50,21 @@ impl NetState {
         let guard = Guard::new();
         Self::of(net, &guard).map(|s| s.cluster.clone())
     }
+
+    /// The replays of `net`, for a caller that sleeps (the control
+    /// channel's work, or a test); `None` as for [`NetState::cluster`].
+    #[allow(dead_code)] // The control channel's, to come, and the KUnit suite's.
+    pub(crate) fn replays(net: &Net) -> Option<Arc<Replays>> {
+        let guard = Guard::new();
+        Self::of(net, &guard).map(|s| s.replays.clone())
+    }
+
+    /// Turns the replay's LOCAL_OUT hooks on for `net` (process context;
+    /// idempotent): what [`Replays::start`] is given.
+    #[allow(dead_code)] // As `replays`.
+    pub(crate) fn replay_hooks_on(net: &Net) -> Result {
+        Pernet::<NetState>::set_replay(net, true)
+    }
 }
 
 impl PernetState for NetState {
@@ -54,7 +75,15 @@ impl PernetState for NetState {
     fn new(net: &Net) -> Result<Pin<KBox<Self>>> {
         let groups = NetGroups::new()?;
         let cluster = Cluster::new(net)?;
-        Ok(KBox::pin(NetState { groups, cluster }, GFP_KERNEL)?)
+        let replays = Arc::pin_init(Replays::new()?, GFP_KERNEL)?;
+        Ok(KBox::pin(
+            NetState {
+                groups,
+                cluster,
+                replays,
+            },
+            GFP_KERNEL,
+        )?)
     }
 
     // After the filter table (a SYN it drops is not counted) and after
@@ -78,6 +107,14 @@ impl PernetState for NetState {
 
     fn hold_in<'a>(&self, net: &Net, pkt: HookPacket<'a>, guard: &Guard) -> HookVerdict<'a> {
         self.cluster.hold_in(net, pkt, guard)
+    }
+
+    // Before conntrack, and before any other hook a dropped SYN-ACK or RST
+    // should not pass.
+    const REPLAY_PRIORITY: i32 = NF_IP_PRI_RAW;
+
+    fn replay_out(&self, _net: &Net, pkt: &OutPacket<'_>) -> OutVerdict {
+        self.replays.out(pkt)
     }
 
     fn pre_exit(&self, net: &Net) {

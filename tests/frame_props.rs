@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{tuple, Broken, HmacSha256};
+use common::{req_fields, tuple, Broken, HmacSha256, ReqFields};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use sockgroup_logic::frame::*;
@@ -224,69 +224,6 @@ fn conn_sync() -> impl Strategy<Value = ConnSync> {
             backend,
         },
     )
-}
-
-/// A HANDOFF_REQ's fields other than the request bytes.
-#[derive(Clone, Debug)]
-struct ReqFields {
-    tuple: Tuple,
-    isns: (u32, u32),
-    mss: u16,
-    wscale: Option<WScale>,
-    sack_ok: bool,
-    timestamps: Option<Timestamps>,
-    ecn: bool,
-    client_window: u32,
-    rtt_us: u32,
-}
-
-fn req_fields() -> impl Strategy<Value = ReqFields> {
-    (
-        tuple(),
-        any::<(u32, u32)>(),
-        any::<u16>(),
-        prop::option::of((0..=MAX_WSCALE, 0..=MAX_WSCALE)),
-        any::<bool>(),
-        prop::option::of(any::<(u32, u32, u32)>()),
-        any::<bool>(),
-        any::<u32>(),
-        any::<u32>(),
-    )
-        .prop_map(
-            |(tuple, isns, mss, ws, sack_ok, ts, ecn, client_window, rtt_us)| ReqFields {
-                tuple,
-                isns,
-                mss,
-                wscale: ws.map(|(client, server)| WScale { client, server }),
-                sack_ok,
-                timestamps: ts.map(|(client_tsval, fe_tsval_now, ts_offset)| Timestamps {
-                    client_tsval,
-                    fe_tsval_now,
-                    ts_offset,
-                }),
-                ecn,
-                client_window,
-                rtt_us,
-            },
-        )
-}
-
-impl ReqFields {
-    fn with<'a>(&self, request: &'a [u8]) -> HandoffReq<'a> {
-        HandoffReq {
-            tuple: self.tuple,
-            client_isn: self.isns.0,
-            server_isn: self.isns.1,
-            mss: self.mss,
-            wscale: self.wscale,
-            sack_ok: self.sack_ok,
-            timestamps: self.timestamps,
-            ecn: self.ecn,
-            client_window: self.client_window,
-            rtt_us: self.rtt_us,
-            request,
-        }
-    }
 }
 
 /// An owned message of any type, for strategies.

@@ -7,6 +7,9 @@
 //! direction change (by the offset, in serial arithmetic), and a malformed
 //! option list is refused with the header untouched.
 
+mod common;
+
+use common::fold;
 use proptest::prelude::*;
 use sockgroup_logic::xlate::*;
 
@@ -34,18 +37,6 @@ fn reference_checksum(pseudo: &Pseudo, seg: &[u8]) -> u16 {
     s[17] = 0;
     bytes.extend_from_slice(&s);
     !fold(&bytes)
-}
-
-/// The folded one's complement sum of `bytes` (a last odd byte padded).
-fn fold(bytes: &[u8]) -> u16 {
-    let mut sum: u64 = 0;
-    for c in bytes.chunks(2) {
-        sum += u64::from(c[0]) << 8 | u64::from(*c.get(1).unwrap_or(&0));
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    sum as u16
 }
 
 /// What a device does with a `CHECKSUM_PARTIAL` segment whose field holds

@@ -42,3 +42,8 @@ pub mod encap;
 #[allow(dead_code)]
 #[path = "../cluster/xlate.rs"]
 pub mod xlate;
+// The back-end's replay: the segments that replay a handed-off connection
+// into the local TCP.
+#[allow(dead_code)]
+#[path = "../cluster/segment.rs"]
+pub mod segment;

@@ -1,12 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! What several test files share: the MACs the codecs are tested with,
-//! and connections.
+//! connections, HANDOFF_REQ fields and the one's complement sum from scratch.
+
+// Each test file uses a part of this module.
+#![allow(dead_code)]
 
 use hmac::{Hmac, Mac as _};
 use proptest::prelude::*;
 use sha2::Sha256;
-use sockgroup_logic::frame::{Family, Mac, MacError, Tuple, TAG_LEN};
+use sockgroup_logic::frame::{
+    Family, HandoffReq, Mac, MacError, Timestamps, Tuple, WScale, MAX_WSCALE, TAG_LEN,
+};
 
 /// HMAC-SHA256 from the `hmac` and `sha2` crates, as the kernel's
 /// `hmac(sha256)` shash does it in the module.
@@ -53,4 +58,81 @@ pub fn tuple() -> impl Strategy<Value = Tuple> {
                 server_port,
             }
         })
+}
+
+/// A HANDOFF_REQ's fields other than the request bytes.
+#[derive(Clone, Debug)]
+pub struct ReqFields {
+    pub tuple: Tuple,
+    pub isns: (u32, u32),
+    pub mss: u16,
+    pub wscale: Option<WScale>,
+    pub sack_ok: bool,
+    pub timestamps: Option<Timestamps>,
+    pub ecn: bool,
+    pub client_window: u32,
+    pub rtt_us: u32,
+}
+
+/// Any HANDOFF_REQ fields (window scales within range).
+pub fn req_fields() -> impl Strategy<Value = ReqFields> {
+    (
+        tuple(),
+        any::<(u32, u32)>(),
+        any::<u16>(),
+        prop::option::of((0..=MAX_WSCALE, 0..=MAX_WSCALE)),
+        any::<bool>(),
+        prop::option::of(any::<(u32, u32, u32)>()),
+        any::<bool>(),
+        any::<u32>(),
+        any::<u32>(),
+    )
+        .prop_map(
+            |(tuple, isns, mss, ws, sack_ok, ts, ecn, client_window, rtt_us)| ReqFields {
+                tuple,
+                isns,
+                mss,
+                wscale: ws.map(|(client, server)| WScale { client, server }),
+                sack_ok,
+                timestamps: ts.map(|(client_tsval, fe_tsval_now, ts_offset)| Timestamps {
+                    client_tsval,
+                    fe_tsval_now,
+                    ts_offset,
+                }),
+                ecn,
+                client_window,
+                rtt_us,
+            },
+        )
+}
+
+impl ReqFields {
+    /// The request with these fields and `request`.
+    pub fn with<'a>(&self, request: &'a [u8]) -> HandoffReq<'a> {
+        HandoffReq {
+            tuple: self.tuple,
+            client_isn: self.isns.0,
+            server_isn: self.isns.1,
+            mss: self.mss,
+            wscale: self.wscale,
+            sack_ok: self.sack_ok,
+            timestamps: self.timestamps,
+            ecn: self.ecn,
+            client_window: self.client_window,
+            rtt_us: self.rtt_us,
+            request,
+        }
+    }
+}
+
+/// The folded one's complement sum of `bytes` (a last odd byte padded).
+pub fn fold(bytes: &[u8]) -> u16 {
+    let mut sum: u64 = 0;
+    for c in bytes.chunks(2) {
+        sum += u64::from(c[0]) << 8 | u64::from(*c.get(1).unwrap_or(&0));
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    sum as u16
 }

@@ -1,0 +1,403 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The back-end's replay of a handed-off connection, as packets: a builder
+//! of IPv4 and IPv6 TCP segments (headers, options, checksums) and the
+//! plan of segments that replays a [`HandoffReq`] into the local TCP.
+//!
+//! The plan (design memo, section 3 (i), steps 2 and 4): the client's SYN
+//! as the front-end received it (sequence number `client_isn`, the options
+//! the front-end negotiated, TSval `client_tsval`, ECE|CWR when ECN was
+//! negotiated), then the client's ACK of the front-end's SYN-ACK carrying
+//! the request (sequence `client_isn + 1`, acknowledgement
+//! `server_isn + 1`), cut into segments of at most the client's MSS. The
+//! ACKs echo the front-end's clock (`fe_tsval_now`) in TSecr: the TSval the
+//! back-end's request socket will carry once the replay wrote the
+//! front-end's state into it.
+//!
+//! Options are laid out as Linux lays them out (`tcp_options_write`): MSS,
+//! then SACK-permitted and timestamps together (`4 2 8 10`), or either
+//! alone after two NOPs, then window scale after one NOP.
+//!
+//! Pure: no allocation, no panic on any input, no `unsafe`.
+
+use super::frame::{Family, HandoffReq};
+use super::xlate::{sum_at, tcp_checksum, Pseudo, OPT_NOP, OPT_TS, PROTO_TCP, TCP_HDR_MIN};
+
+/// Bytes of an IPv4 header without options.
+pub const IPV4_HDR_LEN: usize = 20;
+/// Bytes of an IPv6 header.
+pub const IPV6_HDR_LEN: usize = 40;
+/// The most bytes of options a built segment carries (MSS, SACK-permitted,
+/// timestamps, window scale).
+pub const OPTS_MAX: usize = 20;
+/// The most bytes of headers a built segment has.
+pub const HDR_MAX: usize = IPV6_HDR_LEN + TCP_HDR_MIN + OPTS_MAX;
+/// The smallest MSS the plan cuts the request by (`TCP_MIN_MSS`).
+pub const MIN_MSS: u16 = 88;
+/// The hop limit of the segments (a received packet's; TCP ignores it).
+pub const TTL: u8 = 64;
+
+/// TCP flags.
+pub mod flags {
+    /// FIN.
+    pub const FIN: u8 = 0x01;
+    /// SYN.
+    pub const SYN: u8 = 0x02;
+    /// RST.
+    pub const RST: u8 = 0x04;
+    /// PSH.
+    pub const PSH: u8 = 0x08;
+    /// ACK.
+    pub const ACK: u8 = 0x10;
+    /// ECN-Echo.
+    pub const ECE: u8 = 0x40;
+    /// Congestion window reduced.
+    pub const CWR: u8 = 0x80;
+}
+
+/// Option kinds (NOP and timestamps: `xlate`'s).
+const OPT_MSS: u8 = 2;
+const OPT_WS: u8 = 3;
+const OPT_SACK_PERM: u8 = 4;
+
+/// The options of a segment.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct TcpOpts {
+    /// Maximum segment size (SYN only).
+    pub mss: Option<u16>,
+    /// Window scale shift (SYN only).
+    pub wscale: Option<u8>,
+    /// SACK permitted (SYN only).
+    pub sack_perm: bool,
+    /// Timestamps: TSval and TSecr.
+    pub ts: Option<(u32, u32)>,
+}
+
+impl TcpOpts {
+    /// Bytes the options take, padded to a multiple of 4 (at most
+    /// [`OPTS_MAX`]).
+    pub fn len(&self) -> usize {
+        let mut n = 0;
+        if self.mss.is_some() {
+            n += 4;
+        }
+        // SACK-permitted rides in the timestamps' padding, or takes a word.
+        n += match (self.sack_perm, self.ts.is_some()) {
+            (_, true) => 12,
+            (true, false) => 4,
+            (false, false) => 0,
+        };
+        if self.wscale.is_some() {
+            n += 4;
+        }
+        n
+    }
+
+    /// Whether there is none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Writes them into `out` (at least [`Self::len`] bytes).
+    fn write(&self, out: &mut [u8]) -> Option<()> {
+        let mut w = Writer { out, at: 0 };
+        if let Some(mss) = self.mss {
+            w.put(&[OPT_MSS, 4])?;
+            w.put(&mss.to_be_bytes())?;
+        }
+        match (self.sack_perm, self.ts) {
+            (sack, Some((tsval, tsecr))) => {
+                if sack {
+                    w.put(&[OPT_SACK_PERM, 2, OPT_TS, 10])?;
+                } else {
+                    w.put(&[OPT_NOP, OPT_NOP, OPT_TS, 10])?;
+                }
+                w.put(&tsval.to_be_bytes())?;
+                w.put(&tsecr.to_be_bytes())?;
+            }
+            (true, None) => w.put(&[OPT_NOP, OPT_NOP, OPT_SACK_PERM, 2])?,
+            (false, None) => {}
+        }
+        if let Some(ws) = self.wscale {
+            w.put(&[OPT_NOP, OPT_WS, 3, ws])?;
+        }
+        Some(())
+    }
+}
+
+/// Writes bytes one after the other into a slice.
+struct Writer<'a> {
+    out: &'a mut [u8],
+    at: usize,
+}
+
+impl Writer<'_> {
+    fn put(&mut self, b: &[u8]) -> Option<()> {
+        let end = self.at.checked_add(b.len())?;
+        self.out.get_mut(self.at..end)?.copy_from_slice(b);
+        self.at = end;
+        Some(())
+    }
+}
+
+/// One TCP segment to build.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Segment<'a> {
+    /// Source and destination addresses (their family is the packet's).
+    pub addrs: Pseudo,
+    /// Source port.
+    pub sport: u16,
+    /// Destination port.
+    pub dport: u16,
+    /// Sequence number.
+    pub seq: u32,
+    /// Acknowledgement number (0 without ACK).
+    pub ack: u32,
+    /// Flags ([`flags`]).
+    pub flags: u8,
+    /// The window field, unscaled.
+    pub window: u16,
+    /// Options.
+    pub opts: TcpOpts,
+    /// Payload.
+    pub payload: &'a [u8],
+}
+
+/// Why a segment cannot be built.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum BuildError {
+    /// The buffer is shorter than [`Segment::len`].
+    Short,
+    /// The packet would be longer than its length field holds.
+    TooLong,
+}
+
+impl Segment<'_> {
+    /// Bytes of the IP header.
+    pub fn ip_hdr_len(&self) -> usize {
+        match self.addrs {
+            Pseudo::V4(..) => IPV4_HDR_LEN,
+            Pseudo::V6(..) => IPV6_HDR_LEN,
+        }
+    }
+
+    /// Bytes of the TCP header with its options.
+    pub fn tcp_hdr_len(&self) -> usize {
+        TCP_HDR_MIN + self.opts.len()
+    }
+
+    /// Bytes of the whole packet.
+    pub fn len(&self) -> usize {
+        self.ip_hdr_len() + self.tcp_hdr_len() + self.payload.len()
+    }
+
+    /// Whether the packet is empty (never: it has headers).
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// Writes the packet (IP header, TCP header, options, payload, both
+    /// checksums) at the start of `out`; returns its length.
+    pub fn build(&self, out: &mut [u8]) -> Result<usize, BuildError> {
+        let len = self.len();
+        let ip_len = self.ip_hdr_len();
+        let tcp_len = len - ip_len;
+        let out = out.get_mut(..len).ok_or(BuildError::Short)?;
+        match self.addrs {
+            Pseudo::V4(s, d) => {
+                let total = u16::try_from(len).map_err(|_| BuildError::TooLong)?;
+                let h = &mut out[..IPV4_HDR_LEN];
+                h.fill(0);
+                h[0] = 0x45;
+                h[2..4].copy_from_slice(&total.to_be_bytes());
+                // Don't fragment.
+                h[6] = 0x40;
+                h[8] = TTL;
+                h[9] = PROTO_TCP;
+                h[12..16].copy_from_slice(&s);
+                h[16..20].copy_from_slice(&d);
+                let check = !sum_at(0, h);
+                h[10..12].copy_from_slice(&check.to_be_bytes());
+            }
+            Pseudo::V6(s, d) => {
+                let plen = u16::try_from(tcp_len).map_err(|_| BuildError::TooLong)?;
+                let h = &mut out[..IPV6_HDR_LEN];
+                h.fill(0);
+                h[0] = 0x60;
+                h[4..6].copy_from_slice(&plen.to_be_bytes());
+                h[6] = PROTO_TCP;
+                h[7] = TTL;
+                h[8..24].copy_from_slice(&s);
+                h[24..40].copy_from_slice(&d);
+            }
+        }
+        let tcp = &mut out[ip_len..];
+        let hlen = self.tcp_hdr_len();
+        let (hdr, payload) = tcp.split_at_mut(hlen);
+        hdr[0..2].copy_from_slice(&self.sport.to_be_bytes());
+        hdr[2..4].copy_from_slice(&self.dport.to_be_bytes());
+        hdr[4..8].copy_from_slice(&self.seq.to_be_bytes());
+        hdr[8..12].copy_from_slice(&self.ack.to_be_bytes());
+        // hlen is at most 40, so the data offset fits its 4 bits.
+        hdr[12] = ((hlen / 4) as u8) << 4;
+        hdr[13] = self.flags;
+        hdr[14..16].copy_from_slice(&self.window.to_be_bytes());
+        hdr[16..20].fill(0);
+        self.opts
+            .write(&mut hdr[TCP_HDR_MIN..])
+            .ok_or(BuildError::Short)?;
+        payload.copy_from_slice(self.payload);
+        let check = tcp_checksum(&self.addrs, tcp);
+        tcp[16..18].copy_from_slice(&check.to_be_bytes());
+        Ok(len)
+    }
+}
+
+/// Why a handoff cannot be replayed.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum PlanError {
+    /// The tuple's family and addresses disagree (an IPv4 tuple with bytes
+    /// past its addresses is refused by the codec already).
+    BadTuple,
+    /// A window scale shift over 14.
+    BadWScale,
+    /// The request does not fit the segments' length fields.
+    TooLong,
+}
+
+/// The segments that replay one handed-off connection: [`Plan::syn`],
+/// then [`Plan::acks`] of them ([`Plan::ack`]). Everything is derived from
+/// the request; nothing is copied.
+#[derive(Clone, Copy, Debug)]
+pub struct Plan<'a> {
+    req: HandoffReq<'a>,
+    /// Payload bytes per ACK segment (at least 1).
+    chunk: usize,
+}
+
+impl<'a> Plan<'a> {
+    /// The plan for `req`, checked.
+    pub fn new(req: &HandoffReq<'a>) -> Result<Self, PlanError> {
+        if let Some(ws) = req.wscale {
+            if ws.client > super::frame::MAX_WSCALE || ws.server > super::frame::MAX_WSCALE {
+                return Err(PlanError::BadWScale);
+            }
+        }
+        let ts_len = if req.timestamps.is_some() { 12 } else { 0 };
+        // The client's MSS counts no options; a segment's payload leaves room
+        // for the timestamps (as the client's own sender does).
+        let chunk = usize::from(req.mss.max(MIN_MSS)) - ts_len;
+        let hdr = match req.tuple.family {
+            Family::V4 => IPV4_HDR_LEN,
+            Family::V6 => 0,
+        } + TCP_HDR_MIN
+            + ts_len;
+        if req.request.len().min(chunk) + hdr > usize::from(u16::MAX) {
+            return Err(PlanError::TooLong);
+        }
+        if u32::try_from(req.request.len()).is_err() {
+            return Err(PlanError::TooLong);
+        }
+        Ok(Plan { req: *req, chunk })
+    }
+
+    /// The request the plan replays.
+    pub fn req(&self) -> &HandoffReq<'a> {
+        &self.req
+    }
+
+    /// The addresses of the client's packets: client to server.
+    pub fn addrs(&self) -> Pseudo {
+        let t = &self.req.tuple;
+        match t.family {
+            Family::V4 => {
+                let mut s = [0u8; 4];
+                let mut d = [0u8; 4];
+                s.copy_from_slice(&t.client[..4]);
+                d.copy_from_slice(&t.server[..4]);
+                Pseudo::V4(s, d)
+            }
+            Family::V6 => Pseudo::V6(t.client, t.server),
+        }
+    }
+
+    /// The window field of the client's segments: its last window, unscaled
+    /// (at most 65535; on the SYN the field is never scaled).
+    pub fn window(&self) -> u16 {
+        u16::try_from(self.req.client_window).unwrap_or(u16::MAX)
+    }
+
+    /// Payload bytes per ACK segment.
+    pub fn chunk(&self) -> usize {
+        self.chunk
+    }
+
+    /// The SYN.
+    pub fn syn(&self) -> Segment<'a> {
+        let r = &self.req;
+        let mut fl = flags::SYN;
+        if r.ecn {
+            fl |= flags::ECE | flags::CWR;
+        }
+        Segment {
+            addrs: self.addrs(),
+            sport: r.tuple.client_port,
+            dport: r.tuple.server_port,
+            seq: r.client_isn,
+            ack: 0,
+            flags: fl,
+            window: self.window(),
+            opts: TcpOpts {
+                mss: Some(r.mss),
+                wscale: r.wscale.map(|w| w.client),
+                sack_perm: r.sack_ok,
+                ts: r.timestamps.map(|t| (t.client_tsval, 0)),
+            },
+            payload: &[],
+        }
+    }
+
+    /// How many ACK segments follow the SYN (at least 1: the handshake's
+    /// ACK, with the request's first bytes if there are any).
+    pub fn acks(&self) -> usize {
+        self.req.request.len().div_ceil(self.chunk).max(1)
+    }
+
+    /// The `i`th ACK segment (`i < acks()`; later ones are empty).
+    pub fn ack(&self, i: usize) -> Segment<'a> {
+        let r = &self.req;
+        let req: &'a [u8] = r.request;
+        let from = i.saturating_mul(self.chunk).min(req.len());
+        let to = from.saturating_add(self.chunk).min(req.len());
+        let payload = &req[from..to];
+        let mut fl = flags::ACK;
+        if to == req.len() && !payload.is_empty() {
+            fl |= flags::PSH;
+        }
+        Segment {
+            addrs: self.addrs(),
+            sport: r.tuple.client_port,
+            dport: r.tuple.server_port,
+            // `from` fits u32: checked in `new`.
+            seq: r.client_isn.wrapping_add(1).wrapping_add(from as u32),
+            ack: r.server_isn.wrapping_add(1),
+            flags: fl,
+            window: self.window(),
+            opts: TcpOpts {
+                ts: r.timestamps.map(|t| (t.client_tsval, t.fe_tsval_now)),
+                ..TcpOpts::default()
+            },
+            payload,
+        }
+    }
+
+    /// The client's next sequence number once the plan was replayed (the
+    /// back-end's `rcv_nxt`).
+    pub fn rcv_nxt(&self) -> u32 {
+        // Fits u32: checked in `new`.
+        self.req
+            .client_isn
+            .wrapping_add(1)
+            .wrapping_add(self.req.request.len() as u32)
+    }
+}
