@@ -43,3 +43,8 @@ pub fn enopkg() -> Error {
 pub fn emsgsize() -> Error {
     code(bindings::EMSGSIZE)
 }
+
+/// No route to host: a forwarded packet's destination.
+pub fn ehostunreach() -> Error {
+    code(bindings::EHOSTUNREACH)
+}

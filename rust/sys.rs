@@ -39,5 +39,7 @@ pub(crate) mod skb;
 pub(crate) mod sock;
 #[path = "socket.rs"]
 pub(crate) mod socket;
+#[path = "udp_tunnel.rs"]
+pub(crate) mod udp_tunnel;
 #[path = "work.rs"]
 pub(crate) mod work;

@@ -17,6 +17,7 @@
 
 use super::{
     channel::{NetStats, PeerState, PeerStats},
+    fwd::FwdCounts,
     clone_peers,
     hold::{ConnInfo, ConnState, HoldStats, DEFAULT_HOLD_TIMEOUT_MS},
     insert_at, position, retain,
@@ -163,6 +164,20 @@ mod uapi {
     pub(super) const STATS_FRAMES_TX: u16 = 5;
     pub(super) const STATS_FRAMES_RX: u16 = 6;
     pub(super) const STATS_GENERATION: u16 = 7;
+    pub(super) const STATS_FWD: u16 = 8;
+
+    pub(super) const FWD_STATS_TX: u16 = 1;
+    pub(super) const FWD_STATS_TX_FAILED: u16 = 2;
+    pub(super) const FWD_STATS_RX: u16 = 3;
+    pub(super) const FWD_STATS_RX_NONPEER: u16 = 4;
+    pub(super) const FWD_STATS_RX_REFUSED: u16 = 5;
+    pub(super) const FWD_STATS_RX_REPLAY: u16 = 6;
+    pub(super) const FWD_STATS_RX_UNKNOWN: u16 = 7;
+    pub(super) const FWD_STATS_UDP_FLOWS: u16 = 8;
+    pub(super) const FWD_STATS_UDP_UNPINNED: u16 = 9;
+    pub(super) const FWD_STATS_UDP_LOCAL: u16 = 10;
+    pub(super) const FWD_STATS_UDP_FORWARDED: u16 = 11;
+    pub(super) const FWD_STATS_UDP_ACTIVE: u16 = 12;
 
     pub(super) const ROLE_BOTH: u32 = 2;
     pub(super) const PROTO_TCP: u8 = 6;
@@ -969,10 +984,30 @@ fn rule_get(req: &mut Request<'_>, cluster: &Cluster) -> Result {
 
 fn stats_get(req: &mut Request<'_>, cluster: &Cluster) -> Result {
     let s = cluster.channels().stats();
-    reply_with(req, CMD_STATS_GET, |w| put_stats(w, &s))
+    let f = cluster.fwd_counts();
+    reply_with(req, CMD_STATS_GET, |w| put_stats(w, &s, &f))
 }
 
-fn put_stats(w: &mut Writer, s: &NetStats) -> Result {
+fn put_stats(w: &mut Writer, s: &NetStats, f: &FwdCounts) -> Result {
+    w.nest(STATS_FWD, |w| {
+        for (kind, v) in [
+            (FWD_STATS_TX, f.tx),
+            (FWD_STATS_TX_FAILED, f.tx_failed),
+            (FWD_STATS_RX, f.rx),
+            (FWD_STATS_RX_NONPEER, f.rx_nonpeer),
+            (FWD_STATS_RX_REFUSED, f.rx_refused),
+            (FWD_STATS_RX_REPLAY, f.rx_replay),
+            (FWD_STATS_RX_UNKNOWN, f.rx_unknown),
+            (FWD_STATS_UDP_FLOWS, f.udp_flows),
+            (FWD_STATS_UDP_UNPINNED, f.udp_unpinned),
+            (FWD_STATS_UDP_LOCAL, f.udp_local),
+            (FWD_STATS_UDP_FORWARDED, f.udp_forwarded),
+            (FWD_STATS_UDP_ACTIVE, f.udp_active),
+        ] {
+            w.put_u64(kind, v)?;
+        }
+        Ok(())
+    })?;
     w.put_u32(STATS_PEERS_UP, s.peers_up)?;
     w.put_u64(STATS_ACCEPTED, s.accepted)?;
     w.put_u64(STATS_REFUSED_NONPEER, s.refused_nonpeer)?;

@@ -42,3 +42,6 @@ pub mod encap;
 #[allow(dead_code)]
 #[path = "../cluster/xlate.rs"]
 pub mod xlate;
+// The pinning of UDP flows to the nodes that serve them (seed 004).
+#[path = "../cluster/flows.rs"]
+pub mod flows;
