@@ -626,9 +626,13 @@ impl TunnelRx for FwdRx {
             return;
         }
         if h.proto == Proto::Udp {
-            // This node's flow from now on: its hook lets it through.
+            // This node's flow from now on: its hook lets it through (a
+            // node that forwards no UDP service has no table, and no hook
+            // decision to make).
             let mut table = self.flows.lock();
-            if !flows::pin_to(&mut table, self.seed, &h.tuple, now_ms(), FLOW_IDLE_MS, snap.own) {
+            if !table.is_empty()
+                && !flows::pin_to(&mut table, self.seed, &h.tuple, now_ms(), FLOW_IDLE_MS, snap.own)
+            {
                 inc(&stats.udp_unpinned);
             }
         }

@@ -323,7 +323,7 @@ impl Family for Sockgroup {
             let cfg = cluster.lock();
             if let Err(e) = cluster.rebuild(req.net(), &cfg) {
                 return Err(req.fail(
-                    c_str!("changed, but the front-end hold could not follow"),
+                    c_str!("changed, but the front-end hold or the forwarding could not follow (is the fwd address local, its port free?)"),
                     None,
                     e,
                 ));
@@ -806,7 +806,7 @@ struct TargetReq {
     n: usize,
 }
 
-fn target_of(req: &mut Request<'_>, kind: MatchKind) -> Result<TargetReq> {
+fn target_of(req: &mut Request<'_>) -> Result<TargetReq> {
     let target = req.require(RULE_TARGET, c_str!("a rule needs a target"))?;
     let Some(t) = target.nested().find(TARGET_TYPE) else {
         return Err(req.fail(c_str!("target needs a type"), Some(&target), EINVAL));
@@ -839,9 +839,6 @@ fn target_of(req: &mut Request<'_>, kind: MatchKind) -> Result<TargetReq> {
         TARGET_TYPE_LOCAL if out.peer != 0 => c_str!("only a peer target names a peer"),
         TARGET_TYPE_HASH if peer.is_some() => c_str!("a hash target names peers, not a peer"),
         TARGET_TYPE_HASH if out.n == 0 => c_str!("a hash target needs at least one peer"),
-        TARGET_TYPE_HASH if !kind.has_identifier() => {
-            c_str!("a hash target needs a cookie or session-id match")
-        }
         _ => return Ok(out),
     };
     Err(req.fail(msg, Some(&target), EINVAL))
@@ -869,7 +866,7 @@ fn rule_new(req: &mut Request<'_>, cluster: &Cluster) -> Result {
             (kind, value)
         }
     };
-    let t = target_of(req, kind)?;
+    let t = target_of(req)?;
     let target_attr = req.attr(RULE_TARGET);
     let match_value = match_value.unwrap_or(&[]);
     let mut value = KVec::with_capacity(match_value.len(), GFP_KERNEL).map_err(|e| oom(req, e))?;
@@ -892,8 +889,21 @@ fn rule_new(req: &mut Request<'_>, cluster: &Cluster) -> Result {
     let Err(at) = position(&cfg.rules, id, |r| r.id) else {
         return Err(req.fail(c_str!("rule id exists"), Some(&id_attr), EEXIST));
     };
-    if position(&cfg.services, service, |s| s.id).is_err() {
+    let Ok(svc) = position(&cfg.services, service, |s| s.id) else {
         return Err(req.fail(c_str!("no such service"), Some(&svc_attr), ENOENT));
+    };
+    // A UDP service's flows are placed by their first datagram, which has
+    // no request to match: its rules match anything, and a hash target
+    // hashes the flow. A TCP service's hash target hashes an identifier.
+    let udp = cfg.services[svc].proto == PROTO_UDP;
+    let wrong = if udp {
+        (kind != MatchKind::Any).then_some(c_str!("a UDP service's rules match any"))
+    } else {
+        (matches!(target, RuleTarget::Hash(_)) && !kind.has_identifier())
+            .then_some(c_str!("a hash target needs a cookie or session-id match"))
+    };
+    if let Some(msg) = wrong {
+        return Err(req.fail(msg, target_attr.as_ref(), EINVAL));
     }
     // Peers must exist first (peer-del refuses a peer a rule names): this
     // node is 0 or its own id.

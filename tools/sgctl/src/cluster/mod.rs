@@ -230,7 +230,7 @@ pub struct RuleAddArgs {
     #[arg(long = "match", value_name = "MATCH", value_parser = parse_match, default_value = "any")]
     pub matches: RuleMatch,
     /// Where it places a connection: local, peer:ID (0 is this node) or
-    /// hash:ID,ID,... (1 to 16 peers; with a cookie or session-id match).
+    /// hash:ID,ID,... (1 to 16 peers; with a cookie or session-id match, or any for a UDP service: the flow is hashed).
     #[arg(long, value_name = "TARGET", value_parser = parse_target)]
     pub target: RuleTarget,
 }
