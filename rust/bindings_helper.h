@@ -19,6 +19,7 @@
 #include <net/inet_connection_sock.h>
 #include <net/inet_hashtables.h>
 #include <net/inet6_hashtables.h>
+#include <net/ip_tunnels.h>
 #include <net/ipv6.h>
 #include <net/net_namespace.h>
 #include <net/netfilter/nf_conntrack.h>
@@ -26,7 +27,9 @@
 #include <net/netlink.h>
 #include <net/netns/generic.h>
 #include <net/sock.h>
+#include <net/route.h>
 #include <net/tcp.h>
+#include <net/udp_tunnel.h>
 
 #include "helpers.h"
 #include "kunit.h"

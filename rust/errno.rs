@@ -48,3 +48,8 @@ pub fn emsgsize() -> Error {
 pub fn enetunreach() -> Error {
     code(bindings::ENETUNREACH)
 }
+
+/// No route to host: a forwarded packet's destination.
+pub fn ehostunreach() -> Error {
+    code(bindings::EHOSTUNREACH)
+}

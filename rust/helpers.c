@@ -27,6 +27,7 @@
 #include <net/inet_hashtables.h>
 #include <net/ip.h>
 #include <net/ipv6.h>
+#include <net/udp_tunnel.h>
 #include <net/addrconf.h>
 #include <net/dst.h>
 #include <net/genetlink.h>
@@ -934,6 +935,59 @@ struct sk_buff *sg_alloc_skb(unsigned int size)
 void sg_skb_reset_network_header(struct sk_buff *skb)
 {
 	skb_reset_network_header(skb);
+}
+
+/* The IP packet's length from its network header; -1 for a GSO packet. */
+int sg_skb_ip_len(const struct sk_buff *skb)
+{
+	return skb_is_gso(skb) ? -1 : (int)(skb->len - skb_network_offset(skb));
+}
+
+/*
+ * Copies the IP packet; where a CHECKSUM_PARTIAL transport checksum starts
+ * in the copy (-1: none) and its field's offset from there.
+ */
+int sg_skb_copy_ip(const struct sk_buff *skb, void *to, int len, int *csum_start, int *csum_off)
+{
+	*csum_start = skb->ip_summed == CHECKSUM_PARTIAL ?
+		skb_checksum_start_offset(skb) - skb_network_offset(skb) : -1;
+	*csum_off = skb->csum_offset;
+	return skb_copy_bits(skb, skb_network_offset(skb), to, len);
+}
+
+/* The source address of the packet's IP header; true for IPv6. */
+bool sg_skb_ip_saddr(const struct sk_buff *skb, u8 out[16])
+{
+	if (ip_hdr(skb)->version == 6) {
+		memcpy(out, &ipv6_hdr(skb)->saddr, 16);
+		return true;
+	}
+	memcpy(out, &ip_hdr(skb)->saddr, 4);
+	return false;
+}
+
+int sg_skb_linearize(struct sk_buff *skb)
+{
+	return skb_linearize(skb);
+}
+
+/* A decapsulated packet: headers at its start, for this host, unchecked. */
+void sg_skb_decap_reset(struct sk_buff *skb)
+{
+	skb_reset_network_header(skb);
+	skb_reset_mac_header(skb);
+	skb->pkt_type = PACKET_HOST;
+	skb->ip_summed = CHECKSUM_NONE;
+}
+
+void sg_skb_reserve(struct sk_buff *skb, int len)
+{
+	skb_reserve(skb, len);
+}
+
+void *sg_sk_user_data(const struct sock *sk)
+{
+	return rcu_dereference_sk_user_data(sk);
 }
 
 void sg_spin_lock_bh(spinlock_t *lock)

@@ -219,6 +219,16 @@ void sg_reqsk_send_ack(struct sk_buff *skb, u32 ack);
 void sg_kfree_skb(struct sk_buff *skb);
 struct sk_buff *sg_alloc_skb(unsigned int size);
 void sg_skb_reset_network_header(struct sk_buff *skb);
+
+
+/* UDP tunnel sockets and forwarded packets */
+int sg_skb_ip_len(const struct sk_buff *skb);
+int sg_skb_copy_ip(const struct sk_buff *skb, void *to, int len, int *csum_start, int *csum_off);
+bool sg_skb_ip_saddr(const struct sk_buff *skb, u8 out[16]);
+int sg_skb_linearize(struct sk_buff *skb);
+void sg_skb_decap_reset(struct sk_buff *skb);
+void sg_skb_reserve(struct sk_buff *skb, int len);
+void *sg_sk_user_data(const struct sock *sk);
 void sg_spin_lock_bh(spinlock_t *lock);
 void sg_spin_unlock_bh(spinlock_t *lock);
 u64 sg_jiffies64_ms(void);

@@ -149,8 +149,9 @@ fn channel_pair() -> kernel::error::Result<ChannelReport> {
     // SAFETY: `init_net` lives for the whole uptime.
     let net =
         unsafe { super::net::Net::from_raw(core::ptr::addr_of_mut!(super::bindings::init_net)) };
-    let one = KBox::pin_init(Channels::new(net), GFP_KERNEL)?;
-    let two = KBox::pin_init(Channels::new(net), GFP_KERNEL)?;
+    let fwd = || kernel::sync::Arc::pin_init(crate::cluster::fwd::Fwd::new()?, GFP_KERNEL);
+    let one = KBox::pin_init(Channels::new(net, fwd()?), GFP_KERNEL)?;
+    let two = KBox::pin_init(Channels::new(net, fwd()?), GFP_KERNEL)?;
     one.apply(Some(&node(1)), &[peer(2, &key)])?;
     two.apply(Some(&node(2)), &[peer(1, &key)])?;
     let state = |c: &Channels, id| c.peer_status(id).map(|s| s.0);

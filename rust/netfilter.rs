@@ -237,6 +237,37 @@ impl<'a> HookPacket<'a> {
         }
     }
 
+    /// The length of the IP packet (from its network header), or `None`
+    /// for a GSO packet (several on the wire: to be segmented first).
+    pub fn ip_len(&self) -> Option<usize> {
+        // SAFETY: By the type invariant the packet is live and ours.
+        let n = unsafe { bindings::sg_skb_ip_len(self.skb) };
+        usize::try_from(n).ok()
+    }
+
+    /// Copies the IP packet into `buf` ([`Self::ip_len`] bytes); `None` if
+    /// it could not. `Some(Some((start, offset)))`: its transport checksum
+    /// was left to the device (`CHECKSUM_PARTIAL`, as a local sender's
+    /// packet through a veth), the field at `start + offset` of the copy
+    /// holds the pseudo-header sum over `start..` and must be completed.
+    pub fn copy_ip(&self, buf: &mut [u8]) -> Option<Option<(usize, usize)>> {
+        let len = i32::try_from(buf.len()).ok()?;
+        let (mut start, mut off) = (-1i32, 0i32);
+        // SAFETY: By the type invariant the packet is live; `buf` is valid
+        // for `len` bytes, `start` and `off` for writes; the helper copies
+        // from the network header (it fails past the packet's end).
+        let r = unsafe {
+            bindings::sg_skb_copy_ip(self.skb, buf.as_mut_ptr().cast(), len, &mut start, &mut off)
+        };
+        if r != 0 {
+            return None;
+        }
+        if start < 0 {
+            return Some(None);
+        }
+        Some(Some((usize::try_from(start).ok()?, usize::try_from(off).ok()?)))
+    }
+
     /// Keeps the packet, with references on its route, devices and socket
     /// (as `nf_queue` does); `Err(self)` when one cannot be taken (a device
     /// or socket going).

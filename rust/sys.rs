@@ -41,5 +41,7 @@ pub(crate) mod sock;
 pub(crate) mod socket;
 #[path = "tcp.rs"]
 pub(crate) mod tcp;
+#[path = "udp_tunnel.rs"]
+pub(crate) mod udp_tunnel;
 #[path = "work.rs"]
 pub(crate) mod work;

@@ -28,6 +28,7 @@ TESTS=(
 	sgctl_cluster.sh
 	hold.sh
 	stall.sh
+	forward.sh
 )
 
 # What runs on the debug kernel (KASAN, lockdep, kmemleak; several times
@@ -91,6 +92,12 @@ TESTS=(
 #                              closed during its rescue (12 on plain): the
 #                              moves between listeners' queues and their
 #                              lifetime
+#   forward.sh      scaled     the forwarding data plane with UDP services: 8
+#                              flows of 2 datagrams (30 of 4 on plain), the
+#                              refused datagrams, a back-end going; the
+#                              lifetime paths in full: tunnel sockets opened
+#                              and closed with peers, rmmod and namespaces
+#                              deleted with tunnels open and flows pinned
 #   sgctl_group.sh  skipped    real servers (socat, nginx) restarted dozens
 #                              of times, 10-13 min on debug; the module paths
 #                              it takes are those of groups.sh

@@ -333,6 +333,30 @@ proptest! {
     }
 
     #[test]
+    fn flow_of_reads_the_client_packet_and_its_head(
+        t in tuple(),
+        proto in proto_strategy(),
+        payload in prop::collection::vec(any::<u8>(), 0..100),
+        ext in 0usize..3,
+        cut in 0usize..200,
+    ) {
+        // The whole packet, and any head of it that holds the ports, give
+        // the flow; a head shorter than that gives none; the same bytes
+        // with another protocol number give none.
+        let pkt = flow_packet(&t, proto, &payload, ext);
+        prop_assert_eq!(flow_of(&pkt), Some(Flow { proto, tuple: t }));
+        let ports_end = pkt.len() - payload.len() - if proto == Proto::Tcp { 16 } else { 4 };
+        let head = &pkt[..cut.min(pkt.len())];
+        if head.len() >= ports_end {
+            prop_assert_eq!(flow_of(head), Some(Flow { proto, tuple: t }));
+        } else {
+            prop_assert_eq!(flow_of(head), None);
+        }
+        let other = ip_packet(t.family, 47, &t.client, &t.server, &[0u8; 8], 0);
+        prop_assert_eq!(flow_of(&other), None);
+    }
+
+    #[test]
     fn any_bytes_parse_without_panic(d in prop::collection::vec(any::<u8>(), 0..300)) {
         let mut w = ReplayWindow::<2>::new();
         if open(&d, 0, &key(), &mut w).is_err() {

@@ -275,6 +275,34 @@ proptest! {
     }
 
     #[test]
+    fn completed_partial_checksum_is_the_reference(
+        seg in seg_strategy(),
+        pseudo in pseudo_strategy(),
+        head in proptest::collection::vec(any::<u8>(), 0..64),
+    ) {
+        // A packet whose segment starts `head.len()` bytes in (after an IP
+        // header): the field holds the pseudo-header sum, as the stack
+        // leaves it for the device; completing it in place gives the
+        // checksum from scratch (0 written as 0xffff), the rest untouched.
+        let mut pkt = head.clone();
+        let mut b = seg.bytes.clone();
+        let partial = pseudo_partial(&pseudo, b.len() as u32);
+        set_check(&mut b, partial);
+        pkt.extend_from_slice(&b);
+        prop_assert!(complete_partial(&mut pkt, head.len(), 16));
+        let got = check_of(&pkt[head.len()..]);
+        let want = match reference_checksum(&pseudo, &seg.bytes) { 0 => 0xffff, c => c };
+        prop_assert_eq!(got, want);
+        prop_assert_eq!(&pkt[..head.len()], &head[..]);
+        prop_assert_eq!(&pkt[head.len() + 18..], &seg.bytes[18..]);
+        // A field beyond the packet: refused, nothing changed.
+        let before = pkt.clone();
+        let n = pkt.len();
+        prop_assert!(!complete_partial(&mut pkt, head.len(), n));
+        prop_assert_eq!(&pkt, &before);
+    }
+
+    #[test]
     fn partial_field_untouched_and_device_sum_equals_scratch(
         seg in seg_strategy(),
         pseudo in pseudo_strategy(),

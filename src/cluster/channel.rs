@@ -19,6 +19,7 @@
 //! take no reference on the namespace; the namespace's exit drops us.
 
 use super::{
+    fwd::Fwd,
     netlink::{notify, Event},
     Addr, AddrFamily, Key, NodeConfig, PeerConfig,
 };
@@ -318,6 +319,9 @@ struct State {
     events: KVec<Pending>,
     /// Set when the membership changed and is not published yet.
     dirty: bool,
+    /// The data plane, told of each peer's session key as it comes up and
+    /// of each peer that goes down.
+    fwd: Arc<Fwd>,
     /// The work item that holds us, for the sockets' callbacks to queue:
     /// a reference cycle that [`Channels`]'s `Drop` breaks.
     me: Option<Arc<Worked<Inner>>>,
@@ -363,7 +367,7 @@ pub(crate) struct Channels {
 
 impl Channels {
     /// Idle channels of `net` (no node configured).
-    pub(crate) fn new(net: &Net) -> impl PinInit<Self, Error> {
+    pub(crate) fn new(net: &Net, fwd: Arc<Fwd>) -> impl PinInit<Self, Error> {
         let ns = Namespace::new(net);
         let inner = pin_init!(Inner {
             ns,
@@ -376,6 +380,7 @@ impl Channels {
                 stats: NetStats::default(),
                 events: KVec::new(),
                 dirty: false,
+                fwd,
                 me: None,
             })),
         });
@@ -404,6 +409,7 @@ impl Channels {
             for p in old.iter() {
                 if p.state() == PeerState::Up {
                     st.event(Event::PeerDown, p);
+                    st.fwd.peer_down(p.id);
                 }
             }
             drop(old);
@@ -478,6 +484,7 @@ impl Channels {
                 st.event(Event::PeerDown, p);
                 let id = p.id;
                 st.member(id, false);
+                st.fwd.peer_down(id);
             }
         }
         drop(old);
@@ -636,6 +643,7 @@ struct Ctx<'a> {
     generation: u64,
     stats: &'a mut NetStats,
     events: &'a mut KVec<Pending>,
+    fwd: &'a Fwd,
     changes: KVec<Change>,
     /// The earliest time the work must run again.
     wake: u64,
@@ -683,6 +691,7 @@ impl Ctx<'_> {
     }
 
     fn peer_down(&mut self, peer: &mut Peer) {
+        self.fwd.peer_down(peer.id);
         peer.stats.downs += 1;
         self.event(Event::PeerDown, peer);
         self.change(Change::Down(peer.id));
@@ -839,6 +848,9 @@ fn pump(c: &mut Conn, peer: &mut Peer, cx: &mut Ctx<'_>) -> Result<Progress, Clo
                         cx.stats.frames_tx += 1;
                     }
                     let mac = HmacSha256::new(&session);
+                    // The data plane's key: this session's (every new
+                    // session starts its sequence numbers afresh).
+                    cx.fwd.peer_up(peer.id, &peer.addr, &session);
                     crypto::zeroize(&mut session);
                     c.phase = Phase::Up {
                         session: mac.map_err(|_| Close::Lost)?,
@@ -935,6 +947,7 @@ impl State {
             stats,
             events,
             members,
+            fwd,
             ..
         } = self;
         let mut cx = Ctx {
@@ -947,6 +960,7 @@ impl State {
             generation: members.generation(),
             stats,
             events,
+            fwd,
             changes: KVec::new(),
             wake: if accept_more { now } else { u64::MAX },
         };

@@ -449,6 +449,34 @@ fn parse_ip(pkt: &[u8], whole: bool) -> Result<Ip<'_>, EncapError> {
     }
 }
 
+/// A packet's flow: what a forwarding decision keys on.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Flow {
+    /// The transport protocol.
+    pub proto: Proto,
+    /// The connection as the client sees it (source: the client).
+    pub tuple: Tuple,
+}
+
+/// The flow of the IP packet that `head` begins (its first bytes, at least
+/// the IP and transport headers' ports): `None` for a protocol other than
+/// TCP and UDP, a fragment after the first, or a header cut short.
+pub fn flow_of(head: &[u8]) -> Option<Flow> {
+    let ip = parse_ip(head, false).ok()?;
+    let proto = Proto::try_from(ip.proto).ok()?;
+    let (client_port, server_port) = ports(ip.l4).ok()?;
+    Some(Flow {
+        proto,
+        tuple: Tuple {
+            family: ip.family,
+            client: ip.src,
+            server: ip.dst,
+            client_port,
+            server_port,
+        },
+    })
+}
+
 /// The source and destination ports of a transport header.
 fn ports(l4: &[u8]) -> Result<(u16, u16), EncapError> {
     match (be16(l4, 0), be16(l4, 2)) {

@@ -15,6 +15,7 @@
 //! and the snapshot that follows every change shares the others'.
 
 pub(crate) mod channel;
+pub(crate) mod fwd;
 pub(crate) mod hold;
 pub(crate) mod netlink;
 // The back-end's replay: called by the control channel (part 3, to come)
@@ -31,6 +32,7 @@ use crate::sys::{
     work::Worked,
 };
 use channel::Channels;
+use fwd::Fwd;
 use hold::{Hold, HoldStats};
 use kernel::{
     new_mutex,
@@ -283,6 +285,9 @@ pub(crate) struct Cluster {
     config: Mutex<Config>,
     #[pin]
     channels: Channels,
+    /// The forwarding data plane (shared with the channels, which give it
+    /// the peers' session keys).
+    fwd: Arc<Fwd>,
     /// The front-end hold of the services.
     #[pin]
     hold: Worked<Hold>,
@@ -292,10 +297,12 @@ impl Cluster {
     /// An unconfigured node for `net`.
     pub(crate) fn new(net: &Net) -> Result<Arc<Self>> {
         let hold = Hold::new()?;
+        let fwd = Arc::pin_init(Fwd::new()?, GFP_KERNEL)?;
         Arc::pin_init(
             try_pin_init!(Cluster {
                 config <- new_mutex!(Config::new(), "sockgroup_cluster"),
-                channels <- Channels::new(net),
+                channels <- Channels::new(net, fwd.clone()),
+                fwd,
                 hold <- hold,
             }? Error),
             GFP_KERNEL,
@@ -312,8 +319,9 @@ impl Cluster {
     /// while a service is held, off when none is.
     pub(crate) fn rebuild(&self, net: &Net, cfg: &Config) -> Result {
         let snap = hold::build_snapshot(cfg)?;
-        let on = hold::publish(&self.hold, snap)?;
-        Pernet::<crate::netns::NetState>::set_hold(net, on)
+        let held = hold::publish(&self.hold, snap)?;
+        let udp = self.fwd.configure(net, cfg)?;
+        Pernet::<crate::netns::NetState>::set_hold(net, held || udp)
     }
 
     /// The hold hook (softirq, under RCU).
@@ -323,12 +331,24 @@ impl Cluster {
         pkt: HookPacket<'a>,
         guard: &rcu::Guard,
     ) -> HookVerdict<'a> {
-        hold::hold_in(&self.hold, net, pkt, guard, self.channels.members(guard))
+        let up = self.channels.members(guard);
+        let pkt = match self.fwd.udp_in(net, pkt, guard, up) {
+            Ok(verdict) => return verdict,
+            Err(pkt) => pkt,
+        };
+        hold::hold_in(&self.hold, net, pkt, guard, up)
     }
 
-    /// Ends every hold (the namespace's or the module's `pre_exit`).
+    /// Ends every hold and the forwarding (the namespace's or the module's
+    /// `pre_exit`).
     pub(crate) fn shutdown_hold(&self, net: &Net) {
         hold::shutdown(&self.hold, net);
+        self.fwd.shutdown();
+    }
+
+    /// The forwarding counters.
+    pub(crate) fn fwd_counts(&self) -> fwd::FwdCounts {
+        self.fwd.counts()
     }
 
     /// The connections held and decided.

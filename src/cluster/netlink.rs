@@ -17,6 +17,7 @@
 
 use super::{
     channel::{NetStats, PeerState, PeerStats},
+    fwd::FwdCounts,
     clone_peers,
     hold::{ConnInfo, ConnState, HoldStats, DEFAULT_HOLD_TIMEOUT_MS},
     insert_at, position, retain,
@@ -163,6 +164,20 @@ mod uapi {
     pub(super) const STATS_FRAMES_TX: u16 = 5;
     pub(super) const STATS_FRAMES_RX: u16 = 6;
     pub(super) const STATS_GENERATION: u16 = 7;
+    pub(super) const STATS_FWD: u16 = 8;
+
+    pub(super) const FWD_STATS_TX: u16 = 1;
+    pub(super) const FWD_STATS_TX_FAILED: u16 = 2;
+    pub(super) const FWD_STATS_RX: u16 = 3;
+    pub(super) const FWD_STATS_RX_NONPEER: u16 = 4;
+    pub(super) const FWD_STATS_RX_REFUSED: u16 = 5;
+    pub(super) const FWD_STATS_RX_REPLAY: u16 = 6;
+    pub(super) const FWD_STATS_RX_UNKNOWN: u16 = 7;
+    pub(super) const FWD_STATS_UDP_FLOWS: u16 = 8;
+    pub(super) const FWD_STATS_UDP_UNPINNED: u16 = 9;
+    pub(super) const FWD_STATS_UDP_LOCAL: u16 = 10;
+    pub(super) const FWD_STATS_UDP_FORWARDED: u16 = 11;
+    pub(super) const FWD_STATS_UDP_ACTIVE: u16 = 12;
 
     pub(super) const ROLE_BOTH: u32 = 2;
     pub(super) const PROTO_TCP: u8 = 6;
@@ -308,7 +323,7 @@ impl Family for Sockgroup {
             let cfg = cluster.lock();
             if let Err(e) = cluster.rebuild(req.net(), &cfg) {
                 return Err(req.fail(
-                    c_str!("changed, but the front-end hold could not follow"),
+                    c_str!("changed, but the front-end hold or the forwarding could not follow (is the fwd address local, its port free?)"),
                     None,
                     e,
                 ));
@@ -791,7 +806,7 @@ struct TargetReq {
     n: usize,
 }
 
-fn target_of(req: &mut Request<'_>, kind: MatchKind) -> Result<TargetReq> {
+fn target_of(req: &mut Request<'_>) -> Result<TargetReq> {
     let target = req.require(RULE_TARGET, c_str!("a rule needs a target"))?;
     let Some(t) = target.nested().find(TARGET_TYPE) else {
         return Err(req.fail(c_str!("target needs a type"), Some(&target), EINVAL));
@@ -824,9 +839,6 @@ fn target_of(req: &mut Request<'_>, kind: MatchKind) -> Result<TargetReq> {
         TARGET_TYPE_LOCAL if out.peer != 0 => c_str!("only a peer target names a peer"),
         TARGET_TYPE_HASH if peer.is_some() => c_str!("a hash target names peers, not a peer"),
         TARGET_TYPE_HASH if out.n == 0 => c_str!("a hash target needs at least one peer"),
-        TARGET_TYPE_HASH if !kind.has_identifier() => {
-            c_str!("a hash target needs a cookie or session-id match")
-        }
         _ => return Ok(out),
     };
     Err(req.fail(msg, Some(&target), EINVAL))
@@ -854,7 +866,7 @@ fn rule_new(req: &mut Request<'_>, cluster: &Cluster) -> Result {
             (kind, value)
         }
     };
-    let t = target_of(req, kind)?;
+    let t = target_of(req)?;
     let target_attr = req.attr(RULE_TARGET);
     let match_value = match_value.unwrap_or(&[]);
     let mut value = KVec::with_capacity(match_value.len(), GFP_KERNEL).map_err(|e| oom(req, e))?;
@@ -877,8 +889,21 @@ fn rule_new(req: &mut Request<'_>, cluster: &Cluster) -> Result {
     let Err(at) = position(&cfg.rules, id, |r| r.id) else {
         return Err(req.fail(c_str!("rule id exists"), Some(&id_attr), EEXIST));
     };
-    if position(&cfg.services, service, |s| s.id).is_err() {
+    let Ok(svc) = position(&cfg.services, service, |s| s.id) else {
         return Err(req.fail(c_str!("no such service"), Some(&svc_attr), ENOENT));
+    };
+    // A UDP service's flows are placed by their first datagram, which has
+    // no request to match: its rules match anything, and a hash target
+    // hashes the flow. A TCP service's hash target hashes an identifier.
+    let udp = cfg.services[svc].proto == PROTO_UDP;
+    let wrong = if udp {
+        (kind != MatchKind::Any).then_some(c_str!("a UDP service's rules match any"))
+    } else {
+        (matches!(target, RuleTarget::Hash(_)) && !kind.has_identifier())
+            .then_some(c_str!("a hash target needs a cookie or session-id match"))
+    };
+    if let Some(msg) = wrong {
+        return Err(req.fail(msg, target_attr.as_ref(), EINVAL));
     }
     // Peers must exist first (peer-del refuses a peer a rule names): this
     // node is 0 or its own id.
@@ -969,10 +994,30 @@ fn rule_get(req: &mut Request<'_>, cluster: &Cluster) -> Result {
 
 fn stats_get(req: &mut Request<'_>, cluster: &Cluster) -> Result {
     let s = cluster.channels().stats();
-    reply_with(req, CMD_STATS_GET, |w| put_stats(w, &s))
+    let f = cluster.fwd_counts();
+    reply_with(req, CMD_STATS_GET, |w| put_stats(w, &s, &f))
 }
 
-fn put_stats(w: &mut Writer, s: &NetStats) -> Result {
+fn put_stats(w: &mut Writer, s: &NetStats, f: &FwdCounts) -> Result {
+    w.nest(STATS_FWD, |w| {
+        for (kind, v) in [
+            (FWD_STATS_TX, f.tx),
+            (FWD_STATS_TX_FAILED, f.tx_failed),
+            (FWD_STATS_RX, f.rx),
+            (FWD_STATS_RX_NONPEER, f.rx_nonpeer),
+            (FWD_STATS_RX_REFUSED, f.rx_refused),
+            (FWD_STATS_RX_REPLAY, f.rx_replay),
+            (FWD_STATS_RX_UNKNOWN, f.rx_unknown),
+            (FWD_STATS_UDP_FLOWS, f.udp_flows),
+            (FWD_STATS_UDP_UNPINNED, f.udp_unpinned),
+            (FWD_STATS_UDP_LOCAL, f.udp_local),
+            (FWD_STATS_UDP_FORWARDED, f.udp_forwarded),
+            (FWD_STATS_UDP_ACTIVE, f.udp_active),
+        ] {
+            w.put_u64(kind, v)?;
+        }
+        Ok(())
+    })?;
     w.put_u32(STATS_PEERS_UP, s.peers_up)?;
     w.put_u64(STATS_ACCEPTED, s.accepted)?;
     w.put_u64(STATS_REFUSED_NONPEER, s.refused_nonpeer)?;

@@ -99,6 +99,35 @@ struct Compiled {
     stats: Arc<RuleStats>,
 }
 
+impl Compiled {
+    /// The node this matched rule places `ident` on (its counters move).
+    fn place(&self, ident: &[u8], self_id: u32, up: &[u32]) -> Verdict {
+        let s = &self.stats;
+        s.matched.fetch_add(1, Relaxed);
+        let target = match &self.target {
+            Target::Local => TargetRef::Local,
+            Target::Peer(p) => TargetRef::Peer(*p),
+            Target::Hash { peers, n } => TargetRef::Hash(&peers[..*n]),
+        };
+        match choose(target, ident, self_id, up) {
+            Choice::Node { index, node } => {
+                if let Some(c) = s.chosen.get(index) {
+                    c.fetch_add(1, Relaxed);
+                }
+                if node == self_id {
+                    Verdict::Local
+                } else {
+                    Verdict::Peer(node)
+                }
+            }
+            Choice::NoneUp => {
+                s.none_up.fetch_add(1, Relaxed);
+                Verdict::Local
+            }
+        }
+    }
+}
+
 /// One service's rules, compiled; immutable; counters are atomics inside.
 pub(crate) struct ServiceRules {
     /// By increasing prio, then id.
@@ -181,32 +210,20 @@ impl ServiceRules {
             let Some(ident) = match_parse(r.kind, value, req) else {
                 continue;
             };
-            let s = &r.stats;
-            s.matched.fetch_add(1, Relaxed);
-            let target = match &r.target {
-                Target::Local => TargetRef::Local,
-                Target::Peer(p) => TargetRef::Peer(*p),
-                Target::Hash { peers, n } => TargetRef::Hash(&peers[..*n]),
-            };
-            return match choose(target, ident, self_id, up) {
-                Choice::Node { index, node } => {
-                    if let Some(c) = s.chosen.get(index) {
-                        c.fetch_add(1, Relaxed);
-                    }
-                    let v = if node == self_id {
-                        Verdict::Local
-                    } else {
-                        Verdict::Peer(node)
-                    };
-                    (v, r.id)
-                }
-                Choice::NoneUp => {
-                    s.none_up.fetch_add(1, Relaxed);
-                    (Verdict::Local, r.id)
-                }
-            };
+            return (r.place(ident, self_id, up), r.id);
         }
         (Verdict::Local, 0)
+    }
+
+    /// Packet path, for a UDP service's new flow: the first rule that
+    /// matches anything (`any`; the others read a request, which a
+    /// datagram is not) places it, with `ident` (the flow) as the
+    /// identifier of a hash target. None: this node (the default).
+    pub(crate) fn decide_flow(&self, ident: &[u8], self_id: u32, up: &[u32]) -> Verdict {
+        let Some(r) = self.rules.iter().find(|r| r.kind == MatchKind::Any) else {
+            return Verdict::Local;
+        };
+        r.place(ident, self_id, up)
     }
 
     /// The ids of the rules, in the order they are tried (the KUnit suite

@@ -297,6 +297,31 @@ pub fn pseudo_partial(pseudo: &Pseudo, len: u32) -> u16 {
     pseudo.sum(len)
 }
 
+/// Completes a `CHECKSUM_PARTIAL` packet's transport checksum in place, as
+/// `skb_checksum_help` does: the field at `start + offset` holds the folded
+/// pseudo-header sum; it becomes the complement of the sum of every byte
+/// from `start` to the end (0 written as 0xffff). False, and nothing
+/// changed, if the field is not within `pkt`.
+pub fn complete_partial(pkt: &mut [u8], start: usize, offset: usize) -> bool {
+    let Some(at) = start.checked_add(offset) else {
+        return false;
+    };
+    if at.checked_add(2).map_or(true, |end| end > pkt.len()) || offset % 2 != 0 {
+        return false;
+    }
+    let Some(covered) = pkt.get(start..) else {
+        return false;
+    };
+    let c = match !sum_words(covered) {
+        0 => 0xffff,
+        c => c,
+    };
+    if let Some(f) = pkt.get_mut(at..at + 2) {
+        f.copy_from_slice(&c.to_be_bytes());
+    }
+    true
+}
+
 /// What the checksum field holds.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum CsumMode {

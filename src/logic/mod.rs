@@ -47,3 +47,7 @@ pub mod xlate;
 #[allow(dead_code)]
 #[path = "../cluster/segment.rs"]
 pub mod segment;
+
+// The pinning of UDP flows to the nodes that serve them (seed 004).
+#[path = "../cluster/flows.rs"]
+pub mod flows;

@@ -351,6 +351,25 @@ attr_set! {
         FramesTx(u64) = SOCKGROUP_A_STATS_FRAMES_TX,
         FramesRx(u64) = SOCKGROUP_A_STATS_FRAMES_RX,
         Generation(u64) = SOCKGROUP_A_STATS_GENERATION,
+        Fwd(Nest<FwdStatsAttr>) = SOCKGROUP_A_STATS_FWD,
+    }
+}
+
+attr_set! {
+    /// The `fwd-stats` set: the forwarding data plane's counters.
+    FwdStatsAttr {
+        Tx(u64) = SOCKGROUP_A_FWD_STATS_TX,
+        TxFailed(u64) = SOCKGROUP_A_FWD_STATS_TX_FAILED,
+        Rx(u64) = SOCKGROUP_A_FWD_STATS_RX,
+        RxNonpeer(u64) = SOCKGROUP_A_FWD_STATS_RX_NONPEER,
+        RxRefused(u64) = SOCKGROUP_A_FWD_STATS_RX_REFUSED,
+        RxReplay(u64) = SOCKGROUP_A_FWD_STATS_RX_REPLAY,
+        RxUnknown(u64) = SOCKGROUP_A_FWD_STATS_RX_UNKNOWN,
+        UdpFlows(u64) = SOCKGROUP_A_FWD_STATS_UDP_FLOWS,
+        UdpUnpinned(u64) = SOCKGROUP_A_FWD_STATS_UDP_UNPINNED,
+        UdpLocal(u64) = SOCKGROUP_A_FWD_STATS_UDP_LOCAL,
+        UdpForwarded(u64) = SOCKGROUP_A_FWD_STATS_UDP_FORWARDED,
+        UdpActive(u64) = SOCKGROUP_A_FWD_STATS_UDP_ACTIVE,
     }
 }
 

@@ -230,7 +230,7 @@ pub struct RuleAddArgs {
     #[arg(long = "match", value_name = "MATCH", value_parser = parse_match, default_value = "any")]
     pub matches: RuleMatch,
     /// Where it places a connection: local, peer:ID (0 is this node) or
-    /// hash:ID,ID,... (1 to 16 peers; with a cookie or session-id match).
+    /// hash:ID,ID,... (1 to 16 peers; with a cookie or session-id match, or any for a UDP service: the flow is hashed).
     #[arg(long, value_name = "TARGET", value_parser = parse_target)]
     pub target: RuleTarget,
 }
@@ -767,6 +767,50 @@ pub struct Stats {
     pub frames_tx: u64,
     pub frames_rx: u64,
     pub generation: u64,
+    /// The forwarding data plane's counters.
+    pub fwd: FwdStats,
+}
+
+/// The forwarding data plane's counters (the `fwd-stats` set).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct FwdStats {
+    pub tx: u64,
+    pub tx_failed: u64,
+    pub rx: u64,
+    pub rx_nonpeer: u64,
+    pub rx_refused: u64,
+    pub rx_replay: u64,
+    pub rx_unknown: u64,
+    pub udp_flows: u64,
+    pub udp_unpinned: u64,
+    pub udp_local: u64,
+    pub udp_forwarded: u64,
+    pub udp_active: u64,
+}
+
+impl FwdStats {
+    fn of(attrs: &[FwdStatsAttr]) -> Self {
+        let mut f = Self::default();
+        for a in attrs {
+            let (slot, v) = match a {
+                FwdStatsAttr::Tx(v) => (&mut f.tx, v),
+                FwdStatsAttr::TxFailed(v) => (&mut f.tx_failed, v),
+                FwdStatsAttr::Rx(v) => (&mut f.rx, v),
+                FwdStatsAttr::RxNonpeer(v) => (&mut f.rx_nonpeer, v),
+                FwdStatsAttr::RxRefused(v) => (&mut f.rx_refused, v),
+                FwdStatsAttr::RxReplay(v) => (&mut f.rx_replay, v),
+                FwdStatsAttr::RxUnknown(v) => (&mut f.rx_unknown, v),
+                FwdStatsAttr::UdpFlows(v) => (&mut f.udp_flows, v),
+                FwdStatsAttr::UdpUnpinned(v) => (&mut f.udp_unpinned, v),
+                FwdStatsAttr::UdpLocal(v) => (&mut f.udp_local, v),
+                FwdStatsAttr::UdpForwarded(v) => (&mut f.udp_forwarded, v),
+                FwdStatsAttr::UdpActive(v) => (&mut f.udp_active, v),
+                FwdStatsAttr::Other(_) => continue,
+            };
+            *slot = *v;
+        }
+        f
+    }
 }
 
 impl Stats {
@@ -781,6 +825,7 @@ impl Stats {
                 StatsAttr::FramesTx(v) => s.frames_tx = *v,
                 StatsAttr::FramesRx(v) => s.frames_rx = *v,
                 StatsAttr::Generation(v) => s.generation = *v,
+                StatsAttr::Fwd(Nest(f)) => s.fwd = FwdStats::of(f),
                 StatsAttr::Other(_) => {}
             }
         }
@@ -1164,7 +1209,30 @@ pub fn render_stats(s: &Stats, indent: &str) -> String {
         s.frames_rx.to_string(),
         s.generation.to_string(),
     ]);
-    t.render(indent)
+    let f = &s.fwd;
+    let mut fwd = Table::new([
+        "FWD-TX",
+        "TX-FAILED",
+        "FWD-RX",
+        "RX-NONPEER",
+        "RX-REFUSED",
+        "RX-REPLAY",
+        "RX-UNKNOWN",
+    ]);
+    fwd.push(
+        [f.tx, f.tx_failed, f.rx, f.rx_nonpeer, f.rx_refused, f.rx_replay, f.rx_unknown]
+            .iter()
+            .map(u64::to_string)
+            .collect(),
+    );
+    let mut udp = Table::new(["UDP-FLOWS", "UNPINNED", "ACTIVE", "UDP-LOCAL", "UDP-FORWARDED"]);
+    udp.push(
+        [f.udp_flows, f.udp_unpinned, f.udp_active, f.udp_local, f.udp_forwarded]
+            .iter()
+            .map(u64::to_string)
+            .collect(),
+    );
+    format!("{}{}{}", t.render(indent), fwd.render(indent), udp.render(indent))
 }
 
 /// The whole overview.

@@ -1,0 +1,642 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The forwarding data plane (seed 004): a client's packet that another
+//! node serves travels there inside one UDP datagram, behind the typed
+//! header of `crate::logic::encap` (type, the flow's 4-tuple reference, a
+//! sequence number, a MAC over header and packet), from this node's
+//! forwarding address (`node-set fwd-addr/fwd-port`) to the peer's: the
+//! peer's control address and the same port. The receiving node checks,
+//! in this order, that the datagram comes from a peer whose channel is up
+//! (before any cryptography), the header and the inner packet's 4-tuple,
+//! the replay window, the MAC, and that the inner packet is for one of its
+//! services; then it hands the packet to its own stack as if it had
+//! arrived from the client, and its application answers the client
+//! directly (the service address is on every node's `lo`).
+//!
+//! Keys: the MAC is HMAC-SHA256 under the session key of the pair's
+//! control channel (derived at its HELLO): packets flow only between peers
+//! whose channel is up, a new session (a reconnect) starts new sequence
+//! numbers under a new key, and a peer that goes down takes its key away.
+//!
+//! UDP services (seed 004's UDP part): the first datagram of a flow
+//! chooses its node with the service's `any` rule (a hash target: the
+//! rendezvous hash of the flow's 4-tuple over the targets up), and the flow
+//! is pinned there (`crate::logic::flows`) while it stays active; a node
+//! that receives a forwarded flow pins it to itself, so that its own hook
+//! lets the decapsulated datagrams through.
+//!
+//! Concurrency: the packet path reads an RCU snapshot (tunnel socket,
+//! peers with their keys and windows, services); the control path (config
+//! mutex, channel work) builds a new one under this module's mutex. The
+//! tunnel socket goes only after the snapshots that hold it are gone
+//! (`rcu::synchronize` and `rcu::barrier`), in process context.
+
+use super::{rules::ServiceRules, rules::Verdict, AddrFamily, Config, PROTO_TCP};
+use crate::logic::{
+    encap::{self, EncapError, EncapHeader, EncapType, Inner, Proto, ReplayWindow1024, HEADER_LEN, KEY_ID},
+    flows::{self, Pin, Slot},
+    frame::{Family as TFamily, Tuple},
+    xlate,
+};
+use crate::sys::{
+    crypto::HmacSha256,
+    lock::{new_spinlock_bh, SpinLockBh},
+    net::Net,
+    netfilter::{now_ms, random_u32, HookPacket, HookVerdict},
+    rcu::{self, RcuCell},
+    skb::Family,
+    udp_tunnel::{Datagram, Tunnel, TunnelRx},
+};
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use kernel::{new_mutex, prelude::*, sync::Arc, sync::Mutex};
+
+/// Slots of the UDP flow table (a power of two), allocated while a UDP
+/// service is configured.
+pub(crate) const FLOW_SLOTS: usize = 4096;
+/// A UDP flow without a datagram for this long is forgotten.
+pub(crate) const FLOW_IDLE_MS: u64 = 30_000;
+/// The bytes of a packet read to find its flow.
+const HEAD: usize = 128;
+
+fn inc(c: &AtomicU64) {
+    c.fetch_add(1, Relaxed);
+}
+
+/// The data plane's counters (the spec's `stats` set, `fwd-*` and `udp-*`).
+#[derive(Default)]
+pub(crate) struct FwdStats {
+    /// Packets sent to a peer.
+    pub(crate) tx: AtomicU64,
+    /// Packets that could not be sent (no tunnel, route or memory; a GSO
+    /// packet): served here instead.
+    pub(crate) tx_failed: AtomicU64,
+    /// Packets received from a peer and handed to the stack.
+    pub(crate) rx: AtomicU64,
+    /// Datagrams from an address that is no peer's with its channel up.
+    pub(crate) rx_nonpeer: AtomicU64,
+    /// Datagrams refused by the header, the inner packet or the MAC.
+    pub(crate) rx_refused: AtomicU64,
+    /// Datagrams refused by the replay window (replayed or too old).
+    pub(crate) rx_replay: AtomicU64,
+    /// Datagrams whose inner packet is for no service of this node.
+    pub(crate) rx_unknown: AtomicU64,
+    /// UDP flows pinned (new flows of a service).
+    pub(crate) udp_flows: AtomicU64,
+    /// UDP flows that found no free slot (decided per datagram).
+    pub(crate) udp_unpinned: AtomicU64,
+    /// UDP datagrams served here.
+    pub(crate) udp_local: AtomicU64,
+    /// UDP datagrams forwarded to a peer.
+    pub(crate) udp_forwarded: AtomicU64,
+}
+
+/// A snapshot of [`FwdStats`].
+#[derive(Clone, Copy, Default, Debug)]
+pub(crate) struct FwdCounts {
+    pub(crate) tx: u64,
+    pub(crate) tx_failed: u64,
+    pub(crate) rx: u64,
+    pub(crate) rx_nonpeer: u64,
+    pub(crate) rx_refused: u64,
+    pub(crate) rx_replay: u64,
+    pub(crate) rx_unknown: u64,
+    pub(crate) udp_flows: u64,
+    pub(crate) udp_unpinned: u64,
+    pub(crate) udp_local: u64,
+    pub(crate) udp_forwarded: u64,
+    /// UDP flows pinned and active now.
+    pub(crate) udp_active: u64,
+}
+
+/// A peer whose channel is up, as the data plane sees it.
+#[pin_data]
+struct DataPeer {
+    id: u32,
+    /// Its forwarding address (IPv4, network order) and port.
+    addr: [u8; 4],
+    port: u16,
+    /// The session key of the pair's channel.
+    mac: HmacSha256,
+    /// The last sequence number sent (the next is one more).
+    tx_seq: AtomicU64,
+    #[pin]
+    window: SpinLockBh<ReplayWindow1024>,
+}
+
+impl DataPeer {
+    /// The next sequence number; `None` once they are used up (the session
+    /// must change first).
+    fn next_seq(&self) -> Option<u64> {
+        let s = self.tx_seq.fetch_add(1, Relaxed).checked_add(1)?;
+        (s != u64::MAX).then_some(s)
+    }
+}
+
+/// A service, for the check that a forwarded packet is for one of ours.
+#[derive(Clone, Copy)]
+struct SvcKey {
+    proto: u8,
+    family: TFamily,
+    addr: [u8; 16],
+    port: u16,
+}
+
+/// A UDP service this node forwards flows of.
+struct UdpSvc {
+    family: TFamily,
+    addr: [u8; 16],
+    port: u16,
+    rules: Arc<ServiceRules>,
+}
+
+/// This node's forwarding endpoint.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Endpoint {
+    id: u32,
+    addr: [u8; 4],
+    port: u16,
+}
+
+/// What the packet path reads.
+struct Snap {
+    own: u32,
+    /// The socket and this node's address and port (none: no forwarding).
+    tunnel: Option<(Arc<Tunnel<FwdRx>>, Endpoint)>,
+    peers: KVec<Arc<DataPeer>>,
+    services: KVec<SvcKey>,
+    udp: KVec<UdpSvc>,
+}
+
+impl Snap {
+    fn peer(&self, id: u32) -> Option<&DataPeer> {
+        self.peers.iter().find(|p| p.id == id).map(|p| &**p)
+    }
+
+    fn serves(&self, proto: Proto, t: &Tuple) -> bool {
+        self.services.iter().any(|s| {
+            s.proto == proto as u8 && s.family == t.family && s.addr == t.server && s.port == t.server_port
+        })
+    }
+}
+
+/// The receiving half, shared with the tunnel socket.
+#[pin_data]
+pub(crate) struct FwdRx {
+    snap: RcuCell<Snap>,
+    stats: FwdStats,
+    seed: u32,
+    #[pin]
+    flows: SpinLockBh<KVec<Slot>>,
+}
+
+/// What the control path keeps.
+struct Ctl {
+    node: Option<Endpoint>,
+    tunnel: Option<Arc<Tunnel<FwdRx>>>,
+    peers: KVec<Arc<DataPeer>>,
+    /// The configuration's services: all (`services`) and UDP (`udp`).
+    services: KVec<SvcKey>,
+    udp: KVec<(SvcKey, Arc<ServiceRules>)>,
+    dead: bool,
+}
+
+/// The data plane of a namespace.
+#[pin_data]
+pub(crate) struct Fwd {
+    #[pin]
+    ctl: Mutex<Ctl>,
+    rx: Arc<FwdRx>,
+}
+
+fn tfamily(f: AddrFamily) -> TFamily {
+    match f {
+        AddrFamily::V4 => TFamily::V4,
+        AddrFamily::V6 => TFamily::V6,
+    }
+}
+
+fn skb_family(f: TFamily) -> Family {
+    match f {
+        TFamily::V4 => Family::Inet,
+        TFamily::V6 => Family::Inet6,
+    }
+}
+
+impl Fwd {
+    /// No forwarding yet (process context).
+    pub(crate) fn new() -> Result<impl PinInit<Self, Error>> {
+        let rx = Arc::pin_init(
+            pin_init!(FwdRx {
+                snap: RcuCell::new(),
+                stats: FwdStats::default(),
+                seed: random_u32(),
+                flows <- new_spinlock_bh!(KVec::new(), "sockgroup_flows"),
+            }),
+            GFP_KERNEL,
+        )?;
+        Ok(try_pin_init!(Fwd {
+            ctl <- new_mutex!(
+                Ctl {
+                    node: None,
+                    tunnel: None,
+                    peers: KVec::new(),
+                    services: KVec::new(),
+                    udp: KVec::new(),
+                    dead: false,
+                },
+                "sockgroup_fwd"
+            ),
+            rx,
+        }? Error))
+    }
+
+    /// Takes the configuration (its mutex held, process context): this
+    /// node's forwarding endpoint (the socket is opened, moved or closed)
+    /// and the services. Returns whether a UDP service is configured (the
+    /// hook must see its datagrams).
+    pub(crate) fn configure(&self, net: &Net, cfg: &Config) -> Result<bool> {
+        let mut ctl = self.ctl.lock();
+        if ctl.dead {
+            return Err(ENODEV);
+        }
+        let node = cfg.node.as_ref().and_then(|n| {
+            let a = n.fwd_addr.filter(|a| a.family == AddrFamily::V4)?;
+            (n.fwd_port != 0).then(|| {
+                let mut addr = [0u8; 4];
+                addr.copy_from_slice(&a.bytes[..4]);
+                Endpoint {
+                    id: n.id,
+                    addr,
+                    port: n.fwd_port,
+                }
+            })
+        });
+        let mut services = KVec::with_capacity(cfg.services.len(), GFP_KERNEL)?;
+        let mut udp = KVec::new();
+        for s in cfg.services.iter() {
+            let k = SvcKey {
+                proto: s.proto,
+                family: tfamily(s.addr.family),
+                addr: s.addr.bytes,
+                port: s.port,
+            };
+            services.push(k, GFP_KERNEL)?;
+            if s.proto != PROTO_TCP && s.role != super::ROLE_BACKEND {
+                udp.push((k, s.rules.clone()), GFP_KERNEL)?;
+            }
+        }
+        let has_udp = !udp.is_empty();
+        // The flow table, while a UDP service is there.
+        {
+            let want = if has_udp { FLOW_SLOTS } else { 0 };
+            let cur = self.rx.flows.lock().len();
+            if cur != want {
+                let table = KVec::from_elem(Slot::EMPTY, want, GFP_KERNEL)?;
+                *self.rx.flows.lock() = table;
+            }
+        }
+        if node != ctl.node {
+            // The old socket goes first (its port may be the new one's).
+            if ctl.tunnel.is_some() {
+                ctl.node = None;
+                self.publish(&mut ctl)?;
+                Self::close(&mut ctl);
+            }
+            if let Some(ep) = node {
+                let t = Tunnel::new(net, ep.addr, ep.port, self.rx.clone())?;
+                ctl.tunnel = Some(Arc::new(t, GFP_KERNEL)?);
+            }
+            ctl.node = node;
+        }
+        ctl.services = services;
+        ctl.udp = udp;
+        self.publish(&mut ctl)?;
+        Ok(has_udp)
+    }
+
+    /// Drops the tunnel socket once no snapshot holds it.
+    fn close(ctl: &mut Ctl) {
+        // Readers of the old snapshots are done after a grace period; the
+        // snapshots themselves are freed by RCU callbacks, which the
+        // barrier waits for: ours is then the last reference.
+        rcu::synchronize();
+        rcu::barrier();
+        ctl.tunnel = None;
+    }
+
+    /// Publishes the snapshot of `ctl`.
+    fn publish(&self, ctl: &mut Ctl) -> Result {
+        let mut peers = KVec::with_capacity(ctl.peers.len(), GFP_KERNEL)?;
+        for p in ctl.peers.iter() {
+            peers.push(p.clone(), GFP_KERNEL)?;
+        }
+        let mut services = KVec::with_capacity(ctl.services.len(), GFP_KERNEL)?;
+        for s in ctl.services.iter() {
+            services.push(*s, GFP_KERNEL)?;
+        }
+        let mut udp = KVec::with_capacity(ctl.udp.len(), GFP_KERNEL)?;
+        for (k, rules) in ctl.udp.iter() {
+            udp.push(
+                UdpSvc {
+                    family: k.family,
+                    addr: k.addr,
+                    port: k.port,
+                    rules: rules.clone(),
+                },
+                GFP_KERNEL,
+            )?;
+        }
+        let tunnel = match (&ctl.tunnel, ctl.node) {
+            (Some(t), Some(ep)) => Some((t.clone(), ep)),
+            _ => None,
+        };
+        let snap = Snap {
+            own: ctl.node.map_or(0, |n| n.id),
+            tunnel,
+            peers,
+            services,
+            udp,
+        };
+        self.rx.snap.replace(Some(snap), GFP_KERNEL)
+    }
+
+    /// The channel to peer `id` came up with `session` (process context):
+    /// packets to and from it use that key, at its control address.
+    pub(crate) fn peer_up(&self, id: u32, addr: &super::Addr, session: &[u8]) {
+        let mut ctl = self.ctl.lock();
+        if ctl.dead || addr.family != AddrFamily::V4 {
+            return;
+        }
+        let Some(port) = ctl.node.map(|n| n.port) else {
+            return;
+        };
+        let mut a = [0u8; 4];
+        a.copy_from_slice(&addr.bytes[..4]);
+        let Ok(mac) = HmacSha256::new(session) else {
+            return;
+        };
+        let peer = Arc::pin_init(
+            pin_init!(DataPeer {
+                id,
+                addr: a,
+                port,
+                mac,
+                tx_seq: AtomicU64::new(0),
+                window <- new_spinlock_bh!(ReplayWindow1024::new(), "sockgroup_fwd_window"),
+            }),
+            GFP_KERNEL,
+        );
+        let Ok(peer) = peer else {
+            return;
+        };
+        let old = core::mem::take(&mut ctl.peers);
+        let mut peers = KVec::new();
+        for p in old.into_iter().filter(|p| p.id != id) {
+            // Without memory the peer is left out: no forwarding to it.
+            let _ = peers.push(p, GFP_KERNEL);
+        }
+        let _ = peers.push(peer, GFP_KERNEL);
+        ctl.peers = peers;
+        // Without memory the old snapshot stays; the next change publishes.
+        let _ = self.publish(&mut ctl);
+    }
+
+    /// The channel to peer `id` went down: nothing more to or from it.
+    pub(crate) fn peer_down(&self, id: u32) {
+        let mut ctl = self.ctl.lock();
+        if !ctl.peers.iter().any(|p| p.id == id) {
+            return;
+        }
+        let old = core::mem::take(&mut ctl.peers);
+        let mut peers = KVec::new();
+        for p in old.into_iter().filter(|p| p.id != id) {
+            let _ = peers.push(p, GFP_KERNEL);
+        }
+        ctl.peers = peers;
+        let _ = self.publish(&mut ctl);
+    }
+
+    /// Ends forwarding for good (the namespace's or the module's
+    /// `pre_exit`): the socket is closed, nothing is published again.
+    pub(crate) fn shutdown(&self) {
+        let mut ctl = self.ctl.lock();
+        ctl.dead = true;
+        ctl.peers = KVec::new();
+        let _ = self.rx.snap.replace(None, GFP_KERNEL);
+        Self::close(&mut ctl);
+        ctl.node = None;
+    }
+
+    /// The counters.
+    pub(crate) fn counts(&self) -> FwdCounts {
+        let s = &self.rx.stats;
+        let active = {
+            let t = self.rx.flows.lock();
+            flows::live_count(&t, now_ms(), FLOW_IDLE_MS) as u64
+        };
+        FwdCounts {
+            tx: s.tx.load(Relaxed),
+            tx_failed: s.tx_failed.load(Relaxed),
+            rx: s.rx.load(Relaxed),
+            rx_nonpeer: s.rx_nonpeer.load(Relaxed),
+            rx_refused: s.rx_refused.load(Relaxed),
+            rx_replay: s.rx_replay.load(Relaxed),
+            rx_unknown: s.rx_unknown.load(Relaxed),
+            udp_flows: s.udp_flows.load(Relaxed),
+            udp_unpinned: s.udp_unpinned.load(Relaxed),
+            udp_local: s.udp_local.load(Relaxed),
+            udp_forwarded: s.udp_forwarded.load(Relaxed),
+            udp_active: active,
+        }
+    }
+
+    /// The hook (softirq, under RCU), for a packet that is not TCP: a
+    /// datagram of a UDP service goes to its flow's node (`Err(pkt)`: not
+    /// one of ours, the caller goes on).
+    pub(crate) fn udp_in<'a>(
+        &self,
+        net: &Net,
+        pkt: HookPacket<'a>,
+        guard: &rcu::Guard,
+        up: &[u32],
+    ) -> Result<HookVerdict<'a>, HookPacket<'a>> {
+        let Some(snap) = self.rx.snap.get(guard) else {
+            return Err(pkt);
+        };
+        if snap.udp.is_empty() {
+            return Err(pkt);
+        }
+        let Some(len) = pkt.ip_len() else {
+            return Err(pkt);
+        };
+        let mut head = [0u8; HEAD];
+        let n = len.min(HEAD);
+        if pkt.copy_ip(&mut head[..n]).is_none() {
+            return Err(pkt);
+        }
+        let Some(flow) = encap::flow_of(&head[..n]) else {
+            return Err(pkt);
+        };
+        if flow.proto != Proto::Udp {
+            return Err(pkt);
+        }
+        let t = flow.tuple;
+        let Some(svc) = snap
+            .udp
+            .iter()
+            .find(|s| s.family == t.family && s.addr == t.server && s.port == t.server_port)
+        else {
+            return Err(pkt);
+        };
+        let stats = &self.rx.stats;
+        let ident = t.encode();
+        let pin = {
+            let mut table = self.rx.flows.lock();
+            flows::pin(&mut table, self.rx.seed, &t, now_ms(), FLOW_IDLE_MS, || {
+                match svc.rules.decide_flow(&ident, snap.own, up) {
+                    Verdict::Local => snap.own,
+                    Verdict::Peer(p) => p,
+                }
+            })
+        };
+        match pin {
+            Pin::New(_) => inc(&stats.udp_flows),
+            Pin::Unpinned(_) => inc(&stats.udp_unpinned),
+            Pin::Known(_) => {}
+        }
+        let node = pin.node();
+        if node == snap.own || node == 0 {
+            inc(&stats.udp_local);
+            return Ok(HookVerdict::Accept(pkt));
+        }
+        match self.send(net, snap, node, EncapType::Moved, Proto::Udp, &t, &pkt, len) {
+            Ok(()) => {
+                inc(&stats.udp_forwarded);
+                Ok(HookVerdict::Stolen(pkt.discard()))
+            }
+            Err(()) => {
+                // Served here rather than lost.
+                inc(&stats.tx_failed);
+                inc(&stats.udp_local);
+                Ok(HookVerdict::Accept(pkt))
+            }
+        }
+    }
+
+    /// Sends `pkt` (an IP packet of `len` bytes of flow `t`) to peer
+    /// `node`, encapsulated as `ty`.
+    #[allow(clippy::too_many_arguments)]
+    fn send(
+        &self,
+        net: &Net,
+        snap: &Snap,
+        node: u32,
+        ty: EncapType,
+        proto: Proto,
+        t: &Tuple,
+        pkt: &HookPacket<'_>,
+        len: usize,
+    ) -> Result<(), ()> {
+        let (tunnel, ep) = snap.tunnel.as_ref().ok_or(())?;
+        let peer = snap.peer(node).ok_or(())?;
+        let own = snap.own;
+        let build = |buf: &mut [u8]| {
+            let Some((hdr, inner)) = buf.split_at_mut_checked(HEADER_LEN) else {
+                return false;
+            };
+            match pkt.copy_ip(inner) {
+                None => return false,
+                Some(Some((start, off))) => {
+                    if !xlate::complete_partial(inner, start, off) {
+                        return false;
+                    }
+                }
+                Some(None) => {}
+            }
+            let Some(seq) = peer.next_seq() else {
+                return false;
+            };
+            let h = EncapHeader {
+                ty,
+                proto,
+                sender: own,
+                key_id: KEY_ID,
+                seq,
+                tuple: *t,
+            };
+            match h.seal(inner, &peer.mac) {
+                Ok(b) => {
+                    hdr.copy_from_slice(&b);
+                    true
+                }
+                Err(_) => false,
+            }
+        };
+        tunnel
+            .send(net, ep.addr, ep.port, peer.addr, peer.port, HEADER_LEN + len, build)
+            .map_err(|_| ())?;
+        inc(&self.rx.stats.tx);
+        Ok(())
+    }
+}
+
+impl TunnelRx for FwdRx {
+    fn rx(&self, mut dgram: Datagram<'_>) {
+        let guard = rcu::Guard::new();
+        let stats = &self.stats;
+        let Some(snap) = self.snap.get(&guard) else {
+            return;
+        };
+        let (family, src) = dgram.source();
+        let peer = match family {
+            Family::Inet => snap.peers.iter().find(|p| src[..4] == p.addr),
+            Family::Inet6 => None,
+        };
+        let Some(peer) = peer else {
+            // Before any cryptography.
+            inc(&stats.rx_nonpeer);
+            return;
+        };
+        let Some(payload) = dgram.payload() else {
+            inc(&stats.rx_refused);
+            return;
+        };
+        let opened = {
+            let mut w = peer.window.lock();
+            encap::open(payload, peer.id, &peer.mac, &mut w).map(|p| (p.header, p.kind))
+        };
+        let (h, kind) = match opened {
+            Ok(x) => x,
+            Err(EncapError::Replay | EncapError::TooOld) => {
+                inc(&stats.rx_replay);
+                return;
+            }
+            Err(_) => {
+                inc(&stats.rx_refused);
+                return;
+            }
+        };
+        // Verifications and ICMP errors: with the TCP handoff.
+        if kind != Inner::Flow || h.ty == EncapType::Verified {
+            inc(&stats.rx_unknown);
+            return;
+        }
+        if !snap.serves(h.proto, &h.tuple) {
+            inc(&stats.rx_unknown);
+            return;
+        }
+        if h.proto == Proto::Udp {
+            // This node's flow from now on: its hook lets it through (a
+            // node that forwards no UDP service has no table, and no hook
+            // decision to make).
+            let mut table = self.flows.lock();
+            if !table.is_empty()
+                && !flows::pin_to(&mut table, self.seed, &h.tuple, now_ms(), FLOW_IDLE_MS, snap.own)
+            {
+                inc(&stats.udp_unpinned);
+            }
+        }
+        inc(&stats.rx);
+        dgram.deliver(HEADER_LEN, skb_family(h.tuple.family));
+    }
+}
