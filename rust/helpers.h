@@ -220,7 +220,6 @@ void sg_kfree_skb(struct sk_buff *skb);
 struct sk_buff *sg_alloc_skb(unsigned int size);
 void sg_skb_reset_network_header(struct sk_buff *skb);
 
-
 /* UDP tunnel sockets and forwarded packets */
 int sg_skb_ip_len(const struct sk_buff *skb);
 int sg_skb_copy_ip(const struct sk_buff *skb, void *to, int len, int *csum_start, int *csum_off);
