@@ -265,7 +265,10 @@ impl<'a> HookPacket<'a> {
         if start < 0 {
             return Some(None);
         }
-        Some(Some((usize::try_from(start).ok()?, usize::try_from(off).ok()?)))
+        Some(Some((
+            usize::try_from(start).ok()?,
+            usize::try_from(off).ok()?,
+        )))
     }
 
     /// Keeps the packet, with references on its route, devices and socket

@@ -166,6 +166,12 @@ impl<T: TunnelRx> Tunnel<T> {
         &self.rx
     }
 
+    /// The socket's `encap_rcv`.
+    ///
+    /// # Safety
+    ///
+    /// Called by the UDP receive path only: under RCU, with the tunnel's
+    /// socket and a datagram it gives up (0 returned: consumed).
     unsafe extern "C" fn encap_rcv(sk: *mut bindings::sock, skb: *mut bindings::sk_buff) -> i32 {
         // SAFETY: The UDP receive path calls this under RCU with its socket
         // and a datagram it gives us (we return 0: consumed).
@@ -191,24 +197,27 @@ impl<T: TunnelRx> Tunnel<T> {
         0
     }
 
-    /// Sends, from `src:sport` to `dst:dport` (IPv4, network order; ports
-    /// host order), a datagram of `len` bytes that `build` writes; nothing
+    /// Sends, from `(src, sport)` to `(dst, dport)` (IPv4 addresses in
+    /// network order, ports in host order), a datagram of `len` bytes that `build` writes; nothing
     /// is sent if `build` returns false or no route or memory is found.
     /// Any context (softirq included).
     pub fn send(
         &self,
         net: &Net,
-        src: [u8; 4],
-        sport: u16,
-        dst: [u8; 4],
-        dport: u16,
+        (src, sport): ([u8; 4], u16),
+        (dst, dport): ([u8; 4], u16),
         len: usize,
         build: impl FnOnce(&mut [u8]) -> bool,
     ) -> Result {
         let len32 = u32::try_from(len).map_err(|_| emsgsize())?;
         // SAFETY: No precondition (`GFP_ATOMIC`: any context).
         let skb = unsafe {
-            bindings::__alloc_skb(HEADROOM + len32, kernel::bindings::GFP_ATOMIC, 0, bindings::NUMA_NO_NODE)
+            bindings::__alloc_skb(
+                HEADROOM + len32,
+                kernel::bindings::GFP_ATOMIC,
+                0,
+                bindings::NUMA_NO_NODE,
+            )
         };
         let skb = NonNull::new(skb).ok_or(ENOMEM)?.as_ptr();
         // SAFETY: `skb` is ours, new, linear, with room for HEADROOM + len.
@@ -224,14 +233,21 @@ impl<T: TunnelRx> Tunnel<T> {
         }
         let saddr = u32::from_ne_bytes(src);
         let daddr = u32::from_ne_bytes(dst);
-        let mut fl4 = bindings::flowi4::default();
-        fl4.daddr = daddr;
-        fl4.saddr = saddr;
-        fl4.__fl_common.flowic_proto = bindings::IPPROTO_UDP as u8;
+        let mut fl4 = bindings::flowi4 {
+            __fl_common: bindings::flowi_common {
+                flowic_proto: bindings::IPPROTO_UDP as u8,
+                ..Default::default()
+            },
+            daddr,
+            saddr,
+            ..Default::default()
+        };
         // SAFETY: `net` is live; `fl4` is valid for the call; the socket of
         // the type invariant is live. The result is a route with a
         // reference or an error pointer.
-        let rt = unsafe { bindings::ip_route_output_flow(net.as_ptr(), &mut fl4, (*self.sock.as_ptr()).sk) };
+        let rt = unsafe {
+            bindings::ip_route_output_flow(net.as_ptr(), &mut fl4, (*self.sock.as_ptr()).sk)
+        };
         if rt.is_null() || (rt as usize) > (usize::MAX - 4095) {
             // SAFETY: Ours, not handed to anyone.
             unsafe { bindings::sg_kfree_skb(skb) };

@@ -37,8 +37,18 @@ struct Op {
 }
 
 fn op() -> impl Strategy<Value = Op> {
-    (0u8..40, prop_oneof![3 => 0u64..300, 1 => 900u64..1500], 1u32..5, prop::bool::weighted(0.1))
-        .prop_map(|(flow, gap, choice, forced)| Op { flow, gap, choice, forced })
+    (
+        0u8..40,
+        prop_oneof![3 => 0u64..300, 1 => 900u64..1500],
+        1u32..5,
+        prop::bool::weighted(0.1),
+    )
+        .prop_map(|(flow, gap, choice, forced)| Op {
+            flow,
+            gap,
+            choice,
+            forced,
+        })
 }
 
 proptest! {
@@ -94,7 +104,10 @@ proptest! {
 #[test]
 fn a_table_that_is_not_a_power_of_two_pins_nothing() {
     let mut slots = vec![Slot::EMPTY; 12];
-    assert_eq!(pin(&mut slots, 1, &flow(1), 0, IDLE, || 3), Pin::Unpinned(3));
+    assert_eq!(
+        pin(&mut slots, 1, &flow(1), 0, IDLE, || 3),
+        Pin::Unpinned(3)
+    );
     assert!(!pin_to(&mut slots, 1, &flow(1), 0, IDLE, 3));
     assert_eq!(pin(&mut [], 1, &flow(1), 0, IDLE, || 4), Pin::Unpinned(4));
 }
@@ -103,6 +116,12 @@ fn a_table_that_is_not_a_power_of_two_pins_nothing() {
 fn an_idle_flow_is_chosen_again() {
     let mut slots = vec![Slot::EMPTY; 16];
     assert_eq!(pin(&mut slots, 9, &flow(1), 0, IDLE, || 2), Pin::New(2));
-    assert_eq!(pin(&mut slots, 9, &flow(1), IDLE - 1, IDLE, || 3), Pin::Known(2));
-    assert_eq!(pin(&mut slots, 9, &flow(1), 2 * IDLE, IDLE, || 3), Pin::New(3));
+    assert_eq!(
+        pin(&mut slots, 9, &flow(1), IDLE - 1, IDLE, || 3),
+        Pin::Known(2)
+    );
+    assert_eq!(
+        pin(&mut slots, 9, &flow(1), 2 * IDLE, IDLE, || 3),
+        Pin::New(3)
+    );
 }

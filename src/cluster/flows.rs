@@ -135,7 +135,14 @@ pub fn pin(
 
 /// Pins flow `key` to `node` at `now` whatever it had (a flow that a peer
 /// forwarded here is this node's); false when there was no room.
-pub fn pin_to(slots: &mut [Slot], seed: u32, key: &Tuple, now: u64, idle_ms: u64, node: u32) -> bool {
+pub fn pin_to(
+    slots: &mut [Slot],
+    seed: u32,
+    key: &Tuple,
+    now: u64,
+    idle_ms: u64,
+    node: u32,
+) -> bool {
     let n = slots.len();
     if n == 0 || !n.is_power_of_two() {
         return false;

@@ -33,7 +33,10 @@
 
 use super::{rules::ServiceRules, rules::Verdict, AddrFamily, Config, PROTO_TCP};
 use crate::logic::{
-    encap::{self, EncapError, EncapHeader, EncapType, Inner, Proto, ReplayWindow1024, HEADER_LEN, KEY_ID},
+    encap::{
+        self, EncapError, EncapHeader, EncapType, Inner, Proto, ReplayWindow1024, HEADER_LEN,
+        KEY_ID,
+    },
     flows::{self, Pin, Slot},
     frame::{Family as TFamily, Tuple},
     xlate,
@@ -174,7 +177,10 @@ impl Snap {
 
     fn serves(&self, proto: Proto, t: &Tuple) -> bool {
         self.services.iter().any(|s| {
-            s.proto == proto as u8 && s.family == t.family && s.addr == t.server && s.port == t.server_port
+            s.proto == proto as u8
+                && s.family == t.family
+                && s.addr == t.server
+                && s.port == t.server_port
         })
     }
 }
@@ -492,12 +498,17 @@ impl Fwd {
         let ident = t.encode();
         let pin = {
             let mut table = self.rx.flows.lock();
-            flows::pin(&mut table, self.rx.seed, &t, now_ms(), FLOW_IDLE_MS, || {
-                match svc.rules.decide_flow(&ident, snap.own, up) {
+            flows::pin(
+                &mut table,
+                self.rx.seed,
+                &t,
+                now_ms(),
+                FLOW_IDLE_MS,
+                || match svc.rules.decide_flow(&ident, snap.own, up) {
                     Verdict::Local => snap.own,
                     Verdict::Peer(p) => p,
-                }
-            })
+                },
+            )
         };
         match pin {
             Pin::New(_) => inc(&stats.udp_flows),
@@ -541,9 +552,10 @@ impl Fwd {
         let peer = snap.peer(node).ok_or(())?;
         let own = snap.own;
         let build = |buf: &mut [u8]| {
-            let Some((hdr, inner)) = buf.split_at_mut_checked(HEADER_LEN) else {
+            if buf.len() < HEADER_LEN {
                 return false;
-            };
+            }
+            let (hdr, inner) = buf.split_at_mut(HEADER_LEN);
             match pkt.copy_ip(inner) {
                 None => return false,
                 Some(Some((start, off))) => {
@@ -573,7 +585,13 @@ impl Fwd {
             }
         };
         tunnel
-            .send(net, ep.addr, ep.port, peer.addr, peer.port, HEADER_LEN + len, build)
+            .send(
+                net,
+                (ep.addr, ep.port),
+                (peer.addr, peer.port),
+                HEADER_LEN + len,
+                build,
+            )
             .map_err(|_| ())?;
         inc(&self.rx.stats.tx);
         Ok(())
@@ -631,7 +649,14 @@ impl TunnelRx for FwdRx {
             // decision to make).
             let mut table = self.flows.lock();
             if !table.is_empty()
-                && !flows::pin_to(&mut table, self.seed, &h.tuple, now_ms(), FLOW_IDLE_MS, snap.own)
+                && !flows::pin_to(
+                    &mut table,
+                    self.seed,
+                    &h.tuple,
+                    now_ms(),
+                    FLOW_IDLE_MS,
+                    snap.own,
+                )
             {
                 inc(&stats.udp_unpinned);
             }

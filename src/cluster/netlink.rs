@@ -17,8 +17,8 @@
 
 use super::{
     channel::{NetStats, PeerState, PeerStats},
-    fwd::FwdCounts,
     clone_peers,
+    fwd::FwdCounts,
     hold::{ConnInfo, ConnState, HoldStats, DEFAULT_HOLD_TIMEOUT_MS},
     insert_at, position, retain,
     rules::{RuleStats, ServiceRules},

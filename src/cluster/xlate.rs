@@ -306,8 +306,9 @@ pub fn complete_partial(pkt: &mut [u8], start: usize, offset: usize) -> bool {
     let Some(at) = start.checked_add(offset) else {
         return false;
     };
-    if at.checked_add(2).map_or(true, |end| end > pkt.len()) || offset % 2 != 0 {
-        return false;
+    match at.checked_add(2) {
+        Some(end) if end <= pkt.len() && offset & 1 == 0 => {}
+        _ => return false,
     }
     let Some(covered) = pkt.get(start..) else {
         return false;

@@ -1220,19 +1220,44 @@ pub fn render_stats(s: &Stats, indent: &str) -> String {
         "RX-UNKNOWN",
     ]);
     fwd.push(
-        [f.tx, f.tx_failed, f.rx, f.rx_nonpeer, f.rx_refused, f.rx_replay, f.rx_unknown]
-            .iter()
-            .map(u64::to_string)
-            .collect(),
+        [
+            f.tx,
+            f.tx_failed,
+            f.rx,
+            f.rx_nonpeer,
+            f.rx_refused,
+            f.rx_replay,
+            f.rx_unknown,
+        ]
+        .iter()
+        .map(u64::to_string)
+        .collect(),
     );
-    let mut udp = Table::new(["UDP-FLOWS", "UNPINNED", "ACTIVE", "UDP-LOCAL", "UDP-FORWARDED"]);
+    let mut udp = Table::new([
+        "UDP-FLOWS",
+        "UNPINNED",
+        "ACTIVE",
+        "UDP-LOCAL",
+        "UDP-FORWARDED",
+    ]);
     udp.push(
-        [f.udp_flows, f.udp_unpinned, f.udp_active, f.udp_local, f.udp_forwarded]
-            .iter()
-            .map(u64::to_string)
-            .collect(),
+        [
+            f.udp_flows,
+            f.udp_unpinned,
+            f.udp_active,
+            f.udp_local,
+            f.udp_forwarded,
+        ]
+        .iter()
+        .map(u64::to_string)
+        .collect(),
     );
-    format!("{}{}{}", t.render(indent), fwd.render(indent), udp.render(indent))
+    format!(
+        "{}{}{}",
+        t.render(indent),
+        fwd.render(indent),
+        udp.render(indent)
+    )
 }
 
 /// The whole overview.
