@@ -93,8 +93,10 @@ TESTS=(
 #                              moves between listeners' queues and their
 #                              lifetime
 #   forward.sh      scaled     the forwarding data plane with UDP services: 8
-#                              flows of 2 datagrams (30 of 4 on plain), the
-#                              refused datagrams, a back-end going; the
+#                              flows of 2 datagrams (30 of 4 on plain), a
+#                              non-peer's and a forged datagram, a back-end
+#                              going (plain also: the flows again, IPv6,
+#                              a replayed datagram); the
 #                              lifetime paths in full: tunnel sockets opened
 #                              and closed with peers, rmmod and namespaces
 #                              deleted with tunnels open and flows pinned
