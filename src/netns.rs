@@ -44,6 +44,13 @@ impl NetState {
         let guard = Guard::new();
         Self::of(net, &guard).map(|s| s.cluster.clone())
     }
+
+    /// The cluster node, for the read-side critical section of `of`'s
+    /// guard (no reference taken: a caller that must not drop the last
+    /// one, as the channels' own work).
+    pub(crate) fn cluster_ref(&self) -> &Cluster {
+        &self.cluster
+    }
 }
 
 impl PernetState for NetState {
