@@ -313,6 +313,8 @@ const CONN_STATES: &[(u32, &str)] = &[
     (SOCKGROUP_CONN_STATE_HELD, "held"),
     (SOCKGROUP_CONN_STATE_LOCAL, "local"),
     (SOCKGROUP_CONN_STATE_REMOTE, "remote"),
+    (SOCKGROUP_CONN_STATE_HANDING_OFF, "handing-off"),
+    (SOCKGROUP_CONN_STATE_MOVED, "moved"),
 ];
 
 /// The name of `value` in `table`, or the number for one this sgctl does
@@ -546,6 +548,15 @@ pub struct PeerStats {
     pub connects: u64,
     pub ups: u64,
     pub downs: u64,
+    /// Handoff frames sent and received (HANDOFF_REQ, _ACK, _NACK, TERM).
+    pub handoff_req_tx: u64,
+    pub handoff_req_rx: u64,
+    pub handoff_ack_tx: u64,
+    pub handoff_ack_rx: u64,
+    pub handoff_nack_tx: u64,
+    pub handoff_nack_rx: u64,
+    pub term_tx: u64,
+    pub term_rx: u64,
 }
 
 /// A peer, as peer-get reports it (there is no key to report).
@@ -579,6 +590,14 @@ impl Peer {
                             PeerStatsAttr::Connects(v) => st.connects = *v,
                             PeerStatsAttr::Ups(v) => st.ups = *v,
                             PeerStatsAttr::Downs(v) => st.downs = *v,
+                            PeerStatsAttr::HandoffReqTx(v) => st.handoff_req_tx = *v,
+                            PeerStatsAttr::HandoffReqRx(v) => st.handoff_req_rx = *v,
+                            PeerStatsAttr::HandoffAckTx(v) => st.handoff_ack_tx = *v,
+                            PeerStatsAttr::HandoffAckRx(v) => st.handoff_ack_rx = *v,
+                            PeerStatsAttr::HandoffNackTx(v) => st.handoff_nack_tx = *v,
+                            PeerStatsAttr::HandoffNackRx(v) => st.handoff_nack_rx = *v,
+                            PeerStatsAttr::TermTx(v) => st.term_tx = *v,
+                            PeerStatsAttr::TermRx(v) => st.term_rx = *v,
                             PeerStatsAttr::Other(_) => {}
                         }
                     }
@@ -611,7 +630,7 @@ pub struct Service {
 pub struct ServiceStats {
     pub held: u64,
     pub local: u64,
-    /// Decided for a peer ("would hand off": served locally in part 2).
+    /// Decided for a peer (then handed off, or served here after a fallback).
     pub remote: u64,
     pub over_bytes: u64,
     pub over_time: u64,
@@ -625,6 +644,16 @@ pub struct ServiceStats {
     pub aborted: u64,
     /// Segments of held connections dropped as duplicates or past the budget.
     pub dup: u64,
+    /// Moved to their peer (HANDOFF_ACK).
+    pub handed_off: u64,
+    /// Handoffs served here instead, by reason: the peer refused, went
+    /// down, did not answer in time; the request could not be queued.
+    pub fallback_nack: u64,
+    pub fallback_peer_down: u64,
+    pub fallback_timeout: u64,
+    pub fallback_unsent: u64,
+    /// Segments of moved connections dropped (never reset).
+    pub moved_drop: u64,
 }
 
 impl ServiceStats {
@@ -646,6 +675,12 @@ impl ServiceStats {
                 ServiceStatsAttr::HoldFull(v) => s.hold_full = *v,
                 ServiceStatsAttr::Aborted(v) => s.aborted = *v,
                 ServiceStatsAttr::Dup(v) => s.dup = *v,
+                ServiceStatsAttr::HandedOff(v) => s.handed_off = *v,
+                ServiceStatsAttr::FallbackNack(v) => s.fallback_nack = *v,
+                ServiceStatsAttr::FallbackPeerDown(v) => s.fallback_peer_down = *v,
+                ServiceStatsAttr::FallbackTimeout(v) => s.fallback_timeout = *v,
+                ServiceStatsAttr::FallbackUnsent(v) => s.fallback_unsent = *v,
+                ServiceStatsAttr::MovedDrop(v) => s.moved_drop = *v,
                 ServiceStatsAttr::Other(_) => {}
             }
         }
@@ -767,6 +802,19 @@ pub struct Stats {
     pub frames_tx: u64,
     pub frames_rx: u64,
     pub generation: u64,
+    /// Handoff frames sent and received (HANDOFF_REQ, _ACK, _NACK, TERM).
+    pub handoff_req_tx: u64,
+    pub handoff_req_rx: u64,
+    pub handoff_ack_tx: u64,
+    pub handoff_ack_rx: u64,
+    pub handoff_nack_tx: u64,
+    pub handoff_nack_rx: u64,
+    pub term_tx: u64,
+    pub term_rx: u64,
+    /// Handoff frames the outbox refused (full).
+    pub outbox_full: u64,
+    /// HANDOFF_REQs not sent: the peer's channel was not up.
+    pub unsent: u64,
 }
 
 impl Stats {
@@ -781,6 +829,16 @@ impl Stats {
                 StatsAttr::FramesTx(v) => s.frames_tx = *v,
                 StatsAttr::FramesRx(v) => s.frames_rx = *v,
                 StatsAttr::Generation(v) => s.generation = *v,
+                StatsAttr::HandoffReqTx(v) => s.handoff_req_tx = *v,
+                StatsAttr::HandoffReqRx(v) => s.handoff_req_rx = *v,
+                StatsAttr::HandoffAckTx(v) => s.handoff_ack_tx = *v,
+                StatsAttr::HandoffAckRx(v) => s.handoff_ack_rx = *v,
+                StatsAttr::HandoffNackTx(v) => s.handoff_nack_tx = *v,
+                StatsAttr::HandoffNackRx(v) => s.handoff_nack_rx = *v,
+                StatsAttr::TermTx(v) => s.term_tx = *v,
+                StatsAttr::TermRx(v) => s.term_rx = *v,
+                StatsAttr::OutboxFull(v) => s.outbox_full = *v,
+                StatsAttr::Unsent(v) => s.unsent = *v,
                 StatsAttr::Other(_) => {}
             }
         }
@@ -959,6 +1017,14 @@ pub fn render_peers(peers: &[Peer], indent: &str) -> String {
         "CONNECTS",
         "UPS",
         "DOWNS",
+        "REQ-TX",
+        "REQ-RX",
+        "ACK-TX",
+        "ACK-RX",
+        "NACK-TX",
+        "NACK-RX",
+        "TERM-TX",
+        "TERM-RX",
     ]);
     for p in peers {
         let s = p.stats.clone().unwrap_or_default();
@@ -975,6 +1041,14 @@ pub fn render_peers(peers: &[Peer], indent: &str) -> String {
             s.connects.to_string(),
             s.ups.to_string(),
             s.downs.to_string(),
+            s.handoff_req_tx.to_string(),
+            s.handoff_req_rx.to_string(),
+            s.handoff_ack_tx.to_string(),
+            s.handoff_ack_rx.to_string(),
+            s.handoff_nack_tx.to_string(),
+            s.handoff_nack_rx.to_string(),
+            s.term_tx.to_string(),
+            s.term_rx.to_string(),
         ]);
     }
     t.render(indent)
@@ -1023,6 +1097,12 @@ pub fn render_service_stats(services: &[Service], indent: &str) -> String {
         "HOLD-FULL",
         "ABORTED",
         "DUP",
+        "HANDED-OFF",
+        "FB-NACK",
+        "FB-PEER-DOWN",
+        "FB-TIMEOUT",
+        "FB-UNSENT",
+        "MOVED-DROP",
     ]);
     for s in services {
         let Some(c) = &s.stats else { continue };
@@ -1043,6 +1123,12 @@ pub fn render_service_stats(services: &[Service], indent: &str) -> String {
                 c.hold_full,
                 c.aborted,
                 c.dup,
+                c.handed_off,
+                c.fallback_nack,
+                c.fallback_peer_down,
+                c.fallback_timeout,
+                c.fallback_unsent,
+                c.moved_drop,
             ]
             .iter()
             .map(u64::to_string)
@@ -1154,6 +1240,16 @@ pub fn render_stats(s: &Stats, indent: &str) -> String {
         "FRAMES-TX",
         "FRAMES-RX",
         "GENERATION",
+        "REQ-TX",
+        "REQ-RX",
+        "ACK-TX",
+        "ACK-RX",
+        "NACK-TX",
+        "NACK-RX",
+        "TERM-TX",
+        "TERM-RX",
+        "OUTBOX-FULL",
+        "UNSENT",
     ]);
     t.push(vec![
         s.peers_up.to_string(),
@@ -1163,6 +1259,16 @@ pub fn render_stats(s: &Stats, indent: &str) -> String {
         s.frames_tx.to_string(),
         s.frames_rx.to_string(),
         s.generation.to_string(),
+        s.handoff_req_tx.to_string(),
+        s.handoff_req_rx.to_string(),
+        s.handoff_ack_tx.to_string(),
+        s.handoff_ack_rx.to_string(),
+        s.handoff_nack_tx.to_string(),
+        s.handoff_nack_rx.to_string(),
+        s.term_tx.to_string(),
+        s.term_rx.to_string(),
+        s.outbox_full.to_string(),
+        s.unsent.to_string(),
     ]);
     t.render(indent)
 }
