@@ -314,9 +314,9 @@ check "b: fe sent $N HANDOFF_REQs to peer 2 and received $N HANDOFF_NACKs" eval 
 check "b: be received $N HANDOFF_REQs from peer 1 and refused each (HANDOFF_NACK)" eval '
 	moved_by "$be" 1 handoff_req_rx $req_rx $N && moved_by "$be" 1 handoff_nack_tx $nack_tx $N'
 check "b: namespace counters: fe sent, be received and refused as many" eval '
-	[ "$(sg stats --json | jq .handoff_req_tx)" = $N ] &&
-	[ "$(sgbe stats --json | jq .handoff_req_rx)" = $N ] &&
-	[ "$(sgbe stats --json | jq .handoff_nack_tx)" = $N ]'
+	[ "$(sg show --json | jq .stats.handoff_req_tx)" = $N ] &&
+	[ "$(sgbe show --json | jq .stats.handoff_req_rx)" = $N ] &&
+	[ "$(sgbe show --json | jq .stats.handoff_nack_tx)" = $N ]'
 check "b: fallback_nack moved by $N (the POSTs above, served here, intact), handed_off 0" \
 	counted 1 fallback_nack=$N handed_off=0 fallback_timeout=0 fallback_peer_down=0
 
