@@ -44,32 +44,9 @@ pub struct TcpSeg {
     thoff: u32,
 }
 
-/// What a request socket (`TCP_NEW_SYN_RECV`) learned in the handshake.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct ReqInfo {
-    /// The client's ISN.
-    pub rcv_isn: u32,
-    /// Our ISN (of the SYN-ACK).
-    pub snt_isn: u32,
-    /// Our timestamp offset.
-    pub ts_off: u32,
-    /// The client's last timestamp.
-    pub ts_recent: u32,
-    /// The MSS (`req->mss`).
-    pub mss: u16,
-    /// The client's window scale.
-    pub snd_wscale: u8,
-    /// Our window scale.
-    pub rcv_wscale: u8,
-    /// Window scaling negotiated.
-    pub wscale_ok: bool,
-    /// SACK negotiated.
-    pub sack_ok: bool,
-    /// Timestamps negotiated.
-    pub tstamp_ok: bool,
-    /// ECN negotiated.
-    pub ecn_ok: bool,
-}
+/// What a request socket (`TCP_NEW_SYN_RECV`) learned in the handshake:
+/// the handoff's pure type, filled here from the kernel's request socket.
+pub use crate::logic::handoff::Learned as ReqInfo;
 
 /// The socket TCP will give a segment.
 #[derive(Clone, Copy, Debug)]
@@ -427,16 +404,7 @@ pub fn drop_request(
             let d: bindings::in6_addr = bytes_in6(daddr);
             // SAFETY: As above; the addresses live across the call.
             unsafe {
-                bindings::__inet6_lookup_established(
-                    net,
-                    hinfo,
-                    &s,
-                    sport.to_be(),
-                    &d,
-                    dport,
-                    0,
-                    0,
-                )
+                bindings::__inet6_lookup_established(net, hinfo, &s, sport.to_be(), &d, dport, 0, 0)
             }
         }
     };

@@ -1128,7 +1128,9 @@ fn pump(c: &mut Conn, peer: &mut Peer, cx: &mut Ctx<'_>) -> Result<Progress, Clo
                         let msg = received(&f)?;
                         // Without memory the frame is lost: the front-end
                         // times out, the back-end's entry lingers out.
-                        let _ = cx.incoming.push(Incoming { peer: peer.id, msg }, GFP_KERNEL);
+                        let _ = cx
+                            .incoming
+                            .push(Incoming { peer: peer.id, msg }, GFP_KERNEL);
                     }
                 }
                 Action::Up { mut session, reply } => {
@@ -1313,7 +1315,12 @@ impl State {
                 .peers
                 .iter_mut()
                 .find(|p| p.id == it.peer)
-                .and_then(|p| p.conn.as_mut().filter(|c| c.is_up()).map(|c| (c, &mut p.stats)));
+                .and_then(|p| {
+                    p.conn
+                        .as_mut()
+                        .filter(|c| c.is_up())
+                        .map(|c| (c, &mut p.stats))
+                });
             let Some((c, pstats)) = conn else {
                 self.unsent(it);
                 continue;
@@ -1350,8 +1357,8 @@ impl State {
 fn received(f: &Frame<'_>) -> Result<InMsg, Close> {
     Ok(match Msg::of(f)? {
         Msg::HandoffReq(r) => {
-            let mut request = KVec::with_capacity(r.request.len(), GFP_KERNEL)
-                .map_err(|_| Close::Lost)?;
+            let mut request =
+                KVec::with_capacity(r.request.len(), GFP_KERNEL).map_err(|_| Close::Lost)?;
             request
                 .extend_from_slice(r.request, GFP_KERNEL)
                 .map_err(|_| Close::Lost)?;

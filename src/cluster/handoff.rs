@@ -96,7 +96,7 @@ pub const fn req_frame_len(request_len: usize) -> usize {
         + TLV_HEADER_LEN
         + 2 * (TLV_HEADER_LEN + 4)
         + TLV_HEADER_LEN
-        + (request_len + 3) / 4 * 4
+        + request_len.div_ceil(4) * 4
         + TAG_LEN
 }
 
@@ -180,8 +180,8 @@ impl OutboxBound {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use super::super::frame::{Decode, Encode, TlvWriter};
+    use super::*;
 
     fn tuple() -> Tuple {
         let mut client = [0u8; 16];

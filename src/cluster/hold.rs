@@ -43,7 +43,7 @@ use super::rules::{ServiceRules, Verdict as RuleVerdict};
 use super::{AddrFamily, Config, Service};
 use crate::logic::{
     frame::{self, Tuple},
-    handoff::{build_req, Learned},
+    handoff::build_req,
     reasm::{Added, Reasm},
     request::{self, Kind, Parse, MAX_HEADER},
 };
@@ -155,9 +155,7 @@ impl Snapshot {
     pub(crate) fn backend_family(&self, addr: &[u8; 16], port: u16) -> Option<Family> {
         self.services
             .iter()
-            .find(|s| {
-                s.role_backend && s.port == port && &s.addr == addr
-            })
+            .find(|s| s.role_backend && s.port == port && &s.addr == addr)
             .map(|s| s.family)
     }
 }
@@ -652,14 +650,7 @@ pub(crate) fn hold_in<'a>(
     };
     // A segment of a held connection.
     if f & tcp_flags::RST != 0 {
-        // The client gave up: drop what is held (the application never
-        // sees the connection), let the reset end the request socket.
-        let e = t.remove(pos);
-        drop(t);
-        if let Some(e) = e {
-            inc(&e.stats.aborted);
-        }
-        return HookVerdict::Accept(pkt);
+        return aborted(t, pos, pkt);
     }
     let Some(arrivals) = t.get(pos).map(|e| e.arrivals) else {
         return HookVerdict::Accept(pkt);
@@ -695,12 +686,27 @@ pub(crate) fn hold_in<'a>(
     HookVerdict::Stolen(stolen)
 }
 
+/// The client reset the held connection at `pos`: what is held is dropped
+/// (the application never sees the connection, counted `aborted`), the
+/// reset goes on to end the request socket.
+fn aborted<'a>(mut t: TableGuard<'_>, pos: (usize, usize), pkt: HookPacket<'a>) -> HookVerdict<'a> {
+    let e = t.remove(pos);
+    drop(t);
+    if let Some(e) = e {
+        inc(&e.stats.aborted);
+    }
+    HookVerdict::Accept(pkt)
+}
+
+/// The locked connection table.
+type TableGuard<'a> = kernel::sync::lock::Guard<'a, Table, crate::sys::lock::SpinLockBhBackend>;
+
 /// A segment of a connection whose HANDOFF_REQ is out: kept with the
 /// others (data and FIN, within the budget; beyond it dropped, the client
 /// sends it again), or dropped (a repeated bare ACK); a reset ends it
 /// (counted `aborted`) and goes to TCP, which drops the request socket.
 fn handing_off<'a>(
-    mut t: kernel::sync::lock::Guard<'_, Table, crate::sys::lock::SpinLockBhBackend>,
+    mut t: TableGuard<'_>,
     pos: (usize, usize),
     pkt: HookPacket<'a>,
     seg: &TcpSeg,
@@ -708,14 +714,9 @@ fn handing_off<'a>(
 ) -> HookVerdict<'a> {
     let f = seg.flags;
     if f & tcp_flags::RST != 0 {
-        let e = t.remove(pos);
-        drop(t);
-        if let Some(e) = e {
-            inc(&e.stats.aborted);
-        }
-        return HookVerdict::Accept(pkt);
+        return aborted(t, pos, pkt);
     }
-    let full = t.segs >= SEGS_TOTAL_MAX || t.get(pos).is_none_or(|e| e.segs.len() >= SEGS_MAX);
+    let full = t.segs >= SEGS_TOTAL_MAX || t.get(pos).map_or(true, |e| e.segs.len() >= SEGS_MAX);
     if (seg.payload_len == 0 && f & tcp_flags::FIN == 0) || full || !pkt.csum_ok(seg) {
         inc(&svc.stats.dup);
         return HookVerdict::Stolen(pkt.discard());
@@ -738,23 +739,6 @@ fn handing_off<'a>(
     HookVerdict::Stolen(stolen)
 }
 
-/// The learned state of a request socket, for the handoff's pure code.
-fn learned(i: &ReqInfo) -> Learned {
-    Learned {
-        rcv_isn: i.rcv_isn,
-        snt_isn: i.snt_isn,
-        ts_off: i.ts_off,
-        ts_recent: i.ts_recent,
-        mss: i.mss,
-        snd_wscale: i.snd_wscale,
-        rcv_wscale: i.rcv_wscale,
-        wscale_ok: i.wscale_ok,
-        sack_ok: i.sack_ok,
-        tstamp_ok: i.tstamp_ok,
-        ecn_ok: i.ecn_ok,
-    }
-}
-
 /// Sends the HANDOFF_REQ of the connection at `pos`, just decided for
 /// `peer`, and keeps it held (`HandingOff`, counted `remote`): `false`
 /// when the request could not be queued (nothing changed).
@@ -774,10 +758,13 @@ fn start_handoff(
     let Ok(mut request) = KVec::with_capacity(len, GFP_ATOMIC) else {
         return false;
     };
-    if request.extend_from_slice(&e.buf[..len], GFP_ATOMIC).is_err() {
+    if request
+        .extend_from_slice(&e.buf[..len], GFP_ATOMIC)
+        .is_err()
+    {
         return false;
     }
-    let head = build_req(e.key.tuple(), &learned(&e.info), tcp_clock_ms(), e.window, &[]);
+    let head = build_req(e.key.tuple(), &e.info, tcp_clock_ms(), e.window, &[]);
     if !chans.send(peer, OutMsg::Req(ReqOut { head, request })) {
         return false;
     }
@@ -861,13 +848,7 @@ pub(crate) fn on_moved(w: &Worked<Hold>, net: &Net, peer: u32, tuple: &Tuple) {
     // from now on is dropped by the hook, not reset by TCP.
     drop(segs);
     drop_request(
-        net,
-        key.family,
-        &key.saddr,
-        key.sport,
-        &key.daddr,
-        key.dport,
-        snt_isn,
+        net, key.family, &key.saddr, key.sport, &key.daddr, key.dport, snt_isn,
     );
 }
 
@@ -1092,8 +1073,7 @@ impl Run for Hold {
                     };
                     let held = e.state.holds();
                     let dead = held && e.segs.iter().any(|s| !s.2.dev_alive());
-                    let handoff_late =
-                        e.state == ConnState::HandingOff && now >= e.deadline_ms;
+                    let handoff_late = e.state == ConnState::HandingOff && now >= e.deadline_ms;
                     let expired = e.state == ConnState::Held && (now >= e.deadline_ms || e.orphan);
                     let why = if e.orphan {
                         End::Removed

@@ -19,6 +19,11 @@ pub(crate) mod hold;
 pub(crate) mod netlink;
 pub(crate) mod rules;
 
+use crate::logic::{
+    frame::{nack, HandoffNack, HandoffReq},
+    handoff::{check_req, Invalid},
+};
+use crate::netns::NetState;
 use crate::sys::{
     mem::zeroize,
     net::{Net, Pernet},
@@ -26,11 +31,6 @@ use crate::sys::{
     rcu,
     work::Worked,
 };
-use crate::logic::{
-    frame::{nack, HandoffNack, HandoffReq},
-    handoff::{check_req, Invalid},
-};
-use crate::netns::NetState;
 use channel::{Channels, InMsg, Incoming, OutMsg};
 use hold::{Fallback, Hold, HoldStats};
 use kernel::{

@@ -37,11 +37,11 @@ pub mod select;
 // numbers and timestamps, and the typed encapsulation header (seed 004)
 // of its forwarded packets.
 #[allow(dead_code)]
-#[path = "../cluster/handoff.rs"]
-pub mod handoff;
-#[allow(dead_code)]
 #[path = "../cluster/encap.rs"]
 pub mod encap;
+#[allow(dead_code)]
+#[path = "../cluster/handoff.rs"]
+pub mod handoff;
 #[allow(dead_code)]
 #[path = "../cluster/xlate.rs"]
 pub mod xlate;

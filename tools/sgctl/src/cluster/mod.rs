@@ -537,6 +537,43 @@ impl Node {
     }
 }
 
+/// Handoff frames sent and received (HANDOFF_REQ, HANDOFF_ACK,
+/// HANDOFF_NACK, TERM), of a peer or of the namespace.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct HandoffFrames {
+    pub handoff_req_tx: u64,
+    pub handoff_req_rx: u64,
+    pub handoff_ack_tx: u64,
+    pub handoff_ack_rx: u64,
+    pub handoff_nack_tx: u64,
+    pub handoff_nack_rx: u64,
+    pub term_tx: u64,
+    pub term_rx: u64,
+}
+
+impl HandoffFrames {
+    /// The table's column names.
+    const HEADERS: [&'static str; 8] = [
+        "REQ-TX", "REQ-RX", "ACK-TX", "ACK-RX", "NACK-TX", "NACK-RX", "TERM-TX", "TERM-RX",
+    ];
+
+    /// The table's cells, in the order of [`Self::HEADERS`].
+    fn cells(&self) -> impl Iterator<Item = String> {
+        [
+            self.handoff_req_tx,
+            self.handoff_req_rx,
+            self.handoff_ack_tx,
+            self.handoff_ack_rx,
+            self.handoff_nack_tx,
+            self.handoff_nack_rx,
+            self.term_tx,
+            self.term_rx,
+        ]
+        .into_iter()
+        .map(|v| v.to_string())
+    }
+}
+
 /// A peer's counters.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct PeerStats {
@@ -548,15 +585,8 @@ pub struct PeerStats {
     pub connects: u64,
     pub ups: u64,
     pub downs: u64,
-    /// Handoff frames sent and received (HANDOFF_REQ, _ACK, _NACK, TERM).
-    pub handoff_req_tx: u64,
-    pub handoff_req_rx: u64,
-    pub handoff_ack_tx: u64,
-    pub handoff_ack_rx: u64,
-    pub handoff_nack_tx: u64,
-    pub handoff_nack_rx: u64,
-    pub term_tx: u64,
-    pub term_rx: u64,
+    #[serde(flatten)]
+    pub handoff: HandoffFrames,
 }
 
 /// A peer, as peer-get reports it (there is no key to report).
@@ -590,14 +620,14 @@ impl Peer {
                             PeerStatsAttr::Connects(v) => st.connects = *v,
                             PeerStatsAttr::Ups(v) => st.ups = *v,
                             PeerStatsAttr::Downs(v) => st.downs = *v,
-                            PeerStatsAttr::HandoffReqTx(v) => st.handoff_req_tx = *v,
-                            PeerStatsAttr::HandoffReqRx(v) => st.handoff_req_rx = *v,
-                            PeerStatsAttr::HandoffAckTx(v) => st.handoff_ack_tx = *v,
-                            PeerStatsAttr::HandoffAckRx(v) => st.handoff_ack_rx = *v,
-                            PeerStatsAttr::HandoffNackTx(v) => st.handoff_nack_tx = *v,
-                            PeerStatsAttr::HandoffNackRx(v) => st.handoff_nack_rx = *v,
-                            PeerStatsAttr::TermTx(v) => st.term_tx = *v,
-                            PeerStatsAttr::TermRx(v) => st.term_rx = *v,
+                            PeerStatsAttr::HandoffReqTx(v) => st.handoff.handoff_req_tx = *v,
+                            PeerStatsAttr::HandoffReqRx(v) => st.handoff.handoff_req_rx = *v,
+                            PeerStatsAttr::HandoffAckTx(v) => st.handoff.handoff_ack_tx = *v,
+                            PeerStatsAttr::HandoffAckRx(v) => st.handoff.handoff_ack_rx = *v,
+                            PeerStatsAttr::HandoffNackTx(v) => st.handoff.handoff_nack_tx = *v,
+                            PeerStatsAttr::HandoffNackRx(v) => st.handoff.handoff_nack_rx = *v,
+                            PeerStatsAttr::TermTx(v) => st.handoff.term_tx = *v,
+                            PeerStatsAttr::TermRx(v) => st.handoff.term_rx = *v,
                             PeerStatsAttr::Other(_) => {}
                         }
                     }
@@ -802,15 +832,8 @@ pub struct Stats {
     pub frames_tx: u64,
     pub frames_rx: u64,
     pub generation: u64,
-    /// Handoff frames sent and received (HANDOFF_REQ, _ACK, _NACK, TERM).
-    pub handoff_req_tx: u64,
-    pub handoff_req_rx: u64,
-    pub handoff_ack_tx: u64,
-    pub handoff_ack_rx: u64,
-    pub handoff_nack_tx: u64,
-    pub handoff_nack_rx: u64,
-    pub term_tx: u64,
-    pub term_rx: u64,
+    #[serde(flatten)]
+    pub handoff: HandoffFrames,
     /// Handoff frames the outbox refused (full).
     pub outbox_full: u64,
     /// HANDOFF_REQs not sent: the peer's channel was not up.
@@ -829,14 +852,14 @@ impl Stats {
                 StatsAttr::FramesTx(v) => s.frames_tx = *v,
                 StatsAttr::FramesRx(v) => s.frames_rx = *v,
                 StatsAttr::Generation(v) => s.generation = *v,
-                StatsAttr::HandoffReqTx(v) => s.handoff_req_tx = *v,
-                StatsAttr::HandoffReqRx(v) => s.handoff_req_rx = *v,
-                StatsAttr::HandoffAckTx(v) => s.handoff_ack_tx = *v,
-                StatsAttr::HandoffAckRx(v) => s.handoff_ack_rx = *v,
-                StatsAttr::HandoffNackTx(v) => s.handoff_nack_tx = *v,
-                StatsAttr::HandoffNackRx(v) => s.handoff_nack_rx = *v,
-                StatsAttr::TermTx(v) => s.term_tx = *v,
-                StatsAttr::TermRx(v) => s.term_rx = *v,
+                StatsAttr::HandoffReqTx(v) => s.handoff.handoff_req_tx = *v,
+                StatsAttr::HandoffReqRx(v) => s.handoff.handoff_req_rx = *v,
+                StatsAttr::HandoffAckTx(v) => s.handoff.handoff_ack_tx = *v,
+                StatsAttr::HandoffAckRx(v) => s.handoff.handoff_ack_rx = *v,
+                StatsAttr::HandoffNackTx(v) => s.handoff.handoff_nack_tx = *v,
+                StatsAttr::HandoffNackRx(v) => s.handoff.handoff_nack_rx = *v,
+                StatsAttr::TermTx(v) => s.handoff.term_tx = *v,
+                StatsAttr::TermRx(v) => s.handoff.term_rx = *v,
                 StatsAttr::OutboxFull(v) => s.outbox_full = *v,
                 StatsAttr::Unsent(v) => s.unsent = *v,
                 StatsAttr::Other(_) => {}
@@ -1004,31 +1027,27 @@ pub fn render_node(n: &Node) -> String {
 
 /// Peers as a table.
 pub fn render_peers(peers: &[Peer], indent: &str) -> String {
-    let mut t = Table::new([
-        "ID",
-        "ADDR",
-        "CTL-PORT",
-        "STATE",
-        "FRAMES-TX",
-        "FRAMES-RX",
-        "HB-TX",
-        "HB-RX",
-        "REJECTED",
-        "CONNECTS",
-        "UPS",
-        "DOWNS",
-        "REQ-TX",
-        "REQ-RX",
-        "ACK-TX",
-        "ACK-RX",
-        "NACK-TX",
-        "NACK-RX",
-        "TERM-TX",
-        "TERM-RX",
-    ]);
+    let mut t = Table::new(
+        [
+            "ID",
+            "ADDR",
+            "CTL-PORT",
+            "STATE",
+            "FRAMES-TX",
+            "FRAMES-RX",
+            "HB-TX",
+            "HB-RX",
+            "REJECTED",
+            "CONNECTS",
+            "UPS",
+            "DOWNS",
+        ]
+        .into_iter()
+        .chain(HandoffFrames::HEADERS),
+    );
     for p in peers {
         let s = p.stats.clone().unwrap_or_default();
-        t.push(vec![
+        let mut row = vec![
             p.id.to_string(),
             opt(&p.addr),
             opt(&p.ctl_port),
@@ -1041,15 +1060,9 @@ pub fn render_peers(peers: &[Peer], indent: &str) -> String {
             s.connects.to_string(),
             s.ups.to_string(),
             s.downs.to_string(),
-            s.handoff_req_tx.to_string(),
-            s.handoff_req_rx.to_string(),
-            s.handoff_ack_tx.to_string(),
-            s.handoff_ack_rx.to_string(),
-            s.handoff_nack_tx.to_string(),
-            s.handoff_nack_rx.to_string(),
-            s.term_tx.to_string(),
-            s.term_rx.to_string(),
-        ]);
+        ];
+        row.extend(s.handoff.cells());
+        t.push(row);
     }
     t.render(indent)
 }
@@ -1232,26 +1245,21 @@ pub fn render_rules(rules: &[Rule], indent: &str) -> String {
 
 /// The namespace's counters as a one-row table.
 pub fn render_stats(s: &Stats, indent: &str) -> String {
-    let mut t = Table::new([
-        "PEERS-UP",
-        "ACCEPTED",
-        "REFUSED-NONPEER",
-        "REJECTED",
-        "FRAMES-TX",
-        "FRAMES-RX",
-        "GENERATION",
-        "REQ-TX",
-        "REQ-RX",
-        "ACK-TX",
-        "ACK-RX",
-        "NACK-TX",
-        "NACK-RX",
-        "TERM-TX",
-        "TERM-RX",
-        "OUTBOX-FULL",
-        "UNSENT",
-    ]);
-    t.push(vec![
+    let mut t = Table::new(
+        [
+            "PEERS-UP",
+            "ACCEPTED",
+            "REFUSED-NONPEER",
+            "REJECTED",
+            "FRAMES-TX",
+            "FRAMES-RX",
+            "GENERATION",
+        ]
+        .into_iter()
+        .chain(HandoffFrames::HEADERS)
+        .chain(["OUTBOX-FULL", "UNSENT"]),
+    );
+    let mut row = vec![
         s.peers_up.to_string(),
         s.accepted.to_string(),
         s.refused_nonpeer.to_string(),
@@ -1259,17 +1267,10 @@ pub fn render_stats(s: &Stats, indent: &str) -> String {
         s.frames_tx.to_string(),
         s.frames_rx.to_string(),
         s.generation.to_string(),
-        s.handoff_req_tx.to_string(),
-        s.handoff_req_rx.to_string(),
-        s.handoff_ack_tx.to_string(),
-        s.handoff_ack_rx.to_string(),
-        s.handoff_nack_tx.to_string(),
-        s.handoff_nack_rx.to_string(),
-        s.term_tx.to_string(),
-        s.term_rx.to_string(),
-        s.outbox_full.to_string(),
-        s.unsent.to_string(),
-    ]);
+    ];
+    row.extend(s.handoff.cells());
+    row.extend([s.outbox_full.to_string(), s.unsent.to_string()]);
+    t.push(row);
     t.render(indent)
 }
 

@@ -851,18 +851,24 @@ fn a_peer_dump_parses_into_peers() {
                 connects: 1,
                 ups: 1,
                 downs: 0,
-                handoff_req_tx: 11,
-                handoff_req_rx: 12,
-                handoff_ack_tx: 13,
-                handoff_ack_rx: 14,
-                handoff_nack_tx: 15,
-                handoff_nack_rx: 16,
-                term_tx: 17,
-                term_rx: 18,
+                handoff: HandoffFrames {
+                    handoff_req_tx: 11,
+                    handoff_req_rx: 12,
+                    handoff_ack_tx: 13,
+                    handoff_ack_rx: 14,
+                    handoff_nack_tx: 15,
+                    handoff_nack_rx: 16,
+                    term_tx: 17,
+                    term_rx: 18,
+                },
             }),
         }
     );
     assert_eq!(peers[1].state.as_deref(), Some("connecting"));
+    // The handoff counters sit beside the others in JSON (flattened).
+    let json = serde_json::to_value(&peers).unwrap();
+    assert_eq!(json[0]["stats"]["handoff_nack_rx"], 16);
+    assert_eq!(json[0]["stats"]["term_tx"], 17);
     let table = render_peers(&peers, "");
     let mut lines = table.lines();
     assert!(lines
@@ -931,7 +937,12 @@ fn node_stats_service_and_rule_replies() {
         (2, 1, 6, 99)
     );
     assert_eq!(
-        (s.handoff_req_tx, s.handoff_nack_rx, s.outbox_full, s.unsent),
+        (
+            s.handoff.handoff_req_tx,
+            s.handoff.handoff_nack_rx,
+            s.outbox_full,
+            s.unsent
+        ),
         (21, 22, 23, 24)
     );
     let svc = genl(
