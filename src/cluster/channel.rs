@@ -69,8 +69,9 @@ const HANDSHAKE_INTERVALS: u64 = 2;
 /// Our capabilities in HELLO (none defined yet).
 const CAPS: u32 = 0;
 /// Handoff frames received per run of the work, all peers (the rest wait
-/// in the sockets for the next run, at once).
-const INCOMING_MAX: usize = 256;
+/// in the sockets for the next run, at once): with a frame's payload at
+/// most 32 KiB, at most 2 MiB of copies per run.
+const INCOMING_MAX: usize = 64;
 /// When frames wait for room in a connection's transmit queue, the work
 /// runs again this soon.
 const TX_RETRY_MS: u64 = 10;

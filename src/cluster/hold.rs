@@ -539,25 +539,18 @@ pub(crate) fn hold_in<'a>(
         }
         return HookVerdict::Accept(pkt);
     }
-    // A segment of a moved connection: its request socket is gone, TCP
-    // would answer it with a reset. Dropped (the next step forwards it).
-    {
-        let key = ConnKey::of(&seg);
-        let t = w.table.lock();
-        let moved = t
-            .find(&key)
-            .and_then(|p| t.get(p))
-            .is_some_and(|e| e.state == ConnState::Moved);
-        drop(t);
-        if moved {
-            inc(&svc.stats.moved_drop);
-            return HookVerdict::Stolen(pkt.discard());
-        }
-    }
     let info = match pkt.sock(net, &seg) {
         SegSock::Request(info) => info,
         SegSock::Other => return HookVerdict::Accept(pkt),
         SegSock::None => {
+            // A segment of a moved connection: its request socket is gone,
+            // TCP would answer it with a reset. Dropped (the next step
+            // forwards it). A new handshake on its tuple finds a request
+            // socket of its own, and replaces the entry below.
+            if is_moved(w, &ConnKey::of(&seg)) {
+                inc(&svc.stats.moved_drop);
+                return HookVerdict::Stolen(pkt.discard());
+            }
             // No request socket: a SYN cookie's ACK (TCP creates the child
             // from the cookie), or a stray segment.
             if f & (tcp_flags::ACK | tcp_flags::RST) == tcp_flags::ACK && pkt.syncookie_valid(&seg)
@@ -585,6 +578,13 @@ pub(crate) fn hold_in<'a>(
         (Some(pos), Some((true, state))) => {
             if state == ConnState::HandingOff {
                 return handing_off(t, pos, pkt, &seg, svc);
+            }
+            if state == ConnState::Moved {
+                // Moved, its request socket not dropped yet (`on_moved`
+                // does it right after): TCP must not make a child of it.
+                drop(t);
+                inc(&svc.stats.moved_drop);
+                return HookVerdict::Stolen(pkt.discard());
             }
             if state != ConnState::Held {
                 return HookVerdict::Accept(pkt);
@@ -684,6 +684,14 @@ pub(crate) fn hold_in<'a>(
         reinject(segs);
     }
     HookVerdict::Stolen(stolen)
+}
+
+/// Whether the connection `key` moved to its peer.
+fn is_moved(w: &Worked<Hold>, key: &ConnKey) -> bool {
+    let t = w.table.lock();
+    t.find(key)
+        .and_then(|p| t.get(p))
+        .is_some_and(|e| e.state == ConnState::Moved)
 }
 
 /// The client reset the held connection at `pos`: what is held is dropped
