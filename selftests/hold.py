@@ -374,7 +374,10 @@ def parse_ss(text):
 
 def compare(ss_path, conns_path, ports_path, client):
     ss = parse_ss(open(ss_path).read())
-    conns = {c["sport"]: c for c in json.load(open(conns_path)) if c.get("saddr") == client}
+    # The client's connections to port 8080 (its port may have served an
+    # earlier connection to another service, still listed).
+    conns = {c["sport"]: c for c in json.load(open(conns_path))
+             if c.get("saddr") == client and c.get("dport") == 8080}
     ports = json.load(open(ports_path))
     bad = []
     for p in ports:
