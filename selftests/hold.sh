@@ -368,10 +368,84 @@ post_rc=$?
 check "b: that POST served here, intact" eval '[ $post_rc = 0 ] && answered d'
 check "b: service 5: remote 1, fallback_peer_down 1, no other fallback" \
 	counted 5 remote=1 fallback_peer_down=1 fallback_timeout=0 fallback_nack=0
-check "b: the client received no reset in any handoff case" eval '[ "$(rsts)" = 0 ] || { echo "resets: $(rsts)"; false; }'
 check "b: blackhole lifted, rules 3 and 4 deleted, peer 2 up again" eval '
-	ip netns exec "$be" nft delete table inet bh && inc nft delete table inet rst &&
+	ip netns exec "$be" nft delete table inet bh &&
 	sg rule del --id 3 && sg rule del --id 4 && busywait 30000 peer2_up'
+
+# A peer that takes every handoff: handoff_peer.py, node 3 at 10.79.0.3 in
+# be, answers each HANDOFF_REQ with a HANDOFF_ACK (the kernel's back-end
+# refuses them until its replay exists). The front-end drops its request
+# socket without a packet to the client and drops the client's later
+# segments: nobody serves the connection (forwarding is the next step).
+ip -n "$be" addr add 10.79.0.3/24 dev veth1
+: >"$tmp/peer3.log"
+ip netns exec "$be" "$PY" "$here/handoff_peer.py" 10.79.0.3 7003 3 1 "$tmp/key.1-2" "$tmp/peer3.log" \
+	2>"$tmp/peer3.err" &
+PEER3=$!
+peer_up() { [ "$(sg peer show --id "$1" --json | jq -r '(if type == "array" then .[0] else . end).state')" = up ]; }
+check "b: peer 3 (a stand-in back-end that acknowledges every handoff) up; rule: service 3 to peer 3" eval '
+	busywait 10000 grep -q listening "$tmp/peer3.log" &&
+	sg peer add --id 3 --addr 10.79.0.3 --ctl-port 7003 --key-file "$tmp/key.1-2" &&
+	busywait 10000 peer_up 3 &&
+	sg rule add --id 5 --service 3 --prio 1 --match any --target peer:3'
+# moved_client: a client in cli sends a request to service 3, waits for
+# $tmp/go.moved, sends more, and reports what came back within 2 s (times
+# TIME_FACTOR): "timeout" (nothing), "reset", "eof" or "data".
+moved_client() {
+	inc "$PY" - "$VIP" 8081 "$tmp" "$TIME_FACTOR" <<'EOF'
+import json, os, socket, struct, sys, time
+host, port, tmp, factor = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+s = socket.create_connection((host, port))
+sport = s.getsockname()[1]
+open("%s/moved.port" % tmp, "w").write(str(sport))
+s.sendall(b"GET /moved HTTP/1.1\r\nHost: vip\r\n\r\n")
+deadline = time.monotonic() + 60 * factor
+while not os.path.exists("%s/go.moved" % tmp):
+    if time.monotonic() > deadline:
+        sys.exit("no go.moved")
+    time.sleep(0.02)
+s.sendall(b"more bytes after the handoff")
+s.settimeout(2 * factor)
+try:
+    r = "data" if s.recv(100) else "eof"
+except socket.timeout:
+    r = "timeout"
+except ConnectionResetError:
+    r = "reset"
+print(json.dumps({"sport": sport, "result": r}))
+# Nobody answers a FIN: an orphan would retry it for minutes. Reset (the
+# front-end drops that too).
+s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+s.close()
+EOF
+}
+snap 3
+rm -f "$tmp/go.moved" "$tmp/moved.port"
+moved_client >"$tmp/moved.out" 2>&1 &
+MOVED=$!
+check "b: a client sent its request to service 3" busywait 30000 test -s "$tmp/moved.port"
+check "b: peer 3 acknowledged: handed_off moved by 1, remote by 1, no fallback" \
+	counted 3 handed_off=1 remote=1 fallback_nack=0 fallback_timeout=0 fallback_peer_down=0
+mport=$(cat "$tmp/moved.port" 2>/dev/null)
+# moved_listed: the connection is listed moved.
+moved_listed() { [ "$(sg conns --json | jq -r --argjson p "${mport:-0}" '.[] | select(.sport == $p and .dport == 8081) | .state')" = moved ]; }
+check "b: the connection is listed moved; peer 3 got its request bytes" eval '
+	moved_listed && jq -e -s "any(.[]; .ev == \"req\" and .sport == ${mport:-0} and .request > 0)" "$tmp/peer3.log" >/dev/null'
+check "b: its request socket is gone from fe (no socket of that tuple), never accepted" eval '
+	[ -z "$(infe ss -Htan "( sport = :8081 and dport = :${mport:-0} )")" ] &&
+	! jq -e -s "any(.[]; .ev == \"accept\" and .pport == ${mport:-0})" "$tmp/server.log" >/dev/null'
+touch "$tmp/go.moved"
+wait $MOVED
+# dropped_more: moved_drop of service 3 moved (the segment and its
+# retransmissions).
+dropped_more() { [ "$(sg service show --id 3 --json | jq '.[0].stats.moved_drop')" -gt "${BASE[3.moved_drop]}" ]; }
+check "b: the client's later bytes: dropped (moved_drop), no answer, no reset" eval '
+	grep -q "\"result\": \"timeout\"" "$tmp/moved.out" && dropped_more ||
+	{ cat "$tmp/moved.out"; counters 3; false; }'
+check "b: the client received no reset in any handoff case" eval '[ "$(rsts)" = 0 ] || { echo "resets: $(rsts)"; false; }'
+kill "$PEER3" 2>/dev/null
+wait "$PEER3" 2>/dev/null
+check "b: rule 5 and peer 3 deleted" eval 'sg rule del --id 5 && sg peer del --id 3 && inc nft delete table inet rst'
 
 # ---- c. one byte per segment ----
 
