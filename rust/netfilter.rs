@@ -364,7 +364,9 @@ pub fn tcp_clock_ms() -> u32 {
 /// is `snt_isn`, without a packet to the client:
 /// `inet_csk_reqsk_queue_drop_and_put` unhashes it and stops its SYN-ACK
 /// timer. `false`: no such request socket (it went, or the tuple is
-/// another connection's now). Process or softirq context.
+/// another connection's now). Process or softirq context (softirqs are
+/// disabled around the drop: TCP takes the hash bucket's lock with a plain
+/// `spin_lock`, from softirq).
 pub fn drop_request(
     net: &Net,
     family: Family,
@@ -420,9 +422,13 @@ pub fn drop_request(
         // `sg_reqsk_info`), whose `sock_common` is its first member
         // (`inet_reqsk`); its `skc_listener` (`rsk_listener`) is its
         // referenced listener. The call consumes the lookup's reference.
+        // Softirqs are disabled around it (the bucket lock is taken with
+        // `spin_lock`, as TCP's softirq path takes it), and enabled again.
         unsafe {
             let listener = (*req).__req_common.__bindgen_anon_5.skc_listener;
-            bindings::inet_csk_reqsk_queue_drop_and_put(listener, req)
+            bindings::sg_local_bh_disable();
+            bindings::inet_csk_reqsk_queue_drop_and_put(listener, req);
+            bindings::sg_local_bh_enable();
         };
     } else {
         // SAFETY: The lookup's reference, given back.
