@@ -714,6 +714,7 @@ bool sg_skb_tcp_seg(struct sk_buff *skb, u8 pf, struct sg_tcp_seg *out)
 	out->payload_len = skb->len - (thoff + doff);
 	out->sport = ntohs(th->source);
 	out->dport = ntohs(th->dest);
+	out->window = ntohs(th->window);
 	out->flags = flags;
 	return true;
 }

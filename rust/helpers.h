@@ -183,6 +183,7 @@ struct sg_tcp_seg {
 	u32 payload_len;
 	u16 sport;
 	u16 dport;
+	u16 window;
 	u8 flags;
 };
 

@@ -37,6 +37,8 @@ pub struct TcpSeg {
     pub ack_seq: u32,
     /// Flags (`super::skb::tcp_flags`).
     pub flags: u8,
+    /// The window field (not scaled).
+    pub window: u16,
     /// Bytes of payload.
     pub payload_len: u32,
     payload_off: u32,
@@ -54,6 +56,7 @@ impl TcpSeg {
             seq: s.seq,
             ack_seq: s.ack_seq,
             flags: s.flags,
+            window: s.window,
             payload_len: s.payload_len,
             payload_off: s.payload_off,
             thoff: s.thoff,
@@ -61,32 +64,9 @@ impl TcpSeg {
     }
 }
 
-/// What a request socket (`TCP_NEW_SYN_RECV`) learned in the handshake.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct ReqInfo {
-    /// The client's ISN.
-    pub rcv_isn: u32,
-    /// Our ISN (of the SYN-ACK).
-    pub snt_isn: u32,
-    /// Our timestamp offset.
-    pub ts_off: u32,
-    /// The client's last timestamp.
-    pub ts_recent: u32,
-    /// The MSS (`req->mss`).
-    pub mss: u16,
-    /// The client's window scale.
-    pub snd_wscale: u8,
-    /// Our window scale.
-    pub rcv_wscale: u8,
-    /// Window scaling negotiated.
-    pub wscale_ok: bool,
-    /// SACK negotiated.
-    pub sack_ok: bool,
-    /// Timestamps negotiated.
-    pub tstamp_ok: bool,
-    /// ECN negotiated.
-    pub ecn_ok: bool,
-}
+/// What a request socket (`TCP_NEW_SYN_RECV`) learned in the handshake:
+/// the handoff's pure type, filled here from the kernel's request socket.
+pub use crate::logic::handoff::Learned as ReqInfo;
 
 /// The socket TCP will give a segment.
 #[derive(Clone, Copy, Debug)]
@@ -411,6 +391,99 @@ impl Drop for HeldSkb {
 pub fn now_ms() -> u64 {
     // SAFETY: No precondition; reads `jiffies_64`.
     unsafe { bindings::sg_jiffies64_ms() }
+}
+
+/// The TCP clock in milliseconds (`tcp_clock_ns()` is `ktime_get_ns()`),
+/// before a connection's timestamp offset: what TCP puts in a TSval of a
+/// millisecond connection, less `ts_off`.
+pub fn tcp_clock_ms() -> u32 {
+    (kernel::time::Ktime::ktime_get().to_ns() / 1_000_000) as u32
+}
+
+/// Drops the request socket (`TCP_NEW_SYN_RECV`) of the connection from
+/// `saddr:sport` to `daddr:dport` (ports in host order) in `net` whose ISN
+/// is `snt_isn`, without a packet to the client:
+/// `inet_csk_reqsk_queue_drop_and_put` unhashes it and stops its SYN-ACK
+/// timer. `false`: no such request socket (it went, or the tuple is
+/// another connection's now). Process or softirq context (softirqs are
+/// disabled around the drop: TCP takes the hash bucket's lock with a plain
+/// `spin_lock`, from softirq).
+pub fn drop_request(
+    net: &Net,
+    family: Family,
+    saddr: &[u8; 16],
+    sport: u16,
+    daddr: &[u8; 16],
+    dport: u16,
+    snt_isn: u32,
+) -> bool {
+    let _guard = super::rcu::Guard::new();
+    let net = net.as_ptr();
+    // SAFETY: `net` is alive (the caller's reference); its TCP hash table
+    // pointer is set for the namespace's life.
+    let hinfo = unsafe { (*net).ipv4.tcp_death_row.hashinfo };
+    let sk = match family {
+        Family::Inet => {
+            let (mut s, mut d) = ([0u8; 4], [0u8; 4]);
+            s.copy_from_slice(&saddr[..4]);
+            d.copy_from_slice(&daddr[..4]);
+            // SAFETY: Under the RCU read lock (`_guard`), as the lookup
+            // requires; it returns a referenced socket or null.
+            unsafe {
+                bindings::__inet_lookup_established(
+                    net,
+                    hinfo,
+                    u32::from_ne_bytes(s),
+                    sport.to_be(),
+                    u32::from_ne_bytes(d),
+                    dport,
+                    0,
+                    0,
+                )
+            }
+        }
+        Family::Inet6 => {
+            let s: bindings::in6_addr = bytes_in6(saddr);
+            let d: bindings::in6_addr = bytes_in6(daddr);
+            // SAFETY: As above; the addresses live across the call.
+            unsafe {
+                bindings::__inet6_lookup_established(net, hinfo, &s, sport.to_be(), &d, dport, 0, 0)
+            }
+        }
+    };
+    if sk.is_null() {
+        return false;
+    }
+    let mut info = bindings::sg_req_info::default();
+    // SAFETY: `sk` is referenced by the lookup.
+    let ours = unsafe { bindings::sg_reqsk_info(sk, &mut info) } && info.snt_isn == snt_isn;
+    if ours {
+        let req = sk.cast::<bindings::request_sock>();
+        // SAFETY: `sk` is a request socket (`TCP_NEW_SYN_RECV`, checked by
+        // `sg_reqsk_info`), whose `sock_common` is its first member
+        // (`inet_reqsk`); its `skc_listener` (`rsk_listener`) is its
+        // referenced listener. The call consumes the lookup's reference.
+        // Softirqs are disabled around it (the bucket lock is taken with
+        // `spin_lock`, as TCP's softirq path takes it), and enabled again.
+        unsafe {
+            let listener = (*req).__req_common.__bindgen_anon_5.skc_listener;
+            bindings::sg_local_bh_disable();
+            bindings::inet_csk_reqsk_queue_drop_and_put(listener, req);
+            bindings::sg_local_bh_enable();
+        };
+    } else {
+        // SAFETY: The lookup's reference, given back.
+        unsafe { bindings::sock_gen_put(sk) };
+    }
+    ours
+}
+
+/// An IPv6 address from its 16 bytes.
+fn bytes_in6(b: &[u8; 16]) -> bindings::in6_addr {
+    let mut a = bindings::in6_addr::default();
+    // The byte view of the union: the other views see the same bytes.
+    a.in6_u.u6_addr8 = *b;
+    a
 }
 
 /// A random number (`get_random_u32`).

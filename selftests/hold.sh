@@ -16,7 +16,16 @@
 #   a. curl: a 1 MiB GET and a 1 MiB POST per connection, bytes intact
 #      (sha256); held, local and http1 move by the number of connections.
 #   b. rules /static/ local, /api/ to peer 2: both served here, intact;
-#      local and remote ("would hand off to peer 2") move as the rules say.
+#      local and remote (decided for peer 2) move as the rules say.
+#      The handoff (issue 12; be answers every valid HANDOFF_REQ with a NACK
+#      until the replay exists): each /api/ request sends a HANDOFF_REQ (fe's
+#      peer counters), be receives and refuses it (its counters), fe serves
+#      it here, intact, fallback_nack moved by the same; be's channel
+#      blackholed (nft): a request of service 3 (hold-timeout 300 ms, the
+#      bound of the answer) falls back after it, fallback_timeout; one of
+#      service 5 (60 s) stays listed handing-off until fe takes peer 2 down
+#      (3 heartbeats missed), fallback_peer_down; the client sees no
+#      reset in any of them (nft counter in cli).
 #   c. a request in 1-byte segments with pauses: accept() returns after the
 #      last byte was sent, the listener's accept queue empty until then; the
 #      same over netem reordering (delay 20ms reorder 50%) and duplication
@@ -110,8 +119,13 @@ umask 077
 head -c 32 /dev/urandom | od -An -v -tx1 | tr -d ' \n' >"$tmp/key.1-2"
 umask 022
 
+# Heartbeats every 3 s (peer down after 9 s of silence; 18 s, 54 s, on
+# the debug kernel, where every command takes a second or two): the
+# blackholed channel of part b stays up well past the 300 ms bound of an
+# answer and the two requests sent into it.
+HB=$((3000 * TIME_FACTOR))
 configure() {
-	sg node set --id 1 --ctl $VIP:7000 &&
+	sg node set --id 1 --ctl $VIP:7000 --hb-interval $HB &&
 		sg peer add --id 2 --addr 10.79.0.2 --key-file "$tmp/key.1-2" &&
 		sg service add --id 1 --addr $VIP --port 80 --role frontend &&
 		sg service add --id 2 --addr $VIP --port 8080 ${HOLD2:+--hold-timeout $HOLD2} &&
@@ -259,16 +273,179 @@ rules() {
 check "b: rules /static/ local, /api/ to peer 2" rules
 # Node 2 in be: fe (the lower id) connects to it from its control address.
 peer2_up() { [ "$(sg peer show --id 2 --json | jq -r '(if type == "array" then .[0] else . end).state')" = up ]; }
-check "b: node 2 (be) configured, its channel with fe up" eval '
-	ip netns exec "$be" "$SGCTL" cluster node set --id 2 --ctl 10.79.0.2:7000 &&
-	ip netns exec "$be" "$SGCTL" cluster peer add --id 1 --addr $VIP --key-file "$tmp/key.1-2" &&
+sgbe() { ip netns exec "$be" "$SGCTL" cluster "$@"; }
+check "b: node 2 (be) configured, back-end of services 1, 3, 5, its channel with fe up" eval '
+	sgbe node set --id 2 --ctl 10.79.0.2:7000 --hb-interval $HB &&
+	sgbe peer add --id 1 --addr $VIP --key-file "$tmp/key.1-2" &&
+	sgbe service add --id 1 --addr $VIP --port 80 --role backend &&
+	sgbe service add --id 3 --addr $VIP --port 8081 --role backend &&
+	sgbe service add --id 5 --addr $VIP --port 8082 --role backend &&
 	busywait 10000 peer2_up'
+# pstat NS PEER NAME: counter NAME of peer PEER in namespace NS.
+pstat() {
+	ip netns exec "$1" "$SGCTL" cluster peer show --id "$2" --json |
+		jq -r "(if type == \"array\" then .[0] else . end).stats.$3"
+}
+# The resets the client receives, from now on (none may come in part b).
+inc nft -f - <<EOF
+table inet rst {
+	chain in { type filter hook input priority 0; tcp flags & rst == rst counter; }
+}
+EOF
+rsts() { inc nft list chain inet rst in | awk '/counter/ { for (i = 1; i < NF; i++) if ($i == "packets") print $(i + 1) }'; }
+req_tx=$(pstat "$fe" 2 handoff_req_tx)
+nack_rx=$(pstat "$fe" 2 handoff_nack_rx)
+req_rx=$(pstat "$be" 1 handoff_req_rx)
+nack_tx=$(pstat "$be" 1 handoff_nack_tx)
 snap 1
 check "b: /static/ x$N served here, intact" eval 'fetch $N /static/big && gets_intact $N'
 check "b: /api/ x$N (peer 2's) served here too, intact" eval 'post $N /api/upload && posts_intact $N'
 check "b: held moved by $((2 * N))" counted 1 held=$((2 * N))
-check "b: local moved by $N, remote (would hand off to peer 2) by $N" \
+check "b: local moved by $N, remote (decided for peer 2) by $N" \
 	counted 1 local=$N remote=$N
+# moved_by NS PEER NAME BASE N: the peer counter moved by N since BASE.
+moved_by() {
+	local v
+	v=$(pstat "$1" "$2" "$3")
+	[ "$((v - $4))" = "$5" ] && return 0
+	echo "$3 of peer $2 in $1 moved by $((v - $4)), not $5"
+	return 1
+}
+check "b: fe sent $N HANDOFF_REQs to peer 2 and received $N HANDOFF_NACKs" eval '
+	moved_by "$fe" 2 handoff_req_tx $req_tx $N && moved_by "$fe" 2 handoff_nack_rx $nack_rx $N'
+check "b: be received $N HANDOFF_REQs from peer 1 and refused each (HANDOFF_NACK)" eval '
+	moved_by "$be" 1 handoff_req_rx $req_rx $N && moved_by "$be" 1 handoff_nack_tx $nack_tx $N'
+check "b: namespace counters: fe sent, be received and refused as many" eval '
+	[ "$(sg show --json | jq .stats.handoff_req_tx)" = $N ] &&
+	[ "$(sgbe show --json | jq .stats.handoff_req_rx)" = $N ] &&
+	[ "$(sgbe show --json | jq .stats.handoff_nack_tx)" = $N ]'
+check "b: fallback_nack moved by $N (the POSTs above, served here, intact), handed_off 0" \
+	counted 1 fallback_nack=$N handed_off=0 fallback_timeout=0 fallback_peer_down=0
+
+# No answer: be's side of the channel blackholed (fe's frames and its own).
+rules_any() {
+	sg rule add --id 3 --service 3 --prio 1 --match any --target peer:2 &&
+		sg rule add --id 4 --service 5 --prio 1 --match any --target peer:2
+}
+check "b: services 3 and 5 decide every connection for peer 2" rules_any
+blackhole() {
+	ip netns exec "$be" nft -f - <<EOF
+table inet bh {
+	chain in { type filter hook input priority 0; ip saddr $VIP meta l4proto tcp drop; }
+	chain out { type filter hook output priority 0; ip daddr $VIP meta l4proto tcp drop; }
+}
+EOF
+}
+check "b: be's control channel blackholed (nft drop both ways)" blackhole
+# post_to PORT TAG: the 1 MiB body POSTed to PORT; the server's answer in
+# $tmp/post.TAG, curl's total time in $tmp/time.TAG.
+post_to() {
+	inc curl -sSf --max-time $((30 * TIME_FACTOR)) -H 'Connection: close' -H 'Expect:' \
+		--data-binary "@$tmp/body" -o "$tmp/post.$2" -w '%{time_total}' \
+		"http://$VIP:$1/up" >"$tmp/time.$2"
+}
+# answered TAG: the server read the body intact.
+answered() {
+	[ "$(cut -d' ' -f2 "$tmp/post.$1")" = "$body_sha" ] || { echo "POST $1: $(cat "$tmp/post.$1")"; return 1; }
+}
+snap 3
+req_tx=$(pstat "$fe" 2 handoff_req_tx)
+check "b: no answer: a POST to service 3 served here, intact" eval 'post_to 8081 t && answered t'
+echo "# the POST to service 3 took $(cat "$tmp/time.t") s"
+check "b: fallback_timeout moved by 1, not before the 300 ms bound" eval '
+	counted 3 remote=1 fallback_timeout=1 fallback_nack=0 fallback_peer_down=0 &&
+	awk "BEGIN { exit !($(cat "$tmp/time.t") >= 0.3) }" && moved_by "$fe" 2 handoff_req_tx $req_tx 1'
+# handing_off SVC: a connection of service SVC is listed handing-off.
+handing_off() { [ "$(sg conns --json | jq --argjson s "$1" '[.[] | select(.service == $s and .state == "handing-off")] | length')" = 1 ]; }
+snap 5
+post_to 8082 d &
+POST=$!
+check "b: a POST to service 5 (60 s bound): listed handing-off" busywait 10000 handing_off 5
+check "b: peer 2 down (heartbeats lost): fallback_peer_down moved by 1" \
+	busywait 20000 moved 5 fallback_peer_down 1
+wait $POST
+post_rc=$?
+check "b: that POST served here, intact" eval '[ $post_rc = 0 ] && answered d'
+check "b: service 5: remote 1, fallback_peer_down 1, no other fallback" \
+	counted 5 remote=1 fallback_peer_down=1 fallback_timeout=0 fallback_nack=0
+check "b: blackhole lifted, rules 3 and 4 deleted, peer 2 up again" eval '
+	ip netns exec "$be" nft delete table inet bh &&
+	sg rule del --id 3 && sg rule del --id 4 && busywait 30000 peer2_up'
+
+# A peer that takes every handoff: handoff_peer.py, node 3 at 10.79.0.3 in
+# be, answers each HANDOFF_REQ with a HANDOFF_ACK (the kernel's back-end
+# refuses them until its replay exists). The front-end drops its request
+# socket without a packet to the client and drops the client's later
+# segments: nobody serves the connection (forwarding is the next step).
+ip -n "$be" addr add 10.79.0.3/24 dev veth1
+: >"$tmp/peer3.log"
+ip netns exec "$be" "$PY" "$here/handoff_peer.py" 10.79.0.3 7003 3 1 "$tmp/key.1-2" "$tmp/peer3.log" \
+	2>"$tmp/peer3.err" &
+PEER3=$!
+peer_up() { [ "$(sg peer show --id "$1" --json | jq -r '(if type == "array" then .[0] else . end).state')" = up ]; }
+check "b: peer 3 (a stand-in back-end that acknowledges every handoff) up; rule: service 3 to peer 3" eval '
+	busywait 10000 grep -q listening "$tmp/peer3.log" &&
+	sg peer add --id 3 --addr 10.79.0.3 --ctl-port 7003 --key-file "$tmp/key.1-2" &&
+	busywait 10000 peer_up 3 &&
+	sg rule add --id 5 --service 3 --prio 1 --match any --target peer:3'
+# moved_client: a client in cli sends a request to service 3, waits for
+# $tmp/go.moved, sends more, and reports what came back within 2 s (times
+# TIME_FACTOR): "timeout" (nothing), "reset", "eof" or "data".
+moved_client() {
+	inc "$PY" - "$VIP" 8081 "$tmp" "$TIME_FACTOR" <<'EOF'
+import json, os, socket, struct, sys, time
+host, port, tmp, factor = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+s = socket.create_connection((host, port))
+sport = s.getsockname()[1]
+open("%s/moved.port" % tmp, "w").write(str(sport))
+s.sendall(b"GET /moved HTTP/1.1\r\nHost: vip\r\n\r\n")
+deadline = time.monotonic() + 60 * factor
+while not os.path.exists("%s/go.moved" % tmp):
+    if time.monotonic() > deadline:
+        sys.exit("no go.moved")
+    time.sleep(0.02)
+s.sendall(b"more bytes after the handoff")
+s.settimeout(2 * factor)
+try:
+    r = "data" if s.recv(100) else "eof"
+except socket.timeout:
+    r = "timeout"
+except ConnectionResetError:
+    r = "reset"
+print(json.dumps({"sport": sport, "result": r}))
+# Nobody answers a FIN: an orphan would retry it for minutes. Reset (the
+# front-end drops that too).
+s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+s.close()
+EOF
+}
+snap 3
+rm -f "$tmp/go.moved" "$tmp/moved.port"
+moved_client >"$tmp/moved.out" 2>&1 &
+MOVED=$!
+check "b: a client sent its request to service 3" busywait 30000 test -s "$tmp/moved.port"
+check "b: peer 3 acknowledged: handed_off moved by 1, remote by 1, no fallback" \
+	counted 3 handed_off=1 remote=1 fallback_nack=0 fallback_timeout=0 fallback_peer_down=0
+mport=$(cat "$tmp/moved.port" 2>/dev/null)
+# moved_listed: the connection is listed moved.
+moved_listed() { [ "$(sg conns --json | jq -r --argjson p "${mport:-0}" '.[] | select(.sport == $p and .dport == 8081) | .state')" = moved ]; }
+check "b: the connection is listed moved; peer 3 got its request bytes" eval '
+	moved_listed && jq -e -s "any(.[]; .ev == \"req\" and .sport == ${mport:-0} and .request > 0)" "$tmp/peer3.log" >/dev/null'
+check "b: its request socket is gone from fe (no socket of that tuple), never accepted" eval '
+	[ -z "$(infe ss -Htan "( sport = :8081 and dport = :${mport:-0} )")" ] &&
+	! jq -e -s "any(.[]; .ev == \"accept\" and .pport == ${mport:-0})" "$tmp/server.log" >/dev/null'
+touch "$tmp/go.moved"
+wait $MOVED
+# dropped_more: moved_drop of service 3 moved (the segment and its
+# retransmissions).
+dropped_more() { [ "$(sg service show --id 3 --json | jq '.[0].stats.moved_drop')" -gt "${BASE[3.moved_drop]}" ]; }
+check "b: the client's later bytes: dropped (moved_drop), no answer, no reset" eval '
+	grep -q "\"result\": \"timeout\"" "$tmp/moved.out" && dropped_more ||
+	{ cat "$tmp/moved.out"; counters 3; false; }'
+check "b: the client received no reset in any handoff case" eval '[ "$(rsts)" = 0 ] || { echo "resets: $(rsts)"; false; }'
+kill "$PEER3" 2>/dev/null
+wait "$PEER3" 2>/dev/null
+check "b: rule 5 and peer 3 deleted" eval 'sg rule del --id 5 && sg peer del --id 3 && inc nft delete table inet rst'
 
 # ---- c. one byte per segment ----
 

@@ -65,6 +65,13 @@ impl NetState {
     pub(crate) fn replay_hooks_on(net: &Net) -> Result {
         Pernet::<NetState>::set_replay(net, true)
     }
+
+    /// The cluster node, for the read-side critical section of `of`'s
+    /// guard (no reference taken: a caller that must not drop the last
+    /// one, as the channels' own work).
+    pub(crate) fn cluster_ref(&self) -> &Cluster {
+        &self.cluster
+    }
 }
 
 impl PernetState for NetState {

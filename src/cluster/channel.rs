@@ -13,6 +13,19 @@
 //! membership (ids up, self included, and a generation) is published under
 //! RCU for the packet paths of later parts.
 //!
+//! **Messaging (issue 12).** Any part of the module, in any context (the
+//! hold decides in its netfilter hook), queues a handoff frame for a peer
+//! with [`Channels::send`]: into a bounded outbox under a spinlock
+//! (`GFP_ATOMIC`), then the work is kicked and encodes, tags and sends it
+//! in process context. A HANDOFF_REQ that cannot go (the peer's channel is
+//! not up) comes back to its sender as [`InMsg::Unsent`]. The HANDOFF_REQ,
+//! HANDOFF_ACK, HANDOFF_NACK and TERM frames received from a peer that is
+//! up are decoded (a bad one closes the channel, as any failed check does),
+//! copied out, and handed after the run, outside the mutex, to
+//! `super::dispatch`, which routes them to the front-end's hold or the
+//! back-end; so is every change of the membership ([`InMsg::Members`]).
+//! Each kind is counted sent and received, per peer and per namespace.
+//!
 //! Lifetime: dropping [`Channels`] marks the state dead under the mutex
 //! and releases every socket (their callbacks restored first), then the
 //! last reference to the work item cancels it synchronously. The sockets
@@ -26,13 +39,16 @@ use super::{
 use crate::{
     logic::{
         frame::{
-            self, Decode, Encode, Frame, FrameError, FrameReader, Heartbeat, Hello, Mac, MacError,
-            MsgType, Role, RxSeq, TxSeq, FRAME_MAX, KEY_ID, NONCE_LEN, TAG_LEN,
+            self, Decode, Encode, Frame, FrameError, FrameReader, HandoffAck, HandoffNack,
+            HandoffReq, Heartbeat, Hello, Mac, MacError, Msg, MsgType, Role, RxSeq, Term, Tuple,
+            TxSeq, FRAME_MAX, KEY_ID, NONCE_LEN, TAG_LEN,
         },
+        handoff::{req_frame_len, OutboxBound},
         membership::{Backoff, Change, Liveness, Membership, DEFAULT_HB_INTERVAL_MS},
     },
     sys::{
         crypto::{self, HmacSha256},
+        lock::{new_spinlock_bh, SpinLockBh},
         net::Net,
         rcu::{self, RcuMutex},
         socket::{Namespace, Recv, SockAddr, TcpSocket},
@@ -53,6 +69,146 @@ const TX_MAX: usize = 2 * FRAME_MAX;
 const HANDSHAKE_INTERVALS: u64 = 2;
 /// Our capabilities in HELLO (none defined yet).
 const CAPS: u32 = 0;
+/// Handoff frames received per run of the work, all peers (the rest wait
+/// in the sockets for the next run, at once): with a frame's payload at
+/// most 32 KiB, at most 2 MiB of copies per run.
+const INCOMING_MAX: usize = 64;
+/// When frames wait for room in a connection's transmit queue, the work
+/// runs again this soon.
+const TX_RETRY_MS: u64 = 10;
+
+/// The handoff kinds counted (index of [`HandoffFrames`]'s arrays).
+pub(crate) const KIND_REQ: usize = 0;
+pub(crate) const KIND_ACK: usize = 1;
+pub(crate) const KIND_NACK: usize = 2;
+pub(crate) const KIND_TERM: usize = 3;
+
+/// The counter index of a handoff frame type.
+fn kind(t: MsgType) -> Option<usize> {
+    match t {
+        MsgType::HandoffReq => Some(KIND_REQ),
+        MsgType::HandoffAck => Some(KIND_ACK),
+        MsgType::HandoffNack => Some(KIND_NACK),
+        MsgType::Term => Some(KIND_TERM),
+        _ => None,
+    }
+}
+
+/// Handoff frames sent and received, by kind (`KIND_*`).
+#[derive(Clone, Copy, Default, Debug)]
+pub(crate) struct HandoffFrames {
+    pub(crate) tx: [u64; 4],
+    pub(crate) rx: [u64; 4],
+}
+
+/// A HANDOFF_REQ to send: the message without its request, and the request.
+pub(crate) struct ReqOut {
+    /// Its `request` is empty: [`ReqOut::request`] is sent.
+    pub(crate) head: HandoffReq<'static>,
+    pub(crate) request: KVec<u8>,
+}
+
+impl ReqOut {
+    fn msg(&self) -> HandoffReq<'_> {
+        HandoffReq {
+            request: &self.request,
+            ..self.head
+        }
+    }
+}
+
+/// A handoff frame to send to a peer.
+pub(crate) enum OutMsg {
+    Req(ReqOut),
+    // Sent by the back-end once the replay exists.
+    #[allow(dead_code)]
+    Ack(HandoffAck),
+    Nack(HandoffNack),
+    // Sent by the back-end once the replay exists.
+    #[allow(dead_code)]
+    Term(Term),
+}
+
+impl OutMsg {
+    fn msg_type(&self) -> MsgType {
+        match self {
+            OutMsg::Req(_) => MsgType::HandoffReq,
+            OutMsg::Ack(_) => MsgType::HandoffAck,
+            OutMsg::Nack(_) => MsgType::HandoffNack,
+            OutMsg::Term(_) => MsgType::Term,
+        }
+    }
+
+    /// Request bytes it carries (the outbox's byte bound).
+    fn bytes(&self) -> usize {
+        match self {
+            OutMsg::Req(r) => r.request.len(),
+            _ => 0,
+        }
+    }
+
+    /// The longest its frame can be.
+    fn frame_max(&self) -> usize {
+        match self {
+            OutMsg::Req(r) => req_frame_len(r.request.len()),
+            _ => 256,
+        }
+    }
+}
+
+/// A frame waiting in the outbox.
+struct Outgoing {
+    peer: u32,
+    msg: OutMsg,
+}
+
+/// The frames queued by [`Channels::send`], not yet taken by the work.
+struct Outbox {
+    /// Set when [`Channels`] goes: nothing is queued any more.
+    closed: bool,
+    items: KVec<Outgoing>,
+    bound: OutboxBound,
+    /// Frames refused: the outbox was full, or no memory.
+    full: u64,
+}
+
+/// A HANDOFF_REQ received: the message without its request, and a copy of
+/// the request.
+pub(crate) struct ReqIn {
+    pub(crate) head: HandoffReq<'static>,
+    pub(crate) request: KVec<u8>,
+}
+
+impl ReqIn {
+    /// The message as received.
+    pub(crate) fn msg(&self) -> HandoffReq<'_> {
+        HandoffReq {
+            request: &self.request,
+            ..self.head
+        }
+    }
+}
+
+/// What the channels hand to the rest of the module (`super::dispatch`).
+pub(crate) enum InMsg {
+    Req(ReqIn),
+    Ack(HandoffAck),
+    Nack(HandoffNack),
+    /// Read when moved connections linger after TERM (forwarding's step).
+    #[allow(dead_code)]
+    Term(Term),
+    /// A HANDOFF_REQ for this tuple was not sent: the peer's channel is
+    /// not up (or it was dropped when the channels went).
+    Unsent(Tuple),
+    /// The membership changed (a peer came up or went down).
+    Members,
+}
+
+/// A message from (or, for [`InMsg::Unsent`], to) a peer.
+pub(crate) struct Incoming {
+    pub(crate) peer: u32,
+    pub(crate) msg: InMsg,
+}
 
 /// Where the control channel to a peer stands (values of `enum sockgroup_peer_state`).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -73,6 +229,7 @@ pub(crate) struct PeerStats {
     pub(crate) connects: u64,
     pub(crate) ups: u64,
     pub(crate) downs: u64,
+    pub(crate) handoff: HandoffFrames,
 }
 
 /// The namespace's counters (the spec's `stats` set).
@@ -85,6 +242,11 @@ pub(crate) struct NetStats {
     pub(crate) frames_tx: u64,
     pub(crate) frames_rx: u64,
     pub(crate) generation: u64,
+    pub(crate) handoff: HandoffFrames,
+    /// Frames refused by the outbox (full, or no memory).
+    pub(crate) outbox_full: u64,
+    /// HANDOFF_REQs not sent: the peer's channel was not up.
+    pub(crate) unsent: u64,
 }
 
 impl Mac for HmacSha256 {
@@ -231,6 +393,30 @@ impl Conn {
         self.tx.end += n;
         Ok(())
     }
+
+    /// Queues `msg` under the session key, through `scratch` (at least
+    /// [`FRAME_MAX`] bytes): `Ok(false)` when the transmit queue has no
+    /// room for it now (nothing taken: not even a sequence number).
+    fn queue_out(&mut self, own: u32, msg: &OutMsg, scratch: &mut [u8]) -> Result<bool, Close> {
+        let Phase::Up { session, .. } = &self.phase else {
+            return Err(Close::Lost);
+        };
+        if self.tx.room(msg.frame_max()).is_none() {
+            return Ok(false);
+        }
+        let seq = self.tx_seq.take();
+        let n = match msg {
+            OutMsg::Req(r) => frame::write_frame(scratch, own, seq, KEY_ID, &r.msg(), session),
+            OutMsg::Ack(m) => frame::write_frame(scratch, own, seq, KEY_ID, m, session),
+            OutMsg::Nack(m) => frame::write_frame(scratch, own, seq, KEY_ID, m, session),
+            OutMsg::Term(m) => frame::write_frame(scratch, own, seq, KEY_ID, m, session),
+        }?;
+        // Room for `frame_max` bytes was made above.
+        let room = self.tx.room(n).ok_or(Close::Overflow)?;
+        room.copy_from_slice(&scratch[..n]);
+        self.tx.end += n;
+        Ok(true)
+    }
 }
 
 /// A configured peer and its connections.
@@ -322,6 +508,13 @@ struct State {
     /// The data plane, told of each peer's session key as it comes up and
     /// of each peer that goes down.
     fwd: Arc<Fwd>,
+    /// Frames taken from the outbox that wait for room in their
+    /// connection's transmit queue.
+    txq: KVec<Outgoing>,
+    /// Where frames are encoded ([`FRAME_MAX`] bytes once allocated).
+    scratch: KVVec<u8>,
+    /// What the last run received, for `super::dispatch`.
+    incoming: KVec<Incoming>,
     /// The work item that holds us, for the sockets' callbacks to queue:
     /// a reference cycle that [`Channels`]'s `Drop` breaks.
     me: Option<Arc<Worked<Inner>>>,
@@ -358,6 +551,9 @@ struct Inner {
     /// The state, and the membership published under RCU.
     #[pin]
     st: RcuMutex<State, Membership>,
+    /// Frames queued from any context for the work to send.
+    #[pin]
+    outbox: SpinLockBh<Outbox>,
 }
 
 /// The namespace's control channels.
@@ -381,8 +577,20 @@ impl Channels {
                 events: KVec::new(),
                 dirty: false,
                 fwd,
+                txq: KVec::new(),
+                scratch: KVVec::new(),
+                incoming: KVec::new(),
                 me: None,
             })),
+            outbox <- new_spinlock_bh!(
+                Outbox {
+                    closed: false,
+                    items: KVec::new(),
+                    bound: OutboxBound::new(),
+                    full: 0,
+                },
+                "sockgroup_outbox"
+            ),
         });
         try_init!(Self {
             work: {
@@ -420,6 +628,7 @@ impl Channels {
             inner.publish(&mut w);
             drop(w);
             inner.flush_events();
+            inner.dispatch();
             return Ok(());
         };
         let new_node = Node {
@@ -504,8 +713,31 @@ impl Channels {
         inner.publish(&mut w);
         drop(w);
         inner.flush_events();
+        inner.dispatch();
         self.work.kick();
         Ok(())
+    }
+
+    /// Queues `msg` for peer `peer` (any context, also softirq: no sleep,
+    /// `GFP_ATOMIC`) and kicks the work, which sends it if the peer's
+    /// channel is up. `false`: not queued (the outbox is full or the
+    /// channels are going), counted `outbox-full`.
+    pub(crate) fn send(&self, peer: u32, msg: OutMsg) -> bool {
+        let inner = &**self.work;
+        {
+            let mut o = inner.outbox.lock();
+            let mut bound = o.bound;
+            if o.closed
+                || !bound.admit(msg.bytes())
+                || o.items.push(Outgoing { peer, msg }, GFP_ATOMIC).is_err()
+            {
+                o.full += 1;
+                return false;
+            }
+            o.bound = bound;
+        }
+        self.work.kick();
+        true
     }
 
     /// The state and counters of peer `id`, if configured.
@@ -529,6 +761,8 @@ impl Channels {
             .filter(|p| p.state() == PeerState::Up)
             .count() as u32;
         s.generation = st.members.generation();
+        drop(w);
+        s.outbox_full = self.work.outbox.lock().full;
         s
     }
 
@@ -564,9 +798,18 @@ impl Channels {
 impl Drop for Channels {
     fn drop(&mut self) {
         let inner = &**self.work;
+        {
+            let mut o = inner.outbox.lock();
+            o.closed = true;
+            // The frames go with the channels (the hold's entries, whose
+            // requests they carry, fall back or go with the namespace).
+            o.items = KVec::new();
+        }
         let mut w = inner.st.lock();
         let (_, st) = w.get();
         st.dead = true;
+        st.txq = KVec::new();
+        st.incoming = KVec::new();
         // Every socket restores its callbacks and is released (linger 0);
         // each gave back its reference to the work item.
         st.peers = KVec::new();
@@ -599,7 +842,52 @@ impl Inner {
         let m = st.members;
         let configured = st.node.is_some();
         if w.replace(configured.then_some(m), GFP_KERNEL).is_ok() {
-            w.get().1.dirty = false;
+            let st = w.get().1;
+            st.dirty = false;
+            // Without memory the hold learns of it at the next change (or
+            // its entries time out).
+            let _ = st.incoming.push(
+                Incoming {
+                    peer: 0,
+                    msg: InMsg::Members,
+                },
+                GFP_KERNEL,
+            );
+        }
+    }
+
+    /// Hands what the runs received (and the membership's changes) to the
+    /// rest of the module, with no lock of ours held.
+    fn dispatch(&self) {
+        let items = {
+            let mut w = self.st.lock();
+            core::mem::take(&mut w.get().1.incoming)
+        };
+        if !items.is_empty() {
+            super::dispatch(self.ns.get(), items);
+        }
+    }
+
+    /// Moves the frames of the outbox to the state's transmit list.
+    fn take_outbox(&self, st: &mut State) {
+        let items = {
+            let mut o = self.outbox.lock();
+            o.bound.clear();
+            core::mem::take(&mut o.items)
+        };
+        if st.txq.is_empty() {
+            st.txq = items;
+            return;
+        }
+        if st.txq.reserve(items.len(), GFP_KERNEL).is_err() {
+            for it in items.into_iter() {
+                st.unsent(it);
+            }
+            return;
+        }
+        for it in items.into_iter() {
+            // Within the capacity reserved above: does not allocate or fail.
+            let _ = st.txq.push(it, GFP_KERNEL);
         }
     }
 
@@ -624,10 +912,12 @@ impl Run for Inner {
         if st.dead {
             return None;
         }
+        self.take_outbox(st);
         let next = st.step(&self.ns, now);
         self.publish(&mut w);
         drop(w);
         self.flush_events();
+        self.dispatch();
         next
     }
 }
@@ -645,6 +935,8 @@ struct Ctx<'a> {
     events: &'a mut KVec<Pending>,
     fwd: &'a Fwd,
     changes: KVec<Change>,
+    /// Handoff frames received in this run.
+    incoming: &'a mut KVec<Incoming>,
     /// The earliest time the work must run again.
     wake: u64,
 }
@@ -809,6 +1101,11 @@ fn pump(c: &mut Conn, peer: &mut Peer, cx: &mut Ctx<'_>) -> Result<Progress, Clo
     }
     if !matches!(c.phase, Phase::Connecting) {
         for i in 0..READ_BUDGET {
+            if cx.incoming.len() >= INCOMING_MAX {
+                // Enough for one run: the rest after the dispatch.
+                cx.wake_at(now);
+                break;
+            }
             let Conn {
                 sock,
                 phase,
@@ -834,7 +1131,18 @@ fn pump(c: &mut Conn, peer: &mut Peer, cx: &mut Ctx<'_>) -> Result<Progress, Clo
             cx.stats.frames_rx += 1;
             match action {
                 Action::Heartbeat => peer.stats.heartbeats_rx += 1,
-                Action::Other => {}
+                Action::Other => {
+                    if let Some(k) = kind(f.header.msg_type) {
+                        peer.stats.handoff.rx[k] += 1;
+                        cx.stats.handoff.rx[k] += 1;
+                        let msg = received(&f)?;
+                        // Without memory the frame is lost: the front-end
+                        // times out, the back-end's entry lingers out.
+                        let _ = cx
+                            .incoming
+                            .push(Incoming { peer: peer.id, msg }, GFP_KERNEL);
+                    }
+                }
                 Action::Up { mut session, reply } => {
                     if let Some(nonce) = reply {
                         let hello = Hello {
@@ -948,6 +1256,7 @@ impl State {
             events,
             members,
             fwd,
+            incoming,
             ..
         } = self;
         let mut cx = Ctx {
@@ -962,21 +1271,123 @@ impl State {
             events,
             fwd,
             changes: KVec::new(),
+            incoming,
             wake: if accept_more { now } else { u64::MAX },
         };
         for peer in peers.iter_mut() {
             step_peer(peer, &mut cx);
         }
         let changes = core::mem::take(&mut cx.changes);
-        let wake = cx.wake;
+        let mut wake = cx.wake;
         if let Ok(true) = self.members.apply(&changes) {
             self.dirty = true;
+        }
+        if self.send_queued(own) {
+            wake = wake.min(now + TX_RETRY_MS);
         }
         if wake == u64::MAX {
             return None;
         }
         Some(wake.saturating_sub(now).min(u64::from(u32::MAX)) as u32)
     }
+}
+
+impl State {
+    /// Counts a frame that was not sent; a HANDOFF_REQ goes back to the
+    /// hold as [`InMsg::Unsent`].
+    fn unsent(&mut self, it: Outgoing) {
+        if let OutMsg::Req(r) = it.msg {
+            self.stats.unsent += 1;
+            let _ = self.incoming.push(
+                Incoming {
+                    peer: it.peer,
+                    msg: InMsg::Unsent(r.head.tuple),
+                },
+                GFP_KERNEL,
+            );
+        }
+    }
+
+    /// Sends the frames taken from the outbox to their peers whose
+    /// channel is up; returns whether some wait for room.
+    fn send_queued(&mut self, own: u32) -> bool {
+        if self.txq.is_empty() {
+            return false;
+        }
+        if self.scratch.len() < FRAME_MAX {
+            match KVVec::from_elem(0u8, FRAME_MAX, GFP_KERNEL) {
+                Ok(b) => self.scratch = b,
+                // No memory: try again at the next run.
+                Err(_) => return true,
+            }
+        }
+        let Ok(mut keep) = KVec::with_capacity(self.txq.len(), GFP_KERNEL) else {
+            return true;
+        };
+        let items = core::mem::take(&mut self.txq);
+        for it in items.into_iter() {
+            let conn = self
+                .peers
+                .iter_mut()
+                .find(|p| p.id == it.peer)
+                .and_then(|p| {
+                    p.conn
+                        .as_mut()
+                        .filter(|c| c.is_up())
+                        .map(|c| (c, &mut p.stats))
+                });
+            let Some((c, pstats)) = conn else {
+                self.unsent(it);
+                continue;
+            };
+            match c.queue_out(own, &it.msg, &mut self.scratch) {
+                Ok(true) => {
+                    if let Some(k) = kind(it.msg.msg_type()) {
+                        pstats.handoff.tx[k] += 1;
+                        self.stats.handoff.tx[k] += 1;
+                    }
+                    pstats.frames_tx += 1;
+                    self.stats.frames_tx += 1;
+                }
+                // Within the capacity reserved above: does not allocate or fail.
+                Ok(false) => {
+                    let _ = keep.push(it, GFP_KERNEL);
+                }
+                Err(_) => self.unsent(it),
+            }
+        }
+        for p in self.peers.iter_mut() {
+            if let Some(c) = p.conn.as_mut().filter(|c| c.is_up()) {
+                // A failed send shows at the connection's next pump.
+                let _ = c.tx.flush(&c.sock);
+            }
+        }
+        let waiting = !keep.is_empty();
+        self.txq = keep;
+        waiting
+    }
+}
+
+/// Copies a verified handoff frame out of the receive buffer.
+fn received(f: &Frame<'_>) -> Result<InMsg, Close> {
+    Ok(match Msg::of(f)? {
+        Msg::HandoffReq(r) => {
+            let mut request =
+                KVec::with_capacity(r.request.len(), GFP_KERNEL).map_err(|_| Close::Lost)?;
+            request
+                .extend_from_slice(r.request, GFP_KERNEL)
+                .map_err(|_| Close::Lost)?;
+            InMsg::Req(ReqIn {
+                head: HandoffReq { request: &[], ..r },
+                request,
+            })
+        }
+        Msg::HandoffAck(m) => InMsg::Ack(m),
+        Msg::HandoffNack(m) => InMsg::Nack(m),
+        Msg::Term(m) => InMsg::Term(m),
+        // Only the four kinds reach here (`kind`).
+        _ => return Err(FrameError::Unexpected.into()),
+    })
 }
 
 /// One run for one peer: its handshake in progress, its connection, a

@@ -17,22 +17,43 @@
 //! or a budget ran out) the rules decide, and the held segments are
 //! re-injected in sequence order after our hook (as `nf_reinject` does):
 //! TCP creates the child with the ACK, queues it for `accept()`, and
-//! receives the request bytes in order. Part 2 serves every connection
-//! locally; a decision for a peer is counted as `remote` ("would hand off").
+//! receives the request bytes in order.
+//!
+//! **Handoff (issue 12).** A decision for a peer (counted `remote`; the
+//! rules chose it among the peers up) sends a HANDOFF_REQ built from the
+//! learned state and the request bytes over the control channel, and the
+//! connection stays held (`HandingOff`: its segments kept, the later ones
+//! too, up to the budget) until the peer answers. HANDOFF_NACK, the peer
+//! down (or the request not sent), or no answer within the service's
+//! hold-timeout (default 2 s) after the decision: the held segments are
+//! re-injected as for a local decision (`fallback-nack`, `fallback-peer-down`,
+//! `fallback-timeout`; state `remote`: decided for a peer, served here).
+//! HANDOFF_ACK: the request socket is dropped without a packet to the
+//! client (`inet_csk_reqsk_queue_drop_and_put`), the held segments are
+//! freed, the connection is `moved` (`handed-off`), and the client's later
+//! segments that reach this hook are dropped (`moved-drop`), never answered
+//! by TCP with a reset, until the entry lingers out.
 //!
 //! Decided connections stay listed (for `conn-get`) for 60 s, at most
-//! [`DECIDED_MAX`] of them; later segments of a decided connection pass.
+//! [`DECIDED_MAX`] of them; later segments of a connection decided local
+//! pass.
 
+use super::channel::{Channels, OutMsg, ReqOut};
 use super::rules::{ServiceRules, Verdict as RuleVerdict};
 use super::{AddrFamily, Config, Service};
 use crate::logic::{
+    frame::{self, Tuple},
+    handoff::build_req,
     reasm::{Added, Reasm},
     request::{self, Kind, Parse, MAX_HEADER},
 };
 use crate::sys::{
     lock::{new_spinlock_bh, SpinLockBh},
     net::Net,
-    netfilter::{now_ms, random_u32, HeldSkb, HookPacket, HookVerdict, ReqInfo, SegSock, TcpSeg},
+    netfilter::{
+        drop_request, now_ms, random_u32, tcp_clock_ms, HeldSkb, HookPacket, HookVerdict, ReqInfo,
+        SegSock, TcpSeg,
+    },
     rcu::{self, RcuCell},
     skb::{tcp_flags, Family},
     work::{Run, Worked},
@@ -79,6 +100,18 @@ pub(crate) struct HoldStats {
     pub(crate) hold_full: AtomicU64,
     pub(crate) aborted: AtomicU64,
     pub(crate) dup: AtomicU64,
+    /// Moved to their peer (HANDOFF_ACK).
+    pub(crate) handed_off: AtomicU64,
+    /// Decided for a peer, served here: the peer refused (HANDOFF_NACK).
+    pub(crate) fallback_nack: AtomicU64,
+    /// ... the peer went down, or its channel was not up to send to.
+    pub(crate) fallback_peer_down: AtomicU64,
+    /// ... no answer within the hold-timeout.
+    pub(crate) fallback_timeout: AtomicU64,
+    /// ... the HANDOFF_REQ could not be queued (outbox full, no memory).
+    pub(crate) fallback_unsent: AtomicU64,
+    /// Segments of moved connections dropped by the hook (never reset).
+    pub(crate) moved_drop: AtomicU64,
 }
 
 fn inc(c: &AtomicU64) {
@@ -96,6 +129,10 @@ struct SvcEntry {
     /// The configuration's, shared.
     rules: Arc<ServiceRules>,
     stats: Arc<HoldStats>,
+    /// A front-end role (held); otherwise listed for the back-end's checks.
+    front: bool,
+    /// A back-end role (backend or both).
+    role_backend: bool,
 }
 
 /// The services of the namespace held by the front-end, rebuilt on every
@@ -110,16 +147,26 @@ impl Snapshot {
     fn find(&self, family: Family, daddr: &[u8; 16], dport: u16) -> Option<&SvcEntry> {
         self.services
             .iter()
-            .find(|s| s.port == dport && s.family == family && &s.addr == daddr)
+            .find(|s| s.front && s.port == dport && s.family == family && &s.addr == daddr)
+    }
+
+    /// Whether a TCP service with a back-end role (backend or both) is
+    /// configured on `addr` (either family) and `port`; its family.
+    pub(crate) fn backend_family(&self, addr: &[u8; 16], port: u16) -> Option<Family> {
+        self.services
+            .iter()
+            .find(|s| s.role_backend && s.port == port && &s.addr == addr)
+            .map(|s| s.family)
     }
 }
 
 /// Builds the snapshot of `cfg` (control path: config mutex held, GFP_KERNEL):
-/// its TCP services with role frontend or both. `None`: no such service.
+/// its TCP services; those with role frontend or both are held, those
+/// with role backend or both take HANDOFF_REQs. `None`: no TCP service.
 /// Each service's compiled rules are the configuration's, shared: a
 /// snapshot compiles nothing (a change recompiled the rules it touched).
 pub(crate) fn build_snapshot(cfg: &Config) -> Result<Option<Snapshot>> {
-    let held = |s: &&Service| s.proto == super::PROTO_TCP && s.role != super::ROLE_BACKEND;
+    let held = |s: &&Service| s.proto == super::PROTO_TCP;
     let n = cfg.services.iter().filter(held).count();
     if n == 0 {
         return Ok(None);
@@ -140,6 +187,8 @@ pub(crate) fn build_snapshot(cfg: &Config) -> Result<Option<Snapshot>> {
                 hold_timeout_ms: s.hold_timeout_ms,
                 rules: s.rules.clone(),
                 stats: s.stats.clone(),
+                front: s.role != super::ROLE_BACKEND,
+                role_backend: s.role != super::ROLE_FRONTEND,
             },
             GFP_KERNEL,
         )?;
@@ -161,6 +210,34 @@ struct ConnKey {
 }
 
 impl ConnKey {
+    /// The key of a frame's tuple.
+    fn of_tuple(t: &Tuple) -> Self {
+        Self {
+            family: match t.family {
+                frame::Family::V4 => Family::Inet,
+                frame::Family::V6 => Family::Inet6,
+            },
+            saddr: t.client,
+            daddr: t.server,
+            sport: t.client_port,
+            dport: t.server_port,
+        }
+    }
+
+    /// Its tuple on the wire.
+    fn tuple(&self) -> Tuple {
+        Tuple {
+            family: match self.family {
+                Family::Inet => frame::Family::V4,
+                Family::Inet6 => frame::Family::V6,
+            },
+            client: self.saddr,
+            server: self.daddr,
+            client_port: self.sport,
+            server_port: self.dport,
+        }
+    }
+
     fn of(seg: &TcpSeg) -> Self {
         Self {
             family: seg.family,
@@ -192,7 +269,27 @@ impl ConnKey {
 pub(crate) enum ConnState {
     Held,
     Local,
+    /// Decided for a peer and served here (a fallback).
     Remote,
+    /// Held while its peer answers the HANDOFF_REQ.
+    HandingOff,
+    /// Moved to its peer: its later segments are dropped here.
+    Moved,
+}
+
+impl ConnState {
+    /// Whether the connection holds segments (counted in `Table::held`).
+    fn holds(self) -> bool {
+        matches!(self, ConnState::Held | ConnState::HandingOff)
+    }
+}
+
+/// Why a handoff fell back to serving the connection here.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Fallback {
+    Nack,
+    PeerDown,
+    Timeout,
 }
 
 /// Why a hold ends.
@@ -231,6 +328,8 @@ struct Entry {
     bytes: u32,
     rule: u32,
     peer: u32,
+    /// The window field of the client's last segment.
+    window: u16,
 }
 
 /// A connection as `conn-get` reports it.
@@ -324,9 +423,10 @@ impl Table {
     fn remove(&mut self, (b, i): (usize, usize)) -> Option<KBox<Entry>> {
         let e = self.buckets.get_mut(b)?.get_mut(i)?.take()?;
         self.segs -= e.segs.len();
-        match e.state {
-            ConnState::Held => self.held -= 1,
-            _ => self.decided -= 1,
+        if e.state.holds() {
+            self.held -= 1;
+        } else {
+            self.decided -= 1;
         }
         Some(e)
     }
@@ -380,7 +480,9 @@ pub(crate) fn publish(w: &Worked<Hold>, snap: Option<Snapshot>) -> Result<bool> 
     for s in snap.iter().flat_map(|s| s.services.iter()) {
         ids.push(s.id, GFP_KERNEL)?;
     }
-    let on = snap.is_some();
+    let on = snap
+        .as_ref()
+        .is_some_and(|s| s.services.iter().any(|x| x.front));
     w.snapshot.replace(snap, GFP_KERNEL)?;
     let mut orphans = false;
     {
@@ -410,13 +512,14 @@ fn reinject(mut segs: Release) {
 }
 
 /// The hold hook (softirq, under RCU): see the module's documentation.
-/// `up`: the ids of the nodes up.
+/// `up`: the ids of the nodes up; `chans`: where HANDOFF_REQs go.
 pub(crate) fn hold_in<'a>(
     w: &Worked<Hold>,
     net: &Net,
     pkt: HookPacket<'a>,
     guard: &rcu::Guard,
     up: &[u32],
+    chans: &Channels,
 ) -> HookVerdict<'a> {
     let Some(snap) = w.snapshot.get(guard) else {
         return HookVerdict::Accept(pkt);
@@ -440,6 +543,14 @@ pub(crate) fn hold_in<'a>(
         SegSock::Request(info) => info,
         SegSock::Other => return HookVerdict::Accept(pkt),
         SegSock::None => {
+            // A segment of a moved connection: its request socket is gone,
+            // TCP would answer it with a reset. Dropped (the next step
+            // forwards it). A new handshake on its tuple finds a request
+            // socket of its own, and replaces the entry below.
+            if is_moved(w, &ConnKey::of(&seg)) {
+                inc(&svc.stats.moved_drop);
+                return HookVerdict::Stolen(pkt.discard());
+            }
             // No request socket: a SYN cookie's ACK (TCP creates the child
             // from the cookie), or a stray segment.
             if f & (tcp_flags::ACK | tcp_flags::RST) == tcp_flags::ACK && pkt.syncookie_valid(&seg)
@@ -465,6 +576,16 @@ pub(crate) fn hold_in<'a>(
     let pos = match (found, same) {
         // The same handshake: held, or decided (then TCP's).
         (Some(pos), Some((true, state))) => {
+            if state == ConnState::HandingOff {
+                return handing_off(t, pos, pkt, &seg, svc);
+            }
+            if state == ConnState::Moved {
+                // Moved, its request socket not dropped yet (`on_moved`
+                // does it right after): TCP must not make a child of it.
+                drop(t);
+                inc(&svc.stats.moved_drop);
+                return HookVerdict::Stolen(pkt.discard());
+            }
             if state != ConnState::Held {
                 return HookVerdict::Accept(pkt);
             }
@@ -510,6 +631,7 @@ pub(crate) fn hold_in<'a>(
                 bytes: 0,
                 rule: 0,
                 peer: 0,
+                window: seg.window,
             };
             let Ok(entry) = KBox::new(entry, GFP_ATOMIC) else {
                 inc(&svc.stats.hold_full);
@@ -528,14 +650,7 @@ pub(crate) fn hold_in<'a>(
     };
     // A segment of a held connection.
     if f & tcp_flags::RST != 0 {
-        // The client gave up: drop what is held (the application never
-        // sees the connection), let the reset end the request socket.
-        let e = t.remove(pos);
-        drop(t);
-        if let Some(e) = e {
-            inc(&e.stats.aborted);
-        }
-        return HookVerdict::Accept(pkt);
+        return aborted(t, pos, pkt);
     }
     let Some(arrivals) = t.get(pos).map(|e| e.arrivals) else {
         return HookVerdict::Accept(pkt);
@@ -553,13 +668,222 @@ pub(crate) fn hold_in<'a>(
         Ok(x) => x,
         Err(pkt) => return HookVerdict::Accept(pkt),
     };
+    if let Some(e) = t.get_mut(pos) {
+        e.window = seg.window;
+    }
     let end = add_segment(&mut t, pos, &seg, held, snap, svc, up);
     if let Some(end) = end {
+        if let End::Decided(RuleVerdict::Peer(peer), rule) = end {
+            if start_handoff(&mut t, pos, peer, rule, now, svc, chans) {
+                return HookVerdict::Stolen(stolen);
+            }
+            inc(&svc.stats.fallback_unsent);
+        }
         let segs = finish(&mut t, pos, end, now);
         drop(t);
         reinject(segs);
     }
     HookVerdict::Stolen(stolen)
+}
+
+/// Whether the connection `key` moved to its peer.
+fn is_moved(w: &Worked<Hold>, key: &ConnKey) -> bool {
+    let t = w.table.lock();
+    t.find(key)
+        .and_then(|p| t.get(p))
+        .is_some_and(|e| e.state == ConnState::Moved)
+}
+
+/// The client reset the held connection at `pos`: what is held is dropped
+/// (the application never sees the connection, counted `aborted`), the
+/// reset goes on to end the request socket.
+fn aborted<'a>(mut t: TableGuard<'_>, pos: (usize, usize), pkt: HookPacket<'a>) -> HookVerdict<'a> {
+    let e = t.remove(pos);
+    drop(t);
+    if let Some(e) = e {
+        inc(&e.stats.aborted);
+    }
+    HookVerdict::Accept(pkt)
+}
+
+/// The locked connection table.
+type TableGuard<'a> = kernel::sync::lock::Guard<'a, Table, crate::sys::lock::SpinLockBhBackend>;
+
+/// A segment of a connection whose HANDOFF_REQ is out: kept with the
+/// others (data and FIN, within the budget; beyond it dropped, the client
+/// sends it again), or dropped (a repeated bare ACK); a reset ends it
+/// (counted `aborted`) and goes to TCP, which drops the request socket.
+fn handing_off<'a>(
+    mut t: TableGuard<'_>,
+    pos: (usize, usize),
+    pkt: HookPacket<'a>,
+    seg: &TcpSeg,
+    svc: &SvcEntry,
+) -> HookVerdict<'a> {
+    let f = seg.flags;
+    if f & tcp_flags::RST != 0 {
+        return aborted(t, pos, pkt);
+    }
+    let full = t.segs >= SEGS_TOTAL_MAX || t.get(pos).map_or(true, |e| e.segs.len() >= SEGS_MAX);
+    if (seg.payload_len == 0 && f & tcp_flags::FIN == 0) || full || !pkt.csum_ok(seg) {
+        inc(&svc.stats.dup);
+        return HookVerdict::Stolen(pkt.discard());
+    }
+    let (mut held, stolen) = match pkt.steal() {
+        Ok(x) => x,
+        Err(pkt) => return HookVerdict::Accept(pkt),
+    };
+    held.detach_sock();
+    let Some(e) = t.get_mut(pos) else {
+        return HookVerdict::Stolen(stolen);
+    };
+    let off = seg.seq.wrapping_sub(e.info.rcv_isn.wrapping_add(1)) as i32;
+    let arrival = e.arrivals;
+    e.window = seg.window;
+    if e.segs.push((off, arrival, held), GFP_ATOMIC).is_ok() {
+        e.arrivals += 1;
+        t.segs += 1;
+    }
+    HookVerdict::Stolen(stolen)
+}
+
+/// Sends the HANDOFF_REQ of the connection at `pos`, just decided for
+/// `peer`, and keeps it held (`HandingOff`, counted `remote`): `false`
+/// when the request could not be queued (nothing changed).
+fn start_handoff(
+    t: &mut Table,
+    pos: (usize, usize),
+    peer: u32,
+    rule: u32,
+    now: u64,
+    svc: &SvcEntry,
+    chans: &Channels,
+) -> bool {
+    let Some(e) = t.get_mut(pos) else {
+        return false;
+    };
+    let len = (e.bytes as usize).min(e.buf.len());
+    let Ok(mut request) = KVec::with_capacity(len, GFP_ATOMIC) else {
+        return false;
+    };
+    if request
+        .extend_from_slice(&e.buf[..len], GFP_ATOMIC)
+        .is_err()
+    {
+        return false;
+    }
+    let head = build_req(e.key.tuple(), &e.info, tcp_clock_ms(), e.window, &[]);
+    if !chans.send(peer, OutMsg::Req(ReqOut { head, request })) {
+        return false;
+    }
+    inc(&e.stats.remote);
+    e.state = ConnState::HandingOff;
+    e.rule = rule;
+    e.peer = peer;
+    e.decided_ms = now;
+    // The answer's bound: the service's hold budget, from the decision.
+    e.deadline_ms = now + u64::from(svc.hold_timeout_ms);
+    e.buf = KVec::new();
+    true
+}
+
+/// Serves the connection at `pos`, handing off, here: its segments are
+/// returned for re-injection.
+fn fall_back(t: &mut Table, pos: (usize, usize), why: Fallback, now: u64) -> Release {
+    let Some(e) = t.get_mut(pos) else {
+        return KVec::new();
+    };
+    if e.state != ConnState::HandingOff {
+        return KVec::new();
+    }
+    inc(match why {
+        Fallback::Nack => &e.stats.fallback_nack,
+        Fallback::PeerDown => &e.stats.fallback_peer_down,
+        Fallback::Timeout => &e.stats.fallback_timeout,
+    });
+    e.state = ConnState::Remote;
+    e.decided_ms = now;
+    let segs = core::mem::take(&mut e.segs);
+    t.held -= 1;
+    t.decided += 1;
+    t.segs -= segs.len();
+    segs
+}
+
+/// The connection of `tuple` handing off to `peer`, if any.
+fn handing_off_to(t: &Table, tuple: &Tuple, peer: u32) -> Option<(usize, usize)> {
+    let pos = t.find(&ConnKey::of_tuple(tuple))?;
+    let e = t.get(pos)?;
+    (e.state == ConnState::HandingOff && e.peer == peer).then_some(pos)
+}
+
+/// The peer refused the connection of `tuple`, or it could not be sent
+/// (process context): served here.
+pub(crate) fn on_refused(w: &Worked<Hold>, peer: u32, tuple: &Tuple, why: Fallback) {
+    let segs = {
+        let mut t = w.table.lock();
+        match handing_off_to(&t, tuple, peer) {
+            Some(pos) => fall_back(&mut t, pos, why, now_ms()),
+            None => return,
+        }
+    };
+    reinject(segs);
+}
+
+/// The peer took the connection of `tuple` (HANDOFF_ACK, process
+/// context): moved; its request socket goes without a packet to the
+/// client, its held segments are freed.
+pub(crate) fn on_moved(w: &Worked<Hold>, net: &Net, peer: u32, tuple: &Tuple) {
+    let (segs, key, snt_isn) = {
+        let mut t = w.table.lock();
+        let Some(pos) = handing_off_to(&t, tuple, peer) else {
+            return;
+        };
+        let Some(e) = t.get_mut(pos) else {
+            return;
+        };
+        inc(&e.stats.handed_off);
+        e.state = ConnState::Moved;
+        e.decided_ms = now_ms();
+        let segs = core::mem::take(&mut e.segs);
+        let (key, isn) = (e.key, e.info.snt_isn);
+        t.held -= 1;
+        t.decided += 1;
+        t.segs -= segs.len();
+        (segs, key, isn)
+    };
+    // The entry is moved first: a segment that finds no request socket
+    // from now on is dropped by the hook, not reset by TCP.
+    drop(segs);
+    drop_request(
+        net, key.family, &key.saddr, key.sport, &key.daddr, key.dport, snt_isn,
+    );
+}
+
+/// The membership changed (process context): connections handing off to
+/// a peer that is not up any more are served here.
+pub(crate) fn on_members(w: &Worked<Hold>, up: &[u32]) {
+    let mut out: KVec<Release> = KVec::new();
+    {
+        let now = now_ms();
+        let mut t = w.table.lock();
+        let n = t.buckets.len();
+        for b in 0..n {
+            for i in 0..t.buckets[b].len() {
+                let gone = t
+                    .get((b, i))
+                    .is_some_and(|e| e.state == ConnState::HandingOff && !up.contains(&e.peer));
+                if gone && out.reserve(1, GFP_ATOMIC).is_ok() {
+                    let segs = fall_back(&mut t, (b, i), Fallback::PeerDown, now);
+                    // Within the capacity reserved above: does not allocate or fail.
+                    let _ = out.push(segs, GFP_ATOMIC);
+                }
+            }
+        }
+    }
+    for segs in out {
+        reinject(segs);
+    }
 }
 
 /// Adds a stolen segment to the held connection at `pos`; `Some` when the
@@ -743,7 +1067,7 @@ impl Run for Hold {
                 let mut oldest = u64::MAX;
                 for bucket in t.buckets.iter() {
                     for e in bucket.iter().flatten() {
-                        if e.state != ConnState::Held {
+                        if !e.state.holds() {
                             oldest = oldest.min(e.decided_ms);
                         }
                     }
@@ -755,9 +1079,10 @@ impl Run for Hold {
                     let Some(e) = t.get((b, i)) else {
                         continue;
                     };
-                    let held = e.state == ConnState::Held;
+                    let held = e.state.holds();
                     let dead = held && e.segs.iter().any(|s| !s.2.dev_alive());
-                    let expired = held && (now >= e.deadline_ms || e.orphan);
+                    let handoff_late = e.state == ConnState::HandingOff && now >= e.deadline_ms;
+                    let expired = e.state == ConnState::Held && (now >= e.deadline_ms || e.orphan);
                     let why = if e.orphan {
                         End::Removed
                     } else {
@@ -770,6 +1095,10 @@ impl Run for Hold {
                         drop(t.remove((b, i)));
                     } else if forget {
                         drop(t.remove((b, i)));
+                    } else if handoff_late && out.len() < out.capacity() {
+                        let segs = fall_back(&mut t, (b, i), Fallback::Timeout, now);
+                        // Within the capacity: no allocation.
+                        let _ = out.push(segs, GFP_ATOMIC);
                     } else if expired && out.len() < out.capacity() {
                         let segs = finish(&mut t, (b, i), why, now);
                         // Within the capacity: no allocation.
@@ -810,6 +1139,23 @@ pub(crate) fn shutdown(w: &Worked<Hold>, net: &Net) {
             }
         }
     }
+}
+
+/// The family of the TCP service with a back-end role on the tuple's
+/// server address and port, if one is configured.
+pub(crate) fn backend_family(
+    w: &Worked<Hold>,
+    guard: &rcu::Guard,
+    tuple: &Tuple,
+) -> Option<frame::Family> {
+    let f = w
+        .snapshot
+        .get(guard)?
+        .backend_family(&tuple.server, tuple.server_port)?;
+    Some(match f {
+        Family::Inet => frame::Family::V4,
+        Family::Inet6 => frame::Family::V6,
+    })
 }
 
 /// The connections listed (process context): a copy, at most `HOLD_MAX +

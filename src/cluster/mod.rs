@@ -24,6 +24,11 @@ pub(crate) mod netlink;
 pub(crate) mod replay;
 pub(crate) mod rules;
 
+use crate::logic::{
+    frame::{nack, HandoffNack, HandoffReq},
+    handoff::{check_req, Invalid},
+};
+use crate::netns::NetState;
 use crate::sys::{
     mem::zeroize,
     net::{Net, Pernet},
@@ -31,9 +36,9 @@ use crate::sys::{
     rcu,
     work::Worked,
 };
-use channel::Channels;
+use channel::{Channels, InMsg, Incoming, OutMsg};
 use fwd::Fwd;
-use hold::{Hold, HoldStats};
+use hold::{Fallback, Hold, HoldStats};
 use kernel::{
     new_mutex,
     prelude::*,
@@ -53,6 +58,8 @@ pub(crate) const MAX_RULES: usize = 1024;
 pub(crate) const DEFAULT_HB_INTERVAL_MS: u32 = 200;
 /// The IP protocol number of TCP (enum `proto`).
 pub(crate) const PROTO_TCP: u8 = 6;
+/// The role of a front-end only (enum `role`): takes no HANDOFF_REQ.
+pub(crate) const ROLE_FRONTEND: u32 = 0;
 /// The role of a back-end only (enum `role`): not held.
 pub(crate) const ROLE_BACKEND: u32 = 1;
 /// Key lengths, in bytes.
@@ -336,7 +343,53 @@ impl Cluster {
             Ok(verdict) => return verdict,
             Err(pkt) => pkt,
         };
-        hold::hold_in(&self.hold, net, pkt, guard, up)
+        hold::hold_in(&self.hold, net, pkt, guard, up, &self.channels)
+    }
+
+    /// A message of the channels (process context, under RCU: nothing
+    /// here sleeps), routed to the front-end's hold or the back-end.
+    fn on_incoming(&self, net: &Net, it: Incoming, guard: &rcu::Guard) {
+        let peer = it.peer;
+        match it.msg {
+            InMsg::Req(r) => {
+                let reason = self.on_handoff_req(peer, &r.msg(), guard);
+                let nack = HandoffNack {
+                    tuple: r.head.tuple,
+                    reason,
+                };
+                // A NACK the outbox refuses is lost (counted): the
+                // front-end times out and serves the connection.
+                self.channels.send(peer, OutMsg::Nack(nack));
+            }
+            InMsg::Ack(a) => hold::on_moved(&self.hold, net, peer, &a.tuple),
+            InMsg::Nack(n) => hold::on_refused(&self.hold, peer, &n.tuple, Fallback::Nack),
+            InMsg::Unsent(t) => hold::on_refused(&self.hold, peer, &t, Fallback::PeerDown),
+            InMsg::Members => hold::on_members(&self.hold, self.channels.members(guard)),
+            // The linger after TERM comes with forwarding (the next step):
+            // counted by the channel, a moved entry lingers out as now.
+            InMsg::Term(_) => {}
+        }
+    }
+
+    /// The back-end's answer to a HANDOFF_REQ from `peer`: the NACK reason.
+    ///
+    /// **The replay's integration point.** Today it checks the request
+    /// (bounds, the tuple's family, a TCP service with a back-end role on
+    /// the tuple's address and port) and refuses every valid one with
+    /// `nack::REFUSED`, since nothing replays it yet. The replay
+    /// (`replay::start(net, peer, req)`) replaces the last line; its
+    /// outcome, polled in process context, is answered with HANDOFF_ACK or
+    /// HANDOFF_NACK through `self.channels.send`.
+    fn on_handoff_req(&self, _peer: u32, req: &HandoffReq<'_>, guard: &rcu::Guard) -> u32 {
+        let Some(family) = hold::backend_family(&self.hold, guard, &req.tuple) else {
+            return nack::NO_LISTENER;
+        };
+        match check_req(req, family) {
+            Ok(()) => nack::REFUSED,
+            Err(Invalid::Family | Invalid::Mss | Invalid::Port | Invalid::RequestLength) => {
+                nack::INVALID
+            }
+        }
     }
 
     /// Ends every hold and the forwarding (the namespace's or the module's
@@ -384,6 +437,20 @@ impl Cluster {
             cfg.peers = peers;
         }
         Ok(())
+    }
+}
+
+/// Hands the channels' messages of `net` to its cluster node (the channels'
+/// work, process context, none of their locks held). The node is borrowed
+/// under RCU, never referenced: its last reference is the namespace's.
+pub(crate) fn dispatch(net: &Net, items: KVec<Incoming>) {
+    let guard = rcu::Guard::new();
+    let Some(state) = NetState::of(net, &guard) else {
+        return;
+    };
+    let cluster = state.cluster_ref();
+    for it in items.into_iter() {
+        cluster.on_incoming(net, it, &guard);
     }
 }
 

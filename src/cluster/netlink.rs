@@ -16,7 +16,9 @@
 //! attribute), and leaves the configuration as it was.
 
 use super::{
-    channel::{NetStats, PeerState, PeerStats},
+    channel::{
+        HandoffFrames, NetStats, PeerState, PeerStats, KIND_ACK, KIND_NACK, KIND_REQ, KIND_TERM,
+    },
     clone_peers,
     fwd::FwdCounts,
     hold::{ConnInfo, ConnState, HoldStats, DEFAULT_HOLD_TIMEOUT_MS},
@@ -78,6 +80,14 @@ mod uapi {
     pub(super) const PEER_STATS_CONNECTS: u16 = 6;
     pub(super) const PEER_STATS_UPS: u16 = 7;
     pub(super) const PEER_STATS_DOWNS: u16 = 8;
+    pub(super) const PEER_STATS_HANDOFF_REQ_TX: u16 = 9;
+    pub(super) const PEER_STATS_HANDOFF_REQ_RX: u16 = 10;
+    pub(super) const PEER_STATS_HANDOFF_ACK_TX: u16 = 11;
+    pub(super) const PEER_STATS_HANDOFF_ACK_RX: u16 = 12;
+    pub(super) const PEER_STATS_HANDOFF_NACK_TX: u16 = 13;
+    pub(super) const PEER_STATS_HANDOFF_NACK_RX: u16 = 14;
+    pub(super) const PEER_STATS_TERM_TX: u16 = 15;
+    pub(super) const PEER_STATS_TERM_RX: u16 = 16;
 
     pub(super) const PEER_ID: u16 = 1;
     pub(super) const PEER_ADDR: u16 = 2;
@@ -108,6 +118,12 @@ mod uapi {
     pub(super) const SERVICE_STATS_HOLD_FULL: u16 = 12;
     pub(super) const SERVICE_STATS_ABORTED: u16 = 13;
     pub(super) const SERVICE_STATS_DUP: u16 = 14;
+    pub(super) const SERVICE_STATS_HANDED_OFF: u16 = 15;
+    pub(super) const SERVICE_STATS_FALLBACK_NACK: u16 = 16;
+    pub(super) const SERVICE_STATS_FALLBACK_PEER_DOWN: u16 = 17;
+    pub(super) const SERVICE_STATS_FALLBACK_TIMEOUT: u16 = 18;
+    pub(super) const SERVICE_STATS_FALLBACK_UNSENT: u16 = 19;
+    pub(super) const SERVICE_STATS_MOVED_DROP: u16 = 20;
 
     pub(super) const CONN_SERVICE: u16 = 1;
     pub(super) const CONN_ADDR_FAMILY: u16 = 2;
@@ -135,6 +151,8 @@ mod uapi {
     pub(super) const CONN_STATE_HELD: u32 = 0;
     pub(super) const CONN_STATE_LOCAL: u32 = 1;
     pub(super) const CONN_STATE_REMOTE: u32 = 2;
+    pub(super) const CONN_STATE_HANDING_OFF: u32 = 3;
+    pub(super) const CONN_STATE_MOVED: u32 = 4;
 
     pub(super) const MATCH_TYPE: u16 = 1;
     pub(super) const MATCH_VALUE: u16 = 2;
@@ -164,7 +182,17 @@ mod uapi {
     pub(super) const STATS_FRAMES_TX: u16 = 5;
     pub(super) const STATS_FRAMES_RX: u16 = 6;
     pub(super) const STATS_GENERATION: u16 = 7;
-    pub(super) const STATS_FWD: u16 = 8;
+    pub(super) const STATS_HANDOFF_REQ_TX: u16 = 8;
+    pub(super) const STATS_HANDOFF_REQ_RX: u16 = 9;
+    pub(super) const STATS_HANDOFF_ACK_TX: u16 = 10;
+    pub(super) const STATS_HANDOFF_ACK_RX: u16 = 11;
+    pub(super) const STATS_HANDOFF_NACK_TX: u16 = 12;
+    pub(super) const STATS_HANDOFF_NACK_RX: u16 = 13;
+    pub(super) const STATS_TERM_TX: u16 = 14;
+    pub(super) const STATS_TERM_RX: u16 = 15;
+    pub(super) const STATS_OUTBOX_FULL: u16 = 16;
+    pub(super) const STATS_UNSENT: u16 = 17;
+    pub(super) const STATS_FWD: u16 = 18;
 
     pub(super) const FWD_STATS_TX: u16 = 1;
     pub(super) const FWD_STATS_TX_FAILED: u16 = 2;
@@ -660,7 +688,21 @@ fn put_peer(w: &mut Writer, p: &PeerConfig, cluster: &Cluster) -> Result {
         w.put_u64(PEER_STATS_REJECTED, stats.rejected)?;
         w.put_u64(PEER_STATS_CONNECTS, stats.connects)?;
         w.put_u64(PEER_STATS_UPS, stats.ups)?;
-        w.put_u64(PEER_STATS_DOWNS, stats.downs)
+        w.put_u64(PEER_STATS_DOWNS, stats.downs)?;
+        put_handoff_frames(
+            w,
+            &stats.handoff,
+            [
+                PEER_STATS_HANDOFF_REQ_TX,
+                PEER_STATS_HANDOFF_REQ_RX,
+                PEER_STATS_HANDOFF_ACK_TX,
+                PEER_STATS_HANDOFF_ACK_RX,
+                PEER_STATS_HANDOFF_NACK_TX,
+                PEER_STATS_HANDOFF_NACK_RX,
+                PEER_STATS_TERM_TX,
+                PEER_STATS_TERM_RX,
+            ],
+        )
     })
 }
 
@@ -768,6 +810,12 @@ fn put_service(w: &mut Writer, s: &Service) -> Result {
             (SERVICE_STATS_HOLD_FULL, &st.hold_full),
             (SERVICE_STATS_ABORTED, &st.aborted),
             (SERVICE_STATS_DUP, &st.dup),
+            (SERVICE_STATS_HANDED_OFF, &st.handed_off),
+            (SERVICE_STATS_FALLBACK_NACK, &st.fallback_nack),
+            (SERVICE_STATS_FALLBACK_PEER_DOWN, &st.fallback_peer_down),
+            (SERVICE_STATS_FALLBACK_TIMEOUT, &st.fallback_timeout),
+            (SERVICE_STATS_FALLBACK_UNSENT, &st.fallback_unsent),
+            (SERVICE_STATS_MOVED_DROP, &st.moved_drop),
         ] {
             w.put_u64(kind, c.load(Relaxed))?;
         }
@@ -1024,7 +1072,33 @@ fn put_stats(w: &mut Writer, s: &NetStats, f: &FwdCounts) -> Result {
     w.put_u64(STATS_REJECTED, s.rejected)?;
     w.put_u64(STATS_FRAMES_TX, s.frames_tx)?;
     w.put_u64(STATS_FRAMES_RX, s.frames_rx)?;
-    w.put_u64(STATS_GENERATION, s.generation)
+    w.put_u64(STATS_GENERATION, s.generation)?;
+    put_handoff_frames(
+        w,
+        &s.handoff,
+        [
+            STATS_HANDOFF_REQ_TX,
+            STATS_HANDOFF_REQ_RX,
+            STATS_HANDOFF_ACK_TX,
+            STATS_HANDOFF_ACK_RX,
+            STATS_HANDOFF_NACK_TX,
+            STATS_HANDOFF_NACK_RX,
+            STATS_TERM_TX,
+            STATS_TERM_RX,
+        ],
+    )?;
+    w.put_u64(STATS_OUTBOX_FULL, s.outbox_full)?;
+    w.put_u64(STATS_UNSENT, s.unsent)
+}
+
+/// The handoff frames' counters, under `attrs` (sent and received for
+/// HANDOFF_REQ, HANDOFF_ACK, HANDOFF_NACK and TERM, in that order).
+fn put_handoff_frames(w: &mut Writer, f: &HandoffFrames, attrs: [u16; 8]) -> Result {
+    for k in [KIND_REQ, KIND_ACK, KIND_NACK, KIND_TERM] {
+        w.put_u64(attrs[2 * k], f.tx[k])?;
+        w.put_u64(attrs[2 * k + 1], f.rx[k])?;
+    }
+    Ok(())
 }
 
 /// One part of the dump of the connections held and decided: a copy of the
@@ -1060,6 +1134,8 @@ fn put_conn(w: &mut Writer, c: &ConnInfo) -> Result {
             ConnState::Held => CONN_STATE_HELD,
             ConnState::Local => CONN_STATE_LOCAL,
             ConnState::Remote => CONN_STATE_REMOTE,
+            ConnState::HandingOff => CONN_STATE_HANDING_OFF,
+            ConnState::Moved => CONN_STATE_MOVED,
         },
     )?;
     let i = &c.info;

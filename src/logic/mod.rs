@@ -40,6 +40,9 @@ pub mod select;
 #[path = "../cluster/encap.rs"]
 pub mod encap;
 #[allow(dead_code)]
+#[path = "../cluster/handoff.rs"]
+pub mod handoff;
+#[allow(dead_code)]
 #[path = "../cluster/xlate.rs"]
 pub mod xlate;
 // The back-end's replay: the segments that replay a handed-off connection

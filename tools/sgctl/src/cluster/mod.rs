@@ -313,6 +313,8 @@ const CONN_STATES: &[(u32, &str)] = &[
     (SOCKGROUP_CONN_STATE_HELD, "held"),
     (SOCKGROUP_CONN_STATE_LOCAL, "local"),
     (SOCKGROUP_CONN_STATE_REMOTE, "remote"),
+    (SOCKGROUP_CONN_STATE_HANDING_OFF, "handing-off"),
+    (SOCKGROUP_CONN_STATE_MOVED, "moved"),
 ];
 
 /// The name of `value` in `table`, or the number for one this sgctl does
@@ -535,6 +537,43 @@ impl Node {
     }
 }
 
+/// Handoff frames sent and received (HANDOFF_REQ, HANDOFF_ACK,
+/// HANDOFF_NACK, TERM), of a peer or of the namespace.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct HandoffFrames {
+    pub handoff_req_tx: u64,
+    pub handoff_req_rx: u64,
+    pub handoff_ack_tx: u64,
+    pub handoff_ack_rx: u64,
+    pub handoff_nack_tx: u64,
+    pub handoff_nack_rx: u64,
+    pub term_tx: u64,
+    pub term_rx: u64,
+}
+
+impl HandoffFrames {
+    /// The table's column names.
+    const HEADERS: [&'static str; 8] = [
+        "REQ-TX", "REQ-RX", "ACK-TX", "ACK-RX", "NACK-TX", "NACK-RX", "TERM-TX", "TERM-RX",
+    ];
+
+    /// The table's cells, in the order of [`Self::HEADERS`].
+    fn cells(&self) -> impl Iterator<Item = String> {
+        [
+            self.handoff_req_tx,
+            self.handoff_req_rx,
+            self.handoff_ack_tx,
+            self.handoff_ack_rx,
+            self.handoff_nack_tx,
+            self.handoff_nack_rx,
+            self.term_tx,
+            self.term_rx,
+        ]
+        .into_iter()
+        .map(|v| v.to_string())
+    }
+}
+
 /// A peer's counters.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct PeerStats {
@@ -546,6 +585,8 @@ pub struct PeerStats {
     pub connects: u64,
     pub ups: u64,
     pub downs: u64,
+    #[serde(flatten)]
+    pub handoff: HandoffFrames,
 }
 
 /// A peer, as peer-get reports it (there is no key to report).
@@ -579,6 +620,14 @@ impl Peer {
                             PeerStatsAttr::Connects(v) => st.connects = *v,
                             PeerStatsAttr::Ups(v) => st.ups = *v,
                             PeerStatsAttr::Downs(v) => st.downs = *v,
+                            PeerStatsAttr::HandoffReqTx(v) => st.handoff.handoff_req_tx = *v,
+                            PeerStatsAttr::HandoffReqRx(v) => st.handoff.handoff_req_rx = *v,
+                            PeerStatsAttr::HandoffAckTx(v) => st.handoff.handoff_ack_tx = *v,
+                            PeerStatsAttr::HandoffAckRx(v) => st.handoff.handoff_ack_rx = *v,
+                            PeerStatsAttr::HandoffNackTx(v) => st.handoff.handoff_nack_tx = *v,
+                            PeerStatsAttr::HandoffNackRx(v) => st.handoff.handoff_nack_rx = *v,
+                            PeerStatsAttr::TermTx(v) => st.handoff.term_tx = *v,
+                            PeerStatsAttr::TermRx(v) => st.handoff.term_rx = *v,
                             PeerStatsAttr::Other(_) => {}
                         }
                     }
@@ -611,7 +660,7 @@ pub struct Service {
 pub struct ServiceStats {
     pub held: u64,
     pub local: u64,
-    /// Decided for a peer ("would hand off": served locally in part 2).
+    /// Decided for a peer (then handed off, or served here after a fallback).
     pub remote: u64,
     pub over_bytes: u64,
     pub over_time: u64,
@@ -625,6 +674,16 @@ pub struct ServiceStats {
     pub aborted: u64,
     /// Segments of held connections dropped as duplicates or past the budget.
     pub dup: u64,
+    /// Moved to their peer (HANDOFF_ACK).
+    pub handed_off: u64,
+    /// Handoffs served here instead, by reason: the peer refused, went
+    /// down, did not answer in time; the request could not be queued.
+    pub fallback_nack: u64,
+    pub fallback_peer_down: u64,
+    pub fallback_timeout: u64,
+    pub fallback_unsent: u64,
+    /// Segments of moved connections dropped (never reset).
+    pub moved_drop: u64,
 }
 
 impl ServiceStats {
@@ -646,6 +705,12 @@ impl ServiceStats {
                 ServiceStatsAttr::HoldFull(v) => s.hold_full = *v,
                 ServiceStatsAttr::Aborted(v) => s.aborted = *v,
                 ServiceStatsAttr::Dup(v) => s.dup = *v,
+                ServiceStatsAttr::HandedOff(v) => s.handed_off = *v,
+                ServiceStatsAttr::FallbackNack(v) => s.fallback_nack = *v,
+                ServiceStatsAttr::FallbackPeerDown(v) => s.fallback_peer_down = *v,
+                ServiceStatsAttr::FallbackTimeout(v) => s.fallback_timeout = *v,
+                ServiceStatsAttr::FallbackUnsent(v) => s.fallback_unsent = *v,
+                ServiceStatsAttr::MovedDrop(v) => s.moved_drop = *v,
                 ServiceStatsAttr::Other(_) => {}
             }
         }
@@ -767,6 +832,12 @@ pub struct Stats {
     pub frames_tx: u64,
     pub frames_rx: u64,
     pub generation: u64,
+    #[serde(flatten)]
+    pub handoff: HandoffFrames,
+    /// Handoff frames the outbox refused (full).
+    pub outbox_full: u64,
+    /// HANDOFF_REQs not sent: the peer's channel was not up.
+    pub unsent: u64,
     /// The forwarding data plane's counters.
     pub fwd: FwdStats,
 }
@@ -826,6 +897,16 @@ impl Stats {
                 StatsAttr::FramesRx(v) => s.frames_rx = *v,
                 StatsAttr::Generation(v) => s.generation = *v,
                 StatsAttr::Fwd(Nest(f)) => s.fwd = FwdStats::of(f),
+                StatsAttr::HandoffReqTx(v) => s.handoff.handoff_req_tx = *v,
+                StatsAttr::HandoffReqRx(v) => s.handoff.handoff_req_rx = *v,
+                StatsAttr::HandoffAckTx(v) => s.handoff.handoff_ack_tx = *v,
+                StatsAttr::HandoffAckRx(v) => s.handoff.handoff_ack_rx = *v,
+                StatsAttr::HandoffNackTx(v) => s.handoff.handoff_nack_tx = *v,
+                StatsAttr::HandoffNackRx(v) => s.handoff.handoff_nack_rx = *v,
+                StatsAttr::TermTx(v) => s.handoff.term_tx = *v,
+                StatsAttr::TermRx(v) => s.handoff.term_rx = *v,
+                StatsAttr::OutboxFull(v) => s.outbox_full = *v,
+                StatsAttr::Unsent(v) => s.unsent = *v,
                 StatsAttr::Other(_) => {}
             }
         }
@@ -991,23 +1072,27 @@ pub fn render_node(n: &Node) -> String {
 
 /// Peers as a table.
 pub fn render_peers(peers: &[Peer], indent: &str) -> String {
-    let mut t = Table::new([
-        "ID",
-        "ADDR",
-        "CTL-PORT",
-        "STATE",
-        "FRAMES-TX",
-        "FRAMES-RX",
-        "HB-TX",
-        "HB-RX",
-        "REJECTED",
-        "CONNECTS",
-        "UPS",
-        "DOWNS",
-    ]);
+    let mut t = Table::new(
+        [
+            "ID",
+            "ADDR",
+            "CTL-PORT",
+            "STATE",
+            "FRAMES-TX",
+            "FRAMES-RX",
+            "HB-TX",
+            "HB-RX",
+            "REJECTED",
+            "CONNECTS",
+            "UPS",
+            "DOWNS",
+        ]
+        .into_iter()
+        .chain(HandoffFrames::HEADERS),
+    );
     for p in peers {
         let s = p.stats.clone().unwrap_or_default();
-        t.push(vec![
+        let mut row = vec![
             p.id.to_string(),
             opt(&p.addr),
             opt(&p.ctl_port),
@@ -1020,7 +1105,9 @@ pub fn render_peers(peers: &[Peer], indent: &str) -> String {
             s.connects.to_string(),
             s.ups.to_string(),
             s.downs.to_string(),
-        ]);
+        ];
+        row.extend(s.handoff.cells());
+        t.push(row);
     }
     t.render(indent)
 }
@@ -1068,6 +1155,12 @@ pub fn render_service_stats(services: &[Service], indent: &str) -> String {
         "HOLD-FULL",
         "ABORTED",
         "DUP",
+        "HANDED-OFF",
+        "FB-NACK",
+        "FB-PEER-DOWN",
+        "FB-TIMEOUT",
+        "FB-UNSENT",
+        "MOVED-DROP",
     ]);
     for s in services {
         let Some(c) = &s.stats else { continue };
@@ -1088,6 +1181,12 @@ pub fn render_service_stats(services: &[Service], indent: &str) -> String {
                 c.hold_full,
                 c.aborted,
                 c.dup,
+                c.handed_off,
+                c.fallback_nack,
+                c.fallback_peer_down,
+                c.fallback_timeout,
+                c.fallback_unsent,
+                c.moved_drop,
             ]
             .iter()
             .map(u64::to_string)
@@ -1191,16 +1290,21 @@ pub fn render_rules(rules: &[Rule], indent: &str) -> String {
 
 /// The namespace's counters as a one-row table.
 pub fn render_stats(s: &Stats, indent: &str) -> String {
-    let mut t = Table::new([
-        "PEERS-UP",
-        "ACCEPTED",
-        "REFUSED-NONPEER",
-        "REJECTED",
-        "FRAMES-TX",
-        "FRAMES-RX",
-        "GENERATION",
-    ]);
-    t.push(vec![
+    let mut t = Table::new(
+        [
+            "PEERS-UP",
+            "ACCEPTED",
+            "REFUSED-NONPEER",
+            "REJECTED",
+            "FRAMES-TX",
+            "FRAMES-RX",
+            "GENERATION",
+        ]
+        .into_iter()
+        .chain(HandoffFrames::HEADERS)
+        .chain(["OUTBOX-FULL", "UNSENT"]),
+    );
+    let mut row = vec![
         s.peers_up.to_string(),
         s.accepted.to_string(),
         s.refused_nonpeer.to_string(),
@@ -1208,7 +1312,10 @@ pub fn render_stats(s: &Stats, indent: &str) -> String {
         s.frames_tx.to_string(),
         s.frames_rx.to_string(),
         s.generation.to_string(),
-    ]);
+    ];
+    row.extend(s.handoff.cells());
+    row.extend([s.outbox_full.to_string(), s.unsent.to_string()]);
+    t.push(row);
     let f = &s.fwd;
     let mut fwd = Table::new([
         "FWD-TX",

@@ -306,7 +306,8 @@ fn service_new() {
 
 #[test]
 fn service_replies_carry_hold_timeout_and_counters() {
-    let counters: Vec<Vec<u8>> = (SOCKGROUP_A_SERVICE_STATS_HELD..=SOCKGROUP_A_SERVICE_STATS_DUP)
+    let counters: Vec<Vec<u8>> = (SOCKGROUP_A_SERVICE_STATS_HELD
+        ..=SOCKGROUP_A_SERVICE_STATS_MOVED_DROP)
         .map(|k| nla(k, &u64b(100 + u64::from(k))))
         .chain(std::iter::once(nla(99, &u64b(7))))
         .collect();
@@ -351,8 +352,20 @@ fn service_replies_carry_hold_timeout_and_counters() {
         (107, 108, 109, 110, 111, 112)
     );
     assert_eq!((c.aborted, c.dup), (113, 114));
+    assert_eq!(
+        (
+            c.handed_off,
+            c.fallback_nack,
+            c.fallback_peer_down,
+            c.fallback_timeout,
+            c.fallback_unsent,
+            c.moved_drop
+        ),
+        (115, 116, 117, 118, 119, 120)
+    );
     let json = serde_json::to_value(&services).unwrap();
     assert_eq!(json[0]["stats"]["cookie_bypass"], 110);
+    assert_eq!(json[0]["stats"]["fallback_peer_down"], 117);
     assert_eq!(json[0]["hold_timeout_ms"], 2000);
     let text = render_services(&services, "");
     assert!(
@@ -779,6 +792,14 @@ fn peer_reply(seq: u32, flags: u16, id: u32, state: u32, frames_tx: u64) -> Vec<
                     nla(SOCKGROUP_A_PEER_STATS_CONNECTS, &u64b(1)),
                     nla(SOCKGROUP_A_PEER_STATS_UPS, &u64b(1)),
                     nla(SOCKGROUP_A_PEER_STATS_DOWNS, &u64b(0)),
+                    nla(SOCKGROUP_A_PEER_STATS_HANDOFF_REQ_TX, &u64b(11)),
+                    nla(SOCKGROUP_A_PEER_STATS_HANDOFF_REQ_RX, &u64b(12)),
+                    nla(SOCKGROUP_A_PEER_STATS_HANDOFF_ACK_TX, &u64b(13)),
+                    nla(SOCKGROUP_A_PEER_STATS_HANDOFF_ACK_RX, &u64b(14)),
+                    nla(SOCKGROUP_A_PEER_STATS_HANDOFF_NACK_TX, &u64b(15)),
+                    nla(SOCKGROUP_A_PEER_STATS_HANDOFF_NACK_RX, &u64b(16)),
+                    nla(SOCKGROUP_A_PEER_STATS_TERM_TX, &u64b(17)),
+                    nla(SOCKGROUP_A_PEER_STATS_TERM_RX, &u64b(18)),
                     // One this sgctl does not know: ignored.
                     nla(99, &u64b(123)),
                 ],
@@ -830,10 +851,24 @@ fn a_peer_dump_parses_into_peers() {
                 connects: 1,
                 ups: 1,
                 downs: 0,
+                handoff: HandoffFrames {
+                    handoff_req_tx: 11,
+                    handoff_req_rx: 12,
+                    handoff_ack_tx: 13,
+                    handoff_ack_rx: 14,
+                    handoff_nack_tx: 15,
+                    handoff_nack_rx: 16,
+                    term_tx: 17,
+                    term_rx: 18,
+                },
             }),
         }
     );
     assert_eq!(peers[1].state.as_deref(), Some("connecting"));
+    // The handoff counters sit beside the others in JSON (flattened).
+    let json = serde_json::to_value(&peers).unwrap();
+    assert_eq!(json[0]["stats"]["handoff_nack_rx"], 16);
+    assert_eq!(json[0]["stats"]["term_tx"], 17);
     let table = render_peers(&peers, "");
     let mut lines = table.lines();
     assert!(lines
@@ -890,12 +925,25 @@ fn node_stats_service_and_rule_replies() {
             nla(SOCKGROUP_A_STATS_FRAMES_TX, &u64b(100)),
             nla(SOCKGROUP_A_STATS_FRAMES_RX, &u64b(99)),
             nla(SOCKGROUP_A_STATS_GENERATION, &u64b(4)),
+            nla(SOCKGROUP_A_STATS_HANDOFF_REQ_TX, &u64b(21)),
+            nla(SOCKGROUP_A_STATS_HANDOFF_NACK_RX, &u64b(22)),
+            nla(SOCKGROUP_A_STATS_OUTBOX_FULL, &u64b(23)),
+            nla(SOCKGROUP_A_STATS_UNSENT, &u64b(24)),
         ],
     );
     let s = stats_of(messages(&stats)).unwrap();
     assert_eq!(
         (s.peers_up, s.refused_nonpeer, s.rejected, s.frames_rx),
         (2, 1, 6, 99)
+    );
+    assert_eq!(
+        (
+            s.handoff.handoff_req_tx,
+            s.handoff.handoff_nack_rx,
+            s.outbox_full,
+            s.unsent
+        ),
+        (21, 22, 23, 24)
     );
     let svc = genl(
         0,
