@@ -178,6 +178,7 @@ fwd0=$(fstat "$fe" udp_forwarded) tx0=$(fstat "$fe" tx) flows0=$(fstat "$fe" udp
 check "a: $N flows x $K datagrams (IPv4): all answered by $VIP, each flow by one node" eval '
 	at "$cli" "$PY" "$here/forward.py" flows $VIP $PORT $N $K 41000 >"$tmp/a.json" &&
 	flows_ok "$tmp/a.json" $N $K'
+t_a=$(date +%s)
 echo "# flows per node: fe $(node_flows "$tmp/a.json" fe), be1 $(node_flows "$tmp/a.json" be1), be2 $(node_flows "$tmp/a.json" be2)"
 check "a: be1 and be2 each served flows (rendezvous over 3 nodes)" eval '
 	[ "$(node_flows "$tmp/a.json" be1)" -gt 0 ] && [ "$(node_flows "$tmp/a.json" be2)" -gt 0 ]'
@@ -210,6 +211,7 @@ check "b: the same flows again: each answered by the node of a" eval '
 	flows_ok "$tmp/b.json" $N $K &&
 	jq -e -n --slurpfile a "$tmp/a.json" --slurpfile b "$tmp/b.json" \
 		"all(\$a[0].flows | keys[]; . as \$p | \$a[0].flows[\$p][0] == \$b[0].flows[\$p][0])" >/dev/null'
+t_a=$(date +%s)
 
 # ---- c. IPv6 ----
 check "c: IPv6 flows through the IPv4 tunnel: all answered, each by one node" eval '
@@ -262,14 +264,27 @@ tf0=$(fstat "$fe" tx_failed)
 peer2_down() { [ "$(sg "$fe" peer show --id 2 --json | jq -r '(if type == "array" then .[0] else . end).state')" != up ]; }
 check "e: be1's link down: its channel goes down" eval '
 	ip -n "$be1" link set eth0 down && busywait 10000 peer2_down'
-check "e: a's flows again: none lost, be1's answered by fe" eval '
+# Within the flows' idle time (30 s) since a, be1's flows are still pinned
+# to it: fe answers them itself (tx-failed). Later (the debug kernel's
+# python starts take that long) they were forgotten and are placed afresh
+# over the nodes up: fe or be2. Either way none is lost.
+check "e: a's flows again: none lost, none answered by be1" eval '
 	at "$cli" "$PY" "$here/forward.py" flows $VIP $PORT $N 1 41000 >"$tmp/e.json" &&
 	flows_ok "$tmp/e.json" $N 1 &&
 	jq -e -n --slurpfile a "$tmp/a.json" --slurpfile e "$tmp/e.json" "
 		all(\$a[0].flows | to_entries[] | select(.value[0] == \"be1\") | .key;
-			\$e[0].flows[.][0] == \"fe\")" >/dev/null'
-check "e: tx-failed moved (pinned to a peer that is down: served here)" eval '
-	[ "$(fstat "$fe" tx_failed)" -gt "$tf0" ] || [ "$(node_flows "$tmp/a.json" be1)" = 0 ]'
+			\$e[0].flows[.][0] != \"be1\")" >/dev/null'
+# Every datagram of e came within 30 s of its flow's last one (a, or b).
+fresh=$(($(date +%s) - t_a < 29))
+if [ "$fresh" = 1 ]; then
+	check "e: be1's flows (still pinned) answered by fe; tx-failed moved" eval '
+		jq -e -n --slurpfile a "$tmp/a.json" --slurpfile e "$tmp/e.json" "
+			all(\$a[0].flows | to_entries[] | select(.value[0] == \"be1\") | .key;
+				\$e[0].flows[.][0] == \"fe\")" >/dev/null &&
+		{ [ "$(fstat "$fe" tx_failed)" -gt "$tf0" ] || [ "$(node_flows "$tmp/a.json" be1)" = 0 ]; }'
+else
+	ksft_result $KSFT_SKIP "e: be1's flows answered by fe (they idled out since a: $(($(date +%s) - t_a)) s)"
+fi
 ip -n "$be1" link set eth0 up
 
 # ---- f. lifetime ----
