@@ -152,8 +152,17 @@ for i in 1, 2, 3:
     assert sorted(p["id"] for p in d["peers"]) == sorted({1, 2, 3} - {i}), d["peers"]
     for p in d["peers"]:
         assert p["addr"] == "10.77.0.%d" % p["id"] and p["ctl_port"] == port, p
-        assert p["state"] in ("down", "connecting", "up") and len(p["stats"]) == 8, p
-    assert len(d["stats"]) == 7 and d["services"] == [] and d["rules"] == [], d
+        peer_keys = {"frames_tx", "frames_rx", "heartbeats_tx", "heartbeats_rx",
+                     "rejected", "connects", "ups", "downs", "handoff_req_tx",
+                     "handoff_req_rx", "handoff_ack_tx", "handoff_ack_rx",
+                     "handoff_nack_tx", "handoff_nack_rx", "term_tx", "term_rx"}
+        assert p["state"] in ("down", "connecting", "up") and set(p["stats"]) == peer_keys, p
+    # The namespace counters: those of the channels, the handoff frames and
+    # the forwarding data plane (a nest).
+    assert {"peers_up", "accepted", "refused_nonpeer", "rejected", "frames_tx",
+            "frames_rx", "generation", "outbox_full", "unsent", "fwd"} <= set(d["stats"]), d
+    assert {"tx", "rx", "rx_nonpeer", "udp_flows"} <= set(d["stats"]["fwd"]), d
+    assert d["services"] == [] and d["rules"] == [], d
 p = json.load(open(f"{tmp}/peer3.json"))
 assert len(p) == 1 and p[0]["id"] == 3, p' "$tmp" "$PORT" "$HB"
 }
