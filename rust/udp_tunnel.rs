@@ -49,10 +49,16 @@ pub trait TunnelRx: Send + Sync + 'static {
 /// its data at the UDP header (checksum verified); we own it for `'a`.
 pub struct Datagram<'a> {
     skb: NonNull<bindings::sk_buff>,
+    net: &'a Net,
     _p: PhantomData<&'a ()>,
 }
 
-impl Datagram<'_> {
+impl<'a> Datagram<'a> {
+    /// The namespace of the tunnel socket that received it.
+    pub fn net(&self) -> &'a Net {
+        self.net
+    }
+
     /// The outer source address (IPv4: the first 4 bytes, the rest 0).
     pub fn source(&self) -> (Family, [u8; 16]) {
         let mut a = [0u8; 16];
@@ -179,10 +185,14 @@ impl<T: TunnelRx> Tunnel<T> {
         let Some(skb) = NonNull::new(skb) else {
             return 0;
         };
+        // SAFETY: `sk` is the tunnel socket, alive for this call; its
+        // namespace outlives it.
+        let net = unsafe { Net::from_raw(bindings::sg_sock_net(sk)) };
         // INVARIANT: the datagram is ours for this call, data at the UDP
         // header (`udp_queue_rcv_one_skb` verified the checksum first).
         let dgram = Datagram {
             skb,
+            net,
             _p: PhantomData,
         };
         if data.is_null() {

@@ -91,6 +91,10 @@ pub(crate) struct FwdStats {
     pub(crate) udp_local: AtomicU64,
     /// UDP datagrams forwarded to a peer.
     pub(crate) udp_forwarded: AtomicU64,
+    /// Verifications (type 0x03) sent: a handed-off connection adopted.
+    pub(crate) verified_tx: AtomicU64,
+    /// Verifications received from the peer a connection was handed to.
+    pub(crate) verified_rx: AtomicU64,
 }
 
 /// A snapshot of [`FwdStats`].
@@ -109,6 +113,8 @@ pub(crate) struct FwdCounts {
     pub(crate) udp_forwarded: u64,
     /// UDP flows pinned and active now.
     pub(crate) udp_active: u64,
+    pub(crate) verified_tx: u64,
+    pub(crate) verified_rx: u64,
 }
 
 /// A peer whose channel is up, as the data plane sees it.
@@ -185,10 +191,15 @@ impl Snap {
     }
 }
 
+/// Called with a verification (type 0x03) from peer `peer` for `tuple`
+/// (softirq, under RCU).
+pub(crate) type OnVerified = fn(&Net, u32, &Tuple, &rcu::Guard);
+
 /// The receiving half, shared with the tunnel socket.
 #[pin_data]
 pub(crate) struct FwdRx {
     snap: RcuCell<Snap>,
+    verified: OnVerified,
     stats: FwdStats,
     seed: u32,
     #[pin]
@@ -229,11 +240,13 @@ fn skb_family(f: TFamily) -> Family {
 }
 
 impl Fwd {
-    /// No forwarding yet (process context).
-    pub(crate) fn new() -> Result<impl PinInit<Self, Error>> {
+    /// No forwarding yet (process context); `verified` takes the
+    /// verifications received.
+    pub(crate) fn new(verified: OnVerified) -> Result<impl PinInit<Self, Error>> {
         let rx = Arc::pin_init(
             pin_init!(FwdRx {
                 snap: RcuCell::new(),
+                verified,
                 stats: FwdStats::default(),
                 seed: random_u32(),
                 flows <- new_spinlock_bh!(KVec::new(), "sockgroup_flows"),
@@ -453,6 +466,8 @@ impl Fwd {
             udp_local: s.udp_local.load(Relaxed),
             udp_forwarded: s.udp_forwarded.load(Relaxed),
             udp_active: active,
+            verified_tx: s.verified_tx.load(Relaxed),
+            verified_rx: s.verified_rx.load(Relaxed),
         }
     }
 
@@ -520,7 +535,16 @@ impl Fwd {
             inc(&stats.udp_local);
             return Ok(HookVerdict::Accept(pkt));
         }
-        match self.send(net, snap, node, EncapType::Moved, Proto::Udp, &t, &pkt, len) {
+        match self.send(
+            net,
+            snap,
+            node,
+            EncapType::Moved,
+            Proto::Udp,
+            &t,
+            Some(&pkt),
+            len,
+        ) {
             Ok(()) => {
                 inc(&stats.udp_forwarded);
                 Ok(HookVerdict::Stolen(pkt.discard()))
@@ -534,8 +558,8 @@ impl Fwd {
         }
     }
 
-    /// Sends `pkt` (an IP packet of `len` bytes of flow `t`) to peer
-    /// `node`, encapsulated as `ty`.
+    /// Sends `pkt` (an IP packet of `len` bytes of flow `t`; none for a
+    /// verification) to peer `node`, encapsulated as `ty`.
     #[allow(clippy::too_many_arguments)]
     fn send(
         &self,
@@ -545,7 +569,7 @@ impl Fwd {
         ty: EncapType,
         proto: Proto,
         t: &Tuple,
-        pkt: &impl IpPacket,
+        pkt: Option<&impl IpPacket>,
         len: usize,
     ) -> Result<(), ()> {
         let (tunnel, ep) = snap.tunnel.as_ref().ok_or(())?;
@@ -556,7 +580,7 @@ impl Fwd {
                 return false;
             }
             let (hdr, inner) = buf.split_at_mut(HEADER_LEN);
-            match pkt.copy_ip(inner) {
+            match pkt.map_or(Some(None), |p| p.copy_ip(inner)) {
                 None => return false,
                 Some(Some((start, off))) => {
                     if !xlate::complete_partial(inner, start, off) {
@@ -615,13 +639,38 @@ impl Fwd {
         let stats = &self.rx.stats;
         let sent = self.rx.snap.get(guard).is_some_and(|snap| {
             pkt.ip_len().is_some_and(|len| {
-                self.send(net, snap, peer, ty, Proto::Tcp, t, pkt, len)
+                self.send(net, snap, peer, ty, Proto::Tcp, t, Some(pkt), len)
                     .is_ok()
             })
         });
         if !sent {
             inc(&stats.tx_failed);
         }
+        sent
+    }
+
+    /// Tells `peer` that the connection `t` it handed off is adopted here:
+    /// a verification (type 0x03, no inner packet), on which it moves the
+    /// connection if the HANDOFF_ACK has not done so yet (any context,
+    /// under RCU). `false`: not sent (counted `tx-failed`).
+    pub(crate) fn send_verified(
+        &self,
+        net: &Net,
+        peer: u32,
+        t: &Tuple,
+        guard: &rcu::Guard,
+    ) -> bool {
+        let stats = &self.rx.stats;
+        let none: Option<&HookPacket<'_>> = None;
+        let sent = self.rx.snap.get(guard).is_some_and(|snap| {
+            self.send(net, snap, peer, EncapType::Verified, Proto::Tcp, t, none, 0)
+                .is_ok()
+        });
+        inc(if sent {
+            &stats.verified_tx
+        } else {
+            &stats.tx_failed
+        });
         sent
     }
 }
@@ -662,7 +711,14 @@ impl TunnelRx for FwdRx {
                 return;
             }
         };
-        // Verifications and ICMP errors: with the TCP handoff.
+        if h.ty == EncapType::Verified && kind == Inner::None {
+            // The connection handed to this peer is adopted there: moved
+            // here (if the HANDOFF_ACK did not move it first); dropped.
+            inc(&stats.verified_rx);
+            (self.verified)(dgram.net(), peer.id, &h.tuple, &guard);
+            return;
+        }
+        // ICMP errors: not forwarded yet.
         if kind != Inner::Flow || h.ty == EncapType::Verified {
             inc(&stats.rx_unknown);
             return;

@@ -218,6 +218,8 @@ mod uapi {
     pub(super) const FWD_STATS_UDP_LOCAL: u16 = 10;
     pub(super) const FWD_STATS_UDP_FORWARDED: u16 = 11;
     pub(super) const FWD_STATS_UDP_ACTIVE: u16 = 12;
+    pub(super) const FWD_STATS_VERIFIED_TX: u16 = 13;
+    pub(super) const FWD_STATS_VERIFIED_RX: u16 = 14;
 
     pub(super) const ROLE_BOTH: u32 = 2;
     pub(super) const PROTO_TCP: u8 = 6;
@@ -1096,6 +1098,8 @@ fn put_stats(w: &mut Writer, s: &NetStats, f: &FwdCounts) -> Result {
             (FWD_STATS_UDP_LOCAL, f.udp_local),
             (FWD_STATS_UDP_FORWARDED, f.udp_forwarded),
             (FWD_STATS_UDP_ACTIVE, f.udp_active),
+            (FWD_STATS_VERIFIED_TX, f.verified_tx),
+            (FWD_STATS_VERIFIED_RX, f.verified_rx),
         ] {
             w.put_u64(kind, v)?;
         }
