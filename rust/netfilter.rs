@@ -225,6 +225,19 @@ impl<'a> HookPacket<'a> {
         usize::try_from(n).ok()
     }
 
+    /// The IP header's protocol (IPv4) or next header (IPv6) field, extension
+    /// headers not followed; `None` if the header is not all there.
+    pub fn ip_proto(&self) -> Option<u8> {
+        let mut h = [0u8; 10];
+        let at = match self.family {
+            Family::Inet => 9,
+            Family::Inet6 => 6,
+        };
+        let head = h.get_mut(..=at)?;
+        self.copy_ip(head)?;
+        head.get(at).copied()
+    }
+
     /// Copies the IP packet into `buf` ([`Self::ip_len`] bytes); `None` if
     /// it could not. `Some(Some((start, offset)))`: its transport checksum
     /// was left to the device (`CHECKSUM_PARTIAL`, as a local sender's

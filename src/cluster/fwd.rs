@@ -472,6 +472,11 @@ impl Fwd {
         if snap.udp.is_empty() {
             return Err(pkt);
         }
+        // Only what may be UDP is copied (TCP and the rest go on at once).
+        let udp = pkt.ip_proto().map(|p| encap::may_carry(p, Proto::Udp));
+        if udp != Some(true) {
+            return Err(pkt);
+        }
         let Some(len) = pkt.ip_len() else {
             return Err(pkt);
         };
