@@ -105,9 +105,9 @@ for p in 2 3; do
 done
 umask 022
 
-check "a forwarding address that is not local: refused, said so" eval '
+check "a forwarding address other than the control address: refused, said so" eval '
 	! sg "$fe" node set --id 1 --ctl 10.80.0.1:7000 --fwd 10.9.9.9:7001 2>"$tmp/err" &&
-	grep -q "forwarding" "$tmp/err"'
+	grep -q "fwd-addr must be the ctl-addr" "$tmp/err"'
 
 configure() {
 	sg "$fe" node set --id 1 --ctl 10.80.0.1:7000 --fwd 10.80.0.1:7001 &&
