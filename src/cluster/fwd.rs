@@ -213,6 +213,15 @@ struct Ctl {
 }
 
 /// The data plane of a namespace.
+///
+/// No `Drop` closes the tunnel: [`Fwd::shutdown`] does, and must run before
+/// the last reference goes if a socket was opened (the snapshot holds the
+/// tunnel, which holds the receiver: without it they would keep each other,
+/// and the socket, alive). It does: only [`Fwd::configure`] opens one, and
+/// only a netlink request calls that, which finds the namespace's state
+/// once `init` published it; from then on the pernet core calls `pre_exit`
+/// (`Cluster::shutdown_hold`) before `exit` drops the state. A state that
+/// `init` drops on its failure path, or a test's `Fwd`, never had a socket.
 #[pin_data]
 pub(crate) struct Fwd {
     #[pin]
