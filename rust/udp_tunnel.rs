@@ -30,6 +30,9 @@ use kernel::{error::to_result, prelude::*, sync::Arc};
 /// Room in front of what we build: the link layer's, an outer IPv4 header
 /// and the UDP header.
 const HEADROOM: u32 = 256;
+/// The largest payload of a datagram: an IPv4 packet's 65535 bytes less
+/// the outer IPv4 (20) and UDP (8) headers.
+pub const MAX_PAYLOAD: usize = 65535 - 20 - 8;
 /// `ETH_P_IP` and `ETH_P_IPV6`.
 const ETH_P_IP: u16 = 0x0800;
 const ETH_P_IPV6: u16 = 0x86dd;
@@ -208,9 +211,11 @@ impl<T: TunnelRx> Tunnel<T> {
     }
 
     /// Sends, from `(src, sport)` to `(dst, dport)` (IPv4 addresses in
-    /// network order, ports in host order), a datagram of `len` bytes that `build` writes; nothing
-    /// is sent if `build` returns false or no route or memory is found.
-    /// Any context (softirq included).
+    /// network order, ports in host order), a datagram of `len` bytes that
+    /// `build` writes; nothing is sent if `build` returns false or no route
+    /// or memory is found, and `EMSGSIZE` is returned, before anything is
+    /// allocated, when `len` exceeds [`MAX_PAYLOAD`]. Any context (softirq
+    /// included).
     pub fn send(
         &self,
         net: &Net,
@@ -219,6 +224,9 @@ impl<T: TunnelRx> Tunnel<T> {
         len: usize,
         build: impl FnOnce(&mut [u8]) -> bool,
     ) -> Result {
+        if len > MAX_PAYLOAD {
+            return Err(emsgsize());
+        }
         let len32 = u32::try_from(len).map_err(|_| emsgsize())?;
         // SAFETY: No precondition (`GFP_ATOMIC`: any context).
         let skb = unsafe {

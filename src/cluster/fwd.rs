@@ -117,13 +117,16 @@ pub(crate) struct FwdCounts {
     pub(crate) verified_rx: u64,
 }
 
-/// A peer whose channel is up, as the data plane sees it.
+/// A peer whose channel is up, as the data plane sees it: one per session
+/// (a new session, a new one: its sequence numbers and window start
+/// afresh), kept from snapshot to snapshot while the session lasts.
 #[pin_data]
 struct DataPeer {
     id: u32,
-    /// Its forwarding address (IPv4, network order) and port.
+    /// Its control address (IPv4, network order), where its forwarding
+    /// socket is too; the port is this node's (the snapshot's endpoint):
+    /// every node forwards on the same one.
     addr: [u8; 4],
-    port: u16,
     /// The session key of the pair's channel.
     mac: HmacSha256,
     /// The last sequence number sent (the next is one more).
@@ -203,14 +206,17 @@ pub(crate) struct FwdRx {
     stats: FwdStats,
     seed: u32,
     #[pin]
-    flows: SpinLockBh<KVec<Slot>>,
+    flows: SpinLockBh<KVVec<Slot>>,
 }
 
 /// What the control path keeps.
 struct Ctl {
     node: Option<Endpoint>,
     tunnel: Option<Arc<Tunnel<FwdRx>>>,
-    peers: KVec<Arc<DataPeer>>,
+    /// The peers whose channel is up, with or without an endpoint of this
+    /// node's; a slot is emptied (not removed: no allocation) when its
+    /// peer goes, and reused.
+    peers: KVec<Option<Arc<DataPeer>>>,
     /// The configuration's services: all (`services`) and UDP (`udp`).
     services: KVec<SvcKey>,
     udp: KVec<(SvcKey, Arc<ServiceRules>)>,
@@ -218,6 +224,15 @@ struct Ctl {
 }
 
 /// The data plane of a namespace.
+///
+/// No `Drop` closes the tunnel: [`Fwd::shutdown`] does, and must run before
+/// the last reference goes if a socket was opened (the snapshot holds the
+/// tunnel, which holds the receiver: without it they would keep each other,
+/// and the socket, alive). It does: only [`Fwd::configure`] opens one, and
+/// only a netlink request calls that, which finds the namespace's state
+/// once `init` published it; from then on the pernet core calls `pre_exit`
+/// (`Cluster::shutdown_hold`) before `exit` drops the state. A state that
+/// `init` drops on its failure path, or a test's `Fwd`, never had a socket.
 #[pin_data]
 pub(crate) struct Fwd {
     #[pin]
@@ -249,7 +264,7 @@ impl Fwd {
                 verified,
                 stats: FwdStats::default(),
                 seed: random_u32(),
-                flows <- new_spinlock_bh!(KVec::new(), "sockgroup_flows"),
+                flows <- new_spinlock_bh!(KVVec::new(), "sockgroup_flows"),
             }),
             GFP_KERNEL,
         )?;
@@ -310,8 +325,11 @@ impl Fwd {
             let want = if has_udp { FLOW_SLOTS } else { 0 };
             let cur = self.rx.flows.lock().len();
             if cur != want {
-                let table = KVec::from_elem(Slot::EMPTY, want, GFP_KERNEL)?;
-                *self.rx.flows.lock() = table;
+                // vmalloc-backed (the table is some 230 KB); the old one is
+                // freed after the lock is released.
+                let mut table = KVVec::from_elem(Slot::EMPTY, want, GFP_KERNEL)?;
+                core::mem::swap(&mut *self.rx.flows.lock(), &mut table);
+                drop(table);
             }
         }
         if node != ctl.node {
@@ -346,7 +364,8 @@ impl Fwd {
     /// Publishes the snapshot of `ctl`.
     fn publish(&self, ctl: &mut Ctl) -> Result {
         let mut peers = KVec::with_capacity(ctl.peers.len(), GFP_KERNEL)?;
-        for p in ctl.peers.iter() {
+        for p in ctl.peers.iter().flatten() {
+            // The same `DataPeer`: its session's numbers and window go on.
             peers.push(p.clone(), GFP_KERNEL)?;
         }
         let mut services = KVec::with_capacity(ctl.services.len(), GFP_KERNEL)?;
@@ -379,60 +398,81 @@ impl Fwd {
         self.rx.snap.replace(Some(snap), GFP_KERNEL)
     }
 
+    /// Publishes the snapshot of `ctl` after a peer's change; without
+    /// memory, nothing (no forwarding, nothing accepted) rather than the
+    /// old snapshot with a key that is no longer the peer's: the next
+    /// change publishes again.
+    fn publish_peers(&self, ctl: &mut Ctl) {
+        if self.publish(ctl).is_err() {
+            // `None` allocates nothing.
+            let _ = self.rx.snap.replace(None, GFP_KERNEL);
+        }
+    }
+
+    /// Forgets peer `id` in `ctl` (its slot emptied); whether it was there.
+    fn forget(ctl: &mut Ctl, id: u32) -> bool {
+        let mut found = false;
+        for slot in ctl.peers.iter_mut() {
+            if slot.as_ref().is_some_and(|p| p.id == id) {
+                *slot = None;
+                found = true;
+            }
+        }
+        found
+    }
+
     /// The channel to peer `id` came up with `session` (process context):
-    /// packets to and from it use that key, at its control address.
+    /// packets to and from it use that key, at its control address, as
+    /// soon as this node has a forwarding endpoint (now or later). Its
+    /// previous session's key is gone in any case, even when the new one
+    /// cannot be kept (no memory: no forwarding with that peer).
     pub(crate) fn peer_up(&self, id: u32, addr: &super::Addr, session: &[u8]) {
         let mut ctl = self.ctl.lock();
-        if ctl.dead || addr.family != AddrFamily::V4 {
+        if ctl.dead {
             return;
         }
-        let Some(port) = ctl.node.map(|n| n.port) else {
-            return;
-        };
+        Self::forget(&mut ctl, id);
+        if let Some(peer) = Self::data_peer(id, addr, session) {
+            match ctl.peers.iter_mut().find(|s| s.is_none()) {
+                Some(slot) => *slot = Some(peer),
+                None => {
+                    // Without memory the peer is left out.
+                    let _ = ctl.peers.push(Some(peer), GFP_KERNEL);
+                }
+            }
+        }
+        self.publish_peers(&mut ctl);
+    }
+
+    /// The data plane's peer for session `session` with `id` at `addr`
+    /// (IPv4 only); `None` without memory.
+    fn data_peer(id: u32, addr: &super::Addr, session: &[u8]) -> Option<Arc<DataPeer>> {
+        if addr.family != AddrFamily::V4 {
+            return None;
+        }
         let mut a = [0u8; 4];
         a.copy_from_slice(&addr.bytes[..4]);
-        let Ok(mac) = HmacSha256::new(session) else {
-            return;
-        };
-        let peer = Arc::pin_init(
+        let mac = HmacSha256::new(session).ok()?;
+        Arc::pin_init(
             pin_init!(DataPeer {
                 id,
                 addr: a,
-                port,
                 mac,
                 tx_seq: AtomicU64::new(0),
                 window <- new_spinlock_bh!(ReplayWindow1024::new(), "sockgroup_fwd_window"),
             }),
             GFP_KERNEL,
-        );
-        let Ok(peer) = peer else {
-            return;
-        };
-        let old = core::mem::take(&mut ctl.peers);
-        let mut peers = KVec::new();
-        for p in old.into_iter().filter(|p| p.id != id) {
-            // Without memory the peer is left out: no forwarding to it.
-            let _ = peers.push(p, GFP_KERNEL);
-        }
-        let _ = peers.push(peer, GFP_KERNEL);
-        ctl.peers = peers;
-        // Without memory the old snapshot stays; the next change publishes.
-        let _ = self.publish(&mut ctl);
+        )
+        .ok()
     }
 
     /// The channel to peer `id` went down: nothing more to or from it.
     pub(crate) fn peer_down(&self, id: u32) {
         let mut ctl = self.ctl.lock();
-        if !ctl.peers.iter().any(|p| p.id == id) {
+        if ctl.dead || !Self::forget(&mut ctl, id) {
             return;
         }
-        let old = core::mem::take(&mut ctl.peers);
-        let mut peers = KVec::new();
-        for p in old.into_iter().filter(|p| p.id != id) {
-            let _ = peers.push(p, GFP_KERNEL);
-        }
-        ctl.peers = peers;
-        let _ = self.publish(&mut ctl);
+        self.publish_peers(&mut ctl);
     }
 
     /// Ends forwarding for good (the namespace's or the module's
@@ -485,6 +525,11 @@ impl Fwd {
             return Err(pkt);
         };
         if snap.udp.is_empty() {
+            return Err(pkt);
+        }
+        // Only what may be UDP is copied (TCP and the rest go on at once).
+        let udp = pkt.ip_proto().map(|p| encap::may_carry(p, Proto::Udp));
+        if udp != Some(true) {
             return Err(pkt);
         }
         let Some(len) = pkt.ip_len() else {
@@ -612,7 +657,7 @@ impl Fwd {
             .send(
                 net,
                 (ep.addr, ep.port),
-                (peer.addr, peer.port),
+                (peer.addr, ep.port),
                 HEADER_LEN + len,
                 build,
             )

@@ -577,6 +577,15 @@ fn node_set(req: &mut Request<'_>, cluster: &Cluster) -> Result {
     node.fwd_addr = fwd_addr.or(node.fwd_addr);
     node.fwd_port = fwd_port.unwrap_or(node.fwd_port);
     node.hb_interval_ms = hb.unwrap_or(node.hb_interval_ms);
+    // Peers forward to a node's control address (they know no other).
+    if node.fwd_addr.is_some_and(|a| a != node.ctl_addr) {
+        let a = req.attr(NODE_FWD_ADDR).or_else(|| req.attr(NODE_CTL_ADDR));
+        return Err(req.fail(
+            c_str!("fwd-addr must be the ctl-addr: peers forward to a node's control address"),
+            a.as_ref(),
+            EINVAL,
+        ));
+    }
     cluster
         .commit(&mut cfg, Some(node), None)
         .map_err(|e| refused(req, e))
