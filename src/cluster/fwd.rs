@@ -763,8 +763,9 @@ impl TunnelRx for FwdRx {
             (self.verified)(dgram.net(), peer.id, &h.tuple, &guard);
             return;
         }
-        // ICMP errors: not forwarded yet.
-        if kind != Inner::Flow || h.ty == EncapType::Verified {
+        // A packet of the flow, or an ICMP error about the server's
+        // packet to the client (the back-end's TCP lowers its path MTU).
+        if kind == Inner::None || h.ty == EncapType::Verified {
             inc(&stats.rx_unknown);
             return;
         }
