@@ -740,15 +740,12 @@ pub(crate) fn icmp_in<'a>(
     if !matches!(pkt.ip_proto(), Some(IPPROTO_ICMP | IPPROTO_ICMPV6)) {
         return Err(pkt);
     }
-    let Some(len) = pkt.ip_len() else {
-        return Err(pkt);
-    };
-    let mut head = [0u8; ICMP_HEAD];
-    let n = len.min(ICMP_HEAD);
-    if pkt.copy_ip(&mut head[..n]).is_none() {
-        return Err(pkt);
-    }
-    let Some(flow) = encap::icmp_error_flow(&head[..n]).filter(|f| f.proto == Proto::Tcp) else {
+    let mut buf = [0u8; ICMP_HEAD];
+    let Some(flow) = pkt
+        .head(&mut buf)
+        .and_then(|(_, head)| encap::icmp_error_flow(head))
+        .filter(|f| f.proto == Proto::Tcp)
+    else {
         return Err(pkt);
     };
     let key = ConnKey::of_tuple(&flow.tuple);
