@@ -44,6 +44,7 @@ use super::{AddrFamily, Config, Service};
 use crate::logic::{
     frame::{self, Tuple},
     handoff::build_req,
+    mss,
     reasm::{Added, Reasm},
     request::{self, Kind, Parse, MAX_HEADER},
 };
@@ -51,8 +52,8 @@ use crate::sys::{
     lock::{new_spinlock_bh, SpinLockBh},
     net::Net,
     netfilter::{
-        drop_request, now_ms, random_u32, tcp_clock_ms, HeldSkb, HookPacket, HookVerdict, ReqInfo,
-        SegSock, TcpSeg,
+        drop_request, now_ms, random_u32, tcp_clock_ms, HeldSkb, HookPacket, HookVerdict, OutPacket,
+        ReqInfo, SegSock, TcpSeg,
     },
     rcu::{self, RcuCell},
     skb::{tcp_flags, Family},
@@ -112,6 +113,8 @@ pub(crate) struct HoldStats {
     pub(crate) fallback_unsent: AtomicU64,
     /// Segments of moved connections dropped by the hook (never reset).
     pub(crate) moved_drop: AtomicU64,
+    /// SYN-ACKs whose MSS option was lowered for the forwarding's overhead.
+    pub(crate) mss_clamped: AtomicU64,
 }
 
 fn inc(c: &AtomicU64) {
@@ -133,6 +136,9 @@ struct SvcEntry {
     front: bool,
     /// A back-end role (backend or both).
     role_backend: bool,
+    /// Its SYN-ACKs' MSS is clamped for the forwarding's overhead: a
+    /// front-end role on a node with a forwarding address.
+    clamp_mss: bool,
 }
 
 /// The services of the namespace held by the front-end, rebuilt on every
@@ -148,6 +154,14 @@ impl Snapshot {
         self.services
             .iter()
             .find(|s| s.front && s.port == dport && s.family == family && &s.addr == daddr)
+    }
+
+    /// The service whose SYN-ACKs from `saddr:sport` have their MSS
+    /// clamped.
+    fn find_clamped(&self, family: Family, saddr: &[u8; 16], sport: u16) -> Option<&SvcEntry> {
+        self.services
+            .iter()
+            .find(|s| s.clamp_mss && s.port == sport && s.family == family && &s.addr == saddr)
     }
 
     /// Whether a TCP service with a back-end role (backend or both) is
@@ -172,7 +186,9 @@ pub(crate) fn build_snapshot(cfg: &Config) -> Result<Option<Snapshot>> {
         return Ok(None);
     }
     let mut services = KVec::with_capacity(n, GFP_KERNEL)?;
+    let fwd = cfg.node.as_ref().is_some_and(|n| n.fwd_addr.is_some());
     for s in cfg.services.iter().filter(held) {
+        let front = s.role != super::ROLE_BACKEND;
         let family = match s.addr.family {
             AddrFamily::V4 => Family::Inet,
             AddrFamily::V6 => Family::Inet6,
@@ -187,8 +203,9 @@ pub(crate) fn build_snapshot(cfg: &Config) -> Result<Option<Snapshot>> {
                 hold_timeout_ms: s.hold_timeout_ms,
                 rules: s.rules.clone(),
                 stats: s.stats.clone(),
-                front: s.role != super::ROLE_BACKEND,
+                front,
                 role_backend: s.role != super::ROLE_FRONTEND,
+                clamp_mss: front && fwd,
             },
             GFP_KERNEL,
         )?;
@@ -498,6 +515,36 @@ pub(crate) fn publish(w: &Worked<Hold>, snap: Option<Snapshot>) -> Result<bool> 
         w.kick();
     }
     Ok(on)
+}
+
+/// The hold's LOCAL_OUT hook (softirq or process context, under RCU): a
+/// SYN-ACK of a service whose connections may be forwarded has its MSS
+/// option lowered to what fits the forwarding's overhead on its route's
+/// MTU (`crate::logic::mss`), counted `mss-clamped`. A malformed header, a
+/// packet without a route, or one whose header cannot be made writable
+/// leaves as it is.
+pub(crate) fn mss_out(w: &Worked<Hold>, pkt: &mut OutPacket<'_>, guard: &rcu::Guard) {
+    let Some(snap) = w.snapshot.get(guard) else {
+        return;
+    };
+    let Some(seg) = pkt.tcp_seg() else {
+        return;
+    };
+    let synack = tcp_flags::SYN | tcp_flags::ACK;
+    if seg.flags & (synack | tcp_flags::RST) != synack {
+        return;
+    }
+    let Some(svc) = snap.find_clamped(seg.family, &seg.saddr, seg.sport) else {
+        return;
+    };
+    let Some(mtu) = pkt.dst_mtu() else {
+        return;
+    };
+    let max = mss::forwarded_mss(mtu, seg.family == Family::Inet6);
+    let r = pkt.rewrite_tcp(&seg, |hdr, mode| mss::clamp(hdr, max, mode));
+    if let Some(Ok(mss::Clamp::Lowered { .. })) = r {
+        inc(&svc.stats.mss_clamped);
+    }
 }
 
 /// Re-injects the segments of a released hold in sequence order (the ACK

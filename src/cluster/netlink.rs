@@ -124,6 +124,7 @@ mod uapi {
     pub(super) const SERVICE_STATS_FALLBACK_TIMEOUT: u16 = 18;
     pub(super) const SERVICE_STATS_FALLBACK_UNSENT: u16 = 19;
     pub(super) const SERVICE_STATS_MOVED_DROP: u16 = 20;
+    pub(super) const SERVICE_STATS_MSS_CLAMPED: u16 = 21;
 
     pub(super) const CONN_SERVICE: u16 = 1;
     pub(super) const CONN_ADDR_FAMILY: u16 = 2;
@@ -816,6 +817,7 @@ fn put_service(w: &mut Writer, s: &Service) -> Result {
             (SERVICE_STATS_FALLBACK_TIMEOUT, &st.fallback_timeout),
             (SERVICE_STATS_FALLBACK_UNSENT, &st.fallback_unsent),
             (SERVICE_STATS_MOVED_DROP, &st.moved_drop),
+            (SERVICE_STATS_MSS_CLAMPED, &st.mss_clamped),
         ] {
             w.put_u64(kind, c.load(Relaxed))?;
         }

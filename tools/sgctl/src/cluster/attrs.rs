@@ -304,6 +304,7 @@ attr_set! {
         FallbackTimeout(u64) = SOCKGROUP_A_SERVICE_STATS_FALLBACK_TIMEOUT,
         FallbackUnsent(u64) = SOCKGROUP_A_SERVICE_STATS_FALLBACK_UNSENT,
         MovedDrop(u64) = SOCKGROUP_A_SERVICE_STATS_MOVED_DROP,
+        MssClamped(u64) = SOCKGROUP_A_SERVICE_STATS_MSS_CLAMPED,
     }
 }
 

@@ -684,6 +684,8 @@ pub struct ServiceStats {
     pub fallback_unsent: u64,
     /// Segments of moved connections dropped (never reset).
     pub moved_drop: u64,
+    /// SYN-ACKs whose MSS was lowered for the forwarding's overhead.
+    pub mss_clamped: u64,
 }
 
 impl ServiceStats {
@@ -711,6 +713,7 @@ impl ServiceStats {
                 ServiceStatsAttr::FallbackTimeout(v) => s.fallback_timeout = *v,
                 ServiceStatsAttr::FallbackUnsent(v) => s.fallback_unsent = *v,
                 ServiceStatsAttr::MovedDrop(v) => s.moved_drop = *v,
+                ServiceStatsAttr::MssClamped(v) => s.mss_clamped = *v,
                 ServiceStatsAttr::Other(_) => {}
             }
         }
@@ -1161,6 +1164,7 @@ pub fn render_service_stats(services: &[Service], indent: &str) -> String {
         "FB-TIMEOUT",
         "FB-UNSENT",
         "MOVED-DROP",
+        "MSS-CLAMPED",
     ]);
     for s in services {
         let Some(c) = &s.stats else { continue };
@@ -1187,6 +1191,7 @@ pub fn render_service_stats(services: &[Service], indent: &str) -> String {
                 c.fallback_timeout,
                 c.fallback_unsent,
                 c.moved_drop,
+                c.mss_clamped,
             ]
             .iter()
             .map(u64::to_string)
