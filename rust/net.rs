@@ -312,6 +312,13 @@ pub struct Pernet<T: PernetState> {
     _p: PhantomData<T>,
 }
 
+/// A netfilter hook function (`nf_hookfn`).
+type HookFn = unsafe extern "C" fn(
+    *mut core::ffi::c_void,
+    *mut bindings::sk_buff,
+    *const bindings::nf_hook_state,
+) -> u32;
+
 /// The callbacks that the kernel calls for a [`PernetState`].
 struct Callbacks<T: PernetState>(PhantomData<T>);
 
@@ -388,14 +395,41 @@ impl<T: PernetState> Callbacks<T> {
         }
     }
 
-    fn hold_out_op(family: Family) -> bindings::nf_hook_ops {
+    /// The ops of a LOCAL_OUT hook `hook` of `family` at `priority`.
+    fn out_op(family: Family, priority: i32, hook: bindings::nf_hookfn) -> bindings::nf_hook_ops {
         bindings::nf_hook_ops {
-            hook: Some(Self::hold_out_hook),
+            hook,
             pf: family.nfproto(),
             hooknum: bindings::nf_inet_hooks_NF_INET_LOCAL_OUT,
-            priority: T::HOLD_OUT_PRIORITY,
+            priority,
             ..Default::default()
         }
+    }
+
+    /// A LOCAL_OUT hook's call: `f` with the namespace's state and the
+    /// packet, whose verdict it returns (`NF_ACCEPT` without a state).
+    ///
+    /// # Safety
+    ///
+    /// `skb` and `state` are the live arguments of a call of a LOCAL_OUT
+    /// hook registered by us.
+    unsafe fn out_call(
+        skb: *mut bindings::sk_buff,
+        state: *const bindings::nf_hook_state,
+        f: impl FnOnce(&T, &Net, &mut OutPacket<'_>, &rcu::Guard) -> OutVerdict,
+    ) -> u32 {
+        // SAFETY: netfilter passes a live `nf_hook_state` whose `net` is the
+        // namespace the packet is in, alive during the hook.
+        let (net, pf) = unsafe { (Net::from_raw((*state).net), (*state).pf) };
+        let guard = rcu::Guard::new();
+        let (Some(st), Some(family)) = (Pernet::<T>::get(net, &guard), Family::from_nfproto(pf))
+        else {
+            return bindings::NF_ACCEPT;
+        };
+        // SAFETY: netfilter passes the live packet it owns at LOCAL_OUT of
+        // `family`, its network header set; the hook returns before it.
+        let mut pkt = unsafe { OutPacket::new(skb, family) };
+        f(st, net, &mut pkt, &guard).raw()
     }
 
     /// The hold's hook at LOCAL_OUT.
@@ -409,27 +443,12 @@ impl<T: PernetState> Callbacks<T> {
         skb: *mut bindings::sk_buff,
         state: *const bindings::nf_hook_state,
     ) -> u32 {
-        // SAFETY: netfilter passes a live `nf_hook_state` whose `net` is the
-        // namespace the packet is in, alive during the hook.
-        let (net, pf) = unsafe { (Net::from_raw((*state).net), (*state).pf) };
-        let guard = rcu::Guard::new();
-        if let (Some(st), Some(family)) = (Pernet::<T>::get(net, &guard), Family::from_nfproto(pf))
-        {
-            // SAFETY: netfilter passes the live packet it owns at LOCAL_OUT
-            // of `family`, its network header set, for this hook's call.
-            let mut pkt = unsafe { OutPacket::new(skb, family) };
-            st.hold_out(net, &mut pkt, &guard);
-        }
-        bindings::NF_ACCEPT
-    }
-
-    fn replay_op(family: Family) -> bindings::nf_hook_ops {
-        bindings::nf_hook_ops {
-            hook: Some(Self::replay_hook),
-            pf: family.nfproto(),
-            hooknum: bindings::nf_inet_hooks_NF_INET_LOCAL_OUT,
-            priority: T::REPLAY_PRIORITY,
-            ..Default::default()
+        // SAFETY: As the caller guarantees.
+        unsafe {
+            Self::out_call(skb, state, |st, net, pkt, guard| {
+                st.hold_out(net, pkt, guard);
+                OutVerdict::Accept
+            })
         }
     }
 
@@ -444,18 +463,8 @@ impl<T: PernetState> Callbacks<T> {
         skb: *mut bindings::sk_buff,
         state: *const bindings::nf_hook_state,
     ) -> u32 {
-        // SAFETY: netfilter passes a live `nf_hook_state` whose `net` is the
-        // namespace the packet is in, alive during the hook.
-        let (net, pf) = unsafe { (Net::from_raw((*state).net), (*state).pf) };
-        let guard = rcu::Guard::new();
-        let (Some(st), Some(family)) = (Pernet::<T>::get(net, &guard), Family::from_nfproto(pf))
-        else {
-            return bindings::NF_ACCEPT;
-        };
-        // SAFETY: netfilter passes the live packet it owns at LOCAL_OUT of
-        // `family`, its network header set; the hook returns before it.
-        let pkt = unsafe { OutPacket::new(skb, family) };
-        st.replay_out(net, &pkt).raw()
+        // SAFETY: As the caller guarantees.
+        unsafe { Self::out_call(skb, state, |st, net, pkt, _| st.replay_out(net, pkt)) }
     }
 
     fn nat_op(family: Family, hooknum: u32) -> bindings::nf_hook_ops {
@@ -567,17 +576,19 @@ impl<T: PernetState> Pernet<T> {
         ];
         // SAFETY: As above.
         unsafe { statics.nat_hooks.get().write(nat_hooks) };
+        let hold_out = Some(Callbacks::<T>::hold_out_hook as HookFn);
         let hold_hooks = [
             Callbacks::<T>::hold_op(Family::Inet),
             Callbacks::<T>::hold_op(Family::Inet6),
-            Callbacks::<T>::hold_out_op(Family::Inet),
-            Callbacks::<T>::hold_out_op(Family::Inet6),
+            Callbacks::<T>::out_op(Family::Inet, T::HOLD_OUT_PRIORITY, hold_out),
+            Callbacks::<T>::out_op(Family::Inet6, T::HOLD_OUT_PRIORITY, hold_out),
         ];
         // SAFETY: As above.
         unsafe { statics.hold_hooks.get().write(hold_hooks) };
+        let replay = Some(Callbacks::<T>::replay_hook as HookFn);
         let replay_hooks = [
-            Callbacks::<T>::replay_op(Family::Inet),
-            Callbacks::<T>::replay_op(Family::Inet6),
+            Callbacks::<T>::out_op(Family::Inet, T::REPLAY_PRIORITY, replay),
+            Callbacks::<T>::out_op(Family::Inet6, T::REPLAY_PRIORITY, replay),
         ];
         // SAFETY: As above.
         unsafe { statics.replay_hooks.get().write(replay_hooks) };

@@ -605,7 +605,11 @@ impl<'a> OutPacket<'a> {
         // SAFETY: As above; the packet's header fields are read while we
         // own it.
         let partial = unsafe {
-            (*self.skb).__bindgen_anon_4.__bindgen_anon_1.as_ref().ip_summed()
+            (*self.skb)
+                .__bindgen_anon_4
+                .__bindgen_anon_1
+                .as_ref()
+                .ip_summed()
                 == bindings::CHECKSUM_PARTIAL as u8
         };
         let mode = if partial {

@@ -98,27 +98,12 @@ proptest! {
 
     #[test]
     fn malformed_options_are_refused_untouched(
-        opts in prop::collection::vec(prop_oneof![
-            4 => any::<u8>(),
-            3 => prop::sample::select(vec![0u8, 1, 2, 3, 4, 5, 6, 8, 10]),
-        ], 0..=40),
+        opts in raw_options(&[0, 1, 2, 3, 4, 5, 6, 8, 10], 3),
         doff_err in 0u8..4,
         pseudo in pseudo_strategy(),
         max in max_strategy(),
     ) {
-        let mut o = opts.clone();
-        while !o.len().is_multiple_of(4) {
-            o.push(1);
-        }
-        let mut b = vec![0u8; 20];
-        b[13] = 0x12;
-        b[12] = (((20 + o.len()) / 4) as u8) << 4;
-        b.extend_from_slice(&o);
-        match doff_err {
-            1 => b[12] = 15 << 4,
-            2 => b[12] = 4 << 4,
-            _ => {}
-        }
+        let mut b = raw_segment(&opts, 0x12, doff_err, &[]);
         fill_check(&mut b, &pseudo);
         let before = b.clone();
         let walk_ok = Options::new(&before).and_then(|o| o.check()).is_ok();
@@ -198,20 +183,10 @@ fn an_mss_option_of_another_length_is_refused() {
 /// limit and 1 of field kind and family, then a generated segment.
 #[test]
 fn fuzz_corpus() {
-    use proptest::strategy::ValueTree;
-    let Some(dir) = std::env::var_os("SOCKGROUP_FUZZ_CORPUS") else {
-        return;
-    };
-    let mut runner = proptest::test_runner::TestRunner::deterministic();
-    for i in 0..64u32 {
-        let seg = seg_strategy().new_tree(&mut runner).unwrap().current();
+    write_seeds(|i, seg| {
         let mut seed = (1000 + 7 * i as u16).to_be_bytes().to_vec();
         seed.push((i % 4) as u8);
         seed.extend_from_slice(&seg.bytes);
-        std::fs::write(
-            std::path::Path::new(&dir).join(format!("seed-{i:02}")),
-            seed,
-        )
-        .unwrap();
-    }
+        seed
+    });
 }

@@ -249,31 +249,14 @@ proptest! {
 
     #[test]
     fn malformed_options_are_refused_untouched(
-        opts in prop::collection::vec(prop_oneof![
-            4 => any::<u8>(),
-            2 => prop::sample::select(vec![0u8, 1, 2, 5, 8, 10, 18, 34, 40]),
-        ], 0..=40),
+        opts in raw_options(&[0, 1, 2, 5, 8, 10, 18, 34, 40], 2),
         doff_err in 0u8..4,
         pseudo in pseudo_strategy(),
         dir in dir_strategy(),
         off in offsets_strategy(),
         payload in prop::collection::vec(any::<u8>(), 0..20),
     ) {
-        let mut o = opts.clone();
-        while !o.len().is_multiple_of(4) {
-            o.push(1);
-        }
-        let mut b = vec![0u8; 20];
-        b[13] = 0x10;
-        b[12] = (((20 + o.len()) / 4) as u8) << 4;
-        b.extend_from_slice(&o);
-        b.extend_from_slice(&payload);
-        // Sometimes a data offset that lies (past the bytes, or under 5).
-        match doff_err {
-            1 => b[12] = 15 << 4,
-            2 => b[12] = 4 << 4,
-            _ => {}
-        }
+        let mut b = raw_segment(&opts, 0x10, doff_err, &payload);
         fill_check(&mut b, &pseudo);
         let before = b.clone();
         let walk = Options::new(&b).and_then(|o| o.check());
@@ -486,21 +469,11 @@ fn malformed_option_errors() {
 /// segment.
 #[test]
 fn fuzz_corpus() {
-    use proptest::strategy::ValueTree;
-    let Some(dir) = std::env::var_os("SOCKGROUP_FUZZ_CORPUS") else {
-        return;
-    };
-    let mut runner = proptest::test_runner::TestRunner::deterministic();
-    for i in 0..64u32 {
-        let seg = seg_strategy().new_tree(&mut runner).unwrap().current();
+    write_seeds(|i, seg| {
         let mut seed = vec![(i % 8) as u8];
         seed.extend_from_slice(&i.wrapping_mul(0x9e37_79b9).to_be_bytes());
         seed.extend_from_slice(&(!i).to_be_bytes());
         seed.extend_from_slice(&seg.bytes);
-        std::fs::write(
-            std::path::Path::new(&dir).join(format!("seed-{i:02}")),
-            seed,
-        )
-        .unwrap();
-    }
+        seed
+    });
 }

@@ -52,8 +52,8 @@ use crate::sys::{
     lock::{new_spinlock_bh, SpinLockBh},
     net::Net,
     netfilter::{
-        drop_request, now_ms, random_u32, tcp_clock_ms, HeldSkb, HookPacket, HookVerdict, OutPacket,
-        ReqInfo, SegSock, TcpSeg,
+        drop_request, now_ms, random_u32, tcp_clock_ms, HeldSkb, HookPacket, HookVerdict,
+        OutPacket, ReqInfo, SegSock, TcpSeg,
     },
     rcu::{self, RcuCell},
     skb::{tcp_flags, Family},

@@ -167,3 +167,54 @@ pub fn seg_strategy() -> impl Strategy<Value = Seg> {
             Seg { bytes: b, opts }
         })
 }
+
+/// A segment with the option bytes `opts` as they come (NOPs after them to
+/// a multiple of 4), the TCP flags `flags`, then `payload`; `doff_err` 1
+/// or 2 makes the data offset lie: past the bytes, or under 5.
+pub fn raw_segment(opts: &[u8], flags: u8, doff_err: u8, payload: &[u8]) -> Vec<u8> {
+    let mut o = opts.to_vec();
+    while !o.len().is_multiple_of(4) {
+        o.push(1);
+    }
+    let mut b = vec![0u8; 20];
+    b[13] = flags;
+    b[12] = (((20 + o.len()) / 4) as u8) << 4;
+    b.extend_from_slice(&o);
+    b.extend_from_slice(payload);
+    match doff_err {
+        1 => b[12] = 15 << 4,
+        2 => b[12] = 4 << 4,
+        _ => {}
+    }
+    b
+}
+
+/// Up to 40 option bytes, each any byte or (`weight` in 4 + `weight`) one
+/// of `likely` (kinds and lengths that make the walker work).
+pub fn raw_options(likely: &[u8], weight: u32) -> impl Strategy<Value = Vec<u8>> {
+    prop::collection::vec(
+        prop_oneof![
+            4 => any::<u8>(),
+            weight => prop::sample::select(likely.to_vec()),
+        ],
+        0..=40,
+    )
+}
+
+/// Writes 64 seeds for a fuzz target into `$SOCKGROUP_FUZZ_CORPUS` (README,
+/// "Fuzzing"), if set: `seed(i, segment)` of generated segments.
+pub fn write_seeds(seed: impl Fn(u32, &Seg) -> Vec<u8>) {
+    use proptest::strategy::ValueTree;
+    let Some(dir) = std::env::var_os("SOCKGROUP_FUZZ_CORPUS") else {
+        return;
+    };
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    for i in 0..64u32 {
+        let seg = seg_strategy().new_tree(&mut runner).unwrap().current();
+        std::fs::write(
+            std::path::Path::new(&dir).join(format!("seed-{i:02}")),
+            seed(i, &seg),
+        )
+        .unwrap();
+    }
+}
