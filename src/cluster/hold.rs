@@ -34,6 +34,11 @@
 //! segments that reach this hook are dropped (`moved-drop`), never answered
 //! by TCP with a reset, until the entry lingers out.
 //!
+//! **MSS clamp (issue 12).** On a node with a forwarding address, a
+//! LOCAL_OUT hook, on with the LOCAL_IN one, lowers the MSS option of the
+//! SYN-ACKs of the front-end services ([`mss_out`]): a connection handed
+//! off has its client's packets forwarded with 108 bytes more in front.
+//!
 //! Decided connections stay listed (for `conn-get`) for 60 s, at most
 //! [`DECIDED_MAX`] of them; later segments of a connection decided local
 //! pass.
