@@ -944,6 +944,12 @@ int sg_skb_ip_len(const struct sk_buff *skb)
 	return skb_is_gso(skb) ? -1 : (int)(skb->len - skb_network_offset(skb));
 }
 
+/* The MTU of the packet's route; 0 without one. */
+unsigned int sg_skb_dst_mtu(const struct sk_buff *skb)
+{
+	return skb_dst(skb) ? dst_mtu(skb_dst(skb)) : 0;
+}
+
 /*
  * Copies the IP packet; where a CHECKSUM_PARTIAL transport checksum starts
  * in the copy (-1: none) and its field's offset from there.

@@ -223,6 +223,7 @@ void sg_skb_reset_network_header(struct sk_buff *skb);
 
 /* UDP tunnel sockets and forwarded packets */
 int sg_skb_ip_len(const struct sk_buff *skb);
+unsigned int sg_skb_dst_mtu(const struct sk_buff *skb);
 int sg_skb_copy_ip(const struct sk_buff *skb, void *to, int len, int *csum_start, int *csum_off);
 bool sg_skb_ip_saddr(const struct sk_buff *skb, u8 out[16]);
 int sg_skb_linearize(struct sk_buff *skb);

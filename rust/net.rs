@@ -95,8 +95,9 @@ pub struct PernetStatic {
     hooks: Opaque<[bindings::nf_hook_ops; 2]>,
     /// Destination NAT hooks: IPv4 and IPv6, PRE_ROUTING and LOCAL_OUT.
     nat_hooks: Opaque<[bindings::nf_hook_ops; 4]>,
-    /// The front-end hold's LOCAL_IN hooks: IPv4 and IPv6.
-    hold_hooks: Opaque<[bindings::nf_hook_ops; 2]>,
+    /// The front-end hold's hooks: at LOCAL_IN, IPv4 and IPv6, then at
+    /// LOCAL_OUT (its SYN-ACKs' MSS clamp), IPv4 and IPv6.
+    hold_hooks: Opaque<[bindings::nf_hook_ops; 4]>,
     /// The back-end replay's LOCAL_OUT hooks: IPv4 and IPv6.
     replay_hooks: Opaque<[bindings::nf_hook_ops; 2]>,
     /// Set once `register_pernet_subsys` returned, cleared before the
@@ -151,7 +152,7 @@ impl PernetStatic {
             Family::Inet => 0,
             Family::Inet6 => 1,
         };
-        // SAFETY: In bounds of the array of 2.
+        // SAFETY: In bounds of the array of 4 (its LOCAL_IN ones).
         unsafe { self.hold_hooks().add(i) }
     }
 
@@ -261,6 +262,13 @@ pub trait PernetState: Send + Sync + Sized + 'static {
     /// namespace (softirq, under RCU: `guard`).
     fn hold_in<'a>(&self, net: &Net, pkt: HookPacket<'a>, guard: &rcu::Guard) -> HookVerdict<'a>;
 
+    /// Priority of the hold's hooks at LOCAL_OUT.
+    const HOLD_OUT_PRIORITY: i32;
+
+    /// The hold's hook at LOCAL_OUT, on with its LOCAL_IN hook (softirq or
+    /// process context, under RCU); it may rewrite the packet's TCP header.
+    fn hold_out(&self, net: &Net, pkt: &mut OutPacket<'_>, guard: &rcu::Guard);
+
     /// Priority of the replay hooks at LOCAL_OUT.
     const REPLAY_PRIORITY: i32;
 
@@ -303,6 +311,13 @@ pub struct Pernet<T: PernetState> {
     ops: Pin<KBox<Opaque<bindings::pernet_operations>>>,
     _p: PhantomData<T>,
 }
+
+/// A netfilter hook function (`nf_hookfn`).
+type HookFn = unsafe extern "C" fn(
+    *mut core::ffi::c_void,
+    *mut bindings::sk_buff,
+    *const bindings::nf_hook_state,
+) -> u32;
 
 /// The callbacks that the kernel calls for a [`PernetState`].
 struct Callbacks<T: PernetState>(PhantomData<T>);
@@ -380,13 +395,60 @@ impl<T: PernetState> Callbacks<T> {
         }
     }
 
-    fn replay_op(family: Family) -> bindings::nf_hook_ops {
+    /// The ops of a LOCAL_OUT hook `hook` of `family` at `priority`.
+    fn out_op(family: Family, priority: i32, hook: bindings::nf_hookfn) -> bindings::nf_hook_ops {
         bindings::nf_hook_ops {
-            hook: Some(Self::replay_hook),
+            hook,
             pf: family.nfproto(),
             hooknum: bindings::nf_inet_hooks_NF_INET_LOCAL_OUT,
-            priority: T::REPLAY_PRIORITY,
+            priority,
             ..Default::default()
+        }
+    }
+
+    /// A LOCAL_OUT hook's call: `f` with the namespace's state and the
+    /// packet, whose verdict it returns (`NF_ACCEPT` without a state).
+    ///
+    /// # Safety
+    ///
+    /// `skb` and `state` are the live arguments of a call of a LOCAL_OUT
+    /// hook registered by us.
+    unsafe fn out_call(
+        skb: *mut bindings::sk_buff,
+        state: *const bindings::nf_hook_state,
+        f: impl FnOnce(&T, &Net, &mut OutPacket<'_>, &rcu::Guard) -> OutVerdict,
+    ) -> u32 {
+        // SAFETY: netfilter passes a live `nf_hook_state` whose `net` is the
+        // namespace the packet is in, alive during the hook.
+        let (net, pf) = unsafe { (Net::from_raw((*state).net), (*state).pf) };
+        let guard = rcu::Guard::new();
+        let (Some(st), Some(family)) = (Pernet::<T>::get(net, &guard), Family::from_nfproto(pf))
+        else {
+            return bindings::NF_ACCEPT;
+        };
+        // SAFETY: netfilter passes the live packet it owns at LOCAL_OUT of
+        // `family`, its network header set; the hook returns before it.
+        let mut pkt = unsafe { OutPacket::new(skb, family) };
+        f(st, net, &mut pkt, &guard).raw()
+    }
+
+    /// The hold's hook at LOCAL_OUT.
+    ///
+    /// # Safety
+    ///
+    /// Only netfilter calls it, with a live packet and hook state, for hook
+    /// ops of `hold_hooks` (LOCAL_OUT).
+    unsafe extern "C" fn hold_out_hook(
+        _priv: *mut core::ffi::c_void,
+        skb: *mut bindings::sk_buff,
+        state: *const bindings::nf_hook_state,
+    ) -> u32 {
+        // SAFETY: As the caller guarantees.
+        unsafe {
+            Self::out_call(skb, state, |st, net, pkt, guard| {
+                st.hold_out(net, pkt, guard);
+                OutVerdict::Accept
+            })
         }
     }
 
@@ -401,18 +463,8 @@ impl<T: PernetState> Callbacks<T> {
         skb: *mut bindings::sk_buff,
         state: *const bindings::nf_hook_state,
     ) -> u32 {
-        // SAFETY: netfilter passes a live `nf_hook_state` whose `net` is the
-        // namespace the packet is in, alive during the hook.
-        let (net, pf) = unsafe { (Net::from_raw((*state).net), (*state).pf) };
-        let guard = rcu::Guard::new();
-        let (Some(st), Some(family)) = (Pernet::<T>::get(net, &guard), Family::from_nfproto(pf))
-        else {
-            return bindings::NF_ACCEPT;
-        };
-        // SAFETY: netfilter passes the live packet it owns at LOCAL_OUT of
-        // `family`, its network header set; the hook returns before it.
-        let pkt = unsafe { OutPacket::new(skb, family) };
-        st.replay_out(net, &pkt).raw()
+        // SAFETY: As the caller guarantees.
+        unsafe { Self::out_call(skb, state, |st, net, pkt, _| st.replay_out(net, pkt)) }
     }
 
     fn nat_op(family: Family, hooknum: u32) -> bindings::nf_hook_ops {
@@ -524,15 +576,19 @@ impl<T: PernetState> Pernet<T> {
         ];
         // SAFETY: As above.
         unsafe { statics.nat_hooks.get().write(nat_hooks) };
+        let hold_out = Some(Callbacks::<T>::hold_out_hook as HookFn);
         let hold_hooks = [
             Callbacks::<T>::hold_op(Family::Inet),
             Callbacks::<T>::hold_op(Family::Inet6),
+            Callbacks::<T>::out_op(Family::Inet, T::HOLD_OUT_PRIORITY, hold_out),
+            Callbacks::<T>::out_op(Family::Inet6, T::HOLD_OUT_PRIORITY, hold_out),
         ];
         // SAFETY: As above.
         unsafe { statics.hold_hooks.get().write(hold_hooks) };
+        let replay = Some(Callbacks::<T>::replay_hook as HookFn);
         let replay_hooks = [
-            Callbacks::<T>::replay_op(Family::Inet),
-            Callbacks::<T>::replay_op(Family::Inet6),
+            Callbacks::<T>::out_op(Family::Inet, T::REPLAY_PRIORITY, replay),
+            Callbacks::<T>::out_op(Family::Inet6, T::REPLAY_PRIORITY, replay),
         ];
         // SAFETY: As above.
         unsafe { statics.replay_hooks.get().write(replay_hooks) };
@@ -651,20 +707,21 @@ impl<T: PernetState> Pernet<T> {
     /// idempotent). `Err(EOPNOTSUPP)` when turning on and `net` has no state
     /// (any more); off always succeeds.
     pub fn set_hold(net: &Net, on: bool) -> Result {
-        Self::set_hooks(net, on, T::statics().hold_hooks(), |slot| &slot.hold)
+        Self::set_hooks(net, on, T::statics().hold_hooks(), 4, |slot| &slot.hold)
     }
 
     /// Turns the replay hooks on or off for `net`, as [`Pernet::set_hold`].
     pub fn set_replay(net: &Net, on: bool) -> Result {
-        Self::set_hooks(net, on, T::statics().replay_hooks(), |slot| &slot.replay)
+        Self::set_hooks(net, on, T::statics().replay_hooks(), 2, |slot| &slot.replay)
     }
 
-    /// Registers or unregisters the two hook ops at `ops` (IPv4 and IPv6,
-    /// in static memory) for `net`, as the slot's flag `flag` says they are.
+    /// Registers or unregisters the `n` hook ops at `ops` (in static
+    /// memory) for `net`, as the slot's flag `flag` says they are.
     fn set_hooks(
         net: &Net,
         on: bool,
         ops: *const bindings::nf_hook_ops,
+        n: u32,
         flag: impl Fn(&Slot<T>) -> &AtomicBool,
     ) -> Result {
         // A reference keeps the namespace from being torn down while we
@@ -696,7 +753,7 @@ impl<T: PernetState> Pernet<T> {
                     // until the module goes, after `pre_exit` (which checks
                     // the flag under the lock we hold) unregistered them.
                     let r =
-                        to_result(unsafe { bindings::nf_register_net_hooks(net.as_ptr(), ops, 2) });
+                        to_result(unsafe { bindings::nf_register_net_hooks(net.as_ptr(), ops, n) });
                     if r.is_ok() {
                         flag.store(true, Ordering::Release);
                     }
@@ -706,7 +763,7 @@ impl<T: PernetState> Pernet<T> {
                     // under way end before `exit`, or run with the state
                     // still published and alive (it is the namespace's
                     // until `exit`).
-                    unsafe { bindings::nf_unregister_net_hooks(net.as_ptr(), ops, 2) };
+                    unsafe { bindings::nf_unregister_net_hooks(net.as_ptr(), ops, n) };
                     flag.store(false, Ordering::Release);
                     Ok(())
                 }
@@ -890,7 +947,7 @@ impl<T: PernetState> Pernet<T> {
             // SAFETY: `set_hold` registered them (the flag, under the lock).
             // Calls under way end before `exit`.
             unsafe {
-                bindings::nf_unregister_net_hooks(net.as_ptr(), T::statics().hold_hooks(), 2)
+                bindings::nf_unregister_net_hooks(net.as_ptr(), T::statics().hold_hooks(), 4)
             };
         }
         if slot.replay.swap(false, Ordering::AcqRel) {

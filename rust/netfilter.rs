@@ -15,6 +15,7 @@ use super::{
     skb::{Family, SkBuff},
     tcp::ReqSock,
 };
+use crate::logic::xlate::CsumMode;
 use core::{marker::PhantomData, ptr::NonNull};
 
 /// A TCP segment's header fields, host order; addresses network order
@@ -560,13 +561,15 @@ pub fn random_u32() -> u32 {
     unsafe { bindings::sg_get_random_u32() }
 }
 
-/// A packet leaving through LOCAL_OUT, in the replay hook: read only; the
-/// hook's verdict ([`OutVerdict`]) lets it go on or drops it.
+/// A packet leaving through LOCAL_OUT, in the replay hook or the hold's:
+/// read, or its TCP header rewritten in place ([`OutPacket::rewrite_tcp`]);
+/// the hook's verdict ([`OutVerdict`]) lets it go on or drops it.
 ///
 /// # Invariants
 ///
 /// `skb` is the live packet of a call of a LOCAL_OUT hook of `family`,
-/// its network header set, for `'a`.
+/// its network header set, for `'a`; the hook may modify it (netfilter
+/// hands the packet to one hook at a time).
 pub struct OutPacket<'a> {
     skb: *mut bindings::sk_buff,
     family: Family,
@@ -630,6 +633,66 @@ impl<'a> OutPacket<'a> {
             return None;
         }
         Some(TcpSeg::from_raw(self.family, &s))
+    }
+
+    /// The MTU of its route (`dst_mtu`), `None` without a route.
+    pub fn dst_mtu(&self) -> Option<u32> {
+        // SAFETY: By the type invariant the packet is alive; its route, if
+        // any, is held by it.
+        match unsafe { bindings::sg_skb_dst_mtu(self.skb) } {
+            0 => None,
+            mtu => Some(mtu),
+        }
+    }
+
+    /// Lends `f` the TCP header of segment `seg` (read from this packet:
+    /// from its first byte to the payload), made writable in place, with
+    /// what its checksum field holds: [`CsumMode::PseudoOnly`] for a
+    /// `CHECKSUM_PARTIAL` packet (as TCP builds its SYN-ACKs: the device
+    /// or `skb_checksum_help` sums the header later), else the full
+    /// checksum. `None` (nothing changed) when the header could not be made
+    /// writable (`skb_ensure_writable`: no memory to copy a shared or
+    /// cloned head), or `seg` does not fit the packet any more.
+    ///
+    /// `f` must not change the header's length: the packet's lengths and
+    /// a partial checksum's pseudo-header sum stay as they are.
+    pub fn rewrite_tcp<R>(
+        &mut self,
+        seg: &TcpSeg,
+        f: impl FnOnce(&mut [u8], CsumMode) -> R,
+    ) -> Option<R> {
+        let end = seg.payload_off;
+        let hlen = end.checked_sub(seg.thoff)? as usize;
+        // SAFETY: By the type invariant the hook owns the live packet and
+        // may modify it; the helper pulls the first `end` bytes from the
+        // data (the network header at LOCAL_OUT) into the linear head and
+        // unshares it (a clone's or shared head is copied), or fails.
+        if unsafe { bindings::skb_ensure_writable(self.skb, end) } != 0 {
+            return None;
+        }
+        // SAFETY: As above; the packet's header fields are read while we
+        // own it.
+        let partial = unsafe {
+            (*self.skb)
+                .__bindgen_anon_4
+                .__bindgen_anon_1
+                .as_ref()
+                .ip_summed()
+                == bindings::CHECKSUM_PARTIAL as u8
+        };
+        let mode = if partial {
+            CsumMode::PseudoOnly
+        } else {
+            CsumMode::Full
+        };
+        // SAFETY: `skb_ensure_writable` succeeded: the first `end` bytes
+        // from `data` are linear, writable and ours (the head is not
+        // shared), so `[thoff, end)` is a valid exclusive slice for the
+        // call, which outlives no borrow of the packet (`&mut self`).
+        let hdr = unsafe {
+            core::slice::from_raw_parts_mut((*self.skb).data.add(seg.thoff as usize), hlen)
+        };
+        Some(f(hdr, mode))
     }
 
     /// The socket that sent it (`skb->sk`).

@@ -25,6 +25,11 @@ sockets), so that what is checked is what an application sees.
   hold.py big HOST PORT           a header block over 16 KiB, answer checked.
   hold.py h2 HOST PORT            the HTTP/2 connection preface.
   hold.py tls HOST PORT [SNI]     a TLS ClientHello (with SNI NAME, or none).
+  hold.py mss HOST PORT            a connection, a request, answer checked;
+                                  prints the MSS the server's SYN-ACK
+                                  announced, as the client's socket took it
+                                  (TCP_MAXSEG, plus the timestamp option's
+                                  12 bytes when they were agreed).
   hold.py compare SS CONNS PORTS ADDR DPORT  the learned state of the connections whose
                                   client (ADDR) ports are in PORTS (a JSON list),
                                   from `sgctl cluster conns --json` (CONNS),
@@ -292,6 +297,23 @@ def conns(host, port, n, keep):
         wait_killed(socks)
 
 
+# struct tcp_info (include/uapi/linux/tcp.h): tcpi_options is its 6th byte.
+TCPI_OPTIONS_AT = 5
+TCPI_OPT_TIMESTAMPS = 1
+
+
+def mss(host, port):
+    s = connect(host, port)
+    req = request("/mss")
+    s.sendall(req)
+    check_answer(s, req)
+    seg = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG)
+    opts = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)[TCPI_OPTIONS_AT]
+    ts = 12 if opts & TCPI_OPT_TIMESTAMPS else 0
+    print(json.dumps({"sport": s.getsockname()[1], "mss": seg + ts, "maxseg": seg}))
+    s.close()
+
+
 def write_ports(path, ports):
     with open(path + ".tmp", "w") as f:
         json.dump(ports, f)
@@ -424,6 +446,8 @@ def main(argv):
         h2(args[0], int(args[1]))
     elif cmd == "tls":
         tls(args[0], int(args[1]), args[2] if len(args) > 2 else None)
+    elif cmd == "mss":
+        mss(args[0], int(args[1]))
     elif cmd == "compare":
         compare(*args)
     else:

@@ -8,7 +8,7 @@ use crate::groups::NetGroups;
 use crate::sys::{
     net::{
         NatTarget, Net, Pernet, PernetState, PernetStatic, SeqFile, NF_IP_PRI_CONNTRACK_HELPER,
-        NF_IP_PRI_RAW,
+        NF_IP_PRI_FILTER, NF_IP_PRI_RAW,
     },
     netfilter::{HookPacket, HookVerdict, OutPacket, OutVerdict},
     rcu::Guard,
@@ -112,6 +112,13 @@ impl PernetState for NetState {
 
     fn hold_in<'a>(&self, net: &Net, pkt: HookPacket<'a>, guard: &Guard) -> HookVerdict<'a> {
         self.cluster.hold_in(net, pkt, guard)
+    }
+
+    // After the filter table (a SYN-ACK it drops is not counted clamped).
+    const HOLD_OUT_PRIORITY: i32 = NF_IP_PRI_FILTER + 1;
+
+    fn hold_out(&self, _net: &Net, pkt: &mut OutPacket<'_>, guard: &Guard) {
+        self.cluster.hold_out(pkt, guard)
     }
 
     // Before conntrack, and before any other hook a dropped SYN-ACK or RST

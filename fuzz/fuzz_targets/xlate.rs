@@ -8,15 +8,12 @@
 
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-use sockgroup_logic::xlate::{
-    header_len, pseudo_partial, tcp_checksum, translate, CsumMode, Dir, Offsets, Options, Pseudo,
-    TCP_OPTS_MAX,
-};
+#[path = "tcp_common.rs"]
+mod tcp_common;
 
-fn check_of(b: &[u8]) -> Option<[u8; 2]> {
-    b.get(16..18)?.try_into().ok()
-}
+use libfuzzer_sys::fuzz_target;
+use sockgroup_logic::xlate::{header_len, translate, Dir, Offsets, Options, TCP_OPTS_MAX};
+use tcp_common::{assert_check, mode_and_pseudo, with_check};
 
 fuzz_target!(|data: &[u8]| {
     // Header: bit 0 the direction, bit 1 the field's kind, bit 2 the
@@ -29,16 +26,7 @@ fuzz_target!(|data: &[u8]| {
     } else {
         Dir::ToClient
     };
-    let mode = if cfg[0] & 2 == 0 {
-        CsumMode::Full
-    } else {
-        CsumMode::PseudoOnly
-    };
-    let pseudo = if cfg[0] & 4 == 0 {
-        Pseudo::V4([192, 0, 2, 1], [198, 51, 100, 7])
-    } else {
-        Pseudo::V6([0x20; 16], [0xfd; 16])
-    };
+    let (mode, pseudo) = mode_and_pseudo(cfg[0] & 2 != 0, cfg[0] & 4 != 0);
     let off = Offsets {
         seq: u32::from_be_bytes([cfg[1], cfg[2], cfg[3], cfg[4]]),
         ts: u32::from_be_bytes([cfg[5], cfg[6], cfg[7], cfg[8]]),
@@ -55,25 +43,12 @@ fuzz_target!(|data: &[u8]| {
         assert!(n <= TCP_OPTS_MAX / 2);
     }
 
-    let mut b = seg.to_vec();
-    let len = b.len() as u32;
-    if let Some(c) = b.get_mut(16..18) {
-        let v = match mode {
-            CsumMode::Full => tcp_checksum(&pseudo, seg),
-            CsumMode::PseudoOnly => pseudo_partial(&pseudo, len),
-        };
-        c.copy_from_slice(&v.to_be_bytes());
-    }
+    let mut b = with_check(seg, &pseudo, mode);
     let before = b.clone();
     match translate(&mut b, dir, off, mode) {
         Err(_) => assert_eq!(b, before),
         Ok(_) => {
-            match mode {
-                CsumMode::Full => {
-                    assert_eq!(check_of(&b), Some(tcp_checksum(&pseudo, &b).to_be_bytes()))
-                }
-                CsumMode::PseudoOnly => assert_eq!(check_of(&b), check_of(&before)),
-            }
+            assert_check(&b, &before, &pseudo, mode);
             translate(&mut b, dir, off.inverse(), mode).unwrap();
             assert_eq!(b, before);
         }

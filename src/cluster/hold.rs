@@ -34,6 +34,11 @@
 //! segments that reach this hook are dropped (`moved-drop`), never answered
 //! by TCP with a reset, until the entry lingers out.
 //!
+//! **MSS clamp (issue 12).** On a node with a forwarding address, a
+//! LOCAL_OUT hook, on with the LOCAL_IN one, lowers the MSS option of the
+//! SYN-ACKs of the front-end services ([`mss_out`]): a connection handed
+//! off has its client's packets forwarded with 108 bytes more in front.
+//!
 //! Decided connections stay listed (for `conn-get`) for 60 s, at most
 //! [`DECIDED_MAX`] of them; later segments of a connection decided local
 //! pass.
@@ -46,6 +51,7 @@ use crate::logic::{
     encap::{self, EncapType, Proto},
     frame::{self, Tuple},
     handoff::build_req,
+    mss,
     reasm::{Added, Reasm},
     request::{self, Kind, Parse, MAX_HEADER},
 };
@@ -54,7 +60,7 @@ use crate::sys::{
     net::Net,
     netfilter::{
         drop_request, now_ms, random_u32, tcp_clock_ms, HeldSkb, HookPacket, HookVerdict, IpPacket,
-        ReqInfo, SegSock, TcpSeg,
+        OutPacket, ReqInfo, SegSock, TcpSeg,
     },
     rcu::{self, RcuCell},
     skb::{tcp_flags, Family},
@@ -132,6 +138,8 @@ pub(crate) struct HoldStats {
     /// Moved connections that ended (the back-end's TERM): they linger,
     /// then go.
     pub(crate) ended: AtomicU64,
+    /// SYN-ACKs whose MSS option was lowered for the forwarding's overhead.
+    pub(crate) mss_clamped: AtomicU64,
 }
 
 fn inc(c: &AtomicU64) {
@@ -153,6 +161,9 @@ struct SvcEntry {
     front: bool,
     /// A back-end role (backend or both).
     role_backend: bool,
+    /// Its SYN-ACKs' MSS is clamped for the forwarding's overhead: a
+    /// front-end role on a node with a forwarding address.
+    clamp_mss: bool,
 }
 
 /// The services of the namespace held by the front-end, rebuilt on every
@@ -168,6 +179,14 @@ impl Snapshot {
         self.services
             .iter()
             .find(|s| s.front && s.port == dport && s.family == family && &s.addr == daddr)
+    }
+
+    /// The service whose SYN-ACKs from `saddr:sport` have their MSS
+    /// clamped.
+    fn find_clamped(&self, family: Family, saddr: &[u8; 16], sport: u16) -> Option<&SvcEntry> {
+        self.services
+            .iter()
+            .find(|s| s.clamp_mss && s.port == sport && s.family == family && &s.addr == saddr)
     }
 
     /// Whether a TCP service with a back-end role (backend or both) is
@@ -192,7 +211,9 @@ pub(crate) fn build_snapshot(cfg: &Config) -> Result<Option<Snapshot>> {
         return Ok(None);
     }
     let mut services = KVec::with_capacity(n, GFP_KERNEL)?;
+    let fwd = cfg.node.as_ref().is_some_and(|n| n.fwd_addr.is_some());
     for s in cfg.services.iter().filter(held) {
+        let front = s.role != super::ROLE_BACKEND;
         let family = match s.addr.family {
             AddrFamily::V4 => Family::Inet,
             AddrFamily::V6 => Family::Inet6,
@@ -207,8 +228,9 @@ pub(crate) fn build_snapshot(cfg: &Config) -> Result<Option<Snapshot>> {
                 hold_timeout_ms: s.hold_timeout_ms,
                 rules: s.rules.clone(),
                 stats: s.stats.clone(),
-                front: s.role != super::ROLE_BACKEND,
+                front,
                 role_backend: s.role != super::ROLE_FRONTEND,
+                clamp_mss: front && fwd,
             },
             GFP_KERNEL,
         )?;
@@ -527,6 +549,36 @@ pub(crate) fn publish(w: &Worked<Hold>, snap: Option<Snapshot>) -> Result<bool> 
         w.kick();
     }
     Ok(on)
+}
+
+/// The hold's LOCAL_OUT hook (softirq or process context, under RCU): a
+/// SYN-ACK of a service whose connections may be forwarded has its MSS
+/// option lowered to what fits the forwarding's overhead on its route's
+/// MTU (`crate::logic::mss`), counted `mss-clamped`. A malformed header, a
+/// packet without a route, or one whose header cannot be made writable
+/// leaves as it is.
+pub(crate) fn mss_out(w: &Worked<Hold>, pkt: &mut OutPacket<'_>, guard: &rcu::Guard) {
+    let Some(snap) = w.snapshot.get(guard) else {
+        return;
+    };
+    let Some(seg) = pkt.tcp_seg() else {
+        return;
+    };
+    let synack = tcp_flags::SYN | tcp_flags::ACK;
+    if seg.flags & (synack | tcp_flags::RST) != synack {
+        return;
+    }
+    let Some(svc) = snap.find_clamped(seg.family, &seg.saddr, seg.sport) else {
+        return;
+    };
+    let Some(mtu) = pkt.dst_mtu() else {
+        return;
+    };
+    let max = mss::forwarded_mss(mtu, seg.family == Family::Inet6);
+    let r = pkt.rewrite_tcp(&seg, |hdr, mode| mss::clamp(hdr, max, mode));
+    if let Some(Ok(mss::Clamp::Lowered { .. })) = r {
+        inc(&svc.stats.mss_clamped);
+    }
 }
 
 /// Re-injects the segments of a released hold in sequence order (the ACK

@@ -33,7 +33,7 @@ use crate::netns::NetState;
 use crate::sys::{
     mem::zeroize,
     net::{Net, Pernet},
-    netfilter::{HookPacket, HookVerdict},
+    netfilter::{HookPacket, HookVerdict, OutPacket},
     rcu,
     work::Worked,
 };
@@ -354,6 +354,12 @@ impl Cluster {
             Err(pkt) => pkt,
         };
         hold::hold_in(&self.hold, net, pkt, guard, up, &self.channels, &self.fwd)
+    }
+
+    /// The hold's LOCAL_OUT hook (softirq or process context, under RCU):
+    /// the MSS clamp of the services' SYN-ACKs.
+    pub(crate) fn hold_out(&self, pkt: &mut OutPacket<'_>, guard: &rcu::Guard) {
+        hold::mss_out(&self.hold, pkt, guard);
     }
 
     /// A message of the channels (process context, under RCU: nothing

@@ -126,6 +126,7 @@ mod uapi {
     pub(super) const SERVICE_STATS_MOVED_DROP: u16 = 20;
     pub(super) const SERVICE_STATS_MOVED_FWD: u16 = 21;
     pub(super) const SERVICE_STATS_ENDED: u16 = 22;
+    pub(super) const SERVICE_STATS_MSS_CLAMPED: u16 = 23;
 
     pub(super) const CONN_SERVICE: u16 = 1;
     pub(super) const CONN_ADDR_FAMILY: u16 = 2;
@@ -841,6 +842,7 @@ fn put_service(w: &mut Writer, s: &Service) -> Result {
             (SERVICE_STATS_MOVED_DROP, &st.moved_drop),
             (SERVICE_STATS_MOVED_FWD, &st.moved_fwd),
             (SERVICE_STATS_ENDED, &st.ended),
+            (SERVICE_STATS_MSS_CLAMPED, &st.mss_clamped),
         ] {
             w.put_u64(kind, c.load(Relaxed))?;
         }

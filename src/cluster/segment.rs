@@ -21,7 +21,9 @@
 //! Pure: no allocation, no panic on any input, no `unsafe`.
 
 use super::frame::{Family, HandoffReq};
-use super::xlate::{sum_at, tcp_checksum, Pseudo, OPT_NOP, OPT_TS, PROTO_TCP, TCP_HDR_MIN};
+use super::xlate::{
+    sum_at, tcp_checksum, Pseudo, OPT_MSS, OPT_NOP, OPT_TS, PROTO_TCP, TCP_HDR_MIN,
+};
 
 /// Bytes of an IPv4 header without options.
 pub const IPV4_HDR_LEN: usize = 20;
@@ -55,8 +57,7 @@ pub mod flags {
     pub const CWR: u8 = 0x80;
 }
 
-/// Option kinds (NOP and timestamps: `xlate`'s).
-const OPT_MSS: u8 = 2;
+/// Option kinds (MSS, NOP and timestamps: `xlate`'s).
 const OPT_WS: u8 = 3;
 const OPT_SACK_PERM: u8 = 4;
 

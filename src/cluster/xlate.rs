@@ -47,6 +47,8 @@ pub const TCP_OPTS_MAX: usize = 40;
 pub const OPT_EOL: u8 = 0;
 /// No operation (padding).
 pub const OPT_NOP: u8 = 1;
+/// Maximum segment size (RFC 9293).
+pub const OPT_MSS: u8 = 2;
 /// Selective acknowledgement blocks (RFC 2018).
 pub const OPT_SACK: u8 = 5;
 /// Timestamps (RFC 7323).
@@ -255,6 +257,13 @@ fn sum_words(bytes: &[u8]) -> u16 {
 /// `old` and `new` should have the same length.
 pub fn csum_replace(check: u16, old: &[u8], new: &[u8]) -> u16 {
     !oc_add(oc_add(!check, !sum_words(old)), sum_words(new))
+}
+
+/// A checksum field `check` after the covered bytes `old`, at offset `at`
+/// of the summed data (even or odd), became `new` (RFC 1624 equation 3; a
+/// field at an odd offset is summed byte-swapped, RFC 1071).
+pub fn csum_replace_at(check: u16, at: usize, old: &[u8], new: &[u8]) -> u16 {
+    !oc_add(oc_add(!check, !sum_at(at, old)), sum_at(at, new))
 }
 
 /// The pseudo-header of a TCP segment.

@@ -51,6 +51,10 @@ pub mod xlate;
 #[path = "../cluster/segment.rs"]
 pub mod segment;
 
+// The MSS clamp of the front-end's SYN-ACKs for forwarded connections.
+#[path = "../cluster/mss.rs"]
+pub mod mss;
+
 // The pinning of UDP flows to the nodes that serve them (seed 004).
 #[path = "../cluster/flows.rs"]
 pub mod flows;

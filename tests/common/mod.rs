@@ -6,6 +6,8 @@
 // Each test file uses a part of this module.
 #![allow(dead_code)]
 
+pub mod tcp;
+
 use hmac::{Hmac, Mac as _};
 use proptest::prelude::*;
 use sha2::Sha256;

@@ -306,6 +306,7 @@ attr_set! {
         MovedDrop(u64) = SOCKGROUP_A_SERVICE_STATS_MOVED_DROP,
         MovedFwd(u64) = SOCKGROUP_A_SERVICE_STATS_MOVED_FWD,
         Ended(u64) = SOCKGROUP_A_SERVICE_STATS_ENDED,
+        MssClamped(u64) = SOCKGROUP_A_SERVICE_STATS_MSS_CLAMPED,
     }
 }
 

@@ -686,6 +686,8 @@ pub struct ServiceStats {
     pub moved_drop: u64,
     pub moved_fwd: u64,
     pub ended: u64,
+    /// SYN-ACKs whose MSS was lowered for the forwarding's overhead.
+    pub mss_clamped: u64,
 }
 
 impl ServiceStats {
@@ -715,6 +717,7 @@ impl ServiceStats {
                 ServiceStatsAttr::MovedDrop(v) => s.moved_drop = *v,
                 ServiceStatsAttr::MovedFwd(v) => s.moved_fwd = *v,
                 ServiceStatsAttr::Ended(v) => s.ended = *v,
+                ServiceStatsAttr::MssClamped(v) => s.mss_clamped = *v,
                 ServiceStatsAttr::Other(_) => {}
             }
         }
@@ -1208,6 +1211,7 @@ pub fn render_service_stats(services: &[Service], indent: &str) -> String {
         "MOVED-DROP",
         "MOVED-FWD",
         "ENDED",
+        "MSS-CLAMPED",
     ]);
     for s in services {
         let Some(c) = &s.stats else { continue };
@@ -1236,6 +1240,7 @@ pub fn render_service_stats(services: &[Service], indent: &str) -> String {
                 c.moved_drop,
                 c.moved_fwd,
                 c.ended,
+                c.mss_clamped,
             ]
             .iter()
             .map(u64::to_string)

@@ -306,7 +306,8 @@ fn service_new() {
 
 #[test]
 fn service_replies_carry_hold_timeout_and_counters() {
-    let counters: Vec<Vec<u8>> = (SOCKGROUP_A_SERVICE_STATS_HELD..=SOCKGROUP_A_SERVICE_STATS_ENDED)
+    let counters: Vec<Vec<u8>> = (SOCKGROUP_A_SERVICE_STATS_HELD
+        ..=SOCKGROUP_A_SERVICE_STATS_MSS_CLAMPED)
         .map(|k| nla(k, &u64b(100 + u64::from(k))))
         .chain(std::iter::once(nla(99, &u64b(7))))
         .collect();
@@ -358,9 +359,10 @@ fn service_replies_carry_hold_timeout_and_counters() {
             c.fallback_peer_down,
             c.fallback_timeout,
             c.fallback_unsent,
-            c.moved_drop
+            c.moved_drop,
+            c.mss_clamped
         ),
-        (115, 116, 117, 118, 119, 120)
+        (115, 116, 117, 118, 119, 120, 123)
     );
     assert_eq!((c.moved_fwd, c.ended), (121, 122));
     let json = serde_json::to_value(&services).unwrap();
