@@ -944,6 +944,21 @@ int sg_skb_ip_len(const struct sk_buff *skb)
 	return skb_is_gso(skb) ? -1 : (int)(skb->len - skb_network_offset(skb));
 }
 
+struct sk_buff *sg_skb_gso_segment(struct sk_buff *skb)
+{
+	return skb_gso_segment(skb, 0);
+}
+
+struct sk_buff *sg_skb_next(const struct sk_buff *skb)
+{
+	return skb->next;
+}
+
+void sg_skb_mark_not_on_list(struct sk_buff *skb)
+{
+	skb_mark_not_on_list(skb);
+}
+
 /* The MTU of the packet's route; 0 without one. */
 unsigned int sg_skb_dst_mtu(const struct sk_buff *skb)
 {

@@ -223,6 +223,9 @@ void sg_skb_reset_network_header(struct sk_buff *skb);
 
 /* UDP tunnel sockets and forwarded packets */
 int sg_skb_ip_len(const struct sk_buff *skb);
+struct sk_buff *sg_skb_gso_segment(struct sk_buff *skb);
+struct sk_buff *sg_skb_next(const struct sk_buff *skb);
+void sg_skb_mark_not_on_list(struct sk_buff *skb);
 unsigned int sg_skb_dst_mtu(const struct sk_buff *skb);
 int sg_skb_copy_ip(const struct sk_buff *skb, void *to, int len, int *csum_start, int *csum_off);
 bool sg_skb_ip_saddr(const struct sk_buff *skb, u8 out[16]);

@@ -371,6 +371,13 @@ pub trait IpPacket {
     /// holds the pseudo-header sum over `start..` and must be completed.
     fn copy_ip(&self, buf: &mut [u8]) -> Option<Option<(usize, usize)>>;
 
+    /// A GSO packet (several segments on the wire: a GRO'd or a local TSO
+    /// packet) cut into its segments, as `nf_queue` does for user space
+    /// (`skb_gso_segment`, checksums completed in software); the packet
+    /// itself is left as it was. `None` for a packet that is not GSO or
+    /// that could not be cut (no memory).
+    fn segments(&self) -> Option<Segments>;
+
     /// The packet's length and its first bytes, copied into `buf` (all of
     /// it when it is shorter); `None` for a GSO packet or a failed copy.
     fn head<'b>(&self, buf: &'b mut [u8]) -> Option<(usize, &'b [u8])> {
@@ -432,6 +439,102 @@ impl IpPacket for HookPacket<'_> {
         // SAFETY: As in `ip_len`.
         unsafe { skb_copy_ip(self.skb, buf) }
     }
+
+    fn segments(&self) -> Option<Segments> {
+        if self.ip_len().is_some() {
+            return None;
+        }
+        // SAFETY: By the type invariant the hook owns the live packet, its
+        // data at the network header (a netfilter hook's view).
+        unsafe { gso_segments(self.skb) }
+    }
+}
+
+/// One segment of a GSO packet (see [`HookPacket::segments`]).
+///
+/// # Invariants
+///
+/// `skb` is a live packet that we own, not on a list, with its network
+/// header set.
+pub struct Segment {
+    skb: NonNull<bindings::sk_buff>,
+}
+
+impl IpPacket for Segment {
+    fn ip_len(&self) -> Option<usize> {
+        // SAFETY: By the type invariant the packet is ours and alive.
+        unsafe { skb_ip_len(self.skb.as_ptr()) }
+    }
+
+    fn copy_ip(&self, buf: &mut [u8]) -> Option<Option<(usize, usize)>> {
+        // SAFETY: As in `ip_len`.
+        unsafe { skb_copy_ip(self.skb.as_ptr(), buf) }
+    }
+
+    fn segments(&self) -> Option<Segments> {
+        // A segment is cut already.
+        None
+    }
+}
+
+impl Drop for Segment {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant we own the packet.
+        unsafe { bindings::sg_kfree_skb(self.skb.as_ptr()) };
+    }
+}
+
+/// The segments of a GSO packet, in order, each owned (the rest are freed
+/// with the iterator).
+///
+/// # Invariants
+///
+/// `next` is null or the first of a list of live packets that we own,
+/// linked by `next`.
+pub struct Segments {
+    next: *mut bindings::sk_buff,
+}
+
+impl Iterator for Segments {
+    type Item = Segment;
+
+    fn next(&mut self) -> Option<Segment> {
+        let skb = NonNull::new(self.next)?;
+        // SAFETY: By the type invariant `skb` is the first packet of our
+        // list: it is taken off it, and the list goes on with the next.
+        unsafe {
+            self.next = bindings::sg_skb_next(skb.as_ptr());
+            bindings::sg_skb_mark_not_on_list(skb.as_ptr());
+        }
+        // INVARIANT: ours, off the list; segmentation set its headers.
+        Some(Segment { skb })
+    }
+}
+
+impl Drop for Segments {
+    fn drop(&mut self) {
+        for s in self.by_ref() {
+            drop(s);
+        }
+    }
+}
+
+/// `skb` cut into its segments (see [`IpPacket::segments`]).
+///
+/// # Safety
+///
+/// `skb` is a live GSO packet that the caller owns (or borrows from its
+/// owner) for the call, its data at the network header.
+unsafe fn gso_segments(skb: *mut bindings::sk_buff) -> Option<Segments> {
+    // SAFETY: By the function's safety requirement; the segmentation does
+    // not consume the packet and returns a new list.
+    let segs = unsafe { bindings::sg_skb_gso_segment(skb) };
+    let segs = kernel::error::from_err_ptr(segs).ok()?;
+    if segs.is_null() {
+        return None;
+    }
+    // INVARIANT: a list of new packets, ours.
+    Some(Segments { next: segs })
 }
 
 impl IpPacket for HeldSkb {
@@ -443,6 +546,14 @@ impl IpPacket for HeldSkb {
     fn copy_ip(&self, buf: &mut [u8]) -> Option<Option<(usize, usize)>> {
         // SAFETY: As in `ip_len`.
         unsafe { skb_copy_ip(self.skb.as_ptr(), buf) }
+    }
+    fn segments(&self) -> Option<Segments> {
+        if self.ip_len().is_some() {
+            return None;
+        }
+        // SAFETY: By the type invariant the packet is ours and alive, its
+        // data at the network header, as its hook left it.
+        unsafe { gso_segments(self.skb.as_ptr()) }
     }
 }
 

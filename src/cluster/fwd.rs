@@ -666,8 +666,9 @@ impl Fwd {
 impl Fwd {
     /// Forwards `pkt`, a client's TCP segment of connection `t`, which
     /// moved (or is moving: `ty`) to `peer` (softirq or process context,
-    /// under RCU). `false`: not sent (no tunnel or key for the peer, no
-    /// route or memory, a GSO packet), counted `tx-failed`.
+    /// under RCU); a GSO packet segment by segment. `false`: not all sent
+    /// (no tunnel or key for the peer, no route or memory), counted
+    /// `tx-failed`.
     pub(crate) fn forward_tcp(
         &self,
         net: &Net,
@@ -678,16 +679,30 @@ impl Fwd {
         guard: &rcu::Guard,
     ) -> bool {
         let stats = &self.rx.stats;
-        let sent = self.rx.snap.get(guard).is_some_and(|snap| {
-            pkt.ip_len().is_some_and(|len| {
-                self.send(net, snap, peer, ty, Proto::Tcp, t, Some(pkt), len)
-                    .is_ok()
-            })
+        let sent = self.rx.snap.get(guard).is_some_and(|snap| match pkt.segments() {
+            Some(segs) => segs.fold(true, |all, s| self.send_tcp(net, snap, peer, ty, t, &s) && all),
+            None => self.send_tcp(net, snap, peer, ty, t, pkt),
         });
         if !sent {
             inc(&stats.tx_failed);
         }
         sent
+    }
+
+    /// Sends one TCP packet of `t` (not GSO) to `peer` as `ty`.
+    fn send_tcp(
+        &self,
+        net: &Net,
+        snap: &Snap,
+        peer: u32,
+        ty: EncapType,
+        t: &Tuple,
+        p: &impl IpPacket,
+    ) -> bool {
+        p.ip_len().is_some_and(|len| {
+            self.send(net, snap, peer, ty, Proto::Tcp, t, Some(p), len)
+                .is_ok()
+        })
     }
 
     /// Tells `peer` that the connection `t` it handed off is adopted here:

@@ -1136,12 +1136,19 @@ fn add_segment(
             }
         }
     }
-    // BTCP acknowledges the request bytes it holds, as TCP would: a client
-    // whose request does not fit in its first flight (10 segments) sends
-    // the rest (a repeated segment: the ACK got lost, say it again). Those
-    // bytes reach TCP on release (or the connection ends with the hold).
+    // BTCP acknowledges the request bytes it holds while the headers are
+    // incomplete, as TCP would: a client whose request does not fit in its
+    // first flight (10 segments) sends the rest (a repeated segment: the
+    // ACK got lost, say it again). Those bytes reach TCP on release (or the
+    // connection ends with the hold). Once the headers are complete the
+    // decision comes now: the node that serves the connection acknowledges
+    // (this node's TCP, or the back-end's, directly to the client), so a
+    // handed-off connection never had a packet from here but the SYN-ACK.
     if end.is_none() && seg.payload_len > 0 {
-        held.ack_request(base.wrapping_add(e.reasm.contiguous() as u32));
+        let contiguous = e.reasm.contiguous();
+        if matches!(request::parse(&e.buf[..contiguous]), Parse::Incomplete) {
+            held.ack_request(base.wrapping_add(contiguous as u32));
+        }
     }
     if !keep {
         inc(&e.stats.dup);
