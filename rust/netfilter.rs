@@ -217,40 +217,6 @@ impl<'a> HookPacket<'a> {
         }
     }
 
-    /// The length of the IP packet (from its network header), or `None`
-    /// for a GSO packet (several on the wire: to be segmented first).
-    pub fn ip_len(&self) -> Option<usize> {
-        // SAFETY: By the type invariant the packet is live and ours.
-        let n = unsafe { bindings::sg_skb_ip_len(self.skb) };
-        usize::try_from(n).ok()
-    }
-
-    /// Copies the IP packet into `buf` ([`Self::ip_len`] bytes); `None` if
-    /// it could not. `Some(Some((start, offset)))`: its transport checksum
-    /// was left to the device (`CHECKSUM_PARTIAL`, as a local sender's
-    /// packet through a veth), the field at `start + offset` of the copy
-    /// holds the pseudo-header sum over `start..` and must be completed.
-    pub fn copy_ip(&self, buf: &mut [u8]) -> Option<Option<(usize, usize)>> {
-        let len = i32::try_from(buf.len()).ok()?;
-        let (mut start, mut off) = (-1i32, 0i32);
-        // SAFETY: By the type invariant the packet is live; `buf` is valid
-        // for `len` bytes, `start` and `off` for writes; the helper copies
-        // from the network header (it fails past the packet's end).
-        let r = unsafe {
-            bindings::sg_skb_copy_ip(self.skb, buf.as_mut_ptr().cast(), len, &mut start, &mut off)
-        };
-        if r != 0 {
-            return None;
-        }
-        if start < 0 {
-            return Some(None);
-        }
-        Some(Some((
-            usize::try_from(start).ok()?,
-            usize::try_from(off).ok()?,
-        )))
-    }
-
     /// Keeps the packet, with references on its route, devices and socket
     /// (as `nf_queue` does); `Err(self)` when one cannot be taken (a device
     /// or socket going).
@@ -374,6 +340,86 @@ impl HeldSkb {
             bindings::sg_hold_reinject(this.skb.as_ptr(), &mut this.state, this.ops);
             bindings::sg_hold_state_put(&mut this.state);
         }
+    }
+}
+
+/// A packet whose IP datagram can be read out whole: the forwarding's
+/// input (a packet in a hook, or one held).
+pub trait IpPacket {
+    /// The length of the IP packet (from its network header), or `None`
+    /// for a GSO packet (several on the wire: to be segmented first).
+    fn ip_len(&self) -> Option<usize>;
+
+    /// Copies the IP packet into `buf` ([`Self::ip_len`] bytes); `None` if
+    /// it could not. `Some(Some((start, offset)))`: its transport checksum
+    /// was left to the device (`CHECKSUM_PARTIAL`, as a local sender's
+    /// packet through a veth), the field at `start + offset` of the copy
+    /// holds the pseudo-header sum over `start..` and must be completed.
+    fn copy_ip(&self, buf: &mut [u8]) -> Option<Option<(usize, usize)>>;
+}
+
+/// [`IpPacket::ip_len`] of `skb`.
+///
+/// # Safety
+///
+/// `skb` is a live packet that the caller owns (or borrows from its owner)
+/// for the call, with its network header set.
+unsafe fn skb_ip_len(skb: *mut bindings::sk_buff) -> Option<usize> {
+    // SAFETY: By the function's safety requirement.
+    let n = unsafe { bindings::sg_skb_ip_len(skb) };
+    usize::try_from(n).ok()
+}
+
+/// [`IpPacket::copy_ip`] of `skb`.
+///
+/// # Safety
+///
+/// As for [`skb_ip_len`].
+unsafe fn skb_copy_ip(
+    skb: *mut bindings::sk_buff,
+    buf: &mut [u8],
+) -> Option<Option<(usize, usize)>> {
+    let len = i32::try_from(buf.len()).ok()?;
+    let (mut start, mut off) = (-1i32, 0i32);
+    // SAFETY: `skb` is live (the function's safety requirement); `buf` is
+    // valid for `len` bytes, `start` and `off` for writes; the helper
+    // copies from the network header (it fails past the packet's end).
+    let r = unsafe {
+        bindings::sg_skb_copy_ip(skb, buf.as_mut_ptr().cast(), len, &mut start, &mut off)
+    };
+    if r != 0 {
+        return None;
+    }
+    if start < 0 {
+        return Some(None);
+    }
+    Some(Some((
+        usize::try_from(start).ok()?,
+        usize::try_from(off).ok()?,
+    )))
+}
+
+impl IpPacket for HookPacket<'_> {
+    fn ip_len(&self) -> Option<usize> {
+        // SAFETY: By the type invariant the hook owns the live packet.
+        unsafe { skb_ip_len(self.skb) }
+    }
+
+    fn copy_ip(&self, buf: &mut [u8]) -> Option<Option<(usize, usize)>> {
+        // SAFETY: As in `ip_len`.
+        unsafe { skb_copy_ip(self.skb, buf) }
+    }
+}
+
+impl IpPacket for HeldSkb {
+    fn ip_len(&self) -> Option<usize> {
+        // SAFETY: By the type invariant the packet is ours and alive.
+        unsafe { skb_ip_len(self.skb.as_ptr()) }
+    }
+
+    fn copy_ip(&self, buf: &mut [u8]) -> Option<Option<(usize, usize)>> {
+        // SAFETY: As in `ip_len`.
+        unsafe { skb_copy_ip(self.skb.as_ptr(), buf) }
     }
 }
 

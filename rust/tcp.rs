@@ -19,6 +19,10 @@ use kernel::{prelude::*, types::Opaque};
 
 /// `TCP_ESTABLISHED`.
 pub const TCP_ESTABLISHED: u8 = bindings::TCP_ESTABLISHED as u8;
+/// `TCP_LAST_ACK`: closed by the peer, then by us.
+pub const TCP_LAST_ACK: u8 = bindings::TCP_LAST_ACK as u8;
+/// `TCP_CLOSING`: both closed at once.
+pub const TCP_CLOSING: u8 = bindings::TCP_CLOSING as u8;
 
 /// An address of either family as the tables take it: network order, IPv4
 /// in the first 4 bytes.

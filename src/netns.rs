@@ -53,7 +53,6 @@ impl NetState {
 
     /// The replays of `net`, for a caller that sleeps (the control
     /// channel's work, or a test); `None` as for [`NetState::cluster`].
-    #[allow(dead_code)] // The control channel's, to come, and the KUnit suite's.
     pub(crate) fn replays(net: &Net) -> Option<Arc<Replays>> {
         let guard = Guard::new();
         Self::of(net, &guard).map(|s| s.replays.clone())
@@ -61,7 +60,6 @@ impl NetState {
 
     /// Turns the replay's LOCAL_OUT hooks on for `net` (process context;
     /// idempotent): what [`Replays::start`] is given.
-    #[allow(dead_code)] // As `replays`.
     pub(crate) fn replay_hooks_on(net: &Net) -> Result {
         Pernet::<NetState>::set_replay(net, true)
     }

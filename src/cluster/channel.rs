@@ -120,12 +120,8 @@ impl ReqOut {
 /// A handoff frame to send to a peer.
 pub(crate) enum OutMsg {
     Req(ReqOut),
-    // Sent by the back-end once the replay exists.
-    #[allow(dead_code)]
     Ack(HandoffAck),
     Nack(HandoffNack),
-    // Sent by the back-end once the replay exists.
-    #[allow(dead_code)]
     Term(Term),
 }
 
@@ -194,8 +190,7 @@ pub(crate) enum InMsg {
     Req(ReqIn),
     Ack(HandoffAck),
     Nack(HandoffNack),
-    /// Read when moved connections linger after TERM (forwarding's step).
-    #[allow(dead_code)]
+    /// The back-end saw a moved connection end.
     Term(Term),
     /// A HANDOFF_REQ for this tuple was not sent: the peer's channel is
     /// not up (or it was dropped when the channels went).

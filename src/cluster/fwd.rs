@@ -45,7 +45,7 @@ use crate::sys::{
     crypto::HmacSha256,
     lock::{new_spinlock_bh, SpinLockBh},
     net::Net,
-    netfilter::{now_ms, random_u32, HookPacket, HookVerdict},
+    netfilter::{now_ms, random_u32, HookPacket, HookVerdict, IpPacket},
     rcu::{self, RcuCell},
     skb::Family,
     udp_tunnel::{Datagram, Tunnel, TunnelRx},
@@ -545,7 +545,7 @@ impl Fwd {
         ty: EncapType,
         proto: Proto,
         t: &Tuple,
-        pkt: &HookPacket<'_>,
+        pkt: &impl IpPacket,
         len: usize,
     ) -> Result<(), ()> {
         let (tunnel, ep) = snap.tunnel.as_ref().ok_or(())?;
@@ -595,6 +595,34 @@ impl Fwd {
             .map_err(|_| ())?;
         inc(&self.rx.stats.tx);
         Ok(())
+    }
+}
+
+impl Fwd {
+    /// Forwards `pkt`, a client's TCP segment of connection `t`, which
+    /// moved (or is moving: `ty`) to `peer` (softirq or process context,
+    /// under RCU). `false`: not sent (no tunnel or key for the peer, no
+    /// route or memory, a GSO packet), counted `tx-failed`.
+    pub(crate) fn forward_tcp(
+        &self,
+        net: &Net,
+        peer: u32,
+        ty: EncapType,
+        t: &Tuple,
+        pkt: &impl IpPacket,
+        guard: &rcu::Guard,
+    ) -> bool {
+        let stats = &self.rx.stats;
+        let sent = self.rx.snap.get(guard).is_some_and(|snap| {
+            pkt.ip_len().is_some_and(|len| {
+                self.send(net, snap, peer, ty, Proto::Tcp, t, pkt, len)
+                    .is_ok()
+            })
+        });
+        if !sent {
+            inc(&stats.tx_failed);
+        }
+        sent
     }
 }
 

@@ -39,9 +39,11 @@
 //! pass.
 
 use super::channel::{Channels, OutMsg, ReqOut};
+use super::fwd::Fwd;
 use super::rules::{ServiceRules, Verdict as RuleVerdict};
 use super::{AddrFamily, Config, Service};
 use crate::logic::{
+    encap::EncapType,
     frame::{self, Tuple},
     handoff::build_req,
     reasm::{Added, Reasm},
@@ -74,6 +76,17 @@ pub(crate) const SEGS_MAX: usize = 128;
 /// together (a connection whose segment would pass it is released,
 /// counted `over-bytes`).
 pub(crate) const SEGS_TOTAL_MAX: usize = 16384;
+/// At most this many moved connections per namespace: a decision for a
+/// peer beyond it is served here (counted `fallback-unsent`).
+pub(crate) const MOVED_MAX: usize = 16384;
+/// A moved connection's entry stays this long after the back-end's TERM,
+/// forwarding the late segments (a retransmitted FIN, the last ACK), so
+/// that none reaches TCP here, which would answer it with a reset.
+pub(crate) const LINGER_MS: u64 = 5_000;
+/// A moved connection without a segment from the client nor a TERM for
+/// this long is forgotten (the back-end's node went away, or its TERM was
+/// lost).
+pub(crate) const MOVED_IDLE_MS: u64 = 600_000;
 /// The hold timeout when the service sets none.
 pub(crate) const DEFAULT_HOLD_TIMEOUT_MS: u32 = 2000;
 /// How often the sweep looks for expired holds while any connection is listed.
@@ -110,8 +123,15 @@ pub(crate) struct HoldStats {
     pub(crate) fallback_timeout: AtomicU64,
     /// ... the HANDOFF_REQ could not be queued (outbox full, no memory).
     pub(crate) fallback_unsent: AtomicU64,
-    /// Segments of moved connections dropped by the hook (never reset).
+    /// Segments of moved connections dropped by the hook (never reset):
+    /// not forwarded (no tunnel or key for the peer, no memory).
     pub(crate) moved_drop: AtomicU64,
+    /// Segments of moved connections forwarded to their back-end (the
+    /// segments held while handing off among them).
+    pub(crate) moved_fwd: AtomicU64,
+    /// Moved connections that ended (the back-end's TERM): they linger,
+    /// then go.
+    pub(crate) ended: AtomicU64,
 }
 
 fn inc(c: &AtomicU64) {
@@ -330,6 +350,10 @@ struct Entry {
     peer: u32,
     /// The window field of the client's last segment.
     window: u16,
+    /// Moved: the last segment forwarded, and when the back-end's TERM
+    /// came (0: not yet).
+    last_ms: u64,
+    term_ms: u64,
 }
 
 /// A connection as `conn-get` reports it.
@@ -378,6 +402,8 @@ struct Table {
     buckets: KVec<KVec<Option<KBox<Entry>>>>,
     held: usize,
     decided: usize,
+    /// Moved connections (not counted in `decided`).
+    moved: usize,
     /// Segments held, all connections.
     segs: usize,
     /// A copy of the payload of the segment being added (under the lock).
@@ -425,6 +451,8 @@ impl Table {
         self.segs -= e.segs.len();
         if e.state.holds() {
             self.held -= 1;
+        } else if e.state == ConnState::Moved {
+            self.moved -= 1;
         } else {
             self.decided -= 1;
         }
@@ -432,7 +460,7 @@ impl Table {
     }
 
     fn len(&self) -> usize {
-        self.held + self.decided
+        self.held + self.decided + self.moved
     }
 }
 
@@ -462,6 +490,7 @@ impl Hold {
             buckets,
             held: 0,
             decided: 0,
+            moved: 0,
             segs: 0,
             scratch,
         };
@@ -520,6 +549,7 @@ pub(crate) fn hold_in<'a>(
     guard: &rcu::Guard,
     up: &[u32],
     chans: &Channels,
+    fwd: &Fwd,
 ) -> HookVerdict<'a> {
     let Some(snap) = w.snapshot.get(guard) else {
         return HookVerdict::Accept(pkt);
@@ -544,12 +574,12 @@ pub(crate) fn hold_in<'a>(
         SegSock::Other => return HookVerdict::Accept(pkt),
         SegSock::None => {
             // A segment of a moved connection: its request socket is gone,
-            // TCP would answer it with a reset. Dropped (the next step
-            // forwards it). A new handshake on its tuple finds a request
+            // TCP would answer it with a reset. Forwarded to the back-end
+            // that serves it. A new handshake on its tuple finds a request
             // socket of its own, and replaces the entry below.
-            if is_moved(w, &ConnKey::of(&seg)) {
-                inc(&svc.stats.moved_drop);
-                return HookVerdict::Stolen(pkt.discard());
+            let key = ConnKey::of(&seg);
+            if let Some(peer) = moved_to(w, &key) {
+                return forward_moved(net, fwd, peer, &key, pkt, svc, guard);
             }
             // No request socket: a SYN cookie's ACK (TCP creates the child
             // from the cookie), or a stray segment.
@@ -582,9 +612,9 @@ pub(crate) fn hold_in<'a>(
             if state == ConnState::Moved {
                 // Moved, its request socket not dropped yet (`on_moved`
                 // does it right after): TCP must not make a child of it.
+                let peer = t.get(pos).map_or(0, |e| e.peer);
                 drop(t);
-                inc(&svc.stats.moved_drop);
-                return HookVerdict::Stolen(pkt.discard());
+                return forward_moved(net, fwd, peer, &key, pkt, svc, guard);
             }
             if state != ConnState::Held {
                 return HookVerdict::Accept(pkt);
@@ -632,6 +662,8 @@ pub(crate) fn hold_in<'a>(
                 rule: 0,
                 peer: 0,
                 window: seg.window,
+                last_ms: 0,
+                term_ms: 0,
             };
             let Ok(entry) = KBox::new(entry, GFP_ATOMIC) else {
                 inc(&svc.stats.hold_full);
@@ -686,12 +718,37 @@ pub(crate) fn hold_in<'a>(
     HookVerdict::Stolen(stolen)
 }
 
-/// Whether the connection `key` moved to its peer.
-fn is_moved(w: &Worked<Hold>, key: &ConnKey) -> bool {
-    let t = w.table.lock();
-    t.find(key)
-        .and_then(|p| t.get(p))
-        .is_some_and(|e| e.state == ConnState::Moved)
+/// The peer that the connection `key` moved to, if it did (its last
+/// segment's time is now).
+fn moved_to(w: &Worked<Hold>, key: &ConnKey) -> Option<u32> {
+    let mut t = w.table.lock();
+    let pos = t.find(key)?;
+    let e = t.get_mut(pos)?;
+    if e.state != ConnState::Moved {
+        return None;
+    }
+    e.last_ms = now_ms();
+    Some(e.peer)
+}
+
+/// Forwards `pkt`, a client's segment of the connection `key` moved to
+/// `peer`, to it (`moved-fwd`); dropped when it cannot be (`moved-drop`),
+/// never answered.
+fn forward_moved<'a>(
+    net: &Net,
+    fwd: &Fwd,
+    peer: u32,
+    key: &ConnKey,
+    pkt: HookPacket<'a>,
+    svc: &SvcEntry,
+    guard: &rcu::Guard,
+) -> HookVerdict<'a> {
+    if fwd.forward_tcp(net, peer, EncapType::Moved, &key.tuple(), &pkt, guard) {
+        inc(&svc.stats.moved_fwd);
+    } else {
+        inc(&svc.stats.moved_drop);
+    }
+    HookVerdict::Stolen(pkt.discard())
 }
 
 /// The client reset the held connection at `pos`: what is held is dropped
@@ -759,6 +816,9 @@ fn start_handoff(
     svc: &SvcEntry,
     chans: &Channels,
 ) -> bool {
+    if t.moved >= MOVED_MAX {
+        return false;
+    }
     let Some(e) = t.get_mut(pos) else {
         return false;
     };
@@ -831,10 +891,18 @@ pub(crate) fn on_refused(w: &Worked<Hold>, peer: u32, tuple: &Tuple, why: Fallba
 }
 
 /// The peer took the connection of `tuple` (HANDOFF_ACK, process
-/// context): moved; its request socket goes without a packet to the
-/// client, its held segments are freed.
-pub(crate) fn on_moved(w: &Worked<Hold>, net: &Net, peer: u32, tuple: &Tuple) {
-    let (segs, key, snt_isn) = {
+/// context, under RCU): moved; its request socket goes without a packet to
+/// the client, the segments held while handing off are forwarded to the
+/// peer (in sequence order, as `HandingOff` packets).
+pub(crate) fn on_moved(
+    w: &Worked<Hold>,
+    net: &Net,
+    peer: u32,
+    tuple: &Tuple,
+    fwd: &Fwd,
+    guard: &rcu::Guard,
+) {
+    let (mut segs, key, snt_isn, stats) = {
         let mut t = w.table.lock();
         let Some(pos) = handing_off_to(&t, tuple, peer) else {
             return;
@@ -845,19 +913,45 @@ pub(crate) fn on_moved(w: &Worked<Hold>, net: &Net, peer: u32, tuple: &Tuple) {
         inc(&e.stats.handed_off);
         e.state = ConnState::Moved;
         e.decided_ms = now_ms();
+        e.last_ms = e.decided_ms;
         let segs = core::mem::take(&mut e.segs);
-        let (key, isn) = (e.key, e.info.snt_isn);
+        let (key, isn, stats) = (e.key, e.info.snt_isn, e.stats.clone());
         t.held -= 1;
-        t.decided += 1;
+        t.moved += 1;
         t.segs -= segs.len();
-        (segs, key, isn)
+        (segs, key, isn, stats)
     };
     // The entry is moved first: a segment that finds no request socket
-    // from now on is dropped by the hook, not reset by TCP.
-    drop(segs);
+    // from now on is forwarded by the hook, not reset by TCP.
+    segs.sort_unstable_by_key(|&(off, arrival, _)| (off, arrival));
+    for (_, _, skb) in segs.into_iter() {
+        let t = key.tuple();
+        if fwd.forward_tcp(net, peer, EncapType::HandingOff, &t, &skb, guard) {
+            inc(&stats.moved_fwd);
+        } else {
+            inc(&stats.moved_drop);
+        }
+    }
     drop_request(
         net, key.family, &key.saddr, key.sport, &key.daddr, key.dport, snt_isn,
     );
+}
+
+/// The back-end `peer` saw the connection of `tuple` end (TERM, process
+/// context): its entry lingers [`LINGER_MS`], forwarding late segments,
+/// then goes.
+pub(crate) fn on_term(w: &Worked<Hold>, peer: u32, tuple: &Tuple) {
+    let mut t = w.table.lock();
+    let Some(pos) = t.find(&ConnKey::of_tuple(tuple)) else {
+        return;
+    };
+    let Some(e) = t.get_mut(pos) else {
+        return;
+    };
+    if e.state == ConnState::Moved && e.peer == peer && e.term_ms == 0 {
+        e.term_ms = now_ms().max(1);
+        inc(&e.stats.ended);
+    }
 }
 
 /// The membership changed (process context): connections handing off to
@@ -1067,7 +1161,7 @@ impl Run for Hold {
                 let mut oldest = u64::MAX;
                 for bucket in t.buckets.iter() {
                     for e in bucket.iter().flatten() {
-                        if !e.state.holds() {
+                        if !e.state.holds() && e.state != ConnState::Moved {
                             oldest = oldest.min(e.decided_ms);
                         }
                     }
@@ -1088,7 +1182,13 @@ impl Run for Hold {
                     } else {
                         End::OverTime
                     };
-                    let forget = !held && e.decided_ms < cutoff;
+                    let moved = e.state == ConnState::Moved;
+                    let forget = if moved {
+                        (e.term_ms != 0 && now >= e.term_ms + LINGER_MS)
+                            || now >= e.last_ms + MOVED_IDLE_MS
+                    } else {
+                        !held && e.decided_ms < cutoff
+                    };
                     if dead {
                         // Its device went: the packets cannot go anywhere.
                         inc(&e.stats.aborted);
@@ -1126,6 +1226,7 @@ pub(crate) fn shutdown(w: &Worked<Hold>, net: &Net) {
         t.closed = true;
         t.held = 0;
         t.decided = 0;
+        t.moved = 0;
         t.segs = 0;
         core::mem::take(&mut t.buckets)
     };

@@ -14,6 +14,7 @@
 //! snapshots): a rule's change recompiles its own service's rules only,
 //! and the snapshot that follows every change shares the others'.
 
+pub(crate) mod backend;
 pub(crate) mod channel;
 pub(crate) mod fwd;
 pub(crate) mod hold;
@@ -36,6 +37,7 @@ use crate::sys::{
     rcu,
     work::Worked,
 };
+use backend::Backend;
 use channel::{Channels, InMsg, Incoming, OutMsg};
 use fwd::Fwd;
 use hold::{Fallback, Hold, HoldStats};
@@ -298,6 +300,9 @@ pub(crate) struct Cluster {
     /// The front-end hold of the services.
     #[pin]
     hold: Worked<Hold>,
+    /// The back-end: replays, answers, TERMs.
+    #[pin]
+    backend: Worked<Backend>,
 }
 
 impl Cluster {
@@ -311,6 +316,7 @@ impl Cluster {
                 channels <- Channels::new(net, fwd.clone()),
                 fwd,
                 hold <- hold,
+                backend <- Backend::new(net),
             }? Error),
             GFP_KERNEL,
         )
@@ -343,7 +349,7 @@ impl Cluster {
             Ok(verdict) => return verdict,
             Err(pkt) => pkt,
         };
-        hold::hold_in(&self.hold, net, pkt, guard, up, &self.channels)
+        hold::hold_in(&self.hold, net, pkt, guard, up, &self.channels, &self.fwd)
     }
 
     /// A message of the channels (process context, under RCU: nothing
@@ -352,51 +358,49 @@ impl Cluster {
         let peer = it.peer;
         match it.msg {
             InMsg::Req(r) => {
-                let reason = self.on_handoff_req(peer, &r.msg(), guard);
-                let nack = HandoffNack {
-                    tuple: r.head.tuple,
-                    reason,
-                };
-                // A NACK the outbox refuses is lost (counted): the
-                // front-end times out and serves the connection.
-                self.channels.send(peer, OutMsg::Nack(nack));
+                let tuple = r.head.tuple;
+                let checked = self.check_handoff_req(&r.msg(), guard);
+                let queued = checked.and_then(|()| backend::submit(&self.backend, peer, r));
+                if let Err(reason) = queued {
+                    // A NACK the outbox refuses is lost (counted): the
+                    // front-end times out and serves the connection.
+                    let nack = HandoffNack { tuple, reason };
+                    self.channels.send(peer, OutMsg::Nack(nack));
+                }
             }
-            InMsg::Ack(a) => hold::on_moved(&self.hold, net, peer, &a.tuple),
+            InMsg::Ack(a) => hold::on_moved(&self.hold, net, peer, &a.tuple, &self.fwd, guard),
             InMsg::Nack(n) => hold::on_refused(&self.hold, peer, &n.tuple, Fallback::Nack),
             InMsg::Unsent(t) => hold::on_refused(&self.hold, peer, &t, Fallback::PeerDown),
             InMsg::Members => hold::on_members(&self.hold, self.channels.members(guard)),
-            // The linger after TERM comes with forwarding (the next step):
-            // counted by the channel, a moved entry lingers out as now.
-            InMsg::Term(_) => {}
+            InMsg::Term(t) => hold::on_term(&self.hold, peer, &t.tuple),
         }
     }
 
-    /// The back-end's answer to a HANDOFF_REQ from `peer`: the NACK reason.
-    ///
-    /// **The replay's integration point.** Today it checks the request
-    /// (bounds, the tuple's family, a TCP service with a back-end role on
-    /// the tuple's address and port) and refuses every valid one with
-    /// `nack::REFUSED`, since nothing replays it yet. The replay
-    /// (`replay::start(net, peer, req)`) replaces the last line; its
-    /// outcome, polled in process context, is answered with HANDOFF_ACK or
-    /// HANDOFF_NACK through `self.channels.send`.
-    fn on_handoff_req(&self, _peer: u32, req: &HandoffReq<'_>, guard: &rcu::Guard) -> u32 {
+    /// The back-end's check of a HANDOFF_REQ (bounds, the tuple's family,
+    /// a TCP service with a back-end role on the tuple's address and
+    /// port) before it is queued for replay; `Err`: the NACK reason.
+    fn check_handoff_req(&self, req: &HandoffReq<'_>, guard: &rcu::Guard) -> Result<(), u32> {
         let Some(family) = hold::backend_family(&self.hold, guard, &req.tuple) else {
-            return nack::NO_LISTENER;
+            return Err(nack::NO_LISTENER);
         };
-        match check_req(req, family) {
-            Ok(()) => nack::REFUSED,
-            Err(Invalid::Family | Invalid::Mss | Invalid::Port | Invalid::RequestLength) => {
+        check_req(req, family).map_err(|e| match e {
+            Invalid::Family | Invalid::Mss | Invalid::Port | Invalid::RequestLength => {
                 nack::INVALID
             }
-        }
+        })
     }
 
     /// Ends every hold and the forwarding (the namespace's or the module's
     /// `pre_exit`).
     pub(crate) fn shutdown_hold(&self, net: &Net) {
+        backend::shutdown(&self.backend);
         hold::shutdown(&self.hold, net);
         self.fwd.shutdown();
+    }
+
+    /// The back-end's counters.
+    pub(crate) fn backend_counts(&self) -> backend::BackendCounts {
+        self.backend.counts()
     }
 
     /// The forwarding counters.

@@ -124,6 +124,8 @@ mod uapi {
     pub(super) const SERVICE_STATS_FALLBACK_TIMEOUT: u16 = 18;
     pub(super) const SERVICE_STATS_FALLBACK_UNSENT: u16 = 19;
     pub(super) const SERVICE_STATS_MOVED_DROP: u16 = 20;
+    pub(super) const SERVICE_STATS_MOVED_FWD: u16 = 21;
+    pub(super) const SERVICE_STATS_ENDED: u16 = 22;
 
     pub(super) const CONN_SERVICE: u16 = 1;
     pub(super) const CONN_ADDR_FAMILY: u16 = 2;
@@ -193,6 +195,16 @@ mod uapi {
     pub(super) const STATS_OUTBOX_FULL: u16 = 16;
     pub(super) const STATS_UNSENT: u16 = 17;
     pub(super) const STATS_FWD: u16 = 18;
+    pub(super) const STATS_BACKEND: u16 = 19;
+
+    pub(super) const BACKEND_STATS_ADOPTED: u16 = 1;
+    pub(super) const BACKEND_STATS_REFUSED: u16 = 2;
+    pub(super) const BACKEND_STATS_TERMS: u16 = 3;
+    pub(super) const BACKEND_STATS_WATCHED: u16 = 4;
+    pub(super) const BACKEND_STATS_REPLAY_STARTED: u16 = 5;
+    pub(super) const BACKEND_STATS_REPLAY_FAILED: u16 = 6;
+    pub(super) const BACKEND_STATS_REPLAY_DROPPED: u16 = 7;
+    pub(super) const BACKEND_STATS_REPLAY_RST_DROPPED: u16 = 8;
 
     pub(super) const FWD_STATS_TX: u16 = 1;
     pub(super) const FWD_STATS_TX_FAILED: u16 = 2;
@@ -816,6 +828,8 @@ fn put_service(w: &mut Writer, s: &Service) -> Result {
             (SERVICE_STATS_FALLBACK_TIMEOUT, &st.fallback_timeout),
             (SERVICE_STATS_FALLBACK_UNSENT, &st.fallback_unsent),
             (SERVICE_STATS_MOVED_DROP, &st.moved_drop),
+            (SERVICE_STATS_MOVED_FWD, &st.moved_fwd),
+            (SERVICE_STATS_ENDED, &st.ended),
         ] {
             w.put_u64(kind, c.load(Relaxed))?;
         }
@@ -1043,7 +1057,28 @@ fn rule_get(req: &mut Request<'_>, cluster: &Cluster) -> Result {
 fn stats_get(req: &mut Request<'_>, cluster: &Cluster) -> Result {
     let s = cluster.channels().stats();
     let f = cluster.fwd_counts();
-    reply_with(req, CMD_STATS_GET, |w| put_stats(w, &s, &f))
+    let b = cluster.backend_counts();
+    let r = NetState::replays(req.net())
+        .map(|r| r.stats())
+        .unwrap_or_default();
+    reply_with(req, CMD_STATS_GET, |w| {
+        put_stats(w, &s, &f)?;
+        w.nest(STATS_BACKEND, |w| {
+            for (kind, v) in [
+                (BACKEND_STATS_ADOPTED, b.adopted),
+                (BACKEND_STATS_REFUSED, b.refused),
+                (BACKEND_STATS_TERMS, b.terms),
+                (BACKEND_STATS_WATCHED, b.watched),
+                (BACKEND_STATS_REPLAY_STARTED, r.started),
+                (BACKEND_STATS_REPLAY_FAILED, r.failed),
+                (BACKEND_STATS_REPLAY_DROPPED, r.dropped),
+                (BACKEND_STATS_REPLAY_RST_DROPPED, r.rst_dropped),
+            ] {
+                w.put_u64(kind, v)?;
+            }
+            Ok(())
+        })
+    })
 }
 
 fn put_stats(w: &mut Writer, s: &NetStats, f: &FwdCounts) -> Result {

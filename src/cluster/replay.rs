@@ -166,7 +166,7 @@ pub(crate) struct Replays {
     rst_dropped: AtomicU64,
 }
 
-fn conn_of(t: &Tuple) -> Conn {
+pub(crate) fn conn_of(t: &Tuple) -> Conn {
     Conn {
         family: match t.family {
             WireFamily::V4 => Family::Inet,

@@ -304,6 +304,8 @@ attr_set! {
         FallbackTimeout(u64) = SOCKGROUP_A_SERVICE_STATS_FALLBACK_TIMEOUT,
         FallbackUnsent(u64) = SOCKGROUP_A_SERVICE_STATS_FALLBACK_UNSENT,
         MovedDrop(u64) = SOCKGROUP_A_SERVICE_STATS_MOVED_DROP,
+        MovedFwd(u64) = SOCKGROUP_A_SERVICE_STATS_MOVED_FWD,
+        Ended(u64) = SOCKGROUP_A_SERVICE_STATS_ENDED,
     }
 }
 
@@ -376,6 +378,21 @@ attr_set! {
         OutboxFull(u64) = SOCKGROUP_A_STATS_OUTBOX_FULL,
         Unsent(u64) = SOCKGROUP_A_STATS_UNSENT,
         Fwd(Nest<FwdStatsAttr>) = SOCKGROUP_A_STATS_FWD,
+        Backend(Nest<BackendStatsAttr>) = SOCKGROUP_A_STATS_BACKEND,
+    }
+}
+
+attr_set! {
+    /// The `backend-stats` set: the back-end's counters.
+    BackendStatsAttr {
+        Adopted(u64) = SOCKGROUP_A_BACKEND_STATS_ADOPTED,
+        Refused(u64) = SOCKGROUP_A_BACKEND_STATS_REFUSED,
+        Terms(u64) = SOCKGROUP_A_BACKEND_STATS_TERMS,
+        Watched(u64) = SOCKGROUP_A_BACKEND_STATS_WATCHED,
+        ReplayStarted(u64) = SOCKGROUP_A_BACKEND_STATS_REPLAY_STARTED,
+        ReplayFailed(u64) = SOCKGROUP_A_BACKEND_STATS_REPLAY_FAILED,
+        ReplayDropped(u64) = SOCKGROUP_A_BACKEND_STATS_REPLAY_DROPPED,
+        ReplayRstDropped(u64) = SOCKGROUP_A_BACKEND_STATS_REPLAY_RST_DROPPED,
     }
 }
 

@@ -684,6 +684,8 @@ pub struct ServiceStats {
     pub fallback_unsent: u64,
     /// Segments of moved connections dropped (never reset).
     pub moved_drop: u64,
+    pub moved_fwd: u64,
+    pub ended: u64,
 }
 
 impl ServiceStats {
@@ -711,6 +713,8 @@ impl ServiceStats {
                 ServiceStatsAttr::FallbackTimeout(v) => s.fallback_timeout = *v,
                 ServiceStatsAttr::FallbackUnsent(v) => s.fallback_unsent = *v,
                 ServiceStatsAttr::MovedDrop(v) => s.moved_drop = *v,
+                ServiceStatsAttr::MovedFwd(v) => s.moved_fwd = *v,
+                ServiceStatsAttr::Ended(v) => s.ended = *v,
                 ServiceStatsAttr::Other(_) => {}
             }
         }
@@ -840,6 +844,42 @@ pub struct Stats {
     pub unsent: u64,
     /// The forwarding data plane's counters.
     pub fwd: FwdStats,
+    /// The back-end's counters.
+    pub backend: BackendStats,
+}
+
+/// The back-end's counters (the `backend-stats` set).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct BackendStats {
+    pub adopted: u64,
+    pub refused: u64,
+    pub terms: u64,
+    pub watched: u64,
+    pub replay_started: u64,
+    pub replay_failed: u64,
+    pub replay_dropped: u64,
+    pub replay_rst_dropped: u64,
+}
+
+impl BackendStats {
+    fn of(attrs: &[BackendStatsAttr]) -> Self {
+        let mut b = Self::default();
+        for a in attrs {
+            let (slot, v) = match a {
+                BackendStatsAttr::Adopted(v) => (&mut b.adopted, v),
+                BackendStatsAttr::Refused(v) => (&mut b.refused, v),
+                BackendStatsAttr::Terms(v) => (&mut b.terms, v),
+                BackendStatsAttr::Watched(v) => (&mut b.watched, v),
+                BackendStatsAttr::ReplayStarted(v) => (&mut b.replay_started, v),
+                BackendStatsAttr::ReplayFailed(v) => (&mut b.replay_failed, v),
+                BackendStatsAttr::ReplayDropped(v) => (&mut b.replay_dropped, v),
+                BackendStatsAttr::ReplayRstDropped(v) => (&mut b.replay_rst_dropped, v),
+                BackendStatsAttr::Other(_) => continue,
+            };
+            *slot = *v;
+        }
+        b
+    }
 }
 
 /// The forwarding data plane's counters (the `fwd-stats` set).
@@ -897,6 +937,7 @@ impl Stats {
                 StatsAttr::FramesRx(v) => s.frames_rx = *v,
                 StatsAttr::Generation(v) => s.generation = *v,
                 StatsAttr::Fwd(Nest(f)) => s.fwd = FwdStats::of(f),
+                StatsAttr::Backend(Nest(b)) => s.backend = BackendStats::of(b),
                 StatsAttr::HandoffReqTx(v) => s.handoff.handoff_req_tx = *v,
                 StatsAttr::HandoffReqRx(v) => s.handoff.handoff_req_rx = *v,
                 StatsAttr::HandoffAckTx(v) => s.handoff.handoff_ack_tx = *v,
@@ -1161,6 +1202,8 @@ pub fn render_service_stats(services: &[Service], indent: &str) -> String {
         "FB-TIMEOUT",
         "FB-UNSENT",
         "MOVED-DROP",
+        "MOVED-FWD",
+        "ENDED",
     ]);
     for s in services {
         let Some(c) = &s.stats else { continue };
@@ -1187,6 +1230,8 @@ pub fn render_service_stats(services: &[Service], indent: &str) -> String {
                 c.fallback_timeout,
                 c.fallback_unsent,
                 c.moved_drop,
+                c.moved_fwd,
+                c.ended,
             ]
             .iter()
             .map(u64::to_string)
@@ -1359,11 +1404,38 @@ pub fn render_stats(s: &Stats, indent: &str) -> String {
         .map(u64::to_string)
         .collect(),
     );
+    let b = &s.backend;
+    let mut be = Table::new([
+        "ADOPTED",
+        "REFUSED",
+        "TERMS",
+        "WATCHED",
+        "REPLAYS",
+        "REPLAY-FAILED",
+        "REPLAY-DROPPED",
+        "RST-DROPPED",
+    ]);
+    be.push(
+        [
+            b.adopted,
+            b.refused,
+            b.terms,
+            b.watched,
+            b.replay_started,
+            b.replay_failed,
+            b.replay_dropped,
+            b.replay_rst_dropped,
+        ]
+        .iter()
+        .map(u64::to_string)
+        .collect(),
+    );
     format!(
-        "{}{}{}",
+        "{}{}{}{}",
         t.render(indent),
         fwd.render(indent),
-        udp.render(indent)
+        udp.render(indent),
+        be.render(indent)
     )
 }
 

@@ -306,8 +306,7 @@ fn service_new() {
 
 #[test]
 fn service_replies_carry_hold_timeout_and_counters() {
-    let counters: Vec<Vec<u8>> = (SOCKGROUP_A_SERVICE_STATS_HELD
-        ..=SOCKGROUP_A_SERVICE_STATS_MOVED_DROP)
+    let counters: Vec<Vec<u8>> = (SOCKGROUP_A_SERVICE_STATS_HELD..=SOCKGROUP_A_SERVICE_STATS_ENDED)
         .map(|k| nla(k, &u64b(100 + u64::from(k))))
         .chain(std::iter::once(nla(99, &u64b(7))))
         .collect();
@@ -363,6 +362,7 @@ fn service_replies_carry_hold_timeout_and_counters() {
         ),
         (115, 116, 117, 118, 119, 120)
     );
+    assert_eq!((c.moved_fwd, c.ended), (121, 122));
     let json = serde_json::to_value(&services).unwrap();
     assert_eq!(json[0]["stats"]["cookie_bypass"], 110);
     assert_eq!(json[0]["stats"]["fallback_peer_down"], 117);

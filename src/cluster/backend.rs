@@ -1,0 +1,368 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The back-end of the handoff (issue 12): a HANDOFF_REQ from a peer is
+//! replayed into this node's TCP ([`super::replay`]) and answered with
+//! HANDOFF_ACK (the connection is adopted: the application's `accept()`
+//! returns it with its request) or HANDOFF_NACK; an adopted connection is
+//! then watched until it ends, and its front-end is told with TERM (the
+//! front-end forwards the client's segments until then, and for a linger
+//! after).
+//!
+//! The channels hand the requests over under RCU (`Cluster::on_incoming`
+//! cannot sleep): they are queued here, and this work item replays them in
+//! process context (allocating with `GFP_KERNEL`), polls them every
+//! [`POLL_MS`] while any is under way, and looks at the adopted connections
+//! every [`WATCH_MS`], at most [`WATCH_BUDGET`] of them per run.
+//!
+//! A connection ends, for TERM, when TCP's established hash holds nothing
+//! for its 4-tuple, or a `TIME_WAIT` socket: both sides closed (`FIN`), or
+//! it was reset (`RST`: it went from a state in which both sides had not
+//! closed yet).
+
+use super::channel::{OutMsg, ReqIn};
+use super::replay::{conn_of, Poll, MAX_REPLAYS};
+use crate::logic::frame::{nack, term, HandoffAck, HandoffNack, Term, Tuple};
+use crate::netns::NetState;
+use crate::sys::{
+    lock::{new_spinlock_bh, SpinLockBh},
+    netfilter::now_ms,
+    rcu,
+    socket::Namespace,
+    tcp::{self, Conn, Established, TCP_CLOSING, TCP_LAST_ACK},
+    work::{Run, Worked},
+};
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use kernel::{alloc::KVVec, new_mutex, prelude::*, sync::Mutex};
+
+/// At most this many adopted connections are watched for TERM; beyond it
+/// a connection is still adopted, and its front-end forgets it when its
+/// client goes quiet.
+pub(crate) const ADOPTED_MAX: usize = 65536;
+/// How often replays under way are polled.
+const POLL_MS: u32 = 5;
+/// How often the adopted connections are looked at.
+const WATCH_MS: u32 = 200;
+/// At most this many adopted connections looked at per run.
+const WATCH_BUDGET: usize = 1024;
+
+/// Requests handed over by the channels.
+struct Queue {
+    items: KVec<(u32, ReqIn)>,
+    closed: bool,
+}
+
+/// A replay under way.
+struct Pending {
+    peer: u32,
+    tuple: Tuple,
+}
+
+/// An adopted connection.
+#[derive(Clone, Copy)]
+struct Watched {
+    peer: u32,
+    tuple: Tuple,
+    conn: Conn,
+    /// Its TCP state when last seen.
+    state: u8,
+}
+
+/// What the work item keeps.
+struct State {
+    /// Slots: `None` once answered (until [`compact`]).
+    pending: KVVec<Option<Pending>>,
+    /// Slots: `None` once ended (until [`compact`]).
+    adopted: KVVec<Option<Watched>>,
+    /// Where the next look at the adopted ones starts.
+    cursor: usize,
+    /// The adopted ones (`Some` slots).
+    watched: usize,
+    next_watch_ms: u64,
+    closed: bool,
+}
+
+/// The back-end's counters.
+#[derive(Clone, Copy, Default, Debug)]
+pub(crate) struct BackendCounts {
+    /// Connections adopted (HANDOFF_ACK sent).
+    pub(crate) adopted: u64,
+    /// Requests refused (HANDOFF_NACK sent), any reason.
+    pub(crate) refused: u64,
+    /// TERMs sent.
+    pub(crate) terms: u64,
+    /// Adopted connections watched now.
+    pub(crate) watched: u64,
+}
+
+/// The back-end of a namespace.
+#[pin_data]
+pub(crate) struct Backend {
+    ns: Namespace,
+    #[pin]
+    queue: SpinLockBh<Queue>,
+    #[pin]
+    st: Mutex<State>,
+    adopted: AtomicU64,
+    refused: AtomicU64,
+    terms: AtomicU64,
+}
+
+impl Backend {
+    /// Nothing under way (process context).
+    pub(crate) fn new(net: &crate::sys::net::Net) -> impl PinInit<Worked<Backend>> {
+        let ns = Namespace::new(net);
+        Worked::new(pin_init!(Backend {
+            ns,
+            queue <- new_spinlock_bh!(
+                Queue {
+                    items: KVec::new(),
+                    closed: false,
+                },
+                "sockgroup_backend_queue"
+            ),
+            st <- new_mutex!(
+                State {
+                    pending: KVVec::new(),
+                    adopted: KVVec::new(),
+                    cursor: 0,
+                    watched: 0,
+                    next_watch_ms: 0,
+                    closed: false,
+                },
+                "sockgroup_backend"
+            ),
+            adopted: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+            terms: AtomicU64::new(0),
+        }))
+    }
+
+    /// The counters.
+    pub(crate) fn counts(&self) -> BackendCounts {
+        BackendCounts {
+            adopted: self.adopted.load(Relaxed),
+            refused: self.refused.load(Relaxed),
+            terms: self.terms.load(Relaxed),
+            watched: self.st.lock().watched as u64,
+        }
+    }
+}
+
+/// Queues the checked request `req` from `peer` for replay (any context,
+/// no sleep). `Err`: refused at once (too many under way, no memory, shut
+/// down), with the reason for the NACK.
+pub(crate) fn submit(w: &Worked<Backend>, peer: u32, req: ReqIn) -> Result<(), u32> {
+    {
+        let mut q = w.queue.lock();
+        if q.closed || q.items.len() >= MAX_REPLAYS {
+            return Err(nack::NO_RESOURCES);
+        }
+        q.items
+            .push((peer, req), GFP_ATOMIC)
+            .map_err(|_| nack::NO_RESOURCES)?;
+    }
+    w.kick();
+    Ok(())
+}
+
+/// Ends the back-end (the namespace's or the module's `pre_exit`): nothing
+/// is replayed or sent any more; the work is cancelled.
+pub(crate) fn shutdown(w: &Worked<Backend>) {
+    w.queue.lock().closed = true;
+    w.st.lock().closed = true;
+    w.cancel_sync();
+    let items = core::mem::take(&mut w.queue.lock().items);
+    drop(items);
+    let mut st = w.st.lock();
+    st.pending = KVVec::new();
+    st.adopted = KVVec::new();
+    st.watched = 0;
+}
+
+impl Backend {
+    /// Starts the replays of the queued requests; what to send goes to `out`.
+    fn start_queued(&self, st: &mut State, out: &mut KVec<(u32, OutMsg)>) {
+        let net = self.ns.get();
+        let items = core::mem::take(&mut self.queue.lock().items);
+        let replays = NetState::replays(net);
+        for (peer, req) in items.into_iter() {
+            let tuple = req.head.tuple;
+            // Room for the poll first: a replay started is always polled.
+            let r = match (&replays, st.pending.reserve(1, GFP_KERNEL)) {
+                (Some(r), Ok(())) => r.start(net, peer, &req.msg(), NetState::replay_hooks_on),
+                _ => Err(nack::NO_RESOURCES),
+            };
+            match r {
+                // Within the capacity reserved above: does not allocate or fail.
+                Ok(()) => {
+                    let _ = st.pending.push(Some(Pending { peer, tuple }), GFP_KERNEL);
+                }
+                Err(reason) => self.nack(out, peer, tuple, reason),
+            }
+        }
+    }
+
+    fn nack(&self, out: &mut KVec<(u32, OutMsg)>, peer: u32, tuple: Tuple, reason: u32) {
+        self.refused.fetch_add(1, Relaxed);
+        // Without memory the NACK is lost: the front-end times out and
+        // serves the connection.
+        let _ = out.push(
+            (peer, OutMsg::Nack(HandoffNack { tuple, reason })),
+            GFP_KERNEL,
+        );
+    }
+
+    /// Polls the replays under way: adopted ones are answered with
+    /// HANDOFF_ACK and watched, failed ones with HANDOFF_NACK.
+    fn poll(&self, st: &mut State, out: &mut KVec<(u32, OutMsg)>) {
+        let net = self.ns.get();
+        let Some(replays) = NetState::replays(net) else {
+            return;
+        };
+        for slot in st.pending.iter_mut() {
+            let Some(p) = slot else { continue };
+            let (peer, tuple) = (p.peer, p.tuple);
+            let watch = match replays.poll(net, peer, &tuple) {
+                Poll::Pending => continue,
+                Poll::Adopted(a) => {
+                    self.adopted.fetch_add(1, Relaxed);
+                    let _ = out.push(
+                        (
+                            peer,
+                            OutMsg::Ack(HandoffAck {
+                                tuple,
+                                backend_isn: a.backend_isn,
+                                state: a.state,
+                            }),
+                        ),
+                        GFP_KERNEL,
+                    );
+                    Some(Watched {
+                        peer,
+                        tuple,
+                        conn: conn_of(&tuple),
+                        state: a.state,
+                    })
+                }
+                Poll::Failed(reason) => {
+                    self.nack(out, peer, tuple, reason);
+                    None
+                }
+                Poll::Unknown => {
+                    self.nack(out, peer, tuple, nack::NO_RESOURCES);
+                    None
+                }
+            };
+            *slot = None;
+            if let Some(w) = watch {
+                if st.watched < ADOPTED_MAX {
+                    // Without memory it is not watched: no TERM.
+                    if st.adopted.push(Some(w), GFP_KERNEL).is_ok() {
+                        st.watched += 1;
+                    }
+                }
+            }
+        }
+        compact(&mut st.pending);
+    }
+
+    /// Looks at up to [`WATCH_BUDGET`] adopted connections: those that
+    /// ended are reported with TERM and forgotten.
+    fn watch(&self, st: &mut State, out: &mut KVec<(u32, OutMsg)>) {
+        let net = self.ns.get();
+        let n = st.adopted.len().min(WATCH_BUDGET);
+        for _ in 0..n {
+            if st.cursor >= st.adopted.len() {
+                st.cursor = 0;
+            }
+            let at = st.cursor;
+            st.cursor += 1;
+            let Some(w) = st.adopted[at] else { continue };
+            let reason = match tcp::established(net, &w.conn, false) {
+                Established::Full(s) => {
+                    st.adopted[at] = Some(Watched {
+                        state: s.state,
+                        ..w
+                    });
+                    continue;
+                }
+                // A new handshake on the tuple: this one ended.
+                Established::Request(_) | Established::TimeWait => term::FIN,
+                Established::None if matches!(w.state, TCP_LAST_ACK | TCP_CLOSING) => term::FIN,
+                Established::None => term::RST,
+            };
+            self.terms.fetch_add(1, Relaxed);
+            let _ = out.push(
+                (
+                    w.peer,
+                    OutMsg::Term(Term {
+                        tuple: w.tuple,
+                        reason,
+                    }),
+                ),
+                GFP_KERNEL,
+            );
+            st.adopted[at] = None;
+            st.watched -= 1;
+        }
+        if st.watched < st.adopted.len() / 2 {
+            compact(&mut st.adopted);
+            st.cursor = 0;
+        }
+    }
+}
+
+/// Drops the `None` slots of `v` (into a new vector; without memory `v`
+/// stays as it is).
+fn compact<T>(v: &mut KVVec<Option<T>>) {
+    let live = v.iter().flatten().count();
+    if live == v.len() {
+        return;
+    }
+    let Ok(mut out) = KVVec::with_capacity(live, GFP_KERNEL) else {
+        return;
+    };
+    for x in core::mem::replace(v, KVVec::new()).into_iter().flatten() {
+        // Within the capacity reserved above: does not allocate or fail.
+        let _ = out.push(Some(x), GFP_KERNEL);
+    }
+    *v = out;
+}
+
+impl Run for Backend {
+    fn run(&self) -> Option<u32> {
+        let mut out = KVec::new();
+        let next = {
+            let mut st = self.st.lock();
+            if st.closed {
+                return None;
+            }
+            self.start_queued(&mut st, &mut out);
+            self.poll(&mut st, &mut out);
+            let now = now_ms();
+            if now >= st.next_watch_ms && st.watched > 0 {
+                self.watch(&mut st, &mut out);
+                st.next_watch_ms = now + u64::from(WATCH_MS);
+            }
+            if !st.pending.is_empty() {
+                Some(POLL_MS)
+            } else if st.watched > 0 {
+                Some(WATCH_MS)
+            } else {
+                None
+            }
+        };
+        if !out.is_empty() {
+            let guard = rcu::Guard::new();
+            if let Some(state) = NetState::of(self.ns.get(), &guard) {
+                let chans = state.cluster_ref().channels();
+                for (peer, msg) in out.into_iter() {
+                    // A message the outbox refuses is lost (counted): the
+                    // front-end times out (NACK, ACK) or idles out (TERM).
+                    chans.send(peer, msg);
+                }
+            }
+        }
+        next
+    }
+}
