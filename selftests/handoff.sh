@@ -33,7 +33,11 @@
 #      5% of the file; over a to e every packet fe sent from the service
 #      address's port 80 was a SYN-ACK, at least one per connection (nft).
 #   f. /fe/ (rule local): served by fe, in its log, no handoff.
-#   g. the client received no reset from the service address (nft in cli).
+#   h. every connection handed off ended: the back-ends sent a TERM each,
+#      fe counted it (ended), and its table keeps no moved entry after the
+#      5 s linger.
+#   g. the client received no reset from the service address (nft in cli),
+#      checked last.
 #
 #   selftests/handoff.sh
 #
@@ -159,13 +163,16 @@ check "nginx on $VIP:80 and [$VIP6]:80 of fe, be1 and be2" busywait 10000 listen
 # snapshot: every program start counts on the debug kernel).
 show() { sg "$1" show --json; }
 # counts FE BE SVC PEER: from fe's and a back-end's `show`, "handed_off
-# local handoff_ack_rx fwd-tx fwd-rx": service SVC's handed-off and local,
-# HANDOFF_ACKs from PEER and fe's fwd tx; the back-end's fwd rx.
+# local moved_fwd handoff_ack_rx fwd-tx fwd-rx adopted": service SVC's
+# handed-off, local and moved-fwd (segments of moved connections
+# forwarded), HANDOFF_ACKs from PEER and fe's fwd tx; the back-end's fwd rx
+# and adopted (connections replayed and accepted).
 counts() {
 	jq -rn --argjson f "$1" --argjson b "$2" --argjson s "$3" --argjson p "$4" '
 		($f.services[] | select(.id == $s) | .stats) as $st |
 		($f.peers[] | select(.id == $p) | .stats) as $ps |
-		"\($st.handed_off) \($st.local) \($ps.handoff_ack_rx) \($f.stats.fwd.tx) \($b.stats.fwd.rx)"'
+		[$st.handed_off, $st.local, $st.moved_fwd, $ps.handoff_ack_rx, $f.stats.fwd.tx,
+			$b.stats.fwd.rx, $b.stats.backend.adopted] | map(tostring) | join(" ")'
 }
 
 # fe's output: packets from the service's port 80 (its SYN-ACKs, and an
@@ -207,7 +214,8 @@ diag() {
 	jq -r '.peers[] | "fe peer \(.id): \(.state) \(.stats | tojson)"' <<<"$f"
 	echo "fe fwd: $(jq -c .stats.fwd <<<"$f")"
 	for n in 1 2; do
-		echo "${names[$n]}: $(show "${nodes[$n]}" | jq -c '{fwd: .stats.fwd, peers: [.peers[] | .stats]}')"
+		echo "${names[$n]}: $(show "${nodes[$n]}" |
+			jq -c '{fwd: .stats.fwd, backend: .stats.backend, peers: [.peers[] | .stats]}')"
 	done
 	echo "fe conns: $(sg "$fe" conns --json | jq -c '[.[] | {state, service}]')"
 	for n in "${names[@]}"; do
@@ -252,16 +260,18 @@ not_logged() {
 	! logline "$1" "$2" || { echo "$1 logged ?$2: $(logline "$1" "$2")"; return 1; }
 }
 # handed SVC PEER NS BEFORE: from BEFORE (counts' line) on, fe's
-# handed-off of SVC and HANDOFF_ACKs from PEER moved by 1, local by 0, fe's
-# fwd tx and the back-end NS's fwd rx moved.
+# handed-off of SVC and HANDOFF_ACKs from PEER moved by 1, local by 0,
+# moved-fwd and fe's fwd tx moved; the back-end NS adopted 1 and its fwd rx
+# moved.
 handed_now() {
-	local ho lo ack tx rx ho0 lo0 ack0 tx0 rx0
-	read -r ho0 lo0 ack0 tx0 rx0 <<<"$4"
-	read -r ho lo ack tx rx < <(counts "$(show "$fe")" "$(show "$3")" "$1" "$2")
-	[ $((ho - ho0)) = 1 ] && [ $((lo - lo0)) = 0 ] && [ $((ack - ack0)) = 1 ] &&
-		[ "$tx" -gt "$tx0" ] && [ "$rx" -gt "$rx0" ] && return 0
-	echo "handed-off of service $1 moved by $((ho - ho0)), local by $((lo - lo0)), HANDOFF_ACKs from" \
-		"peer $2 by $((ack - ack0)), fe's fwd tx by $((tx - tx0)), the back-end's fwd rx by $((rx - rx0))"
+	local ho lo mf ack tx rx ad ho0 lo0 mf0 ack0 tx0 rx0 ad0
+	read -r ho0 lo0 mf0 ack0 tx0 rx0 ad0 <<<"$4"
+	read -r ho lo mf ack tx rx ad < <(counts "$(show "$fe")" "$(show "$3")" "$1" "$2")
+	[ $((ho - ho0)) = 1 ] && [ $((lo - lo0)) = 0 ] && [ $((ack - ack0)) = 1 ] && [ $((ad - ad0)) = 1 ] &&
+		[ "$mf" -gt "$mf0" ] && [ "$tx" -gt "$tx0" ] && [ "$rx" -gt "$rx0" ] && return 0
+	echo "fe: handed-off of service $1 moved by $((ho - ho0)), local by $((lo - lo0)), moved-fwd by" \
+		"$((mf - mf0)), HANDOFF_ACKs from peer $2 by $((ack - ack0)), fwd tx by $((tx - tx0));" \
+		"the back-end: adopted by $((ad - ad0)), fwd rx by $((rx - rx0))"
 	return 1
 }
 handed() {
@@ -285,7 +295,7 @@ handoff_case() {
 	check "$tag: GET $url ($MIB MiB): intact (sha256)" eval 'get $tag $url && intact $tag $big_sha'
 	check "$tag: $node's nginx served it to $addr; fe's logged nothing" \
 		eval 'logged $node $tag $addr && not_logged fe $tag'
-	check "$tag: fe: handed-off and HANDOFF_ACKs from peer $peer moved by 1, fwd tx moved; $node's fwd rx moved" \
+	check "$tag: fe: handed-off and HANDOFF_ACKs from peer $peer moved by 1, moved-fwd and fwd tx moved; $node adopted 1, fwd rx moved" \
 		handed "$s" "$peer" "$ns" "$before"
 }
 
@@ -325,7 +335,7 @@ conns=$((conns + 1))
 check "d: POST of $MIB MiB to /be1/upload: answered 200 by be1" post
 check "d: be1's nginx stored the body intact (sha256 of its body file); fe logged nothing" \
 	eval 'stored && not_logged fe d'
-check "d: fe: handed-off and HANDOFF_ACKs from peer 2 moved by 1, fwd tx moved; be1's fwd rx moved" \
+check "d: fe: handed-off and HANDOFF_ACKs from peer 2 moved by 1, moved-fwd and fwd tx moved; be1 adopted 1, fwd rx moved" \
 	handed 1 2 "$be1" "$before"
 
 # ---- e. no answer's bytes through fe ----
@@ -361,6 +371,28 @@ local_now() {
 		{ echo "local moved by $((lo - lo0)), handed-off by $((ho - ho0))"; return 1; }
 }
 check "f: local moved by 1, handed-off did not move" eval 'busywait 3000 local_now >/dev/null || local_now'
+
+# ---- h. the end of moved connections ----
+
+CASE=h
+# ended_now: every connection handed off ended: fe's ended (services 1
+# and 2) and the back-ends' TERMs sent are as many.
+ended_now() {
+	local h e t
+	read -r h e t < <(jq -rn --argjson f "$(show "$fe")" --argjson b1 "$(show "$be1")" \
+		--argjson b2 "$(show "$be2")" '
+		[([$f.services[].stats.handed_off] | add), ([$f.services[].stats.ended] | add),
+			$b1.stats.backend.terms + $b2.stats.backend.terms] | map(tostring) | join(" ")')
+	[ "$h" -gt 0 ] && [ "$e" = "$h" ] && [ "$t" = "$h" ] && return 0
+	echo "handed off $h, ended (TERMs received by fe) $e, TERMs sent by be1 and be2 $t"
+	return 1
+}
+check "h: every handed-off connection ended: as many TERMs sent by the back-ends, ended by fe" \
+	eval 'busywait 10000 ended_now >/dev/null || { ended_now; diag; false; }'
+# moved_left: fe's conns entries still moved (they linger 5 s after TERM).
+moved_left() { sg "$fe" conns --json | jq '[.[] | select(.state == "moved")] | length'; }
+check "h: no moved connection left in fe's table after the linger (5 s)" \
+	eval 'busywait 15000 eval "[ \$(moved_left) = 0 ]" || { echo "$(moved_left) left"; diag; false; }'
 
 # ---- g. no reset ----
 
