@@ -28,7 +28,8 @@
 #      log has fd81::1.
 #   d. a 20 MiB POST (2 MiB on debug) to /be1/: be1's nginx stores the
 #      body (client_body_in_file_only) and its sha256 is the client's; the
-#      answer is be1's.
+#      answer is be1's; fe's forwarding failed on none of the client's
+#      segments (fwd tx-failed).
 #   e. no answer's bytes through fe: during a GET, fe's eth0 sent less than
 #      5% of the file; over a to e every packet fe sent from the service
 #      address's port 80 was a SYN-ACK, at least one per connection (nft).
@@ -49,16 +50,13 @@ source "$(dirname "$0")/lib.sh"
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 SGCTL=${SGCTL:-$repo/target/debug/sgctl}
-VIP=10.99.0.1
-VIP6=fd99::1
+source "$(dirname "$0")/handoff_lib.sh"
 if [ "$DEBUG_KERNEL" = 1 ]; then
 	MIB=2
 else
 	MIB=20
 fi
 SIZE=$((MIB * 1048576))
-# A replay takes longer than the default 2 s hold on the debug kernel.
-HOLD=$((2000 * TIME_FACTOR))
 
 for prog in "$SGCTL" nginx curl jq nft sha256sum; do
 	command -v "$prog" >/dev/null || { echo "# $prog not found"; exit $KSFT_SKIP; }
@@ -69,30 +67,8 @@ cluster_net $VIP $VIP6 || exit $KSFT_FAIL
 
 load_module || { ksft_result 1 "insmod sockgroup"; ksft_exit; }
 
-configure() {
-	cluster_nodes &&
-		sg "$fe" service add --id 1 --addr $VIP --port 80 --role frontend --hold-timeout $HOLD &&
-		sg "$fe" service add --id 2 --addr $VIP6 --port 80 --role frontend --hold-timeout $HOLD || return 1
-	local s r=0
-	for s in 1 2; do
-		sg "$fe" rule add --id $((r + 1)) --service $s --prio 1 --match path-prefix:/be1/ --target peer:2 &&
-			sg "$fe" rule add --id $((r + 2)) --service $s --prio 2 --match path-prefix:/be2/ --target peer:3 &&
-			sg "$fe" rule add --id $((r + 3)) --service $s --prio 3 --match path-prefix:/fe/ --target local ||
-			return 1
-		r=$((r + 3))
-	done
-	local i
-	for i in 1 2; do
-		sg "${nodes[$i]}" service add --id 1 --addr $VIP --port 80 --role backend &&
-			sg "${nodes[$i]}" service add --id 2 --addr $VIP6 --port 80 --role backend ||
-			return 1
-	done
-}
 check "fe (node 1), be1, be2 (nodes 2, 3); services $VIP:80 and [$VIP6]:80; rules /be1/ peer 2, /be2/ peer 3, /fe/ local" \
 	configure
-peers_up() {
-	[ "$(sg "$fe" peer show --json | jq '[.[] | select(.state == "up")] | length')" = 2 ]
-}
 check "fe's channels with be1 and be2 up" busywait 10000 peers_up
 
 # ---- nginx on every node ----
@@ -102,59 +78,7 @@ head -c $SIZE /dev/urandom >"$tmp/big"
 head -c $SIZE /dev/urandom >"$tmp/body"
 big_sha=$(sha256sum <"$tmp/big" | cut -d' ' -f1)
 body_sha=$(sha256sum <"$tmp/body" | cut -d' ' -f1)
-for name in "${names[@]}"; do
-	d=$tmp/$name
-	mkdir -p "$d/www/$name" "$d/body" "$d/proxy"
-	ln "$tmp/big" "$d/www/$name/big"
-	echo "served by $name" >"$d/www/$name/small"
-	: >"$d/access.log"
-	# POSTs to /NAME/upload: the body kept in a file of $d/body (its name
-	# in the log), then passed to a local server that answers 200.
-	cat >"$d/nginx.conf" <<EOF
-daemon off;
-master_process on;
-# Workers as root: the files and temporary directories are in a 0700 $tmp.
-user root;
-worker_processes 1;
-pid $d/nginx.pid;
-error_log $d/error.log;
-events {}
-http {
-	log_format t '\$remote_addr \$request_method \$request_uri \$status \$body_bytes_sent \$request_body_file';
-	access_log $d/access.log t;
-	client_body_temp_path $d/body;
-	proxy_temp_path $d/proxy;
-	fastcgi_temp_path $d/proxy;
-	uwsgi_temp_path $d/proxy;
-	scgi_temp_path $d/proxy;
-	client_max_body_size 64m;
-	server {
-		listen $VIP:80;
-		listen [$VIP6]:80;
-		root $d/www;
-		location /$name/upload {
-			client_body_in_file_only on;
-			proxy_pass http://127.0.0.1:8080;
-		}
-	}
-	server {
-		listen 127.0.0.1:8080;
-		access_log off;
-		location / { return 200 "stored by $name\n"; }
-	}
-}
-EOF
-	# Through `ip netns exec` itself, which execs nginx: the cleanup's kill
-	# reaches it.
-	ip netns exec "$(eval echo "\$$name")" nginx -c "$d/nginx.conf" -e "$d/error.log" \
-		>/dev/null 2>>"$d/error.log" &
-done
-listening() {
-	local ns
-	for ns in "${nodes[@]}"; do
-		[ "$(at "$ns" ss -Hltn "sport = :80" | wc -l)" = 2 ] || return 1
-	done
-}
+start_nginx "$tmp/big"
 check "nginx on $VIP:80 and [$VIP6]:80 of fe, be1 and be2" busywait 10000 listening
 
 # ---- Counters ----
@@ -181,12 +105,22 @@ at "$fe" nft -f - <<EOF
 table inet hotest {
 	counter vip80 { }
 	counter synack { }
+	counter rst { }
+	counter fin { }
+	counter data { }
 	chain out {
 		type filter hook output priority 0;
 		ip saddr $VIP tcp sport 80 counter name vip80
 		ip6 saddr $VIP6 tcp sport 80 counter name vip80
 		ip saddr $VIP tcp sport 80 tcp flags & (syn | ack) == syn | ack counter name synack
 		ip6 saddr $VIP6 tcp sport 80 tcp flags & (syn | ack) == syn | ack counter name synack
+		# What else it sent, when it did (pure ACKs are the rest).
+		ip saddr $VIP tcp sport 80 tcp flags & rst == rst counter name rst
+		ip6 saddr $VIP6 tcp sport 80 tcp flags & rst == rst counter name rst
+		ip saddr $VIP tcp sport 80 tcp flags & fin == fin counter name fin
+		ip6 saddr $VIP6 tcp sport 80 tcp flags & fin == fin counter name fin
+		ip saddr $VIP tcp sport 80 tcp flags & syn == 0 ip length > 64 counter name data
+		ip6 saddr $VIP6 tcp sport 80 tcp flags & syn == 0 ip6 length > 44 counter name data
 	}
 }
 EOF
@@ -329,10 +263,17 @@ post() {
 	diag
 	return 1
 }
+# retrans NS: TCP segments NS retransmitted; fwd_failed: fe's fwd tx-failed.
+retrans() { at "$1" awk '$1 == "Tcp:" && $2 ~ /^[0-9]/ { print $13 }' /proc/net/snmp; }
 CASE=d
 before=$(counts "$(show "$fe")" "$(show "$be1")" 1 2)
 conns=$((conns + 1))
+rt0=$(retrans "$cli") tf0=$(show "$fe" | jq .stats.fwd.tx_failed)
 check "d: POST of $MIB MiB to /be1/upload: answered 200 by be1" post
+rt=$(($(retrans "$cli") - rt0)) tf=$(($(show "$fe" | jq .stats.fwd.tx_failed) - tf0))
+echo "# d: the client retransmitted $rt segments; fe's fwd tx-failed moved by $tf"
+check "d: fe forwarded every segment of the client's it was given (fwd tx-failed did not move: $tf)" \
+	eval '[ $tf = 0 ] || { echo "tx-failed moved by $tf (the client retransmitted $rt segments)"; false; }'
 check "d: be1's nginx stored the body intact (sha256 of its body file); fe logged nothing" \
 	eval 'stored && not_logged fe d'
 check "d: fe: handed-off and HANDOFF_ACKs from peer 2 moved by 1, moved-fwd and fwd tx moved; be1 adopted 1, fwd rx moved" \
@@ -351,8 +292,10 @@ check "e: fe's eth0 sent less than 5% of the download ($fe_tx < $((SIZE / 20)) b
 		[ $fe_tx -lt $((SIZE / 20)) ] || { diag; false; }'
 vip80=$(($(nftc "$fe" vip80) - vip80_0)) synack=$(($(nftc "$fe" synack) - synack_0))
 echo "# a-e: fe sent $vip80 packets from port 80 of the service, $synack of them SYN-ACKs, for $conns connections"
-check "a-e: every packet fe sent from port 80 was a SYN-ACK ($vip80 of $synack), at least one per connection ($conns)" \
-	eval '[ $vip80 = $synack ] && [ $synack -ge $conns ]'
+check "a-e: every packet fe sent from port 80 was a SYN-ACK ($synack of $vip80), at least one per connection ($conns)" \
+	eval '[ $vip80 = $synack ] && [ $synack -ge $conns ] ||
+		{ echo "the others: $(nftc "$fe" rst) with RST, $(nftc "$fe" fin) with FIN, $(nftc "$fe" data) longer than an ACK (data)" \
+			"the rest ACKs"; false; }'
 
 # ---- f. a request served by fe itself ----
 
