@@ -149,7 +149,8 @@ fn channel_pair() -> kernel::error::Result<ChannelReport> {
     // SAFETY: `init_net` lives for the whole uptime.
     let net =
         unsafe { super::net::Net::from_raw(core::ptr::addr_of_mut!(super::bindings::init_net)) };
-    let fwd = || kernel::sync::Arc::pin_init(crate::cluster::fwd::Fwd::new()?, GFP_KERNEL);
+    let fwd =
+        || kernel::sync::Arc::pin_init(crate::cluster::fwd::Fwd::new(|_, _, _, _| {})?, GFP_KERNEL);
     let one = KBox::pin_init(Channels::new(net, fwd()?), GFP_KERNEL)?;
     let two = KBox::pin_init(Channels::new(net, fwd()?), GFP_KERNEL)?;
     one.apply(Some(&node(1)), &[peer(2, &key)])?;

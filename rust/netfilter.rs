@@ -217,6 +217,19 @@ impl<'a> HookPacket<'a> {
         }
     }
 
+    /// The IP header's protocol (IPv4) or next header (IPv6) field, extension
+    /// headers not followed; `None` if the header is not all there.
+    pub fn ip_proto(&self) -> Option<u8> {
+        let mut h = [0u8; 10];
+        let at = match self.family {
+            Family::Inet => 9,
+            Family::Inet6 => 6,
+        };
+        let head = h.get_mut(..=at)?;
+        self.copy_ip(head)?;
+        head.get(at).copied()
+    }
+
     /// Keeps the packet, with references on its route, devices and socket
     /// (as `nf_queue` does); `Err(self)` when one cannot be taken (a device
     /// or socket going).

@@ -30,6 +30,9 @@ use kernel::{error::to_result, prelude::*, sync::Arc};
 /// Room in front of what we build: the link layer's, an outer IPv4 header
 /// and the UDP header.
 const HEADROOM: u32 = 256;
+/// The largest payload of a datagram: an IPv4 packet's 65535 bytes less
+/// the outer IPv4 (20) and UDP (8) headers.
+pub const MAX_PAYLOAD: usize = 65535 - 20 - 8;
 /// `ETH_P_IP` and `ETH_P_IPV6`.
 const ETH_P_IP: u16 = 0x0800;
 const ETH_P_IPV6: u16 = 0x86dd;
@@ -49,10 +52,16 @@ pub trait TunnelRx: Send + Sync + 'static {
 /// its data at the UDP header (checksum verified); we own it for `'a`.
 pub struct Datagram<'a> {
     skb: NonNull<bindings::sk_buff>,
+    net: &'a Net,
     _p: PhantomData<&'a ()>,
 }
 
-impl Datagram<'_> {
+impl<'a> Datagram<'a> {
+    /// The namespace of the tunnel socket that received it.
+    pub fn net(&self) -> &'a Net {
+        self.net
+    }
+
     /// The outer source address (IPv4: the first 4 bytes, the rest 0).
     pub fn source(&self) -> (Family, [u8; 16]) {
         let mut a = [0u8; 16];
@@ -179,10 +188,14 @@ impl<T: TunnelRx> Tunnel<T> {
         let Some(skb) = NonNull::new(skb) else {
             return 0;
         };
+        // SAFETY: `sk` is the tunnel socket, alive for this call; its
+        // namespace outlives it.
+        let net = unsafe { Net::from_raw(bindings::sg_sock_net(sk)) };
         // INVARIANT: the datagram is ours for this call, data at the UDP
         // header (`udp_queue_rcv_one_skb` verified the checksum first).
         let dgram = Datagram {
             skb,
+            net,
             _p: PhantomData,
         };
         if data.is_null() {
@@ -198,9 +211,11 @@ impl<T: TunnelRx> Tunnel<T> {
     }
 
     /// Sends, from `(src, sport)` to `(dst, dport)` (IPv4 addresses in
-    /// network order, ports in host order), a datagram of `len` bytes that `build` writes; nothing
-    /// is sent if `build` returns false or no route or memory is found.
-    /// Any context (softirq included).
+    /// network order, ports in host order), a datagram of `len` bytes that
+    /// `build` writes; nothing is sent if `build` returns false or no route
+    /// or memory is found, and `EMSGSIZE` is returned, before anything is
+    /// allocated, when `len` exceeds [`MAX_PAYLOAD`]. Any context (softirq
+    /// included).
     pub fn send(
         &self,
         net: &Net,
@@ -209,6 +224,9 @@ impl<T: TunnelRx> Tunnel<T> {
         len: usize,
         build: impl FnOnce(&mut [u8]) -> bool,
     ) -> Result {
+        if len > MAX_PAYLOAD {
+            return Err(emsgsize());
+        }
         let len32 = u32::try_from(len).map_err(|_| emsgsize())?;
         // SAFETY: No precondition (`GFP_ATOMIC`: any context).
         let skb = unsafe {

@@ -248,6 +248,8 @@ INVALID = [
     ("node-set ctl-addr of 5 bytes", NODE_SET, attr(NODE_CTL_ADDR, b"\1" * 5), E.EINVAL, None),
     ("node-set ctl-addr of 3 bytes (policy)", NODE_SET, attr(NODE_CTL_ADDR, b"\1" * 3), E.ERANGE, None),
     ("node-set fwd-addr of 8 bytes", NODE_SET, attr(NODE_FWD_ADDR, b"\1" * 8), E.EINVAL, None),
+    ("node-set fwd-addr other than the ctl-addr", NODE_SET, attr(NODE_FWD_ADDR, ip4("10.0.0.9")) + u16(NODE_FWD_PORT, 7001), E.EINVAL, None),
+    ("node-set ctl-addr and fwd-addr apart", NODE_SET, attr(NODE_CTL_ADDR, ip4("10.0.0.7")) + attr(NODE_FWD_ADDR, ip4("10.0.0.9")), E.EINVAL, None),
     ("node-set hb-interval 5 (policy range)", NODE_SET, u32(NODE_HB, 5), E.ERANGE, None),
     ("node-set hb-interval 60001 (policy range)", NODE_SET, u32(NODE_HB, 60001), E.ERANGE, None),
     ("node-set id 0 (policy min)", NODE_SET, u32(NODE_ID, 0), E.ERANGE, None),

@@ -12,7 +12,9 @@
 # {fe 10.80.0.1, be1 10.80.0.2, be2 10.80.0.3}; the service address
 # 10.99.0.1 / fd99::1 on the lo of fe, be1 and be2 (arp_ignore=1,
 # arp_announce=2 on the back-ends), rtr routes it to fe. fe is node 1,
-# be1 node 2, be2 node 3; forwarding on port 7001 of each node's address.
+# be1 node 2, be2 node 3; forwarding on port 7001 of each node's address,
+# the back-ends' set once their channel is up (the session's key is kept
+# from before: a. needs it).
 # A UDP server on 10.99.0.1:5300 and [fd99::1]:5300 on every node answers
 # with its name.
 #
@@ -63,12 +65,14 @@ fstat() { sg "$1" show --json | jq -r ".stats.fwd.$2"; }
 
 load_module || { ksft_result 1 "insmod sockgroup"; ksft_exit; }
 
-check "a forwarding address that is not local: refused, said so" eval '
+check "a forwarding address other than the control address: refused, said so" eval '
 	! sg "$fe" node set --id 1 --ctl 10.80.0.1:7000 --fwd 10.9.9.9:7001 2>"$tmp/err" &&
-	grep -q "forwarding" "$tmp/err"'
+	grep -q "fwd-addr must be the ctl-addr" "$tmp/err"'
 
 configure() {
-	cluster_nodes &&
+	# The back-ends' forwarding address comes after their channel
+	# (fwd_later): the session key is kept meanwhile.
+	cluster_nodes later &&
 		sg "$fe" service add --id 1 --addr $VIP --port $PORT --proto udp --role frontend &&
 		sg "$fe" service add --id 2 --addr $VIP6 --port $PORT --proto udp --role frontend &&
 		sg "$fe" rule add --id 1 --service 1 --target hash:0,2,3 &&
@@ -80,11 +84,22 @@ configure() {
 			return 1
 	done
 }
-check "fe (node 1) and be1, be2 (nodes 2, 3): forwarding on :7001, UDP services 1 (IPv4) and 2 (IPv6)" configure
-peers_up() {
-	[ "$(sg "$fe" peer show --json | jq '[.[] | select(.state == "up")] | length')" = 2 ]
-}
+check "fe (node 1, forwarding on :7001) and be1, be2 (nodes 2, 3): UDP services 1 (IPv4) and 2 (IPv6)" configure
+# up_count NS: how many of NS's peers are up.
+up_count() { sg "$1" peer show --json | jq '[.[] | select(.state == "up")] | length'; }
+peers_up() { [ "$(up_count "$fe")" = 2 ]; }
 check "fe's channels with be1 and be2 up" busywait 10000 peers_up
+# fwd_later: once each back-end's channel with fe is up, its forwarding
+# address (the sessions began without one: a's counters show they are used).
+fwd_later() {
+	local i
+	for i in 1 2; do
+		busywait 10000 eval '[ "$(up_count "${nodes[$i]}")" = 1 ]' &&
+			sg "${nodes[$i]}" node set --id $((i + 1)) --fwd "10.80.0.$((i + 1)):7001" ||
+			return 1
+	done
+}
+check "be1, be2: channels up, then forwarding on :7001" fwd_later
 check "a hash target with a non-any match on a UDP service: EINVAL" eval '
 	! sg "$fe" rule add --id 9 --service 1 --match host:x --target hash:0,2 2>"$tmp/err" &&
 	grep -q "match any" "$tmp/err"'
@@ -146,6 +161,9 @@ counted_a() {
 		{ echo "forwarded $fwd, sent $tx, received $rx, flows $flows; back-ends logged $remote"; return 1; }
 }
 check "a: fe forwarded and sent, be1+be2 received exactly what the back-ends logged; $N flows pinned" counted_a
+check "a: under the sessions that began before the back-ends' forwarding address (one up each)" eval '
+	[ "$(sg "$be1" peer show --json | jq ".[0].stats.ups")" = 1 ] &&
+	[ "$(sg "$be2" peer show --json | jq ".[0].stats.ups")" = 1 ]'
 check "a: fe sent only its own flows' answers (the back-ends answered directly)" eval '
 	[ "$(answers_fe)" = "$(served fe)" ] || { echo "fe output $(answers_fe), fe served $(served fe)"; false; }'
 check "a: the back-ends saw the client's address" eval '
@@ -243,7 +261,7 @@ ip -n "$be1" link set eth0 up
 # ---- f. lifetime ----
 check "f: rmmod with flows pinned and tunnels open: done" eval '
 	at "$cli" "$PY" "$here/forward.py" flows $VIP $PORT 4 1 >/dev/null; unload_module'
-check "f: insmod, configure again, channels up" eval 'load_module && configure && busywait 10000 peers_up'
+check "f: insmod, configure again, channels up" eval 'load_module && configure && busywait 10000 peers_up && fwd_later'
 check "f: namespaces deleted with tunnels open: done" eval '
 	ip netns del "$be2" && ip netns del "$fe" && unload_module'
 

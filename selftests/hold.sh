@@ -373,10 +373,11 @@ check "b: blackhole lifted, rules 3 and 4 deleted, peer 2 up again" eval '
 	sg rule del --id 3 && sg rule del --id 4 && busywait 30000 peer2_up'
 
 # A peer that takes every handoff: handoff_peer.py, node 3 at 10.79.0.3 in
-# be, answers each HANDOFF_REQ with a HANDOFF_ACK (the kernel's back-end
-# refuses them until its replay exists). The front-end drops its request
-# socket without a packet to the client and drops the client's later
-# segments: nobody serves the connection (forwarding is the next step).
+# be, answers each HANDOFF_REQ with a HANDOFF_ACK without serving the
+# connection (handoff.sh has the kernel's back-end, which does). The
+# front-end drops its request socket without a packet to the client; it has
+# no forwarding address here, so the client's later segments cannot be
+# forwarded: they are dropped (moved_drop), never answered with a reset.
 ip -n "$be" addr add 10.79.0.3/24 dev veth1
 : >"$tmp/peer3.log"
 ip netns exec "$be" "$PY" "$here/handoff_peer.py" 10.79.0.3 7003 3 1 "$tmp/key.1-2" "$tmp/peer3.log" \

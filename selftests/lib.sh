@@ -217,22 +217,24 @@ at() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 # sg NS ARGS...: `sgctl cluster ARGS` in NS ($SGCTL).
 sg() { local ns=$1; shift; ip netns exec "$ns" "$SGCTL" cluster "$@"; }
 
-# cluster_nodes: on cluster_net's nodes, fe node 1, be1 node 2 and be2 node
-# 3, control channel on port 7000 and forwarding on 7001 of their eth0
-# address; fe and each back-end peers, with the keys $tmp/key.1-2 and
-# $tmp/key.1-3 (made on the first call).
+# cluster_nodes [later]: on cluster_net's nodes, fe node 1, be1 node 2 and
+# be2 node 3, control channel on port 7000 and forwarding on 7001 of their
+# eth0 address (with "later", the back-ends' forwarding is left for the
+# caller to set); fe and each back-end peers, with the keys $tmp/key.1-2
+# and $tmp/key.1-3 (made on the first call).
 cluster_nodes() {
-	local i
+	local i fwd
 	umask 077
 	for i in 2 3; do
 		[ -s "$tmp/key.1-$i" ] ||
 			head -c 32 /dev/urandom | od -An -v -tx1 | tr -d ' \n' >"$tmp/key.1-$i"
 	done
 	umask 022
+	[ "${1:-}" = later ] || fwd=1
 	sg "$fe" node set --id 1 --ctl 10.80.0.1:7000 --fwd 10.80.0.1:7001 || return 1
 	for i in 2 3; do
 		sg "$fe" peer add --id $i --addr 10.80.0.$i --key-file "$tmp/key.1-$i" &&
-			sg "${nodes[$i - 1]}" node set --id $i --ctl "10.80.0.$i:7000" --fwd "10.80.0.$i:7001" &&
+			sg "${nodes[$i - 1]}" node set --id $i --ctl "10.80.0.$i:7000" ${fwd:+--fwd "10.80.0.$i:7001"} &&
 			sg "${nodes[$i - 1]}" peer add --id 1 --addr 10.80.0.1 --key-file "$tmp/key.1-$i" ||
 			return 1
 	done

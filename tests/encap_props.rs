@@ -357,6 +357,27 @@ proptest! {
     }
 
     #[test]
+    fn may_carry_holds_for_every_flow_flow_of_finds(
+        t in tuple(),
+        proto in proto_strategy(),
+        payload in prop::collection::vec(any::<u8>(), 0..40),
+        ext in 0usize..3,
+        junk in prop::collection::vec(any::<u8>(), 0..80),
+    ) {
+        // The field the hook reads first: a packet of the flow passes it,
+        // the other protocol's does not (without extension headers).
+        let first = |p: &[u8]| if p[0] >> 4 == 4 { p[9] } else { p[6] };
+        let pkt = flow_packet(&t, proto, &payload, ext);
+        prop_assert!(may_carry(first(&pkt), proto));
+        let other = if proto == Proto::Tcp { Proto::Udp } else { Proto::Tcp };
+        prop_assert_eq!(may_carry(first(&pkt), other), ext > 0 && t.family == Family::V6);
+        // Any bytes: whatever flow_of finds passed the test.
+        if let Some(f) = flow_of(&junk) {
+            prop_assert!(may_carry(first(&junk), f.proto));
+        }
+    }
+
+    #[test]
     fn any_bytes_parse_without_panic(d in prop::collection::vec(any::<u8>(), 0..300)) {
         let mut w = ReplayWindow::<2>::new();
         if open(&d, 0, &key(), &mut w).is_err() {

@@ -355,8 +355,14 @@ impl Run for Backend {
         if !out.is_empty() {
             let guard = rcu::Guard::new();
             if let Some(state) = NetState::of(self.ns.get(), &guard) {
-                let chans = state.cluster_ref().channels();
+                let cluster = state.cluster_ref();
+                let chans = cluster.channels();
                 for (peer, msg) in out.into_iter() {
+                    if let OutMsg::Ack(a) = &msg {
+                        // The seed's verification, in the data plane (the
+                        // first of it and the ACK to arrive moves it).
+                        cluster.send_verified(self.ns.get(), peer, &a.tuple, &guard);
+                    }
                     // A message the outbox refuses is lost (counted): the
                     // front-end times out (NACK, ACK) or idles out (TERM).
                     chans.send(peer, msg);

@@ -382,6 +382,14 @@ const IPV6_HOPOPTS: u8 = 0;
 const IPV6_ROUTING: u8 = 43;
 const IPV6_DSTOPTS: u8 = 60;
 
+/// Whether a packet whose IP header's protocol (IPv4) or next header
+/// (IPv6) field is `first` may be a packet of `proto` for [`flow_of`]: that
+/// protocol, or an IPv6 extension header [`flow_of`] looks past. A test
+/// on one byte before the packet's head is copied.
+pub fn may_carry(first: u8, proto: Proto) -> bool {
+    first == proto as u8 || matches!(first, IPV6_HOPOPTS | IPV6_ROUTING | IPV6_DSTOPTS)
+}
+
 /// Parses an IP header. `whole`: the packet must be all there (lengths
 /// exact) and not a fragment; otherwise (a packet quoted in an ICMP
 /// error) it may be cut short after its headers, and only a non-first

@@ -86,6 +86,55 @@ fn live(s: &Slot, now: u64, idle_ms: u64) -> bool {
     s.used && now.saturating_sub(s.last_ms) < idle_ms
 }
 
+/// What [`probe`] found among a flow's slots.
+enum Probe {
+    /// The flow's live slot.
+    Found(usize),
+    /// Not pinned: the first free slot among its probes, if any.
+    Free(Option<usize>),
+}
+
+/// Looks at flow `key`'s [`PROBES`] slots at `now`; `None` when the table
+/// cannot pin (empty, or its length not a power of two).
+fn probe(slots: &[Slot], seed: u32, key: &Tuple, now: u64, idle_ms: u64) -> Option<Probe> {
+    let n = slots.len();
+    if n == 0 || !n.is_power_of_two() {
+        return None;
+    }
+    let start = hash(key, seed);
+    let mut free = None;
+    for i in 0..PROBES.min(n) {
+        let at = (start.wrapping_add(i)) & (n - 1);
+        let Some(s) = slots.get(at) else {
+            continue;
+        };
+        if live(s, now, idle_ms) {
+            if s.key == *key {
+                return Some(Probe::Found(at));
+            }
+        } else if free.is_none() {
+            free = Some(at);
+        }
+    }
+    Some(Probe::Free(free))
+}
+
+/// Pins `key` to `node` in slot `at` (a free one), if there is one.
+fn fill(slots: &mut [Slot], at: Option<usize>, key: &Tuple, now: u64, node: u32) -> bool {
+    match at.and_then(|at| slots.get_mut(at)) {
+        Some(s) => {
+            *s = Slot {
+                key: *key,
+                used: true,
+                node,
+                last_ms: now,
+            };
+            true
+        }
+        None => false,
+    }
+}
+
 /// The node of flow `key` at `now`: its pinned node if it has one (its
 /// time refreshed); otherwise `choose()`'s, pinned in the first free slot
 /// (empty, or idle for `idle_ms`) among the flow's probes. `slots.len()`
@@ -98,38 +147,22 @@ pub fn pin(
     idle_ms: u64,
     choose: impl FnOnce() -> u32,
 ) -> Pin {
-    let n = slots.len();
-    if n == 0 || !n.is_power_of_two() {
-        return Pin::Unpinned(choose());
-    }
-    let start = hash(key, seed);
-    let mut free = None;
-    for i in 0..PROBES.min(n) {
-        let at = (start.wrapping_add(i)) & (n - 1);
-        let Some(s) = slots.get_mut(at) else {
-            continue;
-        };
-        if live(s, now, idle_ms) {
-            if s.key == *key {
+    let free = match probe(slots, seed, key, now, idle_ms) {
+        None => return Pin::Unpinned(choose()),
+        Some(Probe::Found(at)) => {
+            if let Some(s) = slots.get_mut(at) {
                 s.last_ms = now;
                 return Pin::Known(s.node);
             }
-        } else if free.is_none() {
-            free = Some(at);
+            None
         }
-    }
+        Some(Probe::Free(free)) => free,
+    };
     let node = choose();
-    match free.and_then(|at| slots.get_mut(at)) {
-        Some(s) => {
-            *s = Slot {
-                key: *key,
-                used: true,
-                node,
-                last_ms: now,
-            };
-            Pin::New(node)
-        }
-        None => Pin::Unpinned(node),
+    if fill(slots, free, key, now, node) {
+        Pin::New(node)
+    } else {
+        Pin::Unpinned(node)
     }
 }
 
@@ -143,38 +176,17 @@ pub fn pin_to(
     idle_ms: u64,
     node: u32,
 ) -> bool {
-    let n = slots.len();
-    if n == 0 || !n.is_power_of_two() {
-        return false;
-    }
-    let start = hash(key, seed);
-    let mut free = None;
-    for i in 0..PROBES.min(n) {
-        let at = (start.wrapping_add(i)) & (n - 1);
-        let Some(s) = slots.get_mut(at) else {
-            continue;
-        };
-        if live(s, now, idle_ms) {
-            if s.key == *key {
+    match probe(slots, seed, key, now, idle_ms) {
+        None => false,
+        Some(Probe::Found(at)) => match slots.get_mut(at) {
+            Some(s) => {
                 s.node = node;
                 s.last_ms = now;
-                return true;
+                true
             }
-        } else if free.is_none() {
-            free = Some(at);
-        }
-    }
-    match free.and_then(|at| slots.get_mut(at)) {
-        Some(s) => {
-            *s = Slot {
-                key: *key,
-                used: true,
-                node,
-                last_ms: now,
-            };
-            true
-        }
-        None => false,
+            None => false,
+        },
+        Some(Probe::Free(free)) => fill(slots, free, key, now, node),
     }
 }
 

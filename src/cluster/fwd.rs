@@ -91,6 +91,10 @@ pub(crate) struct FwdStats {
     pub(crate) udp_local: AtomicU64,
     /// UDP datagrams forwarded to a peer.
     pub(crate) udp_forwarded: AtomicU64,
+    /// Verifications (type 0x03) sent: a handed-off connection adopted.
+    pub(crate) verified_tx: AtomicU64,
+    /// Verifications received from the peer a connection was handed to.
+    pub(crate) verified_rx: AtomicU64,
 }
 
 /// A snapshot of [`FwdStats`].
@@ -109,15 +113,20 @@ pub(crate) struct FwdCounts {
     pub(crate) udp_forwarded: u64,
     /// UDP flows pinned and active now.
     pub(crate) udp_active: u64,
+    pub(crate) verified_tx: u64,
+    pub(crate) verified_rx: u64,
 }
 
-/// A peer whose channel is up, as the data plane sees it.
+/// A peer whose channel is up, as the data plane sees it: one per session
+/// (a new session, a new one: its sequence numbers and window start
+/// afresh), kept from snapshot to snapshot while the session lasts.
 #[pin_data]
 struct DataPeer {
     id: u32,
-    /// Its forwarding address (IPv4, network order) and port.
+    /// Its control address (IPv4, network order), where its forwarding
+    /// socket is too; the port is this node's (the snapshot's endpoint):
+    /// every node forwards on the same one.
     addr: [u8; 4],
-    port: u16,
     /// The session key of the pair's channel.
     mac: HmacSha256,
     /// The last sequence number sent (the next is one more).
@@ -185,21 +194,29 @@ impl Snap {
     }
 }
 
+/// Called with a verification (type 0x03) from peer `peer` for `tuple`
+/// (softirq, under RCU).
+pub(crate) type OnVerified = fn(&Net, u32, &Tuple, &rcu::Guard);
+
 /// The receiving half, shared with the tunnel socket.
 #[pin_data]
 pub(crate) struct FwdRx {
     snap: RcuCell<Snap>,
+    verified: OnVerified,
     stats: FwdStats,
     seed: u32,
     #[pin]
-    flows: SpinLockBh<KVec<Slot>>,
+    flows: SpinLockBh<KVVec<Slot>>,
 }
 
 /// What the control path keeps.
 struct Ctl {
     node: Option<Endpoint>,
     tunnel: Option<Arc<Tunnel<FwdRx>>>,
-    peers: KVec<Arc<DataPeer>>,
+    /// The peers whose channel is up, with or without an endpoint of this
+    /// node's; a slot is emptied (not removed: no allocation) when its
+    /// peer goes, and reused.
+    peers: KVec<Option<Arc<DataPeer>>>,
     /// The configuration's services: all (`services`) and UDP (`udp`).
     services: KVec<SvcKey>,
     udp: KVec<(SvcKey, Arc<ServiceRules>)>,
@@ -207,6 +224,15 @@ struct Ctl {
 }
 
 /// The data plane of a namespace.
+///
+/// No `Drop` closes the tunnel: [`Fwd::shutdown`] does, and must run before
+/// the last reference goes if a socket was opened (the snapshot holds the
+/// tunnel, which holds the receiver: without it they would keep each other,
+/// and the socket, alive). It does: only [`Fwd::configure`] opens one, and
+/// only a netlink request calls that, which finds the namespace's state
+/// once `init` published it; from then on the pernet core calls `pre_exit`
+/// (`Cluster::shutdown_hold`) before `exit` drops the state. A state that
+/// `init` drops on its failure path, or a test's `Fwd`, never had a socket.
 #[pin_data]
 pub(crate) struct Fwd {
     #[pin]
@@ -229,14 +255,16 @@ fn skb_family(f: TFamily) -> Family {
 }
 
 impl Fwd {
-    /// No forwarding yet (process context).
-    pub(crate) fn new() -> Result<impl PinInit<Self, Error>> {
+    /// No forwarding yet (process context); `verified` takes the
+    /// verifications received.
+    pub(crate) fn new(verified: OnVerified) -> Result<impl PinInit<Self, Error>> {
         let rx = Arc::pin_init(
             pin_init!(FwdRx {
                 snap: RcuCell::new(),
+                verified,
                 stats: FwdStats::default(),
                 seed: random_u32(),
-                flows <- new_spinlock_bh!(KVec::new(), "sockgroup_flows"),
+                flows <- new_spinlock_bh!(KVVec::new(), "sockgroup_flows"),
             }),
             GFP_KERNEL,
         )?;
@@ -297,8 +325,11 @@ impl Fwd {
             let want = if has_udp { FLOW_SLOTS } else { 0 };
             let cur = self.rx.flows.lock().len();
             if cur != want {
-                let table = KVec::from_elem(Slot::EMPTY, want, GFP_KERNEL)?;
-                *self.rx.flows.lock() = table;
+                // vmalloc-backed (the table is some 230 KB); the old one is
+                // freed after the lock is released.
+                let mut table = KVVec::from_elem(Slot::EMPTY, want, GFP_KERNEL)?;
+                core::mem::swap(&mut *self.rx.flows.lock(), &mut table);
+                drop(table);
             }
         }
         if node != ctl.node {
@@ -333,7 +364,8 @@ impl Fwd {
     /// Publishes the snapshot of `ctl`.
     fn publish(&self, ctl: &mut Ctl) -> Result {
         let mut peers = KVec::with_capacity(ctl.peers.len(), GFP_KERNEL)?;
-        for p in ctl.peers.iter() {
+        for p in ctl.peers.iter().flatten() {
+            // The same `DataPeer`: its session's numbers and window go on.
             peers.push(p.clone(), GFP_KERNEL)?;
         }
         let mut services = KVec::with_capacity(ctl.services.len(), GFP_KERNEL)?;
@@ -366,60 +398,81 @@ impl Fwd {
         self.rx.snap.replace(Some(snap), GFP_KERNEL)
     }
 
+    /// Publishes the snapshot of `ctl` after a peer's change; without
+    /// memory, nothing (no forwarding, nothing accepted) rather than the
+    /// old snapshot with a key that is no longer the peer's: the next
+    /// change publishes again.
+    fn publish_peers(&self, ctl: &mut Ctl) {
+        if self.publish(ctl).is_err() {
+            // `None` allocates nothing.
+            let _ = self.rx.snap.replace(None, GFP_KERNEL);
+        }
+    }
+
+    /// Forgets peer `id` in `ctl` (its slot emptied); whether it was there.
+    fn forget(ctl: &mut Ctl, id: u32) -> bool {
+        let mut found = false;
+        for slot in ctl.peers.iter_mut() {
+            if slot.as_ref().is_some_and(|p| p.id == id) {
+                *slot = None;
+                found = true;
+            }
+        }
+        found
+    }
+
     /// The channel to peer `id` came up with `session` (process context):
-    /// packets to and from it use that key, at its control address.
+    /// packets to and from it use that key, at its control address, as
+    /// soon as this node has a forwarding endpoint (now or later). Its
+    /// previous session's key is gone in any case, even when the new one
+    /// cannot be kept (no memory: no forwarding with that peer).
     pub(crate) fn peer_up(&self, id: u32, addr: &super::Addr, session: &[u8]) {
         let mut ctl = self.ctl.lock();
-        if ctl.dead || addr.family != AddrFamily::V4 {
+        if ctl.dead {
             return;
         }
-        let Some(port) = ctl.node.map(|n| n.port) else {
-            return;
-        };
+        Self::forget(&mut ctl, id);
+        if let Some(peer) = Self::data_peer(id, addr, session) {
+            match ctl.peers.iter_mut().find(|s| s.is_none()) {
+                Some(slot) => *slot = Some(peer),
+                None => {
+                    // Without memory the peer is left out.
+                    let _ = ctl.peers.push(Some(peer), GFP_KERNEL);
+                }
+            }
+        }
+        self.publish_peers(&mut ctl);
+    }
+
+    /// The data plane's peer for session `session` with `id` at `addr`
+    /// (IPv4 only); `None` without memory.
+    fn data_peer(id: u32, addr: &super::Addr, session: &[u8]) -> Option<Arc<DataPeer>> {
+        if addr.family != AddrFamily::V4 {
+            return None;
+        }
         let mut a = [0u8; 4];
         a.copy_from_slice(&addr.bytes[..4]);
-        let Ok(mac) = HmacSha256::new(session) else {
-            return;
-        };
-        let peer = Arc::pin_init(
+        let mac = HmacSha256::new(session).ok()?;
+        Arc::pin_init(
             pin_init!(DataPeer {
                 id,
                 addr: a,
-                port,
                 mac,
                 tx_seq: AtomicU64::new(0),
                 window <- new_spinlock_bh!(ReplayWindow1024::new(), "sockgroup_fwd_window"),
             }),
             GFP_KERNEL,
-        );
-        let Ok(peer) = peer else {
-            return;
-        };
-        let old = core::mem::take(&mut ctl.peers);
-        let mut peers = KVec::new();
-        for p in old.into_iter().filter(|p| p.id != id) {
-            // Without memory the peer is left out: no forwarding to it.
-            let _ = peers.push(p, GFP_KERNEL);
-        }
-        let _ = peers.push(peer, GFP_KERNEL);
-        ctl.peers = peers;
-        // Without memory the old snapshot stays; the next change publishes.
-        let _ = self.publish(&mut ctl);
+        )
+        .ok()
     }
 
     /// The channel to peer `id` went down: nothing more to or from it.
     pub(crate) fn peer_down(&self, id: u32) {
         let mut ctl = self.ctl.lock();
-        if !ctl.peers.iter().any(|p| p.id == id) {
+        if ctl.dead || !Self::forget(&mut ctl, id) {
             return;
         }
-        let old = core::mem::take(&mut ctl.peers);
-        let mut peers = KVec::new();
-        for p in old.into_iter().filter(|p| p.id != id) {
-            let _ = peers.push(p, GFP_KERNEL);
-        }
-        ctl.peers = peers;
-        let _ = self.publish(&mut ctl);
+        self.publish_peers(&mut ctl);
     }
 
     /// Ends forwarding for good (the namespace's or the module's
@@ -453,6 +506,8 @@ impl Fwd {
             udp_local: s.udp_local.load(Relaxed),
             udp_forwarded: s.udp_forwarded.load(Relaxed),
             udp_active: active,
+            verified_tx: s.verified_tx.load(Relaxed),
+            verified_rx: s.verified_rx.load(Relaxed),
         }
     }
 
@@ -470,6 +525,11 @@ impl Fwd {
             return Err(pkt);
         };
         if snap.udp.is_empty() {
+            return Err(pkt);
+        }
+        // Only what may be UDP is copied (TCP and the rest go on at once).
+        let udp = pkt.ip_proto().map(|p| encap::may_carry(p, Proto::Udp));
+        if udp != Some(true) {
             return Err(pkt);
         }
         let Some(len) = pkt.ip_len() else {
@@ -520,7 +580,16 @@ impl Fwd {
             inc(&stats.udp_local);
             return Ok(HookVerdict::Accept(pkt));
         }
-        match self.send(net, snap, node, EncapType::Moved, Proto::Udp, &t, &pkt, len) {
+        match self.send(
+            net,
+            snap,
+            node,
+            EncapType::Moved,
+            Proto::Udp,
+            &t,
+            Some(&pkt),
+            len,
+        ) {
             Ok(()) => {
                 inc(&stats.udp_forwarded);
                 Ok(HookVerdict::Stolen(pkt.discard()))
@@ -534,8 +603,8 @@ impl Fwd {
         }
     }
 
-    /// Sends `pkt` (an IP packet of `len` bytes of flow `t`) to peer
-    /// `node`, encapsulated as `ty`.
+    /// Sends `pkt` (an IP packet of `len` bytes of flow `t`; none for a
+    /// verification) to peer `node`, encapsulated as `ty`.
     #[allow(clippy::too_many_arguments)]
     fn send(
         &self,
@@ -545,7 +614,7 @@ impl Fwd {
         ty: EncapType,
         proto: Proto,
         t: &Tuple,
-        pkt: &impl IpPacket,
+        pkt: Option<&impl IpPacket>,
         len: usize,
     ) -> Result<(), ()> {
         let (tunnel, ep) = snap.tunnel.as_ref().ok_or(())?;
@@ -556,7 +625,7 @@ impl Fwd {
                 return false;
             }
             let (hdr, inner) = buf.split_at_mut(HEADER_LEN);
-            match pkt.copy_ip(inner) {
+            match pkt.map_or(Some(None), |p| p.copy_ip(inner)) {
                 None => return false,
                 Some(Some((start, off))) => {
                     if !xlate::complete_partial(inner, start, off) {
@@ -588,7 +657,7 @@ impl Fwd {
             .send(
                 net,
                 (ep.addr, ep.port),
-                (peer.addr, peer.port),
+                (peer.addr, ep.port),
                 HEADER_LEN + len,
                 build,
             )
@@ -615,13 +684,38 @@ impl Fwd {
         let stats = &self.rx.stats;
         let sent = self.rx.snap.get(guard).is_some_and(|snap| {
             pkt.ip_len().is_some_and(|len| {
-                self.send(net, snap, peer, ty, Proto::Tcp, t, pkt, len)
+                self.send(net, snap, peer, ty, Proto::Tcp, t, Some(pkt), len)
                     .is_ok()
             })
         });
         if !sent {
             inc(&stats.tx_failed);
         }
+        sent
+    }
+
+    /// Tells `peer` that the connection `t` it handed off is adopted here:
+    /// a verification (type 0x03, no inner packet), on which it moves the
+    /// connection if the HANDOFF_ACK has not done so yet (any context,
+    /// under RCU). `false`: not sent (counted `tx-failed`).
+    pub(crate) fn send_verified(
+        &self,
+        net: &Net,
+        peer: u32,
+        t: &Tuple,
+        guard: &rcu::Guard,
+    ) -> bool {
+        let stats = &self.rx.stats;
+        let none: Option<&HookPacket<'_>> = None;
+        let sent = self.rx.snap.get(guard).is_some_and(|snap| {
+            self.send(net, snap, peer, EncapType::Verified, Proto::Tcp, t, none, 0)
+                .is_ok()
+        });
+        inc(if sent {
+            &stats.verified_tx
+        } else {
+            &stats.tx_failed
+        });
         sent
     }
 }
@@ -662,7 +756,14 @@ impl TunnelRx for FwdRx {
                 return;
             }
         };
-        // Verifications and ICMP errors: with the TCP handoff.
+        if h.ty == EncapType::Verified && kind == Inner::None {
+            // The connection handed to this peer is adopted there: moved
+            // here (if the HANDOFF_ACK did not move it first); dropped.
+            inc(&stats.verified_rx);
+            (self.verified)(dgram.net(), peer.id, &h.tuple, &guard);
+            return;
+        }
+        // ICMP errors: not forwarded yet.
         if kind != Inner::Flow || h.ty == EncapType::Verified {
             inc(&stats.rx_unknown);
             return;

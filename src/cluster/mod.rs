@@ -26,7 +26,7 @@ pub(crate) mod replay;
 pub(crate) mod rules;
 
 use crate::logic::{
-    frame::{nack, HandoffNack, HandoffReq},
+    frame::{nack, HandoffNack, HandoffReq, Tuple},
     handoff::{check_req, Invalid},
 };
 use crate::netns::NetState;
@@ -309,7 +309,7 @@ impl Cluster {
     /// An unconfigured node for `net`.
     pub(crate) fn new(net: &Net) -> Result<Arc<Self>> {
         let hold = Hold::new()?;
-        let fwd = Arc::pin_init(Fwd::new()?, GFP_KERNEL)?;
+        let fwd = Arc::pin_init(Fwd::new(on_verified)?, GFP_KERNEL)?;
         Arc::pin_init(
             try_pin_init!(Cluster {
                 config <- new_mutex!(Config::new(), "sockgroup_cluster"),
@@ -403,6 +403,12 @@ impl Cluster {
         self.backend.counts()
     }
 
+    /// Sends the verification that `tuple`, handed off by `peer`, is
+    /// adopted here (the back-end, under RCU).
+    pub(crate) fn send_verified(&self, net: &Net, peer: u32, tuple: &Tuple, guard: &rcu::Guard) {
+        self.fwd.send_verified(net, peer, tuple, guard);
+    }
+
     /// The forwarding counters.
     pub(crate) fn fwd_counts(&self) -> fwd::FwdCounts {
         self.fwd.counts()
@@ -441,6 +447,15 @@ impl Cluster {
             cfg.peers = peers;
         }
         Ok(())
+    }
+}
+
+/// A verification (type 0x03) from `peer` that it adopted `tuple`: the
+/// front-end moves the connection as on HANDOFF_ACK (softirq, under RCU).
+fn on_verified(net: &Net, peer: u32, tuple: &Tuple, guard: &rcu::Guard) {
+    if let Some(state) = NetState::of(net, guard) {
+        let c = state.cluster_ref();
+        hold::on_moved(&c.hold, net, peer, tuple, &c.fwd, guard);
     }
 }
 

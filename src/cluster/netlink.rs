@@ -218,6 +218,8 @@ mod uapi {
     pub(super) const FWD_STATS_UDP_LOCAL: u16 = 10;
     pub(super) const FWD_STATS_UDP_FORWARDED: u16 = 11;
     pub(super) const FWD_STATS_UDP_ACTIVE: u16 = 12;
+    pub(super) const FWD_STATS_VERIFIED_TX: u16 = 13;
+    pub(super) const FWD_STATS_VERIFIED_RX: u16 = 14;
 
     pub(super) const ROLE_BOTH: u32 = 2;
     pub(super) const PROTO_TCP: u8 = 6;
@@ -575,6 +577,15 @@ fn node_set(req: &mut Request<'_>, cluster: &Cluster) -> Result {
     node.fwd_addr = fwd_addr.or(node.fwd_addr);
     node.fwd_port = fwd_port.unwrap_or(node.fwd_port);
     node.hb_interval_ms = hb.unwrap_or(node.hb_interval_ms);
+    // Peers forward to a node's control address (they know no other).
+    if node.fwd_addr.is_some_and(|a| a != node.ctl_addr) {
+        let a = req.attr(NODE_FWD_ADDR).or_else(|| req.attr(NODE_CTL_ADDR));
+        return Err(req.fail(
+            c_str!("fwd-addr must be the ctl-addr: peers forward to a node's control address"),
+            a.as_ref(),
+            EINVAL,
+        ));
+    }
     cluster
         .commit(&mut cfg, Some(node), None)
         .map_err(|e| refused(req, e))
@@ -1096,6 +1107,8 @@ fn put_stats(w: &mut Writer, s: &NetStats, f: &FwdCounts) -> Result {
             (FWD_STATS_UDP_LOCAL, f.udp_local),
             (FWD_STATS_UDP_FORWARDED, f.udp_forwarded),
             (FWD_STATS_UDP_ACTIVE, f.udp_active),
+            (FWD_STATS_VERIFIED_TX, f.verified_tx),
+            (FWD_STATS_VERIFIED_RX, f.verified_rx),
         ] {
             w.put_u64(kind, v)?;
         }

@@ -411,6 +411,8 @@ attr_set! {
         UdpLocal(u64) = SOCKGROUP_A_FWD_STATS_UDP_LOCAL,
         UdpForwarded(u64) = SOCKGROUP_A_FWD_STATS_UDP_FORWARDED,
         UdpActive(u64) = SOCKGROUP_A_FWD_STATS_UDP_ACTIVE,
+        VerifiedTx(u64) = SOCKGROUP_A_FWD_STATS_VERIFIED_TX,
+        VerifiedRx(u64) = SOCKGROUP_A_FWD_STATS_VERIFIED_RX,
     }
 }
 

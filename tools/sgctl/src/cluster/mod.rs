@@ -897,6 +897,8 @@ pub struct FwdStats {
     pub udp_local: u64,
     pub udp_forwarded: u64,
     pub udp_active: u64,
+    pub verified_tx: u64,
+    pub verified_rx: u64,
 }
 
 impl FwdStats {
@@ -916,6 +918,8 @@ impl FwdStats {
                 FwdStatsAttr::UdpLocal(v) => (&mut f.udp_local, v),
                 FwdStatsAttr::UdpForwarded(v) => (&mut f.udp_forwarded, v),
                 FwdStatsAttr::UdpActive(v) => (&mut f.udp_active, v),
+                FwdStatsAttr::VerifiedTx(v) => (&mut f.verified_tx, v),
+                FwdStatsAttr::VerifiedRx(v) => (&mut f.verified_rx, v),
                 FwdStatsAttr::Other(_) => continue,
             };
             *slot = *v;
@@ -1370,6 +1374,8 @@ pub fn render_stats(s: &Stats, indent: &str) -> String {
         "RX-REFUSED",
         "RX-REPLAY",
         "RX-UNKNOWN",
+        "VERIFIED-TX",
+        "VERIFIED-RX",
     ]);
     fwd.push(
         [
@@ -1380,6 +1386,8 @@ pub fn render_stats(s: &Stats, indent: &str) -> String {
             f.rx_refused,
             f.rx_replay,
             f.rx_unknown,
+            f.verified_tx,
+            f.verified_rx,
         ]
         .iter()
         .map(u64::to_string)
