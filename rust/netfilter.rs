@@ -369,6 +369,15 @@ pub trait IpPacket {
     /// packet through a veth), the field at `start + offset` of the copy
     /// holds the pseudo-header sum over `start..` and must be completed.
     fn copy_ip(&self, buf: &mut [u8]) -> Option<Option<(usize, usize)>>;
+
+    /// The packet's length and its first bytes, copied into `buf` (all of
+    /// it when it is shorter); `None` for a GSO packet or a failed copy.
+    fn head<'b>(&self, buf: &'b mut [u8]) -> Option<(usize, &'b [u8])> {
+        let len = self.ip_len()?;
+        let head = buf.get_mut(..len.min(buf.len()))?;
+        self.copy_ip(head)?;
+        Some((len, head))
+    }
 }
 
 /// [`IpPacket::ip_len`] of `skb`.

@@ -378,6 +378,29 @@ proptest! {
     }
 
     #[test]
+    fn icmp_error_flow_names_the_connection_check_inner_accepts(
+        t in tuple(),
+        proto in proto_strategy(),
+        router in any::<[u8; 16]>(),
+        payload in prop::collection::vec(any::<u8>(), 0..40),
+        junk in prop::collection::vec(any::<u8>(), 0..120),
+    ) {
+        // An error about the server's packet to the client names the
+        // connection, and the encapsulation accepts it under that
+        // reference; a packet of the flow itself is no error.
+        let err = icmp_error(&t, proto, &router);
+        prop_assert_eq!(icmp_error_flow(&err), Some(Flow { proto, tuple: t }));
+        let h = EncapHeader { ty: EncapType::Moved, proto, sender: 1, key_id: KEY_ID, seq: 1, tuple: t };
+        prop_assert_eq!(check_inner(&h, &err), Ok(Inner::IcmpError));
+        prop_assert_eq!(icmp_error_flow(&flow_packet(&t, proto, &payload, 0)), None);
+        // Any bytes: whatever it finds, the encapsulation takes.
+        if let Some(f) = icmp_error_flow(&junk) {
+            let h = EncapHeader { ty: EncapType::Moved, proto: f.proto, sender: 1, key_id: KEY_ID, seq: 1, tuple: f.tuple };
+            prop_assert_eq!(check_inner(&h, &junk), Ok(Inner::IcmpError));
+        }
+    }
+
+    #[test]
     fn any_bytes_parse_without_panic(d in prop::collection::vec(any::<u8>(), 0..300)) {
         let mut w = ReplayWindow::<2>::new();
         if open(&d, 0, &key(), &mut w).is_err() {

@@ -485,6 +485,39 @@ pub fn flow_of(head: &[u8]) -> Option<Flow> {
     })
 }
 
+/// The flow of the connection that the ICMP or ICMPv6 error `head` (its
+/// first bytes: the IP header, the ICMP header, the quoted packet's headers
+/// and ports) is about: the quoted packet went from the server to the
+/// client. `None` for anything else (not an error, not about TCP or UDP,
+/// cut short).
+pub fn icmp_error_flow(head: &[u8]) -> Option<Flow> {
+    let ip = parse_ip(head, false).ok()?;
+    let icmp_type = *ip.l4.first()?;
+    let error = match ip.family {
+        Family::V4 => ip.proto == IPPROTO_ICMP && matches!(icmp_type, 3 | 11 | 12),
+        Family::V6 => ip.proto == IPPROTO_ICMPV6 && matches!(icmp_type, 1..=4),
+    };
+    if !error {
+        return None;
+    }
+    let quoted = parse_ip(ip.l4.get(8..)?, false).ok()?;
+    if quoted.family != ip.family || ip.dst != quoted.src {
+        return None;
+    }
+    let proto = Proto::try_from(quoted.proto).ok()?;
+    let (server_port, client_port) = ports(quoted.l4).ok()?;
+    Some(Flow {
+        proto,
+        tuple: Tuple {
+            family: ip.family,
+            client: quoted.dst,
+            server: quoted.src,
+            client_port,
+            server_port,
+        },
+    })
+}
+
 /// The source and destination ports of a transport header.
 fn ports(l4: &[u8]) -> Result<(u16, u16), EncapError> {
     match (be16(l4, 0), be16(l4, 2)) {

@@ -532,15 +532,11 @@ impl Fwd {
         if udp != Some(true) {
             return Err(pkt);
         }
-        let Some(len) = pkt.ip_len() else {
-            return Err(pkt);
-        };
-        let mut head = [0u8; HEAD];
-        let n = len.min(HEAD);
-        if pkt.copy_ip(&mut head[..n]).is_none() {
-            return Err(pkt);
-        }
-        let Some(flow) = encap::flow_of(&head[..n]) else {
+        let mut buf = [0u8; HEAD];
+        let Some((len, flow)) = pkt
+            .head(&mut buf)
+            .and_then(|(len, head)| Some((len, encap::flow_of(head)?)))
+        else {
             return Err(pkt);
         };
         if flow.proto != Proto::Udp {
@@ -763,8 +759,9 @@ impl TunnelRx for FwdRx {
             (self.verified)(dgram.net(), peer.id, &h.tuple, &guard);
             return;
         }
-        // ICMP errors: not forwarded yet.
-        if kind != Inner::Flow || h.ty == EncapType::Verified {
+        // A packet of the flow, or an ICMP error about the server's
+        // packet to the client (the back-end's TCP lowers its path MTU).
+        if kind == Inner::None || h.ty == EncapType::Verified {
             inc(&stats.rx_unknown);
             return;
         }

@@ -43,7 +43,7 @@ use super::fwd::Fwd;
 use super::rules::{ServiceRules, Verdict as RuleVerdict};
 use super::{AddrFamily, Config, Service};
 use crate::logic::{
-    encap::EncapType,
+    encap::{self, EncapType, Proto},
     frame::{self, Tuple},
     handoff::build_req,
     reasm::{Added, Reasm},
@@ -53,8 +53,8 @@ use crate::sys::{
     lock::{new_spinlock_bh, SpinLockBh},
     net::Net,
     netfilter::{
-        drop_request, now_ms, random_u32, tcp_clock_ms, HeldSkb, HookPacket, HookVerdict, ReqInfo,
-        SegSock, TcpSeg,
+        drop_request, now_ms, random_u32, tcp_clock_ms, HeldSkb, HookPacket, HookVerdict, IpPacket,
+        ReqInfo, SegSock, TcpSeg,
     },
     rcu::{self, RcuCell},
     skb::{tcp_flags, Family},
@@ -717,6 +717,49 @@ pub(crate) fn hold_in<'a>(
     }
     HookVerdict::Stolen(stolen)
 }
+
+/// The bytes of an ICMP error read to find the connection it is about.
+const ICMP_HEAD: usize = 128;
+
+/// The hook (softirq, under RCU), for an ICMP or ICMPv6 error about a
+/// packet a back-end sent to a client of a moved connection (a router's
+/// "fragmentation needed" or "packet too big" for the back-end's reply,
+/// which came back to the service address, here): forwarded to that
+/// back-end, whose TCP then lowers its path MTU. `Err(pkt)`: not such an
+/// error, the caller goes on.
+pub(crate) fn icmp_in<'a>(
+    w: &Worked<Hold>,
+    net: &Net,
+    pkt: HookPacket<'a>,
+    guard: &rcu::Guard,
+    fwd: &Fwd,
+) -> Result<HookVerdict<'a>, HookPacket<'a>> {
+    let Some(snap) = w.snapshot.get(guard) else {
+        return Err(pkt);
+    };
+    if !matches!(pkt.ip_proto(), Some(IPPROTO_ICMP | IPPROTO_ICMPV6)) {
+        return Err(pkt);
+    }
+    let mut buf = [0u8; ICMP_HEAD];
+    let Some(flow) = pkt
+        .head(&mut buf)
+        .and_then(|(_, head)| encap::icmp_error_flow(head))
+        .filter(|f| f.proto == Proto::Tcp)
+    else {
+        return Err(pkt);
+    };
+    let key = ConnKey::of_tuple(&flow.tuple);
+    let Some(svc) = snap.find(key.family, &key.daddr, key.dport) else {
+        return Err(pkt);
+    };
+    match moved_to(w, &key) {
+        Some(peer) => Ok(forward_moved(net, fwd, peer, &key, pkt, svc, guard)),
+        None => Err(pkt),
+    }
+}
+
+const IPPROTO_ICMP: u8 = 1;
+const IPPROTO_ICMPV6: u8 = 58;
 
 /// The peer that the connection `key` moved to, if it did (its last
 /// segment's time is now).

@@ -349,6 +349,10 @@ impl Cluster {
             Ok(verdict) => return verdict,
             Err(pkt) => pkt,
         };
+        let pkt = match hold::icmp_in(&self.hold, net, pkt, guard, &self.fwd) {
+            Ok(verdict) => return verdict,
+            Err(pkt) => pkt,
+        };
         hold::hold_in(&self.hold, net, pkt, guard, up, &self.channels, &self.fwd)
     }
 
