@@ -7,7 +7,7 @@
 # without a service group (the stock kernel), then with the three listeners
 # in one group, then with the group's stall rescue on (the stalled member's
 # queued connections move to its siblings). We count the connections that
-# were served.
+# were served. Then the cluster's handoff: demo_handoff.sh.
 
 source "$(dirname "$0")/lib.sh"
 
@@ -55,3 +55,6 @@ printf '%-34s %10s %8s\n' "service group + stall rescue 200ms" "$r_ok" "$r_fail"
 echo "(with the group alone, the only failures are the connections the stalled"
 echo " member had already queued, backlog+1 = 5, before it was full; with stall"
 echo " rescue they move to its siblings after 200 ms and are served too)"
+
+# The cluster's handoff (issue 12): a request moved to a back-end.
+"$(dirname "$0")/demo_handoff.sh" || exit 1

@@ -58,74 +58,28 @@ for prog in "$SGCTL" jq nft; do
 done
 
 test_setup
-setup_ns cli rtr fe be1 be2 || exit $KSFT_FAIL
-nodes=("$fe" "$be1" "$be2")
-names=(fe be1 be2)
+cluster_net $VIP $VIP6 || exit $KSFT_FAIL
 
-ip -n "$rtr" link add br0 type bridge
-ip -n "$rtr" link set br0 up
-ip -n "$rtr" addr add 10.80.0.254/24 dev br0
-ip -n "$rtr" addr add fd80::fe/64 dev br0 nodad
-for i in 0 1 2; do
-	ns=${nodes[$i]}
-	ip link add eth0 netns "$ns" type veth peer name "p$i" netns "$rtr"
-	ip -n "$rtr" link set "p$i" master br0 up
-	ip -n "$ns" link set eth0 up
-	ip -n "$ns" addr add "10.80.0.$((i + 1))/24" dev eth0
-	ip -n "$ns" addr add "fd80::$((i + 1))/64" dev eth0 nodad
-	ip -n "$ns" route add default via 10.80.0.254
-	ip -n "$ns" -6 route add default via fd80::fe
-	ip -n "$ns" addr add $VIP/32 dev lo
-	ip -n "$ns" addr add $VIP6/128 dev lo nodad
-	# The service address answers nobody's ARP or neighbour solicitation
-	# on eth0 (on lo it is never announced): only fe gets its packets.
-	ip netns exec "$ns" sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2
-done
-ip link add eth0 netns "$cli" type veth peer name c0 netns "$rtr"
-ip -n "$rtr" link set c0 up
-ip -n "$rtr" addr add 10.81.0.254/24 dev c0
-ip -n "$rtr" addr add fd81::fe/64 dev c0 nodad
-ip -n "$cli" link set eth0 up
-ip -n "$cli" addr add 10.81.0.1/24 dev eth0
-ip -n "$cli" addr add fd81::1/64 dev eth0 nodad
-ip -n "$cli" route add default via 10.81.0.254
-ip -n "$cli" -6 route add default via fd81::fe
-ip netns exec "$rtr" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
-ip -n "$rtr" route add $VIP/32 via 10.80.0.1
-ip -n "$rtr" -6 route add $VIP6/128 via fd80::1
-
-at() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
-sg() { local ns=$1; shift; ip netns exec "$ns" "$SGCTL" cluster "$@"; }
 # fstat NS NAME: a forwarding counter of NS (`stats show`'s fwd set).
 fstat() { sg "$1" show --json | jq -r ".stats.fwd.$2"; }
 
 load_module || { ksft_result 1 "insmod sockgroup"; ksft_exit; }
-
-umask 077
-for p in 2 3; do
-	head -c 32 /dev/urandom | od -An -v -tx1 | tr -d ' \n' >"$tmp/key.1-$p"
-done
-umask 022
 
 check "a forwarding address other than the control address: refused, said so" eval '
 	! sg "$fe" node set --id 1 --ctl 10.80.0.1:7000 --fwd 10.9.9.9:7001 2>"$tmp/err" &&
 	grep -q "fwd-addr must be the ctl-addr" "$tmp/err"'
 
 configure() {
-	sg "$fe" node set --id 1 --ctl 10.80.0.1:7000 --fwd 10.80.0.1:7001 &&
-		sg "$fe" peer add --id 2 --addr 10.80.0.2 --key-file "$tmp/key.1-2" &&
-		sg "$fe" peer add --id 3 --addr 10.80.0.3 --key-file "$tmp/key.1-3" &&
+	# The back-ends' forwarding address comes after their channel
+	# (fwd_later): the session key is kept meanwhile.
+	cluster_nodes later &&
 		sg "$fe" service add --id 1 --addr $VIP --port $PORT --proto udp --role frontend &&
 		sg "$fe" service add --id 2 --addr $VIP6 --port $PORT --proto udp --role frontend &&
 		sg "$fe" rule add --id 1 --service 1 --target hash:0,2,3 &&
 		sg "$fe" rule add --id 2 --service 2 --target hash:0,2,3 || return 1
 	local i
 	for i in 1 2; do
-		# The back-ends' forwarding address comes after their channel
-		# (fwd_later): the session key is kept meanwhile.
-		sg "${nodes[$i]}" node set --id $((i + 1)) --ctl "10.80.0.$((i + 1)):7000" &&
-			sg "${nodes[$i]}" peer add --id 1 --addr 10.80.0.1 --key-file "$tmp/key.1-$((i + 1))" &&
-			sg "${nodes[$i]}" service add --id 1 --addr $VIP --port $PORT --proto udp --role backend &&
+		sg "${nodes[$i]}" service add --id 1 --addr $VIP --port $PORT --proto udp --role backend &&
 			sg "${nodes[$i]}" service add --id 2 --addr $VIP6 --port $PORT --proto udp --role backend ||
 			return 1
 	done

@@ -167,3 +167,75 @@ need_ynl() {
 		exit "$KSFT_SKIP"
 	fi
 }
+
+# cluster_net VIP VIP6: the cluster's network of forward.sh and handoff.sh.
+# Namespaces cli (10.81.0.1, fd81::1) - rtr - bridge br0 in rtr
+# {fe 10.80.0.1, be1 10.80.0.2, be2 10.80.0.3} (fd80::1-3, their eth0);
+# the service addresses VIP and VIP6 on the lo of fe, be1 and be2, which
+# answer nobody's ARP or neighbour solicitation for them on eth0
+# (arp_ignore=1, arp_announce=2): rtr routes them to fe, the back-ends
+# answer the client directly (direct server return). Sets cli, rtr, fe,
+# be1 and be2 to the namespaces' names, nodes to fe's, be1's and be2's and
+# names to "fe be1 be2"; at NS CMD... runs CMD in NS.
+cluster_net() {
+	local vip=$1 vip6=$2 i ns
+	setup_ns cli rtr fe be1 be2 || return 1
+	nodes=("$fe" "$be1" "$be2")
+	names=(fe be1 be2)
+	ip -n "$rtr" link add br0 type bridge
+	ip -n "$rtr" link set br0 up
+	ip -n "$rtr" addr add 10.80.0.254/24 dev br0
+	ip -n "$rtr" addr add fd80::fe/64 dev br0 nodad
+	for i in 0 1 2; do
+		ns=${nodes[$i]}
+		ip link add eth0 netns "$ns" type veth peer name "p$i" netns "$rtr"
+		ip -n "$rtr" link set "p$i" master br0 up
+		ip -n "$ns" link set eth0 up
+		ip -n "$ns" addr add "10.80.0.$((i + 1))/24" dev eth0
+		ip -n "$ns" addr add "fd80::$((i + 1))/64" dev eth0 nodad
+		ip -n "$ns" route add default via 10.80.0.254
+		ip -n "$ns" -6 route add default via fd80::fe
+		ip -n "$ns" addr add "$vip/32" dev lo
+		ip -n "$ns" addr add "$vip6/128" dev lo nodad
+		ip netns exec "$ns" sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2
+	done
+	ip link add eth0 netns "$cli" type veth peer name c0 netns "$rtr"
+	ip -n "$rtr" link set c0 up
+	ip -n "$rtr" addr add 10.81.0.254/24 dev c0
+	ip -n "$rtr" addr add fd81::fe/64 dev c0 nodad
+	ip -n "$cli" link set eth0 up
+	ip -n "$cli" addr add 10.81.0.1/24 dev eth0
+	ip -n "$cli" addr add fd81::1/64 dev eth0 nodad
+	ip -n "$cli" route add default via 10.81.0.254
+	ip -n "$cli" -6 route add default via fd81::fe
+	ip netns exec "$rtr" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+	ip -n "$rtr" route add "$vip/32" via 10.80.0.1
+	ip -n "$rtr" -6 route add "$vip6/128" via fd80::1
+}
+
+at() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
+# sg NS ARGS...: `sgctl cluster ARGS` in NS ($SGCTL).
+sg() { local ns=$1; shift; ip netns exec "$ns" "$SGCTL" cluster "$@"; }
+
+# cluster_nodes [later]: on cluster_net's nodes, fe node 1, be1 node 2 and
+# be2 node 3, control channel on port 7000 and forwarding on 7001 of their
+# eth0 address (with "later", the back-ends' forwarding is left for the
+# caller to set); fe and each back-end peers, with the keys $tmp/key.1-2
+# and $tmp/key.1-3 (made on the first call).
+cluster_nodes() {
+	local i fwd
+	umask 077
+	for i in 2 3; do
+		[ -s "$tmp/key.1-$i" ] ||
+			head -c 32 /dev/urandom | od -An -v -tx1 | tr -d ' \n' >"$tmp/key.1-$i"
+	done
+	umask 022
+	[ "${1:-}" = later ] || fwd=1
+	sg "$fe" node set --id 1 --ctl 10.80.0.1:7000 --fwd 10.80.0.1:7001 || return 1
+	for i in 2 3; do
+		sg "$fe" peer add --id $i --addr 10.80.0.$i --key-file "$tmp/key.1-$i" &&
+			sg "${nodes[$i - 1]}" node set --id $i --ctl "10.80.0.$i:7000" ${fwd:+--fwd "10.80.0.$i:7001"} &&
+			sg "${nodes[$i - 1]}" peer add --id 1 --addr 10.80.0.1 --key-file "$tmp/key.1-$i" ||
+			return 1
+	done
+}

@@ -29,6 +29,7 @@ TESTS=(
 	hold.sh
 	stall.sh
 	forward.sh
+	handoff.sh
 )
 
 # What runs on the debug kernel (KASAN, lockdep, kmemleak; several times
@@ -100,6 +101,13 @@ TESTS=(
 #                              lifetime paths in full: tunnel sockets opened
 #                              and closed with peers, rmmod and namespaces
 #                              deleted with tunnels open and flows pinned
+#   handoff.sh      scaled     the TCP handoff end to end with nginx on
+#                              three nodes: every case (GETs over IPv4 and
+#                              IPv6 to both back-ends, a POST, fe's bytes,
+#                              a local request, no reset) with 2 MiB
+#                              transfers (20 MiB on plain): the replay's,
+#                              the moved connection's and the forwarding's
+#                              lifetimes
 #   sgctl_group.sh  skipped    real servers (socat, nginx) restarted dozens
 #                              of times, 10-13 min on debug; the module paths
 #                              it takes are those of groups.sh

@@ -1,0 +1,346 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# The TCP handoff end to end (issue 12), with unmodified nginx on every
+# node: the front-end holds a connection to the service address, reads its
+# first request, and the rules hand /be1/ to be1 and /be2/ to be2. The
+# back-end replays the connection into its own TCP, its nginx accepts it
+# with the request already there and answers the client directly (direct
+# server return); the front-end drops its copy without a packet and
+# forwards the client's later segments (ACKs, a request body) to the
+# back-end inside the authenticated encapsulation.
+#
+# Topology (lib.sh's cluster_net, as forward.sh): cli (10.81.0.1, fd81::1)
+# - rtr - bridge {fe 10.80.0.1, be1 10.80.0.2, be2 10.80.0.3}; 10.99.0.1
+# and fd99::1 on every node's lo, rtr routes them to fe. fe is node 1, be1
+# node 2, be2 node 3, forwarding on port 7001 of each. Services 1
+# (10.99.0.1:80) and 2 ([fd99::1]:80): front-end on fe, back-end on be1
+# and be2; fe's rules: /be1/ to peer 2, /be2/ to peer 3, /fe/ local.
+# Each node's nginx serves only its own /NAME/ files and logs every request
+# (client address, method, URI, status, body file).
+#
+#   a. IPv4: a GET of a 20 MiB file under /be1/ (2 MiB on the debug
+#      kernel): sha256 intact; be1's log has the request from 10.81.0.1,
+#      fe's none; fe's handed-off and HANDOFF_ACKs from peer 2 moved by 1;
+#      fe's fwd tx and be1's fwd rx moved.
+#   b. the same under /be2/, served by be2.
+#   c. IPv6 (fd99::1): a GET under /be1/ through a handoff, intact, be1's
+#      log has fd81::1.
+#   d. a 20 MiB POST (2 MiB on debug) to /be1/: be1's nginx stores the
+#      body (client_body_in_file_only) and its sha256 is the client's; the
+#      answer is be1's; fe's forwarding failed on none of the client's
+#      segments (fwd tx-failed).
+#   e. no answer's bytes through fe: during a GET, fe's eth0 sent less than
+#      5% of the file; over a to e every packet fe sent from the service
+#      address's port 80 was a SYN-ACK, at least one per connection (nft).
+#   f. /fe/ (rule local): served by fe, in its log, no handoff.
+#   h. every connection handed off ended: the back-ends sent a TERM each,
+#      fe counted it (ended), and its table keeps no moved entry after the
+#      5 s linger.
+#   g. the client received no reset from the service address (nft in cli),
+#      checked last.
+#
+#   selftests/handoff.sh
+#
+#   SGCTL        the sgctl binary; default ../target/debug/sgctl from here
+#   SOCKGROUP_KO the module (see lib.sh)
+
+source "$(dirname "$0")/lib.sh"
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/.." && pwd)
+SGCTL=${SGCTL:-$repo/target/debug/sgctl}
+source "$(dirname "$0")/handoff_lib.sh"
+if [ "$DEBUG_KERNEL" = 1 ]; then
+	MIB=2
+else
+	MIB=20
+fi
+SIZE=$((MIB * 1048576))
+
+for prog in "$SGCTL" nginx curl jq nft sha256sum; do
+	command -v "$prog" >/dev/null || { echo "# $prog not found"; exit $KSFT_SKIP; }
+done
+
+test_setup
+cluster_net $VIP $VIP6 || exit $KSFT_FAIL
+
+load_module || { ksft_result 1 "insmod sockgroup"; ksft_exit; }
+
+check "fe (node 1), be1, be2 (nodes 2, 3); services $VIP:80 and [$VIP6]:80; rules /be1/ peer 2, /be2/ peer 3, /fe/ local" \
+	configure
+check "fe's channels with be1 and be2 up" busywait 10000 peers_up
+
+# ---- nginx on every node ----
+
+# Each node's files: /NAME/big (the download) and /NAME/small.
+head -c $SIZE /dev/urandom >"$tmp/big"
+head -c $SIZE /dev/urandom >"$tmp/body"
+big_sha=$(sha256sum <"$tmp/big" | cut -d' ' -f1)
+body_sha=$(sha256sum <"$tmp/body" | cut -d' ' -f1)
+start_nginx "$tmp/big"
+check "nginx on $VIP:80 and [$VIP6]:80 of fe, be1 and be2" busywait 10000 listening
+
+# ---- Counters ----
+
+# show NS: NS's node, peers, services and counters (JSON; one sgctl a
+# snapshot: every program start counts on the debug kernel).
+show() { sg "$1" show --json; }
+# counts FE BE SVC PEER: from fe's and a back-end's `show`, "handed_off
+# local moved_fwd handoff_ack_rx fwd-tx fwd-rx adopted": service SVC's
+# handed-off, local and moved-fwd (segments of moved connections
+# forwarded), HANDOFF_ACKs from PEER and fe's fwd tx; the back-end's fwd rx
+# and adopted (connections replayed and accepted).
+counts() {
+	jq -rn --argjson f "$1" --argjson b "$2" --argjson s "$3" --argjson p "$4" '
+		($f.services[] | select(.id == $s) | .stats) as $st |
+		($f.peers[] | select(.id == $p) | .stats) as $ps |
+		[$st.handed_off, $st.local, $st.moved_fwd, $ps.handoff_ack_rx, $f.stats.fwd.tx,
+			$b.stats.fwd.rx, $b.stats.backend.adopted] | map(tostring) | join(" ")'
+}
+
+# fe's output: packets from the service's port 80 (its SYN-ACKs, and an
+# answer it sent itself); the client's input: resets from the service.
+at "$fe" nft -f - <<EOF
+table inet hotest {
+	counter vip80 { }
+	counter synack { }
+	counter rst { }
+	counter fin { }
+	counter data { }
+	chain out {
+		type filter hook output priority 0;
+		ip saddr $VIP tcp sport 80 counter name vip80
+		ip6 saddr $VIP6 tcp sport 80 counter name vip80
+		ip saddr $VIP tcp sport 80 tcp flags & (syn | ack) == syn | ack counter name synack
+		ip6 saddr $VIP6 tcp sport 80 tcp flags & (syn | ack) == syn | ack counter name synack
+		# What else it sent, when it did (pure ACKs are the rest).
+		ip saddr $VIP tcp sport 80 tcp flags & rst == rst counter name rst
+		ip6 saddr $VIP6 tcp sport 80 tcp flags & rst == rst counter name rst
+		ip saddr $VIP tcp sport 80 tcp flags & fin == fin counter name fin
+		ip6 saddr $VIP6 tcp sport 80 tcp flags & fin == fin counter name fin
+		ip saddr $VIP tcp sport 80 tcp flags & syn == 0 ip length > 64 counter name data
+		ip6 saddr $VIP6 tcp sport 80 tcp flags & syn == 0 ip6 length > 44 counter name data
+	}
+}
+EOF
+at "$cli" nft -f - <<EOF
+table inet hotest {
+	counter rst { }
+	chain in {
+		type filter hook input priority 0;
+		ip saddr $VIP tcp flags & rst == rst counter name rst
+		ip6 saddr $VIP6 tcp flags & rst == rst counter name rst
+	}
+}
+EOF
+# nftc NS NAME: packets of counter NAME.
+nftc() { at "$1" nft -j list counter inet hotest "$2" | jq '.nftables[1].counter.packets'; }
+tx_bytes() { at "$fe" ip -j -s link show eth0 | jq '.[0].stats64.tx.bytes'; }
+
+# diag: what the nodes saw, once per case (CASE) that failed.
+diag() {
+	[ -e "$tmp/diag.$CASE" ] && return 0
+	: >"$tmp/diag.$CASE"
+	local f n
+	f=$(show "$fe")
+	jq -r '.services[] | "fe service \(.id): \(.stats | tojson)"' <<<"$f"
+	jq -r '.peers[] | "fe peer \(.id): \(.state) \(.stats | tojson)"' <<<"$f"
+	echo "fe fwd: $(jq -c .stats.fwd <<<"$f")"
+	for n in 1 2; do
+		echo "${names[$n]}: $(show "${nodes[$n]}" |
+			jq -c '{fwd: .stats.fwd, backend: .stats.backend, peers: [.peers[] | .stats]}')"
+	done
+	echo "fe conns: $(sg "$fe" conns --json | jq -c '[.[] | {state, service}]')"
+	for n in "${names[@]}"; do
+		echo "$n access log (last 3):"
+		tail -n 3 "$tmp/$n/access.log"
+		[ -s "$tmp/$n/error.log" ] && { echo "$n error log (last 3):"; tail -n 3 "$tmp/$n/error.log"; }
+	done
+	echo "dmesg (last 5 of sockgroup):"
+	dmesg | grep sockgroup | tail -n 5
+}
+
+# get TAG URL: curl's GET of URL from cli into $tmp/get.TAG; the request
+# is tagged ?TAG, to find its line in the access logs.
+get() {
+	at "$cli" curl -sS --max-time $((60 * TIME_FACTOR)) -o "$tmp/get.$1" \
+		-w '%{http_code} %{size_download} %{time_total}\n' "$2?$1" >"$tmp/curl.$1" 2>&1
+	local rc=$?
+	echo "# $1: curl: $(cat "$tmp/curl.$1")" >&3
+	[ $rc = 0 ] || { echo "curl failed ($rc): $(cat "$tmp/curl.$1")"; diag; return 1; }
+}
+exec 3>&1
+intact() {
+	local sha
+	sha=$(sha256sum <"$tmp/get.$1" | cut -d' ' -f1)
+	[ "$sha" = "$2" ] && return 0
+	echo "$1: $(stat -c %s "$tmp/get.$1") bytes, sha256 $sha, not the file's ($2)"
+	head -c 200 "$tmp/get.$1" | tr -c '[:print:]\n' .
+	echo
+	diag
+	return 1
+}
+# logged NAME TAG [ADDR]: NAME's nginx logged the request tagged TAG (from
+# ADDR): waits, nginx writes the line once it sent the answer.
+logline() { grep " [A-Z]* [^ ]*?$2 " "$tmp/$1/access.log"; }
+logged() {
+	busywait 5000 logline "$1" "$2" >/dev/null ||
+		{ echo "no line for ?$2 in $1's log"; diag; return 1; }
+	[ -z "${3:-}" ] || [ "$(logline "$1" "$2" | cut -d' ' -f1)" = "$3" ] ||
+		{ echo "$1's log: $(logline "$1" "$2"), not from $3"; return 1; }
+}
+not_logged() {
+	! logline "$1" "$2" || { echo "$1 logged ?$2: $(logline "$1" "$2")"; return 1; }
+}
+# handed SVC PEER NS BEFORE: from BEFORE (counts' line) on, fe's
+# handed-off of SVC and HANDOFF_ACKs from PEER moved by 1, local by 0,
+# moved-fwd and fe's fwd tx moved; the back-end NS adopted 1 and its fwd rx
+# moved.
+handed_now() {
+	local ho lo mf ack tx rx ad ho0 lo0 mf0 ack0 tx0 rx0 ad0
+	read -r ho0 lo0 mf0 ack0 tx0 rx0 ad0 <<<"$4"
+	read -r ho lo mf ack tx rx ad < <(counts "$(show "$fe")" "$(show "$3")" "$1" "$2")
+	[ $((ho - ho0)) = 1 ] && [ $((lo - lo0)) = 0 ] && [ $((ack - ack0)) = 1 ] && [ $((ad - ad0)) = 1 ] &&
+		[ "$mf" -gt "$mf0" ] && [ "$tx" -gt "$tx0" ] && [ "$rx" -gt "$rx0" ] && return 0
+	echo "fe: handed-off of service $1 moved by $((ho - ho0)), local by $((lo - lo0)), moved-fwd by" \
+		"$((mf - mf0)), HANDOFF_ACKs from peer $2 by $((ack - ack0)), fwd tx by $((tx - tx0));" \
+		"the back-end: adopted by $((ad - ad0)), fwd rx by $((rx - rx0))"
+	return 1
+}
+handed() {
+	busywait 3000 handed_now "$@" >/dev/null && return 0
+	handed_now "$@"
+	diag
+	return 1
+}
+
+vip80_0=$(nftc "$fe" vip80) synack_0=$(nftc "$fe" synack)
+conns=0 CASE=setup
+
+# handoff_case TAG SVC URL NODE PEER ADDR: a GET of URL (big) handed to
+# NODE (PEER), from the client's ADDR.
+handoff_case() {
+	local tag=$1 s=$2 url=$3 node=$4 peer=$5 addr=$6 ns before
+	CASE=$tag
+	ns=$(eval echo "\$$node")
+	before=$(counts "$(show "$fe")" "$(show "$ns")" "$s" "$peer")
+	conns=$((conns + 1))
+	check "$tag: GET $url ($MIB MiB): intact (sha256)" eval 'get $tag $url && intact $tag $big_sha'
+	check "$tag: $node's nginx served it to $addr; fe's logged nothing" \
+		eval 'logged $node $tag $addr && not_logged fe $tag'
+	check "$tag: fe: handed-off and HANDOFF_ACKs from peer $peer moved by 1, moved-fwd and fwd tx moved; $node adopted 1, fwd rx moved" \
+		handed "$s" "$peer" "$ns" "$before"
+}
+
+# ---- a, b, c: GETs handed off ----
+
+handoff_case a 1 "http://$VIP/be1/big" be1 2 10.81.0.1
+handoff_case b 1 "http://$VIP/be2/big" be2 3 10.81.0.1
+handoff_case c 2 "http://[$VIP6]/be1/big" be1 2 fd81::1
+
+# ---- d. a POST handed off ----
+
+# stored: be1's nginx kept the body of the request tagged d in a file
+# (the log's last field): its sha256 is the client's.
+stored() {
+	logged be1 d 10.81.0.1 || return 1
+	local f sha
+	f=$(logline be1 d | awk '{ print $NF }')
+	[ -f "$f" ] || { echo "be1's log: $(logline be1 d): no body file"; return 1; }
+	sha=$(sha256sum <"$f" | cut -d' ' -f1)
+	[ "$sha" = "$body_sha" ] ||
+		{ echo "be1 stored $(stat -c %s "$f") bytes, sha256 $sha, not the body's ($body_sha)"; diag; return 1; }
+}
+post() {
+	at "$cli" curl -sS --max-time $((60 * TIME_FACTOR)) -H 'Expect:' \
+		-H 'Content-Type: application/octet-stream' --data-binary "@$tmp/body" -o "$tmp/post.d" \
+		-w '%{http_code} %{size_upload} %{time_total}\n' "http://$VIP/be1/upload?d" >"$tmp/curl.d" 2>&1
+	local rc=$?
+	echo "# d: curl: $(cat "$tmp/curl.d")" >&3
+	[ $rc = 0 ] && [ "$(cut -d' ' -f1 "$tmp/curl.d")" = 200 ] && grep -qx "stored by be1" "$tmp/post.d" && return 0
+	echo "curl ($rc): $(cat "$tmp/curl.d"); answer: $(head -c 200 "$tmp/post.d" 2>/dev/null)"
+	diag
+	return 1
+}
+# retrans NS: TCP segments NS retransmitted; fwd_failed: fe's fwd tx-failed.
+retrans() { at "$1" awk '$1 == "Tcp:" && $2 ~ /^[0-9]/ { print $13 }' /proc/net/snmp; }
+CASE=d
+before=$(counts "$(show "$fe")" "$(show "$be1")" 1 2)
+conns=$((conns + 1))
+rt0=$(retrans "$cli") tf0=$(show "$fe" | jq .stats.fwd.tx_failed)
+check "d: POST of $MIB MiB to /be1/upload: answered 200 by be1" post
+rt=$(($(retrans "$cli") - rt0)) tf=$(($(show "$fe" | jq .stats.fwd.tx_failed) - tf0))
+echo "# d: the client retransmitted $rt segments; fe's fwd tx-failed moved by $tf"
+check "d: fe forwarded every segment of the client's it was given (fwd tx-failed did not move: $tf)" \
+	eval '[ $tf = 0 ] || { echo "tx-failed moved by $tf (the client retransmitted $rt segments)"; false; }'
+check "d: be1's nginx stored the body intact (sha256 of its body file); fe logged nothing" \
+	eval 'stored && not_logged fe d'
+check "d: fe: handed-off and HANDOFF_ACKs from peer 2 moved by 1, moved-fwd and fwd tx moved; be1 adopted 1, fwd rx moved" \
+	handed 1 2 "$be1" "$before"
+
+# ---- e. no answer's bytes through fe ----
+
+CASE=e
+fe_tx0=$(tx_bytes)
+conns=$((conns + 1))
+check "e: GET /be2/big ($MIB MiB) through a handoff: intact" eval 'get e "http://$VIP/be2/big" && intact e $big_sha'
+fe_tx=$(($(tx_bytes) - fe_tx0))
+echo "# e: fe's eth0 sent $fe_tx bytes during a $SIZE-byte download"
+check "e: fe's eth0 sent less than 5% of the download ($fe_tx < $((SIZE / 20)) bytes)" \
+	eval '[ "$(stat -c %s "$tmp/get.e")" = $SIZE ] || { echo "no download to measure"; false; } &&
+		[ $fe_tx -lt $((SIZE / 20)) ] || { diag; false; }'
+vip80=$(($(nftc "$fe" vip80) - vip80_0)) synack=$(($(nftc "$fe" synack) - synack_0))
+echo "# a-e: fe sent $vip80 packets from port 80 of the service, $synack of them SYN-ACKs, for $conns connections"
+check "a-e: every packet fe sent from port 80 was a SYN-ACK ($synack of $vip80), at least one per connection ($conns)" \
+	eval '[ $vip80 = $synack ] && [ $synack -ge $conns ] ||
+		{ echo "the others: $(nftc "$fe" rst) with RST, $(nftc "$fe" fin) with FIN, $(nftc "$fe" data) longer than an ACK (data)" \
+			"the rest ACKs"; false; }'
+
+# ---- f. a request served by fe itself ----
+
+CASE=f
+before=$(counts "$(show "$fe")" "$(show "$be1")" 1 2)
+check "f: GET /fe/small (rule local): fe's file" eval '
+	get f "http://$VIP/fe/small" && grep -qx "served by fe" "$tmp/get.f" ||
+		{ echo "answer: $(head -c 200 "$tmp/get.f")"; false; }'
+check "f: fe's nginx logged it from 10.81.0.1" logged fe f 10.81.0.1
+# local_now: local moved by 1, handed-off by 0.
+local_now() {
+	local ho lo ho0 lo0 _
+	read -r ho0 lo0 _ <<<"$before"
+	read -r ho lo _ < <(counts "$(show "$fe")" "$(show "$be1")" 1 2)
+	[ $((lo - lo0)) = 1 ] && [ $((ho - ho0)) = 0 ] ||
+		{ echo "local moved by $((lo - lo0)), handed-off by $((ho - ho0))"; return 1; }
+}
+check "f: local moved by 1, handed-off did not move" eval 'busywait 3000 local_now >/dev/null || local_now'
+
+# ---- h. the end of moved connections ----
+
+CASE=h
+# ended_now: every connection handed off ended: fe's ended (services 1
+# and 2) and the back-ends' TERMs sent are as many.
+ended_now() {
+	local h e t
+	read -r h e t < <(jq -rn --argjson f "$(show "$fe")" --argjson b1 "$(show "$be1")" \
+		--argjson b2 "$(show "$be2")" '
+		[([$f.services[].stats.handed_off] | add), ([$f.services[].stats.ended] | add),
+			$b1.stats.backend.terms + $b2.stats.backend.terms] | map(tostring) | join(" ")')
+	[ "$h" -gt 0 ] && [ "$e" = "$h" ] && [ "$t" = "$h" ] && return 0
+	echo "handed off $h, ended (TERMs received by fe) $e, TERMs sent by be1 and be2 $t"
+	return 1
+}
+check "h: every handed-off connection ended: as many TERMs sent by the back-ends, ended by fe" \
+	eval 'busywait 10000 ended_now >/dev/null || { ended_now; diag; false; }'
+# moved_left: fe's conns entries still moved (they linger 5 s after TERM).
+moved_left() { sg "$fe" conns --json | jq '[.[] | select(.state == "moved")] | length'; }
+check "h: no moved connection left in fe's table after the linger (5 s)" \
+	eval 'busywait 15000 eval "[ \$(moved_left) = 0 ]" || { echo "$(moved_left) left"; diag; false; }'
+
+# ---- g. no reset ----
+
+CASE=g
+check "g: the client received no reset from the service" eval '
+	[ "$(nftc "$cli" rst)" = 0 ] || { echo "$(nftc "$cli" rst) resets"; diag; false; }'
+
+ksft_exit

@@ -1,0 +1,100 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# The handoff's cluster (issue 12), shared by handoff.sh and the demo
+# (demo_handoff.sh), on lib.sh's cluster_net: services 1 ($VIP:80) and 2
+# ([$VIP6]:80), front-end on fe, back-end on be1 and be2; fe's rules /be1/
+# to peer 2, /be2/ to peer 3, /fe/ local; nginx on every node serving
+# only its own /NAME/ files from $tmp/NAME/www, its access log (client
+# address, method, URI, status, bytes, body file) in $tmp/NAME/access.log.
+#
+# Needs SGCTL and tmp (lib.sh's test_setup); HOLD, the services' hold
+# timeout (default 2000 ms, times TIME_FACTOR).
+
+VIP=10.99.0.1
+VIP6=fd99::1
+HOLD=${HOLD:-$((2000 * TIME_FACTOR))}
+
+# configure: the nodes, services and rules.
+configure() {
+	cluster_nodes &&
+		sg "$fe" service add --id 1 --addr $VIP --port 80 --role frontend --hold-timeout $HOLD &&
+		sg "$fe" service add --id 2 --addr $VIP6 --port 80 --role frontend --hold-timeout $HOLD || return 1
+	local s r=0
+	for s in 1 2; do
+		sg "$fe" rule add --id $((r + 1)) --service $s --prio 1 --match path-prefix:/be1/ --target peer:2 &&
+			sg "$fe" rule add --id $((r + 2)) --service $s --prio 2 --match path-prefix:/be2/ --target peer:3 &&
+			sg "$fe" rule add --id $((r + 3)) --service $s --prio 3 --match path-prefix:/fe/ --target local ||
+			return 1
+		r=$((r + 3))
+	done
+	local i
+	for i in 1 2; do
+		sg "${nodes[$i]}" service add --id 1 --addr $VIP --port 80 --role backend &&
+			sg "${nodes[$i]}" service add --id 2 --addr $VIP6 --port 80 --role backend ||
+			return 1
+	done
+}
+peers_up() {
+	[ "$(sg "$fe" peer show --json | jq '[.[] | select(.state == "up")] | length')" = 2 ]
+}
+# start_nginx FILE: nginx on fe, be1 and be2 (as jobs of this shell: do not
+# call it in a command substitution), each serving FILE as /NAME/big and a
+# line "served by NAME" as /NAME/small; POSTs to /NAME/upload are answered
+# "stored by NAME", their body kept in a file of $tmp/NAME/body (its name
+# the log line's last field).
+start_nginx() {
+	local name d
+	for name in "${names[@]}"; do
+		d=$tmp/$name
+		mkdir -p "$d/www/$name" "$d/body" "$d/proxy"
+		ln "$1" "$d/www/$name/big"
+		echo "served by $name" >"$d/www/$name/small"
+		: >"$d/access.log"
+		# POSTs to /NAME/upload: the body kept in a file of $d/body (its name
+		# in the log), then passed to a local server that answers 200.
+		cat >"$d/nginx.conf" <<-EOF
+	daemon off;
+	master_process on;
+	# Workers as root: the files and temporary directories are in a 0700 $tmp.
+	user root;
+	worker_processes 1;
+	pid $d/nginx.pid;
+	error_log $d/error.log;
+	events {}
+	http {
+		log_format t '\$remote_addr \$request_method \$request_uri \$status \$body_bytes_sent \$request_body_file';
+		access_log $d/access.log t;
+		client_body_temp_path $d/body;
+		proxy_temp_path $d/proxy;
+		fastcgi_temp_path $d/proxy;
+		uwsgi_temp_path $d/proxy;
+		scgi_temp_path $d/proxy;
+		client_max_body_size 64m;
+		server {
+			listen $VIP:80;
+			listen [$VIP6]:80;
+			root $d/www;
+			location /$name/upload {
+				client_body_in_file_only on;
+				proxy_pass http://127.0.0.1:8080;
+			}
+		}
+		server {
+			listen 127.0.0.1:8080;
+			access_log off;
+			location / { return 200 "stored by $name\n"; }
+		}
+	}
+	EOF
+		# Through `ip netns exec` itself, which execs nginx: the cleanup's kill
+		# reaches it.
+		ip netns exec "$(eval echo "\$$name")" nginx -c "$d/nginx.conf" -e "$d/error.log" \
+			>/dev/null 2>>"$d/error.log" &
+	done
+}
+listening() {
+	local ns
+	for ns in "${nodes[@]}"; do
+		[ "$(at "$ns" ss -Hltn "sport = :80" | wc -l)" = 2 ] || return 1
+	done
+}
