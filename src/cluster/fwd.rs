@@ -679,10 +679,21 @@ impl Fwd {
         guard: &rcu::Guard,
     ) -> bool {
         let stats = &self.rx.stats;
-        let sent = self.rx.snap.get(guard).is_some_and(|snap| match pkt.segments() {
-            Some(segs) => segs.fold(true, |all, s| self.send_tcp(net, snap, peer, ty, t, &s) && all),
-            None => self.send_tcp(net, snap, peer, ty, t, pkt),
-        });
+        let sent = self
+            .rx
+            .snap
+            .get(guard)
+            .is_some_and(|snap| match pkt.segments() {
+                Some(segs) => {
+                    // Every segment is tried, whatever became of the others.
+                    let mut all = true;
+                    for s in segs {
+                        all &= self.send_tcp(net, snap, peer, ty, t, &s);
+                    }
+                    all
+                }
+                None => self.send_tcp(net, snap, peer, ty, t, pkt),
+            });
         if !sent {
             inc(&stats.tx_failed);
         }
