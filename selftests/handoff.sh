@@ -34,6 +34,10 @@
 #      5% of the file; over a to e every packet fe sent from the service
 #      address's port 80 was a SYN-ACK, at least one per connection (nft).
 #   f. /fe/ (rule local): served by fe, in its log, no handoff.
+#   i. path MTU: the router's link to the client at MTU 1280; the router's
+#      "fragmentation needed" for be1's replies reaches fe (the service
+#      address), which forwards it to be1: the GET completes, intact, and
+#      be1 counted the ICMP errors.
 #   h. every connection handed off ended: the back-ends sent a TERM each,
 #      fe counted it (ended), and its table keeps no moved entry after the
 #      5 s linger.
@@ -314,6 +318,23 @@ local_now() {
 		{ echo "local moved by $((lo - lo0)), handed-off by $((ho - ho0))"; return 1; }
 }
 check "f: local moved by 1, handed-off did not move" eval 'busywait 3000 local_now >/dev/null || local_now'
+
+# ---- i. path MTU ----
+
+# The router's link to the client narrower than the back-ends' replies
+# (MTU 1280; the client's side stays at 1500, so its MSS does not tell the
+# back-end): the router's "fragmentation needed" for a reply goes to the
+# service address,
+# that is to fe, which forwards it to the back-end of the connection: its
+# TCP lowers the path MTU and the download completes (without, it stalls).
+CASE=i
+unreach() { at "$be1" nstat -asz IcmpInDestUnreachs | awk '/IcmpInDestUnreachs/ { print $2 }'; }
+unreach_0=$(unreach)
+at "$rtr" ip link set c0 mtu 1280
+handoff_case i 1 "http://$VIP/be1/big" be1 2 10.81.0.1
+check "i: be1 received the router's ICMP errors through fe" eval '
+	[ "$(unreach)" -gt "$unreach_0" ] || { echo "IcmpInDestUnreachs $(unreach), before $unreach_0"; false; }'
+at "$rtr" ip link set c0 mtu 1500
 
 # ---- h. the end of moved connections ----
 
