@@ -42,7 +42,11 @@
 #      fe counted it (ended), and its table keeps no moved entry after the
 #      5 s linger.
 #   g. the client received no reset from the service address (nft in cli),
-#      checked last.
+#      checked after the cases above.
+#   z. lifetime: rmmod while 3 handed-off GETs are under way (fe's TCP then
+#      resets them: they end), insmod and configure again, 3 more, then
+#      be1's and fe's namespaces deleted under them, then rmmod: no hang
+#      (on the debug kernel: KASAN, lockdep and kmemleak silent).
 #
 #   selftests/handoff.sh
 #
@@ -363,5 +367,40 @@ check "h: no moved connection left in fe's table after the linger (5 s)" \
 CASE=g
 check "g: the client received no reset from the service" eval '
 	[ "$(nftc "$cli" rst)" = 0 ] || { echo "$(nftc "$cli" rst) resets"; diag; false; }'
+
+# ---- z. lifetime: rmmod and namespaces deleted with moved connections ----
+
+CASE=z
+# moving N: starts N slow GETs (rate-limited, they last) handed to be1 and
+# waits until be1 watches them and fe lists them moved.
+slow_gets() {
+	local i
+	for i in $(seq 1 "$1"); do
+		at "$cli" curl -s --limit-rate $((256 / TIME_FACTOR))k --max-time $((120 * TIME_FACTOR)) \
+			-o /dev/null "http://$VIP/be1/big?z$2$i" &
+	done
+}
+watched() { show "$be1" | jq .stats.backend.watched; }
+moved_now() { sg "$fe" conns --json | jq '[.[] | select(.state == "moved")] | length'; }
+all_moving() { [ "$(watched)" -ge "$1" ] && [ "$(moved_now)" -ge "$1" ]; }
+under_way() {
+	busywait 20000 all_moving "$1" ||
+		{ echo "be1 watches $(watched), fe lists $(moved_now) moved"; return 1; }
+}
+slow_gets 3 a
+check "z: 3 slow GETs handed to be1, under way (be1 watches them, fe lists them moved)" under_way 3
+check "z: rmmod with them under way: done, no hang" timeout $((30 * TIME_FACTOR)) rmmod sockgroup
+# Without the module fe's TCP resets the client's next segments: the
+# transfers end.
+check "z: the clients' transfers ended" busywait $((30000 * TIME_FACTOR)) eval '! pgrep -f "big[?]za" >/dev/null'
+check "z: insmod, the cluster configured again, channels up" eval '
+	load_module && configure && busywait 10000 peers_up'
+slow_gets 3 b
+check "z: 3 slow GETs handed to be1 again" under_way 3
+check "z: be1's and fe's namespaces deleted with them under way: no hang" eval '
+	timeout $((30 * TIME_FACTOR)) ip netns del "$be1" && timeout $((30 * TIME_FACTOR)) ip netns del "$fe"'
+pkill -f "big[?]zb" 2>/dev/null
+NS_LIST=("$cli" "$rtr" "$be2")
+check "z: rmmod after the namespaces went: done, no hang" timeout $((30 * TIME_FACTOR)) rmmod sockgroup
 
 ksft_exit

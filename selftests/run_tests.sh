@@ -107,7 +107,8 @@ TESTS=(
 #                              a local request, no reset) with 2 MiB
 #                              transfers (20 MiB on plain): the replay's,
 #                              the moved connection's and the forwarding's
-#                              lifetimes
+#                              lifetimes, rmmod and namespaces deleted with
+#                              handed-off transfers under way
 #   sgctl_group.sh  skipped    real servers (socat, nginx) restarted dozens
 #                              of times, 10-13 min on debug; the module paths
 #                              it takes are those of groups.sh
