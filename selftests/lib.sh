@@ -231,10 +231,14 @@ cluster_nodes() {
 	done
 	umask 022
 	[ "${1:-}" = later ] || fwd=1
-	sg "$fe" node set --id 1 --ctl 10.80.0.1:7000 --fwd 10.80.0.1:7001 || return 1
+	# CLUSTER_HB: the heartbeat interval, when the caller sets one (the
+	# debug kernel's pauses under load must not take a channel down).
+	local hb=${CLUSTER_HB:+--hb-interval $CLUSTER_HB}
+	# shellcheck disable=SC2086
+	sg "$fe" node set --id 1 --ctl 10.80.0.1:7000 --fwd 10.80.0.1:7001 $hb || return 1
 	for i in 2 3; do
 		sg "$fe" peer add --id $i --addr 10.80.0.$i --key-file "$tmp/key.1-$i" &&
-			sg "${nodes[$i - 1]}" node set --id $i --ctl "10.80.0.$i:7000" ${fwd:+--fwd "10.80.0.$i:7001"} &&
+			sg "${nodes[$i - 1]}" node set --id $i --ctl "10.80.0.$i:7000" ${fwd:+--fwd "10.80.0.$i:7001"} $hb &&
 			sg "${nodes[$i - 1]}" peer add --id 1 --addr 10.80.0.1 --key-file "$tmp/key.1-$i" ||
 			return 1
 	done
