@@ -38,6 +38,16 @@
 #      "fragmentation needed" for be1's replies reaches fe (the service
 #      address), which forwards it to be1: the GET completes, intact, and
 #      be1 counted the ICMP errors.
+#   j. the close paths of a connection handed to be1 (handoff_close.py):
+#      the client's FIN after two GETs on a keep-alive connection; its
+#      reset (SO_LINGER 0); nginx's close after a "Connection: close"
+#      answer (the client reads EOF); the client's data after nginx's FIN
+#      (a lingering close): each time be1 sent a TERM, fe counted it ended,
+#      be1 watches none; none of them left in fe's table after the linger;
+#      fe sent no reset, the client received none.
+#   k. a back-end without a listener: service 3 ($VIP:8081) to be1, which
+#      has none there: fe's nginx answers, fe's fallback-nack and be1's
+#      refused moved by 1.
 #   h. every connection handed off ended: the back-ends sent a TERM each,
 #      fe counted it (ended), and its table keeps no moved entry after the
 #      5 s linger.
@@ -343,6 +353,112 @@ handoff_case i 1 "http://$VIP/be1/big" be1 2 10.81.0.1
 check "i: be1 received the router's ICMP errors through fe" eval '
 	[ "$(unreach)" -gt "$unreach_0" ] || { echo "IcmpInDestUnreachs $(unreach), before $unreach_0"; false; }'
 at "$rtr" ip link set c0 mtu 1500
+
+# ---- j. the close paths of a handed-off connection ----
+
+# handoff_close.py's client (HTTP/1.1 to /be1/ through the service address)
+# closes each connection one way; be1's nginx answers and closes as the
+# request says. The client's own reset (j.rst) leaves from the client: its
+# nft rst counts the resets it received, from fe or a back-end.
+CASE=j
+PY=${SOCKGROUP_PYTHON:-/usr/bin/python3}
+# jcounts: be1's TERMs sent and adopted connections it watches, fe's ended
+# (services 1 and 2), be2's watched.
+jcounts() {
+	jq -rn --argjson f "$(show "$fe")" --argjson b1 "$(show "$be1")" --argjson b2 "$(show "$be2")" '
+		[$b1.stats.backend.terms, ([$f.services[].stats.ended] | add), $b1.stats.backend.watched,
+			$b2.stats.backend.terms, $b2.stats.backend.watched] | map(tostring) | join(" ")'
+}
+# settled: the earlier connections ended on both sides: the back-ends
+# watch none, fe counted every TERM they sent.
+settled() {
+	local t1 e w1 t2 w2
+	read -r t1 e w1 t2 w2 < <(jcounts)
+	[ "$w1" = 0 ] && [ "$w2" = 0 ] && [ "$e" = $((t1 + t2)) ] && return 0
+	echo "be1 watches $w1, be2 $w2; TERMs sent $((t1 + t2)), fe's ended $e"
+	return 1
+}
+check "j: the earlier connections ended (the back-ends watch none, fe counted every TERM)" \
+	eval 'busywait 10000 settled >/dev/null || { settled; diag; false; }'
+# ended_by TERMS ENDED: from these, be1's TERMs and fe's ended moved by 1
+# and be1 watches no connection.
+ended_by() {
+	local t e w
+	read -r t e w _ < <(jcounts)
+	[ $((t - $1)) = 1 ] && [ $((e - $2)) = 1 ] && [ "$w" = 0 ] && return 0
+	echo "be1's TERMs moved by $((t - $1)), fe's ended by $((e - $2)); be1 watches $w"
+	return 1
+}
+# jclient MODE PATH: handoff_close.py MODE from cli to PATH (be1's small
+# file, "served by be1"); its port in $tmp/j.MODE.
+jclient() {
+	at "$cli" "$PY" "$here/handoff_close.py" "$1" $VIP 80 "$2" "served by be1" \
+		>"$tmp/j.$1" 2>"$tmp/j.$1.err" && return 0
+	echo "client: $(cat "$tmp/j.$1.err")"
+	diag
+	return 1
+}
+cli_rst0=$(nftc "$cli" rst) fe_rst0=$(nftc "$fe" rst)
+# close_case MODE PATH WHAT
+close_case() {
+	local t0 e0
+	CASE=j.$1
+	read -r t0 e0 _ < <(jcounts)
+	conns=$((conns + 1))
+	check "j.$1: $3" jclient "$1" "$2"
+	check "j.$1: be1 sent a TERM, fe counted it ended; be1 watches none" \
+		eval 'busywait 10000 ended_by $t0 $e0 >/dev/null || { ended_by $t0 $e0; diag; false; }'
+}
+close_case fin /be1/small "two GETs on a keep-alive connection, the client's FIN, then the server's (recv b\"\")"
+close_case rst /be1/small "two GETs, then the client's reset (SO_LINGER 0)"
+close_case server /be1/small "a GET with Connection: close: the server closes after the answer (recv b\"\")"
+close_case late /be1/linger/small "as j.server (nginx's lingering close), then data from the client after the server's FIN, then its FIN"
+CASE=j
+# jports_left: fe's table entries of j's client ports.
+jports_left() {
+	local ports
+	ports=$(cat "$tmp"/j.fin "$tmp"/j.rst "$tmp"/j.server "$tmp"/j.late 2>/dev/null | jq -s -c .)
+	sg "$fe" conns --json | jq --argjson p "$ports" '[.[] | select(.sport as $s | any($p[]; . == $s))] | length'
+}
+check "j: fe's table keeps none of j's 4 connections after the linger (5 s)" \
+	eval '[ "$(cat "$tmp"/j.fin "$tmp"/j.rst "$tmp"/j.server "$tmp"/j.late 2>/dev/null | wc -l)" = 4 ] ||
+		{ echo "a client printed no port"; false; } &&
+		busywait 15000 eval "[ \$(jports_left) = 0 ]" || { echo "$(jports_left) left"; diag; false; }'
+check "j: fe sent no reset from the service (nft in fe), the client received none (nft in cli)" eval '
+	[ "$(nftc "$fe" rst)" = "$fe_rst0" ] && [ "$(nftc "$cli" rst)" = "$cli_rst0" ] ||
+		{ echo "fe sent $(($(nftc "$fe" rst) - fe_rst0)), the client received $(($(nftc "$cli" rst) - cli_rst0))"; diag; false; }'
+
+# ---- k. a back-end without a listener: fe serves ----
+
+# Service 3 ($VIP:8081): front-end on fe, whose nginx answers "fallback by
+# fe" there; back-end on be1, which has no listener on 8081; every
+# connection to peer 2. be1 answers the handoff with HANDOFF_NACK and fe
+# serves the connection itself.
+CASE=k
+# kcounts: fe's fallback-nack and handed-off of service 3, be1's refused.
+kcounts() {
+	jq -rn --argjson f "$(show "$fe")" --argjson b "$(show "$be1")" '
+		($f.services[] | select(.id == 3) | .stats) as $st |
+		[$st.fallback_nack, $st.handed_off, $b.stats.backend.refused] | map(tostring) | join(" ")'
+}
+check "k: service 3 ($VIP:8081): front-end on fe, back-end on be1 (no listener there), rule any to peer 2" eval '
+	sg "$fe" service add --id 3 --addr $VIP --port 8081 --role frontend --hold-timeout $HOLD &&
+		sg "$fe" rule add --id 7 --service 3 --prio 1 --match any --target peer:2 &&
+		sg "$be1" service add --id 3 --addr $VIP --port 8081 --role backend'
+read -r kn0 kh0 kr0 < <(kcounts)
+check "k: GET of $VIP:8081: fe's answer" eval '
+	get k "http://$VIP:8081/k" && grep -qx "fallback by fe" "$tmp/get.k" ||
+		{ echo "answer: $(head -c 200 "$tmp/get.k")"; false; }'
+# nacked_now: fe's fallback-nack and be1's refused moved by 1.
+nacked_now() {
+	local n h r
+	read -r n h r < <(kcounts)
+	[ $((n - kn0)) = 1 ] && [ $((r - kr0)) = 1 ] && return 0
+	echo "fe's fallback-nack moved by $((n - kn0)), handed-off by $((h - kh0)); be1's refused by $((r - kr0))"
+	return 1
+}
+check "k: fe's fallback-nack of service 3 moved by 1, be1's refused by 1" \
+	eval 'busywait 3000 nacked_now >/dev/null || { nacked_now; diag; false; }'
 
 # ---- h. the end of moved connections ----
 

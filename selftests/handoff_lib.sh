@@ -37,9 +37,17 @@ configure() {
 peers_up() {
 	[ "$(sg "$fe" peer show --json | jq '[.[] | select(.state == "up")] | length')" = 2 ]
 }
+# fallback_server NAME: on fe only, $VIP:8081 answering "fallback by fe"
+# (the port of handoff.sh's service 3, whose back-end be1 has no listener).
+fallback_server() {
+	[ "$1" = fe ] || return 0
+	printf '\tserver {\n\t\tlisten %s:8081;\n\t\taccess_log off;\n' $VIP
+	printf '\t\tlocation / { return 200 "fallback by fe\\n"; }\n\t}\n'
+}
 # start_nginx FILE: nginx on fe, be1 and be2 (as jobs of this shell: do not
 # call it in a command substitution), each serving FILE as /NAME/big and a
-# line "served by NAME" as /NAME/small; POSTs to /NAME/upload are answered
+# line "served by NAME" as /NAME/small (and both under /NAME/linger/,
+# closed with nginx's lingering close); POSTs to /NAME/upload are answered
 # "stored by NAME", their body kept in a file of $tmp/NAME/body (its name
 # the log line's last field).
 start_nginx() {
@@ -78,7 +86,15 @@ start_nginx() {
 				client_body_in_file_only on;
 				proxy_pass http://127.0.0.1:8080;
 			}
+			# /NAME/linger/FILE: /NAME/FILE, closed with a lingering close
+			# (nginx shuts down its side, then reads what the client still
+			# sends until its FIN).
+			location /$name/linger/ {
+				alias $d/www/$name/;
+				lingering_close always;
+			}
 		}
+$(fallback_server "$name")
 		server {
 			listen 127.0.0.1:8080;
 			access_log off;
