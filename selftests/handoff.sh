@@ -53,8 +53,8 @@
 #      5 s linger.
 #   g. the client received no reset from the service address (nft in cli),
 #      checked after the cases above.
-#   z. lifetime: rmmod while 3 handed-off GETs are under way (fe's TCP then
-#      resets them: they end), insmod and configure again, 3 more, then
+#   z. lifetime: rmmod while 3 handed-off GETs are under way (they are
+#      stopped), insmod and configure again, 3 more, then
 #      be1's and fe's namespaces deleted under them, then rmmod: no hang
 #      (on the debug kernel: KASAN, lockdep and kmemleak silent).
 #
@@ -510,9 +510,9 @@ under_way() {
 slow_gets 3 a
 check "z: 3 slow GETs handed to be1, under way (be1 watches them, fe lists them moved)" under_way 3
 check "z: rmmod with them under way: done, no hang" timeout $((30 * TIME_FACTOR)) rmmod sockgroup
-# Without the module fe's TCP resets the client's next segments: the
-# transfers end.
-check "z: the clients' transfers ended" busywait $((30000 * TIME_FACTOR)) eval '! pgrep -f "big[?]za" >/dev/null'
+# Without the module nothing forwards the client's segments any more: the
+# transfers cannot finish; they are stopped.
+pkill -f "big[?]za" 2>/dev/null
 check "z: insmod, the cluster configured again, channels up" eval '
 	load_module && configure && busywait 10000 peers_up'
 slow_gets 3 b
