@@ -138,6 +138,7 @@ fn channel_pair() -> kernel::error::Result<ChannelReport> {
         fwd_addr: None,
         fwd_port: 0,
         hb_interval_ms: 50,
+        replay_offsets: Default::default(),
     };
     let key = Key::new(&[0x5a; 32]).ok_or(EINVAL)?;
     let peer = |id: u32, key: &Key| PeerConfig {

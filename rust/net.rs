@@ -99,7 +99,7 @@ pub struct PernetStatic {
     /// LOCAL_OUT (its SYN-ACKs' MSS clamp), IPv4 and IPv6.
     hold_hooks: Opaque<[bindings::nf_hook_ops; 4]>,
     /// The back-end replay's LOCAL_OUT hooks: IPv4 and IPv6.
-    replay_hooks: Opaque<[bindings::nf_hook_ops; 2]>,
+    replay_hooks: Opaque<[bindings::nf_hook_ops; 4]>,
     /// Set once `register_pernet_subsys` returned, cleared before the
     /// registration is undone: [`Pernet::get`] reads `id` only when set.
     registered: AtomicBool,
@@ -275,6 +275,14 @@ pub trait PernetState: Send + Sync + Sized + 'static {
     /// The replay hook at LOCAL_OUT, once [`Pernet::set_replay`] turned it
     /// on for the namespace (softirq or process context, under RCU).
     fn replay_out(&self, net: &Net, pkt: &OutPacket<'_>) -> OutVerdict;
+
+    /// Priority of the translation hooks at LOCAL_OUT.
+    const XLATE_OUT_PRIORITY: i32;
+
+    /// The translation hook at LOCAL_OUT, on with the replay hook
+    /// (softirq or process context, under RCU); it may rewrite the
+    /// packet's TCP header.
+    fn xlate_out(&self, net: &Net, pkt: &mut OutPacket<'_>, guard: &rcu::Guard) -> OutVerdict;
 
     /// Called by the namespace's (or the module's) `pre_exit` once the state
     /// is unpublished and every hook unregistered (process context): hook
@@ -467,6 +475,25 @@ impl<T: PernetState> Callbacks<T> {
         unsafe { Self::out_call(skb, state, |st, net, pkt, _| st.replay_out(net, pkt)) }
     }
 
+    /// The translation hook.
+    ///
+    /// # Safety
+    ///
+    /// Only netfilter calls it, with a live packet and hook state, for hook
+    /// ops of `replay_hooks` (LOCAL_OUT).
+    unsafe extern "C" fn xlate_hook(
+        _priv: *mut core::ffi::c_void,
+        skb: *mut bindings::sk_buff,
+        state: *const bindings::nf_hook_state,
+    ) -> u32 {
+        // SAFETY: As the caller guarantees.
+        unsafe {
+            Self::out_call(skb, state, |st, net, pkt, guard| {
+                st.xlate_out(net, pkt, guard)
+            })
+        }
+    }
+
     fn nat_op(family: Family, hooknum: u32) -> bindings::nf_hook_ops {
         bindings::nf_hook_ops {
             hook: Some(Self::nat_hook),
@@ -586,9 +613,12 @@ impl<T: PernetState> Pernet<T> {
         // SAFETY: As above.
         unsafe { statics.hold_hooks.get().write(hold_hooks) };
         let replay = Some(Callbacks::<T>::replay_hook as HookFn);
+        let xlate = Some(Callbacks::<T>::xlate_hook as HookFn);
         let replay_hooks = [
             Callbacks::<T>::out_op(Family::Inet, T::REPLAY_PRIORITY, replay),
             Callbacks::<T>::out_op(Family::Inet6, T::REPLAY_PRIORITY, replay),
+            Callbacks::<T>::out_op(Family::Inet, T::XLATE_OUT_PRIORITY, xlate),
+            Callbacks::<T>::out_op(Family::Inet6, T::XLATE_OUT_PRIORITY, xlate),
         ];
         // SAFETY: As above.
         unsafe { statics.replay_hooks.get().write(replay_hooks) };
@@ -712,7 +742,7 @@ impl<T: PernetState> Pernet<T> {
 
     /// Turns the replay hooks on or off for `net`, as [`Pernet::set_hold`].
     pub fn set_replay(net: &Net, on: bool) -> Result {
-        Self::set_hooks(net, on, T::statics().replay_hooks(), 2, |slot| &slot.replay)
+        Self::set_hooks(net, on, T::statics().replay_hooks(), 4, |slot| &slot.replay)
     }
 
     /// Registers or unregisters the `n` hook ops at `ops` (in static
@@ -954,7 +984,7 @@ impl<T: PernetState> Pernet<T> {
             // SAFETY: `set_replay` registered them (the flag, under the
             // lock). Calls under way end before `exit`.
             unsafe {
-                bindings::nf_unregister_net_hooks(net.as_ptr(), T::statics().replay_hooks(), 2)
+                bindings::nf_unregister_net_hooks(net.as_ptr(), T::statics().replay_hooks(), 4)
             };
         }
         // SAFETY: Paired with the lock above.

@@ -85,6 +85,28 @@ impl<'a> Datagram<'a> {
         all.get(8..)
     }
 
+    /// The payload after the UDP header, made linear and writable (a
+    /// clone's data copied first); `None` if it could not be (no memory)
+    /// or is shorter than a UDP header.
+    pub fn payload_mut(&mut self) -> Option<&mut [u8]> {
+        let skb = self.skb.as_ptr();
+        // SAFETY: By the type invariant we own the live datagram: the
+        // helpers may reallocate its head (nobody else holds a pointer
+        // into it: we hold `&mut self`).
+        let ok = unsafe {
+            bindings::sg_skb_linearize(skb) == 0
+                && bindings::skb_ensure_writable(skb, (*skb).len) == 0
+        };
+        if !ok {
+            return None;
+        }
+        // SAFETY: Linear and writable now: `data` holds `len` bytes, from
+        // the UDP header (the type invariant), which are ours alone (not
+        // shared with a clone) while we hold `&mut self`.
+        let all = unsafe { core::slice::from_raw_parts_mut((*skb).data, (*skb).len as usize) };
+        all.get_mut(8..)
+    }
+
     /// Delivers the IP packet that follows `skip` bytes of payload (after
     /// the UDP header) to the stack, as received on the datagram's device:
     /// the outer headers go, the packet loses the tunnel's route and

@@ -256,7 +256,7 @@ INVALID = [
     ("node-set id of a peer", NODE_SET, u32(NODE_ID, 2), E.EEXIST, None),
     ("node-set ctl-port of 4 bytes", NODE_SET, u32(NODE_CTL_PORT, 7001), E.EINVAL, None),
     ("node-set ctl-port 0 (policy min)", NODE_SET, u16(NODE_CTL_PORT, 0), E.ERANGE, None),
-    ("node-set unknown attribute", NODE_SET, u32(9, 1), E.EINVAL, None),
+    ("node-set unknown attribute", NODE_SET, u32(11, 1), E.EINVAL, None),
     ("peer-new without id", PEER_NEW, attr(PEER_ADDR, ip4("10.0.0.3")) + attr(PEER_KEY, KEY), E.EINVAL, PEER_ID),
     ("peer-new without addr", PEER_NEW, u32(PEER_ID, 3) + attr(PEER_KEY, KEY), E.EINVAL, PEER_ADDR),
     ("peer-new without key", PEER_NEW, u32(PEER_ID, 3) + attr(PEER_ADDR, ip4("10.0.0.3")), E.EINVAL, PEER_KEY),

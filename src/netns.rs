@@ -70,6 +70,12 @@ impl NetState {
     pub(crate) fn cluster_ref(&self) -> &Cluster {
         &self.cluster
     }
+
+    /// The replays, for the read-side critical section of `of`'s guard
+    /// (the packet path's translation).
+    pub(crate) fn replays_ref(&self) -> &Replays {
+        &self.replays
+    }
 }
 
 impl PernetState for NetState {
@@ -127,6 +133,15 @@ impl PernetState for NetState {
 
     fn replay_out(&self, _net: &Net, pkt: &OutPacket<'_>) -> OutVerdict {
         self.replays.out(pkt)
+    }
+
+    // After conntrack, NAT, the filter and security tables: the host (its
+    // conntrack, its rules) sees a translated connection in the back-end's
+    // numbers, only the wire in the client's.
+    const XLATE_OUT_PRIORITY: i32 = NF_IP_PRI_CONNTRACK_HELPER + 1;
+
+    fn xlate_out(&self, _net: &Net, pkt: &mut OutPacket<'_>, guard: &Guard) -> OutVerdict {
+        self.replays.xlate.out(pkt, guard)
     }
 
     fn pre_exit(&self, net: &Net) {

@@ -78,6 +78,9 @@ struct State {
     /// The adopted ones (`Some` slots).
     watched: usize,
     next_watch_ms: u64,
+    /// Translated connections may be left (`super::translated`): pruned
+    /// with the watch.
+    xlating: bool,
     closed: bool,
 }
 
@@ -127,6 +130,7 @@ impl Backend {
                     cursor: 0,
                     watched: 0,
                     next_watch_ms: 0,
+                    xlating: false,
                     closed: false,
                 },
                 "sockgroup_backend"
@@ -196,6 +200,7 @@ impl Backend {
                 // Within the capacity reserved above: does not allocate or fail.
                 Ok(()) => {
                     let _ = st.pending.push(Some(Pending { peer, tuple }), GFP_KERNEL);
+                    st.xlating = true;
                 }
                 Err(reason) => self.nack(out, peer, tuple, reason),
             }
@@ -340,13 +345,15 @@ impl Run for Backend {
             self.start_queued(&mut st, &mut out);
             self.poll(&mut st, &mut out);
             let now = now_ms();
-            if now >= st.next_watch_ms && st.watched > 0 {
+            if now >= st.next_watch_ms && (st.watched > 0 || st.xlating) {
                 self.watch(&mut st, &mut out);
+                let net = self.ns.get();
+                st.xlating = NetState::replays(net).is_some_and(|r| r.xlate.prune(net));
                 st.next_watch_ms = now + u64::from(WATCH_MS);
             }
             if !st.pending.is_empty() {
                 Some(POLL_MS)
-            } else if st.watched > 0 {
+            } else if st.watched > 0 || st.xlating {
                 Some(WATCH_MS)
             } else {
                 None

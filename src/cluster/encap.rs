@@ -457,6 +457,14 @@ fn parse_ip(pkt: &[u8], whole: bool) -> Result<Ip<'_>, EncapError> {
     }
 }
 
+/// The transport protocol of the whole IP packet `pkt` (IPv4, or IPv6
+/// past its extension headers) and where its transport header starts;
+/// `None` for a packet cut short, a fragment, or lengths that disagree.
+pub fn transport_of(pkt: &[u8]) -> Option<(u8, usize)> {
+    let ip = parse_ip(pkt, true).ok()?;
+    Some((ip.proto, pkt.len().checked_sub(ip.l4.len())?))
+}
+
 /// A packet's flow: what a forwarding decision keys on.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Flow {

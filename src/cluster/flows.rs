@@ -72,8 +72,9 @@ impl Pin {
     }
 }
 
-/// FNV-1a over the encoded flow and the seed.
-fn hash(key: &Tuple, seed: u32) -> usize {
+/// FNV-1a over the encoded flow and the seed (also the hash of the
+/// back-end's table of translated connections).
+pub fn hash(key: &Tuple, seed: u32) -> usize {
     let mut h: u32 = 0x811c_9dc5 ^ seed;
     for &b in key.encode().iter() {
         h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);

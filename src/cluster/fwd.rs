@@ -31,7 +31,9 @@
 //! tunnel socket goes only after the snapshots that hold it are gone
 //! (`rcu::synchronize` and `rcu::barrier`), in process context.
 
-use super::{rules::ServiceRules, rules::Verdict, AddrFamily, Config, PROTO_TCP};
+use super::{
+    rules::ServiceRules, rules::Verdict, translated::Inbound, AddrFamily, Config, PROTO_TCP,
+};
 use crate::logic::{
     encap::{
         self, EncapError, EncapHeader, EncapType, Inner, Proto, ReplayWindow1024, HEADER_LEN,
@@ -41,6 +43,7 @@ use crate::logic::{
     frame::{Family as TFamily, Tuple},
     xlate,
 };
+use crate::netns::NetState;
 use crate::sys::{
     crypto::HmacSha256,
     lock::{new_spinlock_bh, SpinLockBh},
@@ -811,6 +814,20 @@ impl TunnelRx for FwdRx {
                 )
             {
                 inc(&stats.udp_unpinned);
+            }
+        }
+        // A connection whose server side runs in another sequence space
+        // here (`super::translated`): the client's packet in this node's.
+        if h.proto == Proto::Tcp && kind == Inner::Flow {
+            if let Some(state) = NetState::of(dgram.net(), &guard) {
+                let d = &mut dgram;
+                let inner = move || {
+                    let d = d;
+                    d.payload_mut().and_then(|p| p.get_mut(HEADER_LEN..))
+                };
+                if state.replays_ref().xlate.inbound(&h.tuple, inner, &guard) == Inbound::Drop {
+                    return;
+                }
             }
         }
         inc(&stats.rx);

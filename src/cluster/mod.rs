@@ -24,6 +24,7 @@ pub(crate) mod netlink;
 #[allow(dead_code)]
 pub(crate) mod replay;
 pub(crate) mod rules;
+pub(crate) mod translated;
 
 use crate::logic::{
     frame::{nack, HandoffNack, HandoffReq, Tuple},
@@ -155,6 +156,9 @@ pub(crate) struct NodeConfig {
     pub(crate) fwd_addr: Option<Addr>,
     pub(crate) fwd_port: u16,
     pub(crate) hb_interval_ms: u32,
+    /// What this node's replays add to the front-end's ISN and timestamp
+    /// clock (node-set replay-isn-offset, replay-ts-offset; 0: aligned).
+    pub(crate) replay_offsets: crate::logic::xlate::Offsets,
 }
 
 /// A peer.

@@ -28,6 +28,7 @@ use super::{
     DEFAULT_HB_INTERVAL_MS, MAX_PEERS, MAX_RULES, MAX_SERVICES,
 };
 use crate::logic::select::{check_value, resolve, MatchKind, ValueError, MAX_TARGETS};
+use crate::logic::xlate::Offsets;
 use crate::netns::NetState;
 use crate::sys::skb::Family as IpFamily;
 use crate::sys::{
@@ -71,6 +72,8 @@ mod uapi {
     pub(super) const NODE_HB_INTERVAL: u16 = 6;
     pub(super) const NODE_GENERATION: u16 = 7;
     pub(super) const NODE_MEMBERS: u16 = 8;
+    pub(super) const NODE_REPLAY_ISN_OFFSET: u16 = 9;
+    pub(super) const NODE_REPLAY_TS_OFFSET: u16 = 10;
 
     pub(super) const PEER_STATS_FRAMES_TX: u16 = 1;
     pub(super) const PEER_STATS_FRAMES_RX: u16 = 2;
@@ -206,6 +209,10 @@ mod uapi {
     pub(super) const BACKEND_STATS_REPLAY_FAILED: u16 = 6;
     pub(super) const BACKEND_STATS_REPLAY_DROPPED: u16 = 7;
     pub(super) const BACKEND_STATS_REPLAY_RST_DROPPED: u16 = 8;
+    pub(super) const BACKEND_STATS_XLATE_CONNS: u16 = 9;
+    pub(super) const BACKEND_STATS_XLATED_IN: u16 = 10;
+    pub(super) const BACKEND_STATS_XLATED_OUT: u16 = 11;
+    pub(super) const BACKEND_STATS_XLATE_DROP: u16 = 12;
 
     pub(super) const FWD_STATS_TX: u16 = 1;
     pub(super) const FWD_STATS_TX_FAILED: u16 = 2;
@@ -252,7 +259,7 @@ static TARGET_POLICY: [Policy; 4] = [
     Policy::of(AttrType::U32),
 ];
 
-static NODE_SET_POLICY: [Policy; 7] = [
+static NODE_SET_POLICY: [Policy; 11] = [
     Policy::UNUSED,
     Policy::min(AttrType::U32, 1),
     Policy::min_len(4),
@@ -260,6 +267,10 @@ static NODE_SET_POLICY: [Policy; 7] = [
     Policy::min_len(4),
     Policy::of(AttrType::U16),
     Policy::full_range(AttrType::U32, &HB_INTERVAL_RANGE),
+    Policy::UNUSED,
+    Policy::UNUSED,
+    Policy::of(AttrType::U32),
+    Policy::of(AttrType::U32),
 ];
 
 static PEER_NEW_POLICY: [Policy; 5] = [
@@ -552,6 +563,8 @@ fn node_set(req: &mut Request<'_>, cluster: &Cluster) -> Result {
     let fwd_addr = opt_addr(req, NODE_FWD_ADDR)?;
     let fwd_port = opt_u16(req, NODE_FWD_PORT)?;
     let hb = opt_u32(req, NODE_HB_INTERVAL)?;
+    let isn_off = opt_u32(req, NODE_REPLAY_ISN_OFFSET)?;
+    let ts_off = opt_u32(req, NODE_REPLAY_TS_OFFSET)?;
     let mut cfg = cluster.lock();
     let mut node = match &cfg.node {
         Some(n) => n.clone(),
@@ -564,6 +577,7 @@ fn node_set(req: &mut Request<'_>, cluster: &Cluster) -> Result {
             fwd_addr: None,
             fwd_port: 0,
             hb_interval_ms: DEFAULT_HB_INTERVAL_MS,
+            replay_offsets: Offsets::default(),
         },
     };
     if let Some(id) = id {
@@ -578,6 +592,8 @@ fn node_set(req: &mut Request<'_>, cluster: &Cluster) -> Result {
     node.fwd_addr = fwd_addr.or(node.fwd_addr);
     node.fwd_port = fwd_port.unwrap_or(node.fwd_port);
     node.hb_interval_ms = hb.unwrap_or(node.hb_interval_ms);
+    node.replay_offsets.seq = isn_off.unwrap_or(node.replay_offsets.seq);
+    node.replay_offsets.ts = ts_off.unwrap_or(node.replay_offsets.ts);
     // Peers forward to a node's control address (they know no other).
     if node.fwd_addr.is_some_and(|a| a != node.ctl_addr) {
         let a = req.attr(NODE_FWD_ADDR).or_else(|| req.attr(NODE_CTL_ADDR));
@@ -587,9 +603,19 @@ fn node_set(req: &mut Request<'_>, cluster: &Cluster) -> Result {
             EINVAL,
         ));
     }
+    let offsets = node.replay_offsets;
     cluster
         .commit(&mut cfg, Some(node), None)
-        .map_err(|e| refused(req, e))
+        .map_err(|e| refused(req, e))?;
+    set_replay_offsets(req, offsets);
+    Ok(())
+}
+
+/// The offsets the namespace's replays apply from now on.
+fn set_replay_offsets(req: &Request<'_>, off: Offsets) {
+    if let Some(r) = NetState::replays(req.net()) {
+        r.set_offsets(off);
+    }
 }
 
 fn node_get(req: &mut Request<'_>, cluster: &Cluster) -> Result {
@@ -616,7 +642,9 @@ fn put_node(w: &mut Writer, node: &NodeConfig) -> Result {
         w.put(NODE_FWD_ADDR, fwd.as_bytes())?;
     }
     w.put_u16(NODE_FWD_PORT, node.fwd_port)?;
-    w.put_u32(NODE_HB_INTERVAL, node.hb_interval_ms)
+    w.put_u32(NODE_HB_INTERVAL, node.hb_interval_ms)?;
+    w.put_u32(NODE_REPLAY_ISN_OFFSET, node.replay_offsets.seq)?;
+    w.put_u32(NODE_REPLAY_TS_OFFSET, node.replay_offsets.ts)
 }
 
 fn node_del(req: &mut Request<'_>, cluster: &Cluster) -> Result {
@@ -625,6 +653,7 @@ fn node_del(req: &mut Request<'_>, cluster: &Cluster) -> Result {
     cluster
         .commit(&mut cfg, None, Some(KVec::new()))
         .map_err(|e| refused(req, e))?;
+    set_replay_offsets(req, Offsets::default());
     cfg.services = KVec::new();
     cfg.rules = KVec::new();
     Ok(())
@@ -1086,6 +1115,10 @@ fn stats_get(req: &mut Request<'_>, cluster: &Cluster) -> Result {
                 (BACKEND_STATS_REPLAY_FAILED, r.failed),
                 (BACKEND_STATS_REPLAY_DROPPED, r.dropped),
                 (BACKEND_STATS_REPLAY_RST_DROPPED, r.rst_dropped),
+                (BACKEND_STATS_XLATE_CONNS, r.xlate.conns),
+                (BACKEND_STATS_XLATED_IN, r.xlate.xlated_in),
+                (BACKEND_STATS_XLATED_OUT, r.xlate.xlated_out),
+                (BACKEND_STATS_XLATE_DROP, r.xlate.drop),
             ] {
                 w.put_u64(kind, v)?;
             }

@@ -58,9 +58,11 @@
 //! table's spinlock (softirqs disabled), briefly, never while calling into
 //! TCP.
 
+use super::translated::{Translated, XlateStats};
 use crate::logic::{
     frame::{nack, Family as WireFamily, HandoffReq, Tuple},
     segment::{flags, Plan, HDR_MAX},
+    xlate::{self, CsumMode, Dir, Offsets},
 };
 use crate::sys::{
     lock::{new_spinlock_bh, SpinLockBh},
@@ -118,6 +120,8 @@ pub(crate) struct ReplayStats {
     pub(crate) dropped: u64,
     /// RSTs among them.
     pub(crate) rst_dropped: u64,
+    /// The translated connections'.
+    pub(crate) xlate: XlateStats,
 }
 
 /// Where a replay is.
@@ -164,6 +168,12 @@ pub(crate) struct Replays {
     failed: AtomicU64,
     dropped: AtomicU64,
     rst_dropped: AtomicU64,
+    /// What the next replays add to the front-end's ISN (high 32 bits)
+    /// and timestamp clock (low 32 bits): node-set's replay offsets.
+    offsets: AtomicU64,
+    /// The connections replayed with offsets, translated.
+    #[pin]
+    pub(crate) xlate: Translated,
 }
 
 pub(crate) fn conn_of(t: &Tuple) -> Conn {
@@ -193,6 +203,7 @@ impl Replays {
     /// An empty table (process context).
     pub(crate) fn new() -> Result<impl PinInit<Self>> {
         let table = KVec::from_elem(None, MAX_REPLAYS, GFP_KERNEL)?;
+        let xlate = Translated::new()?;
         Ok(pin_init!(Replays {
             table <- new_spinlock_bh!(table, "sockgroup_replay"),
             active: AtomicUsize::new(0),
@@ -201,7 +212,24 @@ impl Replays {
             failed: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             rst_dropped: AtomicU64::new(0),
+            offsets: AtomicU64::new(0),
+            xlate <- xlate,
         }))
+    }
+
+    /// What the replays started from now on add to the front-end's ISN
+    /// and timestamp clock (0, 0: aligned, nothing translated).
+    pub(crate) fn set_offsets(&self, off: Offsets) {
+        let v = (u64::from(off.seq) << 32) | u64::from(off.ts);
+        self.offsets.store(v, Ordering::Relaxed);
+    }
+
+    fn offsets(&self) -> Offsets {
+        let v = self.offsets.load(Ordering::Relaxed);
+        Offsets {
+            seq: (v >> 32) as u32,
+            ts: v as u32,
+        }
     }
 
     /// The counters.
@@ -212,6 +240,7 @@ impl Replays {
             failed: self.failed.load(Ordering::Relaxed),
             dropped: self.dropped.load(Ordering::Relaxed),
             rst_dropped: self.rst_dropped.load(Ordering::Relaxed),
+            xlate: self.xlate.stats(),
         }
     }
 
@@ -244,7 +273,10 @@ impl Replays {
         if !matches!(tcp::established(net, &conn, false), Established::None) {
             return Err(nack::REFUSED);
         }
-        let pkts = build(&plan, conn.family).map_err(|_| nack::NO_RESOURCES)?;
+        // The back-end's server side: the front-end's ISN and clock, moved
+        // by the offsets (0: aligned); the client's ACKs say it so.
+        let off = self.offsets();
+        let pkts = build(&plan, conn.family, off).map_err(|_| nack::NO_RESOURCES)?;
         turn_on(net).map_err(|_| nack::NO_RESOURCES)?;
         let entry = Entry {
             conn,
@@ -254,8 +286,10 @@ impl Replays {
             tstamp: req.timestamps.is_some(),
             wscale: req.wscale.map(|w| (w.client, w.server)),
             ecn: req.ecn,
-            server_isn: req.server_isn,
-            fe_tsval_now: req.timestamps.map_or(0, |t| t.fe_tsval_now),
+            server_isn: req.server_isn.wrapping_add(off.seq),
+            fe_tsval_now: req
+                .timestamps
+                .map_or(0, |t| t.fe_tsval_now.wrapping_add(off.ts)),
             rtt_us: req.rtt_us,
             rcv_nxt: plan.rcv_nxt(),
             deadline_ms: now_ms() + TIMEOUT_MS,
@@ -267,6 +301,12 @@ impl Replays {
             tcp::established(net, c, true);
         }
         r?;
+        // Before the first segment: the child's first ACK leaves before
+        // the adoption is polled.
+        if self.xlate.insert(req.tuple, off).is_err() {
+            self.remove(&conn);
+            return Err(nack::NO_RESOURCES);
+        }
         self.started.fetch_add(1, Ordering::Relaxed);
         route.inject(pkts);
         Ok(())
@@ -452,14 +492,20 @@ fn adopt_of(e: &Entry) -> Adopt {
     }
 }
 
-/// The plan's packets, built into owned packets (process context).
-fn build(plan: &Plan<'_>, family: Family) -> Result<KVec<OwnedSkb>> {
+/// The plan's packets, built into owned packets (process context), their
+/// acknowledgements and echoed timestamps in the back-end's space moved by
+/// `off` from the front-end's.
+fn build(plan: &Plan<'_>, family: Family, off: Offsets) -> Result<KVec<OwnedSkb>> {
     let n = 1 + plan.acks();
     let mut pkts = KVec::with_capacity(n, GFP_KERNEL)?;
     let mut buf = KVec::from_elem(0u8, HDR_MAX + plan.chunk(), GFP_KERNEL)?;
     for i in 0..n {
         let seg = if i == 0 { plan.syn() } else { plan.ack(i - 1) };
         let len = seg.build(&mut buf).map_err(|_| EINVAL)?;
+        if !off.is_zero() {
+            xlate::translate_packet(&mut buf[..len], Dir::ToBackend, off, CsumMode::Full)
+                .map_err(|_| EINVAL)?;
+        }
         pkts.push(OwnedSkb::new_ip(family, &buf[..len])?, GFP_KERNEL)?;
     }
     Ok(pkts)

@@ -86,6 +86,8 @@ pub enum XlateError {
     BadOptionLength(u8),
     /// Addresses of different or wrong lengths ([`pseudo_addr_changed`]).
     BadAddress,
+    /// Not a whole, unfragmented TCP packet ([`translate_packet`]).
+    NotTcp,
 }
 
 /// One option of a header.
@@ -503,6 +505,24 @@ pub fn translate(
         }
     }
     Ok(done)
+}
+
+/// Translates the TCP segment in the whole IP packet `pkt` (IPv4, or IPv6
+/// past its extension headers), as [`translate`] does its header: a packet
+/// cut short, a fragment or another protocol is refused with
+/// [`XlateError::NotTcp`], and then nothing changed.
+pub fn translate_packet(
+    pkt: &mut [u8],
+    dir: Dir,
+    off: Offsets,
+    mode: CsumMode,
+) -> Result<Translated, XlateError> {
+    match super::encap::transport_of(pkt) {
+        Some((PROTO_TCP, at)) => {
+            translate(pkt.get_mut(at..).ok_or(XlateError::NotTcp)?, dir, off, mode)
+        }
+        _ => Err(XlateError::NotTcp),
+    }
 }
 
 /// Updates the checksum field of the TCP header at the start of `tcp` for

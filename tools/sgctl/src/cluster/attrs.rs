@@ -231,6 +231,8 @@ attr_set! {
         Generation(u64) = SOCKGROUP_A_NODE_GENERATION,
         /// One id of the membership (multi-attr).
         Member(u32) = SOCKGROUP_A_NODE_MEMBERS,
+        ReplayIsnOffset(u32) = SOCKGROUP_A_NODE_REPLAY_ISN_OFFSET,
+        ReplayTsOffset(u32) = SOCKGROUP_A_NODE_REPLAY_TS_OFFSET,
     }
 }
 
@@ -394,6 +396,10 @@ attr_set! {
         ReplayFailed(u64) = SOCKGROUP_A_BACKEND_STATS_REPLAY_FAILED,
         ReplayDropped(u64) = SOCKGROUP_A_BACKEND_STATS_REPLAY_DROPPED,
         ReplayRstDropped(u64) = SOCKGROUP_A_BACKEND_STATS_REPLAY_RST_DROPPED,
+        XlateConns(u64) = SOCKGROUP_A_BACKEND_STATS_XLATE_CONNS,
+        XlatedIn(u64) = SOCKGROUP_A_BACKEND_STATS_XLATED_IN,
+        XlatedOut(u64) = SOCKGROUP_A_BACKEND_STATS_XLATED_OUT,
+        XlateDrop(u64) = SOCKGROUP_A_BACKEND_STATS_XLATE_DROP,
     }
 }
 

@@ -95,6 +95,24 @@ pub struct NodeSetArgs {
     /// Milliseconds between heartbeats (kernel default 200; 10 to 60000).
     #[arg(long, value_name = "MS")]
     pub hb_interval: Option<u32>,
+    /// Added to the front-end's ISN of the connections this node replays as
+    /// a back-end (default 0: aligned); not 0, their packets are translated
+    /// (to exercise the translating path). Decimal or 0x hex.
+    #[arg(long, value_name = "N", value_parser = parse_u32)]
+    pub replay_isn_offset: Option<u32>,
+    /// Added to the front-end's timestamp clock of those connections
+    /// (default 0), as --replay-isn-offset.
+    #[arg(long, value_name = "N", value_parser = parse_u32)]
+    pub replay_ts_offset: Option<u32>,
+}
+
+/// A u32, decimal or hex with 0x.
+fn parse_u32(s: &str) -> Result<u32, String> {
+    match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(h) => u32::from_str_radix(h, 16),
+        None => s.parse(),
+    }
+    .map_err(|e| format!("{s}: {e}"))
 }
 
 /// `sgctl cluster peer ...`.
@@ -415,6 +433,12 @@ pub fn node_set_msg(a: &NodeSetArgs) -> SgMessage {
     if let Some(ms) = a.hb_interval {
         v.push(NodeAttr::HbInterval(ms));
     }
+    if let Some(n) = a.replay_isn_offset {
+        v.push(NodeAttr::ReplayIsnOffset(n));
+    }
+    if let Some(n) = a.replay_ts_offset {
+        v.push(NodeAttr::ReplayTsOffset(n));
+    }
     SgMessage::new(SOCKGROUP_CMD_NODE_SET, Attrs::Node(v))
 }
 
@@ -515,6 +539,9 @@ pub struct Node {
     pub generation: Option<u64>,
     /// The ids of the nodes up, this one included.
     pub members: Vec<u32>,
+    /// What replays add to the front-end's ISN and timestamp clock.
+    pub replay_isn_offset: Option<u32>,
+    pub replay_ts_offset: Option<u32>,
 }
 
 impl Node {
@@ -530,6 +557,8 @@ impl Node {
                 NodeAttr::HbInterval(v) => n.hb_interval_ms = Some(*v),
                 NodeAttr::Generation(v) => n.generation = Some(*v),
                 NodeAttr::Member(v) => n.members.push(*v),
+                NodeAttr::ReplayIsnOffset(v) => n.replay_isn_offset = Some(*v),
+                NodeAttr::ReplayTsOffset(v) => n.replay_ts_offset = Some(*v),
                 NodeAttr::Other(_) => {}
             }
         }
@@ -862,6 +891,10 @@ pub struct BackendStats {
     pub replay_failed: u64,
     pub replay_dropped: u64,
     pub replay_rst_dropped: u64,
+    pub xlate_conns: u64,
+    pub xlated_in: u64,
+    pub xlated_out: u64,
+    pub xlate_drop: u64,
 }
 
 impl BackendStats {
@@ -877,6 +910,10 @@ impl BackendStats {
                 BackendStatsAttr::ReplayFailed(v) => (&mut b.replay_failed, v),
                 BackendStatsAttr::ReplayDropped(v) => (&mut b.replay_dropped, v),
                 BackendStatsAttr::ReplayRstDropped(v) => (&mut b.replay_rst_dropped, v),
+                BackendStatsAttr::XlateConns(v) => (&mut b.xlate_conns, v),
+                BackendStatsAttr::XlatedIn(v) => (&mut b.xlated_in, v),
+                BackendStatsAttr::XlatedOut(v) => (&mut b.xlated_out, v),
+                BackendStatsAttr::XlateDrop(v) => (&mut b.xlate_drop, v),
                 BackendStatsAttr::Other(_) => continue,
             };
             *slot = *v;
@@ -1104,6 +1141,16 @@ pub fn render_node(n: &Node) -> String {
         addr_port(&n.fwd_addr, &n.fwd_port),
         opt(&n.hb_interval_ms),
     );
+    let (isn, ts) = (
+        n.replay_isn_offset.unwrap_or(0),
+        n.replay_ts_offset.unwrap_or(0),
+    );
+    if isn != 0 || ts != 0 {
+        let _ = writeln!(
+            out,
+            "replay offsets: isn {isn:#x}  ts {ts:#x} (replayed connections translated)"
+        );
+    }
     let members: Vec<String> = n.members.iter().map(u32::to_string).collect();
     let _ = writeln!(
         out,
@@ -1427,6 +1474,10 @@ pub fn render_stats(s: &Stats, indent: &str) -> String {
         "REPLAY-FAILED",
         "REPLAY-DROPPED",
         "RST-DROPPED",
+        "XLATE-CONNS",
+        "XLATED-IN",
+        "XLATED-OUT",
+        "XLATE-DROP",
     ]);
     be.push(
         [
@@ -1438,6 +1489,10 @@ pub fn render_stats(s: &Stats, indent: &str) -> String {
             b.replay_failed,
             b.replay_dropped,
             b.replay_rst_dropped,
+            b.xlate_conns,
+            b.xlated_in,
+            b.xlated_out,
+            b.xlate_drop,
         ]
         .iter()
         .map(u64::to_string)

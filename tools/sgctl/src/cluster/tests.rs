@@ -117,6 +117,32 @@ fn node_set() {
     assert_eq!(want.len(), 16 + 4 + 8 + 8 + 8 + 20 + 8 + 8);
     round_trip(NLM_F_ACK, node_set_msg(&a), want);
 
+    // The replay offsets, hex or decimal.
+    let ClusterCommand::Node(NodeCommand::Set(a)) = cli(&[
+        "node",
+        "set",
+        "--id",
+        "2",
+        "--replay-isn-offset",
+        "0x80000000",
+        "--replay-ts-offset",
+        "4096",
+    ]) else {
+        panic!()
+    };
+    let want = request(
+        NLM_F_ACK,
+        SOCKGROUP_CMD_NODE_SET,
+        &[
+            nla(SOCKGROUP_A_NODE_ID, &u32b(2)),
+            nla(SOCKGROUP_A_NODE_REPLAY_ISN_OFFSET, &u32b(0x8000_0000)),
+            nla(SOCKGROUP_A_NODE_REPLAY_TS_OFFSET, &u32b(4096)),
+        ],
+    );
+    round_trip(NLM_F_ACK, node_set_msg(&a), want);
+    assert_eq!(parse_u32("0x1g").map_err(|_| ()), Err(()));
+    assert_eq!(parse_u32("4294967295"), Ok(u32::MAX));
+
     // Only the id: nothing else is sent (the kernel keeps the rest).
     let ClusterCommand::Node(NodeCommand::Set(a)) = cli(&["node", "set", "--id", "9"]) else {
         panic!()
