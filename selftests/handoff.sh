@@ -53,6 +53,13 @@
 #      5 s linger.
 #   g. the client received no reset from the service address (nft in cli),
 #      checked after the cases above.
+#   x. sequence translation: be1's replay offsets set (node-set
+#      replay-isn-offset 2^31+12345, replay-ts-offset 10^6): a GET and a
+#      POST handed to be1 run in its own sequence space and timestamp clock,
+#      every packet translated: intact (sha256 both ways), be1's xlated-in
+#      and xlated-out moved, xlate-drop not, no reset at the client, both
+#      ended with a TERM and left be1's table; with the offsets 0 again the
+#      same GET moves none of the counters.
 #   z. lifetime: rmmod while 3 handed-off GETs are under way (they are
 #      stopped), insmod and configure again, 3 more, then
 #      be1's and fe's namespaces deleted under them, then rmmod: no hang
@@ -263,25 +270,27 @@ handoff_case c 2 "http://[$VIP6]/be1/big" be1 2 fd81::1
 
 # ---- d. a POST handed off ----
 
-# stored: be1's nginx kept the body of the request tagged d in a file
-# (the log's last field): its sha256 is the client's.
+# stored [TAG]: be1's nginx kept the body of the request tagged TAG (d)
+# in a file (the log's last field): its sha256 is the client's.
 stored() {
-	logged be1 d 10.81.0.1 || return 1
-	local f sha
-	f=$(logline be1 d | awk '{ print $NF }')
-	[ -f "$f" ] || { echo "be1's log: $(logline be1 d): no body file"; return 1; }
+	local tag=${1:-d} f sha
+	logged be1 "$tag" 10.81.0.1 || return 1
+	f=$(logline be1 "$tag" | awk '{ print $NF }')
+	[ -f "$f" ] || { echo "be1's log: $(logline be1 "$tag"): no body file"; return 1; }
 	sha=$(sha256sum <"$f" | cut -d' ' -f1)
 	[ "$sha" = "$body_sha" ] ||
 		{ echo "be1 stored $(stat -c %s "$f") bytes, sha256 $sha, not the body's ($body_sha)"; diag; return 1; }
 }
+# post [TAG]: the client's POST of the body to be1, tagged TAG (d).
 post() {
+	local tag=${1:-d}
 	at "$cli" curl -sS --max-time $((60 * TIME_FACTOR)) -H 'Expect:' \
-		-H 'Content-Type: application/octet-stream' --data-binary "@$tmp/body" -o "$tmp/post.d" \
-		-w '%{http_code} %{size_upload} %{time_total}\n' "http://$VIP/be1/upload?d" >"$tmp/curl.d" 2>&1
+		-H 'Content-Type: application/octet-stream' --data-binary "@$tmp/body" -o "$tmp/post.$tag" \
+		-w '%{http_code} %{size_upload} %{time_total}\n' "http://$VIP/be1/upload?$tag" >"$tmp/curl.$tag" 2>&1
 	local rc=$?
-	echo "# d: curl: $(cat "$tmp/curl.d")" >&3
-	[ $rc = 0 ] && [ "$(cut -d' ' -f1 "$tmp/curl.d")" = 200 ] && grep -qx "stored by be1" "$tmp/post.d" && return 0
-	echo "curl ($rc): $(cat "$tmp/curl.d"); answer: $(head -c 200 "$tmp/post.d" 2>/dev/null)"
+	echo "# $tag: curl: $(cat "$tmp/curl.$tag")" >&3
+	[ $rc = 0 ] && [ "$(cut -d' ' -f1 "$tmp/curl.$tag")" = 200 ] && grep -qx "stored by be1" "$tmp/post.$tag" && return 0
+	echo "curl ($rc): $(cat "$tmp/curl.$tag"); answer: $(head -c 200 "$tmp/post.$tag" 2>/dev/null)"
 	diag
 	return 1
 }
@@ -487,6 +496,73 @@ check "h: no moved connection left in fe's table after the linger (5 s)" \
 CASE=g
 check "g: the client received no reset from the service" eval '
 	[ "$(nftc "$cli" rst)" = 0 ] || { echo "$(nftc "$cli" rst) resets"; diag; false; }'
+
+# ---- x. sequence translation ----
+
+# be1 replays handed-off connections with its own ISN and timestamp clock
+# (node-set's replay offsets, which exist to exercise this path): every
+# packet of theirs is translated, the client's as they arrive from fe
+# (ack, SACK blocks, TSecr), be1's as they leave (seq, TSval). Without the
+# translation of be1's replies the client would see sequence numbers 2^31
+# away from those it expects, and no byte of the answer would arrive.
+CASE=x
+# xcounts: be1's xlated-in, xlated-out, xlate-drop, xlate-conns, TERMs,
+# and fe's ended (services 1 and 2).
+xcounts() {
+	jq -rn --argjson f "$(show "$fe")" --argjson b "$(show "$be1")" '
+		$b.stats.backend as $x |
+		[$x.xlated_in, $x.xlated_out, $x.xlate_drop, $x.xlate_conns, $x.terms,
+			([$f.services[].stats.ended] | add)] | map(tostring) | join(" ")'
+}
+xoffsets() {
+	sg "$be1" node show --json | jq -r '"\(.replay_isn_offset) \(.replay_ts_offset)"'
+}
+check "x: be1's replay offsets set (isn +2^31+12345, ts +10^6); node show reports them" eval '
+	sg "$be1" node set --id 2 --replay-isn-offset 0x80003039 --replay-ts-offset 1000000 &&
+		[ "$(xoffsets)" = "2147496009 1000000" ] || { echo "node show: $(xoffsets)"; false; }'
+read -r xi0 xo0 xd0 _ xt0 xe0 < <(xcounts)
+xrst0=$(nftc "$cli" rst)
+handoff_case x.get 1 "http://$VIP/be1/big" be1 2 10.81.0.1
+CASE=x.post
+before=$(counts "$(show "$fe")" "$(show "$be1")" 1 2)
+check "x.post: POST of $MIB MiB to /be1/upload: answered 200 by be1" post x.post
+check "x.post: be1's nginx stored the body intact (sha256)" stored x.post
+check "x.post: fe: handed-off by 1; be1 adopted 1" handed 1 2 "$be1" "$before"
+CASE=x
+# xmoved: be1 translated packets both ways (at least one per 64 KiB of
+# the transfers each way: the GET's ACKs and the POST's data in, the GET's
+# data and the POST's ACKs out), dropped none.
+xmoved() {
+	local i o d
+	read -r i o d _ < <(xcounts)
+	[ $((i - xi0)) -ge $((MIB * 16)) ] && [ $((o - xo0)) -ge $((MIB * 16)) ] && [ "$d" = "$xd0" ] && return 0
+	echo "be1's xlated-in moved by $((i - xi0)), xlated-out by $((o - xo0)), xlate-drop by $((d - xd0))"
+	return 1
+}
+check "x: be1's xlated-in and xlated-out moved (at least $((MIB * 16)) each), xlate-drop did not" \
+	eval 'xmoved || { diag; false; }'
+check "x: the client received no reset from the service (nft in cli)" eval '
+	[ "$(nftc "$cli" rst)" = "$xrst0" ] || { echo "$(($(nftc "$cli" rst) - xrst0)) resets"; diag; false; }'
+# xended: both connections ended: be1 sent a TERM each, fe counted them
+# ended, and be1's table of translated connections emptied (TCP forgot
+# them; an entry stays 6 s at least).
+xended() {
+	local c t e
+	read -r _ _ _ c t e < <(xcounts)
+	[ $((t - xt0)) = 2 ] && [ $((e - xe0)) = 2 ] && [ "$c" = 0 ] && return 0
+	echo "be1's TERMs moved by $((t - xt0)), fe's ended by $((e - xe0)); be1 translates $c connections"
+	return 1
+}
+check "x: both ended (be1's TERMs and fe's ended moved by 2), be1 translates no connection after" \
+	eval 'busywait $((20000 * TIME_FACTOR)) xended >/dev/null || { xended; diag; false; }'
+check "x: be1's replay offsets 0 again (aligned)" eval '
+	sg "$be1" node set --id 2 --replay-isn-offset 0 --replay-ts-offset 0 && [ "$(xoffsets)" = "0 0" ]'
+read -r xi0 xo0 xd0 _ < <(xcounts)
+handoff_case x.aligned 1 "http://$VIP/be1/big" be1 2 10.81.0.1
+CASE=x.aligned
+check "x.aligned: be1 translated nothing (xlated-in, xlated-out, xlate-drop, xlate-conns as before)" eval '
+	read -r i o d c _ < <(xcounts)
+	[ "$i $o $d $c" = "$xi0 $xo0 $xd0 0" ] || { echo "now $i $o $d $c, before $xi0 $xo0 $xd0 0"; false; }'
 
 # ---- z. lifetime: rmmod and namespaces deleted with moved connections ----
 

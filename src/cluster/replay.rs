@@ -6,6 +6,13 @@
 //! front-end's sequence numbers and timestamp clock, its request already
 //! received. The unmodified application's `accept()` returns it.
 //!
+//! With node-set's replay offsets not 0 ([`Replays::set_offsets`]), the
+//! server side gets the front-end's ISN and clock moved by them instead,
+//! the injected ACKs are translated into that space, and the connection is
+//! entered in [`Replays::xlate`] (`super::translated`), which translates
+//! its packets both ways: the path for the cases that cannot be aligned,
+//! forced so that it runs and is tested.
+//!
 //! # How
 //!
 //! [`Replays::start`] checks the listener, enters the connection in the
