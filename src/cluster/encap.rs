@@ -499,6 +499,24 @@ pub fn flow_of(head: &[u8]) -> Option<Flow> {
 /// client. `None` for anything else (not an error, not about TCP or UDP,
 /// cut short).
 pub fn icmp_error_flow(head: &[u8]) -> Option<Flow> {
+    let (_, quoted) = icmp_error(head)?;
+    let proto = Proto::try_from(quoted.proto).ok()?;
+    let (server_port, client_port) = ports(quoted.l4).ok()?;
+    Some(Flow {
+        proto,
+        tuple: Tuple {
+            family: quoted.family,
+            client: quoted.dst,
+            server: quoted.src,
+            client_port,
+            server_port,
+        },
+    })
+}
+
+/// The ICMP or ICMPv6 error `head` and the packet it quotes, of the same
+/// family, sent by the error's destination.
+fn icmp_error(head: &[u8]) -> Option<(Ip<'_>, Ip<'_>)> {
     let ip = parse_ip(head, false).ok()?;
     let icmp_type = *ip.l4.first()?;
     let error = match ip.family {
@@ -512,18 +530,18 @@ pub fn icmp_error_flow(head: &[u8]) -> Option<Flow> {
     if quoted.family != ip.family || ip.dst != quoted.src {
         return None;
     }
-    let proto = Proto::try_from(quoted.proto).ok()?;
-    let (server_port, client_port) = ports(quoted.l4).ok()?;
-    Some(Flow {
-        proto,
-        tuple: Tuple {
-            family: ip.family,
-            client: quoted.dst,
-            server: quoted.src,
-            client_port,
-            server_port,
-        },
-    })
+    Some((ip, quoted))
+}
+
+/// Where, in the ICMP or ICMPv6 error `pkt` about a TCP segment, its ICMP
+/// header starts and the quoted TCP header (at least its first 8 bytes:
+/// ports and sequence number) starts; `None` for anything else.
+pub fn icmp_error_tcp(pkt: &[u8]) -> Option<(usize, usize)> {
+    let (ip, quoted) = icmp_error(pkt)?;
+    if quoted.proto != Proto::Tcp as u8 || quoted.l4.len() < 8 {
+        return None;
+    }
+    Some((pkt.len() - ip.l4.len(), pkt.len() - quoted.l4.len()))
 }
 
 /// The source and destination ports of a transport header.

@@ -817,15 +817,22 @@ impl TunnelRx for FwdRx {
             }
         }
         // A connection whose server side runs in another sequence space
-        // here (`super::translated`): the client's packet in this node's.
-        if h.proto == Proto::Tcp && kind == Inner::Flow {
+        // here (`super::translated`): the client's packet (or the ICMP
+        // error's quote) in this node's.
+        if h.proto == Proto::Tcp {
             if let Some(state) = NetState::of(dgram.net(), &guard) {
                 let d = &mut dgram;
                 let inner = move || {
                     let d = d;
                     d.payload_mut().and_then(|p| p.get_mut(HEADER_LEN..))
                 };
-                if state.replays_ref().xlate.inbound(&h.tuple, inner, &guard) == Inbound::Drop {
+                let icmp = kind == Inner::IcmpError;
+                if state
+                    .replays_ref()
+                    .xlate
+                    .inbound(&h.tuple, icmp, inner, &guard)
+                    == Inbound::Drop
+                {
                     return;
                 }
             }

@@ -9,7 +9,9 @@
 //!   encapsulation, before this host's stack sees them
 //!   ([`Translated::inbound`], called by `super::fwd`):
 //!   [`Dir::ToBackend`], the checksum updated in full (the front-end
-//!   completed it before sealing; the stack checks it again);
+//!   completed it before sealing; the stack checks it again); an ICMP
+//!   error about this host's packet (path MTU) has the seq it quotes
+//!   moved back ([`xlate::translate_icmp_error`]);
 //! - this host's packets of the connection at LOCAL_OUT
 //!   ([`Translated::out`], after conntrack and the filter table, so that
 //!   the host sees only its own numbers): [`Dir::ToClient`], a
@@ -226,20 +228,27 @@ impl Translated {
         !self.is_empty()
     }
 
-    /// The client's packet of connection `t`, arrived from the front-end
+    /// The client's packet of connection `t`, or an ICMP error about this
+    /// host's packet to the client (`icmp`), arrived from the front-end
     /// (softirq, under RCU): translated if `t` is translated here, in the
     /// whole IP packet that `pkt` makes writable (`None`: it could not).
     pub(crate) fn inbound<'p>(
         &self,
         t: &Tuple,
+        icmp: bool,
         pkt: impl FnOnce() -> Option<&'p mut [u8]>,
         guard: &rcu::Guard,
     ) -> Inbound {
         let Some(off) = self.find(t, guard) else {
             return Inbound::Untouched;
         };
-        let r =
-            pkt().map(|p| xlate::translate_packet(p, Dir::ToBackend, off, xlate::CsumMode::Full));
+        let r = pkt().map(|p| {
+            if icmp {
+                xlate::translate_icmp_error(p, off)
+            } else {
+                xlate::translate_packet(p, Dir::ToBackend, off, xlate::CsumMode::Full)
+            }
+        });
         match r {
             Some(Ok(_)) => {
                 self.xlated_in.fetch_add(1, Relaxed);

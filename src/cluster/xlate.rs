@@ -525,6 +525,42 @@ pub fn translate_packet(
     }
 }
 
+/// Translates the ICMP or ICMPv6 error `pkt` (a whole IP packet) about a
+/// segment the back-end sent to the client, as the client's side quotes
+/// it (its seq translated [`Dir::ToClient`]): the quoted seq is moved back
+/// into the back-end's space (`+ seq`), so that the back-end's TCP finds it
+/// within its window, and the ICMP checksum (in full: it covers the quote)
+/// follows. The quoted packet's own checksum is left (nobody checks a
+/// quote's). Anything else is refused with [`XlateError::NotTcp`], and
+/// then nothing changed.
+pub fn translate_icmp_error(pkt: &mut [u8], off: Offsets) -> Result<Translated, XlateError> {
+    let (icmp_at, tcp_at) = super::encap::icmp_error_tcp(pkt).ok_or(XlateError::NotTcp)?;
+    let mut done = Translated::default();
+    if off.seq == 0 {
+        return Ok(done);
+    }
+    let seq_at = tcp_at.checked_add(SEQ_AT).ok_or(XlateError::NotTcp)?;
+    let (Some(rel), Some(field)) = (
+        seq_at.checked_sub(icmp_at),
+        pkt.get_mut(seq_at..seq_at.saturating_add(4)),
+    ) else {
+        return Err(XlateError::NotTcp);
+    };
+    let mut old = [0u8; 4];
+    old.copy_from_slice(field);
+    let new = u32::from_be_bytes(old).wrapping_add(off.seq).to_be_bytes();
+    field.copy_from_slice(&new);
+    let check_at = icmp_at.saturating_add(2);
+    let c: Option<&mut [u8; 2]> = pkt
+        .get_mut(check_at..check_at.saturating_add(2))
+        .and_then(|c| c.try_into().ok());
+    if let Some(c) = c {
+        *c = csum_replace_at(u16::from_be_bytes(*c), rel, &old, &new).to_be_bytes();
+    }
+    done.fields = 1;
+    Ok(done)
+}
+
 /// Updates the checksum field of the TCP header at the start of `tcp` for
 /// an address of its pseudo-header that changed from `old` to `new` (4 or
 /// 16 bytes each, the same length); the caller rewrites the IP header (and
