@@ -162,9 +162,11 @@ impl Translated {
     }
 
     /// Translates `t` by `off` from now on (process context); zero
-    /// offsets enter nothing. `Err`: no room among its slots, or no memory.
+    /// offsets translate nothing (an entry of an earlier connection of the
+    /// tuple that is not pruned yet goes). `Err`: no room among its slots,
+    /// or no memory.
     pub(crate) fn insert(&self, t: Tuple, off: Offsets) -> Result {
-        if off.is_zero() {
+        if off.is_zero() && self.is_empty() {
             return Ok(());
         }
         let _w = self.lock.lock();
@@ -182,6 +184,14 @@ impl Translated {
             }
         }
         drop(guard);
+        if off.is_zero() {
+            if let Some((slot, false)) = free {
+                // `None` allocates nothing.
+                let _ = slot.replace(None, GFP_KERNEL);
+                self.count.fetch_sub(1, Relaxed);
+            }
+            return Ok(());
+        }
         let (slot, new) = free.ok_or(ENOSPC)?;
         let e = Entry {
             tuple: t,
