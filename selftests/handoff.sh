@@ -59,7 +59,8 @@
 #      every packet translated: intact (sha256 both ways), be1's xlated-in
 #      and xlated-out moved, xlate-drop not, no reset at the client, both
 #      ended with a TERM and left be1's table; with the offsets 0 again the
-#      same GET moves none of the counters.
+#      same GET moves none of the counters. The offsets are set again for
+#      z, whose connections to be1 are then translated.
 #   z. lifetime: rmmod while 3 handed-off GETs are under way (they are
 #      stopped), insmod and configure again, 3 more, then
 #      be1's and fe's namespaces deleted under them, then rmmod: no hang
@@ -563,6 +564,10 @@ CASE=x.aligned
 check "x.aligned: be1 translated nothing (xlated-in, xlated-out, xlate-drop, xlate-conns as before)" eval '
 	read -r i o d c _ < <(xcounts)
 	[ "$i $o $d $c" = "$xi0 $xo0 $xd0 0" ] || { echo "now $i $o $d $c, before $xi0 $xo0 $xd0 0"; false; }'
+# z's connections to be1 are translated: rmmod and the namespaces' deletion
+# free a table with entries.
+xon() { sg "$be1" node set --id 2 --replay-isn-offset 0x80003039 --replay-ts-offset 1000000; }
+check "x: be1's replay offsets set again, for z" xon
 
 # ---- z. lifetime: rmmod and namespaces deleted with moved connections ----
 
@@ -585,12 +590,13 @@ under_way() {
 }
 slow_gets 3 a
 check "z: 3 slow GETs handed to be1, under way (be1 watches them, fe lists them moved)" under_way 3
+check "z: be1 translates them (xlate-conns 3)" eval '[ "$(show "$be1" | jq .stats.backend.xlate_conns)" = 3 ]'
 check "z: rmmod with them under way: done, no hang" timeout $((30 * TIME_FACTOR)) rmmod sockgroup
 # Without the module nothing forwards the client's segments any more: the
 # transfers cannot finish; they are stopped.
 pkill -f "big[?]za" 2>/dev/null
 check "z: insmod, the cluster configured again, channels up" eval '
-	load_module && configure && busywait 10000 peers_up'
+	load_module && configure && xon && busywait 10000 peers_up'
 slow_gets 3 b
 check "z: 3 slow GETs handed to be1 again" under_way 3
 check "z: be1's and fe's namespaces deleted with them under way: no hang" eval '
