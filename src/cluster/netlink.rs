@@ -206,6 +206,7 @@ mod uapi {
     pub(super) const BACKEND_STATS_REPLAY_FAILED: u16 = 6;
     pub(super) const BACKEND_STATS_REPLAY_DROPPED: u16 = 7;
     pub(super) const BACKEND_STATS_REPLAY_RST_DROPPED: u16 = 8;
+    pub(super) const BACKEND_STATS_ABORTED: u16 = 9;
 
     pub(super) const FWD_STATS_TX: u16 = 1;
     pub(super) const FWD_STATS_TX_FAILED: u16 = 2;
@@ -1086,6 +1087,7 @@ fn stats_get(req: &mut Request<'_>, cluster: &Cluster) -> Result {
                 (BACKEND_STATS_REPLAY_FAILED, r.failed),
                 (BACKEND_STATS_REPLAY_DROPPED, r.dropped),
                 (BACKEND_STATS_REPLAY_RST_DROPPED, r.rst_dropped),
+                (BACKEND_STATS_ABORTED, b.aborted),
             ] {
                 w.put_u64(kind, v)?;
             }

@@ -394,6 +394,7 @@ attr_set! {
         ReplayFailed(u64) = SOCKGROUP_A_BACKEND_STATS_REPLAY_FAILED,
         ReplayDropped(u64) = SOCKGROUP_A_BACKEND_STATS_REPLAY_DROPPED,
         ReplayRstDropped(u64) = SOCKGROUP_A_BACKEND_STATS_REPLAY_RST_DROPPED,
+        Aborted(u64) = SOCKGROUP_A_BACKEND_STATS_ABORTED,
     }
 }
 

@@ -862,6 +862,7 @@ pub struct BackendStats {
     pub replay_failed: u64,
     pub replay_dropped: u64,
     pub replay_rst_dropped: u64,
+    pub aborted: u64,
 }
 
 impl BackendStats {
@@ -877,6 +878,7 @@ impl BackendStats {
                 BackendStatsAttr::ReplayFailed(v) => (&mut b.replay_failed, v),
                 BackendStatsAttr::ReplayDropped(v) => (&mut b.replay_dropped, v),
                 BackendStatsAttr::ReplayRstDropped(v) => (&mut b.replay_rst_dropped, v),
+                BackendStatsAttr::Aborted(v) => (&mut b.aborted, v),
                 BackendStatsAttr::Other(_) => continue,
             };
             *slot = *v;
@@ -1427,6 +1429,7 @@ pub fn render_stats(s: &Stats, indent: &str) -> String {
         "REPLAY-FAILED",
         "REPLAY-DROPPED",
         "RST-DROPPED",
+        "ABORTED",
     ]);
     be.push(
         [
@@ -1438,6 +1441,7 @@ pub fn render_stats(s: &Stats, indent: &str) -> String {
             b.replay_failed,
             b.replay_dropped,
             b.replay_rst_dropped,
+            b.aborted,
         ]
         .iter()
         .map(u64::to_string)
