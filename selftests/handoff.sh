@@ -59,7 +59,7 @@
 #      checked after the cases above.
 #   r. the hold-timeout before the back-end's answer: service 1 again with
 #      a hold-timeout of 100 ms and /fe/ to be1, be1's nginx stopped and its
-#      packets delayed (netem, 350 ms): fe falls back and serves the GET
+#      packets delayed (netem, 300 ms): fe falls back and serves the GET
 #      itself (intact, in its log), counted fallback-timeout, and tells be1
 #      (TERM, reason timeout), which kills the connection it adopted
 #      (aborted), its reset dropped (replay-rst-dropped): no established
@@ -545,12 +545,12 @@ check "g: the client received no reset from the service" eval '
 
 # Service 1 again, with a hold-timeout of 100 ms and /fe/ to be1, which has
 # no /fe/ file: be1's nginx stopped (the connection it adopts waits in its
-# accept queue) and be1's packets delayed by 350 ms (its HANDOFF_ACK and
+# accept queue) and be1's packets delayed by 300 ms (its HANDOFF_ACK and
 # verification come late; below the 600 ms without a frame that take a
 # peer down). fe serves the GET itself after the hold-timeout and withdraws
 # the handoff; be1 kills what it adopted, without a packet to the client.
 CASE=r
-HOLD_R=$((100 * TIME_FACTOR)) DELAY_R=$((350 * TIME_FACTOR))
+HOLD_R=$((100 * TIME_FACTOR)) DELAY_R=$((300 * TIME_FACTOR))
 check "r: service 1 again: hold-timeout $HOLD_R ms, /fe/ to peer 2 (be1)" eval '
 	sg "$fe" service del --id 1 &&
 		sg "$fe" service add --id 1 --addr $VIP --port 80 --role frontend --hold-timeout $HOLD_R &&

@@ -185,11 +185,15 @@ pub(crate) fn submit(w: &Worked<Backend>, peer: u32, req: ReqIn) -> Result<(), u
 
 /// The front-end `peer` withdrew its handoff of `tuple` (any context, no
 /// sleep): dropped or killed by the work (see the module's documentation).
-/// Without memory the withdrawal is lost.
+/// Without memory, or beyond [`ADOPTED_MAX`] waiting, the withdrawal is
+/// lost.
 pub(crate) fn abort(w: &Worked<Backend>, peer: u32, tuple: Tuple) {
     {
         let mut q = w.queue.lock();
-        if q.closed || q.aborts.push((peer, tuple), GFP_ATOMIC).is_err() {
+        if q.closed
+            || q.aborts.len() >= ADOPTED_MAX
+            || q.aborts.push((peer, tuple), GFP_ATOMIC).is_err()
+        {
             return;
         }
     }
