@@ -32,6 +32,7 @@ use crate::logic::frame::{nack, term, HandoffAck, HandoffNack, Term, Tuple};
 use crate::netns::NetState;
 use crate::sys::{
     lock::{new_spinlock_bh, SpinLockBh},
+    net::Net,
     netfilter::now_ms,
     rcu,
     socket::Namespace,
@@ -228,8 +229,12 @@ impl Backend {
         let net = self.ns.get();
         for &(peer, tuple) in aborts.iter().flatten() {
             let mine = |p: u32, t: &Tuple| p == peer && *t == tuple;
-            let pending = st.pending.iter_mut().flatten();
-            if let Some(p) = pending.into_iter().find(|p| mine(p.peer, &p.tuple)) {
+            if let Some(p) = st
+                .pending
+                .iter_mut()
+                .flatten()
+                .find(|p| mine(p.peer, &p.tuple))
+            {
                 p.aborted = true;
                 continue;
             }
@@ -247,7 +252,7 @@ impl Backend {
 
     /// Kills the adopted connection of `tuple` without a packet to the
     /// client (its reset dropped at LOCAL_OUT), counted `aborted`.
-    fn kill(&self, net: &crate::sys::net::Net, tuple: &Tuple) {
+    fn kill(&self, net: &Net, tuple: &Tuple) {
         let conn = conn_of(tuple);
         if let Some(r) = NetState::replays(net) {
             r.silence(conn);
@@ -449,10 +454,9 @@ impl Run for Backend {
                     core::mem::take(&mut q.aborts),
                 )
             };
-            // Without memory for the list the withdrawals are lost.
+            // Without memory for this list the withdrawals left out are lost.
             let mut slots = KVec::with_capacity(aborts.len(), GFP_KERNEL).unwrap_or_default();
             for a in aborts.into_iter() {
-                // Within the capacity reserved above: does not allocate or fail.
                 if slots.push(Some(a), GFP_KERNEL).is_err() {
                     break;
                 }

@@ -28,11 +28,16 @@
 //! hold-timeout (default 2 s) after the decision: the held segments are
 //! re-injected as for a local decision (`fallback-nack`, `fallback-peer-down`,
 //! `fallback-timeout`; state `remote`: decided for a peer, served here).
+//! After the timeout the peer is told to drop the connection (TERM, reason
+//! TIMEOUT: it may adopt it late, and both would answer the client), and
+//! so is a peer whose HANDOFF_ACK or verification comes for a connection
+//! not handing off to it nor moved there.
 //! HANDOFF_ACK: the request socket is dropped without a packet to the
 //! client (`inet_csk_reqsk_queue_drop_and_put`), the held segments are
 //! freed, the connection is `moved` (`handed-off`), and the client's later
 //! segments that reach this hook are dropped (`moved-drop`), never answered
-//! by TCP with a reset, until the entry lingers out.
+//! by TCP with a reset, until the entry lingers out; conntrack's entry of
+//! the connection goes with it.
 //!
 //! **MSS clamp (issue 12).** On a node with a forwarding address, a
 //! LOCAL_OUT hook, on with the LOCAL_IN one, lowers the MSS option of the
