@@ -61,10 +61,11 @@
 #      a hold-timeout of 100 ms and /fe/ to be1, be1's nginx stopped and its
 #      packets delayed (netem, 300 ms): fe falls back and serves the GET
 #      itself (intact, in its log), counted fallback-timeout, and tells be1
-#      (TERM, reason timeout), which kills the connection it adopted
-#      (aborted), its reset dropped (replay-rst-dropped): no established
-#      socket of it left on be1 once its nginx runs again, no reset at the
-#      client, fe sent that one TERM only (the late answer needs none).
+#      (TERM, reason timeout), which kills the connection it adopted, its
+#      reset dropped (replay-rst-dropped), or drops the request if the TERM
+#      came first (aborted, either way): no established socket of it left
+#      on be1 once its nginx runs again, no reset at the client, fe sent
+#      that one TERM only (the late answer needs none).
 #   z. lifetime: rmmod while 3 handed-off GETs are under way (they are
 #      stopped), insmod and configure again, 3 more, then
 #      be1's and fe's namespaces deleted under them, then rmmod: no hang
@@ -520,7 +521,7 @@ f_port=$(cut -d' ' -f4 "$tmp/curl.f")
 # client's PORT to port 80 (IPv4 and IPv6), one a line.
 ct_of() {
 	{ at "$1" conntrack -L -p tcp; at "$1" conntrack -L -f ipv6 -p tcp; } 2>/dev/null |
-		grep -E "sport=$2 dport=80 "
+		grep -E "sport=$2 dport=80 " | sort -u
 }
 # ct_closed NS PORT: none, or closed (TIME_WAIT or CLOSE).
 ct_closed() { ! ct_of "$1" "$2" | grep -vqE '^tcp +[0-9]+ [0-9]+ (TIME_WAIT|CLOSE) '; }
@@ -574,19 +575,28 @@ at "$be1" tc qdisc add dev eth0 root netem delay ${DELAY_R}ms
 check "r: GET /fe/big ($MIB MiB) decided for be1, served by fe after the hold-timeout: intact, in fe's log" \
 	eval 'get r "http://$VIP/fe/big" && intact r $big_sha && logged fe r 10.81.0.1'
 # aborted_now: fe's fallback-timeout moved by 1 and handed-off by 0, be1's
-# aborted by 1 and its reset dropped.
+# aborted by 1 and, if it had adopted the connection, the reset of its
+# kill dropped. (Which of the two comes first at be1, the replay or the
+# TERM, depends on when fe's channel sends the request: its segments wait
+# for be1's delayed ACKs.)
 aborted_now() {
 	local ft ho tt ack ad ab rst
 	read -r ft ho tt ack ad ab rst < <(rcounts)
-	[ $((ft - rft0)) = 1 ] && [ $((ho - rho0)) = 0 ] && [ $((ab - rab0)) = 1 ] && [ "$rst" -gt "$rrst0" ] &&
-		return 0
+	[ $((ft - rft0)) = 1 ] && [ $((ho - rho0)) = 0 ] && [ $((ab - rab0)) = 1 ] &&
+		{ [ "$ad" = "$rad0" ] || [ "$rst" -gt "$rrst0" ]; } && return 0
 	echo "fe: fallback-timeout moved by $((ft - rft0)), handed-off by $((ho - rho0)), TERMs to be1 by" \
 		"$((tt - rtt0)), HANDOFF_ACKs from it by $((ack - rack0)); be1: adopted by $((ad - rad0))," \
 		"aborted by $((ab - rab0)), replay-rst-dropped by $((rst - rrst0))"
 	return 1
 }
-check "r: fe's fallback-timeout moved by 1 (handed-off by 0); be1 killed the connection it adopted (aborted by 1), its reset dropped" \
+check "r: fe's fallback-timeout moved by 1 (handed-off by 0); be1 dropped the handoff (aborted by 1): a connection it adopted killed, its reset dropped" \
 	eval 'busywait $((5000 * TIME_FACTOR)) aborted_now >/dev/null || { aborted_now; diag; false; }'
+read -r _ _ _ _ rad _ rrst < <(rcounts)
+if [ "$rad" = "$rad0" ]; then
+	echo "# r: be1 dropped the request before its replay"
+else
+	echo "# r: be1 killed the connection it had adopted ($((rrst - rrst0)) resets dropped)"
+fi
 # late_answer: fe received as many HANDOFF_ACKs from be1 as it adopted (a
 # replay withdrawn before it ended is not answered), and sent one TERM.
 late_answer() {
