@@ -507,6 +507,30 @@ struct nf_conn *sg_nf_ct_new(struct sk_buff *skb)
 	return ct;
 }
 
+/*
+ * Conntrack's entries: direct calls to weak references, as above; a NULL
+ * reference (no conntrack) finds nothing.
+ */
+struct nf_conn *sg_nf_ct_find_get(struct net *net, const struct nf_conntrack_tuple *tuple)
+{
+	struct nf_conntrack_tuple_hash *h;
+
+	if (!nf_conntrack_find_get || !nf_ct_delete || !nf_ct_destroy || !&nf_ct_zone_dflt)
+		return NULL;
+	h = nf_conntrack_find_get(net, &nf_ct_zone_dflt, tuple);
+	return h ? nf_ct_tuplehash_to_ctrack(h) : NULL;
+}
+
+bool sg_nf_ct_delete(struct nf_conn *ct)
+{
+	return nf_ct_delete(ct, 0, 0);
+}
+
+void sg_nf_ct_put(struct nf_conn *ct)
+{
+	nf_ct_put(ct);
+}
+
 unsigned int sg_nat_setup_dst(struct nf_conn *ct, u8 pf, const u8 addr[16], bool map_addr,
 			      u16 port)
 {

@@ -9,6 +9,7 @@
 #include <linux/sockptr.h>
 #include <linux/types.h>
 #include <net/netfilter/nf_conntrack.h>
+#include <net/netfilter/nf_conntrack_core.h>
 #include <linux/workqueue.h>
 #include <net/netfilter/nf_nat.h>
 
@@ -137,6 +138,27 @@ struct nf_conn *sg_nf_ct_new(struct sk_buff *skb);
 /* Maps the destination of a new connection to addr (if map_addr) and port. */
 unsigned int sg_nat_setup_dst(struct nf_conn *ct, u8 pf, const u8 addr[16], bool map_addr,
 			      u16 port);
+/*
+ * Connection tracking's entries, for the handoff (a moved connection's
+ * entry on the front-end, a replayed one's on the back-end): referenced
+ * weakly as the functions above, so that a kernel without conntrack (or
+ * nf_conntrack not loaded at insmod) still loads the module.
+ */
+#ifndef __BINDGEN__
+extern typeof(nf_conntrack_find_get) nf_conntrack_find_get __weak;
+extern typeof(nf_ct_delete) nf_ct_delete __weak;
+extern typeof(nf_ct_destroy) nf_ct_destroy __weak;
+extern const struct nf_conntrack_zone nf_ct_zone_dflt __weak;
+#endif
+/*
+ * nf_conntrack_find_get() in the default zone, as its nf_conn (referenced);
+ * NULL without one or without conntrack.
+ */
+struct nf_conn *sg_nf_ct_find_get(struct net *net, const struct nf_conntrack_tuple *tuple);
+/* nf_ct_delete(ct, 0, 0). */
+bool sg_nf_ct_delete(struct nf_conn *ct);
+/* nf_ct_put(). */
+void sg_nf_ct_put(struct nf_conn *ct);
 /* Whether the packet's destination is an address of this host. */
 bool sg_skb_daddr_is_local(struct net *net, struct sk_buff *skb, u8 pf);
 

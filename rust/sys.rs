@@ -7,6 +7,8 @@
 
 #[path = "bindings.rs"]
 pub(crate) mod bindings;
+#[path = "conntrack.rs"]
+pub(crate) mod conntrack;
 #[path = "crypto.rs"]
 pub(crate) mod crypto;
 #[path = "errno.rs"]

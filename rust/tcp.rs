@@ -331,16 +331,14 @@ pub enum Established {
     TimeWait,
 }
 
-/// What the established hash holds for `c` (any context), as TCP's
-/// receive path finds it (`__inet_lookup_established`). With `drop_request`,
-/// a request socket found is taken out of its listener's queue
-/// (`inet_csk_reqsk_queue_drop`: no SYN-ACK is sent again, and a later
-/// segment finds the listener).
-pub fn established(net: &Net, c: &Conn, drop_request: bool) -> Established {
+/// What the established hash holds for `c`, referenced (a full, request
+/// or `TIME_WAIT` socket: give the reference back with `sock_gen_put`), as
+/// TCP's receive path finds it (`__inet_lookup_established`).
+fn lookup_established(net: &Net, c: &Conn) -> Option<NonNull<bindings::sock>> {
     let _guard = rcu::Guard::new();
     // SAFETY: Under the RCU read lock, as TCP's receive path; the lookup
-    // takes a reference on what it finds, of any kind, dropped below with
-    // `sock_gen_put`.
+    // takes a reference on what it finds, of any kind, which the caller
+    // gives back.
     let sk = unsafe {
         match c.family {
             Family::Inet => bindings::__inet_lookup_established(
@@ -365,7 +363,16 @@ pub fn established(net: &Net, c: &Conn, drop_request: bool) -> Established {
             ),
         }
     };
-    let Some(sk) = NonNull::new(sk) else {
+    NonNull::new(sk)
+}
+
+/// What the established hash holds for `c` (any context), as TCP's
+/// receive path finds it (`__inet_lookup_established`). With `drop_request`,
+/// a request socket found is taken out of its listener's queue
+/// (`inet_csk_reqsk_queue_drop`: no SYN-ACK is sent again, and a later
+/// segment finds the listener).
+pub fn established(net: &Net, c: &Conn, drop_request: bool) -> Established {
+    let Some(sk) = lookup_established(net, c) else {
         return Established::None;
     };
     let sk = sk.as_ptr();
@@ -387,6 +394,32 @@ pub fn established(net: &Net, c: &Conn, drop_request: bool) -> Established {
         // are read without its lock, a snapshot.
         Established::Full(unsafe { tcp_state(sk) })
     };
+    // SAFETY: The lookup's reference.
+    unsafe { bindings::sock_gen_put(sk) };
+    found
+}
+
+/// Kills the connection `c` of `net` without a word to its peer, as
+/// `SOCK_DESTROY` does (`tcp_abort` with `ECONNABORTED`: its owner's next
+/// call fails, the socket is closed and unhashed), or drops its request
+/// socket; a `TIME_WAIT` socket is left. `true` when there was one. The
+/// reset that `tcp_abort` sends an established connection leaves through
+/// LOCAL_OUT: the caller drops it there. Process context (it takes the
+/// socket's lock).
+pub fn abort(net: &Net, c: &Conn) -> bool {
+    let Some(sk) = lookup_established(net, c) else {
+        return false;
+    };
+    let sk = sk.as_ptr();
+    // SAFETY: We hold a reference on `sk` (the lookup's).
+    let state = unsafe { bindings::sg_sk_state(sk) } as u32;
+    // SAFETY: A full, request or `TIME_WAIT` socket (the established
+    // hash's kinds, left alone) we hold a reference on, in process context
+    // (the caller's): `tcp_abort` takes a full socket's lock and handles
+    // one closed meanwhile (`-ENOENT`, nothing done); it drops a request
+    // socket from its listener's queue with softirqs disabled.
+    let found = state != bindings::TCP_TIME_WAIT
+        && unsafe { bindings::tcp_abort(sk, bindings::ECONNABORTED as i32) } == 0;
     // SAFETY: The lookup's reference.
     unsafe { bindings::sock_gen_put(sk) };
     found

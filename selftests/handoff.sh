@@ -50,9 +50,22 @@
 #      refused moved by 1.
 #   h. every connection handed off ended: the back-ends sent a TERM each,
 #      fe counted it (ended), and its table keeps no moved entry after the
-#      5 s linger.
+#      5 s linger; conntrack (on in every node, `ct state` rules) is back to
+#      its baseline: fe keeps no entry of a handed-off connection (they go
+#      with the moved entries), the back-ends' are closed (TIME_WAIT or
+#      CLOSE) or gone, as fe's of a connection it served itself, and the
+#      back-ends' conntrack called none of their packets invalid.
 #   g. the client received no reset from the service address (nft in cli),
 #      checked after the cases above.
+#   r. the hold-timeout before the back-end's answer: service 1 again with
+#      a hold-timeout of 100 ms and /fe/ to be1, be1's nginx stopped and its
+#      packets delayed (netem, 300 ms): fe falls back and serves the GET
+#      itself (intact, in its log), counted fallback-timeout, and tells be1
+#      (TERM, reason timeout), which kills the connection it adopted, its
+#      reset dropped (replay-rst-dropped), or drops the request if the TERM
+#      came first (aborted, either way): no established socket of it left
+#      on be1 once its nginx runs again, no reset at the client, fe sent
+#      that one TERM only (the late answer needs none).
 #   x. sequence translation: be1's replay offsets set (node-set
 #      replay-isn-offset 2^31+12345, replay-ts-offset 10^6): a GET and a
 #      POST handed to be1 run in its own sequence space and timestamp clock,
@@ -88,7 +101,7 @@ SIZE=$((MIB * 1048576))
 # would go with it).
 [ "$DEBUG_KERNEL" = 1 ] && CLUSTER_HB=$((1000 * TIME_FACTOR))
 
-for prog in "$SGCTL" nginx curl jq nft sha256sum; do
+for prog in "$SGCTL" nginx curl jq nft sha256sum conntrack tc; do
 	command -v "$prog" >/dev/null || { echo "# $prog not found"; exit $KSFT_SKIP; }
 done
 
@@ -164,8 +177,26 @@ table inet hotest {
 	}
 }
 EOF
-# nftc NS NAME: packets of counter NAME.
-nftc() { at "$1" nft -j list counter inet hotest "$2" | jq '.nftables[1].counter.packets'; }
+# Conntrack on in fe and the back-ends (a `ct state` rule turns it on in
+# a namespace); the back-ends count the packets of port 80 it calls
+# invalid.
+for ns in "$fe" "$be1" "$be2"; do
+	at "$ns" nft -f - <<EOF
+table inet hoct {
+	counter invalid { }
+	chain pre {
+		type filter hook prerouting priority 0;
+		tcp dport 80 ct state invalid counter name invalid
+	}
+	chain out {
+		type filter hook output priority 0;
+		tcp sport 80 ct state invalid counter name invalid
+	}
+}
+EOF
+done
+# nftc NS NAME [TABLE]: packets of counter NAME (of table hotest).
+nftc() { at "$1" nft -j list counter inet "${3:-hotest}" "$2" | jq '.nftables[1].counter.packets'; }
 tx_bytes() { at "$fe" ip -j -s link show eth0 | jq '.[0].stats64.tx.bytes'; }
 
 # diag: what the nodes saw, once per case (CASE) that failed.
@@ -193,9 +224,10 @@ diag() {
 
 # get TAG URL: curl's GET of URL from cli into $tmp/get.TAG; the request
 # is tagged ?TAG, to find its line in the access logs.
+# The client's port is curl.TAG's fourth field.
 get() {
 	at "$cli" curl -sS --max-time $((60 * TIME_FACTOR)) -o "$tmp/get.$1" \
-		-w '%{http_code} %{size_download} %{time_total}\n' "$2?$1" >"$tmp/curl.$1" 2>&1
+		-w '%{http_code} %{size_download} %{time_total} %{local_port}\n' "$2?$1" >"$tmp/curl.$1" 2>&1
 	local rc=$?
 	echo "# $1: curl: $(cat "$tmp/curl.$1")" >&3
 	[ $rc = 0 ] || { echo "curl failed ($rc): $(cat "$tmp/curl.$1")"; diag; return 1; }
@@ -287,7 +319,7 @@ post() {
 	local tag=${1:-d}
 	at "$cli" curl -sS --max-time $((60 * TIME_FACTOR)) -H 'Expect:' \
 		-H 'Content-Type: application/octet-stream' --data-binary "@$tmp/body" -o "$tmp/post.$tag" \
-		-w '%{http_code} %{size_upload} %{time_total}\n' "http://$VIP/be1/upload?$tag" >"$tmp/curl.$tag" 2>&1
+		-w '%{http_code} %{size_upload} %{time_total} %{local_port}\n' "http://$VIP/be1/upload?$tag" >"$tmp/curl.$tag" 2>&1
 	local rc=$?
 	echo "# $tag: curl: $(cat "$tmp/curl.$tag")" >&3
 	[ $rc = 0 ] && [ "$(cut -d' ' -f1 "$tmp/curl.$tag")" = 200 ] && grep -qx "stored by be1" "$tmp/post.$tag" && return 0
@@ -491,6 +523,28 @@ check "h: every handed-off connection ended: as many TERMs sent by the back-ends
 moved_left() { sg "$fe" conns --json | jq '[.[] | select(.state == "moved")] | length'; }
 check "h: no moved connection left in fe's table after the linger (5 s)" \
 	eval 'busywait 15000 eval "[ \$(moved_left) = 0 ]" || { echo "$(moved_left) left"; diag; false; }'
+# The client's ports of the handed-off connections (curl's, the close
+# cases'), and of f's, which fe served itself (the baseline).
+ho_ports=$(for t in a b c d e i; do cut -d' ' -f4 "$tmp/curl.$t"; done; cat "$tmp"/j.fin "$tmp"/j.rst "$tmp"/j.server "$tmp"/j.late)
+f_port=$(cut -d' ' -f4 "$tmp/curl.f")
+# ct_of NS PORT: NS's conntrack entries of TCP connections from the
+# client's PORT to port 80 (IPv4 and IPv6), one a line.
+ct_of() {
+	{ at "$1" conntrack -L -p tcp; at "$1" conntrack -L -f ipv6 -p tcp; } 2>/dev/null |
+		grep -E "sport=$2 dport=80 " | sort -u
+}
+# ct_closed NS PORT: none, or closed (TIME_WAIT or CLOSE).
+ct_closed() { ! ct_of "$1" "$2" | grep -vqE '^tcp +[0-9]+ [0-9]+ (TIME_WAIT|CLOSE) '; }
+check "h: baseline: fe's conntrack entry of f's connection (served by fe) is closed or gone" ct_closed "$fe" "$f_port"
+check "h: fe's conntrack keeps no entry of the $(wc -w <<<"$ho_ports") handed-off connections" eval '
+	left=$(for p in $ho_ports; do ct_of "$fe" $p; done)
+	[ -z "$left" ] || { echo "fe keeps:"; echo "$left"; false; }'
+check "h: be1's and be2's conntrack entries of them are closed (TIME_WAIT, CLOSE) or gone" eval '
+	open=$(for ns in "$be1" "$be2"; do for p in $ho_ports; do ct_closed "$ns" $p || ct_of "$ns" $p; done; done)
+	[ -z "$open" ] || { echo "open:"; echo "$open"; false; }'
+check "h: be1's and be2's conntrack called no packet of port 80 invalid" eval '
+	inv="$(nftc "$be1" invalid hoct) $(nftc "$be2" invalid hoct)"
+	[ "$inv" = "0 0" ] || { echo "invalid: be1, be2: $inv"; false; }'
 
 # ---- g. no reset ----
 
@@ -498,6 +552,88 @@ CASE=g
 check "g: the client received no reset from the service" eval '
 	[ "$(nftc "$cli" rst)" = 0 ] || { echo "$(nftc "$cli" rst) resets"; diag; false; }'
 
+# ---- r. the hold-timeout passes before the back-end's answer ----
+
+# Service 1 again, with a hold-timeout of 100 ms and /fe/ to be1, which has
+# no /fe/ file: be1's nginx stopped (the connection it adopts waits in its
+# accept queue) and be1's packets delayed by 300 ms (its HANDOFF_ACK and
+# verification come late; below the 600 ms without a frame that take a
+# peer down). fe serves the GET itself after the hold-timeout and withdraws
+# the handoff; be1 kills what it adopted, without a packet to the client.
+CASE=r
+HOLD_R=$((100 * TIME_FACTOR)) DELAY_R=$((300 * TIME_FACTOR))
+check "r: service 1 again: hold-timeout $HOLD_R ms, /fe/ to peer 2 (be1)" eval '
+	sg "$fe" service del --id 1 &&
+		sg "$fe" service add --id 1 --addr $VIP --port 80 --role frontend --hold-timeout $HOLD_R &&
+		sg "$fe" rule add --id 1 --service 1 --prio 1 --match path-prefix:/fe/ --target peer:2'
+# rcounts: fe's fallback-timeout and handed-off of service 1, TERMs sent to
+# peer 2 and HANDOFF_ACKs from it; be1's adopted, aborted and
+# replay-rst-dropped.
+rcounts() {
+	jq -rn --argjson f "$(show "$fe")" --argjson b "$(show "$be1")" '
+		($f.services[] | select(.id == 1) | .stats) as $st |
+		($f.peers[] | select(.id == 2) | .stats) as $ps |
+		[$st.fallback_timeout, $st.handed_off, $ps.term_tx, $ps.handoff_ack_rx, $b.stats.backend.adopted,
+			$b.stats.backend.aborted, $b.stats.backend.replay_rst_dropped] | map(tostring) | join(" ")'
+}
+read -r rft0 rho0 rtt0 rack0 rad0 rab0 rrst0 < <(rcounts)
+cli_rst0=$(nftc "$cli" rst)
+be1_nginx=$(cat "$tmp/be1/nginx.pid")
+# shellcheck disable=SC2046 # the worker pids, one word each
+kill -STOP "$be1_nginx" $(pgrep -P "$be1_nginx")
+at "$be1" tc qdisc add dev eth0 root netem delay ${DELAY_R}ms
+check "r: GET /fe/big ($MIB MiB) decided for be1, served by fe after the hold-timeout: intact, in fe's log" \
+	eval 'get r "http://$VIP/fe/big" && intact r $big_sha && logged fe r 10.81.0.1'
+# aborted_now: fe's fallback-timeout moved by 1 and handed-off by 0, be1's
+# aborted by 1 and, if it had adopted the connection, the reset of its
+# kill dropped. (Which of the two comes first at be1, the replay or the
+# TERM, depends on when fe's channel sends the request: its segments wait
+# for be1's delayed ACKs.)
+aborted_now() {
+	local ft ho tt ack ad ab rst
+	read -r ft ho tt ack ad ab rst < <(rcounts)
+	[ $((ft - rft0)) = 1 ] && [ $((ho - rho0)) = 0 ] && [ $((ab - rab0)) = 1 ] &&
+		{ [ "$ad" = "$rad0" ] || [ "$rst" -gt "$rrst0" ]; } && return 0
+	echo "fe: fallback-timeout moved by $((ft - rft0)), handed-off by $((ho - rho0)), TERMs to be1 by" \
+		"$((tt - rtt0)), HANDOFF_ACKs from it by $((ack - rack0)); be1: adopted by $((ad - rad0))," \
+		"aborted by $((ab - rab0)), replay-rst-dropped by $((rst - rrst0))"
+	return 1
+}
+check "r: fe's fallback-timeout moved by 1 (handed-off by 0); be1 dropped the handoff (aborted by 1): a connection it adopted killed, its reset dropped" \
+	eval 'busywait $((5000 * TIME_FACTOR)) aborted_now >/dev/null || { aborted_now; diag; false; }'
+read -r _ _ _ _ rad _ rrst < <(rcounts)
+if [ "$rad" = "$rad0" ]; then
+	echo "# r: be1 dropped the request before its replay"
+else
+	echo "# r: be1 killed the connection it had adopted ($((rrst - rrst0)) resets dropped)"
+fi
+# late_answer: fe received as many HANDOFF_ACKs from be1 as it adopted (a
+# replay withdrawn before it ended is not answered), and sent one TERM.
+late_answer() {
+	local ft ho tt ack ad _
+	read -r ft ho tt ack ad _ < <(rcounts)
+	[ $((ack - rack0)) = $((ad - rad0)) ] && [ $((tt - rtt0)) = 1 ] && return 0
+	echo "HANDOFF_ACKs from be1 moved by $((ack - rack0)), be1's adopted by $((ad - rad0)); TERMs to be1 by $((tt - rtt0))"
+	return 1
+}
+check "r: be1's late answer reached fe, which sent one TERM only (the answer needed none)" \
+	eval 'busywait $((5000 * TIME_FACTOR)) late_answer >/dev/null || { late_answer; diag; false; }'
+at "$be1" tc qdisc del dev eth0 root
+# shellcheck disable=SC2046
+kill -CONT "$be1_nginx" $(pgrep -P "$be1_nginx")
+r_port=$(cut -d' ' -f4 "$tmp/curl.r")
+check "r: be1 keeps no established socket of the client's port $r_port (ss), its nginx running again" eval '
+	! at "$be1" ss -Htn state established "( sport = :80 and dport = :$r_port )" | grep -q . ||
+		{ at "$be1" ss -tn "( sport = :80 and dport = :$r_port )"; false; }'
+check "r: the client received no reset" eval '
+	[ "$(nftc "$cli" rst)" = "$cli_rst0" ] || { echo "$(($(nftc "$cli" rst) - cli_rst0)) resets"; diag; false; }'
+check "r: fe's and be1's channel stayed up (fe's peers up)" peers_up
+check "r: service 1 as before (hold-timeout $HOLD ms, /be1/, /be2/, /fe/ rules)" eval '
+	sg "$fe" service del --id 1 &&
+		sg "$fe" service add --id 1 --addr $VIP --port 80 --role frontend --hold-timeout $HOLD &&
+		sg "$fe" rule add --id 1 --service 1 --prio 1 --match path-prefix:/be1/ --target peer:2 &&
+		sg "$fe" rule add --id 2 --service 1 --prio 2 --match path-prefix:/be2/ --target peer:3 &&
+		sg "$fe" rule add --id 3 --service 1 --prio 3 --match path-prefix:/fe/ --target local'
 # ---- x. sequence translation ----
 
 # be1 replays handed-off connections with its own ISN and timestamp clock

@@ -131,8 +131,8 @@ impl PernetState for NetState {
     // should not pass.
     const REPLAY_PRIORITY: i32 = NF_IP_PRI_RAW;
 
-    fn replay_out(&self, _net: &Net, pkt: &OutPacket<'_>) -> OutVerdict {
-        self.replays.out(pkt)
+    fn replay_out(&self, net: &Net, pkt: &OutPacket<'_>) -> OutVerdict {
+        self.replays.out(net, pkt)
     }
 
     // After conntrack, NAT, the filter and security tables: the host (its

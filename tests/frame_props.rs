@@ -905,3 +905,51 @@ fn fuzz_corpus() {
         .unwrap();
     }
 }
+
+/// The front-end's withdrawal of a handoff (TERM, reason TIMEOUT) on the
+/// wire: a TERM frame with the tuple and the reason 3, which the back-end
+/// decodes as a withdrawal; FIN and RST (the back-end's reports of an end)
+/// are none.
+#[test]
+fn term_timeout_withdraws() {
+    let t = v6_tuple();
+    let m = Term {
+        tuple: t,
+        reason: term::TIMEOUT,
+    };
+    let mac = HmacSha256(b"0123456789abcdef".to_vec());
+    let mut buf = vec![0u8; FRAME_MAX];
+    let n = write_frame(&mut buf, 1, 7, 0, &m, &mac).unwrap();
+    let f = Frame::parse(&buf[..n]).unwrap();
+    assert_eq!(f.header.msg_type, MsgType::Term);
+    // TUPLE (type 1, 40 bytes), then REASON (type 20, 4 bytes: 3).
+    let mut want = vec![0, 1, 0, 40];
+    want.extend_from_slice(&t.encode());
+    want.extend_from_slice(&[0, 20, 0, 4, 0, 0, 0, 3]);
+    assert_eq!(f.payload(), &want[..]);
+    assert_eq!(f.verify(&mac), Ok(()));
+    match Msg::of(&f).unwrap() {
+        Msg::Term(d) => {
+            assert_eq!(d, m);
+            assert!(d.withdraws_handoff());
+        }
+        other => panic!("decoded as {other:?}"),
+    }
+    for reason in [term::FIN, term::RST] {
+        assert!(!Term { tuple: t, reason }.withdraws_handoff());
+    }
+}
+
+proptest! {
+    /// A TERM withdraws a handoff exactly when its reason is TIMEOUT,
+    /// whatever its tuple, and keeps that through the codec.
+    #[test]
+    fn term_withdraws_only_on_timeout(t in tuple(), reason in prop_oneof![Just(term::TIMEOUT), any::<u32>()]) {
+        let m = Term { tuple: t, reason };
+        let (ty, payload) = encode_payload(&Owned::Term(m));
+        let Msg::Term(d) = Msg::decode(ty, &payload).unwrap() else {
+            panic!("not a TERM");
+        };
+        prop_assert_eq!(d.withdraws_handoff(), reason == term::TIMEOUT);
+    }
+}

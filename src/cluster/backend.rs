@@ -14,6 +14,13 @@
 //! [`POLL_MS`] while any is under way, and looks at the adopted connections
 //! every [`WATCH_MS`], at most [`WATCH_BUDGET`] of them per run.
 //!
+//! A front-end that gave up waiting for the answer (its hold-timeout
+//! passed) serves the connection itself and withdraws the handoff (TERM,
+//! reason TIMEOUT): the request is dropped if not replayed yet, the replay
+//! is dropped when it ends, an adopted connection is killed without a
+//! packet to the client (`tcp_abort`, its reset dropped at LOCAL_OUT);
+//! counted `aborted`.
+//!
 //! A connection ends, for TERM, when TCP's established hash holds nothing
 //! for its 4-tuple, or a `TIME_WAIT` socket: both sides closed (`FIN`), or
 //! it was reset (`RST`: it went from a state in which both sides had not
@@ -25,6 +32,7 @@ use crate::logic::frame::{nack, term, HandoffAck, HandoffNack, Term, Tuple};
 use crate::netns::NetState;
 use crate::sys::{
     lock::{new_spinlock_bh, SpinLockBh},
+    net::Net,
     netfilter::now_ms,
     rcu,
     socket::Namespace,
@@ -48,6 +56,8 @@ const WATCH_BUDGET: usize = 1024;
 /// Requests handed over by the channels.
 struct Queue {
     items: KVec<(u32, ReqIn)>,
+    /// Handoffs their front-ends withdrew.
+    aborts: KVec<(u32, Tuple)>,
     closed: bool,
 }
 
@@ -55,6 +65,8 @@ struct Queue {
 struct Pending {
     peer: u32,
     tuple: Tuple,
+    /// Withdrawn by its front-end: dropped when it ends.
+    aborted: bool,
 }
 
 /// An adopted connection.
@@ -95,6 +107,9 @@ pub(crate) struct BackendCounts {
     pub(crate) terms: u64,
     /// Adopted connections watched now.
     pub(crate) watched: u64,
+    /// Handoffs withdrawn by their front-ends (TERM, reason TIMEOUT): the
+    /// request or the replay dropped, or the adopted connection killed.
+    pub(crate) aborted: u64,
 }
 
 /// The back-end of a namespace.
@@ -108,6 +123,7 @@ pub(crate) struct Backend {
     adopted: AtomicU64,
     refused: AtomicU64,
     terms: AtomicU64,
+    aborted: AtomicU64,
 }
 
 impl Backend {
@@ -119,6 +135,7 @@ impl Backend {
             queue <- new_spinlock_bh!(
                 Queue {
                     items: KVec::new(),
+                    aborts: KVec::new(),
                     closed: false,
                 },
                 "sockgroup_backend_queue"
@@ -138,6 +155,7 @@ impl Backend {
             adopted: AtomicU64::new(0),
             refused: AtomicU64::new(0),
             terms: AtomicU64::new(0),
+            aborted: AtomicU64::new(0),
         }))
     }
 
@@ -148,6 +166,7 @@ impl Backend {
             refused: self.refused.load(Relaxed),
             terms: self.terms.load(Relaxed),
             watched: self.st.lock().watched as u64,
+            aborted: self.aborted.load(Relaxed),
         }
     }
 }
@@ -169,14 +188,37 @@ pub(crate) fn submit(w: &Worked<Backend>, peer: u32, req: ReqIn) -> Result<(), u
     Ok(())
 }
 
+/// The front-end `peer` withdrew its handoff of `tuple` (any context, no
+/// sleep): dropped or killed by the work (see the module's documentation).
+/// Without memory, or beyond [`ADOPTED_MAX`] waiting, the withdrawal is
+/// lost.
+pub(crate) fn abort(w: &Worked<Backend>, peer: u32, tuple: Tuple) {
+    {
+        let mut q = w.queue.lock();
+        if q.closed
+            || q.aborts.len() >= ADOPTED_MAX
+            || q.aborts.push((peer, tuple), GFP_ATOMIC).is_err()
+        {
+            return;
+        }
+    }
+    w.kick();
+}
+
 /// Ends the back-end (the namespace's or the module's `pre_exit`): nothing
 /// is replayed or sent any more; the work is cancelled.
 pub(crate) fn shutdown(w: &Worked<Backend>) {
     w.queue.lock().closed = true;
     w.st.lock().closed = true;
     w.cancel_sync();
-    let items = core::mem::take(&mut w.queue.lock().items);
-    drop(items);
+    let (items, aborts) = {
+        let mut q = w.queue.lock();
+        (
+            core::mem::take(&mut q.items),
+            core::mem::take(&mut q.aborts),
+        )
+    };
+    drop((items, aborts));
     let mut st = w.st.lock();
     st.pending = KVVec::new();
     st.adopted = KVVec::new();
@@ -184,13 +226,64 @@ pub(crate) fn shutdown(w: &Worked<Backend>) {
 }
 
 impl Backend {
-    /// Starts the replays of the queued requests; what to send goes to `out`.
-    fn start_queued(&self, st: &mut State, out: &mut KVec<(u32, OutMsg)>) {
+    /// Acts on the withdrawn handoffs that no queued request took (see
+    /// [`Self::start_queued`]): a replay under way is marked, an adopted
+    /// connection killed and forgotten.
+    fn abort_started(&self, st: &mut State, aborts: &[Option<(u32, Tuple)>]) {
         let net = self.ns.get();
-        let items = core::mem::take(&mut self.queue.lock().items);
+        for &(peer, tuple) in aborts.iter().flatten() {
+            let mine = |p: u32, t: &Tuple| p == peer && *t == tuple;
+            if let Some(p) = st
+                .pending
+                .iter_mut()
+                .flatten()
+                .find(|p| mine(p.peer, &p.tuple))
+            {
+                p.aborted = true;
+                continue;
+            }
+            let at = st
+                .adopted
+                .iter()
+                .position(|w| w.is_some_and(|w| mine(w.peer, &w.tuple)));
+            if let Some(at) = at {
+                st.adopted[at] = None;
+                st.watched -= 1;
+                self.kill(net, &tuple);
+            }
+        }
+    }
+
+    /// Kills the adopted connection of `tuple` without a packet to the
+    /// client (its reset dropped at LOCAL_OUT), counted `aborted`.
+    fn kill(&self, net: &Net, tuple: &Tuple) {
+        let conn = conn_of(tuple);
+        if let Some(r) = NetState::replays(net) {
+            r.silence(conn);
+        }
+        tcp::abort(net, &conn);
+        self.aborted.fetch_add(1, Relaxed);
+    }
+
+    /// Starts the replays of the requests `items`, but those withdrawn
+    /// by one of `aborts` (dropped, counted `aborted`; the withdrawal is
+    /// taken out of `aborts`); what to send goes to `out`.
+    fn start_queued(
+        &self,
+        st: &mut State,
+        items: KVec<(u32, ReqIn)>,
+        aborts: &mut [Option<(u32, Tuple)>],
+        out: &mut KVec<(u32, OutMsg)>,
+    ) {
+        let net = self.ns.get();
         let replays = NetState::replays(net);
         for (peer, req) in items.into_iter() {
             let tuple = req.head.tuple;
+            if let Some(a) = aborts.iter_mut().find(|a| **a == Some((peer, tuple))) {
+                *a = None;
+                self.aborted.fetch_add(1, Relaxed);
+                continue;
+            }
             // Room for the poll first: a replay started is always polled.
             let r = match (&replays, st.pending.reserve(1, GFP_KERNEL)) {
                 (Some(r), Ok(())) => r.start(net, peer, &req.msg(), NetState::replay_hooks_on),
@@ -199,7 +292,12 @@ impl Backend {
             match r {
                 // Within the capacity reserved above: does not allocate or fail.
                 Ok(()) => {
-                    let _ = st.pending.push(Some(Pending { peer, tuple }), GFP_KERNEL);
+                    let p = Pending {
+                        peer,
+                        tuple,
+                        aborted: false,
+                    };
+                    let _ = st.pending.push(Some(p), GFP_KERNEL);
                     st.xlating = true;
                 }
                 Err(reason) => self.nack(out, peer, tuple, reason),
@@ -226,8 +324,20 @@ impl Backend {
         };
         for slot in st.pending.iter_mut() {
             let Some(p) = slot else { continue };
-            let (peer, tuple) = (p.peer, p.tuple);
-            let watch = match replays.poll(net, peer, &tuple) {
+            let (peer, tuple, aborted) = (p.peer, p.tuple, p.aborted);
+            let poll = replays.poll(net, peer, &tuple);
+            if aborted && !matches!(poll, Poll::Pending) {
+                // Withdrawn: nothing is answered; an adopted connection
+                // is killed, a failed one needs nothing more.
+                if matches!(poll, Poll::Adopted(_)) {
+                    self.kill(net, &tuple);
+                } else {
+                    self.aborted.fetch_add(1, Relaxed);
+                }
+                *slot = None;
+                continue;
+            }
+            let watch = match poll {
                 Poll::Pending => continue,
                 Poll::Adopted(a) => {
                     self.adopted.fetch_add(1, Relaxed);
@@ -342,7 +452,23 @@ impl Run for Backend {
             if st.closed {
                 return None;
             }
-            self.start_queued(&mut st, &mut out);
+            let (items, aborts) = {
+                let mut q = self.queue.lock();
+                (
+                    core::mem::take(&mut q.items),
+                    core::mem::take(&mut q.aborts),
+                )
+            };
+            // Without memory for this list the withdrawals left out are lost.
+            let mut slots = KVec::with_capacity(aborts.len(), GFP_KERNEL).unwrap_or_default();
+            for a in aborts.into_iter() {
+                if slots.push(Some(a), GFP_KERNEL).is_err() {
+                    break;
+                }
+            }
+            let mut aborts: KVec<Option<(u32, Tuple)>> = slots;
+            self.start_queued(&mut st, items, &mut aborts, &mut out);
+            self.abort_started(&mut st, &aborts);
             self.poll(&mut st, &mut out);
             let now = now_ms();
             if now >= st.next_watch_ms && (st.watched > 0 || st.xlating) {

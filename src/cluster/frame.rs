@@ -833,11 +833,14 @@ pub mod nack {
 
 /// TERM reasons (other values are passed through).
 pub mod term {
-    /// Closed with FIN.
+    /// Closed with FIN (from the back-end).
     pub const FIN: u32 = 1;
-    /// Reset.
+    /// Reset (from the back-end).
     pub const RST: u32 = 2;
-    /// Timed out.
+    /// Timed out: from the front-end, which gave up waiting for the
+    /// back-end's answer (its hold-timeout passed, or the answer came for a
+    /// connection it no longer holds) and serves the connection itself;
+    /// the back-end must drop it.
     pub const TIMEOUT: u32 = 3;
 }
 
@@ -1252,12 +1255,22 @@ message! {
 }
 
 message! {
-    /// TERM: the back-end saw the connection end.
+    /// TERM: the back-end saw the connection end, or the front-end
+    /// withdrew its handoff ([`term::TIMEOUT`]).
     Term = Term {
         /// The connection.
         tuple: Tuple = attr::TUPLE,
         /// How (see [`term`]).
         reason: u32 = attr::REASON,
+    }
+}
+
+impl Term {
+    /// Whether the front-end withdraws the handoff of the connection
+    /// ([`term::TIMEOUT`]: its receiver, the back-end, drops it), rather
+    /// than the back-end reporting its end (to the front-end).
+    pub fn withdraws_handoff(&self) -> bool {
+        self.reason == term::TIMEOUT
     }
 }
 

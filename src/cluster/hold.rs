@@ -28,11 +28,16 @@
 //! hold-timeout (default 2 s) after the decision: the held segments are
 //! re-injected as for a local decision (`fallback-nack`, `fallback-peer-down`,
 //! `fallback-timeout`; state `remote`: decided for a peer, served here).
+//! After the timeout the peer is told to drop the connection (TERM, reason
+//! TIMEOUT: it may adopt it late, and both would answer the client), and
+//! so is a peer whose HANDOFF_ACK or verification comes for a connection
+//! not handing off to it nor moved there.
 //! HANDOFF_ACK: the request socket is dropped without a packet to the
 //! client (`inet_csk_reqsk_queue_drop_and_put`), the held segments are
 //! freed, the connection is `moved` (`handed-off`), and the client's later
 //! segments that reach this hook are dropped (`moved-drop`), never answered
-//! by TCP with a reset, until the entry lingers out.
+//! by TCP with a reset, until the entry lingers out; conntrack's entry of
+//! the connection goes with it.
 //!
 //! **MSS clamp (issue 12).** On a node with a forwarding address, a
 //! LOCAL_OUT hook, on with the LOCAL_IN one, lowers the MSS option of the
@@ -49,13 +54,15 @@ use super::rules::{ServiceRules, Verdict as RuleVerdict};
 use super::{AddrFamily, Config, Service};
 use crate::logic::{
     encap::{self, EncapType, Proto},
-    frame::{self, Tuple},
+    frame::{self, term, Term, Tuple},
     handoff::build_req,
     mss,
     reasm::{Added, Reasm},
     request::{self, Kind, Parse, MAX_HEADER},
 };
+use crate::netns::NetState;
 use crate::sys::{
+    conntrack,
     lock::{new_spinlock_bh, SpinLockBh},
     net::Net,
     netfilter::{
@@ -64,6 +71,8 @@ use crate::sys::{
     },
     rcu::{self, RcuCell},
     skb::{tcp_flags, Family},
+    socket::Namespace,
+    tcp::Conn,
     work::{Run, Worked},
 };
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -280,6 +289,17 @@ impl ConnKey {
         }
     }
 
+    /// The connection as this host's TCP (and conntrack) sees it.
+    fn conn(&self) -> Conn {
+        Conn {
+            family: self.family,
+            local: self.daddr,
+            local_port: self.dport,
+            remote: self.saddr,
+            remote_port: self.sport,
+        }
+    }
+
     fn of(seg: &TcpSeg) -> Self {
         Self {
             family: seg.family,
@@ -376,6 +396,9 @@ struct Entry {
     /// came (0: not yet).
     last_ms: u64,
     term_ms: u64,
+    /// Decided for a peer and served here: the peer was told to drop it
+    /// (TERM, reason TIMEOUT).
+    abort_sent: bool,
 }
 
 /// A connection as `conn-get` reports it.
@@ -490,6 +513,8 @@ impl Table {
 /// with the sweep that releases expired holds.
 #[pin_data]
 pub(crate) struct Hold {
+    /// Its namespace (the sweep's conntrack and channels).
+    ns: Namespace,
     snapshot: RcuCell<Snapshot>,
     #[pin]
     table: SpinLockBh<Table>,
@@ -499,8 +524,9 @@ pub(crate) struct Hold {
 type Release = KVec<(i32, u32, HeldSkb)>;
 
 impl Hold {
-    /// An empty hold (process context).
-    pub(crate) fn new() -> Result<impl PinInit<Worked<Hold>>> {
+    /// An empty hold of `net` (process context).
+    pub(crate) fn new(net: &Net) -> Result<impl PinInit<Worked<Hold>>> {
+        let ns = Namespace::new(net);
         let mut buckets = KVec::with_capacity(BUCKETS, GFP_KERNEL)?;
         for _ in 0..BUCKETS {
             buckets.push(KVec::new(), GFP_KERNEL)?;
@@ -517,6 +543,7 @@ impl Hold {
             scratch,
         };
         Ok(Worked::new(pin_init!(Hold {
+            ns,
             snapshot: RcuCell::new(),
             table <- new_spinlock_bh!(table, "sockgroup_hold"),
         })))
@@ -716,6 +743,7 @@ pub(crate) fn hold_in<'a>(
                 window: seg.window,
                 last_ms: 0,
                 term_ms: 0,
+                abort_sent: false,
             };
             let Ok(entry) = KBox::new(entry, GFP_ATOMIC) else {
                 inc(&svc.stats.hold_full);
@@ -986,9 +1014,16 @@ pub(crate) fn on_refused(w: &Worked<Hold>, peer: u32, tuple: &Tuple, why: Fallba
 }
 
 /// The peer took the connection of `tuple` (HANDOFF_ACK, process
-/// context, under RCU): moved; its request socket goes without a packet to
-/// the client, the segments held while handing off are forwarded to the
-/// peer (in sequence order, as `HandingOff` packets).
+/// context, or its verification, softirq; under RCU): moved; its request
+/// socket goes without a packet to the client, the segments held while
+/// handing off are forwarded to the peer (in sequence order, as
+/// `HandingOff` packets).
+///
+/// `true` when the peer must drop the connection instead ([`abort_term`]):
+/// this node does not hold it as handing off to `peer` nor moved there, as
+/// when it fell back after the hold-timeout and serves it itself, and
+/// did not tell the peer yet.
+#[must_use]
 pub(crate) fn on_moved(
     w: &Worked<Hold>,
     net: &Net,
@@ -996,14 +1031,23 @@ pub(crate) fn on_moved(
     tuple: &Tuple,
     fwd: &Fwd,
     guard: &rcu::Guard,
-) {
+) -> bool {
     let (mut segs, key, snt_isn, stats) = {
         let mut t = w.table.lock();
         let Some(pos) = handing_off_to(&t, tuple, peer) else {
-            return;
+            let e = t.find(&ConnKey::of_tuple(tuple)).and_then(|p| t.get_mut(p));
+            return match e {
+                // Moved by the other of the answer and the verification.
+                Some(e) if e.peer == peer && e.state == ConnState::Moved => false,
+                // Served here: the peer is told once.
+                Some(e) if e.peer == peer && e.state == ConnState::Remote => {
+                    !core::mem::replace(&mut e.abort_sent, true)
+                }
+                _ => true,
+            };
         };
         let Some(e) = t.get_mut(pos) else {
-            return;
+            return false;
         };
         inc(&e.stats.handed_off);
         e.state = ConnState::Moved;
@@ -1030,6 +1074,19 @@ pub(crate) fn on_moved(
     drop_request(
         net, key.family, &key.saddr, key.sport, &key.daddr, key.dport, snt_isn,
     );
+    false
+}
+
+/// The TERM that tells the back-end to which a connection was handed off
+/// that the front-end serves it (it fell back after its hold-timeout, or
+/// the answer came for a connection it no longer holds): the back-end
+/// drops its replay or kills the connection it adopted, without a packet
+/// to the client.
+pub(crate) fn abort_term(tuple: Tuple) -> OutMsg {
+    OutMsg::Term(Term {
+        tuple,
+        reason: term::TIMEOUT,
+    })
 }
 
 /// The back-end `peer` saw the connection of `tuple` end (TERM, process
@@ -1247,6 +1304,16 @@ impl Run for Hold {
             Ok(v) => v,
             Err(_) => return Some(SWEEP_MS),
         };
+        // Moved connections forgotten (their conntrack entries go too) and
+        // handoffs given up (their peers are told).
+        let mut gone: KVec<Conn> = match KVec::with_capacity(SWEEP_BUDGET, GFP_KERNEL) {
+            Ok(v) => v,
+            Err(_) => return Some(SWEEP_MS),
+        };
+        let mut aborts: KVec<(u32, Tuple)> = match KVec::with_capacity(SWEEP_BUDGET, GFP_KERNEL) {
+            Ok(v) => v,
+            Err(_) => return Some(SWEEP_MS),
+        };
         let now = now_ms();
         let more = {
             let mut t = self.table.lock();
@@ -1295,12 +1362,21 @@ impl Run for Hold {
                         // Its device went: the packets cannot go anywhere.
                         inc(&e.stats.aborted);
                         drop(t.remove((b, i)));
-                    } else if forget {
+                    } else if forget && !moved {
+                        drop(t.remove((b, i)));
+                    } else if forget && gone.len() < gone.capacity() {
+                        // Within the capacity: no allocation.
+                        let _ = gone.push(e.key.conn(), GFP_ATOMIC);
                         drop(t.remove((b, i)));
                     } else if handoff_late && out.len() < out.capacity() {
+                        let (peer, tuple) = (e.peer, e.key.tuple());
                         let segs = fall_back(&mut t, (b, i), Fallback::Timeout, now);
-                        // Within the capacity: no allocation.
+                        if let Some(e) = t.get_mut((b, i)) {
+                            e.abort_sent = true;
+                        }
+                        // Within the capacities: no allocation.
                         let _ = out.push(segs, GFP_ATOMIC);
+                        let _ = aborts.push((peer, tuple), GFP_ATOMIC);
                     } else if expired && out.len() < out.capacity() {
                         let segs = finish(&mut t, (b, i), why, now);
                         // Within the capacity: no allocation.
@@ -1310,9 +1386,25 @@ impl Run for Hold {
             }
             t.len() > 0
         };
-        // Outside the lock: TCP runs.
+        // Outside the lock: the peers first (their copies go before this
+        // node's TCP answers the client), then TCP runs.
+        let net = self.ns.get();
+        if !aborts.is_empty() {
+            let guard = rcu::Guard::new();
+            if let Some(state) = NetState::of(net, &guard) {
+                let chans = state.cluster_ref().channels();
+                for (peer, tuple) in aborts {
+                    // A TERM the outbox refuses is lost (counted): the peer
+                    // serves the connection too, until the client resets it.
+                    chans.send(peer, abort_term(tuple));
+                }
+            }
+        }
         for segs in out {
             reinject(segs);
+        }
+        for c in gone.iter() {
+            conntrack::forget(net, c);
         }
         more.then_some(SWEEP_MS)
     }
@@ -1339,6 +1431,9 @@ pub(crate) fn shutdown(w: &Worked<Hold>, net: &Net) {
             let segs = core::mem::take(&mut e.segs);
             if alive {
                 reinject(segs);
+                if e.state == ConnState::Moved {
+                    conntrack::forget(net, &e.key.conn());
+                }
             }
         }
     }

@@ -312,7 +312,7 @@ pub(crate) struct Cluster {
 impl Cluster {
     /// An unconfigured node for `net`.
     pub(crate) fn new(net: &Net) -> Result<Arc<Self>> {
-        let hold = Hold::new()?;
+        let hold = Hold::new(net)?;
         let fwd = Arc::pin_init(Fwd::new(on_verified)?, GFP_KERNEL)?;
         Arc::pin_init(
             try_pin_init!(Cluster {
@@ -382,10 +382,16 @@ impl Cluster {
                     self.channels.send(peer, OutMsg::Nack(nack));
                 }
             }
-            InMsg::Ack(a) => hold::on_moved(&self.hold, net, peer, &a.tuple, &self.fwd, guard),
+            InMsg::Ack(a) => {
+                if hold::on_moved(&self.hold, net, peer, &a.tuple, &self.fwd, guard) {
+                    self.channels.send(peer, hold::abort_term(a.tuple));
+                }
+            }
             InMsg::Nack(n) => hold::on_refused(&self.hold, peer, &n.tuple, Fallback::Nack),
             InMsg::Unsent(t) => hold::on_refused(&self.hold, peer, &t, Fallback::PeerDown),
             InMsg::Members => hold::on_members(&self.hold, self.channels.members(guard)),
+            // The front-end of a connection handed off here withdrew it.
+            InMsg::Term(t) if t.withdraws_handoff() => backend::abort(&self.backend, peer, t.tuple),
             InMsg::Term(t) => hold::on_term(&self.hold, peer, &t.tuple),
         }
     }
@@ -469,7 +475,9 @@ impl Cluster {
 fn on_verified(net: &Net, peer: u32, tuple: &Tuple, guard: &rcu::Guard) {
     if let Some(state) = NetState::of(net, guard) {
         let c = state.cluster_ref();
-        hold::on_moved(&c.hold, net, peer, tuple, &c.fwd, guard);
+        if hold::on_moved(&c.hold, net, peer, tuple, &c.fwd, guard) {
+            c.channels.send(peer, hold::abort_term(*tuple));
+        }
     }
 }
 

@@ -213,6 +213,7 @@ mod uapi {
     pub(super) const BACKEND_STATS_XLATED_IN: u16 = 10;
     pub(super) const BACKEND_STATS_XLATED_OUT: u16 = 11;
     pub(super) const BACKEND_STATS_XLATE_DROP: u16 = 12;
+    pub(super) const BACKEND_STATS_ABORTED: u16 = 13;
 
     pub(super) const FWD_STATS_TX: u16 = 1;
     pub(super) const FWD_STATS_TX_FAILED: u16 = 2;
@@ -1119,6 +1120,7 @@ fn stats_get(req: &mut Request<'_>, cluster: &Cluster) -> Result {
                 (BACKEND_STATS_XLATED_IN, r.xlate.xlated_in),
                 (BACKEND_STATS_XLATED_OUT, r.xlate.xlated_out),
                 (BACKEND_STATS_XLATE_DROP, r.xlate.drop),
+                (BACKEND_STATS_ABORTED, b.aborted),
             ] {
                 w.put_u64(kind, v)?;
             }

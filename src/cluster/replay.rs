@@ -72,6 +72,7 @@ use crate::logic::{
     xlate::{self, CsumMode, Dir, Offsets},
 };
 use crate::sys::{
+    conntrack,
     lock::{new_spinlock_bh, SpinLockBh},
     net::Net,
     netfilter::{now_ms, OutPacket, OutSock, OutVerdict, ReqInfo},
@@ -410,9 +411,40 @@ impl Replays {
         }
     }
 
-    /// The LOCAL_OUT hook (softirq or process context, under RCU): see
-    /// the module's documentation.
-    pub(crate) fn out(&self, pkt: &OutPacket<'_>) -> OutVerdict {
+    /// Drops what TCP sends for `conn` from now on, for [`TIMEOUT_MS`]
+    /// (the reset of a connection killed after its adoption; process
+    /// context): an entry failed at once takes its place.
+    pub(crate) fn silence(&self, conn: Conn) {
+        let entry = Entry {
+            conn,
+            peer: 0,
+            phase: Phase::Failed(nack::REFUSED),
+            sack: false,
+            tstamp: false,
+            wscale: None,
+            ecn: false,
+            server_isn: 0,
+            fe_tsval_now: 0,
+            rtt_us: 0,
+            rcv_nxt: 0,
+            deadline_ms: now_ms() + TIMEOUT_MS,
+        };
+        let mut t = self.table.lock();
+        let slot = match t.iter().position(|s| s.is_some_and(|e| e.conn == conn)) {
+            Some(i) => Some(i),
+            None => t.iter().position(|s| s.is_none()),
+        };
+        // Without a free slot (64 replays under way) the reset may leave.
+        if let Some(i) = slot {
+            t[i] = Some(entry);
+        }
+        self.active
+            .store(t.iter().flatten().count(), Ordering::Release);
+    }
+
+    /// The LOCAL_OUT hook of `net` (softirq or process context, under
+    /// RCU): see the module's documentation.
+    pub(crate) fn out(&self, net: &Net, pkt: &OutPacket<'_>) -> OutVerdict {
         if self.active.load(Ordering::Acquire) == 0 {
             return OutVerdict::Accept;
         }
@@ -474,6 +506,12 @@ impl Replays {
         if let OutSock::Request(req) = sock {
             if let Some(a) = adopt {
                 req.adopt(&a);
+                // Conntrack saw the SYN (its entry waits for a SYN-ACK it
+                // will never see, and would call the connection's packets
+                // invalid): the entry goes, and the client's next segment,
+                // the replay's ACK, makes a new one, established
+                // (`nf_conntrack_tcp_loose`), which then follows TCP.
+                conntrack::forget(net, &conn);
             } else if failed {
                 // No child may come of it; no SYN-ACK is sent again.
                 req.unlink();

@@ -400,6 +400,7 @@ attr_set! {
         XlatedIn(u64) = SOCKGROUP_A_BACKEND_STATS_XLATED_IN,
         XlatedOut(u64) = SOCKGROUP_A_BACKEND_STATS_XLATED_OUT,
         XlateDrop(u64) = SOCKGROUP_A_BACKEND_STATS_XLATE_DROP,
+        Aborted(u64) = SOCKGROUP_A_BACKEND_STATS_ABORTED,
     }
 }
 

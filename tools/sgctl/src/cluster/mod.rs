@@ -895,6 +895,7 @@ pub struct BackendStats {
     pub xlated_in: u64,
     pub xlated_out: u64,
     pub xlate_drop: u64,
+    pub aborted: u64,
 }
 
 impl BackendStats {
@@ -914,6 +915,7 @@ impl BackendStats {
                 BackendStatsAttr::XlatedIn(v) => (&mut b.xlated_in, v),
                 BackendStatsAttr::XlatedOut(v) => (&mut b.xlated_out, v),
                 BackendStatsAttr::XlateDrop(v) => (&mut b.xlate_drop, v),
+                BackendStatsAttr::Aborted(v) => (&mut b.aborted, v),
                 BackendStatsAttr::Other(_) => continue,
             };
             *slot = *v;
@@ -1478,6 +1480,7 @@ pub fn render_stats(s: &Stats, indent: &str) -> String {
         "XLATED-IN",
         "XLATED-OUT",
         "XLATE-DROP",
+        "ABORTED",
     ]);
     be.push(
         [
@@ -1493,6 +1496,7 @@ pub fn render_stats(s: &Stats, indent: &str) -> String {
             b.xlated_in,
             b.xlated_out,
             b.xlate_drop,
+            b.aborted,
         ]
         .iter()
         .map(u64::to_string)
