@@ -490,10 +490,17 @@ served() {
 }
 sport_of() { jq -r '.sport' "$tmp/out"; }
 
-snap 2
-check "d: headers over 16 KiB: served, intact" eval 'hcli big $VIP 8080 >"$tmp/out"'
-check "d: over_bytes moved by 1 (released at the byte budget, not timed out)" counted 2 over_bytes=1 over_time=0
-echo "# the big request's connection: $(sg conns --json | jq -c --argjson p "$(sport_of)" '.[] | select(.sport == $p) | {state, bytes, rule, age_ms}')"
+# On the debug kernel the decisions by kind and budget (parsing, with no
+# object of their own) are left to plain; the release at the hold's timeout
+# (a timer and a held connection handed over) runs on both.
+if [ "$DEBUG_KERNEL" = 1 ]; then
+	ksft_result $KSFT_SKIP "d: headers over 16 KiB, HTTP/2, TLS, tcp_syncookies=2 (plain kernel only)"
+else
+	snap 2
+	check "d: headers over 16 KiB: served, intact" eval 'hcli big $VIP 8080 >"$tmp/out"'
+	check "d: over_bytes moved by 1 (released at the byte budget, not timed out)" counted 2 over_bytes=1 over_time=0
+	echo "# the big request's connection: $(sg conns --json | jq -c --argjson p "$(sport_of)" '.[] | select(.sport == $p) | {state, bytes, rule, age_ms}')"
+fi
 
 # stall PORT N: N connections to PORT stopped mid-header (in the
 # background, STALL; their ports in $tmp/stall.ports).
@@ -518,22 +525,24 @@ check "d: a client stopped mid-header past the 300 ms hold: released, accepted, 
 check "d: over_time moved by 1" counted 3 over_time=1
 stop_stall
 
-snap 2
-check "d: HTTP/2 preface: reached the server" \
-	eval 'hcli h2 $VIP 8080 >"$tmp/out" && busywait 3000 served "$(sport_of)" 8080 h2'
-check "d: http2 moved by 1" counted 2 http2=1
-check "d: TLS ClientHello without SNI: reached the server" \
-	eval 'hcli tls $VIP 8080 >"$tmp/out" && busywait 3000 served "$(sport_of)" 8080 tls'
-check "d: TLS ClientHello with SNI: reached the server" \
-	eval 'hcli tls $VIP 8080 www.hold.test >"$tmp/out" && busywait 3000 served "$(sport_of)" 8080 tls'
-check "d: tls moved by 2" counted 2 tls=2
+if [ "$DEBUG_KERNEL" != 1 ]; then
+	snap 2
+	check "d: HTTP/2 preface: reached the server" \
+		eval 'hcli h2 $VIP 8080 >"$tmp/out" && busywait 3000 served "$(sport_of)" 8080 h2'
+	check "d: http2 moved by 1" counted 2 http2=1
+	check "d: TLS ClientHello without SNI: reached the server" \
+		eval 'hcli tls $VIP 8080 >"$tmp/out" && busywait 3000 served "$(sport_of)" 8080 tls'
+	check "d: TLS ClientHello with SNI: reached the server" \
+		eval 'hcli tls $VIP 8080 www.hold.test >"$tmp/out" && busywait 3000 served "$(sport_of)" 8080 tls'
+	check "d: tls moved by 2" counted 2 tls=2
 
-# Every connection by SYN cookie: not held, counted, served.
-infe sysctl -qw net.ipv4.tcp_syncookies=2
-snap 2
-check "d: tcp_syncookies=2: $NSTATE connections served, intact" eval 'hcli conns $VIP 8080 $NSTATE >/dev/null'
-check "d: cookie_bypass moved by $NSTATE, none held" counted 2 cookie_bypass=$NSTATE held=0
-infe sysctl -qw net.ipv4.tcp_syncookies=1
+	# Every connection by SYN cookie: not held, counted, served.
+	infe sysctl -qw net.ipv4.tcp_syncookies=2
+	snap 2
+	check "d: tcp_syncookies=2: $NSTATE connections served, intact" eval 'hcli conns $VIP 8080 $NSTATE >/dev/null'
+	check "d: cookie_bypass moved by $NSTATE, none held" counted 2 cookie_bypass=$NSTATE held=0
+	infe sysctl -qw net.ipv4.tcp_syncookies=1
+fi
 
 # ---- e. learned state against ss ----
 
@@ -577,11 +586,13 @@ learned() {
 }
 on="tcp_timestamps=1 tcp_window_scaling=1 tcp_sack=1 tcp_ecn=1"
 off="tcp_timestamps=0 tcp_window_scaling=0 tcp_sack=0 tcp_ecn=0"
-check "e: IPv4, timestamps, window scaling, SACK, ECN on: conns = ss ($NSTATE conns)" learned on $VIP $CLI 2 $on
-check "e: IPv6, all on: conns = ss" learned on $VIP6 $CLI6 4 $on
 if [ "$DEBUG_KERNEL" = 1 ]; then
-	ksft_result $KSFT_SKIP "e: options off, IPv4 and IPv6 (plain kernel only)"
+	# What the hold learns is a copy of what TCP negotiated: no object of
+	# its own, compared on plain.
+	ksft_result $KSFT_SKIP "e: learned state against ss (plain kernel only)"
 else
+	check "e: IPv4, timestamps, window scaling, SACK, ECN on: conns = ss ($NSTATE conns)" learned on $VIP $CLI 2 $on
+	check "e: IPv6, all on: conns = ss" learned on $VIP6 $CLI6 4 $on
 	check "e: IPv4, all off: conns = ss" learned off $VIP $CLI 2 $off
 	check "e: IPv6, all off: conns = ss" learned off $VIP6 $CLI6 4 $off
 fi
@@ -652,27 +663,33 @@ at_least() {
 }
 # csum_errors: TCP segments cli received with a bad checksum.
 csum_errors() { inc awk '$1 == "Tcp:" { if (n++) print $NF }' /proc/net/snmp; }
-snap 2
-snap 4
-check "g: no forwarding address: fe announces the route's MSS (1500 - 40, [v6] - 60)" \
-	eval 'is_mss $VIP 8080 1460 && is_mss $VIP6 8080 1440'
-check "g: ... and mss_clamped did not move" eval 'counted 2 mss_clamped=0 && counted 4 mss_clamped=0'
-check "g: fe gets a forwarding address ($VIP:7001)" \
-	sg node set --id 1 --ctl $VIP:7000 --hb-interval $HB --fwd $VIP:7001
-# The client's MSS counts the inner IP and TCP headers in: the path's MTU
-# less 108 bytes of outer IPv4, UDP and encapsulation header, less 40 (60).
-check "g: IPv4: fe's SYN-ACK announces 1500 - 108 - 40 = 1352, mss_clamped moved" \
-	eval 'is_mss $VIP 8080 1352 && at_least 2 mss_clamped 1'
-check "g: IPv6: 1500 - 108 - 60 = 1332, mss_clamped moved" \
-	eval 'is_mss $VIP6 8080 1332 && at_least 4 mss_clamped 1'
-# With fe's transmit checksum offload off, the SYN-ACK's checksum is
-# completed in software after the clamp (it was partial), and the client
-# checks it.
-base_csum=$(csum_errors)
-check "g: transmit checksum done in software: the client takes the clamped SYN-ACK, no checksum error" \
-	eval 'infe ethtool -K veth0 tx off >/dev/null && is_mss $VIP 8080 1352 && [ "$(csum_errors)" = "$base_csum" ]'
-infe ethtool -K veth0 tx on >/dev/null
-check "g: a 1 MiB GET through nginx with the clamped MSS: bytes intact" eval 'fetch 1 /static/big && gets_intact 1'
+# The clamp rewrites a header at LOCAL_OUT (no object of its own, pure
+# code fuzzed on the host): plain kernel only.
+if [ "$DEBUG_KERNEL" = 1 ]; then
+	ksft_result $KSFT_SKIP "g: the MSS clamp (plain kernel only)"
+else
+	snap 2
+	snap 4
+	check "g: no forwarding address: fe announces the route's MSS (1500 - 40, [v6] - 60)" \
+		eval 'is_mss $VIP 8080 1460 && is_mss $VIP6 8080 1440'
+	check "g: ... and mss_clamped did not move" eval 'counted 2 mss_clamped=0 && counted 4 mss_clamped=0'
+	check "g: fe gets a forwarding address ($VIP:7001)" \
+		sg node set --id 1 --ctl $VIP:7000 --hb-interval $HB --fwd $VIP:7001
+	# The client's MSS counts the inner IP and TCP headers in: the path's MTU
+	# less 108 bytes of outer IPv4, UDP and encapsulation header, less 40 (60).
+	check "g: IPv4: fe's SYN-ACK announces 1500 - 108 - 40 = 1352, mss_clamped moved" \
+		eval 'is_mss $VIP 8080 1352 && at_least 2 mss_clamped 1'
+	check "g: IPv6: 1500 - 108 - 60 = 1332, mss_clamped moved" \
+		eval 'is_mss $VIP6 8080 1332 && at_least 4 mss_clamped 1'
+	# With fe's transmit checksum offload off, the SYN-ACK's checksum is
+	# completed in software after the clamp (it was partial), and the client
+	# checks it.
+	base_csum=$(csum_errors)
+	check "g: transmit checksum done in software: the client takes the clamped SYN-ACK, no checksum error" \
+		eval 'infe ethtool -K veth0 tx off >/dev/null && is_mss $VIP 8080 1352 && [ "$(csum_errors)" = "$base_csum" ]'
+	infe ethtool -K veth0 tx on >/dev/null
+	check "g: a 1 MiB GET through nginx with the clamped MSS: bytes intact" eval 'fetch 1 /static/big && gets_intact 1'
+fi
 
 # ---- f. lifetime: rmmod and netns deletion with connections held ----
 

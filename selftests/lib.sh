@@ -26,6 +26,8 @@ ksft_result() {
 	4) echo "ok $ksft_tests - $* # SKIP"; ksft_skipped=$((ksft_skipped + 1)) ;;
 	*) echo "not ok $ksft_tests - $*"; ksft_failed=$((ksft_failed + 1)) ;;
 	esac
+	# SG_TIMES=1: when each result came, in seconds since the script began.
+	[ -z "${SG_TIMES:-}" ] || echo "# [${SECONDS} s]"
 }
 
 # check NAME CMD ARGS...: run CMD, record a subtest named NAME.

@@ -78,15 +78,19 @@ TESTS=(
 #   cluster.sh      scaled     the control channel: every case, 3
 #                              rmmod/insmod cycles with channels up (50 on
 #                              plain: a cycle takes about 6 s under KASAN)
-#   hold.sh         scaled     the front-end's hold: the curl, rules, 1-byte,
-#                              budget, kind and cookie cases with fewer
-#                              connections (2 per curl case, 4 for cookies
-#                              and the learned state, 4 held: 4/20/16 on
-#                              plain), the learned state with the options on
-#                              only (plain: on and off), no netem cases (plain
-#                              only: a minute of waits); the lifetime paths in
-#                              full: rmmod and netns deletion with connections
-#                              held, sockets and conntrack back to baseline
+#   hold.sh         scaled     the front-end's hold: the curl, rules (the
+#                              handoff's NACK, timeout and peer-down
+#                              fallbacks), 1-byte and hold-timeout release
+#                              cases with fewer connections (2 per curl case,
+#                              4 held: 4/16 on plain), a reset and a service
+#                              deleted while held; the lifetime paths in full:
+#                              rmmod and netns deletion with connections held,
+#                              sockets and conntrack back to baseline.  Plain
+#                              only: the netem cases (a minute of waits), the
+#                              decisions by kind and budget and by SYN cookie,
+#                              the learned state against ss, the MSS clamp
+#                              (parsing and header rewrites with no object of
+#                              their own; about 4 min under KASAN)
 #   stall.sh        scaled     stall rescue: 40 clients per serve case (200
 #                              on plain), backlog 16, 8 wrk connections
 #                              against nginx (16), 4 rounds of a member
