@@ -105,9 +105,6 @@ check "nginx on $VIP:80 and [$VIP6]:80 of fe, be1 and be2" busywait 10000 listen
 
 # ---- Counters ----
 
-# show NS: NS's node, peers, services and counters (JSON; one sgctl a
-# snapshot: every program start counts on the debug kernel).
-show() { sg "$1" show --json; }
 # counts FE BE SVC PEER: from fe's and a back-end's `show`, "handed_off
 # local moved_fwd handoff_ack_rx fwd-tx fwd-rx adopted": service SVC's
 # handed-off, local and moved-fwd (segments of moved connections
@@ -156,32 +153,7 @@ table inet hotest {
 	}
 }
 EOF
-# nftc NS NAME: packets of counter NAME.
-nftc() { at "$1" nft -j list counter inet hotest "$2" | jq '.nftables[1].counter.packets'; }
 tx_bytes() { at "$fe" ip -j -s link show eth0 | jq '.[0].stats64.tx.bytes'; }
-
-# diag: what the nodes saw, once per case (CASE) that failed.
-diag() {
-	[ -e "$tmp/diag.$CASE" ] && return 0
-	: >"$tmp/diag.$CASE"
-	local f n
-	f=$(show "$fe")
-	jq -r '.services[] | "fe service \(.id): \(.stats | tojson)"' <<<"$f"
-	jq -r '.peers[] | "fe peer \(.id): \(.state) \(.stats | tojson)"' <<<"$f"
-	echo "fe fwd: $(jq -c .stats.fwd <<<"$f")"
-	for n in 1 2; do
-		echo "${names[$n]}: $(show "${nodes[$n]}" |
-			jq -c '{fwd: .stats.fwd, backend: .stats.backend, peers: [.peers[] | .stats]}')"
-	done
-	echo "fe conns: $(sg "$fe" conns --json | jq -c '[.[] | {state, service}]')"
-	for n in "${names[@]}"; do
-		echo "$n access log (last 3):"
-		tail -n 3 "$tmp/$n/access.log"
-		[ -s "$tmp/$n/error.log" ] && { echo "$n error log (last 3):"; tail -n 3 "$tmp/$n/error.log"; }
-	done
-	echo "dmesg (last 5 of sockgroup):"
-	dmesg | grep sockgroup | tail -n 5
-}
 
 # get TAG URL: curl's GET of URL from cli into $tmp/get.TAG; the request
 # is tagged ?TAG, to find its line in the access logs.
@@ -205,7 +177,6 @@ intact() {
 }
 # logged NAME TAG [ADDR]: NAME's nginx logged the request tagged TAG (from
 # ADDR): waits, nginx writes the line once it sent the answer.
-logline() { grep " [A-Z]* [^ ]*?$2 " "$tmp/$1/access.log"; }
 logged() {
 	busywait 5000 logline "$1" "$2" >/dev/null ||
 		{ echo "no line for ?$2 in $1's log"; diag; return 1; }
