@@ -143,16 +143,7 @@ table inet hotest {
 	}
 }
 EOF
-at "$cli" nft -f - <<EOF
-table inet hotest {
-	counter rst { }
-	chain in {
-		type filter hook input priority 0;
-		ip saddr $VIP tcp flags & rst == rst counter name rst
-		ip6 saddr $VIP6 tcp flags & rst == rst counter name rst
-	}
-}
-EOF
+client_rst_counter
 tx_bytes() { at "$fe" ip -j -s link show eth0 | jq '.[0].stats64.tx.bytes'; }
 
 # get TAG URL: curl's GET of URL from cli into $tmp/get.TAG; the request

@@ -120,6 +120,20 @@ listening() {
 	done
 }
 
+# client_rst_counter: in cli's table inet hotest, the counter rst of the
+# resets from the service addresses the client receives (nftc "$cli" rst).
+client_rst_counter() {
+	at "$cli" nft -f - <<-EOF
+	table inet hotest {
+		counter rst { }
+		chain in {
+			type filter hook input priority 0;
+			ip saddr $VIP tcp flags & rst == rst counter name rst
+			ip6 saddr $VIP6 tcp flags & rst == rst counter name rst
+		}
+	}
+	EOF
+}
 # show NS: NS's node, peers, services and counters (JSON; one sgctl a
 # snapshot: every program start counts on the debug kernel).
 show() { sg "$1" show --json; }

@@ -163,17 +163,7 @@ check "fe, be1, be2; services $VIP:80, [$VIP6]:80 (rules by path), $VIP:443 (by 
 	services
 check "fe's channels with be1 and be2 up" busywait 10000 peers_up
 
-# The client's input: resets from the service.
-at "$cli" nft -f - <<EOF
-table inet hotest {
-	counter rst { }
-	chain in {
-		type filter hook input priority 0;
-		ip saddr $VIP tcp flags & rst == rst counter name rst
-		ip6 saddr $VIP6 tcp flags & rst == rst counter name rst
-	}
-}
-EOF
+client_rst_counter
 
 # ---- counters and requests ----
 
