@@ -422,8 +422,16 @@ net_intact() {
 		[ "$sha" = "$(eval echo "\$sha_$k")" ] || { echo "$f: $(stat -c %s "$f") bytes, sha256 differs"; bad=1; }
 	done < <(sha256sum "$tmp"/net/*)
 	[ "$n" = "$NET_TRANSFERS" ] || { echo "$n files of $NET_TRANSFERS"; bad=1; }
-	[ $bad = 0 ] || diag
-	return $bad
+	[ $bad = 0 ] && return 0
+	# A client port used before (a back-end may still hold its TIME_WAIT).
+	local code size port url
+	while read -r code size port url; do
+		[ "$code" = 200 ] || [ "$port" = 0 ] ||
+			echo "port $port ($url) also had: $(awk -v p="$port" -v u="$url" '$3 == p && $4 != u { print $4 }' "$tmp/net.out" | tr '\n' ' ')"
+	done <"$tmp/net.out"
+	echo "TIME_WAIT sockets on be1: $(at "$be1" ss -Htan state time-wait | wc -l), be2: $(at "$be2" ss -Htan state time-wait | wc -l)"
+	diag
+	return 1
 }
 # net_logged: be1 and be2 logged their half of the tags, fe none.
 net_logged() {
