@@ -126,7 +126,7 @@ nginx_extra() {
 	esac
 }
 start_nginx "$tmp/n256"
-for name in be1 be2; do
+for name in fe be1 be2; do
 	for k in "${sizes[@]}"; do
 		ln "$tmp/n$k" "$tmp/$name/www/$name/n$k"
 	done
@@ -487,6 +487,19 @@ if [[ "$PARTS" == *" net "* ]]; then
 		eval '[ "$(nftc "$cli" rst)" = "$rst0" ] || { echo "$(($(nftc "$cli" rst) - rst0)) resets"; false; }'
 	check "net: every handed-off connection ended: be1 and be2 watch none, fe counted their every TERM (ended)" \
 		eval 'busywait 20000 net_ended >/dev/null || { net_ended; diag; false; }'
+	# A control, said and not checked: GETs that fe serves itself (rule
+	# /fe/) over the same links, and the PAWS drops they cost fe and cli.
+	p0="$(paws "$fe") $(paws "$cli")"
+	cargs=()
+	for i in $(seq 1 "${NET_CONTROL:-50}"); do
+		cargs+=(-o /dev/null "http://$VIP/fe/n${sizes[$((i % 4))]}?c$i")
+	done
+	at "$cli" curl -sS --parallel --parallel-immediate --parallel-max "$NET_PARALLEL" -H 'Connection: close' \
+		--max-time $((120 * TIME_FACTOR)) -w '%{http_code}\n' "${cargs[@]}" >"$tmp/ctrl.out" 2>/dev/null
+	read -r a b <<<"$p0"
+	echo "# net control: ${NET_CONTROL:-50} GETs served by fe itself over the same links:" \
+		"$(grep -c '^200' "$tmp/ctrl.out") answered 200; TcpExtPAWSEstab moved by" \
+		"$(($(paws "$fe") - a)) on fe, $(($(paws "$cli") - b)) on cli"
 fi
 
 ksft_exit
