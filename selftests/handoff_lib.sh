@@ -104,9 +104,10 @@ $(nginx_extra "$name")
 	}
 	EOF
 		# Through `ip netns exec` itself, which execs nginx: the cleanup's kill
-		# reaches it.
+		# reaches it. Without a suite's fd 3 (its stdout, in handoff.sh and
+		# handoff_net.sh): nothing of the suite's output stays open in nginx.
 		ip netns exec "$(eval echo "\$$name")" nginx -c "$d/nginx.conf" -e "$d/error.log" \
-			>/dev/null 2>>"$d/error.log" &
+			>/dev/null 2>>"$d/error.log" 3>&- &
 	done
 }
 # nginx_extra NAME: more of NAME's nginx configuration (server blocks in
