@@ -22,7 +22,9 @@
 #            another window scale, SACK, timestamps, ECN): the replay's
 #            request socket negotiates otherwise, be1 refuses
 #            (HANDOFF_NACK), fe serves /be1/fb itself, intact, counted
-#            (fe's fallback-nack, be1's refused and replay-failed).
+#            (fe's fallback-nack, be1's refused and replay-failed);
+#            TcpExtPAWSEstab did not move on cli, be1 and be2 (no netem:
+#            no segment a timestamp check may drop).
 #   backlog  be1's listener on $VIP:8082 full (backlog 1, never accepts,
 #            2 connections queued): be1 refuses before replaying
 #            (refused moved, replay-started did not, its queue did not
@@ -39,13 +41,19 @@
 #            handshake fails.
 #   net      netem on every link (loss 3%, delay 10 ms +- 5 ms, reorder
 #            10%, duplicate 1%, both directions of each veth): 200 GETs of
-#            64 to 256 KiB, 8 at once, alternately to be1 and be2: every
-#            one byte-exact (sha256), logged by its back-end, handed off
-#            (fe's handed-off moved by 200, local and every fallback by
-#            0; be1 and be2 adopted 100 each); the links did lose (the
-#            back-ends retransmitted); TcpExtPAWSEstab did not move on
-#            be1, be2 and cli; the client received no reset from the
-#            service; every handed-off connection ended (TERMs).
+#            64 to 256 KiB, 8 at once (xargs -P, a curl and a connection
+#            each, from a client port used once in the run, "Connection:
+#            close"), alternately to be1 and be2: every one byte-exact
+#            (sha256), logged by its back-end, handed off (fe's handed-off
+#            moved by 200, local and every fallback by 0; be1 and be2
+#            adopted 100 each, refused none); the links did lose (the
+#            back-ends retransmitted); the client received no reset from
+#            the service (which node sent one is said); every handed-off
+#            connection ended (TERMs). Then the control, over the same
+#            links: 100 GETs that fe serves itself, all intact; the
+#            client's TcpExtPAWSEstab in the handoff, per GET, at most
+#            twice the control's plus one per 10 GETs (the back-ends'
+#            drops are said: their path has twice the netem qdiscs).
 #
 #   selftests/handoff_net.sh
 #
@@ -54,7 +62,8 @@
 #                      HANDOFF_NET_PARTS=net: about 6 minutes on the
 #                      plain kernel; net last: its netem stays)
 #   NET_TRANSFERS      the net part's GETs (default 200, at most 6000),
-#                      NET_PARALLEL at once (default 8)
+#                      NET_PARALLEL at once (default 8), NET_CONTROL
+#                      the control's (default NET_TRANSFERS / 2)
 #   SGCTL, SOCKGROUP_KO as handoff.sh
 
 source "$(dirname "$0")/lib.sh"
@@ -489,8 +498,8 @@ net_paths() {
 	done
 }
 # net_intact TAG N: each of TAG's N GETs answered 200 and its body has its
-# sha256; for one that did not, whether a back-end holds a TIME_WAIT
-# socket of its client port.
+# sha256; for one that did not, the back-ends' sockets of its client
+# port (a TIME_WAIT one would have made the replay refuse it).
 net_intact() {
 	local dir=$tmp/$1 want=$2 f k sha bad=0 n=0
 	[ "$(grep -c '^200 ' "$dir/out")" = "$want" ] ||
@@ -506,7 +515,7 @@ net_intact() {
 	while read -r code size port url; do
 		[ "$code" = 200 ] && continue
 		for ns in "$be1" "$be2"; do
-			echo "$url (port $port): TIME_WAIT on ${ns%%-*}: $(at "$ns" ss -Htan state time-wait "dport = :$port" | wc -l)"
+			echo "$url (port $port): ${ns%%-*}'s sockets: $(at "$ns" ss -Htan "dport = :$port" | awk '{ print $1 }' | tr '\n' ' ')"
 		done
 	done <"$dir/out"
 	diag
