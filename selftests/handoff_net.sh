@@ -59,7 +59,7 @@
 #
 #   HANDOFF_NET_PARTS  the parts to run, in this order (default
 #                      "opts backlog tls"; net runs when named, e.g.
-#                      HANDOFF_NET_PARTS=net: about 6 minutes on the
+#                      HANDOFF_NET_PARTS=net: about 100 s on the
 #                      plain kernel; net last: its netem stays)
 #   NET_TRANSFERS      the net part's GETs (default 200, at most 6000),
 #                      NET_PARALLEL at once (default 8), NET_CONTROL
