@@ -127,9 +127,6 @@ check "nginx on $VIP:80 and [$VIP6]:80 of fe, be1 and be2" busywait 10000 listen
 
 # ---- Counters ----
 
-# show NS: NS's node, peers, services and counters (JSON; one sgctl a
-# snapshot: every program start counts on the debug kernel).
-show() { sg "$1" show --json; }
 # counts FE BE SVC PEER: from fe's and a back-end's `show`, "handed_off
 # local moved_fwd handoff_ack_rx fwd-tx fwd-rx adopted": service SVC's
 # handed-off, local and moved-fwd (segments of moved connections
@@ -168,16 +165,7 @@ table inet hotest {
 	}
 }
 EOF
-at "$cli" nft -f - <<EOF
-table inet hotest {
-	counter rst { }
-	chain in {
-		type filter hook input priority 0;
-		ip saddr $VIP tcp flags & rst == rst counter name rst
-		ip6 saddr $VIP6 tcp flags & rst == rst counter name rst
-	}
-}
-EOF
+client_rst_counter
 # Conntrack on in fe and the back-ends (a `ct state` rule turns it on in
 # a namespace); the back-ends count the packets of port 80 it calls
 # invalid.
@@ -196,32 +184,7 @@ table inet hoct {
 }
 EOF
 done
-# nftc NS NAME [TABLE]: packets of counter NAME (of table hotest).
-nftc() { at "$1" nft -j list counter inet "${3:-hotest}" "$2" | jq '.nftables[1].counter.packets'; }
 tx_bytes() { at "$fe" ip -j -s link show eth0 | jq '.[0].stats64.tx.bytes'; }
-
-# diag: what the nodes saw, once per case (CASE) that failed.
-diag() {
-	[ -e "$tmp/diag.$CASE" ] && return 0
-	: >"$tmp/diag.$CASE"
-	local f n
-	f=$(show "$fe")
-	jq -r '.services[] | "fe service \(.id): \(.stats | tojson)"' <<<"$f"
-	jq -r '.peers[] | "fe peer \(.id): \(.state) \(.stats | tojson)"' <<<"$f"
-	echo "fe fwd: $(jq -c .stats.fwd <<<"$f")"
-	for n in 1 2; do
-		echo "${names[$n]}: $(show "${nodes[$n]}" |
-			jq -c '{fwd: .stats.fwd, backend: .stats.backend, peers: [.peers[] | .stats]}')"
-	done
-	echo "fe conns: $(sg "$fe" conns --json | jq -c '[.[] | {state, service}]')"
-	for n in "${names[@]}"; do
-		echo "$n access log (last 3):"
-		tail -n 3 "$tmp/$n/access.log"
-		[ -s "$tmp/$n/error.log" ] && { echo "$n error log (last 3):"; tail -n 3 "$tmp/$n/error.log"; }
-	done
-	echo "dmesg (last 5 of sockgroup):"
-	dmesg | grep sockgroup | tail -n 5
-}
 
 # get TAG URL: curl's GET of URL from cli into $tmp/get.TAG; the request
 # is tagged ?TAG, to find its line in the access logs.
@@ -246,7 +209,6 @@ intact() {
 }
 # logged NAME TAG [ADDR]: NAME's nginx logged the request tagged TAG (from
 # ADDR): waits, nginx writes the line once it sent the answer.
-logline() { grep " [A-Z]* [^ ]*?$2 " "$tmp/$1/access.log"; }
 logged() {
 	busywait 5000 logline "$1" "$2" >/dev/null ||
 		{ echo "no line for ?$2 in $1's log"; diag; return 1; }

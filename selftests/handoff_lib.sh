@@ -95,6 +95,7 @@ start_nginx() {
 			}
 		}
 $(fallback_server "$name")
+$(nginx_extra "$name")
 		server {
 			listen 127.0.0.1:8080;
 			access_log off;
@@ -103,14 +104,64 @@ $(fallback_server "$name")
 	}
 	EOF
 		# Through `ip netns exec` itself, which execs nginx: the cleanup's kill
-		# reaches it.
+		# reaches it. Without a suite's fd 3 (its stdout, in handoff.sh and
+		# handoff_net.sh): nothing of the suite's output stays open in nginx.
 		ip netns exec "$(eval echo "\$$name")" nginx -c "$d/nginx.conf" -e "$d/error.log" \
-			>/dev/null 2>>"$d/error.log" &
+			>/dev/null 2>>"$d/error.log" 3>&- &
 	done
 }
+# nginx_extra NAME: more of NAME's nginx configuration (server blocks in
+# its http block), for a suite to define after sourcing this file; none by
+# default.
+nginx_extra() { :; }
 listening() {
 	local ns
 	for ns in "${nodes[@]}"; do
 		[ "$(at "$ns" ss -Hltn "sport = :80" | wc -l)" = 2 ] || return 1
 	done
+}
+
+# client_rst_counter: in cli's table inet hotest, the counter rst of the
+# resets from the service addresses the client receives (nftc "$cli" rst).
+client_rst_counter() {
+	at "$cli" nft -f - <<-EOF
+	table inet hotest {
+		counter rst { }
+		chain in {
+			type filter hook input priority 0;
+			ip saddr $VIP tcp flags & rst == rst counter name rst
+			ip6 saddr $VIP6 tcp flags & rst == rst counter name rst
+		}
+	}
+	EOF
+}
+# show NS: NS's node, peers, services and counters (JSON; one sgctl a
+# snapshot: every program start counts on the debug kernel).
+show() { sg "$1" show --json; }
+# nftc NS NAME: packets of the counter NAME of NS's table inet hotest.
+nftc() { at "$1" nft -j list counter inet "${3:-hotest}" "$2" | jq '.nftables[1].counter.packets'; }
+# logline NAME TAG: NAME's nginx's line of the request tagged ?TAG.
+logline() { grep " [A-Z]* [^ ]*?$2 " "$tmp/$1/access.log"; }
+
+# diag: what the nodes saw, once per case (CASE) that failed.
+diag() {
+	[ -e "$tmp/diag.$CASE" ] && return 0
+	: >"$tmp/diag.$CASE"
+	local f n
+	f=$(show "$fe")
+	jq -r '.services[] | "fe service \(.id): \(.stats | tojson)"' <<<"$f"
+	jq -r '.peers[] | "fe peer \(.id): \(.state) \(.stats | tojson)"' <<<"$f"
+	echo "fe fwd: $(jq -c .stats.fwd <<<"$f")"
+	for n in 1 2; do
+		echo "${names[$n]}: $(show "${nodes[$n]}" |
+			jq -c '{fwd: .stats.fwd, backend: .stats.backend, peers: [.peers[] | .stats]}')"
+	done
+	echo "fe conns: $(sg "$fe" conns --json | jq -c '[.[] | {state, service}]')"
+	for n in "${names[@]}"; do
+		echo "$n access log (last 3):"
+		tail -n 3 "$tmp/$n/access.log"
+		[ -s "$tmp/$n/error.log" ] && { echo "$n error log (last 3):"; tail -n 3 "$tmp/$n/error.log"; }
+	done
+	echo "dmesg (last 5 of sockgroup):"
+	dmesg | grep sockgroup | tail -n 5
 }

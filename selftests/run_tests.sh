@@ -30,6 +30,7 @@ TESTS=(
 	stall.sh
 	forward.sh
 	handoff.sh
+	handoff_net.sh
 )
 
 # What runs on the debug kernel (KASAN, lockdep, kmemleak; several times
@@ -113,6 +114,14 @@ TESTS=(
 #                              the moved connection's and the forwarding's
 #                              lifetimes, rmmod and namespaces deleted with
 #                              handed-off transfers under way
+#   handoff_net.sh  skipped    the handoff over real TCP: options on and
+#                              off, TLS by SNI, refusals (backlog, cookie,
+#                              options), 200 transfers over netem: traffic
+#                              and decisions; its lifetime paths are
+#                              handoff.sh's (replay adopted, refused before
+#                              the replay: k) and kunit.sh's (a replay
+#                              failed on its options, its request socket
+#                              unlinked, syncookies=2), which run on debug
 #   sgctl_group.sh  skipped    real servers (socat, nginx) restarted dozens
 #                              of times, 10-13 min on debug; the module paths
 #                              it takes are those of groups.sh
@@ -120,7 +129,7 @@ TESTS=(
 #                              program starts under TCG on plain already;
 #                              its kernel paths are cluster_nl.sh's and
 #                              cluster.sh's
-DEBUG_SKIP=" sgctl_group.sh sgctl_cluster.sh "
+DEBUG_SKIP=" sgctl_group.sh sgctl_cluster.sh handoff_net.sh "
 [ $# -gt 0 ] && TESTS=("$@") && DEBUG_SKIP=" "
 
 # Per test script; the debug kernel is slower.
