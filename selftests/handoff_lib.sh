@@ -138,7 +138,7 @@ client_rst_counter() {
 # show NS: NS's node, peers, services and counters (JSON; one sgctl a
 # snapshot: every program start counts on the debug kernel).
 show() { sg "$1" show --json; }
-# nftc NS NAME: packets of the counter NAME of NS's table inet hotest.
+# nftc NS NAME [TABLE]: packets of the counter NAME of NS's table inet TABLE (hotest).
 nftc() { at "$1" nft -j list counter inet "${3:-hotest}" "$2" | jq '.nftables[1].counter.packets'; }
 # logline NAME TAG: NAME's nginx's line of the request tagged ?TAG.
 logline() { grep " [A-Z]* [^ ]*?$2 " "$tmp/$1/access.log"; }
