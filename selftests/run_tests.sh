@@ -107,13 +107,16 @@ TESTS=(
 #                              and closed with peers, rmmod and namespaces
 #                              deleted with tunnels open and flows pinned
 #   handoff.sh      scaled     the TCP handoff end to end with nginx on
-#                              three nodes: every case (GETs over IPv4 and
-#                              IPv6 to both back-ends, a POST, fe's bytes,
-#                              a local request, no reset) with 2 MiB
-#                              transfers (20 MiB on plain): the replay's,
-#                              the moved connection's and the forwarding's
-#                              lifetimes, rmmod and namespaces deleted with
-#                              handed-off transfers under way
+#                              three nodes: GETs over IPv4 and IPv6, a POST,
+#                              a local request, the close paths, a refusal,
+#                              the hold-timeout's withdrawal, translated
+#                              connections, no reset, with 2 MiB transfers
+#                              (20 MiB on plain): the replay's, the moved
+#                              connection's, the translation table's and the
+#                              forwarding's lifetimes, rmmod and namespaces
+#                              deleted with handed-off transfers under way;
+#                              b (the other back-end), e (fe's bytes) and i
+#                              (ICMP errors forwarded) run on plain
 #   handoff_net.sh  skipped    the handoff over real TCP: options on and
 #                              off, TLS by SNI, refusals (backlog, cookie,
 #                              options), 200 transfers over netem: traffic
