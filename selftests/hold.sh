@@ -11,7 +11,7 @@
 # Services, on fe's veth addresses: 1 is port 80 (nginx: /static/ files,
 # /api/ proxied to hold.py's hashing server), 2 port 8080 and 4 [fd78::2]:8080
 # (hold.py's test server), 3 port 8081 with --hold-timeout 300, 5 port 8082
-# with --hold-timeout 60000 (the lifetime cases).
+# with --hold-timeout 60000 (108000 on debug; the lifetime cases).
 #
 #   a. curl: a 1 MiB GET and a 1 MiB POST per connection, bytes intact
 #      (sha256); held, local and http1 move by the number of connections.
@@ -22,9 +22,10 @@
 #      peer counters), be receives and refuses it (its counters), fe serves
 #      it here, intact, fallback_nack moved by the same; be's channel
 #      blackholed (nft): a request of service 3 (hold-timeout 300 ms, the
-#      bound of the answer) falls back after it, fallback_timeout; one of
-#      service 5 (60 s) stays listed handing-off until fe takes peer 2 down
-#      (3 heartbeats missed), fallback_peer_down; the client sees no
+#      bound of the answer) falls back after it, fallback_timeout; the
+#      blackhole lifted until a heartbeat passes, set again, one of service
+#      5 (60 s) stays listed handing-off until fe takes peer 2 down (3
+#      heartbeats missed), fallback_peer_down; the client sees no
 #      reset in any of them (nft counter in cli).
 #   c. a request in 1-byte segments with pauses: accept() returns after the
 #      last byte was sent, the listener's accept queue empty until then; the
@@ -130,6 +131,9 @@ umask 022
 # blackholed channel of part b stays up well past the 300 ms bound of an
 # answer and the two requests sent into it.
 HB=$((3000 * TIME_FACTOR))
+# Service 5's bound: 60 s, and on the debug kernel 6 heartbeats (108 s),
+# so that b's peer, down after 3 or 4 silent intervals, goes down first.
+S5=$((6 * HB > 60000 ? 6 * HB : 60000))
 configure() {
 	sg node set --id 1 --ctl $VIP:7000 --hb-interval $HB &&
 		sg peer add --id 2 --addr 10.79.0.2 --key-file "$tmp/key.1-2" &&
@@ -137,13 +141,13 @@ configure() {
 		sg service add --id 2 --addr $VIP --port 8080 ${HOLD2:+--hold-timeout $HOLD2} &&
 		sg service add --id 3 --addr $VIP --port 8081 --hold-timeout 300 &&
 		sg service add --id 4 --addr $VIP6 --port 8080 &&
-		sg service add --id 5 --addr $VIP --port 8082 --hold-timeout "${HOLD5:-60000}"
+		sg service add --id 5 --addr $VIP --port 8082 --hold-timeout "${HOLD5:-$S5}"
 }
-check "node 1, peer 2 (not up), five services (hold-timeout 300, 60000)" configure
+check "node 1, peer 2 (not up), five services (hold-timeout 300, $S5)" configure
 timeouts() {
 	local got
 	got=$(sg service show --json | jq -c '[.[] | .hold_timeout_ms]')
-	[ "$got" = "[2000,${HOLD2:-2000},300,2000,60000]" ] || { echo "hold timeouts: $got"; return 1; }
+	[ "$got" = "[2000,${HOLD2:-2000},300,2000,$S5]" ] || { echo "hold timeouts: $got"; return 1; }
 }
 check "service show: the hold timeouts (default 2000)" timeouts
 
@@ -363,12 +367,21 @@ check "b: fallback_timeout moved by 1, not before the 300 ms bound" eval '
 	awk "BEGIN { exit !($(cat "$tmp/time.t") >= 0.3) }" && moved_by "$fe" 2 handoff_req_tx $req_tx 1'
 # handing_off SVC: a connection of service SVC is listed handing-off.
 handing_off() { [ "$(sg conns --json | jq --argjson s "$1" '[.[] | select(.service == $s and .state == "handing-off")] | length')" = 1 ]; }
+# Peer 2 must still be up when this POST is decided: the blackhole is
+# lifted until fe receives a heartbeat again (3 missed from then on take
+# the peer down), however long the case above took on a slow kernel.
+# (The channel's TCP retransmits with backoff: up to 30 s more.)
+hb_since() { [ "$(pstat "$fe" 2 heartbeats_rx)" -gt "$1" ]; }
+hb_rx=$(pstat "$fe" 2 heartbeats_rx)
+check "b: blackhole lifted until fe receives a heartbeat from peer 2, set again" eval '
+	ip netns exec "$be" nft delete table inet bh &&
+	busywait $((3 * HB + 30000)) hb_since $hb_rx && peer2_up && blackhole'
 snap 5
 post_to 8082 d &
 POST=$!
-check "b: a POST to service 5 (60 s bound): listed handing-off" busywait 10000 handing_off 5
+check "b: a POST to service 5 ($((S5 / 1000)) s bound): listed handing-off" busywait $((10000 * TIME_FACTOR)) handing_off 5
 check "b: peer 2 down (heartbeats lost): fallback_peer_down moved by 1" \
-	busywait 20000 moved 5 fallback_peer_down 1
+	busywait $((5 * HB)) moved 5 fallback_peer_down 1
 wait $POST
 post_rc=$?
 check "b: that POST served here, intact" eval '[ $post_rc = 0 ] && answered d'
