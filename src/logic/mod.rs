@@ -58,3 +58,10 @@ pub mod mss;
 // The pinning of UDP flows to the nodes that serve them (seed 004).
 #[path = "../cluster/flows.rs"]
 pub mod flows;
+
+// Several dispatchers (issue 13, seed 001): owner and backup owner by
+// score, the changes of the view, the association cache and the session
+// affinity. The kernel side is to come.
+#[allow(dead_code)]
+#[path = "../dispatch/owner.rs"]
+pub mod owner;

@@ -138,3 +138,23 @@ pub fn fold(bytes: &[u8]) -> u16 {
     }
     sum as u16
 }
+
+/// CRC32C bit by bit from its definition (reflected, polynomial
+/// 0x82F63B78), as the kernel's `__crc32c_le`: no inversion.
+pub struct SoftCrc32c;
+
+impl sockgroup_logic::owner::Crc32c for SoftCrc32c {
+    fn crc32c_le(&self, mut crc: u32, data: &[u8]) -> u32 {
+        for &b in data {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 != 0 {
+                    (crc >> 1) ^ 0x82F6_3B78
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        crc
+    }
+}
