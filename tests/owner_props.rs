@@ -9,7 +9,7 @@ mod common;
 
 use common::{tuple, SoftCrc32c};
 use proptest::prelude::*;
-use sockgroup_logic::frame::{Family, Tuple};
+use sockgroup_logic::frame::{ConnSync, Family, Placement, Tuple};
 use sockgroup_logic::owner::*;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -129,6 +129,8 @@ fn view_bounds() {
     let mut over = ids.clone();
     over.push(1000);
     assert_eq!(View::new(&C, 1, &over), Err(TooMany));
+    // 0 is no node.
+    assert_eq!(View::new(&C, 1, &[0, 2, 0, 1]).unwrap().ids(), [1, 2]);
     let e = View::empty(3);
     assert!(e.is_empty() && e.generation() == 3);
     assert_eq!(e.pair(&C, &v4([1, 2, 3, 4], [5, 6, 7, 8], 1, 2)), None);
@@ -363,4 +365,57 @@ proptest! {
             prop_assert!(tr.interim.is_some());
         }
     }
+}
+
+fn sync(t: Tuple, p: Pair) -> ConnSync {
+    ConnSync {
+        tuple: t,
+        owner: p.owner,
+        backup: p.backup_id(),
+        backend: 100,
+        generation: 1,
+        service: 1,
+        client_isn: 2,
+        server_isn: 3,
+        placement: Placement::Forwarded,
+    }
+}
+
+/// The receiver's checks of CONN_SYNC and TRANSFER entries: only what the
+/// owner sends its backup, only entries for the receiver, only from the
+/// dispatchers of its view.
+#[test]
+fn received_entries_are_checked() {
+    let v = View::new(&C, 1, &[1, 2, 3]).unwrap();
+    let t = v4([10, 0, 0, 1], [10, 0, 0, 100], 40000, 80);
+    let p = v.pair(&C, &t).unwrap();
+    let (o, b) = (p.owner, p.backup.unwrap());
+    let other = 6 - o - b;
+    let s = sync(t, p);
+    assert!(agrees(&C, &v, &s));
+    assert_eq!(check_sync(&v, &s, o, b), Ok(()));
+    assert_eq!(check_sync(&v, &s, b, o), Err(Refused::NotFromOwner));
+    assert_eq!(check_sync(&v, &s, o, other), Err(Refused::NotForMe));
+    assert_eq!(check_sync(&v, &s, 9, b), Err(Refused::NotDispatcher));
+    assert_eq!(check_sync(&v, &s, b, b), Err(Refused::Inconsistent));
+    let same = ConnSync { backup: o, ..s };
+    assert_eq!(check_sync(&v, &same, o, b), Err(Refused::Inconsistent));
+    // TRANSFER entries come from any surviving holder.
+    assert_eq!(check_entry(&v, &s, other, o), Ok(Role::Owner));
+    assert_eq!(check_entry(&v, &s, o, b), Ok(Role::Backup));
+    assert_eq!(check_entry(&v, &s, o, other), Err(Refused::NotForMe));
+    assert_eq!(check_entry(&v, &s, 9, b), Err(Refused::NotDispatcher));
+    // A view that disagrees: stored all the same, but seen.
+    let swapped = ConnSync {
+        owner: b,
+        backup: o,
+        ..s
+    };
+    assert!(!agrees(&C, &v, &swapped));
+    assert_eq!(check_sync(&v, &swapped, b, o), Ok(()));
+    // An owner alone: no backup, 0 on the wire.
+    let alone = View::new(&C, 1, &[o]).unwrap();
+    let pa = alone.pair(&C, &t).unwrap();
+    assert_eq!(pa.backup_id(), NO_NODE);
+    assert!(agrees(&C, &alone, &sync(t, pa)));
 }

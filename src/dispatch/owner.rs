@@ -51,12 +51,15 @@
 //!
 //! Pure: `no_std`, no allocation, no panic on any input.
 
-use super::frame::{Tuple, TUPLE_LEN};
+use super::frame::{ConnSync, Tuple, TUPLE_LEN};
 
 /// The most dispatchers in a view.
 pub const MAX_DISPATCHERS: usize = 16;
 /// Bytes over which a score's CRC runs: the id, then the tuple.
 pub const SCORE_INPUT_LEN: usize = 4 + TUPLE_LEN;
+/// No node: a CONN_SYNC's backup when the owner is alone. Node ids are not
+/// 0 (a rule's target 0 names the local node), and a view skips it.
+pub const NO_NODE: u32 = 0;
 
 /// CRC32C as the kernel's `__crc32c_le` computes it: the reflected
 /// Castagnoli CRC (polynomial 0x82F63B78) of `data` continuing from `crc`,
@@ -133,10 +136,10 @@ impl View {
     }
 
     /// The view of the dispatchers `ids` (any order, duplicates count
-    /// once) at `generation`.
+    /// once, [`NO_NODE`] skipped) at `generation`.
     pub fn new<C: Crc32c + ?Sized>(c: &C, generation: u64, ids: &[u32]) -> Result<Self, TooMany> {
         let mut v = View::empty(generation);
-        for &id in ids {
+        for &id in ids.iter().filter(|&&id| id != NO_NODE) {
             let at = match v.ids().binary_search(&id) {
                 Ok(_) => continue,
                 Err(at) => at,
@@ -385,5 +388,77 @@ impl Transition {
             interim,
             release,
         }
+    }
+}
+
+/// Why a received CONN_SYNC or TRANSFER entry is refused (counted; no
+/// state changes). The channel already checked that the frame came,
+/// authenticated, from the configured peer `sender`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Refused {
+    /// The sender is not a dispatcher of the receiver's view.
+    NotDispatcher,
+    /// A CONN_SYNC whose owner is not its sender (only owners send them).
+    NotFromOwner,
+    /// The receiver is not the entry's backup (CONN_SYNC), nor its owner or
+    /// backup (TRANSFER).
+    NotForMe,
+    /// The entry names the same node as owner and backup, or the sender
+    /// sent it to itself.
+    Inconsistent,
+}
+
+fn check_common(view: &View, s: &ConnSync, sender: u32, me: u32) -> Result<(), Refused> {
+    if !view.contains(sender) {
+        return Err(Refused::NotDispatcher);
+    }
+    if sender == me || s.owner == s.backup || s.owner == NO_NODE {
+        return Err(Refused::Inconsistent);
+    }
+    Ok(())
+}
+
+/// Checks a CONN_SYNC that `me` received from `sender`: from a dispatcher
+/// of `view`, from the entry's owner, to its backup.
+pub fn check_sync(view: &View, s: &ConnSync, sender: u32, me: u32) -> Result<(), Refused> {
+    check_common(view, s, sender, me)?;
+    if s.owner != sender {
+        return Err(Refused::NotFromOwner);
+    }
+    if s.backup != me {
+        return Err(Refused::NotForMe);
+    }
+    Ok(())
+}
+
+/// Checks a TRANSFER entry that `me` received from `sender`: from a
+/// dispatcher of `view`, for `me` as the entry's owner or backup. Returns
+/// that role.
+pub fn check_entry(view: &View, s: &ConnSync, sender: u32, me: u32) -> Result<Role, Refused> {
+    check_common(view, s, sender, me)?;
+    if s.owner == me {
+        Ok(Role::Owner)
+    } else if s.backup == me {
+        Ok(Role::Backup)
+    } else {
+        Err(Refused::NotForMe)
+    }
+}
+
+/// Whether `view` gives the entry's owner and backup: a receiver whose view
+/// disagrees (a membership change not seen by both yet) still stores it,
+/// and the next transition of its view puts it right.
+pub fn agrees<C: Crc32c + ?Sized>(c: &C, view: &View, s: &ConnSync) -> bool {
+    view.pair(c, &s.tuple)
+        == Some(Pair {
+            owner: s.owner,
+            backup: Some(s.backup).filter(|&b| b != NO_NODE),
+        })
+}
+
+impl Pair {
+    /// The backup as a CONN_SYNC carries it ([`NO_NODE`] for none).
+    pub fn backup_id(&self) -> u32 {
+        self.backup.unwrap_or(NO_NODE)
     }
 }
