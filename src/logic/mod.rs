@@ -65,3 +65,6 @@ pub mod flows;
 #[allow(dead_code)]
 #[path = "../dispatch/owner.rs"]
 pub mod owner;
+#[allow(dead_code)]
+#[path = "../dispatch/cache.rs"]
+pub mod cache;
