@@ -68,3 +68,6 @@ pub mod owner;
 #[allow(dead_code)]
 #[path = "../dispatch/cache.rs"]
 pub mod cache;
+#[allow(dead_code)]
+#[path = "../dispatch/affinity.rs"]
+pub mod affinity;

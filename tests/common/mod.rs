@@ -158,3 +158,20 @@ impl sockgroup_logic::owner::Crc32c for SoftCrc32c {
         crc
     }
 }
+
+/// A cookie name or value.
+pub fn token() -> impl Strategy<Value = String> {
+    "[a-zA-Z0-9]{1,12}"
+}
+
+/// An HTTP/1.1 GET of `path` on `host` with these cookies (one Cookie
+/// header, none if empty).
+pub fn http_request(path: &str, host: &str, cookies: &[(String, String)]) -> Vec<u8> {
+    let mut r = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: t\r\n");
+    if !cookies.is_empty() {
+        let c: Vec<String> = cookies.iter().map(|(n, v)| format!("{n}={v}")).collect();
+        r += &format!("Cookie: {}\r\n", c.join("; "));
+    }
+    r += "\r\n";
+    r.into_bytes()
+}
