@@ -129,6 +129,16 @@ fn view_bounds() {
     let mut over = ids.clone();
     over.push(1000);
     assert_eq!(View::new(&C, 1, &over), Err(TooMany));
+    // From the membership: its generation, its dispatchers.
+    let mut m = sockgroup_logic::membership::Membership::new(4);
+    use sockgroup_logic::membership::Change::Up;
+    m.apply(&[Up(1), Up(2), Up(3), Up(50)]).unwrap();
+    let mv = View::of_membership(&C, &m, |id| id < 10).unwrap();
+    assert_eq!(
+        (mv.ids(), mv.generation()),
+        (&[1, 2, 3, 4][..], m.generation())
+    );
+    assert_eq!(mv, View::new(&C, m.generation(), &[4, 3, 2, 1]).unwrap());
     // 0 is no node.
     assert_eq!(View::new(&C, 1, &[0, 2, 0, 1]).unwrap().ids(), [1, 2]);
     let e = View::empty(3);

@@ -52,6 +52,7 @@
 //! Pure: `no_std`, no allocation, no panic on any input.
 
 use super::frame::{ConnSync, Tuple, TUPLE_LEN};
+use super::membership::Membership;
 
 /// The most dispatchers in a view.
 pub const MAX_DISPATCHERS: usize = 16;
@@ -139,22 +140,43 @@ impl View {
     /// once, [`NO_NODE`] skipped) at `generation`.
     pub fn new<C: Crc32c + ?Sized>(c: &C, generation: u64, ids: &[u32]) -> Result<Self, TooMany> {
         let mut v = View::empty(generation);
-        for &id in ids.iter().filter(|&&id| id != NO_NODE) {
-            let at = match v.ids().binary_search(&id) {
-                Ok(_) => continue,
-                Err(at) => at,
-            };
-            if v.len == MAX_DISPATCHERS {
-                return Err(TooMany);
-            }
-            v.ids.copy_within(at..v.len, at + 1);
-            v.pre.copy_within(at..v.len, at + 1);
-            v.ids[at] = id;
-            let s = c.crc32c_le(!0, &id.to_be_bytes());
-            v.pre[at] = c.crc32c_le(s, &[0u8; TUPLE_LEN]);
-            v.len += 1;
+        for &id in ids {
+            v.insert(c, id)?;
         }
         Ok(v)
+    }
+
+    /// The view of the nodes of `m` (up, self included) that are
+    /// dispatchers, at `m`'s generation.
+    pub fn of_membership<C: Crc32c + ?Sized>(
+        c: &C,
+        m: &Membership,
+        is_dispatcher: impl Fn(u32) -> bool,
+    ) -> Result<Self, TooMany> {
+        let mut v = View::empty(m.generation());
+        for &id in m.ids().iter().filter(|&&id| is_dispatcher(id)) {
+            v.insert(c, id)?;
+        }
+        Ok(v)
+    }
+
+    fn insert<C: Crc32c + ?Sized>(&mut self, c: &C, id: u32) -> Result<(), TooMany> {
+        if id == NO_NODE {
+            return Ok(());
+        }
+        let Err(at) = self.ids().binary_search(&id) else {
+            return Ok(());
+        };
+        if self.len == MAX_DISPATCHERS {
+            return Err(TooMany);
+        }
+        self.ids.copy_within(at..self.len, at + 1);
+        self.pre.copy_within(at..self.len, at + 1);
+        self.ids[at] = id;
+        let s = c.crc32c_le(!0, &id.to_be_bytes());
+        self.pre[at] = c.crc32c_le(s, &[0u8; TUPLE_LEN]);
+        self.len += 1;
+        Ok(())
     }
 
     /// The membership generation it was built at.
