@@ -57,7 +57,11 @@ pub fn backend_for(ident: &[u8], backends: &[u32], up: &[u32]) -> Option<u32> {
             continue;
         }
         let w = weight(h, b);
-        if best.is_none_or(|(bw, bid)| w > bw || (w == bw && b < bid)) {
+        let better = match best {
+            None => true,
+            Some((bw, bid)) => w > bw || (w == bw && b < bid),
+        };
+        if better {
             best = Some((w, b));
         }
     }

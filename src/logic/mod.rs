@@ -63,11 +63,11 @@ pub mod flows;
 // score, the changes of the view, the association cache and the session
 // affinity. The kernel side is to come.
 #[allow(dead_code)]
-#[path = "../dispatch/owner.rs"]
-pub mod owner;
+#[path = "../dispatch/affinity.rs"]
+pub mod affinity;
 #[allow(dead_code)]
 #[path = "../dispatch/cache.rs"]
 pub mod cache;
 #[allow(dead_code)]
-#[path = "../dispatch/affinity.rs"]
-pub mod affinity;
+#[path = "../dispatch/owner.rs"]
+pub mod owner;
