@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{req_fields, tuple, Broken, HmacSha256, ReqFields};
+use common::{placement, req_fields, tuple, Broken, HmacSha256, ReqFields};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use sockgroup_logic::frame::*;
@@ -106,7 +106,7 @@ fn msg_type_from_u8() {
         match MsgType::try_from(v) {
             Ok(t) => assert_eq!(t as u8, v),
             Err(e) => {
-                assert!(v == 0 || v > 10);
+                assert!(v == 0 || usize::from(v) > MsgType::ALL.len());
                 assert_eq!(e, FrameError::BadType);
             }
         }
@@ -152,7 +152,7 @@ proptest! {
             4 => prop_assert_eq!(got, Err(FrameError::BadVersion)),
             5 => {
                 let t = b[5];
-                if t == 0 || t > 9 {
+                if t == 0 || usize::from(t) > MsgType::ALL.len() {
                     prop_assert_eq!(got, Err(FrameError::BadType));
                 } else {
                     prop_assert_eq!(got.unwrap().msg_type as u8, t);
@@ -213,14 +213,6 @@ fn heartbeat() -> impl Strategy<Value = Heartbeat> {
         generation,
         uptime_ms,
     })
-}
-
-fn placement() -> impl Strategy<Value = Placement> {
-    prop_oneof![
-        Just(Placement::Forwarded),
-        Just(Placement::Pending),
-        Just(Placement::Local),
-    ]
 }
 
 fn conn_sync() -> impl Strategy<Value = ConnSync> {

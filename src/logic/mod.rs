@@ -60,8 +60,9 @@ pub mod mss;
 pub mod flows;
 
 // Several dispatchers (issue 13, seed 001): owner and backup owner by
-// score, the changes of the view, the association cache and the session
-// affinity. The kernel side is to come.
+// score, the changes of the view, the association cache, the session
+// affinity and what a dispatcher does with a client's segment. The kernel
+// side is to come.
 #[allow(dead_code)]
 #[path = "../dispatch/affinity.rs"]
 pub mod affinity;
@@ -71,3 +72,6 @@ pub mod cache;
 #[allow(dead_code)]
 #[path = "../dispatch/owner.rs"]
 pub mod owner;
+#[allow(dead_code)]
+#[path = "../dispatch/steer.rs"]
+pub mod steer;

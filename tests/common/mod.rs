@@ -12,7 +12,7 @@ use hmac::{Hmac, Mac as _};
 use proptest::prelude::*;
 use sha2::Sha256;
 use sockgroup_logic::frame::{
-    Family, HandoffReq, Mac, MacError, Timestamps, Tuple, WScale, MAX_WSCALE, TAG_LEN,
+    Family, HandoffReq, Mac, MacError, Placement, Timestamps, Tuple, WScale, MAX_WSCALE, TAG_LEN,
 };
 
 /// HMAC-SHA256 from the `hmac` and `sha2` crates, as the kernel's
@@ -174,4 +174,13 @@ pub fn http_request(path: &str, host: &str, cookies: &[(String, String)]) -> Vec
     }
     r += "\r\n";
     r.into_bytes()
+}
+
+/// Any placement of a dispatcher's connection.
+pub fn placement() -> impl Strategy<Value = Placement> {
+    prop_oneof![
+        Just(Placement::Forwarded),
+        Just(Placement::Pending),
+        Just(Placement::Local),
+    ]
 }
