@@ -4,6 +4,7 @@
  * netfilter and ftrace, which the kernel crate's own bindings leave out.
  */
 #include <crypto/hash.h>
+#include <linux/crc32.h>
 #include <linux/ftrace.h>
 #include <linux/net.h>
 #include <linux/netfilter.h>

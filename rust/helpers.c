@@ -613,6 +613,12 @@ void sg_kunit_replay(struct sg_replay_report *out, bool v6, u32 which)
 	sg_rs_kunit_replay(out, v6, which);
 }
 EXPORT_SYMBOL_IF_KUNIT(sg_kunit_replay);
+
+int sg_kunit_owner(void)
+{
+	return sg_rs_kunit_owner();
+}
+EXPORT_SYMBOL_IF_KUNIT(sg_kunit_owner);
 #endif
 
 /* Generic netlink (rust/genetlink.rs) */

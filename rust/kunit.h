@@ -107,6 +107,7 @@ int sg_kunit_rules(void);
 void sg_kunit_syn_bench(struct sg_syn_bench_report *out, u32 members, u32 iters,
 			u32 rounds);
 void sg_kunit_replay(struct sg_replay_report *out, bool v6, u32 which);
+int sg_kunit_owner(void);
 
 /* rust/kunit.rs, with CONFIG_KUNIT */
 void sg_rs_kunit_listener_probe(struct sg_listener_report *out, int backlog);
@@ -119,5 +120,6 @@ void sg_rs_kunit_syn_bench(struct sg_syn_bench_report *out, u32 members,
 			   u32 iters, u32 rounds);
 
 void sg_rs_kunit_replay(struct sg_replay_report *out, bool v6, u32 which);
+int sg_rs_kunit_owner(void);
 
 #endif

@@ -837,3 +837,47 @@ pub unsafe extern "C" fn sg_rs_kunit_replay(out: *mut ReplayReport, v6: bool, wh
     // SAFETY: The caller guarantees `out` is valid for writes.
     unsafe { out.write(report) };
 }
+
+/// The dispatchers' scores with the kernel's CRC32C
+/// ([`super::crc32c::KernelCrc32c`]): the CRC's check value, then the
+/// scores and the owner and backup of one IPv4 connection, which the host
+/// tests (tests/owner_props.rs, `scores_are_fixed`) computed apart. 0 when
+/// all hold, else the number of the first check that failed.
+#[no_mangle]
+pub extern "C" fn sg_rs_kunit_owner() -> i32 {
+    use crate::logic::{
+        frame::{Family as WireFamily, Tuple},
+        owner::{crc32c, score, Pair, View},
+    };
+    let c = super::crc32c::KernelCrc32c;
+    if crc32c(&c, b"123456789") != 0xE306_9283 {
+        return 1;
+    }
+    let mut client = [0u8; 16];
+    let mut server = [0u8; 16];
+    client[..4].copy_from_slice(&[10, 0, 0, 1]);
+    server[..4].copy_from_slice(&[10, 0, 0, 100]);
+    let t = Tuple {
+        family: WireFamily::V4,
+        client,
+        server,
+        client_port: 40000,
+        server_port: 80,
+    };
+    let want = [0x3824_bbaa, 0xe935_5ba5, 0x2f07_171f];
+    for (id, w) in (1u32..).zip(want) {
+        if score(&c, id, &t) != w {
+            return 2;
+        }
+    }
+    let pair = View::new(&c, 1, &[3, 1, 2]).map(|v| v.pair(&c, &t));
+    if pair
+        != Ok(Some(Pair {
+            owner: 2,
+            backup: Some(1),
+        }))
+    {
+        return 3;
+    }
+    0
+}

@@ -95,6 +95,17 @@ static void sg_test_rules(struct kunit *test)
 }
 
 /*
+ * The dispatchers' scores (src/dispatch/owner.rs) with the kernel's
+ * __crc32c_le: CRC32C's check value, the scores of one connection and its
+ * owner and backup as the host tests computed them (0: all held, else the
+ * number of the first check that failed).
+ */
+static void sg_test_owner(struct kunit *test)
+{
+	KUNIT_EXPECT_EQ(test, sg_kunit_owner(), 0);
+}
+
+/*
  * The SYN decision's microbenchmark: the module's steer decision, for a SYN
  * packet (the LOCAL_IN hook's: the namespace's groups, the packet's TCP
  * header and listener lookup, the listener's group, the ring choice, and
@@ -258,6 +269,7 @@ static struct kunit_case sg_test_cases[] = {
 	KUNIT_CASE(sg_test_ring_choice),
 	KUNIT_CASE(sg_test_hmac_sha256),
 	KUNIT_CASE(sg_test_rules),
+	KUNIT_CASE(sg_test_owner),
 	KUNIT_CASE_SLOW(sg_test_syn_decision),
 	KUNIT_CASE(sg_test_replay_v4),
 	KUNIT_CASE(sg_test_replay_v6),

@@ -9,6 +9,8 @@
 pub(crate) mod bindings;
 #[path = "conntrack.rs"]
 pub(crate) mod conntrack;
+#[path = "crc32c.rs"]
+pub(crate) mod crc32c;
 #[path = "crypto.rs"]
 pub(crate) mod crypto;
 #[path = "errno.rs"]

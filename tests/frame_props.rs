@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{req_fields, tuple, Broken, HmacSha256, ReqFields};
+use common::{placement, req_fields, tuple, Broken, HmacSha256, ReqFields};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use sockgroup_logic::frame::*;
@@ -106,7 +106,7 @@ fn msg_type_from_u8() {
         match MsgType::try_from(v) {
             Ok(t) => assert_eq!(t as u8, v),
             Err(e) => {
-                assert!(v == 0 || v > 9);
+                assert!(v == 0 || usize::from(v) > MsgType::ALL.len());
                 assert_eq!(e, FrameError::BadType);
             }
         }
@@ -152,7 +152,7 @@ proptest! {
             4 => prop_assert_eq!(got, Err(FrameError::BadVersion)),
             5 => {
                 let t = b[5];
-                if t == 0 || t > 9 {
+                if t == 0 || usize::from(t) > MsgType::ALL.len() {
                     prop_assert_eq!(got, Err(FrameError::BadType));
                 } else {
                     prop_assert_eq!(got.unwrap().msg_type as u8, t);
@@ -216,14 +216,32 @@ fn heartbeat() -> impl Strategy<Value = Heartbeat> {
 }
 
 fn conn_sync() -> impl Strategy<Value = ConnSync> {
-    (tuple(), any::<u32>(), any::<u32>(), any::<u32>()).prop_map(
-        |(tuple, owner, backup, backend)| ConnSync {
-            tuple,
-            owner,
-            backup,
-            backend,
-        },
+    (
+        (tuple(), any::<u32>(), any::<u32>(), any::<u32>()),
+        (
+            any::<u64>(),
+            any::<u32>(),
+            any::<u32>(),
+            any::<u32>(),
+            placement(),
+        ),
     )
+        .prop_map(
+            |(
+                (tuple, owner, backup, backend),
+                (generation, service, client_isn, server_isn, placement),
+            )| ConnSync {
+                tuple,
+                owner,
+                backup,
+                backend,
+                generation,
+                service,
+                client_isn,
+                server_isn,
+                placement,
+            },
+        )
 }
 
 /// An owned message of any type, for strategies.
@@ -237,7 +255,8 @@ enum Owned {
     Term(Term),
     Sync(ConnSync),
     End(ConnEnd),
-    Transfer(Vec<ConnSync>),
+    Transfer(u64, u32, Vec<ConnSync>),
+    TransferAck(TransferAck),
 }
 
 fn owned() -> impl Strategy<Value = Owned> {
@@ -258,7 +277,19 @@ fn owned() -> impl Strategy<Value = Owned> {
         (tuple(), any::<u32>()).prop_map(|(tuple, reason)| Owned::Term(Term { tuple, reason })),
         conn_sync().prop_map(Owned::Sync),
         tuple().prop_map(|tuple| Owned::End(ConnEnd { tuple })),
-        prop::collection::vec(conn_sync(), 0..40).prop_map(Owned::Transfer),
+        (
+            any::<u64>(),
+            any::<u32>(),
+            prop::collection::vec(conn_sync(), 0..40)
+        )
+            .prop_map(|(g, b, e)| Owned::Transfer(g, b, e)),
+        (any::<u64>(), any::<u32>(), any::<u32>()).prop_map(|(generation, batch, accepted)| {
+            Owned::TransferAck(TransferAck {
+                generation,
+                batch,
+                accepted,
+            })
+        }),
     ]
 }
 
@@ -275,9 +306,14 @@ fn encode_payload(m: &Owned) -> (MsgType, Vec<u8>) {
         Owned::Term(x) => x.encode(&mut w).map(|()| MsgType::Term),
         Owned::Sync(x) => x.encode(&mut w).map(|()| MsgType::ConnSync),
         Owned::End(x) => x.encode(&mut w).map(|()| MsgType::ConnEnd),
-        Owned::Transfer(e) => TransferOut { entries: e }
-            .encode(&mut w)
-            .map(|()| MsgType::Transfer),
+        Owned::Transfer(generation, batch, e) => TransferOut {
+            generation: *generation,
+            batch: *batch,
+            entries: e,
+        }
+        .encode(&mut w)
+        .map(|()| MsgType::Transfer),
+        Owned::TransferAck(x) => x.encode(&mut w).map(|()| MsgType::TransferAck),
     }
     .unwrap();
     let n = w.len();
@@ -301,7 +337,15 @@ fn write(
         Owned::Term(x) => write_frame(buf, sender, seq, 0, x, mac),
         Owned::Sync(x) => write_frame(buf, sender, seq, 0, x, mac),
         Owned::End(x) => write_frame(buf, sender, seq, 0, x, mac),
-        Owned::Transfer(e) => write_frame(buf, sender, seq, 0, &TransferOut { entries: e }, mac),
+        Owned::Transfer(generation, batch, e) => {
+            let out = TransferOut {
+                generation: *generation,
+                batch: *batch,
+                entries: e,
+            };
+            write_frame(buf, sender, seq, 0, &out, mac)
+        }
+        Owned::TransferAck(x) => write_frame(buf, sender, seq, 0, x, mac),
     }
 }
 
@@ -316,9 +360,13 @@ fn same(m: &Owned, d: &Msg<'_>) -> bool {
         (Owned::Term(a), Msg::Term(b)) => a == b,
         (Owned::Sync(a), Msg::ConnSync(b)) => a == b,
         (Owned::End(a), Msg::ConnEnd(b)) => a == b,
-        (Owned::Transfer(a), Msg::Transfer(b)) => {
-            b.len() == a.len() && b.entries().collect::<Vec<_>>() == *a
+        (Owned::Transfer(g, n, a), Msg::Transfer(b)) => {
+            b.generation == *g
+                && b.batch == *n
+                && b.len() == a.len()
+                && b.entries().collect::<Vec<_>>() == *a
         }
+        (Owned::TransferAck(a), Msg::TransferAck(b)) => a == b,
         _ => false,
     }
 }
@@ -418,7 +466,7 @@ proptest! {
         let mut dup = payload.clone();
         dup.splice(at..at, payload[at..at + n].to_vec());
         match ty {
-            MsgType::Transfer => prop_assert!(Msg::decode(ty, &dup).is_ok()),
+            MsgType::Transfer if t == attr::ENTRY => prop_assert!(Msg::decode(ty, &dup).is_ok()),
             _ => prop_assert_eq!(Msg::decode(ty, &dup), Err(FrameError::Duplicate(t))),
         }
         // Removed: a mandatory one is missing; an optional one (flags,
@@ -562,14 +610,24 @@ fn padding_must_be_zero() {
     assert_eq!(it.next(), None);
 }
 
-#[test]
-fn transfer_bound() {
-    let e = ConnSync {
+/// A CONN_SYNC of [`v6_tuple`].
+fn sync_entry(placement: Placement) -> ConnSync {
+    ConnSync {
         tuple: v6_tuple(),
         owner: 1,
         backup: 2,
         backend: 3,
-    };
+        generation: 4,
+        service: 5,
+        client_isn: 6,
+        server_isn: 7,
+        placement,
+    }
+}
+
+#[test]
+fn transfer_bound() {
+    let e = sync_entry(Placement::Forwarded);
     let entries = vec![e; MAX_TRANSFER_ENTRIES + 1];
     let mut buf = vec![0u8; FRAME_MAX];
     let mac = HmacSha256(b"k".to_vec());
@@ -579,6 +637,8 @@ fn transfer_bound() {
         1,
         0,
         &TransferOut {
+            generation: 9,
+            batch: 10,
             entries: &entries[..MAX_TRANSFER_ENTRIES],
         },
         &mac,
@@ -586,28 +646,89 @@ fn transfer_bound() {
     .unwrap();
     assert_eq!(
         n,
-        HEADER_LEN + TAG_LEN + MAX_TRANSFER_ENTRIES * TRANSFER_ENTRY_LEN
+        HEADER_LEN + TAG_LEN + TRANSFER_HEAD_LEN + MAX_TRANSFER_ENTRIES * TRANSFER_ENTRY_LEN
     );
     let t = Transfer::decode(Frame::parse(&buf[..n]).unwrap().payload()).unwrap();
     assert_eq!(t.len(), MAX_TRANSFER_ENTRIES);
     assert!(t.entries().all(|x| x == e));
+    assert_eq!((t.generation, t.batch), (9, 10));
+    let over = TransferOut {
+        generation: 9,
+        batch: 10,
+        entries: &entries,
+    };
     assert_eq!(
-        write_frame(&mut buf, 1, 1, 0, &TransferOut { entries: &entries }, &mac),
+        write_frame(&mut buf, 1, 1, 0, &over, &mac),
         Err(FrameError::TooMany)
     );
     // One entry more than the bound, written by hand: refused on decode.
     let mut big = vec![0u8; MAX_PAYLOAD];
     let mut w = TlvWriter::new(&mut big);
+    w.put_u64(attr::GENERATION, 9).unwrap();
+    w.put_u32(attr::BATCH, 10).unwrap();
     for x in &entries {
         w.nested(attr::ENTRY, |w| x.encode(w)).unwrap();
     }
     let n = w.len();
     assert_eq!(Transfer::decode(&big[..n]), Err(FrameError::TooMany));
     // encode_some fills what fits.
-    let mut small = vec![0u8; 10 * TRANSFER_ENTRY_LEN + 3];
+    let mut small = vec![0u8; TRANSFER_HEAD_LEN + 10 * TRANSFER_ENTRY_LEN + 3];
     let mut w = TlvWriter::new(&mut small);
-    assert_eq!(Transfer::encode_some(&entries, &mut w), 10);
-    assert_eq!(w.len(), 10 * TRANSFER_ENTRY_LEN);
+    assert_eq!(Transfer::encode_some(9, 10, &entries, &mut w), Ok(10));
+    assert_eq!(w.len(), TRANSFER_HEAD_LEN + 10 * TRANSFER_ENTRY_LEN);
+    let t = Transfer::decode(w.as_bytes()).unwrap();
+    assert_eq!((t.generation, t.batch, t.len()), (9, 10, 10));
+    // Not even the head fits.
+    let mut tiny = vec![0u8; TRANSFER_HEAD_LEN - 1];
+    let mut w = TlvWriter::new(&mut tiny);
+    assert_eq!(
+        Transfer::encode_some(9, 10, &entries, &mut w),
+        Err(FrameError::NoRoom)
+    );
+}
+
+#[test]
+fn placement_values() {
+    let e = sync_entry(Placement::Local);
+    let mut buf = vec![0u8; 512];
+    let mut w = TlvWriter::new(&mut buf);
+    e.encode(&mut w).unwrap();
+    let n = w.len();
+    let spans = tlv_spans(&buf[..n]);
+    let (at, _) = *spans
+        .iter()
+        .find(|s| u16::from_be_bytes([buf[s.0], buf[s.0 + 1]]) == attr::PLACEMENT)
+        .unwrap();
+    assert_eq!(buf[at + 4..at + 8], [3, 0, 0, 0]);
+    for (v, want) in [
+        (0u8, Err(FrameError::BadValue(attr::PLACEMENT))),
+        (1, Ok(Placement::Forwarded)),
+        (2, Ok(Placement::Pending)),
+        (3, Ok(Placement::Local)),
+        (4, Err(FrameError::BadValue(attr::PLACEMENT))),
+        (255, Err(FrameError::BadValue(attr::PLACEMENT))),
+    ] {
+        buf[at + 4] = v;
+        assert_eq!(ConnSync::decode(&buf[..n]).map(|c| c.placement), want);
+    }
+    // A TRANSFER with a bad entry is refused whole.
+    buf[at + 4] = 9;
+    let mut t = vec![0u8; 1024];
+    let mut w = TlvWriter::new(&mut t);
+    w.put_u64(attr::GENERATION, 1).unwrap();
+    w.put_u32(attr::BATCH, 1).unwrap();
+    let good = {
+        let mut g = vec![0u8; 512];
+        let mut gw = TlvWriter::new(&mut g);
+        e.encode(&mut gw).unwrap();
+        gw.as_bytes().to_vec()
+    };
+    w.put(attr::ENTRY, &good).unwrap();
+    w.put(attr::ENTRY, &buf[..n]).unwrap();
+    assert_eq!(
+        Transfer::decode(w.as_bytes()),
+        Err(FrameError::BadValue(attr::PLACEMENT))
+    );
 }
 
 #[test]

@@ -4,6 +4,9 @@
 //! (src/cluster/request.rs, then src/cluster/select.rs): real clients'
 //! first bytes (tests/captures/) and generated HTTP/1 requests.
 
+mod common;
+
+use common::{http_request as request, token};
 use proptest::prelude::*;
 use sockgroup_logic::request::parse;
 use sockgroup_logic::select::*;
@@ -62,20 +65,6 @@ fn tls_captures() {
     let first = rendezvous(id, &nodes, 1, &nodes);
     assert!(first.is_some());
     assert_eq!(rendezvous(id, &nodes, 1, &nodes), first);
-}
-
-fn token() -> impl Strategy<Value = String> {
-    "[a-zA-Z0-9]{1,12}"
-}
-
-fn request(path: &str, host: &str, cookies: &[(String, String)]) -> Vec<u8> {
-    let mut r = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: t\r\n");
-    if !cookies.is_empty() {
-        let c: Vec<String> = cookies.iter().map(|(n, v)| format!("{n}={v}")).collect();
-        r += &format!("Cookie: {}\r\n", c.join("; "));
-    }
-    r += "\r\n";
-    r.into_bytes()
 }
 
 proptest! {

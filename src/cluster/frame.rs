@@ -143,11 +143,13 @@ pub enum MsgType {
     ConnEnd = 8,
     /// Entries handed over after a membership change.
     Transfer = 9,
+    /// The receiver of a TRANSFER took its entries.
+    TransferAck = 10,
 }
 
 impl MsgType {
     /// Every type, in wire order.
-    pub const ALL: [MsgType; 9] = [
+    pub const ALL: [MsgType; 10] = [
         MsgType::Hello,
         MsgType::Heartbeat,
         MsgType::HandoffReq,
@@ -157,6 +159,7 @@ impl MsgType {
         MsgType::ConnSync,
         MsgType::ConnEnd,
         MsgType::Transfer,
+        MsgType::TransferAck,
     ];
 }
 
@@ -165,7 +168,7 @@ impl TryFrom<u8> for MsgType {
 
     fn try_from(v: u8) -> Result<Self, FrameError> {
         match v {
-            1..=9 => Ok(MsgType::ALL[usize::from(v) - 1]),
+            1..=10 => Ok(MsgType::ALL[usize::from(v) - 1]),
             _ => Err(FrameError::BadType),
         }
     }
@@ -817,6 +820,14 @@ pub mod attr {
     pub const BACKEND: u16 = 23;
     /// One TRANSFER entry, nested CONN_SYNC TLVs.
     pub const ENTRY: u16 = 24;
+    /// The service a connection belongs to, u32.
+    pub const SERVICE: u16 = 25;
+    /// Where a connection is served ([`super::Placement`]), u8.
+    pub const PLACEMENT: u16 = 26;
+    /// A TRANSFER's number, which its TRANSFER_ACK echoes, u32.
+    pub const BATCH: u16 = 27;
+    /// How many entries of a TRANSFER were taken, u32.
+    pub const ACCEPTED: u16 = 28;
 }
 
 /// HANDOFF_NACK reasons (other values are passed through).
@@ -1274,8 +1285,42 @@ impl Term {
     }
 }
 
+/// Where a dispatcher's connection is served: what its backup owner needs
+/// to know to take over its forwarding.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u8)]
+pub enum Placement {
+    /// Moved to the back-end `backend` (handed off and adopted): its
+    /// packets are forwarded there in the encapsulation (type 0x02), by
+    /// whichever dispatcher owns it. A takeover keeps it.
+    Forwarded = 1,
+    /// Handed to `backend`, not yet acknowledged: the owner holds its
+    /// segments. A takeover cannot resume a hold: the new owner drops the
+    /// entry when the handoff's outcome does not reach it.
+    Pending = 2,
+    /// Served by the owner's own TCP (`backend` is the owner): it dies
+    /// with the owner.
+    Local = 3,
+}
+
+impl Field for Placement {
+    fn put(&self, w: &mut TlvWriter<'_>, ty: u16) -> Result<(), FrameError> {
+        w.put_u8(ty, *self as u8)
+    }
+
+    fn get(t: &Tlv<'_>) -> Result<Self, FrameError> {
+        match u8::get(t)? {
+            1 => Ok(Placement::Forwarded),
+            2 => Ok(Placement::Pending),
+            3 => Ok(Placement::Local),
+            _ => Err(FrameError::BadValue(t.ty)),
+        }
+    }
+}
+
 message! {
-    /// CONN_SYNC: where a connection lives, from its owner to its backup.
+    /// CONN_SYNC: where a connection lives, from its owner to its backup
+    /// (and, nested, a TRANSFER's entry).
     ConnSync = ConnSync {
         /// The connection.
         tuple: Tuple = attr::TUPLE,
@@ -1285,6 +1330,18 @@ message! {
         backup: u32 = attr::BACKUP,
         /// The node that serves it.
         backend: u32 = attr::BACKEND,
+        /// The membership generation under which the sender computed owner
+        /// and backup.
+        generation: u64 = attr::GENERATION,
+        /// The service it belongs to.
+        service: u32 = attr::SERVICE,
+        /// The client's initial sequence number (a SYN with another one on
+        /// the same tuple is a new connection).
+        client_isn: u32 = attr::CLIENT_ISN,
+        /// The initial sequence number the client got in the SYN-ACK.
+        server_isn: u32 = attr::SERVER_ISN,
+        /// Where it is served.
+        placement: Placement = attr::PLACEMENT,
     }
 }
 
@@ -1296,11 +1353,31 @@ message! {
     }
 }
 
+message! {
+    /// TRANSFER_ACK: the receiver of a TRANSFER took (stored) `accepted`
+    /// of its entries; the sender may free the ones it handed over.
+    TransferAck = TransferAck {
+        /// The TRANSFER's generation.
+        generation: u64 = attr::GENERATION,
+        /// The TRANSFER's batch number.
+        batch: u32 = attr::BATCH,
+        /// How many of its entries were taken (the others were refused:
+        /// not for the receiver under its view, or no room).
+        accepted: u32 = attr::ACCEPTED,
+    }
+}
+
 /// TRANSFER: entries (as CONN_SYNC) handed over after a membership
-/// change. Decoding checks every entry, so a bad one refuses the whole
-/// message before any is acted on; [`Self::entries`] then yields them.
+/// change, with the generation of the view that moved them and a batch
+/// number (the sender's, echoed by the TRANSFER_ACK). Decoding checks
+/// every entry, so a bad one refuses the whole message before any is acted
+/// on; [`Self::entries`] then yields them.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Transfer<'a> {
+    /// The membership generation of the view that moved the entries.
+    pub generation: u64,
+    /// The sender's number for this TRANSFER.
+    pub batch: u32,
     payload: &'a [u8],
     count: usize,
 }
@@ -1308,6 +1385,10 @@ pub struct Transfer<'a> {
 /// Encodes entries as a TRANSFER payload (see [`write_frame`]).
 #[derive(Clone, Copy, Debug)]
 pub struct TransferOut<'e> {
+    /// The membership generation of the view that moved the entries.
+    pub generation: u64,
+    /// The sender's number for this TRANSFER.
+    pub batch: u32,
     /// The entries, at most [`MAX_TRANSFER_ENTRIES`].
     pub entries: &'e [ConnSync],
 }
@@ -1330,9 +1411,18 @@ impl<'a> Transfer<'a> {
         }
     }
 
-    /// Appends entries one at a time: returns how many of `entries`
-    /// fit in `w` (the rest go into another TRANSFER).
-    pub fn encode_some(entries: &[ConnSync], w: &mut TlvWriter<'_>) -> usize {
+    /// Appends a TRANSFER's generation and batch, then its entries one at
+    /// a time: returns how many of `entries` fit in `w` (the rest go into
+    /// another TRANSFER), or [`FrameError::NoRoom`] when not even the
+    /// generation and batch do.
+    pub fn encode_some(
+        generation: u64,
+        batch: u32,
+        entries: &[ConnSync],
+        w: &mut TlvWriter<'_>,
+    ) -> Result<usize, FrameError> {
+        w.put_u64(attr::GENERATION, generation)?;
+        w.put_u32(attr::BATCH, batch)?;
         let mut n = 0;
         for e in entries.iter().take(MAX_TRANSFER_ENTRIES) {
             if w.nested(attr::ENTRY, |w| e.encode(w)).is_err() {
@@ -1340,15 +1430,17 @@ impl<'a> Transfer<'a> {
             }
             n += 1;
         }
-        n
+        Ok(n)
     }
 }
 
 impl<'a> Encode for Transfer<'a> {
     const TYPE: MsgType = MsgType::Transfer;
 
-    /// Re-encodes the decoded entries.
+    /// Re-encodes the decoded message.
     fn encode(&self, w: &mut TlvWriter<'_>) -> Result<(), FrameError> {
+        w.put_u64(attr::GENERATION, self.generation)?;
+        w.put_u32(attr::BATCH, self.batch)?;
         for e in self.entries() {
             w.nested(attr::ENTRY, |w| e.encode(w))?;
         }
@@ -1358,18 +1450,29 @@ impl<'a> Encode for Transfer<'a> {
 
 impl<'a> Decode<'a> for Transfer<'a> {
     fn decode(payload: &'a [u8]) -> Result<Self, FrameError> {
+        let (mut generation, mut batch) = (None, None);
         let mut count = 0;
         for t in TlvIter::new(payload) {
             let t = t?;
-            if t.ty == attr::ENTRY {
-                ConnSync::decode(t.value)?;
-                count += 1;
-                if count > MAX_TRANSFER_ENTRIES {
-                    return Err(FrameError::TooMany);
+            match t.ty {
+                attr::GENERATION => once(&mut generation, t.ty, u64::get(&t)?)?,
+                attr::BATCH => once(&mut batch, t.ty, u32::get(&t)?)?,
+                attr::ENTRY => {
+                    ConnSync::decode(t.value)?;
+                    count += 1;
+                    if count > MAX_TRANSFER_ENTRIES {
+                        return Err(FrameError::TooMany);
+                    }
                 }
+                _ => {}
             }
         }
-        Ok(Transfer { payload, count })
+        Ok(Transfer {
+            generation: need(generation, attr::GENERATION)?,
+            batch: need(batch, attr::BATCH)?,
+            payload,
+            count,
+        })
     }
 }
 
@@ -1381,6 +1484,8 @@ impl Encode for TransferOut<'_> {
         if self.entries.len() > MAX_TRANSFER_ENTRIES {
             return Err(FrameError::TooMany);
         }
+        w.put_u64(attr::GENERATION, self.generation)?;
+        w.put_u32(attr::BATCH, self.batch)?;
         for e in self.entries {
             w.nested(attr::ENTRY, |w| e.encode(w))?;
         }
@@ -1407,9 +1512,19 @@ impl<'a> Iterator for TransferIter<'a> {
     }
 }
 
-/// Bytes of one encoded TRANSFER entry.
-pub const TRANSFER_ENTRY_LEN: usize =
-    TLV_HEADER_LEN + (TLV_HEADER_LEN + TUPLE_LEN) + 3 * (TLV_HEADER_LEN + 4);
+/// Bytes of one encoded TRANSFER entry: its TLV header, the tuple, six
+/// u32 (owner, backup, back-end, service, the two ISNs), the generation
+/// and the placement (one byte, padded to 4).
+pub const TRANSFER_ENTRY_LEN: usize = TLV_HEADER_LEN
+    + (TLV_HEADER_LEN + TUPLE_LEN)
+    + 6 * (TLV_HEADER_LEN + 4)
+    + (TLV_HEADER_LEN + 8)
+    + (TLV_HEADER_LEN + 4);
+/// Bytes of a TRANSFER before its entries: the generation and the batch.
+pub const TRANSFER_HEAD_LEN: usize = (TLV_HEADER_LEN + 8) + (TLV_HEADER_LEN + 4);
+
+// A TRANSFER of the most entries fits in one frame.
+const _: () = assert!(TRANSFER_HEAD_LEN + MAX_TRANSFER_ENTRIES * TRANSFER_ENTRY_LEN <= MAX_PAYLOAD);
 
 /// Any message, decoded by the header's type.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -1432,6 +1547,8 @@ pub enum Msg<'a> {
     ConnEnd(ConnEnd),
     /// TRANSFER.
     Transfer(Transfer<'a>),
+    /// TRANSFER_ACK.
+    TransferAck(TransferAck),
 }
 
 impl<'a> Msg<'a> {
@@ -1447,6 +1564,7 @@ impl<'a> Msg<'a> {
             MsgType::ConnSync => Msg::ConnSync(ConnSync::decode(payload)?),
             MsgType::ConnEnd => Msg::ConnEnd(ConnEnd::decode(payload)?),
             MsgType::Transfer => Msg::Transfer(Transfer::decode(payload)?),
+            MsgType::TransferAck => Msg::TransferAck(TransferAck::decode(payload)?),
         })
     }
 
@@ -1467,6 +1585,7 @@ impl<'a> Msg<'a> {
             Msg::ConnSync(_) => MsgType::ConnSync,
             Msg::ConnEnd(_) => MsgType::ConnEnd,
             Msg::Transfer(_) => MsgType::Transfer,
+            Msg::TransferAck(_) => MsgType::TransferAck,
         }
     }
 }

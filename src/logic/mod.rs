@@ -58,3 +58,20 @@ pub mod mss;
 // The pinning of UDP flows to the nodes that serve them (seed 004).
 #[path = "../cluster/flows.rs"]
 pub mod flows;
+
+// Several dispatchers (issue 13, seed 001): owner and backup owner by
+// score, the changes of the view, the association cache, the session
+// affinity and what a dispatcher does with a client's segment. The kernel
+// side is to come.
+#[allow(dead_code)]
+#[path = "../dispatch/affinity.rs"]
+pub mod affinity;
+#[allow(dead_code)]
+#[path = "../dispatch/cache.rs"]
+pub mod cache;
+#[allow(dead_code)]
+#[path = "../dispatch/owner.rs"]
+pub mod owner;
+#[allow(dead_code)]
+#[path = "../dispatch/steer.rs"]
+pub mod steer;

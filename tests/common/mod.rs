@@ -12,7 +12,7 @@ use hmac::{Hmac, Mac as _};
 use proptest::prelude::*;
 use sha2::Sha256;
 use sockgroup_logic::frame::{
-    Family, HandoffReq, Mac, MacError, Timestamps, Tuple, WScale, MAX_WSCALE, TAG_LEN,
+    Family, HandoffReq, Mac, MacError, Placement, Timestamps, Tuple, WScale, MAX_WSCALE, TAG_LEN,
 };
 
 /// HMAC-SHA256 from the `hmac` and `sha2` crates, as the kernel's
@@ -137,4 +137,50 @@ pub fn fold(bytes: &[u8]) -> u16 {
         sum = (sum & 0xffff) + (sum >> 16);
     }
     sum as u16
+}
+
+/// CRC32C bit by bit from its definition (reflected, polynomial
+/// 0x82F63B78), as the kernel's `__crc32c_le`: no inversion.
+pub struct SoftCrc32c;
+
+impl sockgroup_logic::owner::Crc32c for SoftCrc32c {
+    fn crc32c_le(&self, mut crc: u32, data: &[u8]) -> u32 {
+        for &b in data {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 != 0 {
+                    (crc >> 1) ^ 0x82F6_3B78
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        crc
+    }
+}
+
+/// A cookie name or value.
+pub fn token() -> impl Strategy<Value = String> {
+    "[a-zA-Z0-9]{1,12}"
+}
+
+/// An HTTP/1.1 GET of `path` on `host` with these cookies (one Cookie
+/// header, none if empty).
+pub fn http_request(path: &str, host: &str, cookies: &[(String, String)]) -> Vec<u8> {
+    let mut r = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: t\r\n");
+    if !cookies.is_empty() {
+        let c: Vec<String> = cookies.iter().map(|(n, v)| format!("{n}={v}")).collect();
+        r += &format!("Cookie: {}\r\n", c.join("; "));
+    }
+    r += "\r\n";
+    r.into_bytes()
+}
+
+/// Any placement of a dispatcher's connection.
+pub fn placement() -> impl Strategy<Value = Placement> {
+    prop_oneof![
+        Just(Placement::Forwarded),
+        Just(Placement::Pending),
+        Just(Placement::Local),
+    ]
 }

@@ -1,0 +1,486 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Owner and backup owner of a connection among several dispatchers (seed
+//! 001, claims 3, 7, 8, 9, 17, 18), computed by every dispatcher alone from
+//! the same view of who is up.
+//!
+//! # Scores
+//!
+//! For a connection `t` and a dispatcher `id`, the score is
+//!
+//! ```text
+//! score(id, t) = fmix32(CRC32C(be32(id) || Tuple::encode(t)))
+//! ```
+//!
+//! over 44 bytes: the id as a big-endian u32, then the connection in the
+//! control channel's 40-byte layout ([`Tuple::encode`]: the family, 4 or 6,
+//! 3 zero bytes, the client's address, the server's address, each 16 bytes
+//! with IPv4 in the first 4 and zeros after, the client's port and the
+//! server's port, big-endian). CRC32C is the Castagnoli CRC as iSCSI and
+//! ext4 use it (reflected, polynomial 0x82F63B78, initial value and final
+//! XOR all ones: `"123456789"` gives 0xE3069283); the module uses the
+//! kernel's `__crc32c_le` through the [`Crc32c`] trait.
+//!
+//! `fmix32` is MurmurHash3's 32-bit finalizer. A bare CRC would not spread
+//! connections evenly: a CRC is affine over GF(2), so with inputs of one
+//! length `CRC(id || t) = a(id) ^ b(t)`, and which id has the highest
+//! `a(id) ^ b(t)` is decided by the first bit where the `a(id)` differ, half
+//! of the connections each way whatever the number of dispatchers on each
+//! side: three dispatchers get 1/2, 1/4 and 1/4, and a fourth that joins
+//! takes about 1/8. The finalizer is a bijection (distinct CRCs stay
+//! distinct scores) that is not affine, and gives each dispatcher its 1/N.
+//!
+//! The owner is the dispatcher with the highest score, the backup owner the
+//! second; equal scores rank the lower id first. The affinity of the CRC
+//! makes the per-packet cost one CRC: [`View`] keeps `a(id)` for each
+//! dispatcher, computed when the view is built, so a packet's CRC32C over
+//! its 40 bytes is done once and each dispatcher costs an XOR and the
+//! finalizer.
+//!
+//! # Changes of the view
+//!
+//! A [`Transition`] says, for one connection and two views (before and
+//! after a membership change), what moves: the surviving holder that sends
+//! the entry (the old owner, else the old backup), the new holders that lack
+//! it (its TRANSFER's destinations), and who forwards the connection's
+//! packets until the new owner acknowledges. [`Transition::plan`] is one
+//! node's share of it. A node that fails takes away only the ownership of
+//! the connections it owned (their backups take over) and the backup role
+//! of those it owned or backed up; a node that joins takes about 1/N of the
+//! ownership, each connection from its old owner.
+//!
+//! Pure: `no_std`, no allocation, no panic on any input.
+
+use super::frame::{ConnSync, Tuple, TUPLE_LEN};
+use super::membership::Membership;
+
+/// The most dispatchers in a view.
+pub const MAX_DISPATCHERS: usize = 16;
+/// Bytes over which a score's CRC runs: the id, then the tuple.
+pub const SCORE_INPUT_LEN: usize = 4 + TUPLE_LEN;
+/// No node: a CONN_SYNC's backup when the owner is alone. Node ids are not
+/// 0 (a rule's target 0 names the local node), and a view skips it.
+pub const NO_NODE: u32 = 0;
+
+/// CRC32C as the kernel's `__crc32c_le` computes it: the reflected
+/// Castagnoli CRC (polynomial 0x82F63B78) of `data` continuing from `crc`,
+/// without inverting either (the standard CRC32C of `data` is
+/// `!crc32c_le(!0, data)`, see [`crc32c`]).
+pub trait Crc32c {
+    /// The CRC register after `data`, from `crc`.
+    fn crc32c_le(&self, crc: u32, data: &[u8]) -> u32;
+}
+
+/// The standard CRC32C of `data` (initial value and final XOR all ones).
+pub fn crc32c<C: Crc32c + ?Sized>(c: &C, data: &[u8]) -> u32 {
+    !c.crc32c_le(!0, data)
+}
+
+/// MurmurHash3's 32-bit finalizer: a bijection of u32 that mixes every
+/// input bit into every output bit.
+pub const fn fmix32(mut h: u32) -> u32 {
+    h ^= h >> 16;
+    h = h.wrapping_mul(0x85eb_ca6b);
+    h ^= h >> 13;
+    h = h.wrapping_mul(0xc2b2_ae35);
+    h ^= h >> 16;
+    h
+}
+
+/// The bytes a score's CRC runs over: `be32(id) || t.encode()`.
+pub fn score_input(id: u32, t: &Tuple) -> [u8; SCORE_INPUT_LEN] {
+    let mut b = [0u8; SCORE_INPUT_LEN];
+    b[..4].copy_from_slice(&id.to_be_bytes());
+    b[4..].copy_from_slice(&t.encode());
+    b
+}
+
+/// The score of dispatcher `id` for connection `t`, by its definition
+/// (one CRC over the whole input; [`View`] computes the same faster).
+pub fn score<C: Crc32c + ?Sized>(c: &C, id: u32, t: &Tuple) -> u32 {
+    fmix32(crc32c(c, &score_input(id, t)))
+}
+
+/// Whether `(score, id)` ranks before `(other_score, other_id)`: a higher
+/// score, or the same score and a lower id.
+pub fn ranks_before(score: u32, id: u32, other_score: u32, other_id: u32) -> bool {
+    score > other_score || (score == other_score && id < other_id)
+}
+
+/// A view would hold more than [`MAX_DISPATCHERS`] dispatchers.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct TooMany;
+
+/// The dispatchers up, as one node sees them at one membership
+/// generation, with what their scores need precomputed.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct View {
+    generation: u64,
+    len: usize,
+    /// Ascending, distinct.
+    ids: [u32; MAX_DISPATCHERS],
+    /// `a(id)`: the CRC register after `be32(id)` from all ones, then
+    /// [`TUPLE_LEN`] zero bytes. For any tuple `t`,
+    /// `crc32c_le(!0, be32(id) || t) = a(id) ^ crc32c_le(0, t)`.
+    pre: [u32; MAX_DISPATCHERS],
+}
+
+impl View {
+    /// No dispatcher.
+    pub const fn empty(generation: u64) -> Self {
+        View {
+            generation,
+            len: 0,
+            ids: [0; MAX_DISPATCHERS],
+            pre: [0; MAX_DISPATCHERS],
+        }
+    }
+
+    /// The view of the dispatchers `ids` (any order, duplicates count
+    /// once, [`NO_NODE`] skipped) at `generation`.
+    pub fn new<C: Crc32c + ?Sized>(c: &C, generation: u64, ids: &[u32]) -> Result<Self, TooMany> {
+        let mut v = View::empty(generation);
+        for &id in ids {
+            v.insert(c, id)?;
+        }
+        Ok(v)
+    }
+
+    /// The view of the nodes of `m` (up, self included) that are
+    /// dispatchers, at `m`'s generation.
+    pub fn of_membership<C: Crc32c + ?Sized>(
+        c: &C,
+        m: &Membership,
+        is_dispatcher: impl Fn(u32) -> bool,
+    ) -> Result<Self, TooMany> {
+        let mut v = View::empty(m.generation());
+        for &id in m.ids().iter().filter(|&&id| is_dispatcher(id)) {
+            v.insert(c, id)?;
+        }
+        Ok(v)
+    }
+
+    fn insert<C: Crc32c + ?Sized>(&mut self, c: &C, id: u32) -> Result<(), TooMany> {
+        if id == NO_NODE {
+            return Ok(());
+        }
+        let Err(at) = self.ids().binary_search(&id) else {
+            return Ok(());
+        };
+        if self.len == MAX_DISPATCHERS {
+            return Err(TooMany);
+        }
+        self.ids.copy_within(at..self.len, at + 1);
+        self.pre.copy_within(at..self.len, at + 1);
+        self.ids[at] = id;
+        let s = c.crc32c_le(!0, &id.to_be_bytes());
+        self.pre[at] = c.crc32c_le(s, &[0u8; TUPLE_LEN]);
+        self.len += 1;
+        Ok(())
+    }
+
+    /// The membership generation it was built at.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// The dispatchers, ascending.
+    pub fn ids(&self) -> &[u32] {
+        &self.ids[..self.len]
+    }
+
+    /// How many dispatchers.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether there is none.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Whether `id` is in it.
+    pub fn contains(&self, id: u32) -> bool {
+        self.ids().binary_search(&id).is_ok()
+    }
+
+    /// Every dispatcher's score for `t`, in the order of [`Self::ids`]
+    /// (one CRC over the tuple in all).
+    pub fn scores<'v, C: Crc32c + ?Sized>(
+        &'v self,
+        c: &C,
+        t: &Tuple,
+    ) -> impl Iterator<Item = (u32, u32)> + 'v {
+        let b = c.crc32c_le(0, &t.encode());
+        self.ids()
+            .iter()
+            .zip(&self.pre)
+            .map(move |(&id, &a)| (id, fmix32(!(a ^ b))))
+    }
+
+    /// The owner and backup owner of `t`; `None` when the view is empty.
+    pub fn pair<C: Crc32c + ?Sized>(&self, c: &C, t: &Tuple) -> Option<Pair> {
+        let mut first: Option<(u32, u32)> = None;
+        let mut second: Option<(u32, u32)> = None;
+        for (id, s) in self.scores(c, t) {
+            match first {
+                Some((fs, fid)) if !ranks_before(s, id, fs, fid) => match second {
+                    Some((ss, sid)) if !ranks_before(s, id, ss, sid) => {}
+                    _ => second = Some((s, id)),
+                },
+                _ => {
+                    second = first;
+                    first = Some((s, id));
+                }
+            }
+        }
+        first.map(|(_, owner)| Pair {
+            owner,
+            backup: second.map(|(_, id)| id),
+        })
+    }
+}
+
+/// A connection's owner and backup owner.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Pair {
+    /// The highest score.
+    pub owner: u32,
+    /// The second highest; `None` when the owner is alone.
+    pub backup: Option<u32>,
+}
+
+/// What a node is to a connection.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Role {
+    /// Its owner: it decides the connection and forwards its packets.
+    Owner,
+    /// Its backup owner: it keeps the entry and takes over if the owner
+    /// fails.
+    Backup,
+    /// Neither: it looks in its cache, else forwards to the owner.
+    Other,
+}
+
+impl Pair {
+    /// What `id` is to the connection.
+    pub fn role(&self, id: u32) -> Role {
+        if id == self.owner {
+            Role::Owner
+        } else if self.backup == Some(id) {
+            Role::Backup
+        } else {
+            Role::Other
+        }
+    }
+
+    /// Whether `id` keeps the connection's entry (owner or backup).
+    pub fn holds(&self, id: u32) -> bool {
+        self.role(id) != Role::Other
+    }
+}
+
+fn holds(p: Option<Pair>, id: u32) -> bool {
+    p.is_some_and(|p| p.holds(id))
+}
+
+fn role(p: Option<Pair>, id: u32) -> Role {
+    p.map_or(Role::Other, |p| p.role(id))
+}
+
+/// What a change of view does to one connection, the same on every node.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Transition {
+    /// Owner and backup before.
+    pub old: Option<Pair>,
+    /// Owner and backup after.
+    pub new: Option<Pair>,
+    /// The old holder still up that hands the entry on: the old owner if it
+    /// is in the new view, else the old backup if it is; `None` when
+    /// neither is (the entry is lost) or there was no old pair.
+    pub sender: Option<u32>,
+    /// The new owner, then the new backup, where they did not hold the
+    /// entry before: what the sender sends it to (TRANSFER).
+    pub to: [Option<u32>; 2],
+    /// Who forwards the connection's packets from the change until the new
+    /// owner acknowledges its TRANSFER: the new owner itself when it held
+    /// the entry already (no TRANSFER to wait for), else the sender.
+    pub interim: Option<u32>,
+}
+
+/// The transition of connection `t` from view `old` to view `new`.
+pub fn transition<C: Crc32c + ?Sized>(c: &C, old: &View, new: &View, t: &Tuple) -> Transition {
+    let op = old.pair(c, t);
+    let np = new.pair(c, t);
+    let sender = op.and_then(|p| {
+        if new.contains(p.owner) {
+            Some(p.owner)
+        } else {
+            p.backup.filter(|&b| new.contains(b))
+        }
+    });
+    // A new holder lacks the entry unless it held it and is still up (it
+    // is, being in the new view).
+    let lacks = |id: u32| !holds(op, id);
+    let mut to = [None; 2];
+    if let (Some(_), Some(np)) = (sender, np) {
+        to[0] = Some(np.owner).filter(|&o| lacks(o));
+        to[1] = np.backup.filter(|&b| lacks(b));
+    }
+    let interim = match np {
+        Some(np) if !lacks(np.owner) => Some(np.owner),
+        _ => sender,
+    };
+    Transition {
+        old: op,
+        new: np,
+        sender,
+        to,
+        interim,
+    }
+}
+
+/// What a node does with its entry of a connection after a transition.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Release {
+    /// It keeps it (as owner or backup: [`Plan::role`]).
+    Keep,
+    /// It frees it now.
+    Free,
+    /// It keeps forwarding the connection and frees the entry when the new
+    /// owner acknowledges the TRANSFER.
+    FreeOnAck,
+    /// It had none and gets none (or gets one by TRANSFER).
+    Nothing,
+}
+
+/// One node's share of a [`Transition`].
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Plan {
+    /// Its role before.
+    pub was: Role,
+    /// Its role after.
+    pub role: Role,
+    /// It was the backup and is now the owner (failover, claim 18).
+    pub takeover: bool,
+    /// Where it sends the entry (the transition's `to` if it is the
+    /// sender).
+    pub send: [Option<u32>; 2],
+    /// It forwards the connection's packets until the new owner
+    /// acknowledges.
+    pub interim: bool,
+    /// What becomes of its entry.
+    pub release: Release,
+}
+
+impl Transition {
+    /// Whether the owner changed (or appeared, or went).
+    pub fn owner_changed(&self) -> bool {
+        self.old.map(|p| p.owner) != self.new.map(|p| p.owner)
+    }
+
+    /// Whether the backup changed.
+    pub fn backup_changed(&self) -> bool {
+        self.old.and_then(|p| p.backup) != self.new.and_then(|p| p.backup)
+    }
+
+    /// Whether no holder of the entry survived: the connection is lost to
+    /// the dispatchers (its TCP may live on, unreachable).
+    pub fn lost(&self) -> bool {
+        self.old.is_some() && self.sender.is_none()
+    }
+
+    /// `me`'s share.
+    pub fn plan(&self, me: u32) -> Plan {
+        let was = role(self.old, me);
+        let role = role(self.new, me);
+        let sender = self.sender == Some(me);
+        let interim = self.interim == Some(me) && role != Role::Owner;
+        let release = match (was, role) {
+            (Role::Other, _) => Release::Nothing,
+            (_, Role::Owner | Role::Backup) => Release::Keep,
+            _ if interim => Release::FreeOnAck,
+            _ => Release::Free,
+        };
+        Plan {
+            was,
+            role,
+            takeover: was == Role::Backup && role == Role::Owner,
+            send: if sender { self.to } else { [None; 2] },
+            interim,
+            release,
+        }
+    }
+}
+
+/// Why a received CONN_SYNC or TRANSFER entry is refused (counted; no
+/// state changes). The channel already checked that the frame came,
+/// authenticated, from the configured peer `sender`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Refused {
+    /// The sender is not a dispatcher of the receiver's view.
+    NotDispatcher,
+    /// A CONN_SYNC whose owner is not its sender (only owners send them).
+    NotFromOwner,
+    /// The receiver is not the entry's backup (CONN_SYNC), nor its owner or
+    /// backup (TRANSFER).
+    NotForMe,
+    /// The entry names the same node as owner and backup, or the sender
+    /// sent it to itself.
+    Inconsistent,
+}
+
+fn check_common(view: &View, s: &ConnSync, sender: u32, me: u32) -> Result<(), Refused> {
+    if !view.contains(sender) {
+        return Err(Refused::NotDispatcher);
+    }
+    if sender == me || s.owner == s.backup || s.owner == NO_NODE {
+        return Err(Refused::Inconsistent);
+    }
+    Ok(())
+}
+
+/// Checks a CONN_SYNC that `me` received from `sender`: from a dispatcher
+/// of `view`, from the entry's owner, to its backup.
+pub fn check_sync(view: &View, s: &ConnSync, sender: u32, me: u32) -> Result<(), Refused> {
+    check_common(view, s, sender, me)?;
+    if s.owner != sender {
+        return Err(Refused::NotFromOwner);
+    }
+    if s.backup != me {
+        return Err(Refused::NotForMe);
+    }
+    Ok(())
+}
+
+/// Checks a TRANSFER entry that `me` received from `sender`: from a
+/// dispatcher of `view`, for `me` as the entry's owner or backup. Returns
+/// that role.
+pub fn check_entry(view: &View, s: &ConnSync, sender: u32, me: u32) -> Result<Role, Refused> {
+    check_common(view, s, sender, me)?;
+    if s.owner == me {
+        Ok(Role::Owner)
+    } else if s.backup == me {
+        Ok(Role::Backup)
+    } else {
+        Err(Refused::NotForMe)
+    }
+}
+
+/// Whether `view` gives the entry's owner and backup: a receiver whose view
+/// disagrees (a membership change not seen by both yet) still stores it,
+/// and the next transition of its view puts it right.
+pub fn agrees<C: Crc32c + ?Sized>(c: &C, view: &View, s: &ConnSync) -> bool {
+    view.pair(c, &s.tuple)
+        == Some(Pair {
+            owner: s.owner,
+            backup: Some(s.backup).filter(|&b| b != NO_NODE),
+        })
+}
+
+impl Pair {
+    /// The backup as a CONN_SYNC carries it ([`NO_NODE`] for none).
+    pub fn backup_id(&self) -> u32 {
+        self.backup.unwrap_or(NO_NODE)
+    }
+}
