@@ -362,6 +362,11 @@ struct Conn {
 
 impl Conn {
     fn new(sock: TcpSocket<Inner>, phase: Phase, now: u64, hb: u32) -> Result<Self> {
+        // Frames are small and each one is awaited (a HANDOFF_REQ holds a
+        // client's connection until its answer): none waits behind Nagle
+        // for the acknowledgement of the previous one (the peer may delay
+        // it 40 ms), on either end (connected or accepted).
+        sock.set_nodelay();
         Ok(Self {
             sock,
             phase,
