@@ -299,9 +299,31 @@ impl Backend {
                     };
                     let _ = st.pending.push(Some(p), GFP_KERNEL);
                     st.xlating = true;
+                    self.end_watched(st, &tuple, out);
                 }
                 Err(reason) => self.nack(out, peer, tuple, reason),
             }
+        }
+    }
+
+    /// An earlier connection of `tuple` still watched ended: the replay
+    /// of a new one started on its tuple (its `TIME_WAIT` socket went, as
+    /// TCP lets a new SYN take it). Its TERM goes before the new one's
+    /// answer, and the watch does not take the new one for it.
+    fn end_watched(&self, st: &mut State, tuple: &Tuple, out: &mut KVec<(u32, OutMsg)>) {
+        for slot in st.adopted.iter_mut() {
+            let Some(w) = slot else { continue };
+            if w.tuple != *tuple {
+                continue;
+            }
+            self.terms.fetch_add(1, Relaxed);
+            let term = Term {
+                tuple: w.tuple,
+                reason: term::FIN,
+            };
+            let _ = out.push((w.peer, OutMsg::Term(term)), GFP_KERNEL);
+            *slot = None;
+            st.watched -= 1;
         }
     }
 
