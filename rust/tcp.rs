@@ -316,6 +316,8 @@ pub struct TcpState {
     pub tstamp_ok: bool,
     /// ECN in use (`TCP_ECN_OK`).
     pub ecn_ok: bool,
+    /// The segments it received (`segs_in`, wrapping).
+    pub segs_in: u32,
 }
 
 /// What the established hash holds for a connection.
@@ -507,6 +509,8 @@ unsafe fn tcp_state(sk: *mut bindings::sock) -> TcpState {
             sack_ok: rx.sack_ok() != 0,
             tstamp_ok: rx.tstamp_ok() != 0,
             ecn_ok: (*tp).ecn_flags & (bindings::TCP_ECN_OK as u8) != 0,
+            // Written from the receive softirq (`tcp_segs_in`).
+            segs_in: core::ptr::read_volatile(&(*tp).segs_in),
         }
     }
 }
