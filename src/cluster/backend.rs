@@ -31,7 +31,9 @@
 //! forwards only once it acted on the HANDOFF_ACK (or verification); such
 //! a connection lives on here (the front-end forwards to it again when the
 //! channel is back). The channel's forwarding stops before the back-end
-//! hears of the down, so no confirmation arrives while it decides.
+//! hears of the down, so no confirmation arrives while it decides (after
+//! a new session, only through it: the front-end forwards only what it
+//! moved).
 //!
 //! A connection ends, for TERM, when TCP's established hash holds nothing
 //! for its 4-tuple, or a `TIME_WAIT` socket: both sides closed (`FIN`), or
