@@ -810,6 +810,36 @@ bool sg_reqsk_info(const struct sock *sk, struct sg_req_info *out)
 	return true;
 }
 
+/* What a TIME_WAIT socket keeps, as tcp_timewait_state_process reads it. */
+bool sg_tw_info(const struct sock *sk, struct sg_tw_info *out)
+{
+	const struct inet_timewait_sock *tw;
+	const struct tcp_timewait_sock *tcptw;
+
+	if (READ_ONCE(sk->sk_state) != TCP_TIME_WAIT)
+		return false;
+	tw = inet_twsk(sk);
+	tcptw = tcp_twsk(sk);
+	out->rcv_nxt = READ_ONCE(tcptw->tw_rcv_nxt);
+	out->ts_recent = READ_ONCE(tcptw->tw_ts_recent);
+	out->ts_recent_stamp = READ_ONCE(tcptw->tw_ts_recent_stamp);
+	out->now_s = (u32)ktime_get_seconds();
+	out->fin_wait2 = READ_ONCE(tw->tw_substate) == TCP_FIN_WAIT2;
+	return true;
+}
+
+/*
+ * Takes a TIME_WAIT socket out of the hash and frees it, consuming the
+ * caller's reference, as TCP does for a SYN that reopens its connection
+ * (and inet_twsk_purge, in process context, with softirqs disabled).
+ */
+void sg_tw_kill(struct sock *sk)
+{
+	local_bh_disable();
+	inet_twsk_deschedule_put(inet_twsk(sk));
+	local_bh_enable();
+}
+
 /* Whether a listener accepts TCP Fast Open (listen backlog for TFO set). */
 bool sg_sk_fastopen(const struct sock *sk)
 {

@@ -227,6 +227,19 @@ bool sg_skb_tcp_seg(struct sk_buff *skb, u8 pf, struct sg_tcp_seg *out);
 struct sock *sg_skb_demux(struct net *net, struct sk_buff *skb, u8 pf,
 			  const struct sg_tcp_seg *seg);
 bool sg_reqsk_info(const struct sock *sk, struct sg_req_info *out);
+
+/* What a TIME_WAIT socket keeps of its connection (tcp_timewait_sock). */
+struct sg_tw_info {
+	u32 rcv_nxt;
+	u32 ts_recent;
+	s32 ts_recent_stamp;
+	/* ktime_get_seconds() now, as TCP's PAWS check takes it (truncated). */
+	u32 now_s;
+	u8 fin_wait2;
+};
+
+bool sg_tw_info(const struct sock *sk, struct sg_tw_info *out);
+void sg_tw_kill(struct sock *sk);
 bool sg_sk_fastopen(const struct sock *sk);
 bool sg_skb_syncookie_valid(struct sk_buff *skb, u8 pf, u32 thoff);
 bool sg_skb_csum_ok(struct sk_buff *skb, u8 pf, u32 thoff);

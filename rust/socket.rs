@@ -378,6 +378,15 @@ impl<D: Run> TcpSocket<D> {
         self.hooks = None;
     }
 
+    /// Turns Nagle's algorithm off (`TCP_NODELAY`): small writes leave at
+    /// once instead of waiting for the acknowledgement of what is in
+    /// flight.
+    pub fn set_nodelay(&self) {
+        // SAFETY: `sk` is the live socket's (type invariant), a TCP socket
+        // (`new` creates one, `accept` returns one); the call takes its lock.
+        unsafe { bindings::tcp_sock_set_nodelay(self.raw_sk()) };
+    }
+
     /// Binds to `addr`.
     pub fn bind(&self, addr: &SockAddr) -> Result {
         let (mut raw, len) = addr.to_raw();

@@ -316,6 +316,8 @@ pub struct TcpState {
     pub tstamp_ok: bool,
     /// ECN in use (`TCP_ECN_OK`).
     pub ecn_ok: bool,
+    /// The segments it received (`segs_in`, wrapping).
+    pub segs_in: u32,
 }
 
 /// What the established hash holds for a connection.
@@ -399,6 +401,65 @@ pub fn established(net: &Net, c: &Conn, drop_request: bool) -> Established {
     found
 }
 
+/// What a `TIME_WAIT` socket keeps of its connection
+/// (`struct tcp_timewait_sock`), and TCP's clock in seconds now.
+#[derive(Clone, Copy, Debug)]
+pub struct TimeWaitInfo {
+    /// Still `FIN_WAIT2` (`tw_substate`).
+    pub fin_wait2: bool,
+    /// The peer's next sequence number.
+    pub rcv_nxt: u32,
+    /// The peer's last TSval.
+    pub ts_recent: u32,
+    /// When it was seen (`ktime_get_seconds()`, truncated; 0: no
+    /// timestamps).
+    pub ts_recent_stamp: u32,
+    /// `ktime_get_seconds()` now, truncated.
+    pub now_s: u32,
+}
+
+/// If the established hash holds a `TIME_WAIT` socket for `c`: what it
+/// keeps goes to `reopen`, and when that says so the socket is taken out
+/// of the hash and freed (`inet_twsk_deschedule_put`), as TCP does when a
+/// SYN reopens its connection. `None`: no `TIME_WAIT` socket; `Some(true)`:
+/// freed. Process context.
+pub fn timewait_reopen(
+    net: &Net,
+    c: &Conn,
+    reopen: impl FnOnce(&TimeWaitInfo) -> bool,
+) -> Option<bool> {
+    let sk = lookup_established(net, c)?.as_ptr();
+    let mut raw = bindings::sg_tw_info::default();
+    // SAFETY: We hold a reference on `sk` (the lookup's), a socket of the
+    // established hash; the helper reads it only if it is a `TIME_WAIT`
+    // one (a state such a socket never leaves).
+    if !unsafe { bindings::sg_tw_info(sk, &mut raw) } {
+        // SAFETY: The lookup's reference.
+        unsafe { bindings::sock_gen_put(sk) };
+        return None;
+    }
+    let info = TimeWaitInfo {
+        fin_wait2: raw.fin_wait2 != 0,
+        rcv_nxt: raw.rcv_nxt,
+        ts_recent: raw.ts_recent,
+        ts_recent_stamp: raw.ts_recent_stamp as u32,
+        now_s: raw.now_s,
+    };
+    if reopen(&info) {
+        // SAFETY: A `TIME_WAIT` socket (above) we hold a reference on, in
+        // process context (the caller's), outside any RCU read section: the
+        // helper disables softirqs around `inet_twsk_deschedule_put`, as
+        // `inet_twsk_purge` does, which stops its timer (or finds it run),
+        // unhashes it once, and consumes our reference.
+        unsafe { bindings::sg_tw_kill(sk) };
+        Some(true)
+    } else {
+        // SAFETY: The lookup's reference.
+        unsafe { bindings::sock_gen_put(sk) };
+        Some(false)
+    }
+}
+
 /// Kills the connection `c` of `net` without a word to its peer, as
 /// `SOCK_DESTROY` does (`tcp_abort` with `ECONNABORTED`: its owner's next
 /// call fails, the socket is closed and unhashed), or drops its request
@@ -448,6 +509,8 @@ unsafe fn tcp_state(sk: *mut bindings::sock) -> TcpState {
             sack_ok: rx.sack_ok() != 0,
             tstamp_ok: rx.tstamp_ok() != 0,
             ecn_ok: (*tp).ecn_flags & (bindings::TCP_ECN_OK as u8) != 0,
+            // Written from the receive softirq (`tcp_segs_in`).
+            segs_in: core::ptr::read_volatile(&(*tp).segs_in),
         }
     }
 }

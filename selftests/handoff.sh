@@ -67,6 +67,26 @@
 #      came first (aborted, either way): no established socket of it left
 #      on be1 once its nginx runs again, no reset at the client, fe sent
 #      that one TERM only (the late answer needs none).
+#   w. the withdrawal lost with the channel: service 1 with /fe/ to be1
+#      (hold-timeout 1500 ms), be1's nginx stopped and every packet of be1
+#      to fe dropped (its HANDOFF_ACK never arrives); once be1 adopted the
+#      connection, fe's packets to be1 are dropped too: fe falls back
+#      (hold-timeout, or its channel down) and serves the GET itself
+#      (intact), its TERM lost; be1 takes the channel down (no heartbeat)
+#      and kills the connection it adopted and fe never confirmed (aborted
+#      by 1, no TERM received, its reset dropped); no established socket of
+#      it left on be1, no reset at the client. Then the packets flow again
+#      and the channel comes back: both of its new sockets set TCP_NODELAY
+#      (a kprobe on tcp_sock_set_nodelay saw be1's accepted one, local port
+#      7000, and fe's connected one, remote port 7000).
+#   t. a TIME_WAIT socket on the back-end: two GETs of /be1/linger/big
+#      with "Connection: close" from the same client port, one after the
+#      other: be1's nginx closes first, so be1 holds the first one's tuple
+#      in TIME_WAIT when the second is handed off; TCP would take the new
+#      SYN (a later sequence number, a newer timestamp): be1 frees the
+#      TIME_WAIT socket (replay-tw-reopened by 1) and adopts the second
+#      connection; both intact, both handed off (fe's handed-off by 2, no
+#      fallback), both ended with a TERM, no reset at the client.
 #   x. sequence translation: be1's replay offsets set (node-set
 #      replay-isn-offset 2^31+12345, replay-ts-offset 10^6): a GET and a
 #      POST handed to be1 run in its own sequence space and timestamp clock,
@@ -82,6 +102,9 @@
 #
 #   selftests/handoff.sh
 #
+#   HANDOFF_PARTS the parts to run, as letters (e.g. "wt"; default: all);
+#                the setup always runs; a part that sums up others (e, h,
+#                g) looks at those that ran
 #   SGCTL        the sgctl binary; default ../target/debug/sgctl from here
 #   SOCKGROUP_KO the module (see lib.sh)
 
@@ -91,6 +114,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 SGCTL=${SGCTL:-$repo/target/debug/sgctl}
 source "$(dirname "$0")/handoff_lib.sh"
+# part X: part X is to run (HANDOFF_PARTS).
+part() { [ -z "${HANDOFF_PARTS:-}" ] || [[ $HANDOFF_PARTS == *$1* ]]; }
 if [ "$DEBUG_KERNEL" = 1 ]; then
 	MIB=2
 else
@@ -261,10 +286,10 @@ handoff_case() {
 
 # ---- a, b, c: GETs handed off ----
 
-handoff_case a 1 "http://$VIP/be1/big" be1 2 10.81.0.1
+part a && handoff_case a 1 "http://$VIP/be1/big" be1 2 10.81.0.1
 # b on the plain kernel only: a's paths to the other back-end.
-[ "$DEBUG_KERNEL" = 1 ] || handoff_case b 1 "http://$VIP/be2/big" be2 3 10.81.0.1
-handoff_case c 2 "http://[$VIP6]/be1/big" be1 2 fd81::1
+[ "$DEBUG_KERNEL" = 1 ] || ! part b || handoff_case b 1 "http://$VIP/be2/big" be2 3 10.81.0.1
+part c && handoff_case c 2 "http://[$VIP6]/be1/big" be1 2 fd81::1
 
 # ---- d. a POST handed off ----
 
@@ -294,6 +319,7 @@ post() {
 }
 # retrans NS: TCP segments NS retransmitted; fwd_failed: fe's fwd tx-failed.
 retrans() { at "$1" awk '$1 == "Tcp:" && $2 ~ /^[0-9]/ { print $13 }' /proc/net/snmp; }
+if part d; then
 CASE=d
 before=$(counts "$(show "$fe")" "$(show "$be1")" 1 2)
 conns=$((conns + 1))
@@ -307,9 +333,11 @@ check "d: be1's nginx stored the body intact (sha256 of its body file); fe logge
 	eval 'stored && not_logged fe d'
 check "d: fe: handed-off and HANDOFF_ACKs from peer 2 moved by 1, moved-fwd and fwd tx moved; be1 adopted 1, fwd rx moved" \
 	handed 1 2 "$be1" "$before"
+fi
 
 # ---- e. no answer's bytes through fe ----
 
+if part e; then
 CASE=e
 # e's GET on the plain kernel only (a traffic figure, no path of its own);
 # the SYN-ACK check covers a to d there.
@@ -329,9 +357,11 @@ check "a-e: every packet fe sent from port 80 was a SYN-ACK ($synack of $vip80),
 	eval '[ $vip80 = $synack ] && [ $synack -ge $conns ] ||
 		{ echo "the others: $(nftc "$fe" rst) with RST, $(nftc "$fe" fin) with FIN, $(nftc "$fe" data) longer than an ACK (data)" \
 			"the rest ACKs"; false; }'
+fi
 
 # ---- f. a request served by fe itself ----
 
+if part f; then
 CASE=f
 before=$(counts "$(show "$fe")" "$(show "$be1")" 1 2)
 check "f: GET /fe/small (rule local): fe's file" eval '
@@ -347,6 +377,7 @@ local_now() {
 		{ echo "local moved by $((lo - lo0)), handed-off by $((ho - ho0))"; return 1; }
 }
 check "f: local moved by 1, handed-off did not move" eval 'busywait 3000 local_now >/dev/null || local_now'
+fi
 
 # ---- i. path MTU ----
 
@@ -356,6 +387,7 @@ check "f: local moved by 1, handed-off did not move" eval 'busywait 3000 local_n
 # service address,
 # that is to fe, which forwards it to the back-end of the connection: its
 # TCP lowers the path MTU and the download completes (without, it stalls).
+if part i; then
 CASE=i
 # On the plain kernel only: the ICMP errors' forwarding creates nothing
 # (forward.sh and a's forwarding cover the tunnel's paths on debug).
@@ -368,6 +400,7 @@ if [ "$DEBUG_KERNEL" != 1 ]; then
 		[ "$(unreach)" -gt "$unreach_0" ] || { echo "IcmpInDestUnreachs $(unreach), before $unreach_0"; false; }'
 	at "$rtr" ip link set c0 mtu 1500
 fi
+fi
 
 # ---- j. the close paths of a handed-off connection ----
 
@@ -375,6 +408,7 @@ fi
 # closes each connection one way; be1's nginx answers and closes as the
 # request says. The client's own reset (j.rst) leaves from the client: its
 # nft rst counts the resets it received, from fe or a back-end.
+if part j; then
 CASE=j
 PY=${SOCKGROUP_PYTHON:-/usr/bin/python3}
 # jcounts: be1's TERMs sent and adopted connections it watches, fe's ended
@@ -442,6 +476,7 @@ check "j: fe's table keeps none of j's 4 connections after the linger (5 s)" \
 check "j: fe sent no reset from the service (nft in fe), the client received none (nft in cli)" eval '
 	[ "$(nftc "$fe" rst)" = "$fe_rst0" ] && [ "$(nftc "$cli" rst)" = "$cli_rst0" ] ||
 		{ echo "fe sent $(($(nftc "$fe" rst) - fe_rst0)), the client received $(($(nftc "$cli" rst) - cli_rst0))"; diag; false; }'
+fi
 
 # ---- k. a back-end without a listener: fe serves ----
 
@@ -449,6 +484,7 @@ check "j: fe sent no reset from the service (nft in fe), the client received non
 # fe" there; back-end on be1, which has no listener on 8081; every
 # connection to peer 2. be1 answers the handoff with HANDOFF_NACK and fe
 # serves the connection itself.
+if part k; then
 CASE=k
 # kcounts: fe's fallback-nack and handed-off of service 3, be1's refused.
 kcounts() {
@@ -474,9 +510,11 @@ nacked_now() {
 }
 check "k: fe's fallback-nack of service 3 moved by 1, be1's refused by 1" \
 	eval 'busywait 3000 nacked_now >/dev/null || { nacked_now; diag; false; }'
+fi
 
 # ---- h. the end of moved connections ----
 
+if part h; then
 CASE=h
 # ended_now: every connection handed off ended: fe's ended (services 1
 # and 2) and the back-ends' TERMs sent are as many.
@@ -498,8 +536,9 @@ check "h: no moved connection left in fe's table after the linger (5 s)" \
 	eval 'busywait 15000 eval "[ \$(moved_left) = 0 ]" || { echo "$(moved_left) left"; diag; false; }'
 # The client's ports of the handed-off connections (curl's, the close
 # cases'), and of f's, which fe served itself (the baseline).
-ho_ports=$(for t in a b c d e i; do cut -d' ' -f4 "$tmp/curl.$t"; done; cat "$tmp"/j.fin "$tmp"/j.rst "$tmp"/j.server "$tmp"/j.late)
-f_port=$(cut -d' ' -f4 "$tmp/curl.f")
+ho_ports=$(for t in a b c d e i; do cut -d' ' -f4 "$tmp/curl.$t" 2>/dev/null; done
+	cat "$tmp"/j.fin "$tmp"/j.rst "$tmp"/j.server "$tmp"/j.late 2>/dev/null)
+f_port=$(cut -d' ' -f4 "$tmp/curl.f" 2>/dev/null)
 # ct_of NS PORT: NS's conntrack entries of TCP connections from the
 # client's PORT to port 80 (IPv4 and IPv6), one a line.
 ct_of() {
@@ -518,12 +557,15 @@ check "h: be1's and be2's conntrack entries of them are closed (TIME_WAIT, CLOSE
 check "h: be1's and be2's conntrack called no packet of port 80 invalid" eval '
 	inv="$(nftc "$be1" invalid hoct) $(nftc "$be2" invalid hoct)"
 	[ "$inv" = "0 0" ] || { echo "invalid: be1, be2: $inv"; false; }'
+fi
 
 # ---- g. no reset ----
 
+if part g; then
 CASE=g
 check "g: the client received no reset from the service" eval '
 	[ "$(nftc "$cli" rst)" = 0 ] || { echo "$(nftc "$cli" rst) resets"; diag; false; }'
+fi
 
 # ---- r. the hold-timeout passes before the back-end's answer ----
 
@@ -533,12 +575,35 @@ check "g: the client received no reset from the service" eval '
 # verification come late; far below the 3 heartbeats without a frame that
 # take a peer down). fe serves the GET itself after the hold-timeout and withdraws
 # the handoff; be1 kills what it adopted, without a packet to the client.
+# svc1_to_be1 HOLD: service 1 again, with hold-timeout HOLD and the one
+# rule /fe/ to peer 2 (be1, which has no /fe/ file) (r, w).
+svc1_to_be1() {
+	sg "$fe" service del --id 1 &&
+		sg "$fe" service add --id 1 --addr $VIP --port 80 --role frontend --hold-timeout "$1" &&
+		sg "$fe" rule add --id 1 --service 1 --prio 1 --match path-prefix:/fe/ --target peer:2
+}
+# svc1_back: service 1 as before (hold-timeout HOLD, /be1/, /be2/, /fe/).
+svc1_back() {
+	sg "$fe" service del --id 1 &&
+		sg "$fe" service add --id 1 --addr $VIP --port 80 --role frontend --hold-timeout $HOLD &&
+		sg "$fe" rule add --id 1 --service 1 --prio 1 --match path-prefix:/be1/ --target peer:2 &&
+		sg "$fe" rule add --id 2 --service 1 --prio 2 --match path-prefix:/be2/ --target peer:3 &&
+		sg "$fe" rule add --id 3 --service 1 --prio 3 --match path-prefix:/fe/ --target local
+}
+# no_established NS PORT: NS keeps no established socket of the service's
+# port 80 with the client's PORT (ss).
+no_established() {
+	! at "$1" ss -Htn state established "( sport = :80 and dport = :$2 )" | grep -q . ||
+		{ at "$1" ss -tn "( sport = :80 and dport = :$2 )"; return 1; }
+}
+# no_reset_since N: the client's counter of resets received is still N.
+no_reset_since() {
+	[ "$(nftc "$cli" rst)" = "$1" ] || { echo "$(($(nftc "$cli" rst) - $1)) resets"; diag; return 1; }
+}
+if part r; then
 CASE=r
 HOLD_R=$((100 * TIME_FACTOR)) DELAY_R=$((300 * TIME_FACTOR))
-check "r: service 1 again: hold-timeout $HOLD_R ms, /fe/ to peer 2 (be1)" eval '
-	sg "$fe" service del --id 1 &&
-		sg "$fe" service add --id 1 --addr $VIP --port 80 --role frontend --hold-timeout $HOLD_R &&
-		sg "$fe" rule add --id 1 --service 1 --prio 1 --match path-prefix:/fe/ --target peer:2'
+check "r: service 1 again: hold-timeout $HOLD_R ms, /fe/ to peer 2 (be1)" svc1_to_be1 $HOLD_R
 # rcounts: fe's fallback-timeout and handed-off of service 1, TERMs sent to
 # peer 2 and HANDOFF_ACKs from it; be1's adopted, aborted and
 # replay-rst-dropped.
@@ -595,18 +660,172 @@ at "$be1" tc qdisc del dev eth0 root
 # shellcheck disable=SC2046
 kill -CONT "$be1_nginx" $(pgrep -P "$be1_nginx")
 r_port=$(cut -d' ' -f4 "$tmp/curl.r")
-check "r: be1 keeps no established socket of the client's port $r_port (ss), its nginx running again" eval '
-	! at "$be1" ss -Htn state established "( sport = :80 and dport = :$r_port )" | grep -q . ||
-		{ at "$be1" ss -tn "( sport = :80 and dport = :$r_port )"; false; }'
-check "r: the client received no reset" eval '
-	[ "$(nftc "$cli" rst)" = "$cli_rst0" ] || { echo "$(($(nftc "$cli" rst) - cli_rst0)) resets"; diag; false; }'
+check "r: be1 keeps no established socket of the client's port $r_port (ss), its nginx running again" \
+	no_established "$be1" $r_port
+check "r: the client received no reset" no_reset_since $cli_rst0
 check "r: fe's and be1's channel stayed up (fe's peers up)" peers_up
-check "r: service 1 as before (hold-timeout $HOLD ms, /be1/, /be2/, /fe/ rules)" eval '
-	sg "$fe" service del --id 1 &&
-		sg "$fe" service add --id 1 --addr $VIP --port 80 --role frontend --hold-timeout $HOLD &&
-		sg "$fe" rule add --id 1 --service 1 --prio 1 --match path-prefix:/be1/ --target peer:2 &&
-		sg "$fe" rule add --id 2 --service 1 --prio 2 --match path-prefix:/be2/ --target peer:3 &&
-		sg "$fe" rule add --id 3 --service 1 --prio 3 --match path-prefix:/fe/ --target local'
+check "r: service 1 as before (hold-timeout $HOLD ms, /be1/, /be2/, /fe/ rules)" svc1_back
+fi
+# ---- w. the withdrawal lost with the channel ----
+
+# As r, but fe's TERM cannot reach be1: every packet between fe and be1 is
+# dropped once be1 adopted the connection (be1's from the start, so that
+# its HANDOFF_ACK and verification never arrive). fe serves the GET itself
+# (after its hold-timeout, or when its channel to be1 goes down, whichever
+# comes first); be1's channel goes down for want of fe's heartbeats, and
+# be1 kills the adopted connection that fe never confirmed (no segment of
+# it forwarded). When the packets flow again the channel comes back, and a
+# kprobe on tcp_sock_set_nodelay sees both of its new sockets set
+# TCP_NODELAY (struct sock_common: skc_dport, network order, at 12,
+# skc_num at 14).
+if part w; then
+CASE=w
+HOLD_W=$((1500 * TIME_FACTOR))
+check "w: service 1 again: hold-timeout $HOLD_W ms, /fe/ to peer 2 (be1)" svc1_to_be1 $HOLD_W
+# wcounts: fe's fallback-timeout + fallback-peer-down and handed-off of
+# service 1; be1's adopted, aborted, replay-rst-dropped, and TERMs
+# received from fe (peer 1).
+wcounts() {
+	jq -rn --argjson f "$(show "$fe")" --argjson b "$(show "$be1")" '
+		($f.services[] | select(.id == 1) | .stats) as $st |
+		($b.peers[] | select(.id == 1) | .stats) as $ps |
+		[$st.fallback_timeout + $st.fallback_peer_down, $st.handed_off, $b.stats.backend.adopted,
+			$b.stats.backend.aborted, $b.stats.backend.replay_rst_dropped, $ps.term_rx] |
+		map(tostring) | join(" ")'
+}
+read -r wfb0 who0 wad0 wab0 wrst0 wterm0 < <(wcounts)
+cli_rst0=$(nftc "$cli" rst)
+TR=/sys/kernel/tracing
+mountpoint -q $TR || mount -t tracefs nodev $TR
+check "w: a kprobe on tcp_sock_set_nodelay (ports of the socket)" eval '
+	echo "p:sg_nodelay tcp_sock_set_nodelay dport=+12(%di):u16 lport=+14(%di):u16" >>$TR/kprobe_events &&
+		echo 1 >$TR/events/kprobes/sg_nodelay/enable && : >$TR/trace'
+be1_nginx=$(cat "$tmp/be1/nginx.pid")
+# shellcheck disable=SC2046 # the worker pids, one word each
+kill -STOP "$be1_nginx" $(pgrep -P "$be1_nginx")
+at "$be1" nft -f - <<EOF
+table inet hocut {
+	chain out {
+		type filter hook output priority -300;
+		ip daddr 10.80.0.1 drop
+	}
+}
+EOF
+at "$cli" curl -sS --max-time $((60 * TIME_FACTOR)) -o "$tmp/get.w" \
+	-w '%{http_code} %{size_download} %{time_total} %{local_port}\n' "http://$VIP/fe/big?w" >"$tmp/curl.w" 2>&1 &
+wcurl=$!
+# w_adopted: be1 adopted the connection.
+w_adopted() {
+	local ad
+	read -r _ _ ad _ < <(wcounts)
+	[ $((ad - wad0)) = 1 ]
+}
+check "w: be1 adopted the connection (its answer dropped)" eval 'busywait 5000 w_adopted || { wcounts; diag; false; }'
+at "$be1" nft add chain inet hocut in '{ type filter hook input priority -300; }'
+at "$be1" nft add rule inet hocut in ip saddr 10.80.0.1 drop
+wait $wcurl
+wrc=$?
+echo "# w: curl: $(cat "$tmp/curl.w")"
+check "w: GET /fe/big ($MIB MiB) decided for be1, served by fe: intact, in fe's log" \
+	eval '[ $wrc = 0 ] && intact w $big_sha && logged fe w 10.81.0.1 || { echo "curl ($wrc): $(cat "$tmp/curl.w")"; false; }'
+# w_killed: fe fell back once (timeout or peer down), handed off nothing;
+# be1 killed the adopted connection (aborted by 1, its reset dropped)
+# without a TERM from fe.
+w_killed() {
+	local fb ho ab rst term
+	read -r fb ho _ ab rst term < <(wcounts)
+	[ $((fb - wfb0)) = 1 ] && [ $((ho - who0)) = 0 ] && [ $((ab - wab0)) = 1 ] && [ "$rst" -gt "$wrst0" ] &&
+		[ "$term" = "$wterm0" ] && return 0
+	echo "fe: fallback (timeout or peer down) moved by $((fb - wfb0)), handed-off by $((ho - who0));" \
+		"be1: aborted by $((ab - wab0)), replay-rst-dropped by $((rst - wrst0)), TERMs from fe by $((term - wterm0))"
+	return 1
+}
+check "w: be1's channel went down and it killed the connection fe never confirmed (aborted by 1, its reset dropped, no TERM received); fe fell back once, handed off nothing" \
+	eval 'busywait 15000 w_killed >/dev/null || { w_killed; diag; false; }'
+at "$be1" nft delete table inet hocut
+# shellcheck disable=SC2046
+kill -CONT "$be1_nginx" $(pgrep -P "$be1_nginx")
+w_port=$(cut -d' ' -f4 "$tmp/curl.w")
+check "w: be1 keeps no established socket of the client's port $w_port (ss), its nginx running again" \
+	no_established "$be1" $w_port
+check "w: the client received no reset" no_reset_since $cli_rst0
+check "w: fe's channels up again" eval 'busywait 20000 peers_up || { diag; false; }'
+# nodelay_seen FIELD PORT: the kprobe saw a socket whose FIELD is PORT.
+nodelay_seen() { grep -q "sg_nodelay: .* $1=$2\b" $TR/trace; }
+check "w: the channel's new sockets set TCP_NODELAY: be1's accepted one (local port 7000), fe's connected one (remote port 7000)" eval '
+	nodelay_seen lport 7000 && nodelay_seen dport $(((7000 >> 8) | ((7000 & 255) << 8))) ||
+		{ echo "the kprobe saw:"; grep sg_nodelay $TR/trace | tail -n 5; false; }'
+echo 0 >$TR/events/kprobes/sg_nodelay/enable
+echo "-:sg_nodelay" >>$TR/kprobe_events
+check "w: service 1 as before (hold-timeout $HOLD ms, /be1/, /be2/, /fe/ rules)" svc1_back
+fi
+
+# ---- t. a TIME_WAIT socket of the tuple on the back-end ----
+
+# Two GETs from the same client port, one after the other, each with
+# "Connection: close" to /be1/linger/ (nginx shuts its side down after the
+# answer, then waits for the client's FIN): be1 closed first, so its TCP
+# keeps the first connection's tuple in TIME_WAIT when the second one's
+# handoff comes. The client's second SYN has a later sequence number and a
+# newer timestamp: TCP would take it, and so does the replay.
+if part t; then
+CASE=t
+T_PORT=40123
+# tcounts: fe's handed-off and fallback-nack of service 1 and ended
+# (services 1 and 2); be1's adopted, TERMs, watched, replay-tw-reopened,
+# replay-tw-refused.
+tcounts() {
+	jq -rn --argjson f "$(show "$fe")" --argjson b "$(show "$be1")" '
+		($f.services[] | select(.id == 1) | .stats) as $st | $b.stats.backend as $x |
+		[$st.handed_off, $st.fallback_nack, ([$f.services[].stats.ended] | add), $x.adopted, $x.terms,
+			$x.watched, $x.replay_tw_reopened, $x.replay_tw_refused] | map(tostring) | join(" ")'
+}
+read -r tho0 tnk0 ten0 tad0 tte0 _ ttw0 ttr0 < <(tcounts)
+cli_rst0=$(nftc "$cli" rst)
+# tget TAG: a GET of /be1/linger/big from the client's port T_PORT, with
+# "Connection: close".
+tget() {
+	at "$cli" curl -sS --max-time $((60 * TIME_FACTOR)) --local-port $T_PORT -H 'Connection: close' \
+		-o "$tmp/get.$1" -w '%{http_code} %{size_download} %{time_total} %{local_port}\n' \
+		"http://$VIP/be1/linger/big?$1" >"$tmp/curl.$1" 2>&1
+	local rc=$?
+	echo "# $1: curl: $(cat "$tmp/curl.$1")"
+	[ $rc = 0 ] || { echo "curl failed ($rc)"; diag; return 1; }
+}
+# be1_tw: be1 holds the tuple of the client's port T_PORT in TIME_WAIT.
+be1_tw() { at "$be1" ss -Htan state time-wait "( sport = :80 and dport = :$T_PORT )" | grep -q .; }
+check "t.1: GET /be1/linger/big from port $T_PORT (Connection: close): intact, served by be1" \
+	eval 'tget t.1 && intact t.1 $big_sha && logged be1 t.1 10.81.0.1'
+check "t.1: be1 closed first: it holds the connection in TIME_WAIT" \
+	eval 'busywait 5000 be1_tw || { at "$be1" ss -tan "( sport = :80 and dport = :$T_PORT )"; false; }'
+check "t.2: the same GET from the same port: intact, served by be1" \
+	eval 'tget t.2 && intact t.2 $big_sha && logged be1 t.2 10.81.0.1 && not_logged fe t.2'
+# t_handed: both handed off (fe's handed-off and be1's adopted by 2, no
+# fallback-nack), be1 freed the TIME_WAIT socket once and refused none.
+t_handed() {
+	local ho nk ad tw tr
+	read -r ho nk _ ad _ _ tw tr < <(tcounts)
+	[ $((ho - tho0)) = 2 ] && [ "$nk" = "$tnk0" ] && [ $((ad - tad0)) = 2 ] && [ $((tw - ttw0)) = 1 ] &&
+		[ "$tr" = "$ttr0" ] && return 0
+	echo "fe: handed-off moved by $((ho - tho0)), fallback-nack by $((nk - tnk0));" \
+		"be1: adopted by $((ad - tad0)), replay-tw-reopened by $((tw - ttw0)), replay-tw-refused by $((tr - ttr0))"
+	return 1
+}
+check "t: both handed off to be1 (handed-off, adopted by 2, no fallback), the TIME_WAIT socket freed for the second (replay-tw-reopened by 1, refused by 0)" \
+	eval 'busywait 3000 t_handed >/dev/null || { t_handed; diag; false; }'
+# t_ended: both ended: be1 sent a TERM each, fe counted them, be1 watches none.
+t_ended() {
+	local en te w
+	read -r _ _ en _ te w _ < <(tcounts)
+	[ $((te - tte0)) = 2 ] && [ $((en - ten0)) = 2 ] && [ "$w" = 0 ] && return 0
+	echo "be1's TERMs moved by $((te - tte0)), fe's ended by $((en - ten0)); be1 watches $w"
+	return 1
+}
+check "t: both ended (be1's TERMs and fe's ended by 2), be1 watches none" \
+	eval 'busywait 10000 t_ended >/dev/null || { t_ended; diag; false; }'
+check "t: the client received no reset" no_reset_since $cli_rst0
+fi
+
 # ---- x. sequence translation ----
 
 # be1 replays handed-off connections with its own ISN and timestamp clock
@@ -615,6 +834,9 @@ check "r: service 1 as before (hold-timeout $HOLD ms, /be1/, /be2/, /fe/ rules)"
 # (ack, SACK blocks, TSecr), be1's as they leave (seq, TSval). Without the
 # translation of be1's replies the client would see sequence numbers 2^31
 # away from those it expects, and no byte of the answer would arrive.
+# xon: be1's replay offsets set (x, and z's connections to be1).
+xon() { sg "$be1" node set --id 2 --replay-isn-offset 0x80003039 --replay-ts-offset 1000000; }
+if part x; then
 CASE=x
 # xcounts: be1's xlated-in, xlated-out, xlate-drop, xlate-conns, TERMs,
 # and fe's ended (services 1 and 2).
@@ -675,11 +897,12 @@ check "x.aligned: be1 translated nothing (xlated-in, xlated-out, xlate-drop, xla
 	[ "$i $o $d $c" = "$xi0 $xo0 $xd0 0" ] || { echo "now $i $o $d $c, before $xi0 $xo0 $xd0 0"; false; }'
 # z's connections to be1 are translated: rmmod and the namespaces' deletion
 # free a table with entries.
-xon() { sg "$be1" node set --id 2 --replay-isn-offset 0x80003039 --replay-ts-offset 1000000; }
 check "x: be1's replay offsets set again, for z" xon
+fi
 
 # ---- z. lifetime: rmmod and namespaces deleted with moved connections ----
 
+if part z; then
 CASE=z
 # moving N: starts N slow GETs (rate-limited, they last) handed to be1 and
 # waits until be1 watches them and fe lists them moved.
@@ -716,5 +939,6 @@ check "z: be1's and fe's namespaces deleted with them under way: no hang" eval '
 pkill -f "big[?]zb" 2>/dev/null
 NS_LIST=("$cli" "$rtr" "$be2")
 check "z: rmmod after the namespaces went: done, no hang" timeout $((30 * TIME_FACTOR)) rmmod sockgroup
+fi
 
 ksft_exit

@@ -327,3 +327,90 @@ fn known_syn_bytes() {
     parse(&b);
     assert_ne!(check, 0);
 }
+
+// ---- The TIME_WAIT socket's rule for a new SYN ----
+
+/// `tcp_timewait_state_process` for a SYN, written apart from the library
+/// from the C: `TCP_TW_SYN` or not.
+fn tw_model(tw: &TimeWait, seq: u32, tsval: Option<u32>, now: u32) -> bool {
+    let saw = tw.ts_recent_stamp != 0 && tsval.is_some();
+    let v = tsval.unwrap_or(0);
+    let paws_check = (tw.ts_recent.wrapping_sub(v) as i32) <= 0
+        || (now.wrapping_sub(tw.ts_recent_stamp.wrapping_add(2147)) as i32) >= 0
+        || tw.ts_recent == 0;
+    let paws_reject = saw && !paws_check;
+    if tw.fin_wait2 {
+        return false;
+    }
+    let after = (seq.wrapping_sub(tw.rcv_nxt) as i32) > 0;
+    !paws_reject && (after || (saw && (tw.ts_recent.wrapping_sub(v) as i32) < 0))
+}
+
+fn tw_strategy() -> impl Strategy<Value = TimeWait> {
+    (
+        any::<bool>(),
+        any::<u32>(),
+        any::<u32>(),
+        prop_oneof![Just(0u32), 1u32..100_000],
+    )
+        .prop_map(
+            |(fin_wait2, rcv_nxt, ts_recent, ts_recent_stamp)| TimeWait {
+                fin_wait2,
+                rcv_nxt,
+                ts_recent,
+                ts_recent_stamp,
+            },
+        )
+}
+
+proptest! {
+    #[test]
+    fn tw_accepts_syn_as_tcp(tw in tw_strategy(), dseq in any::<u32>(), tsval in any::<Option<u32>>(), dnow in 0u32..5000) {
+        // Sequence numbers and TSvals near the old connection's, and any.
+        let seq = tw.rcv_nxt.wrapping_add(dseq % 2 * (dseq >> 16)).wrapping_sub(dseq % 3 * 7);
+        let now = tw.ts_recent_stamp.wrapping_add(dnow);
+        prop_assert_eq!(tw.accepts_syn(seq, tsval, now), tw_model(&tw, seq, tsval, now));
+        prop_assert_eq!(tw.accepts_syn(dseq, tsval, now), tw_model(&tw, dseq, tsval, now));
+    }
+}
+
+#[test]
+fn tw_examples() {
+    let tw = TimeWait {
+        fin_wait2: false,
+        rcv_nxt: 1000,
+        ts_recent: 500,
+        ts_recent_stamp: 10,
+    };
+    // A later sequence number: taken, whatever the (newer) TSval.
+    assert!(tw.accepts_syn(1001, Some(600), 11));
+    assert!(tw.accepts_syn(1001, None, 11));
+    // The old rcv_nxt itself, or before: only a newer TSval takes it.
+    assert!(!tw.accepts_syn(1000, None, 11));
+    assert!(!tw.accepts_syn(999, Some(500), 11));
+    assert!(tw.accepts_syn(999, Some(501), 11));
+    // An older TSval seen recently: PAWS rejects it, even after rcv_nxt.
+    assert!(!tw.accepts_syn(5000, Some(499), 11));
+    // ... unless ts_recent is too old to trust (PAWS_WRAP_S).
+    assert!(tw.accepts_syn(5000, Some(499), 10 + PAWS_WRAP_S));
+    assert!(!tw.accepts_syn(5000, Some(499), 10 + PAWS_WRAP_S - 1));
+    // Across the wrap of the sequence space.
+    let w = TimeWait {
+        rcv_nxt: u32::MAX - 5,
+        ..tw
+    };
+    assert!(w.accepts_syn(3, None, 11));
+    // The old connection without timestamps: TSvals are not looked at.
+    let n = TimeWait {
+        ts_recent_stamp: 0,
+        ..tw
+    };
+    assert!(!n.accepts_syn(999, Some(9999), 11));
+    assert!(n.accepts_syn(1001, Some(1), 11));
+    // FIN_WAIT2: never.
+    let f = TimeWait {
+        fin_wait2: true,
+        ..tw
+    };
+    assert!(!f.accepts_syn(5000, Some(9999), 11));
+}

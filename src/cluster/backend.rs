@@ -21,6 +21,20 @@
 //! packet to the client (`tcp_abort`, its reset dropped at LOCAL_OUT);
 //! counted `aborted`.
 //!
+//! The channel to a front-end goes down (or a new session replaces it):
+//! a TERM it sent may be lost with it, and the front-end falls back on the
+//! handoffs still waiting for their answer. Its requests not replayed yet
+//! are dropped, its replays under way are dropped when they end, and each
+//! connection adopted from it that it never confirmed is killed as on
+//! TERM (`aborted`). Confirmed: the connection received a segment after
+//! its adoption, which only the front-end's forwarding delivers, and it
+//! forwards only once it acted on the HANDOFF_ACK (or verification); such
+//! a connection lives on here (the front-end forwards to it again when the
+//! channel is back). The channel's forwarding stops before the back-end
+//! hears of the down, so no confirmation arrives while it decides (after
+//! a new session, only through it: the front-end forwards only what it
+//! moved).
+//!
 //! A connection ends, for TERM, when TCP's established hash holds nothing
 //! for its 4-tuple, or a `TIME_WAIT` socket: both sides closed (`FIN`), or
 //! it was reset (`RST`: it went from a state in which both sides had not
@@ -58,6 +72,9 @@ struct Queue {
     items: KVec<(u32, ReqIn)>,
     /// Handoffs their front-ends withdrew.
     aborts: KVec<(u32, Tuple)>,
+    /// Front-ends whose channel went down, with how many of `items` were
+    /// queued before (those of the peer are dropped, not later ones).
+    downs: KVec<(u32, usize)>,
     closed: bool,
 }
 
@@ -77,6 +94,9 @@ struct Watched {
     conn: Conn,
     /// Its TCP state when last seen.
     state: u8,
+    /// The segments it had received when adopted (`segs_in`): any more
+    /// came from the front-end's forwarding.
+    segs_in: u32,
 }
 
 /// What the work item keeps.
@@ -107,8 +127,10 @@ pub(crate) struct BackendCounts {
     pub(crate) terms: u64,
     /// Adopted connections watched now.
     pub(crate) watched: u64,
-    /// Handoffs withdrawn by their front-ends (TERM, reason TIMEOUT): the
-    /// request or the replay dropped, or the adopted connection killed.
+    /// Handoffs withdrawn by their front-ends (TERM, reason TIMEOUT), or
+    /// dropped because their front-end's channel went down before it
+    /// confirmed them: the request or the replay dropped, or the adopted
+    /// connection killed.
     pub(crate) aborted: u64,
 }
 
@@ -136,6 +158,7 @@ impl Backend {
                 Queue {
                     items: KVec::new(),
                     aborts: KVec::new(),
+                    downs: KVec::new(),
                     closed: false,
                 },
                 "sockgroup_backend_queue"
@@ -205,20 +228,35 @@ pub(crate) fn abort(w: &Worked<Backend>, peer: u32, tuple: Tuple) {
     w.kick();
 }
 
+/// The channel to front-end `peer` went down (any context, no sleep): what
+/// it handed off and never confirmed is dropped or killed by the work (see
+/// the module's documentation). Without memory it is kept.
+pub(crate) fn peer_down(w: &Worked<Backend>, peer: u32) {
+    {
+        let mut q = w.queue.lock();
+        let before = q.items.len();
+        if q.closed || q.downs.push((peer, before), GFP_ATOMIC).is_err() {
+            return;
+        }
+    }
+    w.kick();
+}
+
 /// Ends the back-end (the namespace's or the module's `pre_exit`): nothing
 /// is replayed or sent any more; the work is cancelled.
 pub(crate) fn shutdown(w: &Worked<Backend>) {
     w.queue.lock().closed = true;
     w.st.lock().closed = true;
     w.cancel_sync();
-    let (items, aborts) = {
+    let (items, aborts, downs) = {
         let mut q = w.queue.lock();
         (
             core::mem::take(&mut q.items),
             core::mem::take(&mut q.aborts),
+            core::mem::take(&mut q.downs),
         )
     };
-    drop((items, aborts));
+    drop((items, aborts, downs));
     let mut st = w.st.lock();
     st.pending = KVVec::new();
     st.adopted = KVVec::new();
@@ -254,6 +292,39 @@ impl Backend {
         }
     }
 
+    /// The front-ends of `downs` went down: their replays under way are
+    /// marked withdrawn, the connections adopted from them that they never
+    /// confirmed are killed and forgotten (the confirmed ones stay
+    /// watched). Their queued requests are dropped by [`Self::start_queued`].
+    fn peers_down(&self, st: &mut State, downs: &[(u32, usize)]) {
+        if downs.is_empty() {
+            return;
+        }
+        let net = self.ns.get();
+        let down = |peer: u32| downs.iter().any(|&(p, _)| p == peer);
+        for p in st.pending.iter_mut().flatten() {
+            if down(p.peer) {
+                p.aborted = true;
+            }
+        }
+        for slot in st.adopted.iter_mut() {
+            let Some(w) = slot else { continue };
+            if !down(w.peer) {
+                continue;
+            }
+            // Not full any more (closed, reset, a new handshake): the
+            // watch sends its TERM as for any other.
+            if let Established::Full(s) = tcp::established(net, &w.conn, false) {
+                if s.segs_in == w.segs_in {
+                    let tuple = w.tuple;
+                    *slot = None;
+                    st.watched -= 1;
+                    self.kill(net, &tuple);
+                }
+            }
+        }
+    }
+
     /// Kills the adopted connection of `tuple` without a packet to the
     /// client (its reset dropped at LOCAL_OUT), counted `aborted`.
     fn kill(&self, net: &Net, tuple: &Tuple) {
@@ -267,20 +338,27 @@ impl Backend {
 
     /// Starts the replays of the requests `items`, but those withdrawn
     /// by one of `aborts` (dropped, counted `aborted`; the withdrawal is
-    /// taken out of `aborts`); what to send goes to `out`.
+    /// taken out of `aborts`) and those queued before their front-end went
+    /// down (`downs`: dropped, counted `aborted`); what to send goes to
+    /// `out`.
     fn start_queued(
         &self,
         st: &mut State,
         items: KVec<(u32, ReqIn)>,
         aborts: &mut [Option<(u32, Tuple)>],
+        downs: &[(u32, usize)],
         out: &mut KVec<(u32, OutMsg)>,
     ) {
         let net = self.ns.get();
         let replays = NetState::replays(net);
-        for (peer, req) in items.into_iter() {
+        for (i, (peer, req)) in items.into_iter().enumerate() {
             let tuple = req.head.tuple;
             if let Some(a) = aborts.iter_mut().find(|a| **a == Some((peer, tuple))) {
                 *a = None;
+                self.aborted.fetch_add(1, Relaxed);
+                continue;
+            }
+            if downs.iter().any(|&(p, before)| p == peer && i < before) {
                 self.aborted.fetch_add(1, Relaxed);
                 continue;
             }
@@ -299,9 +377,31 @@ impl Backend {
                     };
                     let _ = st.pending.push(Some(p), GFP_KERNEL);
                     st.xlating = true;
+                    self.end_watched(st, &tuple, out);
                 }
                 Err(reason) => self.nack(out, peer, tuple, reason),
             }
+        }
+    }
+
+    /// An earlier connection of `tuple` still watched ended: the replay
+    /// of a new one started on its tuple (its `TIME_WAIT` socket went, as
+    /// TCP lets a new SYN take it). Its TERM goes before the new one's
+    /// answer, and the watch does not take the new one for it.
+    fn end_watched(&self, st: &mut State, tuple: &Tuple, out: &mut KVec<(u32, OutMsg)>) {
+        for slot in st.adopted.iter_mut() {
+            let Some(w) = slot else { continue };
+            if w.tuple != *tuple {
+                continue;
+            }
+            self.terms.fetch_add(1, Relaxed);
+            let term = Term {
+                tuple: w.tuple,
+                reason: term::FIN,
+            };
+            let _ = out.push((w.peer, OutMsg::Term(term)), GFP_KERNEL);
+            *slot = None;
+            st.watched -= 1;
         }
     }
 
@@ -357,6 +457,7 @@ impl Backend {
                         tuple,
                         conn: conn_of(&tuple),
                         state: a.state,
+                        segs_in: a.tcp.segs_in,
                     })
                 }
                 Poll::Failed(reason) => {
@@ -452,11 +553,12 @@ impl Run for Backend {
             if st.closed {
                 return None;
             }
-            let (items, aborts) = {
+            let (items, aborts, downs) = {
                 let mut q = self.queue.lock();
                 (
                     core::mem::take(&mut q.items),
                     core::mem::take(&mut q.aborts),
+                    core::mem::take(&mut q.downs),
                 )
             };
             // Without memory for this list the withdrawals left out are lost.
@@ -467,7 +569,8 @@ impl Run for Backend {
                 }
             }
             let mut aborts: KVec<Option<(u32, Tuple)>> = slots;
-            self.start_queued(&mut st, items, &mut aborts, &mut out);
+            self.peers_down(&mut st, &downs);
+            self.start_queued(&mut st, items, &mut aborts, &downs, &mut out);
             self.abort_started(&mut st, &aborts);
             self.poll(&mut st, &mut out);
             let now = now_ms();

@@ -197,6 +197,9 @@ pub(crate) enum InMsg {
     Unsent(Tuple),
     /// The membership changed (a peer came up or went down).
     Members,
+    /// The channel to this peer went down (its session ended): what it
+    /// sent over it and has not been told the outcome of may be lost.
+    PeerDown,
 }
 
 /// A message from (or, for [`InMsg::Unsent`], to) a peer.
@@ -362,6 +365,11 @@ struct Conn {
 
 impl Conn {
     fn new(sock: TcpSocket<Inner>, phase: Phase, now: u64, hb: u32) -> Result<Self> {
+        // Frames are small and each one is awaited (a HANDOFF_REQ holds a
+        // client's connection until its answer): none waits behind Nagle
+        // for the acknowledgement of the previous one (the peer may delay
+        // it 40 ms), on either end (connected or accepted).
+        sock.set_nodelay();
         Ok(Self {
             sock,
             phase,
@@ -613,6 +621,7 @@ impl Channels {
                 if p.state() == PeerState::Up {
                     st.event(Event::PeerDown, p);
                     st.fwd.peer_down(p.id);
+                    push_down(&mut st.incoming, p.id);
                 }
             }
             drop(old);
@@ -689,6 +698,7 @@ impl Channels {
                 let id = p.id;
                 st.member(id, false);
                 st.fwd.peer_down(id);
+                push_down(&mut st.incoming, id);
             }
         }
         drop(old);
@@ -982,7 +992,23 @@ impl Ctx<'_> {
         peer.stats.downs += 1;
         self.event(Event::PeerDown, peer);
         self.change(Change::Down(peer.id));
+        push_down(self.incoming, peer.id);
     }
+}
+
+/// Tells the rest of the module that the channel to `peer` went down
+/// (after its forwarding did: nothing more arrives from it), after what it
+/// received from the peer before.
+fn push_down(incoming: &mut KVec<Incoming>, peer: u32) {
+    // Without memory the back-end keeps what the peer handed it and never
+    // confirmed (as before this message existed).
+    let _ = incoming.push(
+        Incoming {
+            peer,
+            msg: InMsg::PeerDown,
+        },
+        GFP_KERNEL,
+    );
 }
 
 /// What a run did with a connection.
@@ -1396,6 +1422,10 @@ fn step_peer(peer: &mut Peer, cx: &mut Ctx<'_>) {
                 peer.conn = Some(c);
                 if !was_up {
                     cx.peer_up(peer);
+                } else {
+                    // The peer's new session ends the old one, whose
+                    // frames in flight are lost as in a down.
+                    push_down(cx.incoming, peer.id);
                 }
             }
             Ok(Progress::Idle) => peer.incoming = Some(c),

@@ -390,6 +390,8 @@ impl Cluster {
             InMsg::Nack(n) => hold::on_refused(&self.hold, peer, &n.tuple, Fallback::Nack),
             InMsg::Unsent(t) => hold::on_refused(&self.hold, peer, &t, Fallback::PeerDown),
             InMsg::Members => hold::on_members(&self.hold, self.channels.members(guard)),
+            // What the peer handed off here and never confirmed goes.
+            InMsg::PeerDown => backend::peer_down(&self.backend, peer),
             // The front-end of a connection handed off here withdrew it.
             InMsg::Term(t) if t.withdraws_handoff() => backend::abort(&self.backend, peer, t.tuple),
             InMsg::Term(t) => hold::on_term(&self.hold, peer, &t.tuple),

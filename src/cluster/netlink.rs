@@ -214,6 +214,8 @@ mod uapi {
     pub(super) const BACKEND_STATS_XLATED_OUT: u16 = 11;
     pub(super) const BACKEND_STATS_XLATE_DROP: u16 = 12;
     pub(super) const BACKEND_STATS_ABORTED: u16 = 13;
+    pub(super) const BACKEND_STATS_REPLAY_TW_REOPENED: u16 = 14;
+    pub(super) const BACKEND_STATS_REPLAY_TW_REFUSED: u16 = 15;
 
     pub(super) const FWD_STATS_TX: u16 = 1;
     pub(super) const FWD_STATS_TX_FAILED: u16 = 2;
@@ -1121,6 +1123,8 @@ fn stats_get(req: &mut Request<'_>, cluster: &Cluster) -> Result {
                 (BACKEND_STATS_XLATED_OUT, r.xlate.xlated_out),
                 (BACKEND_STATS_XLATE_DROP, r.xlate.drop),
                 (BACKEND_STATS_ABORTED, b.aborted),
+                (BACKEND_STATS_REPLAY_TW_REOPENED, r.tw_reopened),
+                (BACKEND_STATS_REPLAY_TW_REFUSED, r.tw_refused),
             ] {
                 w.put_u64(kind, v)?;
             }

@@ -68,7 +68,7 @@
 use super::translated::{Translated, XlateStats};
 use crate::logic::{
     frame::{nack, Family as WireFamily, HandoffReq, Tuple},
-    segment::{flags, Plan, HDR_MAX},
+    segment::{flags, Plan, TimeWait, HDR_MAX},
     xlate::{self, CsumMode, Dir, Offsets},
 };
 use crate::sys::{
@@ -128,6 +128,10 @@ pub(crate) struct ReplayStats {
     pub(crate) dropped: u64,
     /// RSTs among them.
     pub(crate) rst_dropped: u64,
+    /// `TIME_WAIT` sockets of the tuple that TCP's rule let the SYN reopen.
+    pub(crate) tw_reopened: u64,
+    /// Replays refused for a `TIME_WAIT` socket that TCP would keep.
+    pub(crate) tw_refused: u64,
     /// The translated connections'.
     pub(crate) xlate: XlateStats,
 }
@@ -176,6 +180,8 @@ pub(crate) struct Replays {
     failed: AtomicU64,
     dropped: AtomicU64,
     rst_dropped: AtomicU64,
+    tw_reopened: AtomicU64,
+    tw_refused: AtomicU64,
     /// What the next replays add to the front-end's ISN (high 32 bits)
     /// and timestamp clock (low 32 bits): node-set's replay offsets.
     offsets: AtomicU64,
@@ -220,6 +226,8 @@ impl Replays {
             failed: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             rst_dropped: AtomicU64::new(0),
+            tw_reopened: AtomicU64::new(0),
+            tw_refused: AtomicU64::new(0),
             offsets: AtomicU64::new(0),
             xlate <- xlate,
         }))
@@ -248,6 +256,8 @@ impl Replays {
             failed: self.failed.load(Ordering::Relaxed),
             dropped: self.dropped.load(Ordering::Relaxed),
             rst_dropped: self.rst_dropped.load(Ordering::Relaxed),
+            tw_reopened: self.tw_reopened.load(Ordering::Relaxed),
+            tw_refused: self.tw_refused.load(Ordering::Relaxed),
             xlate: self.xlate.stats(),
         }
     }
@@ -278,14 +288,12 @@ impl Replays {
         {
             return Err(nack::NO_RESOURCES);
         }
-        if !matches!(tcp::established(net, &conn, false), Established::None) {
-            return Err(nack::REFUSED);
-        }
         // The back-end's server side: the front-end's ISN and clock, moved
         // by the offsets (0: aligned); the client's ACKs say it so.
         let off = self.offsets();
         let pkts = build(&plan, conn.family, off).map_err(|_| nack::NO_RESOURCES)?;
         turn_on(net).map_err(|_| nack::NO_RESOURCES)?;
+        self.admit_tuple(net, &conn, &plan)?;
         let entry = Entry {
             conn,
             peer,
@@ -318,6 +326,43 @@ impl Replays {
         self.started.fetch_add(1, Ordering::Relaxed);
         route.inject(pkts);
         Ok(())
+    }
+
+    /// Whether the tuple `conn` is free for the plan's SYN: nothing in the
+    /// established hash, or a `TIME_WAIT` socket that TCP would let the
+    /// SYN reopen (`tcp_timewait_state_process`: not `FIN_WAIT2`, not
+    /// rejected by PAWS, a sequence number after the old connection's or
+    /// a newer timestamp), which then goes, as TCP frees it for such a SYN.
+    /// `Err(REFUSED)` otherwise (a request or full socket, or a
+    /// `TIME_WAIT` socket TCP keeps: counted `tw_refused`).
+    fn admit_tuple(&self, net: &Net, conn: &Conn, plan: &Plan<'_>) -> Result<(), u32> {
+        if let Established::None = tcp::established(net, conn, false) {
+            return Ok(());
+        }
+        let syn = plan.syn();
+        let tsval = syn.opts.ts.map(|(v, _)| v);
+        let reopened = tcp::timewait_reopen(net, conn, |tw| {
+            let rule = TimeWait {
+                fin_wait2: tw.fin_wait2,
+                rcv_nxt: tw.rcv_nxt,
+                ts_recent: tw.ts_recent,
+                ts_recent_stamp: tw.ts_recent_stamp,
+            };
+            rule.accepts_syn(syn.seq, tsval, tw.now_s)
+        });
+        match reopened {
+            Some(true) => {
+                self.tw_reopened.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            Some(false) => {
+                self.tw_refused.fetch_add(1, Ordering::Relaxed);
+                Err(nack::REFUSED)
+            }
+            // A request or full socket; or the hash changed since the
+            // first look (nothing there now: the next request will do).
+            None => Err(nack::REFUSED),
+        }
     }
 
     /// The outcome of the replay of `tuple` so far (process context; see

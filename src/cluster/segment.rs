@@ -402,3 +402,58 @@ impl<'a> Plan<'a> {
             .wrapping_add(self.req.request.len() as u32)
     }
 }
+
+/// PAWS ignores a peer's timestamp last seen this many seconds ago or
+/// more (`TCP_PAWS_WRAP`: `INT_MAX / USEC_PER_SEC` in 6.12).
+pub const PAWS_WRAP_S: u32 = 2147;
+
+/// What a `TIME_WAIT` socket of a tuple keeps of its connection
+/// (`struct tcp_timewait_sock`), as TCP's `tcp_timewait_state_process`
+/// reads it for a new SYN.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct TimeWait {
+    /// Still `FIN_WAIT2` (`tw_substate`): the client has not closed yet.
+    pub fin_wait2: bool,
+    /// The client's next sequence number in the old connection.
+    pub rcv_nxt: u32,
+    /// The client's last TSval in it.
+    pub ts_recent: u32,
+    /// When `ts_recent` was seen (seconds, `ktime_get_seconds()`); 0:
+    /// no timestamps.
+    pub ts_recent_stamp: u32,
+}
+
+/// `a` after `b` in sequence space (`after()`).
+fn seq_after(a: u32, b: u32) -> bool {
+    (b.wrapping_sub(a) as i32) < 0
+}
+
+impl TimeWait {
+    /// Whether TCP would take a SYN (no ACK, no RST) with sequence number
+    /// `seq` and TSval `tsval` (`None`: no timestamps option) arriving at
+    /// `now_s` seconds as a new connection, killing this `TIME_WAIT`
+    /// socket (`TCP_TW_SYN`). Otherwise TCP answers it with an ACK (or,
+    /// from `FIN_WAIT2`, a reset) and the old connection stays.
+    ///
+    /// RFC 1122 4.2.2.13 as Linux applies it: not from `FIN_WAIT2`; not
+    /// rejected by PAWS (a TSval older than `ts_recent`, seen less than
+    /// [`PAWS_WRAP_S`] ago); and the SYN's sequence number after the old
+    /// connection's `rcv_nxt`, or its TSval newer than `ts_recent`.
+    pub fn accepts_syn(&self, seq: u32, tsval: Option<u32>, now_s: u32) -> bool {
+        if self.fin_wait2 {
+            return false;
+        }
+        // TCP parses the timestamp only when the old connection had them.
+        let tsval = tsval.filter(|_| self.ts_recent_stamp != 0);
+        let paws_reject = tsval.is_some_and(|v| {
+            // `tcp_paws_check(.., 0)` failing: older than ts_recent, seen
+            // recently (`time_before32`), and ts_recent not 0.
+            (self.ts_recent.wrapping_sub(v) as i32) > 0
+                && (now_s.wrapping_sub(self.ts_recent_stamp.wrapping_add(PAWS_WRAP_S)) as i32) < 0
+                && self.ts_recent != 0
+        });
+        !paws_reject
+            && (seq_after(seq, self.rcv_nxt)
+                || tsval.is_some_and(|v| (self.ts_recent.wrapping_sub(v) as i32) < 0))
+    }
+}

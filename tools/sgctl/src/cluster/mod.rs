@@ -896,6 +896,8 @@ pub struct BackendStats {
     pub xlated_out: u64,
     pub xlate_drop: u64,
     pub aborted: u64,
+    pub replay_tw_reopened: u64,
+    pub replay_tw_refused: u64,
 }
 
 impl BackendStats {
@@ -916,6 +918,8 @@ impl BackendStats {
                 BackendStatsAttr::XlatedOut(v) => (&mut b.xlated_out, v),
                 BackendStatsAttr::XlateDrop(v) => (&mut b.xlate_drop, v),
                 BackendStatsAttr::Aborted(v) => (&mut b.aborted, v),
+                BackendStatsAttr::ReplayTwReopened(v) => (&mut b.replay_tw_reopened, v),
+                BackendStatsAttr::ReplayTwRefused(v) => (&mut b.replay_tw_refused, v),
                 BackendStatsAttr::Other(_) => continue,
             };
             *slot = *v;
@@ -1481,6 +1485,8 @@ pub fn render_stats(s: &Stats, indent: &str) -> String {
         "XLATED-OUT",
         "XLATE-DROP",
         "ABORTED",
+        "TW-REOPENED",
+        "TW-REFUSED",
     ]);
     be.push(
         [
@@ -1497,6 +1503,8 @@ pub fn render_stats(s: &Stats, indent: &str) -> String {
             b.xlated_out,
             b.xlate_drop,
             b.aborted,
+            b.replay_tw_reopened,
+            b.replay_tw_refused,
         ]
         .iter()
         .map(u64::to_string)
