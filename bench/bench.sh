@@ -5,6 +5,7 @@
 #   bench/results/latest.json      every figure, per round and aggregated
 #   bench/results/summary.md       the tables (also put into bench/README.md)
 #   bench/results/connect-latency.png
+#   bench/results/handoff.png          (the handoff section)
 # The raw files of the run stay in .build/bench/ (one directory per run);
 # `bench/bench.sh --from .build/bench/run.XXXXXX` redoes only the
 # aggregation and the plot from them.
@@ -30,6 +31,11 @@ aggregate() {
 	accel=$(sed -n 's/^accel=//p' "$run/vm/meta.txt")
 	cpus=$(sed -n 's/^cpus=//p' "$run/vm/meta.txt")
 	timeout_ms=$(sed -n 's/^ov_timeout_ms=//p' "$run/vm/meta.txt")
+	if [ -f "$run/plot/handoff-handoff.dat" ]; then
+		gnuplot -e "datadir='$run/plot'; outfile='$results/handoff.png'; subtitle='run of $date, QEMU ${accel^^}, $cpus vCPUs, medians over rounds'" \
+			bench/plot-handoff.gp
+		echo "bench: wrote $results/handoff.png"
+	fi
 	local c
 	for c in idle stock reuseport ring primary rescue; do
 		[ -f "$run/plot/$c.dat" ] || { echo "bench: wrote $results/latest.json, $results/summary.md, bench/README.md; no overload case $c in this run: the plot is kept" >&2; return 0; }
