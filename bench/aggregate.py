@@ -457,7 +457,7 @@ def snapshot_deltas(before, after):
             dd = {k: c[k] - c0[k] for k in c}
             net[f"{ns}/{name}"] = dd
             if name != "lo":
-                all_rx += dd["rx_packets"]
+                all_rx += dd["rx_packets"] + dd["tx_packets"]
     procs = {}
     for pid, p in after["fe_procs"].items():
         if pid in before["fe_procs"]:
@@ -466,16 +466,18 @@ def snapshot_deltas(before, after):
             procs[key] = procs.get(key, 0) + (p["ticks"] - p0["ticks"]) * tick_us
     fe = net.get("fe/eth0", {"rx_bytes": 0, "rx_packets": 0, "tx_bytes": 0, "tx_packets": 0})
     softirq_us = d[6] * tick_us
-    share = fe["rx_packets"] / all_rx if all_rx else 0.0
+    # fe's share of the packets: what it received and what it sent (a
+    # handoff's forwarding sends more datagrams than it receives packets).
+    share = (fe["rx_packets"] + fe["tx_packets"]) / all_rx if all_rx else 0.0
     return {
         "vm_busy_us": busy * tick_us,
         "vm_softirq_us": softirq_us,
         "fe_process_us": sum(procs.values()),
         "fe_process_us_by_comm": procs,
-        "fe_rx_packet_share": share,
+        "fe_packet_share": share,
         "fe_softirq_us": softirq_us * share,
         "fe_eth0": fe,
-        "all_rx_packets": all_rx,
+        "all_packets": all_rx,
     }
 
 
@@ -624,22 +626,32 @@ def handoff(raw, meta):
                     "fe_softirq_us": dl["fe_softirq_us"],
                     "fe_process_us": dl["fe_process_us"],
                 })
+                # The client's segments as full-sized ones (MSS 1448 at MTU
+                # 1500): the same count in every case, whatever GRO merged
+                # or the handoff's MSS clamp split.
+                seg = (rec.get("bytes") or 0) / 1448
+                row["segments_1448"] = seg
                 if case != "direct" and pk:
                     row["fe_softirq_us_per_fe_packet"] = dl["fe_softirq_us"] / pk
                     if ref:
-                        row["added_vm_us_per_fe_packet"] = (dl["vm_busy_us"] - ref["vm_busy_us"]) / pk
+                        added = dl["vm_busy_us"] - ref["vm_busy_us"]
+                        row["added_vm_us_per_fe_packet"] = added / pk
+                        if seg:
+                            row["added_vm_us_per_segment"] = added / seg
             per.append(row)
 
         def agg(k):
             vals = [p.get(k) for p in per]
             return {"median": median(vals), "min_max": spread(vals)}
         upload[case] = {"rounds": len(per), "per_round": per,
-                        **{k: agg(k) for k in ["seconds", "fe_rx_packets", "vm_busy_us",
+                        **{k: agg(k) for k in ["seconds", "fe_rx_packets", "fe_tx_packets",
+                                               "vm_busy_us", "added_vm_us_per_segment",
                                                "added_vm_us_per_fe_packet",
                                                "fe_softirq_us_per_fe_packet"]}}
     if "handoff" in upload and "ipvs-dr" in upload:
         ratios = {}
-        for k in ["added_vm_us_per_fe_packet", "fe_softirq_us_per_fe_packet"]:
+        for k in ["added_vm_us_per_segment", "added_vm_us_per_fe_packet",
+                  "fe_softirq_us_per_fe_packet"]:
             h = {p["round"]: p.get(k) for p in upload["handoff"]["per_round"]}
             i = {p["round"]: p.get(k) for p in upload["ipvs-dr"]["per_round"]}
             vals = [h[r] / i[r] if h.get(r) is not None and i.get(r) else None for r in sorted(h)]
@@ -661,11 +673,11 @@ def handoff(raw, meta):
         "attribution": (
             "fe_cpu = fe's processes (utime+stime of every process in fe's namespace, "
             "/proc/PID/stat: nginx, haproxy) + fe_softirq; fe_softirq = the VM's softirq "
-            "time (/proc/stat) times fe's share of the packets received on all the "
-            "namespaces' interfaces (fe's eth0 rx packets over the rx packets of every "
+            "time (/proc/stat) times fe's share of the packets on all the namespaces' "
+            "interfaces (fe's eth0 rx + tx packets over the rx + tx packets of every "
             "interface but lo in cli, rtr, fe, be1, be2; /proc/PID/net/dev): the kernel "
             "does not account softirq time per namespace, so this is a proportional "
-            "split. vm_cpu_us_per_request_added_to_direct: the whole VM's busy time per "
+            "split, blind to what a packet costs. vm_cpu_us_per_request_added_to_direct: the whole VM's busy time per "
             "request minus direct's in the same round and size: what going through fe "
             "adds, however it is attributed"),
         "sizes": out,
@@ -892,27 +904,31 @@ def handoff_table(result, lines):
         lines.append(f"**Upload** of {p['upload_mib']} MiB (one POST to `/be1/upload` per case "
                      "and round; the client's segments go through fe, the answer not): the "
                      "per-packet cost of forwarding is the VM's busy time during the upload "
-                     "minus `direct`'s in the same round, over the packets fe received on its "
-                     "eth0; fe's softirq share per packet beside it.")
+                     "minus `direct`'s in the same round, over the upload's size in full-sized "
+                     "segments (1448 bytes), and over the packets fe received on its eth0 "
+                     "(GRO merges them, differently per case); fe's softirq share per "
+                     "packet beside it.")
         lines.append("")
-        lines.append("| case | upload time | fe rx packets | added VM time per fe packet "
-                     "| fe softirq per fe packet |")
-        lines.append("|---|---:|---:|---:|---:|")
+        lines.append("| case | upload time | fe rx / tx packets | added VM time per segment "
+                     "| added VM time per fe rx packet | fe softirq per fe rx packet |")
+        lines.append("|---|---:|---:|---:|---:|---:|")
         for case in ("direct", "ipvs-dr", "handoff"):
             d = up.get(case)
             if not d:
                 continue
             sec = d["seconds"]["median"]
             pk = d["fe_rx_packets"]["median"]
-            lines.append(f"| {case} | {sec:.2f} s | {pk:.0f} "
+            lines.append(f"| {case} | {sec:.2f} s | {pk:.0f} / {d['fe_tx_packets']['median']:.0f} "
+                         f"| {fmt_signed_us(d['added_vm_us_per_segment']['median'])} "
                          f"| {fmt_signed_us(d['added_vm_us_per_fe_packet']['median'])} "
                          f"| {fmt_us(d['fe_softirq_us_per_fe_packet']['median'])} |"
-                         if sec is not None and pk is not None else f"| {case} | - | | | |")
+                         if sec is not None and pk is not None else f"| {case} | - | | | | |")
         r = up.get("handoff_to_ipvs_dr")
         if r:
             lines.append("")
-            lines.append("handoff / ipvs-dr, paired by round: added VM time per fe packet "
-                         f"{fmt_ratio(r['added_vm_us_per_fe_packet'])}, fe softirq per fe "
+            lines.append("handoff / ipvs-dr, paired by round: added VM time per segment "
+                         f"{fmt_ratio(r['added_vm_us_per_segment'])}, per fe rx packet "
+                         f"{fmt_ratio(r['added_vm_us_per_fe_packet'])}; fe softirq per fe rx "
                          f"packet {fmt_ratio(r['fe_softirq_us_per_fe_packet'])}.")
     lines.append("")
 
