@@ -486,16 +486,21 @@ def pct(values, p):
     return permille(values, p * 10) if values else None
 
 
+def ho_files(raw, tail, suffix, prefix=""):
+    """(path, path without suffix, (case, groups of tail...)) of the raw files
+    handoff-PREFIX<case>-TAIL SUFFIX."""
+    pat = re.compile(f"handoff-{prefix}(direct|haproxy|ipvs-dr|handoff)-{tail}{re.escape(suffix)}$")
+    for path in sorted(raw.glob(f"handoff-{prefix}*{suffix}")):
+        m = pat.fullmatch(path.name)
+        if m:
+            yield path, str(path)[:-len(suffix)], m.groups()
+
+
 def handoff(raw, meta):
     sizes = [int(s) for s in meta.get("ho_sizes_kib", "").split()]
     rounds = {}
-    pat = re.compile(r"handoff-(direct|haproxy|ipvs-dr|handoff)-(\d+)k-r(\d+)\.wrk\.txt$")
-    for path in sorted(raw.glob("handoff-*k-r*.wrk.txt")):
-        m = pat.search(path.name)
-        if not m:
-            continue
-        case, size, rnd = m.group(1), int(m.group(2)), int(m.group(3))
-        base = str(path)[:-len(".wrk.txt")]
+    for path, base, (case, size, rnd) in ho_files(raw, r"(\d+)k-r(\d+)", ".wrk.txt"):
+        size, rnd = int(size), int(rnd)
         wrk = parse_wrk(path.read_text())
         rec = {"wrk": wrk}
         try:
@@ -588,13 +593,8 @@ def handoff(raw, meta):
 
     # The uploads: per-packet cost of forwarding the client's segments.
     up = {}
-    upat = re.compile(r"handoff-upload-(direct|haproxy|ipvs-dr|handoff)-r(\d+)\.curl\.txt$")
-    for path in sorted(raw.glob("handoff-upload-*.curl.txt")):
-        m = upat.search(path.name)
-        if not m:
-            continue
-        case, rnd = m.group(1), int(m.group(2))
-        base = str(path)[:-len(".curl.txt")]
+    for path, base, (case, rnd) in ho_files(raw, r"r(\d+)", ".curl.txt", "upload-"):
+        rnd = int(rnd)
         text = path.read_text()
         rec = {"curl": text.strip()}
         mm = re.search(r"http_code=(\d+) size_upload=(\d+) time_total=([\d.]+)", text)
