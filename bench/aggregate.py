@@ -509,11 +509,18 @@ def handoff(raw, meta):
         except (OSError, ValueError, IndexError):
             dl = None
         n = wrk.get("requests") or 0
-        if dl and n:
-            body = n * size * 1024
+        # Answers other than 200 (a handoff that fell back to fe, which
+        # does not have be1's objects, answers 404) are not counted as
+        # served: requests/s and bytes per response byte are of the 200s;
+        # CPU time per request is over every request wrk completed.
+        ok = n - wrk.get("non_2xx", 0)
+        if dl and n and ok > 0:
+            body = ok * size * 1024
             rec.update({
-                "requests_per_s": wrk.get("requests_per_s"),
+                "requests_per_s": ok / wrk["seconds"] if wrk.get("seconds") else None,
+                "wrk_requests_per_s": wrk.get("requests_per_s"),
                 "requests": n,
+                "non_2xx": n - ok,
                 "vm_cpu_us_per_request": dl["vm_busy_us"] / n,
                 "fe_cpu_us_per_request": (dl["fe_process_us"] + dl["fe_softirq_us"]) / n,
                 "fe_process_cpu_us_per_request": dl["fe_process_us"] / n,
@@ -586,6 +593,9 @@ def handoff(raw, meta):
                 added.append(a - b if a is not None and b is not None else None)
             d["vm_cpu_us_per_request_added_to_direct"] = {
                 "median": median(added), "min_max": spread(added), "per_round": added}
+            d["non_2xx_total"] = sum(rr[r].get("non_2xx", 0) for r in rr)
+            d["requests_total"] = sum(rr[r].get("requests", 0) for r in rr)
+            d["timing_failed_total"] = sum((rr[r].get("timing") or {}).get("failed", 0) for r in rr)
             d["per_round"] = {str(r): {k: v for k, v in rr[r].items()} for r in sorted(rr)}
             out_size[case] = d
         if out_size:
@@ -872,12 +882,13 @@ def handoff_table(result, lines):
                  f"{p['timing_samples']} fresh connections one after the other: TTFB and total "
                  "time from the start of connect). Medians over rounds; ratios paired by round, "
                  "(min-max). fe CPU = fe's processes + fe's share of the softirq time "
-                 "(section 5); added = the whole VM's CPU per request minus `direct`'s.")
+                 "(section 5); added = the whole VM's CPU per request minus `direct`'s. "
+                 "requests/s and bytes per response byte count the 200 answers only.")
     lines.append("")
     lines.append("| size | case | requests/s | / direct | / HAProxy | TTFB p50 | TTFB p99 "
                  "| total p50 | total p99 | VM CPU/req | added | fe CPU/req | fe CPU / HAProxy "
-                 "| fe tx bytes / resp byte |")
-    lines.append("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+                 "| fe tx bytes / resp byte | not 200 (wrk; our client) |")
+    lines.append("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for size, cases in sorted(h["sizes"].items(), key=lambda kv: int(kv[0])):
         s = int(size)
         sl = f"{s // 1024} MiB" if s >= 1024 else f"{s} KiB"
@@ -896,8 +907,10 @@ def handoff_table(result, lines):
                 f"| {fmt_signed_us(d['vm_cpu_us_per_request_added_to_direct']['median'])} "
                 f"| {fmt_us(d['fe_cpu_us_per_request']['median'])} "
                 f"| {fmt_ratio(d['ratio_to_haproxy']['fe_cpu_us_per_request'])} "
-                f"| {by:.3f} |" if rps is not None and by is not None else
-                f"| {sl} | {case} | - | | | | | | | | | | | |")
+                f"| {by:.3f} | {d['non_2xx_total']} of {d['requests_total']}; "
+                f"{d['timing_failed_total']} of {p['timing_samples'] * d['rounds']} |"
+                if rps is not None and by is not None else
+                f"| {sl} | {case} | - | | | | | | | | | | | | |")
     up = h.get("upload") or {}
     if any(c in up for c in ("direct", "ipvs-dr", "handoff")):
         lines.append("")
@@ -929,8 +942,28 @@ def handoff_table(result, lines):
             lines.append("handoff / ipvs-dr, paired by round: added VM time per segment "
                          f"{fmt_ratio(r['added_vm_us_per_segment'])}, per fe rx packet "
                          f"{fmt_ratio(r['added_vm_us_per_fe_packet'])}; fe softirq per fe rx "
-                         f"packet {fmt_ratio(r['fe_softirq_us_per_fe_packet'])}.")
+                         f"packet {fmt_ratio(r['fe_softirq_us_per_fe_packet'])}."
+                         + (" IPVS-DR's added time spans zero over the rounds (below what "
+                            "this run resolves): the ratios of added time are not meaningful."
+                            if spans_zero(up["ipvs-dr"]["added_vm_us_per_segment"]) else ""))
+    b, a = h.get("fe_show_before"), h.get("fe_show_after")
+    try:
+        sb = next(x["stats"] for x in b["services"] if x["id"] == 1)
+        sa = next(x["stats"] for x in a["services"] if x["id"] == 1)
+        dd = {k: sa[k] - sb[k] for k in sa if isinstance(sa[k], int)}
+        lines.append("")
+        lines.append(f"fe's service 1 over the measured rounds (`sgctl cluster show`): held "
+                     f"{dd['held']}, handed off {dd['handed_off']}, fallbacks (NACK from be1 "
+                     f"{dd['fallback_nack']}, timeout {dd['fallback_timeout']}, peer down "
+                     f"{dd['fallback_peer_down']}), client segments forwarded {dd['moved_fwd']}.")
+    except (TypeError, KeyError, StopIteration):
+        pass
     lines.append("")
+
+
+def spans_zero(fig):
+    mm = fig.get("min_max")
+    return bool(mm) and mm[0] <= 0 <= mm[1]
 
 
 def fmt_signed_us(us):
