@@ -67,6 +67,18 @@ ho_snapshot() {
 	} >"$1"
 }
 
+# ho_tcp_counters BASE: cli's and be1's TCP counters (what nstat reads), kept
+# raw beside an upload's figures.
+ho_tcp_counters() {
+	local var lines
+	for var in cli be1; do
+		mapfile lines <"/proc/${HO_HOLDER[$var]}/net/netstat"
+		printf '%s' "${lines[@]}" >"$1.$var-netstat.txt"
+		mapfile lines <"/proc/${HO_HOLDER[$var]}/net/snmp"
+		printf '%s' "${lines[@]}" >>"$1.$var-netstat.txt"
+	done
+}
+
 ho_target() { # CASE: "HOST PORT"
 	case "$1" in
 	direct) echo "10.80.0.2 $HO_EXTRA_PORT" ;;
@@ -91,6 +103,9 @@ ho_haproxy() {
 	cat >"$tmp/haproxy.cfg" <<-EOF
 		global
 			maxconn 4096
+			# One thread, as nginx has one worker: the guest's 2 vCPUs carry
+			# the client, the router and the back-ends too.
+			nbthread 1
 			pidfile $tmp/haproxy.pid
 		defaults
 			mode http
@@ -177,10 +192,12 @@ ho_upload() {
 	read -r host port < <(ho_target "$c")
 	ho_enter "$c" || return 1
 	ho_snapshot "$base.before.txt"
+	ho_tcp_counters "$base.before"
 	timeout 120 ip netns exec "$cli" curl -sS -o "$base.answer.txt" -H 'Expect:' -H 'Connection: close' \
 		-w 'http_code=%{http_code} size_upload=%{size_upload} time_total=%{time_total}\n' \
 		--data-binary "@$tmp/upload" "http://$host:$port/be1/upload" >"$base.curl.txt" 2>&1
 	ho_snapshot "$base.after.txt"
+	ho_tcp_counters "$base.after"
 	ho_leave "$c" "$base"
 	rm -f "$tmp"/be1/body/*
 	log "handoff upload $c round $r: $(<"$base.curl.txt"), answer $(<"$base.answer.txt")"
