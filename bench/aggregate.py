@@ -678,6 +678,7 @@ def handoff(raw, meta):
             "timing_samples": int(meta.get("ho_samples", "0") or 0),
             "upload_mib": int(meta.get("ho_upload_mib", "0") or 0),
             "haproxy": meta.get("haproxy_version"),
+            "haproxy_threads": meta.get("ho_haproxy_threads", "default"),
             "ipvsadm": meta.get("ipvsadm_version"),
         },
         "attribution": (

@@ -31,6 +31,8 @@ HO_CONN=${HO_CONN:-4}
 HO_SAMPLES=${HO_SAMPLES:-30}
 HO_UPLOAD_MIB=${HO_UPLOAD_MIB:-20}
 HO_BUDGET_S=${HO_BUDGET_S:-420}
+# HAProxy's threads (nbthread); unset: its default, one per CPU.
+HO_HAPROXY_THREADS=${HO_HAPROXY_THREADS:-}
 
 HO_HAPROXY_PORT=8080
 HO_EXTRA_PORT=8090
@@ -103,9 +105,7 @@ ho_haproxy() {
 	cat >"$tmp/haproxy.cfg" <<-EOF
 		global
 			maxconn 4096
-			# One thread, as nginx has one worker: the guest's 2 vCPUs carry
-			# the client, the router and the back-ends too.
-			nbthread 1
+			${HO_HAPROXY_THREADS:+nbthread $HO_HAPROXY_THREADS}
 			pidfile $tmp/haproxy.pid
 		defaults
 			mode http
@@ -239,6 +239,7 @@ handoff_section() {
 		echo "ho_connections=$HO_CONN"
 		echo "ho_samples=$HO_SAMPLES"
 		echo "ho_upload_mib=$HO_UPLOAD_MIB"
+		echo "ho_haproxy_threads=${HO_HAPROXY_THREADS:-default}"
 		echo "haproxy_version=$(haproxy -v 2>&1 | head -n 1)"
 		echo "ipvsadm_version=$(ipvsadm -v 2>&1 | head -n 1)"
 	} >>"$OUT/meta.txt"
