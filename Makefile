@@ -29,7 +29,7 @@ endif
 # plain and the debug module can both exist and neither rebuild wipes the other.
 SOURCES := Kbuild src rust include
 
-.PHONY: all module kernel check demo bench bench-syn lint clean host-test deps sgctl test-progs
+.PHONY: all module kernel check demo bench bench-syn bench-handoff lint clean host-test deps sgctl test-progs
 
 # The first target is the default: `make` builds the module.
 all: module
@@ -72,6 +72,11 @@ bench: deps module sgctl
 # other sections of bench/results/latest.json keep their last run's figures.
 bench-syn: deps module
 	BENCH_SECTIONS=syn bench/bench.sh
+
+# Only the handoff section (bench/README.md, section 5): direct, HAProxy,
+# IPVS-DR and the handoff on the cluster of selftests/handoff.sh.
+bench-handoff: deps module sgctl
+	BENCH_SECTIONS=handoff bench/bench.sh
 
 lint:
 	selftests/lint

@@ -403,6 +403,308 @@ def syn_decision(raw, states):
     }
 
 
+# ---------------------------------------------------------------- handoff
+HO_CASES = ["direct", "haproxy", "ipvs-dr", "handoff"]
+HO_LABELS = {
+    "direct": "direct: the client to be1 itself",
+    "haproxy": "HAProxy (HTTP mode, content rules) on fe",
+    "ipvs-dr": "IPVS direct routing on fe",
+    "handoff": "sockgroup handoff on fe",
+}
+HO_NAMESPACES = ["cli", "rtr", "fe", "be1", "be2"]
+
+
+def read_snapshot(path):
+    """bench/run-handoff.sh's ho_snapshot: /proc/stat's cpu line, each
+    namespace's /proc/net/dev, fe's processes' /proc/PID/stat."""
+    snap = {"cpu": None, "netdev": {}, "fe_procs": {}}
+    section = None
+    for line in path.read_text().splitlines():
+        if line.startswith("== "):
+            section = line[3:].split()
+            continue
+        if section == ["stat"] and line.startswith("cpu "):
+            snap["cpu"] = [int(v) for v in line.split()[1:]]
+        elif section and section[0] == "netdev":
+            name, _, rest = line.partition(":")
+            f = [int(v) for v in rest.split()]
+            snap["netdev"].setdefault(section[1], {})[name.strip()] = {
+                "rx_bytes": f[0], "rx_packets": f[1], "tx_bytes": f[8], "tx_packets": f[9]}
+        elif section == ["fe_procs"] and line:
+            pid = line.split()[0]
+            comm = line[line.index("(") + 1:line.rindex(")")]
+            f = line[line.rindex(")") + 2:].split()
+            # utime and stime are fields 14 and 15 of the line (11 and 12
+            # after the state, which is field 3).
+            snap["fe_procs"][pid] = {"comm": comm, "ticks": int(f[11]) + int(f[12])}
+    return snap
+
+
+def snapshot_deltas(before, after):
+    """The figures of one measured interval, in us and bytes/packets."""
+    b, a = before["cpu"], after["cpu"]
+    d = [x - y for x, y in zip(a, b)]
+    # user nice system idle iowait irq softirq steal ...
+    busy = sum(d) - d[3] - d[4]
+    tick_us = 1e6 / USER_HZ
+    net = {}
+    all_rx = 0
+    for ns, ifaces in after["netdev"].items():
+        for name, c in ifaces.items():
+            c0 = before["netdev"].get(ns, {}).get(name)
+            if c0 is None:
+                continue
+            dd = {k: c[k] - c0[k] for k in c}
+            net[f"{ns}/{name}"] = dd
+            if name != "lo":
+                all_rx += dd["rx_packets"] + dd["tx_packets"]
+    procs = {}
+    for pid, p in after["fe_procs"].items():
+        if pid in before["fe_procs"]:
+            p0 = before["fe_procs"][pid]
+            key = p["comm"]
+            procs[key] = procs.get(key, 0) + (p["ticks"] - p0["ticks"]) * tick_us
+    fe = net.get("fe/eth0", {"rx_bytes": 0, "rx_packets": 0, "tx_bytes": 0, "tx_packets": 0})
+    softirq_us = d[6] * tick_us
+    # fe's share of the packets: what it received and what it sent (a
+    # handoff's forwarding sends more datagrams than it receives packets).
+    share = (fe["rx_packets"] + fe["tx_packets"]) / all_rx if all_rx else 0.0
+    return {
+        "vm_busy_us": busy * tick_us,
+        "vm_softirq_us": softirq_us,
+        "fe_process_us": sum(procs.values()),
+        "fe_process_us_by_comm": procs,
+        "fe_packet_share": share,
+        "fe_softirq_us": softirq_us * share,
+        "fe_eth0": fe,
+        "all_packets": all_rx,
+    }
+
+
+def pct(values, p):
+    values = sorted(values)
+    return permille(values, p * 10) if values else None
+
+
+def ho_files(raw, tail, suffix, prefix=""):
+    """(path, path without suffix, (case, groups of tail...)) of the raw files
+    handoff-PREFIX<case>-TAIL SUFFIX."""
+    pat = re.compile(f"handoff-{prefix}(direct|haproxy|ipvs-dr|handoff)-{tail}{re.escape(suffix)}$")
+    for path in sorted(raw.glob(f"handoff-{prefix}*{suffix}")):
+        m = pat.fullmatch(path.name)
+        if m:
+            yield path, str(path)[:-len(suffix)], m.groups()
+
+
+def handoff(raw, meta):
+    sizes = [int(s) for s in meta.get("ho_sizes_kib", "").split()]
+    rounds = {}
+    for path, base, (case, size, rnd) in ho_files(raw, r"(\d+)k-r(\d+)", ".wrk.txt"):
+        size, rnd = int(size), int(rnd)
+        wrk = parse_wrk(path.read_text())
+        rec = {"wrk": wrk}
+        try:
+            dl = snapshot_deltas(read_snapshot(Path(base + ".before.txt")),
+                                 read_snapshot(Path(base + ".after.txt")))
+        except (OSError, ValueError, IndexError):
+            dl = None
+        n = wrk.get("requests") or 0
+        # Answers other than 200 (a handoff that fell back to fe, which
+        # does not have be1's objects, answers 404) are not counted as
+        # served: requests/s and bytes per response byte are of the 200s;
+        # CPU time per request is over every request wrk completed.
+        ok = n - wrk.get("non_2xx", 0)
+        if dl and n and ok > 0:
+            body = ok * size * 1024
+            rec.update({
+                "requests_per_s": ok / wrk["seconds"] if wrk.get("seconds") else None,
+                "wrk_requests_per_s": wrk.get("requests_per_s"),
+                "requests": n,
+                "non_2xx": n - ok,
+                "vm_cpu_us_per_request": dl["vm_busy_us"] / n,
+                "fe_cpu_us_per_request": (dl["fe_process_us"] + dl["fe_softirq_us"]) / n,
+                "fe_process_cpu_us_per_request": dl["fe_process_us"] / n,
+                "fe_softirq_us_per_request": dl["fe_softirq_us"] / n,
+                "fe_tx_bytes_per_response_byte": dl["fe_eth0"]["tx_bytes"] / body,
+                "fe_rx_tx_bytes_per_response_byte":
+                    (dl["fe_eth0"]["tx_bytes"] + dl["fe_eth0"]["rx_bytes"]) / body,
+                "deltas": dl,
+            })
+        try:
+            t = json.loads(Path(base + ".timing.json").read_text())
+            ttfb = [s["ttfb_us"] for s in t["samples"]]
+            tot = [s["total_us"] for s in t["samples"]]
+            rec["timing"] = {
+                "completed": t["completed"], "failed": t["failed"],
+                "ttfb_p50_us": pct(ttfb, 50), "ttfb_p99_us": pct(ttfb, 99),
+                "total_p50_us": pct(tot, 50), "total_p99_us": pct(tot, 99),
+                "ttfb_us": ttfb, "total_us": tot,
+            }
+        except (OSError, ValueError, KeyError):
+            rec["timing"] = None
+        rounds.setdefault(size, {}).setdefault(case, {})[rnd] = rec
+
+    def fig(rec, key):
+        if key.startswith("timing."):
+            t = rec.get("timing")
+            return t.get(key[7:]) if t else None
+        return rec.get(key)
+
+    keys = ["requests_per_s", "vm_cpu_us_per_request", "fe_cpu_us_per_request",
+            "fe_process_cpu_us_per_request", "fe_softirq_us_per_request",
+            "fe_tx_bytes_per_response_byte", "fe_rx_tx_bytes_per_response_byte",
+            "timing.ttfb_p50_us", "timing.ttfb_p99_us", "timing.total_p50_us",
+            "timing.total_p99_us"]
+    out = {}
+    for size in sizes:
+        by_case = rounds.get(size, {})
+        out_size = {}
+        for case in HO_CASES:
+            rr = by_case.get(case)
+            if not rr:
+                continue
+            d = {"label": HO_LABELS[case], "rounds": len(rr)}
+            for k in keys:
+                vals = [fig(rr[r], k) for r in sorted(rr)]
+                name = k.replace("timing.", "")
+                d[name] = {"median": median(vals), "min_max": spread(vals), "per_round": vals}
+            # Paired by round: against HAProxy, against direct; the CPU
+            # the case adds to the whole VM against direct's.
+            for ref, figs in (("haproxy", ["requests_per_s", "fe_cpu_us_per_request",
+                                           "timing.ttfb_p50_us", "timing.total_p50_us",
+                                           "fe_tx_bytes_per_response_byte"]),
+                              ("direct", ["requests_per_s", "vm_cpu_us_per_request",
+                                          "timing.ttfb_p50_us"])):
+                refr = by_case.get(ref, {})
+                ratios = {}
+                for k in figs:
+                    vals = []
+                    for r in sorted(rr):
+                        a, b = fig(rr[r], k), fig(refr.get(r, {}), k) if r in refr else None
+                        vals.append(a / b if a is not None and b else None)
+                    ratios[k.replace("timing.", "")] = {"median": median(vals),
+                                                        "min_max": spread(vals),
+                                                        "per_round": vals}
+                d[f"ratio_to_{ref.replace('-', '_')}"] = ratios
+            added = []
+            for r in sorted(rr):
+                a = rr[r].get("vm_cpu_us_per_request")
+                b = by_case.get("direct", {}).get(r, {}).get("vm_cpu_us_per_request")
+                added.append(a - b if a is not None and b is not None else None)
+            d["vm_cpu_us_per_request_added_to_direct"] = {
+                "median": median(added), "min_max": spread(added), "per_round": added}
+            d["non_2xx_total"] = sum(rr[r].get("non_2xx", 0) for r in rr)
+            d["requests_total"] = sum(rr[r].get("requests", 0) for r in rr)
+            d["timing_failed_total"] = sum((rr[r].get("timing") or {}).get("failed", 0) for r in rr)
+            d["per_round"] = {str(r): {k: v for k, v in rr[r].items()} for r in sorted(rr)}
+            out_size[case] = d
+        if out_size:
+            out[str(size)] = out_size
+
+    # The uploads: per-packet cost of forwarding the client's segments.
+    up = {}
+    for path, base, (case, rnd) in ho_files(raw, r"r(\d+)", ".curl.txt", "upload-"):
+        rnd = int(rnd)
+        text = path.read_text()
+        rec = {"curl": text.strip()}
+        mm = re.search(r"http_code=(\d+) size_upload=(\d+) time_total=([\d.]+)", text)
+        if mm:
+            rec.update({"http_code": int(mm.group(1)), "bytes": int(mm.group(2)),
+                        "seconds": float(mm.group(3))})
+        try:
+            rec["deltas"] = snapshot_deltas(read_snapshot(Path(base + ".before.txt")),
+                                            read_snapshot(Path(base + ".after.txt")))
+        except (OSError, ValueError, IndexError):
+            rec["deltas"] = None
+        up.setdefault(case, {})[rnd] = rec
+    upload = {}
+    for case in ["direct", "ipvs-dr", "handoff"]:
+        rr = up.get(case)
+        if not rr:
+            continue
+        per = []
+        for r in sorted(rr):
+            rec = rr[r]
+            dl = rec.get("deltas")
+            ref = up.get("direct", {}).get(r, {}).get("deltas")
+            row = {"round": r, "seconds": rec.get("seconds"), "http_code": rec.get("http_code")}
+            if dl:
+                pk = dl["fe_eth0"]["rx_packets"]
+                row.update({
+                    "fe_rx_packets": pk, "fe_tx_packets": dl["fe_eth0"]["tx_packets"],
+                    "vm_busy_us": dl["vm_busy_us"],
+                    "fe_softirq_us": dl["fe_softirq_us"],
+                    "fe_process_us": dl["fe_process_us"],
+                })
+                # The client's segments as full-sized ones (MSS 1448 at MTU
+                # 1500): the same count in every case, whatever GRO merged
+                # or the handoff's MSS clamp split.
+                seg = (rec.get("bytes") or 0) / 1448
+                row["segments_1448"] = seg
+                if case != "direct" and pk:
+                    row["fe_softirq_us_per_fe_packet"] = dl["fe_softirq_us"] / pk
+                    if ref:
+                        added = dl["vm_busy_us"] - ref["vm_busy_us"]
+                        row["added_vm_us_per_fe_packet"] = added / pk
+                        if seg:
+                            row["added_vm_us_per_segment"] = added / seg
+            per.append(row)
+
+        def agg(k):
+            vals = [p.get(k) for p in per]
+            return {"median": median(vals), "min_max": spread(vals)}
+        upload[case] = {"rounds": len(per), "per_round": per,
+                        **{k: agg(k) for k in ["seconds", "fe_rx_packets", "fe_tx_packets",
+                                               "vm_busy_us", "added_vm_us_per_segment",
+                                               "added_vm_us_per_fe_packet",
+                                               "fe_softirq_us_per_fe_packet"]}}
+    if "handoff" in upload and "ipvs-dr" in upload:
+        ratios = {}
+        for k in ["added_vm_us_per_segment", "added_vm_us_per_fe_packet",
+                  "fe_softirq_us_per_fe_packet"]:
+            h = {p["round"]: p.get(k) for p in upload["handoff"]["per_round"]}
+            i = {p["round"]: p.get(k) for p in upload["ipvs-dr"]["per_round"]}
+            vals = [h[r] / i[r] if h.get(r) is not None and i.get(r) else None for r in sorted(h)]
+            ratios[k] = {"median": median(vals), "min_max": spread(vals), "per_round": vals}
+        upload["handoff_to_ipvs_dr"] = ratios
+    if not out and not upload:
+        return None
+    return {
+        "parameters": {
+            "rounds": max((d["rounds"] for s in out.values() for d in s.values()), default=0),
+            "sizes_kib": sizes,
+            "wrk_seconds": int(meta.get("ho_wrk_seconds", "0") or 0),
+            "wrk_connections": int(meta.get("ho_connections", "0") or 0),
+            "timing_samples": int(meta.get("ho_samples", "0") or 0),
+            "upload_mib": int(meta.get("ho_upload_mib", "0") or 0),
+            "haproxy": meta.get("haproxy_version"),
+            "haproxy_threads": meta.get("ho_haproxy_threads", "default"),
+            "ipvsadm": meta.get("ipvsadm_version"),
+        },
+        "attribution": (
+            "fe_cpu = fe's processes (utime+stime of every process in fe's namespace, "
+            "/proc/PID/stat: nginx, haproxy) + fe_softirq; fe_softirq = the VM's softirq "
+            "time (/proc/stat) times fe's share of the packets on all the namespaces' "
+            "interfaces (fe's eth0 rx + tx packets over the rx + tx packets of every "
+            "interface but lo in cli, rtr, fe, be1, be2; /proc/PID/net/dev): the kernel "
+            "does not account softirq time per namespace, so this is a proportional "
+            "split, blind to what a packet costs. vm_cpu_us_per_request_added_to_direct: the whole VM's busy time per "
+            "request minus direct's in the same round and size: what going through fe "
+            "adds, however it is attributed"),
+        "sizes": out,
+        "upload": upload,
+        "fe_show_before": _load_json(raw / "handoff-fe-show-before.json"),
+        "fe_show_after": _load_json(raw / "handoff-fe-show-after.json"),
+    }
+
+
+def _load_json(path):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def fmt_us(us):
     if us is None:
         return "-"
@@ -436,6 +738,8 @@ def tables(result):
         cost_table(result, lines)
     if "syn_decision" in result:
         syn_table(result, lines)
+    if "handoff" in result:
+        handoff_table(result, lines)
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
@@ -569,6 +873,125 @@ def syn_table(result, lines):
                      f"{pct(big, 'keep')}, the whole ring of {big} walked {pct(big, 'walk')}.")
 
 
+def handoff_table(result, lines):
+    h = result["handoff"]
+    p = h["parameters"]
+    lines.append(f"**Handoff**{reused(h)}: {p['rounds']} round(s) on the cluster of "
+                 f"`selftests/handoff.sh` (cli - rtr - fe, be1, be2; nginx on each), the object "
+                 f"on be1; per size and case wrk {p['wrk_seconds']} s, {p['wrk_connections']} "
+                 "connections, `Connection: close`, then our client (`bench/http_timing.py`, "
+                 f"{p['timing_samples']} fresh connections one after the other: TTFB and total "
+                 "time from the start of connect). Medians over rounds; ratios paired by round, "
+                 "(min-max). fe CPU = fe's processes + fe's share of the softirq time "
+                 "(section 5); added = the whole VM's CPU per request minus `direct`'s. "
+                 "requests/s and bytes per response byte count the 200 answers only.")
+    lines.append("")
+    lines.append("| size | case | requests/s | / direct | / HAProxy | TTFB p50 | TTFB p99 "
+                 "| total p50 | total p99 | VM CPU/req | added | fe CPU/req | fe CPU / HAProxy "
+                 "| fe tx bytes / resp byte | not 200 (wrk; our client) |")
+    lines.append("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for size, cases in sorted(h["sizes"].items(), key=lambda kv: int(kv[0])):
+        s = int(size)
+        sl = f"{s // 1024} MiB" if s >= 1024 else f"{s} KiB"
+        for case in HO_CASES:
+            d = cases.get(case)
+            if not d:
+                continue
+            rps = d["requests_per_s"]["median"]
+            by = d["fe_tx_bytes_per_response_byte"]["median"]
+            lines.append(
+                f"| {sl} | {case} | {rps:.1f} | {fmt_ratio(d['ratio_to_direct']['requests_per_s'])} "
+                f"| {fmt_ratio(d['ratio_to_haproxy']['requests_per_s'])} "
+                f"| {fmt_us(d['ttfb_p50_us']['median'])} | {fmt_us(d['ttfb_p99_us']['median'])} "
+                f"| {fmt_us(d['total_p50_us']['median'])} | {fmt_us(d['total_p99_us']['median'])} "
+                f"| {fmt_us(d['vm_cpu_us_per_request']['median'])} "
+                f"| {fmt_signed_us(d['vm_cpu_us_per_request_added_to_direct']['median'])} "
+                f"| {fmt_us(d['fe_cpu_us_per_request']['median'])} "
+                f"| {fmt_ratio(d['ratio_to_haproxy']['fe_cpu_us_per_request'])} "
+                f"| {by:.3f} | {d['non_2xx_total']} of {d['requests_total']}; "
+                f"{d['timing_failed_total']} of {p['timing_samples'] * d['rounds']} |"
+                if rps is not None and by is not None else
+                f"| {sl} | {case} | - | | | | | | | | | | | | |")
+    up = h.get("upload") or {}
+    if any(c in up for c in ("direct", "ipvs-dr", "handoff")):
+        lines.append("")
+        lines.append(f"**Upload** of {p['upload_mib']} MiB (one POST to `/be1/upload` per case "
+                     "and round; the client's segments go through fe, the answer not): the "
+                     "per-packet cost of forwarding is the VM's busy time during the upload "
+                     "minus `direct`'s in the same round, over the upload's size in full-sized "
+                     "segments (1448 bytes), and over the packets fe received on its eth0 "
+                     "(GRO merges them, differently per case); fe's softirq share per "
+                     "packet beside it.")
+        lines.append("")
+        lines.append("| case | upload time | fe rx / tx packets | added VM time per segment "
+                     "| added VM time per fe rx packet | fe softirq per fe rx packet |")
+        lines.append("|---|---:|---:|---:|---:|---:|")
+        for case in ("direct", "ipvs-dr", "handoff"):
+            d = up.get(case)
+            if not d:
+                continue
+            sec = d["seconds"]["median"]
+            pk = d["fe_rx_packets"]["median"]
+            lines.append(f"| {case} | {sec:.2f} s | {pk:.0f} / {d['fe_tx_packets']['median']:.0f} "
+                         f"| {fmt_signed_us(d['added_vm_us_per_segment']['median'])} "
+                         f"| {fmt_signed_us(d['added_vm_us_per_fe_packet']['median'])} "
+                         f"| {fmt_us(d['fe_softirq_us_per_fe_packet']['median'])} |"
+                         if sec is not None and pk is not None else f"| {case} | - | | | | |")
+        r = up.get("handoff_to_ipvs_dr")
+        if r:
+            lines.append("")
+            lines.append("handoff / ipvs-dr, paired by round: added VM time per segment "
+                         f"{fmt_ratio(r['added_vm_us_per_segment'])}, per fe rx packet "
+                         f"{fmt_ratio(r['added_vm_us_per_fe_packet'])}; fe softirq per fe rx "
+                         f"packet {fmt_ratio(r['fe_softirq_us_per_fe_packet'])}."
+                         + (" IPVS-DR's added time spans zero over the rounds (below what "
+                            "this run resolves): the ratios of added time are not meaningful."
+                            if spans_zero(up["ipvs-dr"]["added_vm_us_per_segment"]) else ""))
+    b, a = h.get("fe_show_before"), h.get("fe_show_after")
+    try:
+        sb = next(x["stats"] for x in b["services"] if x["id"] == 1)
+        sa = next(x["stats"] for x in a["services"] if x["id"] == 1)
+        dd = {k: sa[k] - sb[k] for k in sa if isinstance(sa[k], int)}
+        lines.append("")
+        lines.append(f"fe's service 1 over the measured rounds (`sgctl cluster show`): held "
+                     f"{dd['held']}, handed off {dd['handed_off']}, fallbacks (NACK from be1 "
+                     f"{dd['fallback_nack']}, timeout {dd['fallback_timeout']}, peer down "
+                     f"{dd['fallback_peer_down']}), client segments forwarded {dd['moved_fwd']}.")
+    except (TypeError, KeyError, StopIteration):
+        pass
+    lines.append("")
+
+
+def spans_zero(fig):
+    mm = fig.get("min_max")
+    return bool(mm) and mm[0] <= 0 <= mm[1]
+
+
+def fmt_signed_us(us):
+    if us is None:
+        return "-"
+    return ("+" if us >= 0 else "-") + fmt_us(abs(us))
+
+
+def handoff_plot_data(result, plot_dir):
+    """One file per case: size (KiB), requests/s, fe CPU per request (us)."""
+    h = result.get("handoff")
+    if not h or "from_run" in h:
+        return
+    plot_dir.mkdir(parents=True, exist_ok=True)
+    for case in HO_CASES:
+        rows = []
+        for size, cases in sorted(h["sizes"].items(), key=lambda kv: int(kv[0])):
+            d = cases.get(case)
+            if d and d["requests_per_s"]["median"] is not None:
+                rows.append(f"{size} {d['requests_per_s']['median']:.3f} "
+                            f"{d['fe_cpu_us_per_request']['median']:.3f}")
+        if rows:
+            (plot_dir / f"handoff-{case}.dat").write_text(
+                "# size_kib requests_per_s fe_cpu_us_per_request (medians)\n"
+                + "\n".join(rows) + "\n")
+
+
 def plot_data(samples, cases, plot_dir):
     plot_dir.mkdir(parents=True, exist_ok=True)
     index = []
@@ -602,7 +1025,8 @@ def update_readme(readme, table, date):
     _, _, tail = rest.partition(end)
     body = (f"\n<!-- written by bench/aggregate.py from the run of {date}; "
             f"do not edit by hand -->\n\n{table}\n![connect latency per case]"
-            "(results/connect-latency.png)\n\n")
+            "(results/connect-latency.png)\n\n![handoff: requests/s and fe CPU per request]"
+            "(results/handoff.png)\n\n")
     readme.write_text(head + begin + body + end + tail)
 
 
@@ -719,11 +1143,17 @@ def main():
         syn["connection_cpu_note"] = "connection_cpu_us from the cost section's earlier run"
     if syn is not None:
         result["syn_decision"] = syn
+    ho = handoff(raw, meta)
+    if ho is None:
+        ho = keep("handoff")
+    if ho is not None:
+        result["handoff"] = ho
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=1) + "\n")
     table = tables(result)
     args.summary.write_text(table)
     plot_data(samples, ov_cases, args.plot_dir)
+    handoff_plot_data(result, args.plot_dir)
     if args.readme:
         update_readme(args.readme, table, meta.get("date"))
     print(table)

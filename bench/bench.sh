@@ -5,6 +5,7 @@
 #   bench/results/latest.json      every figure, per round and aggregated
 #   bench/results/summary.md       the tables (also put into bench/README.md)
 #   bench/results/connect-latency.png
+#   bench/results/handoff.png          (the handoff section)
 # The raw files of the run stay in .build/bench/ (one directory per run);
 # `bench/bench.sh --from .build/bench/run.XXXXXX` redoes only the
 # aggregation and the plot from them.
@@ -30,6 +31,11 @@ aggregate() {
 	accel=$(sed -n 's/^accel=//p' "$run/vm/meta.txt")
 	cpus=$(sed -n 's/^cpus=//p' "$run/vm/meta.txt")
 	timeout_ms=$(sed -n 's/^ov_timeout_ms=//p' "$run/vm/meta.txt")
+	if [ -f "$run/plot/handoff-handoff.dat" ]; then
+		gnuplot -e "datadir='$run/plot'; outfile='$results/handoff.png'; subtitle='run of $date, QEMU ${accel^^}, $cpus vCPUs, medians over rounds'" \
+			bench/plot-handoff.gp
+		echo "bench: wrote $results/handoff.png"
+	fi
 	local c
 	for c in idle stock reuseport ring primary rescue; do
 		[ -f "$run/plot/$c.dat" ] || { echo "bench: wrote $results/latest.json, $results/summary.md, bench/README.md; no overload case $c in this run: the plot is kept" >&2; return 0; }
@@ -75,11 +81,12 @@ echo "bench: raw results in $run"
 # The guest is bounded by run-guest.sh's budgets; this is the backstop.
 pass=()
 for v in OV_ROUNDS OV_COUNT OV_CONC OV_TIMEOUT_MS OV_BACKLOG OV_STALL_MS COST_ROUNDS WRK_SECONDS \
-	WRK_CONN IPERF_SECONDS MIN_ROUNDS OV_BUDGET_S COST_BUDGET_S SYN_ITERS SYN_ROUNDS BENCH_SECTIONS; do
+	WRK_CONN IPERF_SECONDS MIN_ROUNDS OV_BUDGET_S COST_BUDGET_S SYN_ITERS SYN_ROUNDS BENCH_SECTIONS \
+	HO_ROUNDS HO_SIZES HO_CASES HO_WRK_SECONDS HO_CONN HO_SAMPLES HO_UPLOAD_MIB HO_BUDGET_S HO_HAPROXY_THREADS; do
 	[ -n "${!v:-}" ] && pass+=("$v=${!v}")
 done
 status=0
-SOCKGROUP_VM_OUT="$run/vm" selftests/vm-run --timeout 720 ${append:+--append "$append"} -- \
+SOCKGROUP_VM_OUT="$run/vm" selftests/vm-run --timeout ${BENCH_VM_TIMEOUT:-1500} ${append:+--append "$append"} -- \
 	env "${pass[@]}" bench/run-guest.sh 2>&1 | tee "$run/guest.log" || status=$?
 echo "loadavg_after=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$run/host.txt"
 if [ "$status" != 0 ]; then

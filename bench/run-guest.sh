@@ -31,8 +31,12 @@
 #    (sockgroup_kunit.ko loaded with syn_bench_iters=$SYN_ITERS
 #    syn_bench_rounds=$SYN_ROUNDS): groups of 2, 8 and 64 loopback
 #    listeners, and no group; its results file is kept.
+# 4. Handoff (bench/README.md, section 5; bench/run-handoff.sh): on the
+#    cluster of selftests/handoff.sh, the client direct to a back-end,
+#    through HAProxy, IPVS-DR and the handoff; requests/s, TTFB, CPU, bytes
+#    through the front-end, and a 20 MiB upload's per-packet cost.
 #
-# BENCH_SECTIONS (default "overload cost syn") names the sections to run.
+# BENCH_SECTIONS (default "overload cost syn handoff") names the sections to run.
 #
 # Every wait and every client run is bounded in time; each section stops
 # starting rounds once its time budget is spent (at least $MIN_ROUNDS rounds).
@@ -65,7 +69,7 @@ OV_BUDGET_S=${OV_BUDGET_S:-200}
 COST_BUDGET_S=${COST_BUDGET_S:-180}
 SYN_ITERS=${SYN_ITERS:-100000}
 SYN_ROUNDS=${SYN_ROUNDS:-5}
-BENCH_SECTIONS=${BENCH_SECTIONS:-overload cost syn}
+BENCH_SECTIONS=${BENCH_SECTIONS:-overload cost syn handoff}
 
 SRV_IP=10.77.0.1
 CLI_IP=10.77.0.2
@@ -394,6 +398,8 @@ syn_decision() {
 	return 1
 }
 
+source "$here/run-handoff.sh"
+
 # section NAME: whether BENCH_SECTIONS names it.
 section() { [[ " $BENCH_SECTIONS " == *" $1 "* ]]; }
 
@@ -411,6 +417,10 @@ fi
 if section syn; then
 	syn_decision || { log "syn decision failed"; exit 1; }
 	log "syn decision done"
+fi
+if section handoff; then
+	handoff_section || { log "handoff failed"; exit 1; }
+	log "handoff done"
 fi
 dmesg >"$OUT/dmesg.txt"
 exit 0

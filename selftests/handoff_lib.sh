@@ -44,6 +44,16 @@ fallback_server() {
 	printf '\tserver {\n\t\tlisten %s:8081;\n\t\taccess_log off;\n' $VIP
 	printf '\t\tlocation / { return 200 "fallback by fe\\n"; }\n\t}\n'
 }
+# extra_listens NAME: with EXTRA_PORT set (the benchmarks', bench/run-handoff.sh),
+# NAME's server listens on that port of $VIP and of its eth0 address too.
+extra_listens() {
+	[ -n "${EXTRA_PORT:-}" ] || return 0
+	local i
+	for i in "${!names[@]}"; do
+		[ "${names[$i]}" = "$1" ] && break
+	done
+	printf '\t\t\tlisten %s:%s;\n\t\t\tlisten 10.80.0.%d:%s;\n' $VIP "$EXTRA_PORT" $((i + 1)) "$EXTRA_PORT"
+}
 # start_nginx FILE: nginx on fe, be1 and be2 (as jobs of this shell: do not
 # call it in a command substitution), each serving FILE as /NAME/big and a
 # line "served by NAME" as /NAME/small (and both under /NAME/linger/,
@@ -81,6 +91,7 @@ start_nginx() {
 		server {
 			listen $VIP:80;
 			listen [$VIP6]:80;
+$(extra_listens "$name")
 			root $d/www;
 			location /$name/upload {
 				client_body_in_file_only on;
