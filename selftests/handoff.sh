@@ -79,9 +79,9 @@
 #      and the channel comes back: both of its new sockets set TCP_NODELAY
 #      (a kprobe on tcp_sock_set_nodelay saw be1's accepted one, local port
 #      7000, and fe's connected one, remote port 7000).
-#   t. a TIME_WAIT socket on the back-end: two GETs of /be1/linger/big
-#      with "Connection: close" from the same client port, one after the
-#      other: be1's nginx closes first, so be1 holds the first one's tuple
+#   t. a TIME_WAIT socket on the back-end: two GETs of /be1/linger/
+#      (small, then big) with "Connection: close" from the same client
+#      port, one after the other: be1's nginx closes first, so be1 holds the first one's tuple
 #      in TIME_WAIT when the second is handed off; TCP would take the new
 #      SYN (a later sequence number, a newer timestamp): be1 frees the
 #      TIME_WAIT socket (replay-tw-reopened by 1) and adopts the second
@@ -668,9 +668,9 @@ check "r: service 1 as before (hold-timeout $HOLD ms, /be1/, /be2/, /fe/ rules)"
 fi
 # ---- w. the withdrawal lost with the channel ----
 
-# As r, but fe's TERM cannot reach be1: every packet between fe and be1 is
-# dropped once be1 adopted the connection (be1's from the start, so that
-# its HANDOFF_ACK and verification never arrive). fe serves the GET itself
+# As r, but fe's TERM cannot reach be1: every packet from fe to be1 is
+# dropped once be1 adopted the connection, and be1's frames and datagrams
+# to fe from the start (its HANDOFF_ACK and verification never arrive). fe serves the GET itself
 # (after its hold-timeout, or when its channel to be1 goes down, whichever
 # comes first); be1's channel goes down for want of fe's heartbeats, and
 # be1 kills the adopted connection that fe never confirmed (no segment of
@@ -703,11 +703,17 @@ check "w: a kprobe on tcp_sock_set_nodelay (ports of the socket)" eval '
 be1_nginx=$(cat "$tmp/be1/nginx.pid")
 # shellcheck disable=SC2046 # the worker pids, one word each
 kill -STOP "$be1_nginx" $(pgrep -P "$be1_nginx")
+# be1's frames to fe (its channel's data: PSH, or longer than a pure ACK
+# with every option) and its forwarding's datagrams (the verification)
+# are dropped; its pure ACKs pass, so that fe's channel keeps sending (a
+# lost ACK would leave the HANDOFF_REQ behind fe's retransmissions).
 at "$be1" nft -f - <<EOF
 table inet hocut {
 	chain out {
 		type filter hook output priority -300;
-		ip daddr 10.80.0.1 drop
+		ip daddr 10.80.0.1 tcp sport 7000 tcp flags & psh == psh drop
+		ip daddr 10.80.0.1 tcp sport 7000 ip length > 80 drop
+		ip daddr 10.80.0.1 udp dport 7001 drop
 	}
 }
 EOF
@@ -782,24 +788,28 @@ tcounts() {
 }
 read -r tho0 tnk0 ten0 tad0 tte0 _ ttw0 ttr0 < <(tcounts)
 cli_rst0=$(nftc "$cli" rst)
-# tget TAG: a GET of /be1/linger/big from the client's port T_PORT, with
-# "Connection: close".
+# tget TAG FILE: a GET of /be1/linger/FILE from the client's port T_PORT,
+# with "Connection: close".
 tget() {
 	at "$cli" curl -sS --max-time $((60 * TIME_FACTOR)) --local-port $T_PORT -H 'Connection: close' \
 		-o "$tmp/get.$1" -w '%{http_code} %{size_download} %{time_total} %{local_port}\n' \
-		"http://$VIP/be1/linger/big?$1" >"$tmp/curl.$1" 2>&1
+		"http://$VIP/be1/linger/$2?$1" >"$tmp/curl.$1" 2>&1
 	local rc=$?
 	echo "# $1: curl: $(cat "$tmp/curl.$1")"
 	[ $rc = 0 ] || { echo "curl failed ($rc)"; diag; return 1; }
 }
 # be1_tw: be1 holds the tuple of the client's port T_PORT in TIME_WAIT.
 be1_tw() { at "$be1" ss -Htan state time-wait "( sport = :80 and dport = :$T_PORT )" | grep -q .; }
-check "t.1: GET /be1/linger/big from port $T_PORT (Connection: close): intact, served by be1" \
-	eval 'tget t.1 && intact t.1 $big_sha && logged be1 t.1 10.81.0.1'
-check "t.1: be1 closed first: it holds the connection in TIME_WAIT" \
-	eval 'busywait 5000 be1_tw || { at "$be1" ss -tan "( sport = :80 and dport = :$T_PORT )"; false; }'
-check "t.2: the same GET from the same port: intact, served by be1" \
-	eval 'tget t.2 && intact t.2 $big_sha && logged be1 t.2 10.81.0.1 && not_logged fe t.2'
+# cli_free: the client holds no socket of port T_PORT (it closed second).
+cli_free() { ! at "$cli" ss -Htan "( sport = :$T_PORT )" | grep -q .; }
+check "t.1: GET /be1/linger/small from port $T_PORT (Connection: close): served by be1" eval '
+	tget t.1 small && grep -qx "served by be1" "$tmp/get.t.1" && logged be1 t.1 10.81.0.1 ||
+		{ echo "answer: $(head -c 200 "$tmp/get.t.1")"; false; }'
+check "t.1: be1 closed first: it holds the connection in TIME_WAIT, the client none" \
+	eval 'busywait 5000 eval "be1_tw && cli_free" || { at "$be1" ss -tan "( sport = :80 and dport = :$T_PORT )";
+		at "$cli" ss -tan "( sport = :$T_PORT )"; false; }'
+check "t.2: GET /be1/linger/big ($MIB MiB) from the same port: intact, served by be1" \
+	eval 'tget t.2 big && intact t.2 $big_sha && logged be1 t.2 10.81.0.1 && not_logged fe t.2'
 # t_handed: both handed off (fe's handed-off and be1's adopted by 2, no
 # fallback-nack), be1 freed the TIME_WAIT socket once and refused none.
 t_handed() {
