@@ -116,7 +116,10 @@ TESTS=(
 #                              forwarding's lifetimes, rmmod and namespaces
 #                              deleted with handed-off transfers under way;
 #                              b (the other back-end), e (fe's bytes) and i
-#                              (ICMP errors forwarded) run on plain
+#                              (ICMP errors forwarded) run on plain; so do
+#                              w (the withdrawal when the channel goes
+#                              down) and t (a TIME_WAIT tuple reopened) for
+#                              now: their setups do not hold on debug yet
 #   handoff_net.sh  skipped    the handoff over real TCP: options on and
 #                              off, TLS by SNI, refusals (backlog, cookie,
 #                              options), 200 transfers over netem: traffic
