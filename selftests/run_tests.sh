@@ -30,6 +30,7 @@ TESTS=(
 	stall.sh
 	forward.sh
 	handoff.sh
+	dispatch.sh
 )
 
 # What runs on the debug kernel (KASAN, lockdep, kmemleak; several times
@@ -116,7 +117,11 @@ TESTS=(
 #                              program starts under TCG on plain already;
 #                              its kernel paths are cluster_nl.sh's and
 #                              cluster.sh's
-DEBUG_SKIP=" sgctl_group.sh sgctl_cluster.sh "
+#   dispatch.sh     skipped    for now: the dispatchers' first slice (issue
+#                              13), never run on debug yet; its new objects
+#                              (views, the backup's records) go with the
+#                              hold, whose lifetime handoff.sh watches there
+DEBUG_SKIP=" sgctl_group.sh sgctl_cluster.sh dispatch.sh "
 [ $# -gt 0 ] && TESTS=("$@") && DEBUG_SKIP=" "
 
 # Per test script; the debug kernel is slower.
