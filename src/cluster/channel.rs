@@ -1149,13 +1149,15 @@ fn pump(c: &mut Conn, peer: &mut Peer, cx: &mut Ctx<'_>) -> Result<Progress, Clo
                         let _ = cx
                             .incoming
                             .push(Incoming { peer: peer.id, msg }, GFP_KERNEL);
-                    } else if let Msg::ConnSync(s) = Msg::of(&f)? {
-                        // Without memory it is lost: the backup lacks the
-                        // entry (counted by neither side).
-                        let msg = InMsg::Sync(s);
-                        let _ = cx
-                            .incoming
-                            .push(Incoming { peer: peer.id, msg }, GFP_KERNEL);
+                    } else if f.header.msg_type == MsgType::ConnSync {
+                        if let Msg::ConnSync(s) = Msg::of(&f)? {
+                            // Without memory it is lost: the backup lacks
+                            // the entry (counted by neither side).
+                            let msg = InMsg::Sync(s);
+                            let _ = cx
+                                .incoming
+                                .push(Incoming { peer: peer.id, msg }, GFP_KERNEL);
+                        }
                     }
                 }
                 Action::Up { mut session, reply } => {
