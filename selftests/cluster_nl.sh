@@ -165,7 +165,9 @@ else
 	ip link add vc netns "$C" type veth peer name vd netns "$D"
 	ip -n "$C" addr add 10.3.0.1/24 dev vc && ip -n "$C" link set vc up
 	ip -n "$D" addr add 10.3.0.2/24 dev vd && ip -n "$D" link set vd up
-	in_ns "$C" "$PY" "$NL" wait-event 14 2 $((20 * TIME_FACTOR)) >"$tmp/event" &
+	# (60 s: the four YNL calls below start python each, seconds apiece
+	# under TCG when the host is busy; 20 s was once not enough.)
+	in_ns "$C" "$PY" "$NL" wait-event 14 2 $((60 * TIME_FACTOR)) >"$tmp/event" &
 	waiter=$!
 	busywait 5000 grep -q ready "$tmp/event"
 	ynl -n "$C" --do node-set --json '{"id": 1, "ctl-addr": "0a030001", "ctl-port": 7000}' >/dev/null
