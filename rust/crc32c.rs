@@ -8,8 +8,6 @@ use crate::logic::owner::Crc32c;
 
 /// The kernel's `__crc32c_le`: the CRC register after `data` from `crc`,
 /// no inversion (`crate::logic::owner::crc32c` inverts around it).
-// Used by the KUnit suite until the dispatchers' packet path comes.
-#[cfg_attr(not(CONFIG_KUNIT), allow(dead_code))]
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct KernelCrc32c;
 

@@ -489,6 +489,24 @@ impl<'a> Request<'a> {
         unsafe { Net::from_raw(bindings::sg_genl_info_net(self.info)) }
     }
 
+    /// Every attribute of the request, in order (a repeated one, a
+    /// `multi-attr`, each time; the policy validated them).
+    pub fn attrs(&self) -> Nested<'a> {
+        let mut len: i32 = 0;
+        // SAFETY: By the type invariant `info` is live: its `nlhdr` is the
+        // request's message, whose attributes follow the genetlink header
+        // (the family has no header of its own) for `len` bytes.
+        let p = unsafe { bindings::sg_genl_info_attrs(self.info, &mut len) };
+        let len = usize::try_from(len).unwrap_or(0);
+        if p.is_null() || len == 0 {
+            return Nested { rest: &[] };
+        }
+        // SAFETY: The `len` bytes at `p` are the request's, in its buffer,
+        // which lives (unchanged) during the call, `'a`.
+        let rest = unsafe { core::slice::from_raw_parts(p.cast::<u8>(), len) };
+        Nested { rest }
+    }
+
     /// The attribute of type `kind`, if the request has it.
     pub fn attr(&self, kind: u16) -> Option<Attr<'a>> {
         if u32::from(kind) > self.maxattr {

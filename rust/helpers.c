@@ -622,6 +622,13 @@ EXPORT_SYMBOL_IF_KUNIT(sg_kunit_owner);
 #endif
 
 /* Generic netlink (rust/genetlink.rs) */
+/* The request's attributes (the family has no header of its own). */
+const void *sg_genl_info_attrs(const struct genl_info *info, int *len)
+{
+	*len = nlmsg_attrlen(info->nlhdr, GENL_HDRLEN);
+	return nlmsg_attrdata(info->nlhdr, GENL_HDRLEN);
+}
+
 struct net *sg_genl_info_net(const struct genl_info *info)
 {
 	return genl_info_net(info);
@@ -1060,6 +1067,16 @@ void sg_skb_decap_reset(struct sk_buff *skb)
 	skb_reset_mac_header(skb);
 	skb->pkt_type = PACKET_HOST;
 	skb->ip_summed = CHECKSUM_NONE;
+}
+
+u32 sg_skb_mark(const struct sk_buff *skb)
+{
+	return skb->mark;
+}
+
+void sg_skb_set_mark(struct sk_buff *skb, u32 mark)
+{
+	skb->mark = mark;
 }
 
 void sg_skb_reserve(struct sk_buff *skb, int len)

@@ -167,6 +167,7 @@ struct genl_family;
 struct genl_info;
 struct netlink_callback;
 struct nlattr;
+const void *sg_genl_info_attrs(const struct genl_info *info, int *len);
 struct net *sg_genl_info_net(const struct genl_info *info);
 struct sk_buff *sg_genlmsg_new(void);
 void *sg_genlmsg_put_reply(struct sk_buff *skb, struct genl_info *info,
@@ -266,6 +267,8 @@ int sg_skb_copy_ip(const struct sk_buff *skb, void *to, int len, int *csum_start
 bool sg_skb_ip_saddr(const struct sk_buff *skb, u8 out[16]);
 int sg_skb_linearize(struct sk_buff *skb);
 void sg_skb_decap_reset(struct sk_buff *skb);
+u32 sg_skb_mark(const struct sk_buff *skb);
+void sg_skb_set_mark(struct sk_buff *skb, u32 mark);
 void sg_skb_reserve(struct sk_buff *skb, int len);
 void *sg_sk_user_data(const struct sock *sk);
 void sg_spin_lock_bh(spinlock_t *lock);

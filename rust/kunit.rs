@@ -331,6 +331,7 @@ fn kunit_service(id: u32) -> kernel::error::Result<crate::cluster::Service> {
         hold_timeout_ms: 2000,
         stats: kernel::sync::Arc::new(HoldStats::default(), GFP_KERNEL)?,
         rules: ServiceRules::shared(core::iter::empty())?,
+        dispatchers: Default::default(),
     })
 }
 

@@ -137,6 +137,18 @@ impl<'a> HookPacket<'a> {
         unsafe { SkBuff::from_raw(self.skb) }
     }
 
+    /// Whether its `skb->mark` is `mark` (not 0); if so, clears it (a
+    /// mark that our own delivery set, read once by our hook).
+    pub fn take_mark(&mut self, mark: u32) -> bool {
+        // SAFETY: By the type invariant the packet is alive and the hook's.
+        let is = mark != 0 && unsafe { bindings::sg_skb_mark(self.skb) } == mark;
+        if is {
+            // SAFETY: As above.
+            unsafe { bindings::sg_skb_set_mark(self.skb, 0) };
+        }
+        is
+    }
+
     /// The TCP segment, if this is one (not a fragment, header complete).
     pub fn tcp_seg(&self) -> Option<TcpSeg> {
         let mut s = bindings::sg_tcp_seg::default();

@@ -110,8 +110,9 @@ impl<'a> Datagram<'a> {
     /// Delivers the IP packet that follows `skip` bytes of payload (after
     /// the UDP header) to the stack, as received on the datagram's device:
     /// the outer headers go, the packet loses the tunnel's route and
-    /// conntrack state, and its checksums are checked again.
-    pub fn deliver(self, skip: usize, family: Family) {
+    /// conntrack state, and its checksums are checked again. `mark`: its
+    /// `skb->mark` (0: none), which a hook may read and clear.
+    pub fn deliver(self, skip: usize, family: Family, mark: u32) {
         let this = core::mem::ManuallyDrop::new(self);
         let skb = this.skb.as_ptr();
         let proto = match family {
@@ -122,6 +123,7 @@ impl<'a> Datagram<'a> {
         // is at the UDP header: 8 bytes and `skip` bytes are pulled (the
         // function checks the length), then the packet is given up to the
         // stack (`netif_rx` consumes it) or freed; `this` is not dropped.
+        // Its mark is ours to set until then.
         unsafe {
             if bindings::__iptunnel_pull_header(skb, 8 + skip as i32, proto.to_be(), false, false)
                 != 0
@@ -133,6 +135,7 @@ impl<'a> Datagram<'a> {
             // verification says nothing of the inner ones: TCP and UDP
             // check them.
             bindings::sg_skb_decap_reset(skb);
+            bindings::sg_skb_set_mark(skb, mark);
             bindings::netif_rx(skb);
         }
     }

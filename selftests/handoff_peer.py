@@ -3,7 +3,7 @@
 """A stand-in back-end peer of the control channel that takes every handoff
 (hold.sh, until the kernel's back-end replays connections).
 
-  handoff_peer.py ADDR PORT OWN_ID PEER_ID KEY_FILE LOG
+  handoff_peer.py ADDR PORT OWN_ID PEER_ID KEY_FILE LOG [SYNCS]
 
 Listens on ADDR:PORT for the front-end (node PEER_ID, the lower id, which
 connects), answers its HELLO (HMAC-SHA256 under the pair's key from
@@ -11,6 +11,11 @@ KEY_FILE, hex), derives the session key as the kernel does
 (src/cluster/frame.rs), sends heartbeats every 500 ms, and answers every
 HANDOFF_REQ with a HANDOFF_ACK for its tuple. LOG gets one JSON line per
 event: {"ev": "up"}, {"ev": "req", "sport": N, "request": N}.
+
+SYNCS (dispatch.sh), "OWNER:BACKUP,...": once up, it sends a CONN_SYNC of
+service 1 for each (client 10.81.0.9, port 40000, 40001, ..., to
+10.99.0.1:80), as a peer that is no dispatcher would forge them; logged
+{"ev": "synced", "n": N}.
 """
 
 import hashlib
@@ -24,9 +29,22 @@ import sys
 import time
 
 MAGIC, VERSION, HEADER, TAG = 0x53474331, 1, 32, 32
-HELLO, HEARTBEAT, REQ, ACK = 1, 2, 3, 4
+HELLO, HEARTBEAT, REQ, ACK, CONN_SYNC = 1, 2, 3, 4, 7
 A_TUPLE, A_NONCE, A_RECEIVER, A_CAPS, A_HB = 1, 2, 3, 4, 5
 A_GEN, A_UPTIME, A_REQUEST, A_BACKEND_ISN, A_STATE = 6, 7, 17, 18, 19
+A_CLIENT_ISN, A_SERVER_ISN = 8, 9
+A_OWNER, A_BACKUP, A_BACKEND, A_SERVICE, A_PLACEMENT = 21, 22, 23, 25, 26
+
+
+def conn_sync(i, owner, backup):
+    """A CONN_SYNC's payload (src/cluster/frame.rs): service 1, placement local."""
+    tup = bytes([4, 0, 0, 0]) + bytes([10, 81, 0, 9]) + bytes(12) + \
+        bytes([10, 99, 0, 1]) + bytes(12) + struct.pack(">HH", 40000 + i, 80)
+    return (tlv(A_TUPLE, tup) + tlv(A_OWNER, struct.pack(">I", owner)) +
+            tlv(A_BACKUP, struct.pack(">I", backup)) +
+            tlv(A_BACKEND, struct.pack(">I", owner)) + tlv(A_GEN, struct.pack(">Q", 1)) +
+            tlv(A_SERVICE, struct.pack(">I", 1)) + tlv(A_CLIENT_ISN, struct.pack(">I", 1)) +
+            tlv(A_SERVER_ISN, struct.pack(">I", 2)) + tlv(A_PLACEMENT, bytes([3])))
 
 
 def tlv(ty, value):
@@ -74,6 +92,7 @@ class Conn:
 
 def main(argv):
     addr, port, own, peer, key_file, log_path = argv[1:7]
+    syncs = [tuple(map(int, s.split(":"))) for s in argv[7].split(",")] if len(argv) > 7 else []
     own, peer = int(own), int(peer)
     key = bytes.fromhex(open(key_file).read().strip())
     log = open(log_path, "a", buffering=1)
@@ -95,6 +114,11 @@ def main(argv):
                     c.send(HEARTBEAT, tlv(A_GEN, struct.pack(">Q", 1)) +
                            tlv(A_UPTIME, struct.pack(">Q", int((now - start) * 1000))), session)
                     next_hb = now + 0.5
+                    for i, (o, b) in enumerate(syncs):
+                        c.send(CONN_SYNC, conn_sync(i, o, b), session)
+                    if syncs:
+                        log.write(json.dumps({"ev": "synced", "n": len(syncs)}) + "\n")
+                        syncs = []
                 r, _, _ = select.select([sock], [], [], 0.1)
                 if not r:
                     continue

@@ -31,6 +31,7 @@ TESTS=(
 	forward.sh
 	handoff.sh
 	handoff_net.sh
+	dispatch.sh
 )
 
 # What runs on the debug kernel (KASAN, lockdep, kmemleak; several times
@@ -135,7 +136,13 @@ TESTS=(
 #                              program starts under TCG on plain already;
 #                              its kernel paths are cluster_nl.sh's and
 #                              cluster.sh's
-DEBUG_SKIP=" sgctl_group.sh sgctl_cluster.sh handoff_net.sh "
+#   dispatch.sh     skipped    189 s there (N=6, 256 KiB; passed, no
+#                              report, 2026-12-03, when named): the
+#                              dispatchers' first slice (issue 13) adds
+#                              views and the backup's records, which go
+#                              with the hold whose lifetime handoff.sh
+#                              watches on debug
+DEBUG_SKIP=" sgctl_group.sh sgctl_cluster.sh handoff_net.sh dispatch.sh "
 [ $# -gt 0 ] && TESTS=("$@") && DEBUG_SKIP=" "
 
 # Per test script; the debug kernel is slower.

@@ -39,9 +39,9 @@ use super::{
 use crate::{
     logic::{
         frame::{
-            self, Decode, Encode, Frame, FrameError, FrameReader, HandoffAck, HandoffNack,
-            HandoffReq, Heartbeat, Hello, Mac, MacError, Msg, MsgType, Role, RxSeq, Term, Tuple,
-            TxSeq, FRAME_MAX, KEY_ID, NONCE_LEN, TAG_LEN,
+            self, ConnSync, Decode, Encode, Frame, FrameError, FrameReader, HandoffAck,
+            HandoffNack, HandoffReq, Heartbeat, Hello, Mac, MacError, Msg, MsgType, Role, RxSeq,
+            Term, Tuple, TxSeq, FRAME_MAX, KEY_ID, NONCE_LEN, TAG_LEN,
         },
         handoff::{req_frame_len, OutboxBound},
         membership::{Backoff, Change, Liveness, Membership, DEFAULT_HB_INTERVAL_MS},
@@ -123,6 +123,8 @@ pub(crate) enum OutMsg {
     Ack(HandoffAck),
     Nack(HandoffNack),
     Term(Term),
+    /// A CONN_SYNC, from a connection's owner to its backup.
+    Sync(ConnSync),
 }
 
 impl OutMsg {
@@ -132,6 +134,7 @@ impl OutMsg {
             OutMsg::Ack(_) => MsgType::HandoffAck,
             OutMsg::Nack(_) => MsgType::HandoffNack,
             OutMsg::Term(_) => MsgType::Term,
+            OutMsg::Sync(_) => MsgType::ConnSync,
         }
     }
 
@@ -200,6 +203,8 @@ pub(crate) enum InMsg {
     /// The channel to this peer went down (its session ended): what it
     /// sent over it and has not been told the outcome of may be lost.
     PeerDown,
+    /// A CONN_SYNC (its checks are the dispatchers').
+    Sync(ConnSync),
 }
 
 /// A message from (or, for [`InMsg::Unsent`], to) a peer.
@@ -413,6 +418,7 @@ impl Conn {
             OutMsg::Ack(m) => frame::write_frame(scratch, own, seq, KEY_ID, m, session),
             OutMsg::Nack(m) => frame::write_frame(scratch, own, seq, KEY_ID, m, session),
             OutMsg::Term(m) => frame::write_frame(scratch, own, seq, KEY_ID, m, session),
+            OutMsg::Sync(m) => frame::write_frame(scratch, own, seq, KEY_ID, m, session),
         }?;
         // Room for `frame_max` bytes was made above.
         let room = self.tx.room(n).ok_or(Close::Overflow)?;
@@ -779,6 +785,13 @@ impl Channels {
             Some(m) => m.ids(),
             None => &[],
         }
+    }
+
+    /// The membership (ids up, self included, and generation) for the
+    /// read-side critical section `guard`; `None` before the node is
+    /// configured.
+    pub(crate) fn membership_ref<'a>(&'a self, guard: &'a rcu::Guard) -> Option<&'a Membership> {
+        self.work.st.get(guard)
     }
 
     /// The generation and the ids of the nodes up, self included (process context).
@@ -1162,6 +1175,15 @@ fn pump(c: &mut Conn, peer: &mut Peer, cx: &mut Ctx<'_>) -> Result<Progress, Clo
                         let _ = cx
                             .incoming
                             .push(Incoming { peer: peer.id, msg }, GFP_KERNEL);
+                    } else if f.header.msg_type == MsgType::ConnSync {
+                        if let Msg::ConnSync(s) = Msg::of(&f)? {
+                            // Without memory it is lost: the backup lacks
+                            // the entry (counted by neither side).
+                            let msg = InMsg::Sync(s);
+                            let _ = cx
+                                .incoming
+                                .push(Incoming { peer: peer.id, msg }, GFP_KERNEL);
+                        }
                     }
                 }
                 Action::Up { mut session, reply } => {

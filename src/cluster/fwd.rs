@@ -838,6 +838,13 @@ impl TunnelRx for FwdRx {
             }
         }
         inc(&stats.rx);
-        dgram.deliver(HEADER_LEN, skb_family(h.tuple.family));
+        // A segment sent to its owner by another dispatcher (or held for a
+        // handoff): marked, so that a dispatcher's hook takes it as its own.
+        let mark = if h.ty == EncapType::HandingOff && h.proto == Proto::Tcp {
+            super::dispatcher::FWD_MARK
+        } else {
+            0
+        };
+        dgram.deliver(HEADER_LEN, skb_family(h.tuple.family), mark);
     }
 }

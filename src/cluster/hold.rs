@@ -49,12 +49,13 @@
 //! pass.
 
 use super::channel::{Channels, OutMsg, ReqOut};
+use super::dispatcher::{Dispatch, FWD_MARK};
 use super::fwd::Fwd;
 use super::rules::{ServiceRules, Verdict as RuleVerdict};
 use super::{AddrFamily, Config, Service};
 use crate::logic::{
     encap::{self, EncapType, Proto},
-    frame::{self, term, Term, Tuple},
+    frame::{self, term, ConnSync, Placement, Term, Tuple},
     handoff::build_req,
     mss,
     reasm::{Added, Reasm},
@@ -149,9 +150,19 @@ pub(crate) struct HoldStats {
     pub(crate) ended: AtomicU64,
     /// SYN-ACKs whose MSS option was lowered for the forwarding's overhead.
     pub(crate) mss_clamped: AtomicU64,
+    /// Segments forwarded to their owner, another dispatcher.
+    pub(crate) to_owner: AtomicU64,
+    /// ... that could not be (dropped).
+    pub(crate) to_owner_drop: AtomicU64,
+    /// CONN_SYNCs sent to the backup owner.
+    pub(crate) sync_tx: AtomicU64,
+    /// CONN_SYNCs received and recorded.
+    pub(crate) sync_rx: AtomicU64,
+    /// CONN_SYNCs refused (`owner::check_sync`).
+    pub(crate) sync_rejected: AtomicU64,
 }
 
-fn inc(c: &AtomicU64) {
+pub(crate) fn inc(c: &AtomicU64) {
     c.fetch_add(1, Relaxed);
 }
 
@@ -337,6 +348,8 @@ pub(crate) enum ConnState {
     HandingOff,
     /// Moved to its peer: its later segments are dropped here.
     Moved,
+    /// Recorded as its backup owner (CONN_SYNC; listed, never in the table).
+    Synced,
 }
 
 impl ConnState {
@@ -399,6 +412,10 @@ struct Entry {
     /// Decided for a peer and served here: the peer was told to drop it
     /// (TERM, reason TIMEOUT).
     abort_sent: bool,
+    /// Its owner and backup owner among the service's dispatchers when it
+    /// was held (0: none).
+    owner: u32,
+    backup: u32,
 }
 
 /// A connection as `conn-get` reports it.
@@ -416,6 +433,44 @@ pub(crate) struct ConnInfo {
     pub(crate) rule: u32,
     pub(crate) peer: u32,
     pub(crate) age_ms: u32,
+    pub(crate) owner: u32,
+    pub(crate) backup: u32,
+}
+
+impl ConnInfo {
+    /// A connection recorded as backup owner (`super::dispatcher`).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn synced(
+        service: u32,
+        family: Family,
+        t: &Tuple,
+        client_isn: u32,
+        server_isn: u32,
+        backend: u32,
+        (owner, backup): (u32, u32),
+        age_ms: u32,
+    ) -> Self {
+        ConnInfo {
+            service,
+            family,
+            saddr: t.client,
+            daddr: t.server,
+            sport: t.client_port,
+            dport: t.server_port,
+            state: ConnState::Synced,
+            info: ReqInfo {
+                rcv_isn: client_isn,
+                snt_isn: server_isn,
+                ..ReqInfo::default()
+            },
+            bytes: 0,
+            rule: 0,
+            peer: backend,
+            age_ms,
+            owner,
+            backup,
+        }
+    }
 }
 
 impl Entry {
@@ -433,6 +488,8 @@ impl Entry {
             rule: self.rule,
             peer: self.peer,
             age_ms: now.saturating_sub(self.started_ms).min(u64::from(u32::MAX)) as u32,
+            owner: self.owner,
+            backup: self.backup,
         }
     }
 }
@@ -518,6 +575,9 @@ pub(crate) struct Hold {
     snapshot: RcuCell<Snapshot>,
     #[pin]
     table: SpinLockBh<Table>,
+    /// The services' dispatchers, their views, the backup's records.
+    #[pin]
+    pub(crate) disp: Dispatch,
 }
 
 /// Segments to re-inject (or drop) once the table's lock is released.
@@ -546,6 +606,7 @@ impl Hold {
             ns,
             snapshot: RcuCell::new(),
             table <- new_spinlock_bh!(table, "sockgroup_hold"),
+            disp <- Dispatch::new(),
         })))
     }
 }
@@ -639,6 +700,20 @@ pub(crate) fn hold_in<'a>(
     let Some(svc) = snap.find(seg.family, &seg.daddr, seg.dport) else {
         return HookVerdict::Accept(pkt);
     };
+    // A dispatched service: a segment whose owner is another dispatcher
+    // goes there (once: one forwarded here is this node's).
+    let mut pkt = pkt;
+    let forwarded_here = pkt.take_mark(FWD_MARK);
+    let pair = w.disp.pair(svc.id, &ConnKey::of(&seg).tuple(), guard);
+    if let Some(owner) = pair.map(|p| p.owner).filter(|&o| o != snap.self_id) {
+        if !forwarded_here {
+            // Type 0x01, counted `to-owner`; dropped when it cannot be
+            // (`to-owner-drop`), never answered.
+            let to = (owner, EncapType::HandingOff);
+            let counts = (&svc.stats.to_owner, &svc.stats.to_owner_drop);
+            return forward_counted(net, fwd, to, &ConnKey::of(&seg), pkt, counts, guard);
+        }
+    }
     let f = seg.flags;
     if f & tcp_flags::SYN != 0 {
         // A SYN with data to a Fast Open listener: TCP creates the child
@@ -744,6 +819,8 @@ pub(crate) fn hold_in<'a>(
                 last_ms: 0,
                 term_ms: 0,
                 abort_sent: false,
+                owner: pair.map_or(0, |p| p.owner),
+                backup: pair.map_or(0, |p| p.backup_id()),
             };
             let Ok(entry) = KBox::new(entry, GFP_ATOMIC) else {
                 inc(&svc.stats.hold_full);
@@ -787,10 +864,21 @@ pub(crate) fn hold_in<'a>(
     if let Some(end) = end {
         if let End::Decided(RuleVerdict::Peer(peer), rule) = end {
             if start_handoff(&mut t, pos, peer, rule, now, svc, chans) {
+                sync_backup(w, &t, pos, peer, Placement::Pending, svc, chans, guard);
                 return HookVerdict::Stolen(stolen);
             }
             inc(&svc.stats.fallback_unsent);
         }
+        sync_backup(
+            w,
+            &t,
+            pos,
+            snap.self_id,
+            Placement::Local,
+            svc,
+            chans,
+            guard,
+        );
         let segs = finish(&mut t, pos, end, now);
         drop(t);
         reinject(segs);
@@ -866,11 +954,24 @@ fn forward_moved<'a>(
     svc: &SvcEntry,
     guard: &rcu::Guard,
 ) -> HookVerdict<'a> {
-    if fwd.forward_tcp(net, peer, EncapType::Moved, &key.tuple(), &pkt, guard) {
-        inc(&svc.stats.moved_fwd);
-    } else {
-        inc(&svc.stats.moved_drop);
-    }
+    let to = (peer, EncapType::Moved);
+    let counts = (&svc.stats.moved_fwd, &svc.stats.moved_drop);
+    forward_counted(net, fwd, to, key, pkt, counts, guard)
+}
+
+/// Forwards `pkt` of `key` to node `to.0` as `to.1`, counted in
+/// `counts.0` (sent) or `counts.1` (dropped); stolen either way.
+fn forward_counted<'a>(
+    net: &Net,
+    fwd: &Fwd,
+    (node, ty): (u32, EncapType),
+    key: &ConnKey,
+    pkt: HookPacket<'a>,
+    (sent, dropped): (&AtomicU64, &AtomicU64),
+    guard: &rcu::Guard,
+) -> HookVerdict<'a> {
+    let ok = fwd.forward_tcp(net, node, ty, &key.tuple(), &pkt, guard);
+    inc(if ok { sent } else { dropped });
     HookVerdict::Stolen(pkt.discard())
 }
 
@@ -925,6 +1026,51 @@ fn handing_off<'a>(
         t.segs += 1;
     }
     HookVerdict::Stolen(stolen)
+}
+
+/// The owner's CONN_SYNC of the connection at `pos`, just decided for
+/// `backend` (`placement`), to its backup owner, if it has one (counted
+/// `sync-tx`; an outbox that refuses it loses it).
+#[allow(clippy::too_many_arguments)]
+fn sync_backup(
+    w: &Worked<Hold>,
+    t: &Table,
+    pos: (usize, usize),
+    backend: u32,
+    placement: Placement,
+    svc: &SvcEntry,
+    chans: &Channels,
+    guard: &rcu::Guard,
+) {
+    let Some(e) = t.get(pos) else {
+        return;
+    };
+    if e.backup == 0 || e.owner != svc_self(w, guard) {
+        return;
+    }
+    let generation = w
+        .disp
+        .view(svc.id, guard)
+        .map_or(0, |(_, v)| v.generation());
+    let sync = ConnSync {
+        tuple: e.key.tuple(),
+        owner: e.owner,
+        backup: e.backup,
+        backend,
+        generation,
+        service: svc.id,
+        client_isn: e.info.rcv_isn,
+        server_isn: e.info.snt_isn,
+        placement,
+    };
+    if chans.send(e.backup, OutMsg::Sync(sync)) {
+        inc(&svc.stats.sync_tx);
+    }
+}
+
+/// This node's id as the dispatchers' views know it (0: none).
+fn svc_self(w: &Worked<Hold>, guard: &rcu::Guard) -> u32 {
+    w.snapshot.get(guard).map_or(0, |s| s.self_id)
 }
 
 /// Sends the HANDOFF_REQ of the connection at `pos`, just decided for
@@ -1456,10 +1602,20 @@ pub(crate) fn backend_family(
     })
 }
 
+/// The counters of service `id` (under RCU), if it is held.
+pub(crate) fn service_stats<'a>(
+    w: &'a Worked<Hold>,
+    id: u32,
+    guard: &'a rcu::Guard,
+) -> Option<&'a HoldStats> {
+    let snap = w.snapshot.get(guard)?;
+    snap.services.iter().find(|s| s.id == id).map(|s| &*s.stats)
+}
+
 /// The connections listed (process context): a copy, at most `HOLD_MAX +
 /// DECIDED_MAX` (plus those the sweep did not trim yet).
 pub(crate) fn conns(w: &Worked<Hold>) -> Result<KVVec<ConnInfo>> {
-    let n = w.table.lock().len();
+    let n = w.table.lock().len() + w.disp.synced_len();
     let mut v = KVVec::with_capacity(n + 64, GFP_KERNEL)?;
     let now = now_ms();
     let t = w.table.lock();
@@ -1472,5 +1628,7 @@ pub(crate) fn conns(w: &Worked<Hold>) -> Result<KVVec<ConnInfo>> {
             v.push(e.conn_info(now), GFP_ATOMIC)?;
         }
     }
+    drop(t);
+    w.disp.synced_conns(&mut v)?;
     Ok(v)
 }

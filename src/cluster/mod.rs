@@ -16,6 +16,7 @@
 
 pub(crate) mod backend;
 pub(crate) mod channel;
+pub(crate) mod dispatcher;
 pub(crate) mod fwd;
 pub(crate) mod hold;
 pub(crate) mod netlink;
@@ -187,6 +188,8 @@ pub(crate) struct Service {
     /// recompiled whenever one of them comes or goes; shared with the
     /// hold's snapshots.
     pub(crate) rules: Arc<rules::ServiceRules>,
+    /// The nodes that dispatch it (none: not dispatched).
+    pub(crate) dispatchers: dispatcher::Dispatchers,
 }
 
 /// Where a rule places a connection.
@@ -337,6 +340,16 @@ impl Cluster {
     pub(crate) fn rebuild(&self, net: &Net, cfg: &Config) -> Result {
         let snap = hold::build_snapshot(cfg)?;
         let held = hold::publish(&self.hold, snap)?;
+        let mut lists = KVec::new();
+        for s in cfg.services.iter().filter(|s| !s.dispatchers.is_empty()) {
+            lists.push((s.id, s.dispatchers), GFP_KERNEL)?;
+        }
+        let own = cfg.node.as_ref().map_or(0, |n| n.id);
+        {
+            let guard = rcu::Guard::new();
+            let m = self.channels.membership_ref(&guard);
+            self.hold.disp.configure(own, lists, m)?;
+        }
         let udp = self.fwd.configure(net, cfg)?;
         Pernet::<crate::netns::NetState>::set_hold(net, held || udp)
     }
@@ -389,7 +402,21 @@ impl Cluster {
             }
             InMsg::Nack(n) => hold::on_refused(&self.hold, peer, &n.tuple, Fallback::Nack),
             InMsg::Unsent(t) => hold::on_refused(&self.hold, peer, &t, Fallback::PeerDown),
-            InMsg::Members => hold::on_members(&self.hold, self.channels.members(guard)),
+            InMsg::Members => {
+                self.hold
+                    .disp
+                    .on_members(self.channels.membership_ref(guard));
+                hold::on_members(&self.hold, self.channels.members(guard));
+            }
+            InMsg::Sync(s) => {
+                let done = self.hold.disp.on_sync(peer, &s, guard);
+                if let Some(st) = hold::service_stats(&self.hold, s.service, guard) {
+                    hold::inc(match done {
+                        Ok(()) => &st.sync_rx,
+                        Err(_) => &st.sync_rejected,
+                    });
+                }
+            }
             // What the peer handed off here and never confirmed goes.
             InMsg::PeerDown => backend::peer_down(&self.backend, peer),
             // The front-end of a connection handed off here withdrew it.

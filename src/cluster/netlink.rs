@@ -20,6 +20,7 @@ use super::{
         HandoffFrames, NetStats, PeerState, PeerStats, KIND_ACK, KIND_NACK, KIND_REQ, KIND_TERM,
     },
     clone_peers,
+    dispatcher::Dispatchers,
     fwd::FwdCounts,
     hold::{ConnInfo, ConnState, HoldStats, DEFAULT_HOLD_TIMEOUT_MS},
     insert_at, position, retain,
@@ -27,6 +28,7 @@ use super::{
     Addr, Cluster, Config, Key, NodeConfig, PeerConfig, Rule, RuleTarget, Service,
     DEFAULT_HB_INTERVAL_MS, MAX_PEERS, MAX_RULES, MAX_SERVICES,
 };
+use crate::logic::owner::MAX_DISPATCHERS;
 use crate::logic::select::{check_value, resolve, MatchKind, ValueError, MAX_TARGETS};
 use crate::logic::xlate::Offsets;
 use crate::netns::NetState;
@@ -106,6 +108,7 @@ mod uapi {
     pub(super) const SERVICE_ROLE: u16 = 5;
     pub(super) const SERVICE_HOLD_TIMEOUT: u16 = 6;
     pub(super) const SERVICE_STATS: u16 = 7;
+    pub(super) const SERVICE_DISPATCHERS: u16 = 8;
 
     pub(super) const SERVICE_STATS_HELD: u16 = 1;
     pub(super) const SERVICE_STATS_LOCAL: u16 = 2;
@@ -130,6 +133,11 @@ mod uapi {
     pub(super) const SERVICE_STATS_MOVED_FWD: u16 = 21;
     pub(super) const SERVICE_STATS_ENDED: u16 = 22;
     pub(super) const SERVICE_STATS_MSS_CLAMPED: u16 = 23;
+    pub(super) const SERVICE_STATS_TO_OWNER: u16 = 24;
+    pub(super) const SERVICE_STATS_TO_OWNER_DROP: u16 = 25;
+    pub(super) const SERVICE_STATS_SYNC_TX: u16 = 26;
+    pub(super) const SERVICE_STATS_SYNC_RX: u16 = 27;
+    pub(super) const SERVICE_STATS_SYNC_REJECTED: u16 = 28;
 
     pub(super) const CONN_SERVICE: u16 = 1;
     pub(super) const CONN_ADDR_FAMILY: u16 = 2;
@@ -153,12 +161,15 @@ mod uapi {
     pub(super) const CONN_RULE: u16 = 20;
     pub(super) const CONN_PEER: u16 = 21;
     pub(super) const CONN_AGE_MS: u16 = 22;
+    pub(super) const CONN_OWNER: u16 = 23;
+    pub(super) const CONN_BACKUP: u16 = 24;
 
     pub(super) const CONN_STATE_HELD: u32 = 0;
     pub(super) const CONN_STATE_LOCAL: u32 = 1;
     pub(super) const CONN_STATE_REMOTE: u32 = 2;
     pub(super) const CONN_STATE_HANDING_OFF: u32 = 3;
     pub(super) const CONN_STATE_MOVED: u32 = 4;
+    pub(super) const CONN_STATE_SYNCED: u32 = 5;
 
     pub(super) const MATCH_TYPE: u16 = 1;
     pub(super) const MATCH_VALUE: u16 = 2;
@@ -288,7 +299,7 @@ static PEER_NEW_POLICY: [Policy; 5] = [
 /// only (`ynl-gen-c.py` prints one array each, all equal to this one).
 static ID_POLICY: [Policy; 2] = [Policy::UNUSED, Policy::min(AttrType::U32, 1)];
 
-static SERVICE_NEW_POLICY: [Policy; 7] = [
+static SERVICE_NEW_POLICY: [Policy; 9] = [
     Policy::UNUSED,
     Policy::min(AttrType::U32, 1),
     Policy::min_len(4),
@@ -296,6 +307,8 @@ static SERVICE_NEW_POLICY: [Policy; 7] = [
     Policy::of(AttrType::U8),
     Policy::max(AttrType::U32, 2),
     Policy::full_range(AttrType::U32, &HOLD_TIMEOUT_RANGE),
+    Policy::UNUSED,
+    Policy::of(AttrType::U32),
 ];
 
 static RULE_NEW_POLICY: [Policy; 6] = [
@@ -784,6 +797,7 @@ fn service_new(req: &mut Request<'_>, cluster: &Cluster) -> Result {
     };
     let role = opt_u32(req, SERVICE_ROLE)?.unwrap_or(ROLE_BOTH);
     let hold_timeout_ms = opt_u32(req, SERVICE_HOLD_TIMEOUT)?.unwrap_or(DEFAULT_HOLD_TIMEOUT_MS);
+    let dispatchers = req_dispatchers(req)?;
     let stats = Arc::new(HoldStats::default(), GFP_KERNEL).map_err(|e| oom(req, e))?;
     let rules = ServiceRules::shared(core::iter::empty()).map_err(|e| oom(req, e))?;
     let mut cfg = cluster.lock();
@@ -810,8 +824,30 @@ fn service_new(req: &mut Request<'_>, cluster: &Cluster) -> Result {
         hold_timeout_ms,
         stats,
         rules,
+        dispatchers,
     };
     insert_at(&mut cfg.services, at, service).map_err(|e| oom(req, e))
+}
+
+/// The service's dispatchers (attribute `dispatchers`, repeated): at most
+/// 16, no repeats, no 0 (`EINVAL`, `E2BIG`).
+fn req_dispatchers(req: &mut Request<'_>) -> Result<Dispatchers> {
+    let mut ids = [0u32; MAX_DISPATCHERS];
+    let mut n = 0;
+    for a in req.attrs().filter(|a| a.kind() == SERVICE_DISPATCHERS) {
+        if n == MAX_DISPATCHERS {
+            return Err(req.fail(c_str!("at most 16 dispatchers"), Some(&a), E2BIG));
+        }
+        ids[n] = a.u32()?;
+        n += 1;
+    }
+    Dispatchers::new(&ids[..n]).ok_or_else(|| {
+        req.fail(
+            c_str!("dispatchers are node ids, not 0, without repeats"),
+            None,
+            EINVAL,
+        )
+    })
 }
 
 fn service_del(req: &mut Request<'_>, cluster: &Cluster) -> Result {
@@ -849,6 +885,9 @@ fn put_service(w: &mut Writer, s: &Service) -> Result {
     w.put_u8(SERVICE_PROTO, s.proto)?;
     w.put_u32(SERVICE_ROLE, s.role)?;
     w.put_u32(SERVICE_HOLD_TIMEOUT, s.hold_timeout_ms)?;
+    for id in s.dispatchers.ids() {
+        w.put_u32(SERVICE_DISPATCHERS, *id)?;
+    }
     let st = &s.stats;
     w.nest(SERVICE_STATS, |w| {
         for (kind, c) in [
@@ -875,6 +914,11 @@ fn put_service(w: &mut Writer, s: &Service) -> Result {
             (SERVICE_STATS_MOVED_FWD, &st.moved_fwd),
             (SERVICE_STATS_ENDED, &st.ended),
             (SERVICE_STATS_MSS_CLAMPED, &st.mss_clamped),
+            (SERVICE_STATS_TO_OWNER, &st.to_owner),
+            (SERVICE_STATS_TO_OWNER_DROP, &st.to_owner_drop),
+            (SERVICE_STATS_SYNC_TX, &st.sync_tx),
+            (SERVICE_STATS_SYNC_RX, &st.sync_rx),
+            (SERVICE_STATS_SYNC_REJECTED, &st.sync_rejected),
         ] {
             w.put_u64(kind, c.load(Relaxed))?;
         }
@@ -1225,6 +1269,7 @@ fn put_conn(w: &mut Writer, c: &ConnInfo) -> Result {
             ConnState::Remote => CONN_STATE_REMOTE,
             ConnState::HandingOff => CONN_STATE_HANDING_OFF,
             ConnState::Moved => CONN_STATE_MOVED,
+            ConnState::Synced => CONN_STATE_SYNCED,
         },
     )?;
     let i = &c.info;
@@ -1242,5 +1287,7 @@ fn put_conn(w: &mut Writer, c: &ConnInfo) -> Result {
     w.put_u32(CONN_BYTES, c.bytes)?;
     w.put_u32(CONN_RULE, c.rule)?;
     w.put_u32(CONN_PEER, c.peer)?;
-    w.put_u32(CONN_AGE_MS, c.age_ms)
+    w.put_u32(CONN_AGE_MS, c.age_ms)?;
+    w.put_u32(CONN_OWNER, c.owner)?;
+    w.put_u32(CONN_BACKUP, c.backup)
 }

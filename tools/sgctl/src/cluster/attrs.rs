@@ -280,6 +280,7 @@ attr_set! {
         Role(u32) = SOCKGROUP_A_SERVICE_ROLE,
         HoldTimeout(u32) = SOCKGROUP_A_SERVICE_HOLD_TIMEOUT,
         Stats(Nest<ServiceStatsAttr>) = SOCKGROUP_A_SERVICE_STATS,
+        Dispatchers(u32) = SOCKGROUP_A_SERVICE_DISPATCHERS,
     }
 }
 
@@ -309,6 +310,11 @@ attr_set! {
         MovedFwd(u64) = SOCKGROUP_A_SERVICE_STATS_MOVED_FWD,
         Ended(u64) = SOCKGROUP_A_SERVICE_STATS_ENDED,
         MssClamped(u64) = SOCKGROUP_A_SERVICE_STATS_MSS_CLAMPED,
+        ToOwner(u64) = SOCKGROUP_A_SERVICE_STATS_TO_OWNER,
+        ToOwnerDrop(u64) = SOCKGROUP_A_SERVICE_STATS_TO_OWNER_DROP,
+        SyncTx(u64) = SOCKGROUP_A_SERVICE_STATS_SYNC_TX,
+        SyncRx(u64) = SOCKGROUP_A_SERVICE_STATS_SYNC_RX,
+        SyncRejected(u64) = SOCKGROUP_A_SERVICE_STATS_SYNC_REJECTED,
     }
 }
 
@@ -451,6 +457,8 @@ attr_set! {
         Rule(u32) = SOCKGROUP_A_CONN_RULE,
         Peer(u32) = SOCKGROUP_A_CONN_PEER,
         AgeMs(u32) = SOCKGROUP_A_CONN_AGE_MS,
+        Owner(u32) = SOCKGROUP_A_CONN_OWNER,
+        Backup(u32) = SOCKGROUP_A_CONN_BACKUP,
     }
 }
 

@@ -217,6 +217,11 @@ pub struct ServiceAddArgs {
     /// served locally, in milliseconds (kernel default 2000; 100 to 60000).
     #[arg(long, value_name = "MS")]
     pub hold_timeout: Option<u32>,
+    /// The nodes that dispatch it (ids, comma-separated, at most 16): each
+    /// owns the connections it scores highest for, the others forward
+    /// their segments to it.
+    #[arg(long, value_name = "ID,ID,...", value_delimiter = ',')]
+    pub dispatchers: Vec<u32>,
 }
 
 /// `sgctl cluster rule ...`.
@@ -333,6 +338,7 @@ const CONN_STATES: &[(u32, &str)] = &[
     (SOCKGROUP_CONN_STATE_REMOTE, "remote"),
     (SOCKGROUP_CONN_STATE_HANDING_OFF, "handing-off"),
     (SOCKGROUP_CONN_STATE_MOVED, "moved"),
+    (SOCKGROUP_CONN_STATE_SYNCED, "synced"),
 ];
 
 /// The name of `value` in `table`, or the number for one this sgctl does
@@ -473,6 +479,7 @@ pub fn service_new_msg(a: &ServiceAddArgs) -> SgMessage {
     if let Some(ms) = a.hold_timeout {
         v.push(ServiceAttr::HoldTimeout(ms));
     }
+    v.extend(a.dispatchers.iter().map(|&id| ServiceAttr::Dispatchers(id)));
     SgMessage::new(SOCKGROUP_CMD_SERVICE_NEW, Attrs::Service(v))
 }
 
@@ -681,6 +688,8 @@ pub struct Service {
     pub role: Option<String>,
     pub hold_timeout_ms: Option<u32>,
     pub stats: Option<ServiceStats>,
+    /// The nodes that dispatch it (empty: not dispatched).
+    pub dispatchers: Vec<u32>,
 }
 
 /// A service's counters: connections held, how they were decided, what
@@ -717,6 +726,14 @@ pub struct ServiceStats {
     pub ended: u64,
     /// SYN-ACKs whose MSS was lowered for the forwarding's overhead.
     pub mss_clamped: u64,
+    /// Segments forwarded to their owner (another dispatcher), and those
+    /// that could not be.
+    pub to_owner: u64,
+    pub to_owner_drop: u64,
+    /// CONN_SYNCs sent (owner), recorded (backup), refused.
+    pub sync_tx: u64,
+    pub sync_rx: u64,
+    pub sync_rejected: u64,
 }
 
 impl ServiceStats {
@@ -747,6 +764,11 @@ impl ServiceStats {
                 ServiceStatsAttr::MovedFwd(v) => s.moved_fwd = *v,
                 ServiceStatsAttr::Ended(v) => s.ended = *v,
                 ServiceStatsAttr::MssClamped(v) => s.mss_clamped = *v,
+                ServiceStatsAttr::ToOwner(v) => s.to_owner = *v,
+                ServiceStatsAttr::ToOwnerDrop(v) => s.to_owner_drop = *v,
+                ServiceStatsAttr::SyncTx(v) => s.sync_tx = *v,
+                ServiceStatsAttr::SyncRx(v) => s.sync_rx = *v,
+                ServiceStatsAttr::SyncRejected(v) => s.sync_rejected = *v,
                 ServiceStatsAttr::Other(_) => {}
             }
         }
@@ -772,6 +794,7 @@ impl Service {
                 ServiceAttr::Role(v) => s.role = Some(name_of(ROLES, *v)),
                 ServiceAttr::HoldTimeout(v) => s.hold_timeout_ms = Some(*v),
                 ServiceAttr::Stats(Nest(a)) => s.stats = Some(ServiceStats::of(a)),
+                ServiceAttr::Dispatchers(v) => s.dispatchers.push(*v),
                 ServiceAttr::Other(_) => {}
             }
         }
@@ -1039,6 +1062,9 @@ pub struct Conn {
     /// The peer decided for (0: this node).
     pub peer: Option<u32>,
     pub age_ms: Option<u32>,
+    /// Its owner and backup owner among the service's dispatchers (0: none).
+    pub owner: Option<u32>,
+    pub backup: Option<u32>,
 }
 
 impl Conn {
@@ -1067,6 +1093,8 @@ impl Conn {
                 ConnAttr::Rule(v) => c.rule = Some(*v),
                 ConnAttr::Peer(v) => c.peer = Some(*v),
                 ConnAttr::AgeMs(v) => c.age_ms = Some(*v),
+                ConnAttr::Owner(v) => c.owner = Some(*v),
+                ConnAttr::Backup(v) => c.backup = Some(*v),
                 // The addresses say the family.
                 ConnAttr::AddrFamily(_) | ConnAttr::Other(_) => {}
             }
@@ -1216,8 +1244,17 @@ pub fn render_peers(peers: &[Peer], indent: &str) -> String {
 /// Services as a table, then their counters as another (when the kernel
 /// sent any).
 pub fn render_services(services: &[Service], indent: &str) -> String {
-    let mut t = Table::new(["ID", "ADDR", "PORT", "PROTO", "ROLE", "HOLD-MS"]);
+    let mut t = Table::new([
+        "ID",
+        "ADDR",
+        "PORT",
+        "PROTO",
+        "ROLE",
+        "HOLD-MS",
+        "DISPATCHERS",
+    ]);
     for s in services {
+        let d: Vec<String> = s.dispatchers.iter().map(u32::to_string).collect();
         t.push(vec![
             s.id.to_string(),
             opt(&s.addr),
@@ -1225,6 +1262,11 @@ pub fn render_services(services: &[Service], indent: &str) -> String {
             opt(&s.proto),
             opt(&s.role),
             opt(&s.hold_timeout_ms),
+            if d.is_empty() {
+                "-".into()
+            } else {
+                d.join(",")
+            },
         ]);
     }
     let mut out = t.render(indent);
@@ -1265,6 +1307,11 @@ pub fn render_service_stats(services: &[Service], indent: &str) -> String {
         "MOVED-FWD",
         "ENDED",
         "MSS-CLAMPED",
+        "TO-OWNER",
+        "TO-OWNER-DROP",
+        "SYNC-TX",
+        "SYNC-RX",
+        "SYNC-REJECTED",
     ]);
     for s in services {
         let Some(c) = &s.stats else { continue };
@@ -1294,6 +1341,11 @@ pub fn render_service_stats(services: &[Service], indent: &str) -> String {
                 c.moved_fwd,
                 c.ended,
                 c.mss_clamped,
+                c.to_owner,
+                c.to_owner_drop,
+                c.sync_tx,
+                c.sync_rx,
+                c.sync_rejected,
             ]
             .iter()
             .map(u64::to_string)
@@ -1312,7 +1364,7 @@ fn flag(v: &Option<bool>) -> String {
 pub fn render_conns(conns: &[Conn], indent: &str) -> String {
     let mut t = Table::new([
         "SERVICE", "CLIENT", "VIP", "STATE", "MSS", "WSCALE", "SACK", "TS", "ECN", "BYTES", "RULE",
-        "PEER", "AGE-MS",
+        "PEER", "AGE-MS", "OWNER", "BACKUP",
     ]);
     for c in conns {
         let wscale = match (c.wscale, c.snd_wscale, c.rcv_wscale) {
@@ -1334,6 +1386,8 @@ pub fn render_conns(conns: &[Conn], indent: &str) -> String {
             opt(&c.rule),
             opt(&c.peer),
             opt(&c.age_ms),
+            opt(&c.owner),
+            opt(&c.backup),
         ]);
     }
     t.render(indent)

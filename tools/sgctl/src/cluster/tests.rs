@@ -398,7 +398,7 @@ fn service_replies_carry_hold_timeout_and_counters() {
     let text = render_services(&services, "");
     assert!(
         text.starts_with(
-            "ID  ADDR      PORT  PROTO  ROLE      HOLD-MS\n3   10.0.0.2  80    tcp    frontend  2000\n"
+            "ID  ADDR      PORT  PROTO  ROLE      HOLD-MS  DISPATCHERS\n3   10.0.0.2  80    tcp    frontend  2000     -\n"
         ),
         "{text}"
     );

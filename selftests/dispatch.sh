@@ -1,0 +1,228 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Several dispatchers of one service (issue 13, the first slice of the
+# kernel side): fe, be1 and be2 (nodes 1, 2, 3, every pair peered) all
+# dispatch service 1 ($VIP:80, role both, `--dispatchers 1,2,3`), and rtr
+# spreads $VIP over them by ECMP with L4 hashing
+# (fib_multipath_hash_policy=1). A connection's owner is the dispatcher
+# with the highest score (CRC32C of its id and the 4-tuple): a dispatcher
+# that receives a segment of a connection it does not own forwards it to
+# the owner in the encapsulation (type 0x01), whose hold decides it (no
+# rule: served by its own nginx) and sends the backup owner a CONN_SYNC.
+#
+#   a. N GETs of a file (1 MiB, N=30; 256 KiB and N=6 on the debug
+#      kernel), each on a fresh connection from cli: all byte-exact.
+#   b. each connection was held once, by one node (held adds up to N), and
+#      some went through another dispatcher first (to-owner moved, none
+#      dropped).
+#   c. every connection is listed by its owner (state local, owner its own
+#      id) and by its backup (state synced, from the CONN_SYNC), with the
+#      same owner and backup; syncs sent and recorded add up to N, none
+#      refused.
+#   d. the service's dispatchers as configured (service show), and a list
+#      with a repeat or 0 refused (EINVAL).
+#   e. a peer of fe that is no dispatcher (handoff_peer.py, node 9) sends
+#      two forged CONN_SYNCs: fe refuses both (sync-rejected moves by 2)
+#      and records neither.
+#
+#   selftests/dispatch.sh
+#
+#   SGCTL        the sgctl binary; default ../target/debug/sgctl from here
+#   SOCKGROUP_KO the module (see lib.sh)
+
+source "$(dirname "$0")/lib.sh"
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/.." && pwd)
+SGCTL=${SGCTL:-$repo/target/debug/sgctl}
+source "$(dirname "$0")/handoff_lib.sh"
+if [ "$DEBUG_KERNEL" = 1 ]; then
+	N=6 KIB=256
+else
+	N=30 KIB=1024
+fi
+CLUSTER_HB=$((1000 * TIME_FACTOR))
+
+for prog in "$SGCTL" nginx curl jq sha256sum python3; do
+	command -v "$prog" >/dev/null || { echo "# $prog not found"; exit $KSFT_SKIP; }
+done
+
+test_setup
+cluster_net $VIP $VIP6 || exit $KSFT_FAIL
+# ECMP over the three dispatchers, by the 4-tuple.
+at "$rtr" sysctl -qw net.ipv4.fib_multipath_hash_policy=1
+ip -n "$rtr" route replace $VIP/32 nexthop via 10.80.0.1 nexthop via 10.80.0.2 nexthop via 10.80.0.3
+
+load_module || { ksft_result 1 "insmod sockgroup"; ksft_exit; }
+
+# configure: nodes 1-3 on fe, be1, be2, every pair peered (keys
+# $tmp/key.I-J), service 1 dispatched by all three on each.
+configure() {
+	local i j k
+	umask 077
+	for k in 1-2 1-3 2-3; do
+		head -c 32 /dev/urandom | od -An -v -tx1 | tr -d ' \n' >"$tmp/key.$k"
+	done
+	umask 022
+	for i in 1 2 3; do
+		sg "${nodes[$i - 1]}" node set --id $i --ctl "10.80.0.$i:7000" \
+			--fwd "10.80.0.$i:7001" --hb-interval $CLUSTER_HB || return 1
+	done
+	for i in 1 2 3; do
+		for j in 1 2 3; do
+			[ $i = $j ] && continue
+			k=$((i < j ? i : j))-$((i < j ? j : i))
+			sg "${nodes[$i - 1]}" peer add --id $j --addr 10.80.0.$j --key-file "$tmp/key.$k" ||
+				return 1
+		done
+		sg "${nodes[$i - 1]}" service add --id 1 --addr $VIP --port 80 --role both \
+			--dispatchers 1,2,3 || return 1
+	done
+}
+# all_up: every node has its two peers up and three members.
+all_up() {
+	local ns
+	for ns in "${nodes[@]}"; do
+		[ "$(sg "$ns" peer show --json | jq '[.[] | select(.state == "up")] | length')" = 2 ] ||
+			return 1
+		[ "$(sg "$ns" node show --json | jq '.members | length')" = 3 ] || return 1
+	done
+}
+check "nodes 1-3 (fe, be1, be2) peered pairwise; service $VIP:80 dispatched by 1,2,3 on each" \
+	configure
+check "every node's channels up, three members" busywait 10000 all_up
+
+dispatchers_shown() {
+	local ns
+	for ns in "${nodes[@]}"; do
+		[ "$(sg "$ns" service show --json | jq -c '.[0].dispatchers')" = "[1,2,3]" ] || return 1
+	done
+}
+check "service show lists dispatchers [1,2,3] on every node" dispatchers_shown
+refused() {
+	local out
+	out=$(sg "$fe" service add --id 7 --addr 10.99.0.7 --port 80 --dispatchers "$1" 2>&1) && return 1
+	echo "$out" | grep -q "without repeats"
+}
+check "dispatchers 2,2 refused (EINVAL, extack)" refused 2,2
+check "dispatchers 0,1 refused (EINVAL, extack)" refused 0,1
+
+# ---- nginx on every node (handoff_lib.sh's): /any/big on each ----
+
+head -c $((KIB * 1024)) /dev/urandom >"$tmp/big"
+big_sha=$(sha256sum <"$tmp/big" | cut -d' ' -f1)
+start_nginx "$tmp/big"
+for name in "${names[@]}"; do
+	mkdir -p "$tmp/$name/www/any"
+	ln "$tmp/big" "$tmp/$name/www/any/big"
+done
+check "nginx on $VIP:80 of fe, be1 and be2" busywait 10000 listening
+
+# ---- a. N GETs ----
+
+gets() {
+	local i sha bad=0
+	for i in $(seq "$N"); do
+		sha=$(at "$cli" curl -sS --max-time $((20 * TIME_FACTOR)) "http://$VIP/any/big" | sha256sum | cut -d' ' -f1)
+		if [ "$sha" != "$big_sha" ]; then
+			echo "GET $i: sha256 $sha"
+			bad=$((bad + 1))
+		fi
+	done
+	[ $bad = 0 ]
+}
+check "a. $N GETs of $KIB KiB through three dispatchers, all byte-exact" gets
+
+# ---- b, c. who held, who forwarded, who backs up ----
+
+# stats: node id, then service 1's held, to-owner, to-owner-drop, sync-tx,
+# sync-rx, sync-rejected, a line per node.
+stats() {
+	local i
+	for i in 1 2 3; do
+		sg "${nodes[$i - 1]}" service show --json | jq -r --arg i $i '.[] | select(.id == 1) | .stats |
+			[$i, .held, .to_owner, .to_owner_drop, .sync_tx, .sync_rx, .sync_rejected] | map(tostring) | join(" ")'
+	done
+}
+# sum COLUMN: the sum over the nodes of a column of stats (2: held ...).
+sum() { stats | awk -v c="$1" '{ s += $c } END { print s }'; }
+held_once() {
+	local held
+	held=$(sum 2)
+	[ "$held" = "$N" ] || { echo "held $held, not $N"; stats; return 1; }
+}
+check "b. each connection held once, by its owner (held adds up to $N)" held_once
+forwarded() {
+	local fwd drop
+	fwd=$(sum 3) drop=$(sum 4)
+	[ "$fwd" -gt 0 ] && [ "$drop" = 0 ] || { echo "to-owner $fwd, dropped $drop"; stats; return 1; }
+}
+check "b. segments forwarded to their owner by the other dispatchers (none dropped)" forwarded
+
+# conns ID STATE: node ID's connections of service 1 in STATE, a line
+# "sport owner backup" each, sorted.
+conns() {
+	sg "${nodes[$1 - 1]}" conns --json | jq -r --arg s "$2" '.[] | select(.service == 1 and .state == $s) |
+		[.sport, .owner, .backup] | map(tostring) | join(" ")' | sort
+}
+synced_all() {
+	local i
+	[ "$(sum 5)" = "$N" ] && [ "$(sum 6)" = "$N" ]
+}
+check "c. CONN_SYNCs sent and recorded add up to $N" busywait 5000 synced_all
+agree() {
+	local i owned=() backed=() n=0
+	for i in 1 2 3; do
+		conns $i local >"$tmp/own.$i"
+		conns $i synced >"$tmp/bak.$i"
+		# Owned here: owner is this node; backed up here: backup is it.
+		awk -v i=$i '$2 != i' "$tmp/own.$i" | grep . && { echo "node $i lists as owner a connection of another"; return 1; }
+		awk -v i=$i '$3 != i' "$tmp/bak.$i" | grep . && { echo "node $i backs up a connection for another"; return 1; }
+		n=$((n + $(wc -l <"$tmp/own.$i")))
+	done
+	[ "$n" = "$N" ] || { echo "$n connections owned, not $N"; return 1; }
+	sort "$tmp"/own.? >"$tmp/own.all"
+	sort "$tmp"/bak.? >"$tmp/bak.all"
+	diff "$tmp/own.all" "$tmp/bak.all" || { echo "owners' and backups' lists differ"; return 1; }
+	# Every dispatcher owns some (30 connections over 3: 1 in 10^5 that one owns none).
+	if [ "$N" -ge 30 ]; then
+		for i in 1 2 3; do
+			[ -s "$tmp/own.$i" ] || { echo "node $i owns none"; return 1; }
+		done
+	fi
+}
+check "c. each connection listed by its owner (local) and its backup (synced), owner and backup the same" agree
+no_rejected() {
+	[ "$(sum 7)" = 0 ] || { stats; return 1; }
+}
+check "c. no CONN_SYNC refused" no_rejected
+stats | sed 's/^/# node held to-owner to-owner-drop sync-tx sync-rx sync-rejected: /'
+
+# ---- e. forged CONN_SYNCs ----
+
+# A peer of fe that is no dispatcher (handoff_peer.py as node 9, in cli at
+# 10.81.0.1:7009) sends two CONN_SYNCs once up: one naming itself the
+# owner and fe the backup, one naming node 2 the owner. fe refuses both
+# (not from a dispatcher of its view), counts them, records neither.
+PY=$(command -v python3)
+head -c 32 /dev/urandom | od -An -v -tx1 | tr -d ' \n' >"$tmp/key.1-9"
+chmod 600 "$tmp/key.1-9"
+: >"$tmp/peer9.log"
+rejected_before=$(sg "$fe" service show --json | jq '.[] | select(.id == 1) | .stats.sync_rejected')
+synced_before=$(conns 1 synced | wc -l)
+ip netns exec "$cli" "$PY" "$here/handoff_peer.py" 10.81.0.1 7009 9 1 "$tmp/key.1-9" "$tmp/peer9.log" \
+	9:1,2:1 2>"$tmp/peer9.err" &
+forged_refused() {
+	local r
+	r=$(sg "$fe" service show --json | jq '.[] | select(.id == 1) | .stats.sync_rejected')
+	[ "$r" = $((rejected_before + 2)) ]
+}
+check "e. a non-dispatcher peer's two forged CONN_SYNCs refused by fe, counted sync-rejected" eval '
+	busywait 10000 grep -q listening "$tmp/peer9.log" &&
+	sg "$fe" peer add --id 9 --addr 10.81.0.1 --ctl-port 7009 --key-file "$tmp/key.1-9" &&
+	busywait 10000 grep -q synced "$tmp/peer9.log" &&
+	busywait 5000 forged_refused'
+check "e. fe recorded none of them" eval '[ "$(conns 1 synced | wc -l)" = "$synced_before" ]'
+
+ksft_exit

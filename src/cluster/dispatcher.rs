@@ -1,0 +1,264 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The dispatchers' kernel side (issue 13, a first slice): which nodes
+//! dispatch each service (service-new `dispatchers`), the [`View`] of those
+//! up per service, published under RCU and recomputed on every change of
+//! the configuration or of the membership, and the backup owner's table of
+//! the connections its owners synced (CONN_SYNC).
+//!
+//! On the packet path (the hold's hook, `super::hold`), a segment of a
+//! service with dispatchers at a node that is not its owner under the view
+//! is forwarded to the owner in the encapsulation (type 0x01); the owner's
+//! forwarding delivers it to its own stack marked [`FWD_MARK`], which its
+//! hook takes as its own (never forwarded again, whatever its view says),
+//! and its hold decides it as if received directly. The owner sends the
+//! backup a CONN_SYNC when it decides.
+//!
+//! Still to come (README): the association cache, CONN_END, TRANSFER on a
+//! change of the view, takeover.
+
+use crate::logic::membership::Membership;
+use crate::logic::{
+    frame::{ConnSync, Family as TFamily, Tuple},
+    owner::{check_sync, Pair, Refused, View, MAX_DISPATCHERS},
+};
+use crate::sys::{
+    crc32c::KernelCrc32c,
+    lock::{new_spinlock_bh, SpinLockBh},
+    netfilter::now_ms,
+    rcu::{self, RcuCell},
+    skb::Family,
+};
+use kernel::{alloc::KVVec, new_spinlock, prelude::*, sync::SpinLock};
+
+/// The `skb->mark` of a client's segment that another dispatcher forwarded
+/// here to its owner ("SG" and 1): its owner's hook takes it as its own.
+pub(crate) const FWD_MARK: u32 = 0x5347_0001;
+/// At most this many connections recorded as backup (the oldest goes).
+pub(crate) const SYNCED_MAX: usize = 4096;
+
+/// The dispatchers of a service as configured: 1 to
+/// [`MAX_DISPATCHERS`] ids, no repeats, no 0.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub(crate) struct Dispatchers {
+    ids: [u32; MAX_DISPATCHERS],
+    len: usize,
+}
+
+impl Dispatchers {
+    /// The list of `ids`; `None` for more than [`MAX_DISPATCHERS`], a
+    /// repeat or a 0.
+    pub(crate) fn new(ids: &[u32]) -> Option<Self> {
+        let mut d = Dispatchers::default();
+        for &id in ids {
+            if id == 0 || d.contains(id) || d.len == MAX_DISPATCHERS {
+                return None;
+            }
+            d.ids[d.len] = id;
+            d.len += 1;
+        }
+        Some(d)
+    }
+
+    /// The ids, as configured.
+    pub(crate) fn ids(&self) -> &[u32] {
+        &self.ids[..self.len]
+    }
+
+    /// Whether `id` is one.
+    pub(crate) fn contains(&self, id: u32) -> bool {
+        self.ids().contains(&id)
+    }
+
+    /// Whether there is none (the service is not dispatched).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// A dispatched service as the packet path sees it.
+struct SvcView {
+    service: u32,
+    view: View,
+}
+
+/// The views of the services with dispatchers, published under RCU.
+struct Views {
+    own: u32,
+    services: KVec<SvcView>,
+}
+
+/// A connection recorded as backup (CONN_SYNC).
+#[derive(Clone, Copy)]
+struct Synced {
+    sync: ConnSync,
+    received_ms: u64,
+}
+
+/// The namespace's dispatcher state.
+#[pin_data]
+pub(crate) struct Dispatch {
+    views: RcuCell<Views>,
+    /// The configured lists, this node's id and the last membership, under
+    /// the writers' lock (the configuration's and the channels' work).
+    #[pin]
+    conf: SpinLock<Conf>,
+    /// The connections this node backs up, oldest first.
+    #[pin]
+    synced: SpinLockBh<KVec<Synced>>,
+}
+
+struct Conf {
+    own: u32,
+    lists: KVec<(u32, Dispatchers)>,
+    members: Option<Membership>,
+}
+
+impl Dispatch {
+    /// No dispatched service.
+    pub(crate) fn new() -> impl PinInit<Self> {
+        pin_init!(Dispatch {
+            views: RcuCell::new(),
+            conf <- new_spinlock!(Conf { own: 0, lists: KVec::new(), members: None }, "sockgroup_disp"),
+            synced <- new_spinlock_bh!(KVec::new(), "sockgroup_synced"),
+        })
+    }
+
+    /// The configuration changed (process context): this node's id and
+    /// the services' dispatchers; the views are recomputed.
+    pub(crate) fn configure(
+        &self,
+        own: u32,
+        lists: KVec<(u32, Dispatchers)>,
+        m: Option<&Membership>,
+    ) -> Result {
+        let mut c = self.conf.lock();
+        c.own = own;
+        c.lists = lists;
+        c.members = m.copied();
+        self.recompute(&c)
+    }
+
+    /// The membership changed (any context but hardirq): the views are
+    /// recomputed.
+    pub(crate) fn on_members(&self, m: Option<&Membership>) {
+        let mut c = self.conf.lock();
+        c.members = m.copied();
+        // Out of memory: the last views stay (a later change retries).
+        let _ = self.recompute(&c);
+    }
+
+    fn recompute(&self, c: &Conf) -> Result {
+        if c.lists.is_empty() {
+            return self.views.replace(None, GFP_ATOMIC);
+        }
+        let mut services = KVec::with_capacity(c.lists.len(), GFP_ATOMIC)?;
+        for &(service, dispatchers) in c.lists.iter() {
+            let view = match &c.members {
+                Some(m) => View::of_membership(&KernelCrc32c, m, |id| dispatchers.contains(id))
+                    .unwrap_or(View::empty(m.generation())),
+                None => View::empty(0),
+            };
+            // Within the capacity reserved above: does not allocate or fail.
+            services.push(SvcView { service, view }, GFP_ATOMIC)?;
+        }
+        self.views.replace(
+            Some(Views {
+                own: c.own,
+                services,
+            }),
+            GFP_ATOMIC,
+        )
+    }
+
+    /// The view of `service` if it has dispatchers (under RCU), with this
+    /// node's id.
+    pub(crate) fn view<'a>(
+        &'a self,
+        service: u32,
+        guard: &'a rcu::Guard,
+    ) -> Option<(u32, &'a View)> {
+        let v = self.views.get(guard)?;
+        v.services
+            .iter()
+            .find(|s| s.service == service)
+            .map(|s| (v.own, &s.view))
+    }
+
+    /// The owner and backup of `t` for `service` (under RCU); `None`: the
+    /// service has no dispatcher up (or none configured).
+    pub(crate) fn pair(&self, service: u32, t: &Tuple, guard: &rcu::Guard) -> Option<Pair> {
+        self.view(service, guard)?.1.pair(&KernelCrc32c, t)
+    }
+
+    /// A CONN_SYNC from `peer` (process context): recorded if it passes
+    /// `owner::check_sync` under this node's view of its service.
+    pub(crate) fn on_sync(
+        &self,
+        peer: u32,
+        s: &ConnSync,
+        guard: &rcu::Guard,
+    ) -> Result<(), Refused> {
+        let Some((own, view)) = self.view(s.service, guard) else {
+            return Err(Refused::NotDispatcher);
+        };
+        check_sync(view, s, peer, own)?;
+        let entry = Synced {
+            sync: *s,
+            received_ms: now_ms(),
+        };
+        let mut t = self.synced.lock();
+        if let Some(e) = t.iter_mut().find(|e| e.sync.tuple == s.tuple) {
+            *e = entry;
+            return Ok(());
+        }
+        if t.len() >= SYNCED_MAX {
+            // The oldest goes (the list stays in arrival order).
+            t.rotate_left(1);
+            if let Some(last) = t.last_mut() {
+                *last = entry;
+            }
+            return Ok(());
+        }
+        // Out of memory: not recorded (accepted all the same).
+        let _ = t.push(entry, GFP_ATOMIC);
+        Ok(())
+    }
+
+    /// Appends the connections recorded as backup to `out` (process
+    /// context), as far as its capacity goes.
+    pub(crate) fn synced_conns(&self, out: &mut KVVec<super::hold::ConnInfo>) -> Result {
+        let now = now_ms();
+        let t = self.synced.lock();
+        for e in t.iter() {
+            if out.len() == out.capacity() {
+                break;
+            }
+            let s = &e.sync;
+            let family = match s.tuple.family {
+                TFamily::V4 => Family::Inet,
+                TFamily::V6 => Family::Inet6,
+            };
+            // Within the capacity: no allocation.
+            out.push(
+                super::hold::ConnInfo::synced(
+                    s.service,
+                    family,
+                    &s.tuple,
+                    s.client_isn,
+                    s.server_isn,
+                    s.backend,
+                    (s.owner, s.backup),
+                    now.saturating_sub(e.received_ms).min(u64::from(u32::MAX)) as u32,
+                ),
+                GFP_ATOMIC,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// How many connections are recorded as backup.
+    pub(crate) fn synced_len(&self) -> usize {
+        self.synced.lock().len()
+    }
+}
