@@ -190,8 +190,10 @@ impl Route {
 
     /// Hands `pkts` to the stack, in order, as received on the route's
     /// device (`netif_rx`), on this CPU with softirqs disabled across them,
-    /// so that the receive softirq takes them in this order after the last.
-    pub fn inject(&self, pkts: KVec<OwnedSkb>) {
+    /// so that the receive softirq takes them in this order after the last;
+    /// each with `skb->mark` set to `mark` (0: none), which a hook may read
+    /// and clear.
+    pub fn inject(&self, pkts: KVec<OwnedSkb>, mark: u32) {
         let dev = self.dev();
         // SAFETY: Paired with the enable below.
         unsafe { bindings::sg_local_bh_disable() };
@@ -200,13 +202,15 @@ impl Route {
             // SAFETY: The packet is ours (`OwnedSkb`), given up here
             // (`ManuallyDrop`): `netif_rx` consumes it. Its device is held
             // by the route we hold; the receive path runs under RCU, in
-            // which the device stays, as for any received packet.
+            // which the device stays, as for any received packet. Its mark
+            // is ours to set until then.
             unsafe {
                 (*raw)
                     .__bindgen_anon_1
                     .__bindgen_anon_1
                     .__bindgen_anon_1
                     .dev = dev;
+                bindings::sg_skb_set_mark(raw, mark);
                 bindings::netif_rx(raw);
             }
         }

@@ -25,6 +25,15 @@
 #   e. a peer of fe that is no dispatcher (handoff_peer.py, node 9) sends
 #      two forged CONN_SYNCs: fe refuses both (sync-rejected moves by 2)
 #      and records neither.
+#   f. failover: a keep-alive connection whose GET /be2/small the owner
+#      handed off to be2 (rule /be2/ to node 3 on fe and be1), owned by fe
+#      or be1 and backed up by the other (a new connection until one is):
+#      the owner leaves (its link down, rtr's ECMP route without it); once
+#      the others' membership lost it, the backup lists the connection as
+#      moved to node 3 and its own (takeover moved by 1), be2 backs it up
+#      now (the new owner's CONN_SYNC), and a second GET on the connection
+#      is answered by be2, intact, then both FINs: the client's TCP
+#      connection outlived its dispatcher.
 #
 #   selftests/dispatch.sh
 #
@@ -78,6 +87,9 @@ configure() {
 		done
 		sg "${nodes[$i - 1]}" service add --id 1 --addr $VIP --port 80 --role both \
 			--dispatchers 1,2,3 || return 1
+		# /be2/ is be2's (node 3): handed off there by the others.
+		sg "${nodes[$i - 1]}" rule add --id 1 --service 1 --prio 1 --match path-prefix:/be2/ \
+			--target "$([ $i = 3 ] && echo local || echo peer:3)" || return 1
 	done
 }
 # all_up: every node has its two peers up and three members.
@@ -224,5 +236,106 @@ check "e. a non-dispatcher peer's two forged CONN_SYNCs refused by fe, counted s
 	busywait 10000 grep -q synced "$tmp/peer9.log" &&
 	busywait 5000 forged_refused'
 check "e. fe recorded none of them" eval '[ "$(conns 1 synced | wc -l)" = "$synced_before" ]'
+
+# ---- f. failover: the backup takes a moved connection over ----
+
+# fconn PORT ID: node ID's entry of the connection from client port PORT,
+# as "state owner backup peer" (nothing if none).
+fconn() {
+	sg "${nodes[$2 - 1]}" conns --json | jq -r --argjson p "$1" '.[] | select(.service == 1 and .sport == $p) |
+		[.state, .owner, .backup, .peer] | map(tostring) | join(" ")'
+}
+# is_conn ID WHAT: node ID's entry of the connection is WHAT.
+is_conn() { [ "$(fconn "$FPORT" "$1")" = "$2" ]; }
+# takeovers ID: node ID's takeover counter of service 1.
+takeovers() { sg "${nodes[$1 - 1]}" service show --json | jq '.[] | select(.id == 1) | .stats.takeover'; }
+# fclient: a keep-alive client (handoff_close.py wait, in the background,
+# its exit status in $tmp/f.rc) whose first GET of /be2/small went to
+# be2, owned by fe or be1 and backed up by the other; FPORT, OWNER and
+# BACKUP in $tmp/f.vars (new connections until one is, at most 40).
+fclient() {
+	local try o
+	for try in $(seq 40); do
+		rm -f "$tmp/f.go" "$tmp/f.out" "$tmp/f.rc"
+		(
+			ip netns exec "$cli" "$PY" "$here/handoff_close.py" wait $VIP 80 /be2/small \
+				"served by be2" "$tmp/f.go" >"$tmp/f.out" 2>"$tmp/f.err"
+			echo $? >"$tmp/f.rc"
+		) &
+		busywait 10000 eval '[ -s "$tmp/f.out" ]' || { cat "$tmp/f.err"; return 1; }
+		FPORT=$(head -1 "$tmp/f.out")
+		# Its owner lists it as its own once the first GET was answered:
+		# moved to node 3, or local if node 3 is the owner.
+		OWNER=
+		busywait 5000 owner_of "$FPORT" >"$tmp/f.owner" && OWNER=$(cat "$tmp/f.owner")
+		if [ -z "$OWNER" ]; then
+			echo "no node lists port $FPORT as its own:"
+			for o in 1 2 3; do
+				echo "node $o: $(fconn "$FPORT" $o)"
+				sg "${nodes[$o - 1]}" service show --json | jq -c '.[0].stats |
+					{held, local, remote, handed_off, fallback_nack, fallback_timeout, fallback_peer_down}'
+				sg "${nodes[$o - 1]}" show --json | jq -c '.stats.backend'
+			done
+			touch "$tmp/f.go"
+			client_done
+			return 1
+		fi
+		read -r _ _ BACKUP _ < <(fconn "$FPORT" "$OWNER")
+		if [ "$OWNER" != 3 ] && [ "$BACKUP" != 3 ]; then
+			echo "FPORT=$FPORT OWNER=$OWNER BACKUP=$BACKUP" >"$tmp/f.vars"
+			return 0
+		fi
+		touch "$tmp/f.go"
+		client_done || return 1
+	done
+	echo "no connection owned and backed up by fe and be1 in 40"
+	return 1
+}
+# owner_of PORT: prints the node that lists the connection from PORT as
+# its own (state moved or local, owner itself).
+owner_of() {
+	local o
+	for o in 1 2 3; do
+		fconn "$1" $o | grep -qE "^(moved|local) $o " && echo $o && return 0
+	done
+	return 1
+}
+# client_done: the client exited 0.
+client_done() {
+	busywait 10000 eval '[ -s "$tmp/f.rc" ]' && [ "$(cat "$tmp/f.rc")" = 0 ] && return 0
+	echo "client (port $(head -1 "$tmp/f.out")): $(cat "$tmp/f.err")"
+	return 1
+}
+check "f. a keep-alive connection handed off to be2, owned and backed up by fe and be1" fclient
+FPORT=0 OWNER=0 BACKUP=0
+[ -s "$tmp/f.vars" ] && source "$tmp/f.vars"
+echo "# port $FPORT: owner $OWNER, backup $BACKUP"
+check "f. its backup lists it (synced, backend node 3)" \
+	busywait 5000 eval 'is_conn $BACKUP "synced $OWNER $BACKUP 3"'
+take0=$(takeovers "$BACKUP")
+# The owner leaves: its link down, rtr's ECMP without it.
+others=()
+for i in 1 2 3; do
+	[ $i = "$OWNER" ] || others+=("$i")
+done
+check "f. the owner (node $OWNER) leaves: its link down, rtr's route without it" eval '
+	ip -n "${nodes[$OWNER - 1]}" link set eth0 down &&
+	ip -n "$rtr" route replace $VIP/32 nexthop via 10.80.0.${others[0]} nexthop via 10.80.0.${others[1]}'
+two_members() {
+	local i
+	for i in "${others[@]}"; do
+		[ "$(sg "${nodes[$i - 1]}" node show --json | jq '.members | length')" = 2 ] || return 1
+	done
+}
+check "f. the others' membership lost it (three heartbeats)" busywait 20000 two_members
+taken() {
+	busywait 5000 is_conn "$BACKUP" "moved $BACKUP 3 3" && [ "$(takeovers "$BACKUP")" = $((take0 + 1)) ] && return 0
+	echo "node $BACKUP: $(fconn "$FPORT" "$BACKUP"), takeover $(takeovers "$BACKUP") (was $take0)"
+	return 1
+}
+check "f. the backup took it over: moved to node 3, its own; takeover moved by 1" taken
+check "f. be2 backs it up now (the new owner's CONN_SYNC)" busywait 5000 is_conn 3 "synced $BACKUP 3 3"
+check "f. a second GET on the connection: answered by be2, intact; both FINs" \
+	eval 'touch "$tmp/f.go" && client_done'
 
 ksft_exit

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 """The close paths of a handed-off connection (handoff.sh j), as a client.
 
-  handoff_close.py MODE HOST PORT PATH EXPECT
+  handoff_close.py MODE HOST PORT PATH EXPECT [GO]
 
 HTTP/1.1 to HOST:PORT: GETs of PATH, each answer's body must be EXPECT
 (a line, without its newline). Prints the client's port, then exits 0 if
@@ -16,11 +16,22 @@ every step went as MODE says, else 1 with the reason on stderr:
   late    as server, then the client sends data after the server's FIN
           and closes (FIN): the server's lingering close reads it, no reset
           (recv returns b"", not ECONNRESET).
+  syn     a GET, then a SYN on the connection's own tuple from a raw
+          socket (a late duplicate of the client's first SYN); until the
+          file GO exists, no SYN-ACK may come back on the tuple; then a
+          second GET on the connection, and a FIN as in fin: the connection
+          lives on (no reset ended it).
+  wait    a GET, then waits until the file GO exists (the caller's
+          signal, up to 300 s), a second GET on the connection, then a FIN
+          as in fin.
 """
 
+import os
+import random
 import socket
 import struct
 import sys
+import time
 
 TIMEOUT = 30.0
 
@@ -60,13 +71,67 @@ def get(s, host, path, close=False):
     s.sendall((req + "\r\n").encode())
 
 
+def csum(data):
+    if len(data) % 2:
+        data += b"\0"
+    t = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while t >> 16:
+        t = (t & 0xFFFF) + (t >> 16)
+    return ~t & 0xFFFF
+
+
+def send_syn(s, go):
+    """Sends a SYN on s's IPv4 tuple, with a sequence number of its own,
+    from a raw socket (the kernel writes the IP header), then reads what
+    comes back on the tuple until the file `go` exists: a SYN-ACK (a
+    listener's answer, whose challenge ACK from the client would be
+    answered with a reset) fails."""
+    (src, sport), (dst, dport) = s.getsockname(), s.getpeername()
+    seq = random.getrandbits(32)
+    # SYN, window 64240, an MSS option of 1460.
+    hdr = struct.pack("!HHIIBBHHH", sport, dport, seq, 0, 6 << 4, 0x02, 64240, 0, 0)
+    hdr += struct.pack("!BBH", 2, 4, 1460)
+    pseudo = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack("!BBH", 0, 6, len(hdr))
+    hdr = hdr[:16] + struct.pack("!H", csum(pseudo + hdr)) + hdr[18:]
+    r = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
+    r.settimeout(0.05)
+    r.bind((src, 0))
+    r.sendto(hdr, (dst, 0))
+    deadline = time.monotonic() + 300
+    try:
+        while not os.path.exists(go):
+            if time.monotonic() > deadline:
+                fail(f"{go} did not appear within 300 s")
+            try:
+                pkt, (peer, _) = r.recvfrom(65536)
+            except socket.timeout:
+                continue
+            ihl = (pkt[0] & 0x0F) * 4
+            ps, pd = struct.unpack("!HH", pkt[ihl:ihl + 4])
+            flags = pkt[ihl + 13]
+            if peer == dst and (ps, pd) == (dport, sport) and flags & 0x02:
+                fail(f"the SYN on the connection's tuple was answered with flags {flags:#x} "
+                     "(a listener's SYN-ACK)")
+    finally:
+        r.close()
+
+
 def main():
     mode, host, port, path, expect = sys.argv[1:6]
+    go = sys.argv[6] if len(sys.argv) > 6 else None
     s = socket.create_connection((host, int(port)), timeout=TIMEOUT)
     print(s.getsockname()[1], flush=True)
-    gets = 2 if mode in ("fin", "rst") else 1
+    gets = 2 if mode in ("fin", "rst", "syn", "wait") else 1
     buf = b""
     for i in range(gets):
+        if mode == "wait" and i == 1:
+            deadline = time.monotonic() + 300
+            while not os.path.exists(go):
+                if time.monotonic() > deadline:
+                    fail(f"{go} did not appear within 300 s")
+                time.sleep(0.05)
+        if mode == "syn" and i == 1:
+            send_syn(s, go)
         get(s, host, f"{path}?{mode}{i}", close=(i == gets - 1 and mode in ("server", "late")))
         status, body, buf = answer(s, buf)
         if status != 200 or body != (expect + "\n").encode():
@@ -75,7 +140,7 @@ def main():
         s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         s.close()
         return
-    if mode == "fin":
+    if mode in ("fin", "syn", "wait"):
         s.shutdown(socket.SHUT_WR)
     d = s.recv(65536)
     if d:

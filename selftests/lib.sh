@@ -184,35 +184,45 @@ cluster_net() {
 	setup_ns cli rtr fe be1 be2 || return 1
 	nodes=("$fe" "$be1" "$be2")
 	names=(fe be1 be2)
-	ip -n "$rtr" link add br0 type bridge
-	ip -n "$rtr" link set br0 up
-	ip -n "$rtr" addr add 10.80.0.254/24 dev br0
-	ip -n "$rtr" addr add fd80::fe/64 dev br0 nodad
+	# One `ip -batch` per namespace: on the debug kernel each program
+	# start costs a second or two (KASAN under TCG).
+	{
+		for i in 0 1 2; do
+			echo "link add eth0 netns ${nodes[$i]} type veth peer name p$i netns $rtr"
+		done
+		echo "link add eth0 netns $cli type veth peer name c0 netns $rtr"
+	} | ip -batch - || return 1
+	{
+		echo "link add br0 type bridge"
+		echo "link set br0 up"
+		echo "addr add 10.80.0.254/24 dev br0"
+		echo "addr add fd80::fe/64 dev br0 nodad"
+		for i in 0 1 2; do
+			echo "link set p$i master br0 up"
+		done
+		echo "link set c0 up"
+		echo "addr add 10.81.0.254/24 dev c0"
+		echo "addr add fd81::fe/64 dev c0 nodad"
+		echo "route add $vip/32 via 10.80.0.1"
+		echo "route add $vip6/128 via fd80::1"
+	} | ip -n "$rtr" -batch - || return 1
 	for i in 0 1 2; do
 		ns=${nodes[$i]}
-		ip link add eth0 netns "$ns" type veth peer name "p$i" netns "$rtr"
-		ip -n "$rtr" link set "p$i" master br0 up
-		ip -n "$ns" link set eth0 up
-		ip -n "$ns" addr add "10.80.0.$((i + 1))/24" dev eth0
-		ip -n "$ns" addr add "fd80::$((i + 1))/64" dev eth0 nodad
-		ip -n "$ns" route add default via 10.80.0.254
-		ip -n "$ns" -6 route add default via fd80::fe
-		ip -n "$ns" addr add "$vip/32" dev lo
-		ip -n "$ns" addr add "$vip6/128" dev lo nodad
+		printf '%s\n' "link set eth0 up" \
+			"addr add 10.80.0.$((i + 1))/24 dev eth0" \
+			"addr add fd80::$((i + 1))/64 dev eth0 nodad" \
+			"route add default via 10.80.0.254" \
+			"route add ::/0 via fd80::fe" \
+			"addr add $vip/32 dev lo" \
+			"addr add $vip6/128 dev lo nodad" | ip -n "$ns" -batch - || return 1
 		ip netns exec "$ns" sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2
 	done
-	ip link add eth0 netns "$cli" type veth peer name c0 netns "$rtr"
-	ip -n "$rtr" link set c0 up
-	ip -n "$rtr" addr add 10.81.0.254/24 dev c0
-	ip -n "$rtr" addr add fd81::fe/64 dev c0 nodad
-	ip -n "$cli" link set eth0 up
-	ip -n "$cli" addr add 10.81.0.1/24 dev eth0
-	ip -n "$cli" addr add fd81::1/64 dev eth0 nodad
-	ip -n "$cli" route add default via 10.81.0.254
-	ip -n "$cli" -6 route add default via fd81::fe
+	printf '%s\n' "link set eth0 up" \
+		"addr add 10.81.0.1/24 dev eth0" \
+		"addr add fd81::1/64 dev eth0 nodad" \
+		"route add default via 10.81.0.254" \
+		"route add ::/0 via fd81::fe" | ip -n "$cli" -batch - || return 1
 	ip netns exec "$rtr" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
-	ip -n "$rtr" route add "$vip/32" via 10.80.0.1
-	ip -n "$rtr" -6 route add "$vip6/128" via fd80::1
 }
 
 at() { local ns=$1; shift; ip netns exec "$ns" "$@"; }

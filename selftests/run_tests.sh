@@ -143,7 +143,22 @@ TESTS=(
 #                              with the hold whose lifetime handoff.sh
 #                              watches on debug
 DEBUG_SKIP=" sgctl_group.sh sgctl_cluster.sh handoff_net.sh dispatch.sh "
+# The debug kernel's suites run in two VMs in `make check` (selftests/run-all,
+# to keep both host cores busy: the second after the plain kernel's run):
+# SOCKGROUP_DEBUG_PART=1 runs those not in DEBUG_SECOND, 2 those in it,
+# unset all of them.
+DEBUG_SECOND=" cluster_nl.sh "
 [ $# -gt 0 ] && TESTS=("$@") && DEBUG_SKIP=" "
+if [ "${SOCKGROUP_FLAVOUR:-}" = debug ] && [ -n "${SOCKGROUP_DEBUG_PART:-}" ]; then
+	part=()
+	for t in "${TESTS[@]}"; do
+		[[ "$DEBUG_SKIP" == *" $t "* ]] && continue
+		in_second=0
+		[[ "$DEBUG_SECOND" == *" $t "* ]] && in_second=1
+		[ "$SOCKGROUP_DEBUG_PART" = $((in_second + 1)) ] && part+=("$t")
+	done
+	TESTS=("${part[@]}")
+fi
 
 # Per test script; the debug kernel is slower.
 limit=900

@@ -429,3 +429,44 @@ fn received_entries_are_checked() {
     assert_eq!(pa.backup_id(), NO_NODE);
     assert!(agrees(&C, &alone, &sync(t, pa)));
 }
+
+proptest! {
+    /// A backup's records after a change of view: the owner's departure
+    /// makes the backup the owner, which takes over exactly the forwarded
+    /// connections; a departure of another node keeps the record if the
+    /// backup still is one; a node that is neither any more drops it.
+    #[test]
+    fn records_follow_the_view(
+        ids in prop::collection::btree_set(1u32..64, 2..=MAX_DISPATCHERS),
+        pick in any::<prop::sample::Index>(),
+        t in tuple(),
+        placement in prop::sample::select(vec![Placement::Forwarded, Placement::Pending, Placement::Local]),
+    ) {
+        let old = view(1, &ids);
+        let p = old.pair(&C, &t).unwrap();
+        let me = p.backup.unwrap();
+        let s = ConnSync { placement, ..sync(t, p) };
+        // Nothing changed: kept.
+        prop_assert_eq!(record_fate(&C, &old, &s, me), Fate::Keep);
+        let gone = *ids.iter().nth(pick.index(ids.len())).unwrap();
+        let mut rest = ids.clone();
+        rest.remove(&gone);
+        let new = view(2, &rest);
+        let fate = record_fate(&C, &new, &s, me);
+        if gone == p.owner {
+            // The backup always owns it next (the second score).
+            prop_assert_eq!(new.pair(&C, &t).map(|q| q.owner), Some(me));
+            let want = if placement == Placement::Forwarded { Fate::TakeOver } else { Fate::Drop };
+            prop_assert_eq!(fate, want);
+        } else if gone == me {
+            prop_assert_eq!(fate, Fate::Drop);
+        } else {
+            // A third node went: the pair is the same.
+            prop_assert_eq!(fate, Fate::Keep);
+        }
+        // Any other node than the backup never takes it over.
+        for &id in rest.iter().filter(|&&id| id != me) {
+            prop_assert_ne!(record_fate(&C, &new, &s, id), Fate::TakeOver);
+        }
+    }
+}

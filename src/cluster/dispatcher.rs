@@ -12,15 +12,30 @@
 //! forwarding delivers it to its own stack marked [`FWD_MARK`], which its
 //! hook takes as its own (never forwarded again, whatever its view says),
 //! and its hold decides it as if received directly. The owner sends the
-//! backup a CONN_SYNC when it decides.
+//! backup a CONN_SYNC when it decides, and again when the connection moved
+//! to its back-end (placement forwarded).
+//!
+//! **Takeover.** When the membership changes, the backup's records of
+//! connections moved to a back-end whose owner left the view, and which
+//! this node owns under the new one (the old backup always does: it had the
+//! second score), become this node's moved connections
+//! (`super::hold::take_over`): their segments, which the other dispatchers
+//! now forward here, go on to the back-end, and the client's TCP connection
+//! lives on. Records of connections this node neither owns nor backs up any
+//! more go.
+//!
+//! A segment that a node delivers to its own stack as the back-end of a
+//! connection (the replay's handshake and request, the client's segments
+//! of a moved connection) carries [`ADOPTED_MARK`]: the hook lets it
+//! through to TCP, which serves the connection, whatever its view says.
 //!
 //! Still to come (README): the association cache, CONN_END, TRANSFER on a
-//! change of the view, takeover.
+//! change of the view.
 
 use crate::logic::membership::Membership;
 use crate::logic::{
     frame::{ConnSync, Family as TFamily, Tuple},
-    owner::{check_sync, Pair, Refused, View, MAX_DISPATCHERS},
+    owner::{check_sync, record_fate, Fate, Pair, Refused, View, MAX_DISPATCHERS},
 };
 use crate::sys::{
     crc32c::KernelCrc32c,
@@ -34,6 +49,9 @@ use kernel::{alloc::KVVec, new_spinlock, prelude::*, sync::SpinLock};
 /// The `skb->mark` of a client's segment that another dispatcher forwarded
 /// here to its owner ("SG" and 1): its owner's hook takes it as its own.
 pub(crate) const FWD_MARK: u32 = 0x5347_0001;
+/// The `skb->mark` of a segment this node delivers to its own stack as the
+/// connection's back-end ("SG" and 2): the hook passes it to TCP.
+pub(crate) const ADOPTED_MARK: u32 = 0x5347_0002;
 /// At most this many connections recorded as backup (the oldest goes).
 pub(crate) const SYNCED_MAX: usize = 4096;
 
@@ -223,6 +241,46 @@ impl Dispatch {
         // Out of memory: not recorded (accepted all the same).
         let _ = t.push(entry, GFP_ATOMIC);
         Ok(())
+    }
+
+    /// After a change of the views (the channels' work, process context,
+    /// which alone changes the records: `on_sync` runs there too): the
+    /// records of connections moved to a back-end that this node owns now
+    /// are taken out and returned, each with the view's generation and its
+    /// new backup; the records of connections that it no longer backs up
+    /// go; the others stay, in order.
+    pub(crate) fn take_over(&self, guard: &rcu::Guard) -> Result<KVec<(ConnSync, u64, u32)>> {
+        let mut taken = KVec::new();
+        let n = self.synced.lock().len();
+        if n == 0 {
+            return Ok(taken);
+        }
+        // A copy, made outside the lock (the records change only here and
+        // in `on_sync`, both in the channels' work).
+        let mut all = KVec::with_capacity(n, GFP_KERNEL)?;
+        for e in self.synced.lock().iter().take(n) {
+            // Within the capacity: no allocation.
+            all.push(*e, GFP_ATOMIC)?;
+        }
+        let mut keep = KVec::with_capacity(all.len(), GFP_KERNEL)?;
+        for e in all.iter() {
+            let s = &e.sync;
+            let Some((own, view)) = self.view(s.service, guard) else {
+                continue;
+            };
+            match record_fate(&KernelCrc32c, view, s, own) {
+                Fate::TakeOver => {
+                    let backup = view.pair(&KernelCrc32c, &s.tuple).map_or(0, |p| p.backup_id());
+                    taken.push((*s, view.generation(), backup), GFP_KERNEL)?;
+                }
+                // Within the capacity: no allocation.
+                Fate::Keep => keep.push(*e, GFP_KERNEL)?,
+                Fate::Drop => {}
+            }
+        }
+        let old = core::mem::replace(&mut *self.synced.lock(), keep);
+        drop(old);
+        Ok(taken)
     }
 
     /// Appends the connections recorded as backup to `out` (process

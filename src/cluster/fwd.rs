@@ -839,11 +839,14 @@ impl TunnelRx for FwdRx {
         }
         inc(&stats.rx);
         // A segment sent to its owner by another dispatcher (or held for a
-        // handoff): marked, so that a dispatcher's hook takes it as its own.
-        let mark = if h.ty == EncapType::HandingOff && h.proto == Proto::Tcp {
-            super::dispatcher::FWD_MARK
-        } else {
-            0
+        // handoff): marked, so that a dispatcher's hook takes it as its own;
+        // a client's segment of a connection moved here: marked, so that
+        // the hook passes it to TCP (this node is its back-end, whatever
+        // its dispatchers' view says).
+        let mark = match (h.ty, h.proto, kind) {
+            (EncapType::HandingOff, Proto::Tcp, _) => super::dispatcher::FWD_MARK,
+            (EncapType::Moved, Proto::Tcp, Inner::Flow) => super::dispatcher::ADOPTED_MARK,
+            _ => 0,
         };
         dgram.deliver(HEADER_LEN, skb_family(h.tuple.family), mark);
     }

@@ -49,7 +49,7 @@
 //! pass.
 
 use super::channel::{Channels, OutMsg, ReqOut};
-use super::dispatcher::{Dispatch, FWD_MARK};
+use super::dispatcher::{Dispatch, ADOPTED_MARK, FWD_MARK};
 use super::fwd::Fwd;
 use super::rules::{ServiceRules, Verdict as RuleVerdict};
 use super::{AddrFamily, Config, Service};
@@ -160,6 +160,9 @@ pub(crate) struct HoldStats {
     pub(crate) sync_rx: AtomicU64,
     /// CONN_SYNCs refused (`owner::check_sync`).
     pub(crate) sync_rejected: AtomicU64,
+    /// Moved connections taken over from their owner's CONN_SYNC when the
+    /// owner left the view.
+    pub(crate) takeover: AtomicU64,
 }
 
 pub(crate) fn inc(c: &AtomicU64) {
@@ -691,6 +694,12 @@ pub(crate) fn hold_in<'a>(
     chans: &Channels,
     fwd: &Fwd,
 ) -> HookVerdict<'a> {
+    let mut pkt = pkt;
+    // A segment of a connection this node serves as its back-end (the
+    // replay's, or the client's forwarded to it): TCP's.
+    if pkt.take_mark(ADOPTED_MARK) {
+        return HookVerdict::Accept(pkt);
+    }
     let Some(snap) = w.snapshot.get(guard) else {
         return HookVerdict::Accept(pkt);
     };
@@ -702,7 +711,6 @@ pub(crate) fn hold_in<'a>(
     };
     // A dispatched service: a segment whose owner is another dispatcher
     // goes there (once: one forwarded here is this node's).
-    let mut pkt = pkt;
     let forwarded_here = pkt.take_mark(FWD_MARK);
     let pair = w.disp.pair(svc.id, &ConnKey::of(&seg).tuple(), guard);
     if let Some(owner) = pair.map(|p| p.owner).filter(|&o| o != snap.self_id) {
@@ -716,6 +724,20 @@ pub(crate) fn hold_in<'a>(
     }
     let f = seg.flags;
     if f & tcp_flags::SYN != 0 {
+        // A SYN on the tuple of a connection moved to a back-end that
+        // still serves it (a late duplicate or a reordered retransmission
+        // of the client's first SYN): the back-end's TCP answers it as any
+        // server's does, with a challenge ACK. Here it would make a
+        // request socket whose SYN-ACK draws the client's challenge ACK,
+        // which that request socket answers with a reset that ends the
+        // client's connection. Once the back-end's TERM came, a SYN is a
+        // new connection, held as any.
+        if f & tcp_flags::ACK == 0 {
+            let key = ConnKey::of(&seg);
+            if let Some(peer) = moved_live(w, &key) {
+                return forward_moved(net, fwd, peer, &key, pkt, svc, guard);
+            }
+        }
         // A SYN with data to a Fast Open listener: TCP creates the child
         // at once, there is no handshake to hold.
         if f & tcp_flags::ACK == 0 && seg.payload_len > 0 && pkt.listener_fastopen(net, &seg) {
@@ -864,21 +886,12 @@ pub(crate) fn hold_in<'a>(
     if let Some(end) = end {
         if let End::Decided(RuleVerdict::Peer(peer), rule) = end {
             if start_handoff(&mut t, pos, peer, rule, now, svc, chans) {
-                sync_backup(w, &t, pos, peer, Placement::Pending, svc, chans, guard);
+                sync_backup(w, &t, pos, peer, Placement::Pending, chans, guard);
                 return HookVerdict::Stolen(stolen);
             }
             inc(&svc.stats.fallback_unsent);
         }
-        sync_backup(
-            w,
-            &t,
-            pos,
-            snap.self_id,
-            Placement::Local,
-            svc,
-            chans,
-            guard,
-        );
+        sync_backup(w, &t, pos, snap.self_id, Placement::Local, chans, guard);
         let segs = finish(&mut t, pos, end, now);
         drop(t);
         reinject(segs);
@@ -932,10 +945,20 @@ const IPPROTO_ICMPV6: u8 = 58;
 /// The peer that the connection `key` moved to, if it did (its last
 /// segment's time is now).
 fn moved_to(w: &Worked<Hold>, key: &ConnKey) -> Option<u32> {
+    moved_peer(w, key, false)
+}
+
+/// The peer that the connection `key` moved to, if it did and the peer
+/// has not ended it yet (no TERM).
+fn moved_live(w: &Worked<Hold>, key: &ConnKey) -> Option<u32> {
+    moved_peer(w, key, true)
+}
+
+fn moved_peer(w: &Worked<Hold>, key: &ConnKey, live: bool) -> Option<u32> {
     let mut t = w.table.lock();
     let pos = t.find(key)?;
     let e = t.get_mut(pos)?;
-    if e.state != ConnState::Moved {
+    if e.state != ConnState::Moved || (live && e.term_ms != 0) {
         return None;
     }
     e.last_ms = now_ms();
@@ -1029,16 +1052,15 @@ fn handing_off<'a>(
 }
 
 /// The owner's CONN_SYNC of the connection at `pos`, just decided for
-/// `backend` (`placement`), to its backup owner, if it has one (counted
-/// `sync-tx`; an outbox that refuses it loses it).
-#[allow(clippy::too_many_arguments)]
+/// `backend` (`placement`: pending, local) or moved there (forwarded), to
+/// its backup owner, if it has one (counted `sync-tx`; an outbox that
+/// refuses it loses it).
 fn sync_backup(
     w: &Worked<Hold>,
     t: &Table,
     pos: (usize, usize),
     backend: u32,
     placement: Placement,
-    svc: &SvcEntry,
     chans: &Channels,
     guard: &rcu::Guard,
 ) {
@@ -1050,7 +1072,7 @@ fn sync_backup(
     }
     let generation = w
         .disp
-        .view(svc.id, guard)
+        .view(e.service, guard)
         .map_or(0, |(_, v)| v.generation());
     let sync = ConnSync {
         tuple: e.key.tuple(),
@@ -1058,13 +1080,13 @@ fn sync_backup(
         backup: e.backup,
         backend,
         generation,
-        service: svc.id,
+        service: e.service,
         client_isn: e.info.rcv_isn,
         server_isn: e.info.snt_isn,
         placement,
     };
     if chans.send(e.backup, OutMsg::Sync(sync)) {
-        inc(&svc.stats.sync_tx);
+        inc(&e.stats.sync_tx);
     }
 }
 
@@ -1175,7 +1197,7 @@ pub(crate) fn on_moved(
     net: &Net,
     peer: u32,
     tuple: &Tuple,
-    fwd: &Fwd,
+    (fwd, chans): (&Fwd, &Channels),
     guard: &rcu::Guard,
 ) -> bool {
     let (mut segs, key, snt_isn, stats) = {
@@ -1204,6 +1226,8 @@ pub(crate) fn on_moved(
         t.held -= 1;
         t.moved += 1;
         t.segs -= segs.len();
+        // The backup can take it over from now on.
+        sync_backup(w, &t, pos, peer, Placement::Forwarded, chans, guard);
         (segs, key, isn, stats)
     };
     // The entry is moved first: a segment that finds no request socket
@@ -1249,6 +1273,98 @@ pub(crate) fn on_term(w: &Worked<Hold>, peer: u32, tuple: &Tuple) {
     if e.state == ConnState::Moved && e.peer == peer && e.term_ms == 0 {
         e.term_ms = now_ms().max(1);
         inc(&e.stats.ended);
+    }
+}
+
+/// The membership changed (the channels' work, process context, after the
+/// dispatchers' views): the connections moved to a back-end that this node
+/// backed up and owns now (`Dispatch::take_over`) become its own moved
+/// connections, whose segments it forwards to that back-end, counted
+/// `takeover`; their new backup gets their CONN_SYNC. One whose back-end
+/// is not up, or already listed here, is left (TCP answers its segments).
+pub(crate) fn take_over(w: &Worked<Hold>, chans: &Channels, guard: &rcu::Guard) {
+    let Ok(taken) = w.disp.take_over(guard) else {
+        return;
+    };
+    let own = svc_self(w, guard);
+    let up = chans.members(guard);
+    let now = now_ms();
+    let mut any = false;
+    for (s, generation, backup) in taken.into_iter() {
+        let Some(stats) = w
+            .snapshot
+            .get(guard)
+            .and_then(|snap| snap.services.iter().find(|x| x.id == s.service))
+            .map(|x| x.stats.clone())
+        else {
+            continue;
+        };
+        if !up.contains(&s.backend) || s.backend == own {
+            continue;
+        }
+        let entry = Entry {
+            key: ConnKey::of_tuple(&s.tuple),
+            service: s.service,
+            stats,
+            info: ReqInfo {
+                rcv_isn: s.client_isn,
+                snt_isn: s.server_isn,
+                ..ReqInfo::default()
+            },
+            state: ConnState::Moved,
+            started_ms: now,
+            deadline_ms: 0,
+            decided_ms: now,
+            orphan: false,
+            reasm: Reasm::new(s.client_isn.wrapping_add(1)),
+            buf: KVec::new(),
+            segs: KVec::new(),
+            arrivals: 0,
+            bytes: 0,
+            rule: 0,
+            peer: s.backend,
+            window: 0,
+            last_ms: now,
+            term_ms: 0,
+            abort_sent: false,
+            owner: own,
+            backup,
+        };
+        let Ok(entry) = KBox::new(entry, GFP_KERNEL) else {
+            continue;
+        };
+        let stats = entry.stats.clone();
+        {
+            let mut t = w.table.lock();
+            if t.closed {
+                return;
+            }
+            if t.find(&entry.key).is_some() || t.moved >= MOVED_MAX {
+                continue;
+            }
+            if t.insert(entry).is_none() {
+                continue;
+            }
+            // Inserted as held: it is moved.
+            t.held -= 1;
+            t.moved += 1;
+        }
+        any = true;
+        inc(&stats.takeover);
+        if backup != 0 {
+            let sync = ConnSync {
+                owner: own,
+                backup,
+                generation,
+                ..s
+            };
+            if chans.send(backup, OutMsg::Sync(sync)) {
+                inc(&stats.sync_tx);
+            }
+        }
+    }
+    if any {
+        w.schedule_in(SWEEP_MS);
     }
 }
 

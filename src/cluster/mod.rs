@@ -396,7 +396,8 @@ impl Cluster {
                 }
             }
             InMsg::Ack(a) => {
-                if hold::on_moved(&self.hold, net, peer, &a.tuple, &self.fwd, guard) {
+                let via = (&*self.fwd, &self.channels);
+                if hold::on_moved(&self.hold, net, peer, &a.tuple, via, guard) {
                     self.channels.send(peer, hold::abort_term(a.tuple));
                 }
             }
@@ -407,6 +408,7 @@ impl Cluster {
                     .disp
                     .on_members(self.channels.membership_ref(guard));
                 hold::on_members(&self.hold, self.channels.members(guard));
+                hold::take_over(&self.hold, &self.channels, guard);
             }
             InMsg::Sync(s) => {
                 let done = self.hold.disp.on_sync(peer, &s, guard);
@@ -504,7 +506,7 @@ impl Cluster {
 fn on_verified(net: &Net, peer: u32, tuple: &Tuple, guard: &rcu::Guard) {
     if let Some(state) = NetState::of(net, guard) {
         let c = state.cluster_ref();
-        if hold::on_moved(&c.hold, net, peer, tuple, &c.fwd, guard) {
+        if hold::on_moved(&c.hold, net, peer, tuple, (&c.fwd, &c.channels), guard) {
             c.channels.send(peer, hold::abort_term(*tuple));
         }
     }

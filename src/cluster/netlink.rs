@@ -138,6 +138,7 @@ mod uapi {
     pub(super) const SERVICE_STATS_SYNC_TX: u16 = 26;
     pub(super) const SERVICE_STATS_SYNC_RX: u16 = 27;
     pub(super) const SERVICE_STATS_SYNC_REJECTED: u16 = 28;
+    pub(super) const SERVICE_STATS_TAKEOVER: u16 = 29;
 
     pub(super) const CONN_SERVICE: u16 = 1;
     pub(super) const CONN_ADDR_FAMILY: u16 = 2;
@@ -919,6 +920,7 @@ fn put_service(w: &mut Writer, s: &Service) -> Result {
             (SERVICE_STATS_SYNC_TX, &st.sync_tx),
             (SERVICE_STATS_SYNC_RX, &st.sync_rx),
             (SERVICE_STATS_SYNC_REJECTED, &st.sync_rejected),
+            (SERVICE_STATS_TAKEOVER, &st.takeover),
         ] {
             w.put_u64(kind, c.load(Relaxed))?;
         }

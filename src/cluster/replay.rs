@@ -324,7 +324,9 @@ impl Replays {
             return Err(nack::NO_RESOURCES);
         }
         self.started.fetch_add(1, Ordering::Relaxed);
-        route.inject(pkts);
+        // Marked: a hook of this node that dispatches or holds the service
+        // lets them through to TCP.
+        route.inject(pkts, super::dispatcher::ADOPTED_MARK);
         Ok(())
     }
 

@@ -51,7 +51,7 @@
 //!
 //! Pure: `no_std`, no allocation, no panic on any input.
 
-use super::frame::{ConnSync, Tuple, TUPLE_LEN};
+use super::frame::{ConnSync, Placement, Tuple, TUPLE_LEN};
 use super::membership::Membership;
 
 /// The most dispatchers in a view.
@@ -476,6 +476,34 @@ pub fn agrees<C: Crc32c + ?Sized>(c: &C, view: &View, s: &ConnSync) -> bool {
             owner: s.owner,
             backup: Some(s.backup).filter(|&b| b != NO_NODE),
         })
+}
+
+/// What a backup does with its record of a connection (a CONN_SYNC it
+/// accepted) once its view changed.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Fate {
+    /// It still backs the connection up: the record stays.
+    Keep,
+    /// The record's owner left the view and this node owns the connection
+    /// now, which lives on at its back-end (placement forwarded): this node
+    /// forwards its packets there from now on (failover, claim 18).
+    TakeOver,
+    /// The record goes: this node neither backs the connection up nor
+    /// owns it any more, or it owns it but the connection died with its
+    /// old owner (its hold or its TCP socket was there), or the old owner
+    /// is still up (a change of the dispatchers: TRANSFER's case).
+    Drop,
+}
+
+/// The [`Fate`] of `me`'s record `s` under its new `view`.
+pub fn record_fate<C: Crc32c + ?Sized>(c: &C, view: &View, s: &ConnSync, me: u32) -> Fate {
+    match view.pair(c, &s.tuple).map(|p| p.role(me)) {
+        Some(Role::Backup) => Fate::Keep,
+        Some(Role::Owner) if s.placement == Placement::Forwarded && !view.contains(s.owner) => {
+            Fate::TakeOver
+        }
+        _ => Fate::Drop,
+    }
 }
 
 impl Pair {

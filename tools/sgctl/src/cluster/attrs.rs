@@ -315,6 +315,7 @@ attr_set! {
         SyncTx(u64) = SOCKGROUP_A_SERVICE_STATS_SYNC_TX,
         SyncRx(u64) = SOCKGROUP_A_SERVICE_STATS_SYNC_RX,
         SyncRejected(u64) = SOCKGROUP_A_SERVICE_STATS_SYNC_REJECTED,
+        Takeover(u64) = SOCKGROUP_A_SERVICE_STATS_TAKEOVER,
     }
 }
 

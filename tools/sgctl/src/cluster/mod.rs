@@ -734,6 +734,8 @@ pub struct ServiceStats {
     pub sync_tx: u64,
     pub sync_rx: u64,
     pub sync_rejected: u64,
+    /// Moved connections taken over as the new owner.
+    pub takeover: u64,
 }
 
 impl ServiceStats {
@@ -769,6 +771,7 @@ impl ServiceStats {
                 ServiceStatsAttr::SyncTx(v) => s.sync_tx = *v,
                 ServiceStatsAttr::SyncRx(v) => s.sync_rx = *v,
                 ServiceStatsAttr::SyncRejected(v) => s.sync_rejected = *v,
+                ServiceStatsAttr::Takeover(v) => s.takeover = *v,
                 ServiceStatsAttr::Other(_) => {}
             }
         }
@@ -1312,6 +1315,7 @@ pub fn render_service_stats(services: &[Service], indent: &str) -> String {
         "SYNC-TX",
         "SYNC-RX",
         "SYNC-REJECTED",
+        "TAKEOVER",
     ]);
     for s in services {
         let Some(c) = &s.stats else { continue };
@@ -1346,6 +1350,7 @@ pub fn render_service_stats(services: &[Service], indent: &str) -> String {
                 c.sync_tx,
                 c.sync_rx,
                 c.sync_rejected,
+                c.takeover,
             ]
             .iter()
             .map(u64::to_string)
