@@ -80,7 +80,7 @@ TESTS=(
 #   cluster.sh      scaled     the control channel: every case, 3
 #                              rmmod/insmod cycles with channels up (50 on
 #                              plain: a cycle takes about 6 s under KASAN)
-#   hold.sh         scaled     the front-end's hold: the curl, rules (the
+#   hold.sh         scaled     the front-end's hold: rules (the
 #                              handoff's NACK, timeout and peer-down
 #                              fallbacks), 1-byte and hold-timeout release
 #                              cases with fewer connections (2 per curl case,
@@ -88,7 +88,8 @@ TESTS=(
 #                              deleted while held; the lifetime paths in full:
 #                              rmmod and netns deletion with connections held,
 #                              sockets and conntrack back to baseline.  Plain
-#                              only: the netem cases (a minute of waits), the
+#                              only: the curl case (b's requests take its
+#                              path), the netem cases (a minute of waits), the
 #                              decisions by kind and budget and by SYN cookie,
 #                              the learned state against ss, the MSS clamp
 #                              (parsing and header rewrites with no object of
@@ -108,16 +109,18 @@ TESTS=(
 #                              and closed with peers, rmmod and namespaces
 #                              deleted with tunnels open and flows pinned
 #   handoff.sh      scaled     the TCP handoff end to end with nginx on
-#                              three nodes: GETs over IPv4 and IPv6, a POST,
-#                              a local request, the close paths, a refusal,
+#                              three nodes: GETs over IPv4 and IPv6, a
+#                              local request, the close paths (a late SYN
+#                              among them), a refusal,
 #                              the hold-timeout's withdrawal, translated
 #                              connections, no reset, with 2 MiB transfers
 #                              (20 MiB on plain): the replay's, the moved
 #                              connection's, the translation table's and the
 #                              forwarding's lifetimes, rmmod and namespaces
 #                              deleted with handed-off transfers under way;
-#                              b (the other back-end), e (fe's bytes) and i
-#                              (ICMP errors forwarded) run on plain; so do
+#                              b (the other back-end), d (the POST), e
+#                              (fe's bytes), i (ICMP errors forwarded), x's
+#                              POST and aligned GET run on plain; so do
 #                              w (the withdrawal when the channel goes
 #                              down) and t (a TIME_WAIT tuple reopened) for
 #                              now: their setups do not hold on debug yet
