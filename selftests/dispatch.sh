@@ -25,15 +25,15 @@
 #   e. a peer of fe that is no dispatcher (handoff_peer.py, node 9) sends
 #      two forged CONN_SYNCs: fe refuses both (sync-rejected moves by 2)
 #      and records neither.
-#   f. failover: a keep-alive connection whose GET /be2/small the owner
-#      handed off to be2 (rule /be2/ to node 3 on fe and be1), owned by fe
-#      or be1 and backed up by the other (a new connection until one is):
-#      the owner leaves (its link down, rtr's ECMP route without it); once
-#      the others' membership lost it, the backup lists the connection as
-#      moved to node 3 and its own (takeover moved by 1), be2 backs it up
-#      now (the new owner's CONN_SYNC), and a second GET on the connection
-#      is answered by be2, intact, then both FINs: the client's TCP
-#      connection outlived its dispatcher.
+#   f. failover: a keep-alive connection, held by its owner O (backup B)
+#      until the script read them, asks for the third node X's small file
+#      (rules /fe/, /be1/, /be2/ to nodes 1, 2, 3 on every node): O hands
+#      it off to X; the owner leaves (its link down, rtr's ECMP route
+#      without it); once the others' membership lost it, B lists the
+#      connection as moved to X and its own (takeover moved by 1), X backs
+#      it up now (B's CONN_SYNC), and a second GET on the connection is
+#      answered by X, intact, then both FINs: the client's TCP connection
+#      outlived its dispatcher.
 #
 #   selftests/dispatch.sh
 #
@@ -85,11 +85,17 @@ configure() {
 			sg "${nodes[$i - 1]}" peer add --id $j --addr 10.80.0.$j --key-file "$tmp/key.$k" ||
 				return 1
 		done
+		# The hold-timeout leaves f's time to read the held connection's
+		# owner before its first request.
 		sg "${nodes[$i - 1]}" service add --id 1 --addr $VIP --port 80 --role both \
-			--dispatchers 1,2,3 || return 1
-		# /be2/ is be2's (node 3): handed off there by the others.
-		sg "${nodes[$i - 1]}" rule add --id 1 --service 1 --prio 1 --match path-prefix:/be2/ \
-			--target "$([ $i = 3 ] && echo local || echo peer:3)" || return 1
+			--dispatchers 1,2,3 --hold-timeout $((DEBUG_KERNEL ? 60000 : 20000)) || return 1
+		# /NAME/ is node NAME's (fe 1, be1 2, be2 3): handed off there by
+		# the others.
+		for j in 1 2 3; do
+			sg "${nodes[$i - 1]}" rule add --id $j --service 1 --prio $j \
+				--match "path-prefix:/${names[$j - 1]}/" \
+				--target "$([ $i = $j ] && echo local || echo peer:$j)" || return 1
+		done
 	done
 }
 # all_up: every node has its two peers up and three members.
@@ -250,69 +256,59 @@ is_conn() { [ "$(fconn "$FPORT" "$1")" = "$2" ]; }
 # takeovers ID: node ID's takeover counter of service 1.
 takeovers() { sg "${nodes[$1 - 1]}" service show --json | jq '.[] | select(.id == 1) | .stats.takeover'; }
 # fclient: a keep-alive client (handoff_close.py wait, in the background,
-# its exit status in $tmp/f.rc) whose first GET of /be2/small went to
-# be2, owned by fe or be1 and backed up by the other; FPORT, OWNER and
-# BACKUP in $tmp/f.vars (new connections until one is, at most 40).
+# its exit status in $tmp/f.rc) connects; its owner O and backup B are
+# read from the owner's held entry, and its first GET asks for the small
+# file of the third node X, which O hands it off to; FPORT, OWNER, BACKUP
+# and BE (X) in $tmp/f.vars.
 fclient() {
-	local try o
-	for try in $(seq 40); do
-		rm -f "$tmp/f.go" "$tmp/f.out" "$tmp/f.rc"
-		(
-			ip netns exec "$cli" "$PY" "$here/handoff_close.py" wait $VIP 80 /be2/small \
-				"served by be2" "$tmp/f.go" >"$tmp/f.out" 2>"$tmp/f.err"
-			echo $? >"$tmp/f.rc"
-		) >/dev/null 2>&1 &
-		# (Not holding check's output pipe: it would wait for the client.)
-		busywait 10000 eval '[ -s "$tmp/f.out" ]' || { cat "$tmp/f.err"; return 1; }
-		FPORT=$(head -1 "$tmp/f.out")
-		# Its owner lists it as its own once the first GET was answered:
-		# moved to node 3, or local if node 3 is the owner.
-		OWNER=
-		busywait 5000 owner_of "$FPORT" >"$tmp/f.owner" && OWNER=$(cat "$tmp/f.owner")
-		if [ -z "$OWNER" ]; then
-			echo "no node lists port $FPORT as its own:"
-			for o in 1 2 3; do
-				echo "node $o: $(fconn "$FPORT" $o)"
-				sg "${nodes[$o - 1]}" service show --json | jq -c '.[0].stats |
-					{held, local, remote, handed_off, fallback_nack, fallback_timeout, fallback_peer_down}'
-				sg "${nodes[$o - 1]}" show --json | jq -c '.stats.backend'
-			done
-			touch "$tmp/f.go"
-			client_done
-			return 1
-		fi
-		read -r _ _ BACKUP _ < <(fconn "$FPORT" "$OWNER")
-		if [ "$OWNER" != 3 ] && [ "$BACKUP" != 3 ]; then
-			echo "FPORT=$FPORT OWNER=$OWNER BACKUP=$BACKUP" >"$tmp/f.vars"
-			return 0
-		fi
+	local o b x
+	rm -f "$tmp/f.go" "$tmp/f.go.path" "$tmp/f.out" "$tmp/f.rc"
+	(
+		ip netns exec "$cli" "$PY" "$here/handoff_close.py" wait $VIP 80 - - "$tmp/f.go" \
+			>"$tmp/f.out" 2>"$tmp/f.err"
+		echo $? >"$tmp/f.rc"
+	) >/dev/null 2>&1 &
+	# (Not holding check's output pipe: it would wait for the client.)
+	busywait 10000 eval '[ -s "$tmp/f.out" ]' || { cat "$tmp/f.err"; return 1; }
+	FPORT=$(head -1 "$tmp/f.out")
+	busywait 10000 owner_of "$FPORT" held >"$tmp/f.owner" ||
+		{ echo "no node holds port $FPORT"; touch "$tmp/f.go.path" "$tmp/f.go"; return 1; }
+	read -r o b <"$tmp/f.owner"
+	x=$((6 - o - b))
+	echo "/${names[$x - 1]}/small served by ${names[$x - 1]}" >"$tmp/f.path.new"
+	mv "$tmp/f.path.new" "$tmp/f.go.path"
+	if ! busywait 10000 is_conn_at "$o" "moved $o $b $x"; then
+		echo "node $o: $(fconn "$FPORT" "$o"), not moved to node $x"
 		touch "$tmp/f.go"
-		client_done || return 1
-	done
-	echo "no connection owned and backed up by fe and be1 in 40"
-	return 1
+		client_done
+		return 1
+	fi
+	echo "FPORT=$FPORT OWNER=$o BACKUP=$b BE=$x" >"$tmp/f.vars"
 }
-# owner_of PORT: prints the node that lists the connection from PORT as
-# its own (state moved or local, owner itself).
+# owner_of PORT STATE: prints "owner backup" of the connection from PORT
+# as its owner lists it in STATE.
 owner_of() {
 	local o
 	for o in 1 2 3; do
-		fconn "$1" $o | grep -qE "^(moved|local) $o " && echo $o && return 0
+		fconn "$1" $o | awk -v o=$o -v s="$2" '$1 == s && $2 == o { print $2, $3; f = 1 } END { exit !f }' &&
+			return 0
 	done
 	return 1
 }
+# is_conn_at ID WHAT: node ID's entry of the connection from FPORT is WHAT.
+is_conn_at() { [ "$(fconn "$FPORT" "$1")" = "$2" ]; }
 # client_done: the client exited 0.
 client_done() {
 	busywait 10000 eval '[ -s "$tmp/f.rc" ]' && [ "$(cat "$tmp/f.rc")" = 0 ] && return 0
 	echo "client (port $(head -1 "$tmp/f.out")): $(cat "$tmp/f.err")"
 	return 1
 }
-check "f. a keep-alive connection handed off to be2, owned and backed up by fe and be1" fclient
-FPORT=0 OWNER=0 BACKUP=0
+check "f. a keep-alive connection whose owner handed it off to the third dispatcher" fclient
+FPORT=0 OWNER=0 BACKUP=0 BE=0
 [ -s "$tmp/f.vars" ] && source "$tmp/f.vars"
-echo "# port $FPORT: owner $OWNER, backup $BACKUP"
-check "f. its backup lists it (synced, backend node 3)" \
-	busywait 5000 eval 'is_conn $BACKUP "synced $OWNER $BACKUP 3"'
+echo "# port $FPORT: owner $OWNER, backup $BACKUP, back-end $BE"
+check "f. its backup lists it (synced, back-end node $BE)" \
+	busywait 5000 eval 'is_conn $BACKUP "synced $OWNER $BACKUP $BE"'
 take0=$(takeovers "$BACKUP")
 # The owner leaves: its link down, rtr's ECMP without it.
 others=()
@@ -333,13 +329,14 @@ lost_owner() {
 }
 check "f. the others' membership lost it (three heartbeats)" busywait 20000 lost_owner
 taken() {
-	busywait 5000 is_conn "$BACKUP" "moved $BACKUP 3 3" && [ "$(takeovers "$BACKUP")" = $((take0 + 1)) ] && return 0
+	busywait 5000 is_conn "$BACKUP" "moved $BACKUP $BE $BE" && [ "$(takeovers "$BACKUP")" = $((take0 + 1)) ] && return 0
 	echo "node $BACKUP: $(fconn "$FPORT" "$BACKUP"), takeover $(takeovers "$BACKUP") (was $take0)"
 	return 1
 }
-check "f. the backup took it over: moved to node 3, its own; takeover moved by 1" taken
-check "f. be2 backs it up now (the new owner's CONN_SYNC)" busywait 5000 is_conn 3 "synced $BACKUP 3 3"
-check "f. a second GET on the connection: answered by be2, intact; both FINs" \
+check "f. the backup took it over: moved to node $BE, its own; takeover moved by 1" taken
+check "f. the back-end, node $BE, backs it up now (the new owner's CONN_SYNC)" \
+	busywait 5000 is_conn "$BE" "synced $BACKUP $BE $BE"
+check "f. a second GET on the connection: answered by node $BE, intact; both FINs" \
 	eval 'touch "$tmp/f.go" && client_done'
 
 ksft_exit

@@ -23,7 +23,9 @@ every step went as MODE says, else 1 with the reason on stderr:
           lives on (no reset ended it).
   wait    a GET, then waits until the file GO exists (the caller's
           signal, up to 300 s), a second GET on the connection, then a FIN
-          as in fin.
+          as in fin. With PATH "-", the connection is made first, then the
+          path and the expected body are read from the file GO.path ("PATH
+          EXPECT...", waited for as GO) before the first GET.
 """
 
 import os
@@ -69,6 +71,14 @@ def get(s, host, path, close=False):
     if close:
         req += "Connection: close\r\n"
     s.sendall((req + "\r\n").encode())
+
+
+def wait_for(name):
+    deadline = time.monotonic() + 300
+    while not os.path.exists(name):
+        if time.monotonic() > deadline:
+            fail(f"{name} did not appear within 300 s")
+        time.sleep(0.05)
 
 
 def csum(data):
@@ -121,15 +131,15 @@ def main():
     go = sys.argv[6] if len(sys.argv) > 6 else None
     s = socket.create_connection((host, int(port)), timeout=TIMEOUT)
     print(s.getsockname()[1], flush=True)
+    if path == "-":
+        wait_for(go + ".path")
+        with open(go + ".path") as f:
+            path, expect = f.read().strip().split(" ", 1)
     gets = 2 if mode in ("fin", "rst", "syn", "wait") else 1
     buf = b""
     for i in range(gets):
         if mode == "wait" and i == 1:
-            deadline = time.monotonic() + 300
-            while not os.path.exists(go):
-                if time.monotonic() > deadline:
-                    fail(f"{go} did not appear within 300 s")
-                time.sleep(0.05)
+            wait_for(go)
         if mode == "syn" and i == 1:
             send_syn(s, go)
         get(s, host, f"{path}?{mode}{i}", close=(i == gets - 1 and mode in ("server", "late")))

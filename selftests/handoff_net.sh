@@ -561,6 +561,13 @@ if [[ "$PARTS" == *" net "* ]]; then
 	rt0="$(retrans "$be1") $(retrans "$be2")"
 	rst0=$(nftc "$cli" rst)
 	rsto0=$(rst_out)
+	# Every reset TCP sends (any namespace), with its reason and call
+	# stack: printed if fe sent one.
+	RSTEV=/sys/kernel/tracing/events/tcp/tcp_send_reset
+	mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null
+	if [ -d $RSTEV ]; then
+		echo stacktrace >$RSTEV/trigger && echo 1 >$RSTEV/enable && : >/sys/kernel/tracing/trace
+	fi
 	start=$(date +%s)
 	mapfile -t paths < <(net_paths "$NET_TRANSFERS" be1 be2)
 	net_fetch n 20000 "${paths[@]}"
@@ -588,9 +595,13 @@ if [[ "$PARTS" == *" net "* ]]; then
 	echo "# net: resets to the client: $rst_n received; sent by fe $((x - a)), be1 $((y - b)), be2 $((z - c))"
 	rst_fe=$((x - a)) rst_be=$((y - b + z - c))
 	check "net: fe sent no reset to the client (it never answers a moved connection)" \
-		eval '[ "$rst_fe" = 0 ] || { echo "fe sent $rst_fe resets"; false; }'
+		eval '[ "$rst_fe" = 0 ] || { echo "fe sent $rst_fe resets; the resets TCP sent in the run:"
+			grep -v "^#" /sys/kernel/tracing/trace | head -n 120; false; }'
 	check "net: every handed-off connection ended: be1 and be2 watch none, fe counted their every TERM (ended)" \
 		eval 'busywait 20000 net_ended >/dev/null || { net_ended; diag; false; }'
+	if [ -d $RSTEV ]; then
+		echo 0 >$RSTEV/enable && echo '!stacktrace' >$RSTEV/trigger
+	fi
 	# The control, in the same run over the same links: GETs that fe
 	# serves itself (rule /fe/), the same sizes in turn. netem's jitter
 	# reorders segments (and duplicates some): one that arrives after a

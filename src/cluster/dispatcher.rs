@@ -18,10 +18,10 @@
 //! **Takeover.** When the membership changes, the backup's records of
 //! connections moved to a back-end whose owner left the view, and which
 //! this node owns under the new one (the old backup always does: it had the
-//! second score), become this node's moved connections
-//! (`super::hold::take_over`): their segments, which the other dispatchers
-//! now forward here, go on to the back-end, and the client's TCP connection
-//! lives on. Records of connections this node neither owns nor backs up any
+//! second score), become this node's moved connections (in the hold's
+//! work, `super::hold::Hold::take_over`): their segments, which the other
+//! dispatchers now forward here, go on to the back-end, and the client's
+//! TCP connection lives on. Records of connections this node neither owns nor backs up any
 //! more go.
 //!
 //! A segment that a node delivers to its own stack as the back-end of a
@@ -243,42 +243,41 @@ impl Dispatch {
         Ok(())
     }
 
-    /// After a change of the views (the channels' work, process context,
-    /// which alone changes the records: `on_sync` runs there too): the
-    /// records of connections moved to a back-end that this node owns now
-    /// are taken out and returned, each with the view's generation and its
-    /// new backup; the records of connections that it no longer backs up
-    /// go; the others stay, in order.
-    pub(crate) fn take_over(&self, guard: &rcu::Guard) -> Result<KVec<(ConnSync, u64, u32)>> {
-        let mut taken = KVec::new();
+    /// After a change of the views (process context, outside any RCU
+    /// read-side section: it allocates first): the records of connections
+    /// moved to a back-end that this node owns now are taken out and
+    /// returned, each with the view's generation and its new backup; the
+    /// records of connections that it no longer backs up go; the others
+    /// stay, in order. Decided under the records' lock (a bounded pass,
+    /// no allocation but past the capacity reserved, atomically).
+    pub(crate) fn take_over(&self) -> Result<KVVec<(ConnSync, u64, u32)>> {
         let n = self.synced.lock().len();
         if n == 0 {
-            return Ok(taken);
+            return Ok(KVVec::new());
         }
-        // A copy, made outside the lock (the records change only here and
-        // in `on_sync`, both in the channels' work).
-        let mut all = KVec::with_capacity(n, GFP_KERNEL)?;
-        for e in self.synced.lock().iter().take(n) {
-            // Within the capacity: no allocation.
-            all.push(*e, GFP_ATOMIC)?;
-        }
-        let mut keep = KVec::with_capacity(all.len(), GFP_KERNEL)?;
-        for e in all.iter() {
-            let s = &e.sync;
-            let Some((own, view)) = self.view(s.service, guard) else {
-                continue;
-            };
-            match record_fate(&KernelCrc32c, view, s, own) {
-                Fate::TakeOver => {
-                    let backup = view.pair(&KernelCrc32c, &s.tuple).map_or(0, |p| p.backup_id());
-                    taken.push((*s, view.generation(), backup), GFP_KERNEL)?;
+        let mut keep = KVec::with_capacity(n, GFP_KERNEL)?;
+        let mut taken = KVVec::with_capacity(n, GFP_KERNEL)?;
+        let old = {
+            let mut t = self.synced.lock();
+            let guard = rcu::Guard::new();
+            for e in t.iter() {
+                let s = &e.sync;
+                let Some((own, view)) = self.view(s.service, &guard) else {
+                    continue;
+                };
+                match record_fate(&KernelCrc32c, view, s, own) {
+                    Fate::TakeOver => {
+                        let backup = view
+                            .pair(&KernelCrc32c, &s.tuple)
+                            .map_or(0, |p| p.backup_id());
+                        taken.push((*s, view.generation(), backup), GFP_ATOMIC)?;
+                    }
+                    Fate::Keep => keep.push(*e, GFP_ATOMIC)?,
+                    Fate::Drop => {}
                 }
-                // Within the capacity: no allocation.
-                Fate::Keep => keep.push(*e, GFP_KERNEL)?,
-                Fate::Drop => {}
             }
-        }
-        let old = core::mem::replace(&mut *self.synced.lock(), keep);
+            core::mem::replace(&mut *t, keep)
+        };
         drop(old);
         Ok(taken)
     }

@@ -76,7 +76,7 @@ use crate::sys::{
     tcp::Conn,
     work::{Run, Worked},
 };
-use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use kernel::{alloc::KVVec, prelude::*, sync::Arc};
 
 /// At most this many connections held per namespace; more pass (counted `hold-full`).
@@ -581,6 +581,8 @@ pub(crate) struct Hold {
     /// The services' dispatchers, their views, the backup's records.
     #[pin]
     pub(crate) disp: Dispatch,
+    /// A membership change asked the work for a takeover.
+    takeover_due: AtomicBool,
 }
 
 /// Segments to re-inject (or drop) once the table's lock is released.
@@ -610,6 +612,7 @@ impl Hold {
             snapshot: RcuCell::new(),
             table <- new_spinlock_bh!(table, "sockgroup_hold"),
             disp <- Dispatch::new(),
+            takeover_due: AtomicBool::new(false),
         })))
     }
 }
@@ -1276,95 +1279,113 @@ pub(crate) fn on_term(w: &Worked<Hold>, peer: u32, tuple: &Tuple) {
     }
 }
 
-/// The membership changed (the channels' work, process context, after the
-/// dispatchers' views): the connections moved to a back-end that this node
-/// backed up and owns now (`Dispatch::take_over`) become its own moved
-/// connections, whose segments it forwards to that back-end, counted
-/// `takeover`; their new backup gets their CONN_SYNC. One whose back-end
-/// is not up, or already listed here, is left (TCP answers its segments).
-pub(crate) fn take_over(w: &Worked<Hold>, chans: &Channels, guard: &rcu::Guard) {
-    let Ok(taken) = w.disp.take_over(guard) else {
-        return;
-    };
-    let own = svc_self(w, guard);
-    let up = chans.members(guard);
-    let now = now_ms();
-    let mut any = false;
-    for (s, generation, backup) in taken.into_iter() {
-        let Some(stats) = w
-            .snapshot
-            .get(guard)
-            .and_then(|snap| snap.services.iter().find(|x| x.id == s.service))
-            .map(|x| x.stats.clone())
-        else {
-            continue;
+/// The membership changed (the channels' work, after the dispatchers'
+/// views): the hold's work takes over what this node now owns
+/// ([`Hold::take_over`]), outside the channels' RCU read-side section.
+pub(crate) fn request_takeover(w: &Worked<Hold>) {
+    w.takeover_due.store(true, Relaxed);
+    w.kick();
+}
+
+impl Hold {
+    /// The hold's work (process context, no lock held): the connections
+    /// moved to a back-end that this node backed up and owns now
+    /// (`Dispatch::take_over`) become its own moved connections, whose
+    /// segments it forwards to that back-end, counted `takeover`; their
+    /// new backup gets their CONN_SYNC. One whose back-end is not up, or
+    /// already listed here, is left (TCP answers its segments).
+    fn take_over(&self, net: &Net) {
+        let Ok(taken) = self.disp.take_over() else {
+            return;
         };
-        if !up.contains(&s.backend) || s.backend == own {
-            continue;
-        }
-        let entry = Entry {
-            key: ConnKey::of_tuple(&s.tuple),
-            service: s.service,
-            stats,
-            info: ReqInfo {
-                rcv_isn: s.client_isn,
-                snt_isn: s.server_isn,
-                ..ReqInfo::default()
-            },
-            state: ConnState::Moved,
-            started_ms: now,
-            deadline_ms: 0,
-            decided_ms: now,
-            orphan: false,
-            reasm: Reasm::new(s.client_isn.wrapping_add(1)),
-            buf: KVec::new(),
-            segs: KVec::new(),
-            arrivals: 0,
-            bytes: 0,
-            rule: 0,
-            peer: s.backend,
-            window: 0,
-            last_ms: now,
-            term_ms: 0,
-            abort_sent: false,
-            owner: own,
-            backup,
-        };
-        let Ok(entry) = KBox::new(entry, GFP_KERNEL) else {
-            continue;
-        };
-        let stats = entry.stats.clone();
-        {
-            let mut t = w.table.lock();
-            if t.closed {
-                return;
-            }
-            if t.find(&entry.key).is_some() || t.moved >= MOVED_MAX {
+        let now = now_ms();
+        for &(s, generation, backup) in taken.iter() {
+            let (own, stats, up) = {
+                let guard = rcu::Guard::new();
+                let Some(snap) = self.snapshot.get(&guard) else {
+                    return;
+                };
+                let stats = snap
+                    .services
+                    .iter()
+                    .find(|x| x.id == s.service)
+                    .map(|x| x.stats.clone());
+                let up = NetState::of(net, &guard).is_some_and(|st| {
+                    st.cluster_ref()
+                        .channels()
+                        .members(&guard)
+                        .contains(&s.backend)
+                });
+                (snap.self_id, stats, up)
+            };
+            let Some(stats) = stats else {
+                continue;
+            };
+            if !up || s.backend == own {
                 continue;
             }
-            if t.insert(entry).is_none() {
-                continue;
-            }
-            // Inserted as held: it is moved.
-            t.held -= 1;
-            t.moved += 1;
-        }
-        any = true;
-        inc(&stats.takeover);
-        if backup != 0 {
-            let sync = ConnSync {
+            let entry = Entry {
+                key: ConnKey::of_tuple(&s.tuple),
+                service: s.service,
+                stats: stats.clone(),
+                info: ReqInfo {
+                    rcv_isn: s.client_isn,
+                    snt_isn: s.server_isn,
+                    ..ReqInfo::default()
+                },
+                state: ConnState::Moved,
+                started_ms: now,
+                deadline_ms: 0,
+                decided_ms: now,
+                orphan: false,
+                reasm: Reasm::new(s.client_isn.wrapping_add(1)),
+                buf: KVec::new(),
+                segs: KVec::new(),
+                arrivals: 0,
+                bytes: 0,
+                rule: 0,
+                peer: s.backend,
+                window: 0,
+                last_ms: now,
+                term_ms: 0,
+                abort_sent: false,
                 owner: own,
                 backup,
-                generation,
-                ..s
             };
-            if chans.send(backup, OutMsg::Sync(sync)) {
-                inc(&stats.sync_tx);
+            let Ok(entry) = KBox::new(entry, GFP_KERNEL) else {
+                continue;
+            };
+            {
+                let mut t = self.table.lock();
+                if t.closed {
+                    return;
+                }
+                if t.find(&entry.key).is_some() || t.moved >= MOVED_MAX {
+                    continue;
+                }
+                if t.insert(entry).is_none() {
+                    continue;
+                }
+                // Inserted as held: it is moved.
+                t.held -= 1;
+                t.moved += 1;
+            }
+            inc(&stats.takeover);
+            if backup != 0 {
+                let sync = ConnSync {
+                    owner: own,
+                    backup,
+                    generation,
+                    ..s
+                };
+                let guard = rcu::Guard::new();
+                if let Some(st) = NetState::of(net, &guard) {
+                    if st.cluster_ref().channels().send(backup, OutMsg::Sync(sync)) {
+                        inc(&stats.sync_tx);
+                    }
+                }
             }
         }
-    }
-    if any {
-        w.schedule_in(SWEEP_MS);
     }
 }
 
@@ -1562,6 +1583,9 @@ impl Run for Hold {
     /// counted `over-time`), forgets decided connections after 60 s or
     /// beyond the bound, drops holds whose device went; bounded work per run.
     fn run(&self) -> Option<u32> {
+        if self.takeover_due.swap(false, Relaxed) {
+            self.take_over(self.ns.get());
+        }
         let mut out: KVec<Release> = match KVec::with_capacity(SWEEP_BUDGET, GFP_KERNEL) {
             Ok(v) => v,
             Err(_) => return Some(SWEEP_MS),

@@ -408,7 +408,7 @@ impl Cluster {
                     .disp
                     .on_members(self.channels.membership_ref(guard));
                 hold::on_members(&self.hold, self.channels.members(guard));
-                hold::take_over(&self.hold, &self.channels, guard);
+                hold::request_takeover(&self.hold);
             }
             InMsg::Sync(s) => {
                 let done = self.hold.disp.on_sync(peer, &s, guard);
