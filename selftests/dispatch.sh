@@ -18,8 +18,8 @@
 #      dropped).
 #   c. every connection is listed by its owner (state local, owner its own
 #      id) and by its backup (state synced, from the CONN_SYNC), with the
-#      same owner and backup; syncs sent and recorded add up to N, none
-#      refused.
+#      same owner and backup, read right after its GET (a decided entry is
+#      kept a minute); syncs sent and recorded add up to N, none refused.
 #   d. the service's dispatchers as configured (service show), and a list
 #      with a repeat or 0 refused (EINVAL).
 #   e. a peer of fe that is no dispatcher (handoff_peer.py, node 9) sends
@@ -31,9 +31,11 @@
 #      it off to X; the owner leaves (its link down, rtr's ECMP route
 #      without it); once the others' membership lost it, B lists the
 #      connection as moved to X and its own (takeover moved by 1), X backs
-#      it up now (B's CONN_SYNC), and a second GET on the connection is
-#      answered by X, intact, then both FINs: the client's TCP connection
-#      outlived its dispatcher.
+#      it up now (B's CONN_SYNC); a second GET on the connection, sent as
+#      the owner left (its segments dropped, not reset, by a node whose
+#      takeover is pending or whose view does not yet agree: view-drop),
+#      is answered by X, intact, then both FINs: the client's TCP
+#      connection outlived its dispatcher.
 #
 #   selftests/dispatch.sh
 #
@@ -139,14 +141,43 @@ check "nginx on $VIP:80 of fe, be1 and be2" busywait 10000 listening
 
 # ---- a. N GETs ----
 
+# conns ID STATE: node ID's connections of service 1 in STATE, a line
+# "sport owner backup" each, sorted.
+conns() {
+	sg "${nodes[$1 - 1]}" conns --json | jq -r --arg s "$2" '.[] | select(.service == 1 and .state == $s) |
+		[.sport, .owner, .backup] | map(tostring) | join(" ")' | sort
+}
+# listed SPORT: the connection from SPORT as its owner lists it (local) and
+# as its backup does (synced, once the CONN_SYNC came), a line "node sport
+# owner backup" each, appended to $tmp/own.rows and $tmp/bak.rows. Read
+# right after its GET: a decided entry is kept a minute, and the debug
+# kernel's GETs together take longer than that.
+listed() {
+	local i rows own bak
+	# A line "node state sport owner backup" per entry of it.
+	rows=$(for i in 1 2 3; do
+		sg "${nodes[$i - 1]}" conns --json | jq -r --argjson p "${1:-0}" --arg i $i \
+			'.[] | select(.service == 1 and .sport == $p) | [$i, .state, .sport, .owner, .backup] |
+			map(tostring) | join(" ")'
+	done)
+	own=$(awk '$2 == "local" { print $1, $3, $4, $5 }' <<<"$rows")
+	bak=$(awk '$2 == "synced" { print $1, $3, $4, $5 }' <<<"$rows")
+	[ -n "$own" ] && [ -n "$bak" ] || return 1
+	echo "$own" >>"$tmp/own.rows"
+	echo "$bak" >>"$tmp/bak.rows"
+}
+: >"$tmp/own.rows"
+: >"$tmp/bak.rows"
 gets() {
-	local i sha bad=0
+	local i sha port bad=0
 	for i in $(seq "$N"); do
-		sha=$(at "$cli" curl -sS --max-time $((20 * TIME_FACTOR)) "http://$VIP/any/big" | sha256sum | cut -d' ' -f1)
+		port=$(at "$cli" curl -sS --max-time $((20 * TIME_FACTOR)) -o "$tmp/got" -w '%{local_port}' "http://$VIP/any/big")
+		sha=$(sha256sum <"$tmp/got" | cut -d' ' -f1)
 		if [ "$sha" != "$big_sha" ]; then
 			echo "GET $i: sha256 $sha"
 			bad=$((bad + 1))
 		fi
+		busywait 5000 listed "$port" || echo "GET $i (port $port): not listed by an owner and a backup"
 	done
 	[ $bad = 0 ]
 }
@@ -178,35 +209,25 @@ forwarded() {
 }
 check "b. segments forwarded to their owner by the other dispatchers (none dropped)" forwarded
 
-# conns ID STATE: node ID's connections of service 1 in STATE, a line
-# "sport owner backup" each, sorted.
-conns() {
-	sg "${nodes[$1 - 1]}" conns --json | jq -r --arg s "$2" '.[] | select(.service == 1 and .state == $s) |
-		[.sport, .owner, .backup] | map(tostring) | join(" ")' | sort
-}
 synced_all() {
 	local i
 	[ "$(sum 5)" = "$N" ] && [ "$(sum 6)" = "$N" ]
 }
 check "c. CONN_SYNCs sent and recorded add up to $N" busywait 5000 synced_all
 agree() {
-	local i owned=() backed=() n=0
-	for i in 1 2 3; do
-		conns $i local >"$tmp/own.$i"
-		conns $i synced >"$tmp/bak.$i"
-		# Owned here: owner is this node; backed up here: backup is it.
-		awk -v i=$i '$2 != i' "$tmp/own.$i" | grep . && { echo "node $i lists as owner a connection of another"; return 1; }
-		awk -v i=$i '$3 != i' "$tmp/bak.$i" | grep . && { echo "node $i backs up a connection for another"; return 1; }
-		n=$((n + $(wc -l <"$tmp/own.$i")))
-	done
-	[ "$n" = "$N" ] || { echo "$n connections owned, not $N"; return 1; }
-	sort "$tmp"/own.? >"$tmp/own.all"
-	sort "$tmp"/bak.? >"$tmp/bak.all"
+	local i n
+	# Owned here: owner is this node; backed up here: backup is it.
+	awk '$1 != $3' "$tmp/own.rows" | grep . && { echo "a node lists as owner a connection of another"; return 1; }
+	awk '$1 != $4' "$tmp/bak.rows" | grep . && { echo "a node backs up a connection for another"; return 1; }
+	n=$(wc -l <"$tmp/own.rows")
+	[ "$n" = "$N" ] || { echo "$n connections listed by an owner, not $N"; cat "$tmp/own.rows"; return 1; }
+	cut -d' ' -f2- "$tmp/own.rows" | sort >"$tmp/own.all"
+	cut -d' ' -f2- "$tmp/bak.rows" | sort >"$tmp/bak.all"
 	diff "$tmp/own.all" "$tmp/bak.all" || { echo "owners' and backups' lists differ"; return 1; }
 	# Every dispatcher owns some (30 connections over 3: 1 in 10^5 that one owns none).
 	if [ "$N" -ge 30 ]; then
 		for i in 1 2 3; do
-			[ -s "$tmp/own.$i" ] || { echo "node $i owns none"; return 1; }
+			awk -v i=$i '$1 == i' "$tmp/own.rows" | grep -q . || { echo "node $i owns none"; return 1; }
 		done
 	fi
 }
@@ -264,7 +285,8 @@ fclient() {
 	local o b x
 	rm -f "$tmp/f.go" "$tmp/f.go.path" "$tmp/f.out" "$tmp/f.rc"
 	(
-		ip netns exec "$cli" "$PY" "$here/handoff_close.py" wait $VIP 80 - - "$tmp/f.go" \
+		ip netns exec "$cli" env CLIENT_TIMEOUT=$((60 * TIME_FACTOR)) \
+			"$PY" "$here/handoff_close.py" wait $VIP 80 - - "$tmp/f.go" \
 			>"$tmp/f.out" 2>"$tmp/f.err"
 		echo $? >"$tmp/f.rc"
 	) >/dev/null 2>&1 &
@@ -297,9 +319,9 @@ owner_of() {
 }
 # is_conn_at ID WHAT: node ID's entry of the connection from FPORT is WHAT.
 is_conn_at() { [ "$(fconn "$FPORT" "$1")" = "$2" ]; }
-# client_done: the client exited 0.
+# client_done [MS]: the client exited 0 (within MS, 10 s by default).
 client_done() {
-	busywait 10000 eval '[ -s "$tmp/f.rc" ]' && [ "$(cat "$tmp/f.rc")" = 0 ] && return 0
+	busywait "${1:-10000}" eval '[ -s "$tmp/f.rc" ]' && [ "$(cat "$tmp/f.rc")" = 0 ] && return 0
 	echo "client (port $(head -1 "$tmp/f.out")): $(cat "$tmp/f.err")"
 	return 1
 }
@@ -318,6 +340,11 @@ done
 check "f. the owner (node $OWNER) leaves: its link down, rtr's route without it" eval '
 	ip -n "${nodes[$OWNER - 1]}" link set eth0 down &&
 	ip -n "$rtr" route replace $VIP/32 nexthop via 10.80.0.${others[0]} nexthop via 10.80.0.${others[1]}'
+# The second GET goes now, during the failover: its segments reach the
+# others before their views agree (dropped, view-drop, or forwarded to the
+# owner that left) and the client retransmits until B took it over; a
+# reset from a node without its socket would end it.
+touch "$tmp/f.go"
 # lost_owner: the others' membership lacks the owner (fe's also has node
 # 9, e's peer).
 lost_owner() {
@@ -336,7 +363,15 @@ taken() {
 check "f. the backup took it over: moved to node $BE, its own; takeover moved by 1" taken
 check "f. the back-end, node $BE, backs it up now (the new owner's CONN_SYNC)" \
 	busywait 5000 is_conn "$BE" "synced $BACKUP $BE $BE"
-check "f. a second GET on the connection: answered by node $BE, intact; both FINs" \
-	eval 'touch "$tmp/f.go" && client_done'
+check "f. the second GET, sent as the owner left: answered by node $BE, intact; both FINs" \
+	client_done 60000
+view_drops() {
+	local i
+	for i in "${others[@]}"; do
+		printf ' node %s %s' "$i" "$(sg "${nodes[$i - 1]}" service show --json |
+			jq '.[] | select(.id == 1) | .stats.view_drop')"
+	done
+}
+echo "# segments dropped while the views changed (view-drop):$(view_drops)"
 
 ksft_exit

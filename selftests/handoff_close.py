@@ -35,7 +35,9 @@ import struct
 import sys
 import time
 
-TIMEOUT = 30.0
+# The socket's timeout (CLIENT_TIMEOUT, seconds): a failover's answer may
+# come after several retransmissions.
+TIMEOUT = float(os.environ.get("CLIENT_TIMEOUT", "30"))
 
 
 def fail(msg):

@@ -163,6 +163,10 @@ pub(crate) struct HoldStats {
     /// Moved connections taken over from their owner's CONN_SYNC when the
     /// owner left the view.
     pub(crate) takeover: AtomicU64,
+    /// Segments with no socket or entry dropped while the view changes
+    /// (a takeover pending, or forwarded here by a dispatcher whose view
+    /// differs), not answered with a reset.
+    pub(crate) view_drop: AtomicU64,
 }
 
 pub(crate) fn inc(c: &AtomicU64) {
@@ -583,6 +587,11 @@ pub(crate) struct Hold {
     pub(crate) disp: Dispatch,
     /// A membership change asked the work for a takeover.
     takeover_due: AtomicBool,
+    /// Takeovers asked for, and the count the last one done had seen:
+    /// while they differ, a segment with no socket or entry may belong to
+    /// a connection this node is about to take over.
+    takeover_asked: AtomicU64,
+    takeover_done: AtomicU64,
 }
 
 /// Segments to re-inject (or drop) once the table's lock is released.
@@ -613,6 +622,8 @@ impl Hold {
             table <- new_spinlock_bh!(table, "sockgroup_hold"),
             disp <- Dispatch::new(),
             takeover_due: AtomicBool::new(false),
+            takeover_asked: AtomicU64::new(0),
+            takeover_done: AtomicU64::new(0),
         })))
     }
 }
@@ -759,6 +770,17 @@ pub(crate) fn hold_in<'a>(
             let key = ConnKey::of(&seg);
             if let Some(peer) = moved_to(w, &key) {
                 return forward_moved(net, fwd, peer, &key, pkt, svc, guard);
+            }
+            // A dispatched service's segment while the view changes: a
+            // connection this node is about to take over (its takeover
+            // pending), or one whose sender's view makes this node the
+            // owner and this node's does not (the views not yet agreed).
+            // TCP's reset would end a connection the dispatchers still
+            // serve: dropped, the client retransmits.
+            let mine = pair.map(|p| p.owner == snap.self_id);
+            if mine.is_some_and(|mine| (forwarded_here && !mine) || (mine && takeover_pending(w))) {
+                inc(&svc.stats.view_drop);
+                return HookVerdict::Stolen(pkt.discard());
             }
             // No request socket: a SYN cookie's ACK (TCP creates the child
             // from the cookie), or a stray segment.
@@ -1283,8 +1305,14 @@ pub(crate) fn on_term(w: &Worked<Hold>, peer: u32, tuple: &Tuple) {
 /// views): the hold's work takes over what this node now owns
 /// ([`Hold::take_over`]), outside the channels' RCU read-side section.
 pub(crate) fn request_takeover(w: &Worked<Hold>) {
+    w.takeover_asked.fetch_add(1, Relaxed);
     w.takeover_due.store(true, Relaxed);
     w.kick();
+}
+
+/// A takeover was asked of `w` and is not done yet.
+fn takeover_pending(w: &Hold) -> bool {
+    w.takeover_asked.load(Relaxed) != w.takeover_done.load(Relaxed)
 }
 
 impl Hold {
@@ -1294,16 +1322,16 @@ impl Hold {
     /// segments it forwards to that back-end, counted `takeover`; their
     /// new backup gets their CONN_SYNC. One whose back-end is not up, or
     /// already listed here, is left (TCP answers its segments).
-    fn take_over(&self, net: &Net) {
-        let Ok(taken) = self.disp.take_over() else {
-            return;
-        };
+    /// Fails only when it could not allocate (nothing taken: it is to
+    /// run again).
+    fn take_over(&self, net: &Net) -> Result {
+        let taken = self.disp.take_over()?;
         let now = now_ms();
         for &(s, generation, backup) in taken.iter() {
             let (own, stats, up) = {
                 let guard = rcu::Guard::new();
                 let Some(snap) = self.snapshot.get(&guard) else {
-                    return;
+                    return Ok(());
                 };
                 let stats = snap
                     .services
@@ -1358,7 +1386,7 @@ impl Hold {
             {
                 let mut t = self.table.lock();
                 if t.closed {
-                    return;
+                    return Ok(());
                 }
                 if t.find(&entry.key).is_some() || t.moved >= MOVED_MAX {
                     continue;
@@ -1386,6 +1414,7 @@ impl Hold {
                 }
             }
         }
+        Ok(())
     }
 }
 
@@ -1583,9 +1612,15 @@ impl Run for Hold {
     /// counted `over-time`), forgets decided connections after 60 s or
     /// beyond the bound, drops holds whose device went; bounded work per run.
     fn run(&self) -> Option<u32> {
-        if self.takeover_due.swap(false, Relaxed) {
-            self.take_over(self.ns.get());
+        // The count of takeovers asked before this one looked at the
+        // records: a later one asks again (and keeps it pending).
+        let asked = self.takeover_asked.load(Relaxed);
+        if self.takeover_due.swap(false, Relaxed) && self.take_over(self.ns.get()).is_err() {
+            // Out of memory: again at the next run, pending meanwhile.
+            self.takeover_due.store(true, Relaxed);
+            return Some(SWEEP_MS);
         }
+        self.takeover_done.store(asked, Relaxed);
         let mut out: KVec<Release> = match KVec::with_capacity(SWEEP_BUDGET, GFP_KERNEL) {
             Ok(v) => v,
             Err(_) => return Some(SWEEP_MS),

@@ -139,6 +139,7 @@ mod uapi {
     pub(super) const SERVICE_STATS_SYNC_RX: u16 = 27;
     pub(super) const SERVICE_STATS_SYNC_REJECTED: u16 = 28;
     pub(super) const SERVICE_STATS_TAKEOVER: u16 = 29;
+    pub(super) const SERVICE_STATS_VIEW_DROP: u16 = 30;
 
     pub(super) const CONN_SERVICE: u16 = 1;
     pub(super) const CONN_ADDR_FAMILY: u16 = 2;
@@ -921,6 +922,7 @@ fn put_service(w: &mut Writer, s: &Service) -> Result {
             (SERVICE_STATS_SYNC_RX, &st.sync_rx),
             (SERVICE_STATS_SYNC_REJECTED, &st.sync_rejected),
             (SERVICE_STATS_TAKEOVER, &st.takeover),
+            (SERVICE_STATS_VIEW_DROP, &st.view_drop),
         ] {
             w.put_u64(kind, c.load(Relaxed))?;
         }

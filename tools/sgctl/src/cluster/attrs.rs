@@ -316,6 +316,7 @@ attr_set! {
         SyncRx(u64) = SOCKGROUP_A_SERVICE_STATS_SYNC_RX,
         SyncRejected(u64) = SOCKGROUP_A_SERVICE_STATS_SYNC_REJECTED,
         Takeover(u64) = SOCKGROUP_A_SERVICE_STATS_TAKEOVER,
+        ViewDrop(u64) = SOCKGROUP_A_SERVICE_STATS_VIEW_DROP,
     }
 }
 

@@ -736,6 +736,7 @@ pub struct ServiceStats {
     pub sync_rejected: u64,
     /// Moved connections taken over as the new owner.
     pub takeover: u64,
+    pub view_drop: u64,
 }
 
 impl ServiceStats {
@@ -772,6 +773,7 @@ impl ServiceStats {
                 ServiceStatsAttr::SyncRx(v) => s.sync_rx = *v,
                 ServiceStatsAttr::SyncRejected(v) => s.sync_rejected = *v,
                 ServiceStatsAttr::Takeover(v) => s.takeover = *v,
+                ServiceStatsAttr::ViewDrop(v) => s.view_drop = *v,
                 ServiceStatsAttr::Other(_) => {}
             }
         }
@@ -1316,6 +1318,7 @@ pub fn render_service_stats(services: &[Service], indent: &str) -> String {
         "SYNC-RX",
         "SYNC-REJECTED",
         "TAKEOVER",
+        "VIEW-DROP",
     ]);
     for s in services {
         let Some(c) = &s.stats else { continue };
@@ -1351,6 +1354,7 @@ pub fn render_service_stats(services: &[Service], indent: &str) -> String {
                 c.sync_rx,
                 c.sync_rejected,
                 c.takeover,
+                c.view_drop,
             ]
             .iter()
             .map(u64::to_string)
