@@ -11,7 +11,7 @@
 # the owner in the encapsulation (type 0x01), whose hold decides it (no
 # rule: served by its own nginx) and sends the backup owner a CONN_SYNC.
 #
-#   a. N GETs of a file (1 MiB, N=30; 256 KiB and N=6 on the debug
+#   a. N GETs of a file (1 MiB, N=30; 256 KiB and N=3 on the debug
 #      kernel), each on a fresh connection from cli: all byte-exact.
 #   b. each connection was held once, by one node (held adds up to N), and
 #      some went through another dispatcher first (to-owner moved, none
@@ -49,7 +49,7 @@ repo=$(cd "$here/.." && pwd)
 SGCTL=${SGCTL:-$repo/target/debug/sgctl}
 source "$(dirname "$0")/handoff_lib.sh"
 if [ "$DEBUG_KERNEL" = 1 ]; then
-	N=6 KIB=256
+	N=3 KIB=256
 else
 	N=30 KIB=1024
 fi

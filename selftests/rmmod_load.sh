@@ -122,7 +122,7 @@ done
 # since its pre_exit (a kernel warning otherwise, which fails the run); a
 # state never freed is a leak (kmemleak on the debug kernel).  Each
 # namespace ends (its veth peer here disappears, as in alloc_fail.sh).
-BATCH=$((DEBUG_KERNEL ? 6 : 16))
+BATCH=$((DEBUG_KERNEL ? 3 : 16))
 batch_probes=()
 batch_gone() {
 	local p

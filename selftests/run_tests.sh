@@ -50,7 +50,7 @@ TESTS=(
 #   groups.sh       full       every group lifetime path; the storms scale
 #                              their duration down (sockgroup_test.c)
 #   modref.sh       full       a redirected call holding the module (uffd)
-#   rmmod_load.sh   scaled     1 rmmod round under load (4 on plain); 6
+#   rmmod_load.sh   scaled     1 rmmod round under load (4 on plain); 3
 #                              namespaces with groups deleted at once under
 #                              packets (16 on plain, which also runs 3
 #                              single-namespace rounds; groups.sh's
@@ -83,8 +83,8 @@ TESTS=(
 #                              rmmod/insmod cycles with channels up (12 on
 #                              plain: a cycle takes about 6 s under KASAN)
 #   hold.sh         scaled     the front-end's hold: rules (the
-#                              handoff's NACK, timeout and peer-down
-#                              fallbacks), 1-byte and hold-timeout release
+#                              handoff's NACK fallback, a stand-in peer's
+#                              ACK), 1-byte and hold-timeout release
 #                              cases with fewer connections (2 per curl case,
 #                              4 held: 4/16 on plain), a reset and a service
 #                              deleted while held; the lifetime paths in full:
@@ -93,7 +93,9 @@ TESTS=(
 #                              only: the curl case (b's requests take its
 #                              path), the netem cases (a minute of waits), the
 #                              decisions by kind and budget and by SYN cookie,
-#                              the learned state against ss, the MSS clamp
+#                              the learned state against ss, the no-answer
+#                              and peer-down fallbacks (12 s heartbeats
+#                              there: minutes of waits), the MSS clamp
 #                              (parsing and header rewrites with no object of
 #                              their own; about 4 min under KASAN)
 #   stall.sh        scaled     stall rescue: 40 clients per serve case (200
@@ -143,14 +145,14 @@ TESTS=(
 #                              cluster.sh's
 #   dispatch.sh     scaled     the dispatchers (issue 13): views published
 #                              and replaced, the backup's records, a
-#                              takeover's entry, with 6 GETs of 256 KiB
+#                              takeover's entry, with 3 GETs of 256 KiB
 #                              (30 of 1 MiB on plain) and the failover
 DEBUG_SKIP=" sgctl_group.sh sgctl_cluster.sh handoff_net.sh cluster_nl.sh "
 # The debug kernel's suites run in two VMs in `make check` (selftests/run-all,
 # to keep both host cores busy: the second after the plain kernel's run):
 # SOCKGROUP_DEBUG_PART=1 runs those not in DEBUG_SECOND, 2 those in it,
 # unset all of them.
-DEBUG_SECOND=" dispatch.sh "
+DEBUG_SECOND=" stall.sh handoff.sh "
 [ $# -gt 0 ] && TESTS=("$@") && DEBUG_SKIP=" "
 if [ "${SOCKGROUP_FLAVOUR:-}" = debug ] && [ -n "${SOCKGROUP_DEBUG_PART:-}" ]; then
 	part=()
