@@ -76,7 +76,7 @@ use crate::sys::{
     tcp::Conn,
     work::{Run, Worked},
 };
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use kernel::{alloc::KVVec, prelude::*, sync::Arc};
 
 /// At most this many connections held per namespace; more pass (counted `hold-full`).
@@ -585,11 +585,10 @@ pub(crate) struct Hold {
     /// The services' dispatchers, their views, the backup's records.
     #[pin]
     pub(crate) disp: Dispatch,
-    /// A membership change asked the work for a takeover.
-    takeover_due: AtomicBool,
-    /// Takeovers asked for, and the count the last one done had seen:
-    /// while they differ, a segment with no socket or entry may belong to
-    /// a connection this node is about to take over.
+    /// Takeovers asked for by membership changes, and the count the last
+    /// one the work did had seen: while they differ a takeover is due, and
+    /// a segment with no socket or entry may belong to a connection this
+    /// node is about to take over.
     takeover_asked: AtomicU64,
     takeover_done: AtomicU64,
 }
@@ -621,7 +620,6 @@ impl Hold {
             snapshot: RcuCell::new(),
             table <- new_spinlock_bh!(table, "sockgroup_hold"),
             disp <- Dispatch::new(),
-            takeover_due: AtomicBool::new(false),
             takeover_asked: AtomicU64::new(0),
             takeover_done: AtomicU64::new(0),
         })))
@@ -1306,7 +1304,6 @@ pub(crate) fn on_term(w: &Worked<Hold>, peer: u32, tuple: &Tuple) {
 /// ([`Hold::take_over`]), outside the channels' RCU read-side section.
 pub(crate) fn request_takeover(w: &Worked<Hold>) {
     w.takeover_asked.fetch_add(1, Relaxed);
-    w.takeover_due.store(true, Relaxed);
     w.kick();
 }
 
@@ -1612,15 +1609,16 @@ impl Run for Hold {
     /// counted `over-time`), forgets decided connections after 60 s or
     /// beyond the bound, drops holds whose device went; bounded work per run.
     fn run(&self) -> Option<u32> {
-        // The count of takeovers asked before this one looked at the
-        // records: a later one asks again (and keeps it pending).
+        // The takeovers asked before this one looks at the records (the
+        // views they follow are published): one asked meanwhile runs again.
         let asked = self.takeover_asked.load(Relaxed);
-        if self.takeover_due.swap(false, Relaxed) && self.take_over(self.ns.get()).is_err() {
-            // Out of memory: again at the next run, pending meanwhile.
-            self.takeover_due.store(true, Relaxed);
-            return Some(SWEEP_MS);
+        if asked != self.takeover_done.load(Relaxed) {
+            if self.take_over(self.ns.get()).is_err() {
+                // Out of memory: again at the next run, pending meanwhile.
+                return Some(SWEEP_MS);
+            }
+            self.takeover_done.store(asked, Relaxed);
         }
-        self.takeover_done.store(asked, Relaxed);
         let mut out: KVec<Release> = match KVec::with_capacity(SWEEP_BUDGET, GFP_KERNEL) {
             Ok(v) => v,
             Err(_) => return Some(SWEEP_MS),

@@ -736,6 +736,7 @@ pub struct ServiceStats {
     pub sync_rejected: u64,
     /// Moved connections taken over as the new owner.
     pub takeover: u64,
+    /// Segments dropped, not reset, while the dispatchers' views changed.
     pub view_drop: u64,
 }
 
