@@ -23,8 +23,9 @@
 #   d. the service's dispatchers as configured (service show), and a list
 #      with a repeat or 0 refused (EINVAL).
 #   e. a peer of fe that is no dispatcher (handoff_peer.py, node 9) sends
-#      two forged CONN_SYNCs: fe refuses both (sync-rejected moves by 2)
-#      and records neither.
+#      two forged CONN_SYNCs, then a TRANSFER of the same two entries: fe
+#      refuses all (sync-rejected and transfer-rejected move by 2) and
+#      records none (no synced, no moved entry more).
 #   f. failover: a keep-alive connection, held by its owner O (backup B)
 #      until the script read them, asks for the third node X's small file
 #      (rules /fe/, /be1/, /be2/ to nodes 1, 2, 3 on every node): O hands
@@ -36,6 +37,16 @@
 #      takeover is pending or whose view does not yet agree: view-drop),
 #      is answered by X, intact, then both FINs: the client's TCP
 #      connection outlived its dispatcher.
+#   g. the owner comes back: K keep-alive connections made while it was
+#      away (ports picked so that half of them are its own under the full
+#      view, and of each half one half handed off to the other node that
+#      is up, /NAME/small), served by the two others; it comes back (link up, every
+#      membership has 1-3, rtr's ECMP over the three); their second GETs
+#      are all answered intact, none reset: the old owner of those it owns
+#      now that were handed off sends it their entries (TRANSFER): it lists
+#      them as its own and forwards their segments to the back-end itself;
+#      the segments of those their old owner serves itself it forwards to
+#      their backup, that old owner (to-backup moved).
 #
 #   selftests/dispatch.sh
 #
@@ -249,6 +260,8 @@ head -c 32 /dev/urandom | od -An -v -tx1 | tr -d ' \n' >"$tmp/key.1-9"
 chmod 600 "$tmp/key.1-9"
 : >"$tmp/peer9.log"
 rejected_before=$(sg "$fe" service show --json | jq '.[] | select(.id == 1) | .stats.sync_rejected')
+xrejected_before=$(sg "$fe" service show --json | jq '.[] | select(.id == 1) | .stats.transfer_rejected')
+moved_before=$(sg "$fe" conns --json | jq '[.[] | select(.state == "moved")] | length')
 synced_before=$(conns 1 synced | wc -l)
 ip netns exec "$cli" "$PY" "$here/handoff_peer.py" 10.81.0.1 7009 9 1 "$tmp/key.1-9" "$tmp/peer9.log" \
 	9:1,2:1 2>"$tmp/peer9.err" &
@@ -262,7 +275,16 @@ check "e. a non-dispatcher peer's two forged CONN_SYNCs refused by fe, counted s
 	sg "$fe" peer add --id 9 --addr 10.81.0.1 --ctl-port 7009 --key-file "$tmp/key.1-9" &&
 	busywait 10000 grep -q synced "$tmp/peer9.log" &&
 	busywait 5000 forged_refused'
-check "e. fe recorded none of them" eval '[ "$(conns 1 synced | wc -l)" = "$synced_before" ]'
+xforged_refused() {
+	local r
+	r=$(sg "$fe" service show --json | jq '.[] | select(.id == 1) | .stats.transfer_rejected')
+	[ "$r" = $((xrejected_before + 2)) ]
+}
+check "e. its TRANSFER of the same two entries refused by fe, counted transfer-rejected 2" \
+	busywait 5000 xforged_refused
+check "e. fe recorded none of them, and lists no moved connection more" eval '
+	[ "$(conns 1 synced | wc -l)" = "$synced_before" ] &&
+	[ "$(sg "$fe" conns --json | jq "[.[] | select(.state == \"moved\")] | length")" = "$moved_before" ]'
 
 # ---- f. failover: the backup takes a moved connection over ----
 
@@ -373,5 +395,76 @@ view_drops() {
 	done
 }
 echo "# segments dropped while the views changed (view-drop):$(view_drops)"
+
+# ---- g. the owner comes back ----
+
+# While node $OWNER is away, K keep-alive connections from ports the
+# client picks (dispatch_back.py: half of them owned by node $OWNER under
+# the full view, by the scores' definition) are served by the two others,
+# each by its owner there. Node $OWNER comes back and owns those halves:
+# it has no socket or entry of them, and forwards their segments to their
+# backup (to-backup), the node that serves them; a reset from its stack
+# would end them. Their second GETs: all answered, intact.
+if [ "$DEBUG_KERNEL" = 1 ]; then K=4; else K=12; fi
+# to_backups ID: node ID's to-backup counter of service 1.
+to_backups() { sg "${nodes[$1 - 1]}" service show --json | jq '.[] | select(.id == 1) | .stats.to_backup'; }
+gclient() {
+	rm -f "$tmp/g.go" "$tmp/g.out" "$tmp/g.rc"
+	(
+		ip netns exec "$cli" env CLIENT_TIMEOUT=$((60 * TIME_FACTOR)) \
+			"$PY" "$here/dispatch_back.py" $VIP 80 /any/big "$big_sha" $K "$OWNER" 1,2,3 \
+			"$(IFS=,; echo "${names[*]}")" \
+			"$tmp/g.go" "$tmp/g.out" 2>"$tmp/g.err"
+		echo $? >"$tmp/g.rc"
+	) >/dev/null 2>&1 &
+	busywait $((60000 * TIME_FACTOR)) eval '[ -s "$tmp/g.out" ] || [ -s "$tmp/g.rc" ]'
+	[ -s "$tmp/g.out" ] && return 0
+	cat "$tmp/g.err"
+	return 1
+}
+check "g. $K keep-alive connections while node $OWNER is away, GET each (half of them its own under the full view; of each half, half handed off)" \
+	gclient
+tb0=$(to_backups "$OWNER")
+# transfer_rx ID: node ID's transfer-rx counter of service 1.
+transfer_rx() { sg "${nodes[$1 - 1]}" service show --json | jq '.[] | select(.id == 1) | .stats.transfer_rx'; }
+tr0=$(transfer_rx "$OWNER")
+# The handed-off connections node $OWNER owns under the full view: "port
+# backup server" each.
+awk -v o="$OWNER" 'NR > 1 && $2 == o && $4 == "moved" { print $1, $3, $5 }' "$tmp/g.out" >"$tmp/g.moved"
+# all_members: every node's membership has nodes 1, 2 and 3.
+all_members() {
+	local ns
+	for ns in "${nodes[@]}"; do
+		sg "$ns" node show --json | jq -e '[.members[] | select(. <= 3)] | length == 3' >/dev/null ||
+			return 1
+	done
+}
+check "g. node $OWNER comes back: its link up, every membership has nodes 1-3, rtr's ECMP over the three" eval '
+	ip -n "${nodes[$OWNER - 1]}" link set eth0 up &&
+	ip -n "${nodes[$OWNER - 1]}" route replace default via 10.80.0.254 &&
+	busywait $((30000 * TIME_FACTOR)) all_members &&
+	ip -n "$rtr" route replace $VIP/32 nexthop via 10.80.0.1 nexthop via 10.80.0.2 nexthop via 10.80.0.3'
+# transferred: node $OWNER lists each of them as its own, moved to the
+# node serving it, the old owner its backup (the old owner's TRANSFER).
+transferred() {
+	local port b x
+	while read -r port b x; do
+		[ "$(fconn "$port" "$OWNER")" = "moved $OWNER $b $x" ] || return 1
+	done <"$tmp/g.moved"
+}
+check "g. node $OWNER lists the $(wc -l <"$tmp/g.moved") handed-off connections it owns now as its own (TRANSFER from their old owner; transfer-rx moved by as many)" eval '
+	busywait $((10000 * TIME_FACTOR)) transferred &&
+	[ "$(transfer_rx "$OWNER")" = $((tr0 + $(wc -l <"$tmp/g.moved"))) ]' ||
+	while read -r port b x; do echo "# port $port: node $OWNER lists '$(fconn "$port" "$OWNER")'"; done <"$tmp/g.moved"
+touch "$tmp/g.go"
+gclient_done() {
+	busywait $((120000 * TIME_FACTOR)) eval '[ -s "$tmp/g.rc" ]' && [ "$(cat "$tmp/g.rc")" = 0 ] && return 0
+	cat "$tmp/g.err"
+	return 1
+}
+check "g. every connection's second GET answered intact, none reset; then both FINs" gclient_done
+check "g. node $OWNER forwarded the segments of those it owns now to their backup (to-backup moved)" eval '
+	tb=$(to_backups "$OWNER"); echo "# to-backup $tb0 -> $tb"; [ "$tb" -gt "$tb0" ]'
+echo "# node $OWNER's to-backup: $tb0 -> $(to_backups "$OWNER") segments"
 
 ksft_exit

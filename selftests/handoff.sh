@@ -989,8 +989,19 @@ slow_gets 3 a
 check "z: 3 slow GETs handed to be1, under way (be1 watches them, fe lists them moved)" under_way 3
 # (under_way may count an earlier connection still watched: waits.)
 xconns() { show "$be1" | jq .stats.backend.xlate_conns; }
+# three_xconns: xlate-conns is 3; every value read is kept in $tmp/z.seen
+# (a failure says what the counter went through, and be1's offsets).
+three_xconns() {
+	local x
+	x=$(xconns)
+	echo "$x" >>"$tmp/z.seen"
+	[ "$x" = 3 ]
+}
+: >"$tmp/z.seen"
 check "z: be1 translates them (xlate-conns 3)" eval '
-	busywait $((5000 * TIME_FACTOR)) eval "[ \"\$(xconns)\" = 3 ]" || { echo "xlate-conns $(xconns)"; diag; false; }'
+	busywait $((5000 * TIME_FACTOR)) three_xconns || {
+		echo "xlate-conns read: $(uniq -c "$tmp/z.seen" | awk "{ printf \"%s x%s, \", \$2, \$1 }")"
+		echo "be1 offsets: $(xoffsets), watched $(watched), fe moved $(moved_now)"; diag; false; }'
 check "z: rmmod with them under way: done, no hang" timeout $((30 * TIME_FACTOR)) rmmod sockgroup
 # Without the module nothing forwards the client's segments any more: the
 # transfers cannot finish; they are stopped.

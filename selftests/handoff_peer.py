@@ -14,8 +14,8 @@ event: {"ev": "up"}, {"ev": "req", "sport": N, "request": N}.
 
 SYNCS (dispatch.sh), "OWNER:BACKUP,...": once up, it sends a CONN_SYNC of
 service 1 for each (client 10.81.0.9, port 40000, 40001, ..., to
-10.99.0.1:80), as a peer that is no dispatcher would forge them; logged
-{"ev": "synced", "n": N}.
+10.99.0.1:80), then one TRANSFER carrying the same entries, as a peer
+that is no dispatcher would forge them; logged {"ev": "synced", "n": N}.
 """
 
 import hashlib
@@ -29,11 +29,12 @@ import sys
 import time
 
 MAGIC, VERSION, HEADER, TAG = 0x53474331, 1, 32, 32
-HELLO, HEARTBEAT, REQ, ACK, CONN_SYNC = 1, 2, 3, 4, 7
+HELLO, HEARTBEAT, REQ, ACK, CONN_SYNC, TRANSFER = 1, 2, 3, 4, 7, 9
 A_TUPLE, A_NONCE, A_RECEIVER, A_CAPS, A_HB = 1, 2, 3, 4, 5
 A_GEN, A_UPTIME, A_REQUEST, A_BACKEND_ISN, A_STATE = 6, 7, 17, 18, 19
 A_CLIENT_ISN, A_SERVER_ISN = 8, 9
-A_OWNER, A_BACKUP, A_BACKEND, A_SERVICE, A_PLACEMENT = 21, 22, 23, 25, 26
+A_OWNER, A_BACKUP, A_BACKEND, A_ENTRY, A_SERVICE, A_PLACEMENT = 21, 22, 23, 24, 25, 26
+A_BATCH = 27
 
 
 def conn_sync(i, owner, backup):
@@ -117,6 +118,10 @@ def main(argv):
                     for i, (o, b) in enumerate(syncs):
                         c.send(CONN_SYNC, conn_sync(i, o, b), session)
                     if syncs:
+                        entries = b"".join(tlv(A_ENTRY, conn_sync(i, o, b))
+                                           for i, (o, b) in enumerate(syncs))
+                        c.send(TRANSFER, tlv(A_GEN, struct.pack(">Q", 1)) +
+                               tlv(A_BATCH, struct.pack(">I", 1)) + entries, session)
                         log.write(json.dumps({"ev": "synced", "n": len(syncs)}) + "\n")
                         syncs = []
                 r, _, _ = select.select([sock], [], [], 0.1)

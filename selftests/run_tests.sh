@@ -145,8 +145,9 @@ TESTS=(
 #                              cluster.sh's
 #   dispatch.sh     scaled     the dispatchers (issue 13): views published
 #                              and replaced, the backup's records, a
-#                              takeover's entry, with 3 GETs of 256 KiB
-#                              (30 of 1 MiB on plain) and the failover
+#                              takeover's entry, TRANSFERs, with 3 GETs of
+#                              256 KiB (30 of 1 MiB on plain), the failover
+#                              and the return (4 connections, 12 on plain)
 DEBUG_SKIP=" sgctl_group.sh sgctl_cluster.sh handoff_net.sh cluster_nl.sh "
 # The debug kernel's suites run in two VMs in `make check` (selftests/run-all,
 # to keep both host cores busy: the second after the plain kernel's run):

@@ -41,7 +41,8 @@ use crate::{
         frame::{
             self, ConnSync, Decode, Encode, Frame, FrameError, FrameReader, HandoffAck,
             HandoffNack, HandoffReq, Heartbeat, Hello, Mac, MacError, Msg, MsgType, Role, RxSeq,
-            Term, Tuple, TxSeq, FRAME_MAX, KEY_ID, NONCE_LEN, TAG_LEN,
+            Term, TransferOut, Tuple, TxSeq, FRAME_MAX, HEADER_LEN, KEY_ID, NONCE_LEN, TAG_LEN,
+            TRANSFER_ENTRY_LEN, TRANSFER_HEAD_LEN,
         },
         handoff::{req_frame_len, OutboxBound},
         membership::{Backoff, Change, Liveness, Membership, DEFAULT_HB_INTERVAL_MS},
@@ -125,6 +126,22 @@ pub(crate) enum OutMsg {
     Term(Term),
     /// A CONN_SYNC, from a connection's owner to its backup.
     Sync(ConnSync),
+    /// A TRANSFER: entries handed to their new owner or backup after a
+    /// change of the view.
+    Transfer(TransferMsg),
+}
+
+/// The most entries one TRANSFER frame carries here (a bounded frame; a
+/// longer list goes in several).
+pub(crate) const TRANSFER_BATCH: usize = 32;
+
+/// A TRANSFER's content: the entries, at most [`TRANSFER_BATCH`].
+pub(crate) struct TransferMsg {
+    /// The membership generation of the sender's view that moved them.
+    pub(crate) generation: u64,
+    /// The sender's number for it.
+    pub(crate) batch: u32,
+    pub(crate) entries: KVec<ConnSync>,
 }
 
 impl OutMsg {
@@ -135,6 +152,7 @@ impl OutMsg {
             OutMsg::Nack(_) => MsgType::HandoffNack,
             OutMsg::Term(_) => MsgType::Term,
             OutMsg::Sync(_) => MsgType::ConnSync,
+            OutMsg::Transfer(_) => MsgType::Transfer,
         }
     }
 
@@ -142,6 +160,7 @@ impl OutMsg {
     fn bytes(&self) -> usize {
         match self {
             OutMsg::Req(r) => r.request.len(),
+            OutMsg::Transfer(t) => t.entries.len() * TRANSFER_ENTRY_LEN,
             _ => 0,
         }
     }
@@ -150,6 +169,9 @@ impl OutMsg {
     fn frame_max(&self) -> usize {
         match self {
             OutMsg::Req(r) => req_frame_len(r.request.len()),
+            OutMsg::Transfer(t) => {
+                HEADER_LEN + TAG_LEN + TRANSFER_HEAD_LEN + t.entries.len() * TRANSFER_ENTRY_LEN
+            }
             _ => 256,
         }
     }
@@ -205,6 +227,8 @@ pub(crate) enum InMsg {
     PeerDown,
     /// A CONN_SYNC (its checks are the dispatchers').
     Sync(ConnSync),
+    /// A TRANSFER's entries (each checked by the dispatchers).
+    Transfer(TransferMsg),
 }
 
 /// A message from (or, for [`InMsg::Unsent`], to) a peer.
@@ -419,6 +443,14 @@ impl Conn {
             OutMsg::Nack(m) => frame::write_frame(scratch, own, seq, KEY_ID, m, session),
             OutMsg::Term(m) => frame::write_frame(scratch, own, seq, KEY_ID, m, session),
             OutMsg::Sync(m) => frame::write_frame(scratch, own, seq, KEY_ID, m, session),
+            OutMsg::Transfer(t) => {
+                let m = TransferOut {
+                    generation: t.generation,
+                    batch: t.batch,
+                    entries: &t.entries,
+                };
+                frame::write_frame(scratch, own, seq, KEY_ID, &m, session)
+            }
         }?;
         // Room for `frame_max` bytes was made above.
         let room = self.tx.room(n).ok_or(Close::Overflow)?;
@@ -1175,15 +1207,12 @@ fn pump(c: &mut Conn, peer: &mut Peer, cx: &mut Ctx<'_>) -> Result<Progress, Clo
                         let _ = cx
                             .incoming
                             .push(Incoming { peer: peer.id, msg }, GFP_KERNEL);
-                    } else if f.header.msg_type == MsgType::ConnSync {
-                        if let Msg::ConnSync(s) = Msg::of(&f)? {
-                            // Without memory it is lost: the backup lacks
-                            // the entry (counted by neither side).
-                            let msg = InMsg::Sync(s);
-                            let _ = cx
-                                .incoming
-                                .push(Incoming { peer: peer.id, msg }, GFP_KERNEL);
-                        }
+                    } else if let Some(msg) = dispatchers_msg(&f)? {
+                        // Without memory it is lost: the receiver lacks
+                        // the entries (counted by neither side).
+                        let _ = cx
+                            .incoming
+                            .push(Incoming { peer: peer.id, msg }, GFP_KERNEL);
                     }
                 }
                 Action::Up { mut session, reply } => {
@@ -1430,6 +1459,36 @@ fn received(f: &Frame<'_>) -> Result<InMsg, Close> {
         Msg::Term(m) => InMsg::Term(m),
         // Only the four kinds reach here (`kind`).
         _ => return Err(FrameError::Unexpected.into()),
+    })
+}
+
+/// A dispatchers' message (CONN_SYNC, TRANSFER) as handed on; `None` for
+/// the others, and for a TRANSFER whose entries find no memory.
+fn dispatchers_msg(f: &Frame<'_>) -> Result<Option<InMsg>, Close> {
+    Ok(match f.header.msg_type {
+        MsgType::ConnSync => match Msg::of(f)? {
+            Msg::ConnSync(s) => Some(InMsg::Sync(s)),
+            _ => None,
+        },
+        MsgType::Transfer => match Msg::of(f)? {
+            Msg::Transfer(t) => {
+                // Decoding checked every entry and bounded their number.
+                let Ok(mut entries) = KVec::with_capacity(t.len(), GFP_KERNEL) else {
+                    return Ok(None);
+                };
+                for e in t.entries() {
+                    // Within the capacity: does not allocate or fail.
+                    let _ = entries.push(e, GFP_KERNEL);
+                }
+                Some(InMsg::Transfer(TransferMsg {
+                    generation: t.generation,
+                    batch: t.batch,
+                    entries,
+                }))
+            }
+            _ => None,
+        },
+        _ => None,
     })
 }
 

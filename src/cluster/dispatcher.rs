@@ -35,7 +35,9 @@
 use crate::logic::membership::Membership;
 use crate::logic::{
     frame::{ConnSync, Family as TFamily, Tuple},
-    owner::{check_sync, record_fate, Fate, Pair, Refused, View, MAX_DISPATCHERS},
+    owner::{
+        check_entry, check_sync, record_fate, Fate, Pair, Refused, Role, View, MAX_DISPATCHERS,
+    },
 };
 use crate::sys::{
     crc32c::KernelCrc32c,
@@ -221,6 +223,33 @@ impl Dispatch {
             return Err(Refused::NotDispatcher);
         };
         check_sync(view, s, peer, own)?;
+        self.record(s);
+        Ok(())
+    }
+
+    /// A TRANSFER entry from `peer` (process context, under RCU): checked
+    /// by `owner::check_entry` under this node's view of its service; one
+    /// for this node as the backup is recorded as a CONN_SYNC's. Returns
+    /// the role it names this node in.
+    pub(crate) fn on_entry(
+        &self,
+        peer: u32,
+        s: &ConnSync,
+        guard: &rcu::Guard,
+    ) -> Result<Role, Refused> {
+        let Some((own, view)) = self.view(s.service, guard) else {
+            return Err(Refused::NotDispatcher);
+        };
+        let role = check_entry(view, s, peer, own)?;
+        if role == Role::Backup {
+            self.record(s);
+        }
+        Ok(role)
+    }
+
+    /// Records `s` as a connection this node backs up (one entry per
+    /// tuple, the oldest goes past [`SYNCED_MAX`]).
+    fn record(&self, s: &ConnSync) {
         let entry = Synced {
             sync: *s,
             received_ms: now_ms(),
@@ -228,7 +257,7 @@ impl Dispatch {
         let mut t = self.synced.lock();
         if let Some(e) = t.iter_mut().find(|e| e.sync.tuple == s.tuple) {
             *e = entry;
-            return Ok(());
+            return;
         }
         if t.len() >= SYNCED_MAX {
             // The oldest goes (the list stays in arrival order).
@@ -236,11 +265,10 @@ impl Dispatch {
             if let Some(last) = t.last_mut() {
                 *last = entry;
             }
-            return Ok(());
+            return;
         }
         // Out of memory: not recorded (accepted all the same).
         let _ = t.push(entry, GFP_ATOMIC);
-        Ok(())
     }
 
     /// After a change of the views (process context, outside any RCU

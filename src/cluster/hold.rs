@@ -48,7 +48,7 @@
 //! [`DECIDED_MAX`] of them; later segments of a connection decided local
 //! pass.
 
-use super::channel::{Channels, OutMsg, ReqOut};
+use super::channel::{Channels, OutMsg, ReqOut, TransferMsg, TRANSFER_BATCH};
 use super::dispatcher::{Dispatch, ADOPTED_MARK, FWD_MARK};
 use super::fwd::Fwd;
 use super::rules::{ServiceRules, Verdict as RuleVerdict};
@@ -58,12 +58,14 @@ use crate::logic::{
     frame::{self, term, ConnSync, Placement, Term, Tuple},
     handoff::build_req,
     mss,
+    owner::Role,
     reasm::{Added, Reasm},
     request::{self, Kind, Parse, MAX_HEADER},
 };
 use crate::netns::NetState;
 use crate::sys::{
     conntrack,
+    crc32c::KernelCrc32c,
     lock::{new_spinlock_bh, SpinLockBh},
     net::Net,
     netfilter::{
@@ -77,7 +79,11 @@ use crate::sys::{
     work::{Run, Worked},
 };
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use kernel::{alloc::KVVec, prelude::*, sync::Arc};
+use kernel::{
+    alloc::{Flags, KVVec},
+    prelude::*,
+    sync::Arc,
+};
 
 /// At most this many connections held per namespace; more pass (counted `hold-full`).
 pub(crate) const HOLD_MAX: usize = 4096;
@@ -167,6 +173,19 @@ pub(crate) struct HoldStats {
     /// (a takeover pending, or forwarded here by a dispatcher whose view
     /// differs), not answered with a reset.
     pub(crate) view_drop: AtomicU64,
+    /// Segments this node owns under its view but holds no socket or
+    /// entry of, forwarded to its backup, which held the connection before
+    /// this node joined the view (or came back).
+    pub(crate) to_backup: AtomicU64,
+    /// Entries sent in TRANSFERs to a connection's new owner or backup
+    /// after a change of the view.
+    pub(crate) transfer_tx: AtomicU64,
+    /// TRANSFER entries taken (a moved connection this node owns now, or
+    /// a record as its backup).
+    pub(crate) transfer_rx: AtomicU64,
+    /// TRANSFER entries refused (`owner::check_entry`), or that could not
+    /// be taken.
+    pub(crate) transfer_rejected: AtomicU64,
 }
 
 pub(crate) fn inc(c: &AtomicU64) {
@@ -591,6 +610,8 @@ pub(crate) struct Hold {
     /// node is about to take over.
     takeover_asked: AtomicU64,
     takeover_done: AtomicU64,
+    /// The number of the next TRANSFER sent.
+    transfer_batch: AtomicU64,
 }
 
 /// Segments to re-inject (or drop) once the table's lock is released.
@@ -622,6 +643,7 @@ impl Hold {
             disp <- Dispatch::new(),
             takeover_asked: AtomicU64::new(0),
             takeover_done: AtomicU64::new(0),
+            transfer_batch: AtomicU64::new(0),
         })))
     }
 }
@@ -785,6 +807,26 @@ pub(crate) fn hold_in<'a>(
             if f & (tcp_flags::ACK | tcp_flags::RST) == tcp_flags::ACK && pkt.syncookie_valid(&seg)
             {
                 inc(&svc.stats.cookie_bypass);
+                return HookVerdict::Accept(pkt);
+            }
+            // This node owns the connection under its view and knows
+            // nothing of it: a node that joined the view (or came back)
+            // took the ownership of connections another dispatcher served
+            // or forwarded, which ranks second now: its backup, which
+            // still has the socket or the moved entry. Forwarded there
+            // (type 0x01: the backup takes it, never forwards it on as to
+            // an owner); one it does not know either it drops. The path
+            // ends: every such hop goes to a dispatcher of a lower score
+            // (the ranking of two dispatchers for a tuple is the same in
+            // every view), and a segment goes to an owner only from the
+            // node that received it from the network.
+            if let Some(backup) = pair
+                .filter(|p| p.owner == snap.self_id)
+                .and_then(|p| p.backup)
+            {
+                let to = (backup, EncapType::HandingOff);
+                let counts = (&svc.stats.to_backup, &svc.stats.to_owner_drop);
+                return forward_counted(net, fwd, to, &key, pkt, counts, guard);
             }
             return HookVerdict::Accept(pkt);
         }
@@ -1323,77 +1365,16 @@ impl Hold {
     /// run again).
     fn take_over(&self, net: &Net) -> Result {
         let taken = self.disp.take_over()?;
-        let now = now_ms();
         for &(s, generation, backup) in taken.iter() {
-            let (own, stats, up) = {
+            let (own, stats) = {
                 let guard = rcu::Guard::new();
-                let Some(snap) = self.snapshot.get(&guard) else {
-                    return Ok(());
+                let Some((own, stats)) = self.adoptable(net, &s, &guard) else {
+                    continue;
                 };
-                let stats = snap
-                    .services
-                    .iter()
-                    .find(|x| x.id == s.service)
-                    .map(|x| x.stats.clone());
-                let up = NetState::of(net, &guard).is_some_and(|st| {
-                    st.cluster_ref()
-                        .channels()
-                        .members(&guard)
-                        .contains(&s.backend)
-                });
-                (snap.self_id, stats, up)
+                (own, stats)
             };
-            let Some(stats) = stats else {
+            if !self.adopt(&s, own, backup, &stats, GFP_KERNEL) {
                 continue;
-            };
-            if !up || s.backend == own {
-                continue;
-            }
-            let entry = Entry {
-                key: ConnKey::of_tuple(&s.tuple),
-                service: s.service,
-                stats: stats.clone(),
-                info: ReqInfo {
-                    rcv_isn: s.client_isn,
-                    snt_isn: s.server_isn,
-                    ..ReqInfo::default()
-                },
-                state: ConnState::Moved,
-                started_ms: now,
-                deadline_ms: 0,
-                decided_ms: now,
-                orphan: false,
-                reasm: Reasm::new(s.client_isn.wrapping_add(1)),
-                buf: KVec::new(),
-                segs: KVec::new(),
-                arrivals: 0,
-                bytes: 0,
-                rule: 0,
-                peer: s.backend,
-                window: 0,
-                last_ms: now,
-                term_ms: 0,
-                abort_sent: false,
-                owner: own,
-                backup,
-            };
-            let Ok(entry) = KBox::new(entry, GFP_KERNEL) else {
-                continue;
-            };
-            {
-                let mut t = self.table.lock();
-                if t.closed {
-                    return Ok(());
-                }
-                if t.find(&entry.key).is_some() || t.moved >= MOVED_MAX {
-                    continue;
-                }
-                if t.insert(entry).is_none() {
-                    continue;
-                }
-                // Inserted as held: it is moved.
-                t.held -= 1;
-                t.moved += 1;
             }
             inc(&stats.takeover);
             if backup != 0 {
@@ -1412,6 +1393,238 @@ impl Hold {
             }
         }
         Ok(())
+    }
+
+    /// This node's id and the counters of `s`'s service, if this node can
+    /// serve `s` as a moved connection: its service is held here and its
+    /// back-end is another node, up.
+    fn adoptable(
+        &self,
+        net: &Net,
+        s: &ConnSync,
+        guard: &rcu::Guard,
+    ) -> Option<(u32, Arc<HoldStats>)> {
+        let snap = self.snapshot.get(guard)?;
+        let stats = snap
+            .services
+            .iter()
+            .find(|x| x.id == s.service)?
+            .stats
+            .clone();
+        let up = NetState::of(net, guard).is_some_and(|st| {
+            st.cluster_ref()
+                .channels()
+                .members(guard)
+                .contains(&s.backend)
+        });
+        (up && s.backend != snap.self_id).then_some((snap.self_id, stats))
+    }
+
+    /// Lists `s` as this node's own moved connection (owner `own`, backup
+    /// `backup`): its segments go to its back-end from here on. `false`
+    /// when not listed: no memory, the table full or closed, or the tuple
+    /// already listed.
+    fn adopt(
+        &self,
+        s: &ConnSync,
+        own: u32,
+        backup: u32,
+        stats: &Arc<HoldStats>,
+        flags: Flags,
+    ) -> bool {
+        let now = now_ms();
+        let entry = Entry {
+            key: ConnKey::of_tuple(&s.tuple),
+            service: s.service,
+            stats: stats.clone(),
+            info: ReqInfo {
+                rcv_isn: s.client_isn,
+                snt_isn: s.server_isn,
+                ..ReqInfo::default()
+            },
+            state: ConnState::Moved,
+            started_ms: now,
+            deadline_ms: 0,
+            decided_ms: now,
+            orphan: false,
+            reasm: Reasm::new(s.client_isn.wrapping_add(1)),
+            buf: KVec::new(),
+            segs: KVec::new(),
+            arrivals: 0,
+            bytes: 0,
+            rule: 0,
+            peer: s.backend,
+            window: 0,
+            last_ms: now,
+            term_ms: 0,
+            abort_sent: false,
+            owner: own,
+            backup,
+        };
+        let Ok(entry) = KBox::new(entry, flags) else {
+            return false;
+        };
+        let mut t = self.table.lock();
+        if t.closed || t.find(&entry.key).is_some() || t.moved >= MOVED_MAX {
+            return false;
+        }
+        if t.insert(entry).is_none() {
+            return false;
+        }
+        // Inserted as held: it is moved.
+        t.held -= 1;
+        t.moved += 1;
+        true
+    }
+
+    /// After a change of the view (the hold's work, process context): the
+    /// moved connections this node owned go to their new owner and backup
+    /// in TRANSFERs (counted `transfer-tx`); this node keeps its entry and
+    /// forwards the segments that still reach it (it is the new backup of
+    /// the connections a joining node takes, which forwards their segments
+    /// here until its TRANSFER came: `to-backup`). The backup of one it
+    /// still owns changed: the new backup gets its CONN_SYNC. What an
+    /// outbox refuses is lost (the interim forwarding goes on).
+    fn transfer(&self, net: &Net) -> Result {
+        let n = self.table.lock().moved;
+        if n == 0 {
+            return Ok(());
+        }
+        // (destination, entry), decided under the table's lock.
+        let mut out: KVVec<(u32, ConnSync, Arc<HoldStats>)> =
+            KVVec::with_capacity(2 * n, GFP_KERNEL)?;
+        let mut syncs: KVVec<(ConnSync, Arc<HoldStats>)> = KVVec::with_capacity(n, GFP_KERNEL)?;
+        {
+            let guard = rcu::Guard::new();
+            let own = svc_self_of(self, &guard);
+            let mut t = self.table.lock();
+            let nb = t.buckets.len();
+            for b in 0..nb {
+                for i in 0..t.buckets[b].len() {
+                    if out.len() + 2 > out.capacity() || syncs.len() == syncs.capacity() {
+                        break;
+                    }
+                    let Some(e) = t.get_mut((b, i)) else { continue };
+                    if e.state != ConnState::Moved || e.owner != own || own == 0 {
+                        continue;
+                    }
+                    let tuple = e.key.tuple();
+                    let Some((_, view)) = self.disp.view(e.service, &guard) else {
+                        continue;
+                    };
+                    let Some(pair) = view.pair(&KernelCrc32c, &tuple) else {
+                        continue;
+                    };
+                    let sync = ConnSync {
+                        tuple,
+                        owner: pair.owner,
+                        backup: pair.backup_id(),
+                        backend: e.peer,
+                        generation: view.generation(),
+                        service: e.service,
+                        client_isn: e.info.rcv_isn,
+                        server_isn: e.info.snt_isn,
+                        placement: Placement::Forwarded,
+                    };
+                    if pair.owner == own {
+                        if sync.backup != e.backup && sync.backup != 0 {
+                            // Within the capacity reserved: no allocation.
+                            syncs.push((sync, e.stats.clone()), GFP_ATOMIC)?;
+                        }
+                    } else {
+                        out.push((pair.owner, sync, e.stats.clone()), GFP_ATOMIC)?;
+                        if sync.backup != own && sync.backup != 0 {
+                            out.push((sync.backup, sync, e.stats.clone()), GFP_ATOMIC)?;
+                        }
+                        e.owner = pair.owner;
+                    }
+                    e.backup = sync.backup;
+                }
+            }
+        }
+        let mut sent = KVec::from_elem(false, out.len(), GFP_KERNEL)?;
+        let guard = rcu::Guard::new();
+        let Some(st) = NetState::of(net, &guard) else {
+            return Ok(());
+        };
+        let chans = st.cluster_ref().channels();
+        for (sync, stats) in syncs.iter() {
+            if chans.send(sync.backup, OutMsg::Sync(*sync)) {
+                inc(&stats.sync_tx);
+            }
+        }
+        // One TRANSFER per destination and batch of entries.
+        for i in 0..out.len() {
+            if sent[i] {
+                continue;
+            }
+            let to = out[i].0;
+            let mut entries = KVec::with_capacity(TRANSFER_BATCH, GFP_ATOMIC)?;
+            let mut stats: KVec<Arc<HoldStats>> = KVec::with_capacity(TRANSFER_BATCH, GFP_ATOMIC)?;
+            for j in i..out.len() {
+                if entries.len() == TRANSFER_BATCH {
+                    break;
+                }
+                if !sent[j] && out[j].0 == to {
+                    sent[j] = true;
+                    // Within the capacity: no allocation.
+                    entries.push(out[j].1, GFP_ATOMIC)?;
+                    stats.push(out[j].2.clone(), GFP_ATOMIC)?;
+                }
+            }
+            let generation = entries.first().map_or(0, |e| e.generation);
+            let batch = self.transfer_batch.fetch_add(1, Relaxed) as u32;
+            let msg = TransferMsg {
+                generation,
+                batch,
+                entries,
+            };
+            if chans.send(to, OutMsg::Transfer(msg)) {
+                for s in stats.iter() {
+                    inc(&s.transfer_tx);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// This node's id as the hold's snapshot knows it (0: none).
+fn svc_self_of(h: &Hold, guard: &rcu::Guard) -> u32 {
+    h.snapshot.get(guard).map_or(0, |s| s.self_id)
+}
+
+/// A TRANSFER from `peer` (the channels' work, process context, under
+/// RCU): each entry checked (`owner::check_entry` under this node's view);
+/// one for this node as the owner becomes its moved connection (its
+/// segments go to the back-end from here on; one this node serves itself
+/// as the back-end needs nothing), one for it as the backup its record.
+/// Counted `transfer-rx` or `transfer-rejected` by the entry's service.
+pub(crate) fn on_transfer(
+    w: &Worked<Hold>,
+    net: &Net,
+    peer: u32,
+    m: &TransferMsg,
+    guard: &rcu::Guard,
+) {
+    for s in m.entries.iter() {
+        let Some(stats) = service_stats(w, s.service, guard) else {
+            continue;
+        };
+        let taken = match w.disp.on_entry(peer, s, guard) {
+            Ok(Role::Owner) => match w.adoptable(net, s, guard) {
+                Some((own, arc)) => w.adopt(s, own, s.backup, &arc, GFP_ATOMIC),
+                // This node serves it (TCP has its socket): nothing to do.
+                None => s.backend == svc_self(w, guard),
+            },
+            Ok(_) => true,
+            Err(_) => false,
+        };
+        inc(if taken {
+            &stats.transfer_rx
+        } else {
+            &stats.transfer_rejected
+        });
     }
 }
 
@@ -1618,6 +1831,9 @@ impl Run for Hold {
                 return Some(SWEEP_MS);
             }
             self.takeover_done.store(asked, Relaxed);
+            // Out of memory: the entries stay where they are (the interim
+            // forwarding goes on).
+            let _ = self.transfer(self.ns.get());
         }
         let mut out: KVec<Release> = match KVec::with_capacity(SWEEP_BUDGET, GFP_KERNEL) {
             Ok(v) => v,

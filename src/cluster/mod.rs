@@ -419,6 +419,7 @@ impl Cluster {
                     });
                 }
             }
+            InMsg::Transfer(m) => hold::on_transfer(&self.hold, net, peer, &m, guard),
             // What the peer handed off here and never confirmed goes.
             InMsg::PeerDown => backend::peer_down(&self.backend, peer),
             // The front-end of a connection handed off here withdrew it.

@@ -140,6 +140,10 @@ mod uapi {
     pub(super) const SERVICE_STATS_SYNC_REJECTED: u16 = 28;
     pub(super) const SERVICE_STATS_TAKEOVER: u16 = 29;
     pub(super) const SERVICE_STATS_VIEW_DROP: u16 = 30;
+    pub(super) const SERVICE_STATS_TO_BACKUP: u16 = 31;
+    pub(super) const SERVICE_STATS_TRANSFER_TX: u16 = 32;
+    pub(super) const SERVICE_STATS_TRANSFER_RX: u16 = 33;
+    pub(super) const SERVICE_STATS_TRANSFER_REJECTED: u16 = 34;
 
     pub(super) const CONN_SERVICE: u16 = 1;
     pub(super) const CONN_ADDR_FAMILY: u16 = 2;
@@ -923,6 +927,10 @@ fn put_service(w: &mut Writer, s: &Service) -> Result {
             (SERVICE_STATS_SYNC_REJECTED, &st.sync_rejected),
             (SERVICE_STATS_TAKEOVER, &st.takeover),
             (SERVICE_STATS_VIEW_DROP, &st.view_drop),
+            (SERVICE_STATS_TO_BACKUP, &st.to_backup),
+            (SERVICE_STATS_TRANSFER_TX, &st.transfer_tx),
+            (SERVICE_STATS_TRANSFER_RX, &st.transfer_rx),
+            (SERVICE_STATS_TRANSFER_REJECTED, &st.transfer_rejected),
         ] {
             w.put_u64(kind, c.load(Relaxed))?;
         }

@@ -738,6 +738,13 @@ pub struct ServiceStats {
     pub takeover: u64,
     /// Segments dropped, not reset, while the dispatchers' views changed.
     pub view_drop: u64,
+    /// Segments of connections this node owns but does not know, forwarded
+    /// to their backup (the dispatcher that held them before it joined).
+    pub to_backup: u64,
+    /// TRANSFER entries sent, taken and refused.
+    pub transfer_tx: u64,
+    pub transfer_rx: u64,
+    pub transfer_rejected: u64,
 }
 
 impl ServiceStats {
@@ -775,6 +782,10 @@ impl ServiceStats {
                 ServiceStatsAttr::SyncRejected(v) => s.sync_rejected = *v,
                 ServiceStatsAttr::Takeover(v) => s.takeover = *v,
                 ServiceStatsAttr::ViewDrop(v) => s.view_drop = *v,
+                ServiceStatsAttr::ToBackup(v) => s.to_backup = *v,
+                ServiceStatsAttr::TransferTx(v) => s.transfer_tx = *v,
+                ServiceStatsAttr::TransferRx(v) => s.transfer_rx = *v,
+                ServiceStatsAttr::TransferRejected(v) => s.transfer_rejected = *v,
                 ServiceStatsAttr::Other(_) => {}
             }
         }
@@ -1320,6 +1331,10 @@ pub fn render_service_stats(services: &[Service], indent: &str) -> String {
         "SYNC-REJECTED",
         "TAKEOVER",
         "VIEW-DROP",
+        "TO-BACKUP",
+        "TRANSFER-TX",
+        "TRANSFER-RX",
+        "TRANSFER-REJECTED",
     ]);
     for s in services {
         let Some(c) = &s.stats else { continue };
@@ -1356,6 +1371,10 @@ pub fn render_service_stats(services: &[Service], indent: &str) -> String {
                 c.sync_rejected,
                 c.takeover,
                 c.view_drop,
+                c.to_backup,
+                c.transfer_tx,
+                c.transfer_rx,
+                c.transfer_rejected,
             ]
             .iter()
             .map(u64::to_string)
