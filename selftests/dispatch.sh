@@ -417,7 +417,7 @@ gclient() {
 			"$tmp/g.go" "$tmp/g.out" 2>"$tmp/g.err"
 		echo $? >"$tmp/g.rc"
 	) >/dev/null 2>&1 &
-	busywait $((60000 * TIME_FACTOR)) eval '[ -s "$tmp/g.out" ] || [ -s "$tmp/g.rc" ]'
+	busywait 60000 eval '[ -s "$tmp/g.out" ] || [ -s "$tmp/g.rc" ]'
 	[ -s "$tmp/g.out" ] && return 0
 	cat "$tmp/g.err"
 	return 1
@@ -442,7 +442,7 @@ all_members() {
 check "g. node $OWNER comes back: its link up, every membership has nodes 1-3, rtr's ECMP over the three" eval '
 	ip -n "${nodes[$OWNER - 1]}" link set eth0 up &&
 	ip -n "${nodes[$OWNER - 1]}" route replace default via 10.80.0.254 &&
-	busywait $((30000 * TIME_FACTOR)) all_members &&
+	busywait 30000 all_members &&
 	ip -n "$rtr" route replace $VIP/32 nexthop via 10.80.0.1 nexthop via 10.80.0.2 nexthop via 10.80.0.3'
 # transferred: node $OWNER lists each of them as its own, moved to the
 # node serving it, the old owner its backup (the old owner's TRANSFER).
@@ -453,12 +453,22 @@ transferred() {
 	done <"$tmp/g.moved"
 }
 check "g. node $OWNER lists the $(wc -l <"$tmp/g.moved") handed-off connections it owns now as its own (TRANSFER from their old owner; transfer-rx moved by as many)" eval '
-	busywait $((10000 * TIME_FACTOR)) transferred &&
-	[ "$(transfer_rx "$OWNER")" = $((tr0 + $(wc -l <"$tmp/g.moved"))) ]' ||
-	while read -r port b x; do echo "# port $port: node $OWNER lists '$(fconn "$port" "$OWNER")'"; done <"$tmp/g.moved"
+	busywait 10000 transferred &&
+	[ "$(transfer_rx "$OWNER")" = $((tr0 + $(wc -l <"$tmp/g.moved"))) ] || {
+	while read -r port b x; do echo "port $port: node $OWNER lists \"$(fconn "$port" "$OWNER")\""; done <"$tmp/g.moved"
+	false; }'
+# transfers: every node's transfer-tx, -rx and -rejected of service 1.
+transfers() {
+	local i
+	for i in 1 2 3; do
+		printf ' node %s %s' $i "$(sg "${nodes[$i - 1]}" service show --json |
+			jq -r '.[] | select(.id == 1) | .stats | "\(.transfer_tx)/\(.transfer_rx)/\(.transfer_rejected)"')"
+	done
+}
+echo "# TRANSFER entries sent/taken/refused:$(transfers)"
 touch "$tmp/g.go"
 gclient_done() {
-	busywait $((120000 * TIME_FACTOR)) eval '[ -s "$tmp/g.rc" ]' && [ "$(cat "$tmp/g.rc")" = 0 ] && return 0
+	busywait 120000 eval '[ -s "$tmp/g.rc" ]' && [ "$(cat "$tmp/g.rc")" = 0 ] && return 0
 	cat "$tmp/g.err"
 	return 1
 }

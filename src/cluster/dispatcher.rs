@@ -227,20 +227,28 @@ impl Dispatch {
         Ok(())
     }
 
-    /// A TRANSFER entry from `peer` (process context, under RCU): checked
-    /// by `owner::check_entry` under this node's view of its service; one
-    /// for this node as the backup is recorded as a CONN_SYNC's. Returns
-    /// the role it names this node in.
-    pub(crate) fn on_entry(
-        &self,
-        peer: u32,
-        s: &ConnSync,
-        guard: &rcu::Guard,
-    ) -> Result<Role, Refused> {
-        let Some((own, view)) = self.view(s.service, guard) else {
+    /// A TRANSFER entry from `peer` (process context): checked by
+    /// `owner::check_entry` against the service's configured dispatchers,
+    /// not the view of those up: a node that joins gets its TRANSFERs from
+    /// a peer whose channel just came up, before its own membership counts
+    /// that peer in (the peer is authenticated by its channel and must be
+    /// one of the service's dispatchers). One for this node as the backup
+    /// is recorded as a CONN_SYNC's. Returns the role it names this node
+    /// in.
+    pub(crate) fn on_entry(&self, peer: u32, s: &ConnSync) -> Result<Role, Refused> {
+        let (own, configured) = {
+            let c = self.conf.lock();
+            let d = c
+                .lists
+                .iter()
+                .find(|(id, _)| *id == s.service)
+                .map(|(_, d)| *d);
+            (c.own, d)
+        };
+        let Some(view) = configured.and_then(|d| View::new(&KernelCrc32c, 0, d.ids()).ok()) else {
             return Err(Refused::NotDispatcher);
         };
-        let role = check_entry(view, s, peer, own)?;
+        let role = check_entry(&view, s, peer, own)?;
         if role == Role::Backup {
             self.record(s);
         }

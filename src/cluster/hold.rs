@@ -1368,7 +1368,7 @@ impl Hold {
         for &(s, generation, backup) in taken.iter() {
             let (own, stats) = {
                 let guard = rcu::Guard::new();
-                let Some((own, stats)) = self.adoptable(net, &s, &guard) else {
+                let Some((own, stats)) = self.adoptable(net, &s, true, &guard) else {
                     continue;
                 };
                 (own, stats)
@@ -1397,11 +1397,14 @@ impl Hold {
 
     /// This node's id and the counters of `s`'s service, if this node can
     /// serve `s` as a moved connection: its service is held here and its
-    /// back-end is another node, up.
+    /// back-end is another node, up in this node's membership if `need_up`
+    /// (a TRANSFER's sender vouches for it: a node that joins may count
+    /// the back-end in only a moment after the TRANSFER came).
     fn adoptable(
         &self,
         net: &Net,
         s: &ConnSync,
+        need_up: bool,
         guard: &rcu::Guard,
     ) -> Option<(u32, Arc<HoldStats>)> {
         let snap = self.snapshot.get(guard)?;
@@ -1411,12 +1414,13 @@ impl Hold {
             .find(|x| x.id == s.service)?
             .stats
             .clone();
-        let up = NetState::of(net, guard).is_some_and(|st| {
-            st.cluster_ref()
-                .channels()
-                .members(guard)
-                .contains(&s.backend)
-        });
+        let up = !need_up
+            || NetState::of(net, guard).is_some_and(|st| {
+                st.cluster_ref()
+                    .channels()
+                    .members(guard)
+                    .contains(&s.backend)
+            });
         (up && s.backend != snap.self_id).then_some((snap.self_id, stats))
     }
 
@@ -1611,8 +1615,8 @@ pub(crate) fn on_transfer(
         let Some(stats) = service_stats(w, s.service, guard) else {
             continue;
         };
-        let taken = match w.disp.on_entry(peer, s, guard) {
-            Ok(Role::Owner) => match w.adoptable(net, s, guard) {
+        let taken = match w.disp.on_entry(peer, s) {
+            Ok(Role::Owner) => match w.adoptable(net, s, false, guard) {
                 Some((own, arc)) => w.adopt(s, own, s.backup, &arc, GFP_ATOMIC),
                 // This node serves it (TCP has its socket): nothing to do.
                 None => s.backend == svc_self(w, guard),
