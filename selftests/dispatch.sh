@@ -47,6 +47,11 @@
 #      them as its own and forwards their segments to the back-end itself;
 #      the segments of those their old owner serves itself it forwards to
 #      their backup, that old owner (to-backup moved).
+#   h. (plain kernel) the owner leaves again and comes back during 30
+#      rate-limited downloads (1 MiB, about 16 s each; half served by
+#      their owner, half handed off): all complete byte-exact, none reset;
+#      the share of them whose owner changed (about 1/3) and the counters
+#      printed.
 #
 #   selftests/dispatch.sh
 #
@@ -359,9 +364,12 @@ others=()
 for i in 1 2 3; do
 	[ $i = "$OWNER" ] || others+=("$i")
 done
-check "f. the owner (node $OWNER) leaves: its link down, rtr's route without it" eval '
+# leave: node $OWNER's link goes down, rtr's ECMP goes without it.
+leave() {
 	ip -n "${nodes[$OWNER - 1]}" link set eth0 down &&
-	ip -n "$rtr" route replace $VIP/32 nexthop via 10.80.0.${others[0]} nexthop via 10.80.0.${others[1]}'
+		ip -n "$rtr" route replace $VIP/32 nexthop via 10.80.0.${others[0]} nexthop via 10.80.0.${others[1]}
+}
+check "f. the owner (node $OWNER) leaves: its link down, rtr's route without it" leave
 # The second GET goes now, during the failover: its segments reach the
 # others before their views agree (dropped, view-drop, or forwarded to the
 # owner that left) and the client retransmits until B took it over; a
@@ -439,11 +447,15 @@ all_members() {
 			return 1
 	done
 }
-check "g. node $OWNER comes back: its link up, every membership has nodes 1-3, rtr's ECMP over the three" eval '
+# come_back: node $OWNER's link up (its default route again), every
+# membership has nodes 1-3, then rtr's ECMP over the three.
+come_back() {
 	ip -n "${nodes[$OWNER - 1]}" link set eth0 up &&
-	ip -n "${nodes[$OWNER - 1]}" route replace default via 10.80.0.254 &&
-	busywait 30000 all_members &&
-	ip -n "$rtr" route replace $VIP/32 nexthop via 10.80.0.1 nexthop via 10.80.0.2 nexthop via 10.80.0.3'
+		ip -n "${nodes[$OWNER - 1]}" route replace default via 10.80.0.254 &&
+		busywait 30000 all_members &&
+		ip -n "$rtr" route replace $VIP/32 nexthop via 10.80.0.1 nexthop via 10.80.0.2 nexthop via 10.80.0.3
+}
+check "g. node $OWNER comes back: its link up, every membership has nodes 1-3, rtr's ECMP over the three" come_back
 # transferred: node $OWNER lists each of them as its own, moved to the
 # node serving it, the old owner its backup (the old owner's TRANSFER).
 transferred() {
@@ -476,5 +488,89 @@ check "g. every connection's second GET answered intact, none reset; then both F
 check "g. node $OWNER forwarded the segments of those it owns now to their backup (to-backup moved)" eval '
 	tb=$(to_backups "$OWNER"); echo "# to-backup $tb0 -> $tb"; [ "$tb" -gt "$tb0" ]'
 echo "# node $OWNER's to-backup: $tb0 -> $(to_backups "$OWNER") segments"
+
+# ---- h. the owner comes back during transfers (plain kernel) ----
+
+# H rate-limited downloads (1 MiB at 64 KiB/s, about 16 s each) from cli
+# while node $OWNER is away, half of /any/big (served by their owner),
+# half of /NAME/big of one of the two nodes up (handed off there, or
+# served by their owner if it is that node); node $OWNER comes back in
+# the middle of them (rtr's ECMP over the three again: the segments of a
+# connection may go to another node from then on). All complete
+# byte-exact, none reset. Printed: the share of connections whose owner
+# changed (their ports' scores: about 1/3), and the counters that moved.
+# On the debug kernel its paths are g's (the transfers would have to
+# outlast a slower return): plain only.
+if [ "$DEBUG_KERNEL" != 1 ]; then
+H=30
+check "h. node $OWNER leaves again; the others' membership lost it" eval 'leave && busywait 20000 lost_owner'
+hstart() {
+	local i x
+	for i in $(seq 1 $H); do
+		if [ $((i % 2)) = 0 ]; then
+			p=/any/big
+		else
+			x=${others[$((i / 2 % 2))]}
+			p=/${names[$x - 1]}/big
+		fi
+		(
+			ip netns exec "$cli" curl -s --limit-rate 64k --max-time 120 -o "$tmp/h.$i" \
+				-w '%{local_port}\n' "http://$VIP$p" >"$tmp/h.$i.port"
+			echo $? >"$tmp/h.$i.rc"
+		) >/dev/null 2>&1 &
+	done
+}
+# h_flowing: every download has bytes.
+h_flowing() {
+	local i
+	for i in $(seq 1 $H); do
+		[ -s "$tmp/h.$i" ] || return 1
+	done
+}
+# A small receive buffer on cli: TCP carries each download at the rate
+# curl reads it (otherwise the whole file waits in the client's buffer
+# within a second, and the return finds no transfer under way).
+at "$cli" sysctl -qw net.ipv4.tcp_rmem="4096 16384 32768"
+hstart
+check "h. $H rate-limited downloads under way through the two nodes up" busywait 20000 h_flowing
+hb0=$(to_backups "$OWNER") htr0=$(transfer_rx "$OWNER")
+check "h. node $OWNER comes back during them" come_back
+# h_done: every download ended.
+h_done() {
+	local i
+	for i in $(seq 1 $H); do
+		[ -s "$tmp/h.$i.rc" ] || return 1
+	done
+}
+h_intact() {
+	local i bad=0
+	busywait 120000 h_done || { echo "downloads still running"; return 1; }
+	for i in $(seq 1 $H); do
+		if [ "$(cat "$tmp/h.$i.rc")" != 0 ] || [ "$(sha256sum <"$tmp/h.$i" | cut -d' ' -f1)" != "$big_sha" ]; then
+			echo "download $i (port $(cat "$tmp/h.$i.port")): curl $(cat "$tmp/h.$i.rc"), $(stat -c %s "$tmp/h.$i") bytes"
+			bad=1
+		fi
+	done
+	[ $bad = 0 ]
+}
+check "h. all $H downloads complete, byte-exact, none reset" h_intact
+at "$cli" sysctl -qw net.ipv4.tcp_rmem="4096 131072 6291456"
+# The share of the downloads whose owner changed when node $OWNER came back.
+cat "$tmp"/h.*.port | "$PY" -c "
+import sys
+sys.path.insert(0, '$here')
+from dispatch_back import ranked, tuple_bytes
+ports = [int(l) for l in sys.stdin if l.strip()]
+away = [i for i in (1, 2, 3) if i != $OWNER]
+moved = sum(ranked([1, 2, 3], tuple_bytes('10.81.0.1', p, '$VIP', 80))[0] !=
+            ranked(away, tuple_bytes('10.81.0.1', p, '$VIP', 80))[0] for p in ports)
+print(f'# owner changed for {moved} of {len(ports)} downloads ({moved / max(len(ports), 1):.2f}; 1/3 expected)')
+"
+echo "# node $OWNER: to-backup $hb0 -> $(to_backups "$OWNER"), transfer-rx $htr0 -> $(transfer_rx "$OWNER")"
+for i in 1 2 3; do
+	sg "${nodes[$i - 1]}" service show --json | jq -r --arg n $i '.[] | select(.id == 1) | .stats |
+		"# node \($n): to-owner \(.to_owner) to-backup \(.to_backup) view-drop \(.view_drop) moved-fwd \(.moved_fwd) transfer \(.transfer_tx)/\(.transfer_rx)/\(.transfer_rejected) takeover \(.takeover)"'
+done
+fi
 
 ksft_exit
