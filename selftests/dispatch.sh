@@ -46,7 +46,10 @@
 #      now that were handed off sends it their entries (TRANSFER): it lists
 #      them as its own and forwards their segments to the back-end itself;
 #      the segments of those their old owner serves itself it forwards to
-#      their backup, that old owner (to-backup moved).
+#      their backup, that old owner (to-backup moved). Once the
+#      handed-off ones ended (the back-end's TERM to the node that handed
+#      each off, which sends a CONN_END to the other dispatcher listing it:
+#      the new owner, or the backup), no node lists them.
 #   h. (plain kernel) the owner leaves again and comes back during 30
 #      rate-limited downloads (1 MiB, about 16 s each; half served by
 #      their owner, half handed off): all complete byte-exact, none reset;
@@ -485,6 +488,28 @@ gclient_done() {
 	return 1
 }
 check "g. every connection's second GET answered intact, none reset; then both FINs" gclient_done
+# g_gone: no node lists a handed-off connection of g any more.
+g_gone() {
+	local port i
+	for port in $(awk 'NR > 1 && $4 == "moved" { print $1 }' "$tmp/g.out"); do
+		for i in 1 2 3; do
+			[ -z "$(fconn "$port" $i)" ] || return 1
+		done
+	done
+}
+# The back-end's TERM reaches the node that handed the connection off;
+# it sends the other dispatcher listing it a CONN_END: the new owner (its
+# entry from the TRANSFER lingers out) or the backup (its record goes).
+check "g. the handed-off connections listed by no node once ended (TERM, then CONN_END to the other dispatcher listing each)" \
+	busywait 15000 g_gone
+ends() {
+	local i
+	for i in 1 2 3; do
+		printf ' node %s %s' $i "$(sg "${nodes[$i - 1]}" service show --json |
+			jq -r '.[] | select(.id == 1) | .stats | "\(.end_tx)/\(.end_rx)"')"
+	done
+}
+echo "# CONN_END sent/taken:$(ends)"
 check "g. node $OWNER forwarded the segments of those it owns now to their backup (to-backup moved)" eval '
 	tb=$(to_backups "$OWNER"); echo "# to-backup $tb0 -> $tb"; [ "$tb" -gt "$tb0" ]'
 echo "# node $OWNER's to-backup: $tb0 -> $(to_backups "$OWNER") segments"

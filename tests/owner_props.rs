@@ -470,3 +470,75 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// A dispatcher that joins: the owner of a moved connection hands it
+    /// over only to the joiner when the joiner owns it now (TRANSFER to the
+    /// joiner alone: the old owner is its backup), re-syncs when the
+    /// joiner became the backup, and keeps it otherwise.
+    #[test]
+    fn a_join_hands_over_to_the_joiner(
+        ids in ids_strategy().prop_filter("room", |s| s.len() < MAX_DISPATCHERS),
+        joiner in 64u32..128,
+        t in tuple(),
+    ) {
+        let p = view(1, &ids).pair(&C, &t).unwrap();
+        let mut all = ids.clone();
+        all.insert(joiner);
+        let new = view(2, &all);
+        let q = new.pair(&C, &t).unwrap();
+        let h = handover(&C, &new, p.owner, p.backup_id(), &t);
+        if q.owner == joiner {
+            prop_assert_eq!(q.backup, Some(p.owner));
+            prop_assert_eq!(h, Handover::Transfer { pair: q, to: [Some(joiner), None] });
+        } else if q.backup == Some(joiner) {
+            prop_assert_eq!(h, Handover::Resync(joiner));
+        } else {
+            prop_assert_eq!(h, Handover::Keep);
+        }
+        // The unchanged view changes nothing.
+        prop_assert_eq!(handover(&C, &view(1, &ids), p.owner, p.backup_id(), &t), Handover::Keep);
+    }
+
+    /// Whatever each node's view (any subsets of the dispatchers, as
+    /// while memberships change), a segment forwarded from owner to backup
+    /// (`to_backup`) visits each node at most once, and each hop goes to a
+    /// node of a lower rank for the tuple: the forwarding ends.
+    #[test]
+    fn to_backup_chains_end(
+        ids in prop::collection::btree_set(1u32..64, 1..=MAX_DISPATCHERS),
+        masks in prop::collection::vec(any::<u16>(), MAX_DISPATCHERS),
+        start in any::<prop::sample::Index>(),
+        t in tuple(),
+    ) {
+        let nodes: Vec<u32> = ids.iter().copied().collect();
+        // Node i's view: the nodes its mask selects.
+        let views: BTreeMap<u32, View> = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| {
+                let sel: BTreeSet<u32> = nodes
+                    .iter()
+                    .enumerate()
+                    .filter(|&(j, _)| masks[i] & (1 << j) != 0)
+                    .map(|(_, &m)| m)
+                    .collect();
+                (n, view(1, &sel))
+            })
+            .collect();
+        let rank = |n: u32| reference(&ids, &t).map(|_| {
+            let mut v: Vec<(u32, u32)> = ids.iter().map(|&id| (score(&C, id, &t), id)).collect();
+            v.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+            v.iter().position(|&(_, id)| id == n).unwrap()
+        }).unwrap();
+        let mut at = nodes[start.index(nodes.len())];
+        let mut seen = BTreeSet::new();
+        while let Some(next) = to_backup(views[&at].pair(&C, &t), at) {
+            prop_assert!(seen.insert(at));
+            prop_assert!(rank(next) > rank(at));
+            prop_assert!(views.contains_key(&next));
+            at = next;
+        }
+        prop_assert!(seen.len() < nodes.len());
+    }
+}

@@ -39,7 +39,7 @@ use super::{
 use crate::{
     logic::{
         frame::{
-            self, ConnSync, Decode, Encode, Frame, FrameError, FrameReader, HandoffAck,
+            self, ConnEnd, ConnSync, Decode, Encode, Frame, FrameError, FrameReader, HandoffAck,
             HandoffNack, HandoffReq, Heartbeat, Hello, Mac, MacError, Msg, MsgType, Role, RxSeq,
             Term, TransferOut, Tuple, TxSeq, FRAME_MAX, HEADER_LEN, KEY_ID, NONCE_LEN, TAG_LEN,
             TRANSFER_ENTRY_LEN, TRANSFER_HEAD_LEN,
@@ -129,6 +129,9 @@ pub(crate) enum OutMsg {
     /// A TRANSFER: entries handed to their new owner or backup after a
     /// change of the view.
     Transfer(TransferMsg),
+    /// A CONN_END: a moved connection ended (its back-end's TERM came),
+    /// to the node whose entry or record of it names this one.
+    End(ConnEnd),
 }
 
 /// The most entries one TRANSFER frame carries here (a bounded frame; a
@@ -153,6 +156,7 @@ impl OutMsg {
             OutMsg::Term(_) => MsgType::Term,
             OutMsg::Sync(_) => MsgType::ConnSync,
             OutMsg::Transfer(_) => MsgType::Transfer,
+            OutMsg::End(_) => MsgType::ConnEnd,
         }
     }
 
@@ -229,6 +233,8 @@ pub(crate) enum InMsg {
     Sync(ConnSync),
     /// A TRANSFER's entries (each checked by the dispatchers).
     Transfer(TransferMsg),
+    /// A CONN_END.
+    End(ConnEnd),
 }
 
 /// A message from (or, for [`InMsg::Unsent`], to) a peer.
@@ -443,6 +449,7 @@ impl Conn {
             OutMsg::Nack(m) => frame::write_frame(scratch, own, seq, KEY_ID, m, session),
             OutMsg::Term(m) => frame::write_frame(scratch, own, seq, KEY_ID, m, session),
             OutMsg::Sync(m) => frame::write_frame(scratch, own, seq, KEY_ID, m, session),
+            OutMsg::End(m) => frame::write_frame(scratch, own, seq, KEY_ID, m, session),
             OutMsg::Transfer(t) => {
                 let m = TransferOut {
                     generation: t.generation,
@@ -1462,12 +1469,16 @@ fn received(f: &Frame<'_>) -> Result<InMsg, Close> {
     })
 }
 
-/// A dispatchers' message (CONN_SYNC, TRANSFER) as handed on; `None` for
+/// A dispatchers' message (CONN_SYNC, TRANSFER, CONN_END) as handed on; `None` for
 /// the others, and for a TRANSFER whose entries find no memory.
 fn dispatchers_msg(f: &Frame<'_>) -> Result<Option<InMsg>, Close> {
     Ok(match f.header.msg_type {
         MsgType::ConnSync => match Msg::of(f)? {
             Msg::ConnSync(s) => Some(InMsg::Sync(s)),
+            _ => None,
+        },
+        MsgType::ConnEnd => match Msg::of(f)? {
+            Msg::ConnEnd(e) => Some(InMsg::End(e)),
             _ => None,
         },
         MsgType::Transfer => match Msg::of(f)? {

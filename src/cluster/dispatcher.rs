@@ -113,6 +113,9 @@ struct Views {
 struct Synced {
     sync: ConnSync,
     received_ms: u64,
+    /// Its owner's CONN_END came: not listed, not taken over; its slot is
+    /// the next record's.
+    ended: bool,
 }
 
 /// The namespace's dispatcher state.
@@ -261,15 +264,18 @@ impl Dispatch {
         let entry = Synced {
             sync: *s,
             received_ms: now_ms(),
+            ended: false,
         };
         let mut t = self.synced.lock();
         if let Some(e) = t.iter_mut().find(|e| e.sync.tuple == s.tuple) {
             *e = entry;
             return;
         }
-        if t.len() >= SYNCED_MAX {
-            // The oldest goes (the list stays in arrival order).
-            t.rotate_left(1);
+        // An ended record goes, else the oldest if the table is full; the
+        // list stays in arrival order (the new one last).
+        let free = t.iter().position(|e| e.ended);
+        if let Some(at) = free.or((t.len() >= SYNCED_MAX).then_some(0)) {
+            t[at..].rotate_left(1);
             if let Some(last) = t.last_mut() {
                 *last = entry;
             }
@@ -296,7 +302,7 @@ impl Dispatch {
         let old = {
             let mut t = self.synced.lock();
             let guard = rcu::Guard::new();
-            for e in t.iter() {
+            for e in t.iter().filter(|e| !e.ended) {
                 let s = &e.sync;
                 let Some((own, view)) = self.view(s.service, &guard) else {
                     continue;
@@ -323,7 +329,7 @@ impl Dispatch {
     pub(crate) fn synced_conns(&self, out: &mut KVVec<super::hold::ConnInfo>) -> Result {
         let now = now_ms();
         let t = self.synced.lock();
-        for e in t.iter() {
+        for e in t.iter().filter(|e| !e.ended) {
             if out.len() == out.capacity() {
                 break;
             }
@@ -350,8 +356,19 @@ impl Dispatch {
         Ok(())
     }
 
+    /// A CONN_END from `peer` (process context): the record of `tuple`
+    /// goes if `peer` is its owner. Returns its service if it went.
+    pub(crate) fn on_end(&self, peer: u32, tuple: &Tuple) -> Option<u32> {
+        let mut t = self.synced.lock();
+        let e = t
+            .iter_mut()
+            .find(|e| !e.ended && e.sync.tuple == *tuple && e.sync.owner == peer)?;
+        e.ended = true;
+        Some(e.sync.service)
+    }
+
     /// How many connections are recorded as backup.
     pub(crate) fn synced_len(&self) -> usize {
-        self.synced.lock().len()
+        self.synced.lock().iter().filter(|e| !e.ended).count()
     }
 }

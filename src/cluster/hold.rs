@@ -55,10 +55,10 @@ use super::rules::{ServiceRules, Verdict as RuleVerdict};
 use super::{AddrFamily, Config, Service};
 use crate::logic::{
     encap::{self, EncapType, Proto},
-    frame::{self, term, ConnSync, Placement, Term, Tuple},
+    frame::{self, term, ConnEnd, ConnSync, Placement, Term, Tuple},
     handoff::build_req,
     mss,
-    owner::Role,
+    owner::{self, Handover, Role},
     reasm::{Added, Reasm},
     request::{self, Kind, Parse, MAX_HEADER},
 };
@@ -186,6 +186,11 @@ pub(crate) struct HoldStats {
     /// TRANSFER entries refused (`owner::check_entry`), or that could not
     /// be taken.
     pub(crate) transfer_rejected: AtomicU64,
+    /// CONN_ENDs sent: a moved connection ended here (its back-end's
+    /// TERM), to the other dispatcher that lists it.
+    pub(crate) end_tx: AtomicU64,
+    /// Entries and records ended by a CONN_END.
+    pub(crate) end_rx: AtomicU64,
 }
 
 pub(crate) fn inc(c: &AtomicU64) {
@@ -820,10 +825,7 @@ pub(crate) fn hold_in<'a>(
             // (the ranking of two dispatchers for a tuple is the same in
             // every view), and a segment goes to an owner only from the
             // node that received it from the network.
-            if let Some(backup) = pair
-                .filter(|p| p.owner == snap.self_id)
-                .and_then(|p| p.backup)
-            {
+            if let Some(backup) = owner::to_backup(pair, snap.self_id) {
                 let to = (backup, EncapType::HandingOff);
                 let counts = (&svc.stats.to_backup, &svc.stats.to_owner_drop);
                 return forward_counted(net, fwd, to, &key, pkt, counts, guard);
@@ -1327,7 +1329,57 @@ pub(crate) fn abort_term(tuple: Tuple) -> OutMsg {
 /// The back-end `peer` saw the connection of `tuple` end (TERM, process
 /// context): its entry lingers [`LINGER_MS`], forwarding late segments,
 /// then goes.
-pub(crate) fn on_term(w: &Worked<Hold>, peer: u32, tuple: &Tuple) {
+pub(crate) fn on_term(
+    w: &Worked<Hold>,
+    peer: u32,
+    tuple: &Tuple,
+    chans: &Channels,
+    guard: &rcu::Guard,
+) {
+    let own = svc_self(w, guard);
+    let (end, stats) = {
+        let mut t = w.table.lock();
+        let Some(pos) = t.find(&ConnKey::of_tuple(tuple)) else {
+            return;
+        };
+        let Some(e) = t.get_mut(pos) else {
+            return;
+        };
+        if e.state != ConnState::Moved || e.peer != peer || e.term_ms != 0 {
+            return;
+        }
+        e.term_ms = now_ms().max(1);
+        inc(&e.stats.ended);
+        (end_to(e, own), e.stats.clone())
+    };
+    // The other dispatcher that lists it: CONN_END (lost if the outbox
+    // refuses it: the entry idles out there).
+    if let Some(to) = end {
+        if chans.send(to, OutMsg::End(ConnEnd { tuple: *tuple })) {
+            inc(&stats.end_tx);
+        }
+    }
+}
+
+/// Where a CONN_END of the dispatched connection `e` goes once it ended
+/// here: its owner if that is another node (this node handed it over in a
+/// TRANSFER, and is its backup), its backup if this node owns it.
+fn end_to(e: &Entry, own: u32) -> Option<u32> {
+    let to = if e.owner == own { e.backup } else { e.owner };
+    Some(to).filter(|&id| id != 0 && id != own)
+}
+
+/// A CONN_END from `peer` (the channels' work, process context, under
+/// RCU): this node's record of `tuple` as its backup goes if `peer` owns
+/// it, and its moved entry of it lingers out as at a TERM if `peer` is
+/// its backup (the node that handed it over here, to which the back-end's
+/// TERM went). Counted `end-rx` by the service.
+pub(crate) fn on_end(w: &Worked<Hold>, peer: u32, tuple: &Tuple, guard: &rcu::Guard) {
+    if let Some(service) = w.disp.on_end(peer, tuple) {
+        if let Some(st) = service_stats(w, service, guard) {
+            inc(&st.end_rx);
+        }
+    }
     let mut t = w.table.lock();
     let Some(pos) = t.find(&ConnKey::of_tuple(tuple)) else {
         return;
@@ -1335,9 +1387,10 @@ pub(crate) fn on_term(w: &Worked<Hold>, peer: u32, tuple: &Tuple) {
     let Some(e) = t.get_mut(pos) else {
         return;
     };
-    if e.state == ConnState::Moved && e.peer == peer && e.term_ms == 0 {
+    if e.state == ConnState::Moved && e.backup == peer && e.term_ms == 0 {
         e.term_ms = now_ms().max(1);
         inc(&e.stats.ended);
+        inc(&e.stats.end_rx);
     }
 }
 
@@ -1530,17 +1583,16 @@ impl Hold {
                         server_isn: e.info.snt_isn,
                         placement: Placement::Forwarded,
                     };
-                    if pair.owner == own {
-                        if sync.backup != e.backup && sync.backup != 0 {
-                            // Within the capacity reserved: no allocation.
-                            syncs.push((sync, e.stats.clone()), GFP_ATOMIC)?;
+                    // Within the capacities reserved: no allocation.
+                    match owner::handover(&KernelCrc32c, view, own, e.backup, &tuple) {
+                        Handover::Keep => {}
+                        Handover::Resync(_) => syncs.push((sync, e.stats.clone()), GFP_ATOMIC)?,
+                        Handover::Transfer { to, .. } => {
+                            for to in to.into_iter().flatten() {
+                                out.push((to, sync, e.stats.clone()), GFP_ATOMIC)?;
+                            }
+                            e.owner = pair.owner;
                         }
-                    } else {
-                        out.push((pair.owner, sync, e.stats.clone()), GFP_ATOMIC)?;
-                        if sync.backup != own && sync.backup != 0 {
-                            out.push((sync.backup, sync, e.stats.clone()), GFP_ATOMIC)?;
-                        }
-                        e.owner = pair.owner;
                     }
                     e.backup = sync.backup;
                 }

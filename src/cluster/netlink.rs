@@ -144,6 +144,8 @@ mod uapi {
     pub(super) const SERVICE_STATS_TRANSFER_TX: u16 = 32;
     pub(super) const SERVICE_STATS_TRANSFER_RX: u16 = 33;
     pub(super) const SERVICE_STATS_TRANSFER_REJECTED: u16 = 34;
+    pub(super) const SERVICE_STATS_END_TX: u16 = 35;
+    pub(super) const SERVICE_STATS_END_RX: u16 = 36;
 
     pub(super) const CONN_SERVICE: u16 = 1;
     pub(super) const CONN_ADDR_FAMILY: u16 = 2;
@@ -931,6 +933,8 @@ fn put_service(w: &mut Writer, s: &Service) -> Result {
             (SERVICE_STATS_TRANSFER_TX, &st.transfer_tx),
             (SERVICE_STATS_TRANSFER_RX, &st.transfer_rx),
             (SERVICE_STATS_TRANSFER_REJECTED, &st.transfer_rejected),
+            (SERVICE_STATS_END_TX, &st.end_tx),
+            (SERVICE_STATS_END_RX, &st.end_rx),
         ] {
             w.put_u64(kind, c.load(Relaxed))?;
         }

@@ -506,6 +506,65 @@ pub fn record_fate<C: Crc32c + ?Sized>(c: &C, view: &View, s: &ConnSync, me: u32
     }
 }
 
+/// What the dispatcher `own` that owned a moved connection (its entry's
+/// backup `backup`, [`NO_NODE`] for none) does with it once its view
+/// changed (scale-out, claim 17).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Handover {
+    /// It still owns it, with the same backup (or none new), or the view
+    /// is empty.
+    Keep,
+    /// It still owns it; the backup changed: a CONN_SYNC to the new one.
+    Resync(u32),
+    /// Another dispatcher owns it now (`pair`): a TRANSFER to the new
+    /// owner, and to the new backup unless that is this node or none. This
+    /// node keeps its entry: a node that joined ranks it second, so it is
+    /// the backup the new owner forwards to until the TRANSFER came
+    /// ([`to_backup`]).
+    Transfer {
+        /// Owner and backup under the new view.
+        pair: Pair,
+        /// The TRANSFER's destinations.
+        to: [Option<u32>; 2],
+    },
+}
+
+/// The [`Handover`] of connection `t` at `own` under its new `view`.
+pub fn handover<C: Crc32c + ?Sized>(
+    c: &C,
+    view: &View,
+    own: u32,
+    backup: u32,
+    t: &Tuple,
+) -> Handover {
+    let Some(p) = view.pair(c, t) else {
+        return Handover::Keep;
+    };
+    if p.owner == own {
+        let b = p.backup_id();
+        return if b != backup && b != NO_NODE {
+            Handover::Resync(b)
+        } else {
+            Handover::Keep
+        };
+    }
+    Handover::Transfer {
+        pair: p,
+        to: [Some(p.owner), p.backup.filter(|&b| b != own)],
+    }
+}
+
+/// Where dispatcher `me` sends a segment it holds no socket and no entry
+/// of, `pair` being the connection's owner and backup under its view: to
+/// the backup when `me` is the owner (a node that joined owns connections
+/// that the backup, their old owner, still serves or forwards), else
+/// nowhere. A chain of such hops ends: the backup ranks below the owner,
+/// and the ranking of two dispatchers for a tuple is the same in every
+/// view, so each hop goes to a lower rank.
+pub fn to_backup(pair: Option<Pair>, me: u32) -> Option<u32> {
+    pair.filter(|p| p.owner == me).and_then(|p| p.backup)
+}
+
 impl Pair {
     /// The backup as a CONN_SYNC carries it ([`NO_NODE`] for none).
     pub fn backup_id(&self) -> u32 {

@@ -745,6 +745,9 @@ pub struct ServiceStats {
     pub transfer_tx: u64,
     pub transfer_rx: u64,
     pub transfer_rejected: u64,
+    /// CONN_ENDs sent, and records or entries they ended here.
+    pub end_tx: u64,
+    pub end_rx: u64,
 }
 
 impl ServiceStats {
@@ -786,6 +789,8 @@ impl ServiceStats {
                 ServiceStatsAttr::TransferTx(v) => s.transfer_tx = *v,
                 ServiceStatsAttr::TransferRx(v) => s.transfer_rx = *v,
                 ServiceStatsAttr::TransferRejected(v) => s.transfer_rejected = *v,
+                ServiceStatsAttr::EndTx(v) => s.end_tx = *v,
+                ServiceStatsAttr::EndRx(v) => s.end_rx = *v,
                 ServiceStatsAttr::Other(_) => {}
             }
         }
@@ -1335,6 +1340,8 @@ pub fn render_service_stats(services: &[Service], indent: &str) -> String {
         "TRANSFER-TX",
         "TRANSFER-RX",
         "TRANSFER-REJECTED",
+        "END-TX",
+        "END-RX",
     ]);
     for s in services {
         let Some(c) = &s.stats else { continue };
@@ -1375,6 +1382,8 @@ pub fn render_service_stats(services: &[Service], indent: &str) -> String {
                 c.transfer_tx,
                 c.transfer_rx,
                 c.transfer_rejected,
+                c.end_tx,
+                c.end_rx,
             ]
             .iter()
             .map(u64::to_string)
