@@ -136,7 +136,7 @@ pub(crate) enum OutMsg {
 
 /// The most entries one TRANSFER frame carries here (a bounded frame; a
 /// longer list goes in several).
-pub(crate) const TRANSFER_BATCH: usize = 32;
+pub(crate) const TRANSFER_BATCH: usize = 64;
 
 /// A TRANSFER's content: the entries, at most [`TRANSFER_BATCH`].
 pub(crate) struct TransferMsg {

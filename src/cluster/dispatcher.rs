@@ -29,14 +29,18 @@
 //! of a moved connection) carries [`ADOPTED_MARK`]: the hook lets it
 //! through to TCP, which serves the connection, whatever its view says.
 //!
-//! Still to come (README): the association cache, CONN_END, TRANSFER on a
-//! change of the view.
+//! **Changes of the view** (`super::hold`): the node that owned a moved
+//! connection hands it to its new owner in a TRANSFER ([`Dispatch::on_entry`]
+//! checks it on arrival), and a CONN_END ends the entries and records a
+//! connection left behind ([`Dispatch::on_end`]).
+//!
+//! Still to come (README): the association cache.
 
 use crate::logic::membership::Membership;
 use crate::logic::{
     frame::{ConnSync, Family as TFamily, Tuple},
     owner::{
-        check_entry, check_sync, record_fate, Fate, Pair, Refused, Role, View, MAX_DISPATCHERS,
+        check_sync, check_transfer, record_fate, Fate, Pair, Refused, Role, View, MAX_DISPATCHERS,
     },
 };
 use crate::sys::{
@@ -108,13 +112,16 @@ struct Views {
     services: KVec<SvcView>,
 }
 
-/// A connection recorded as backup (CONN_SYNC).
+/// A connection recorded as backup (CONN_SYNC, or a TRANSFER's entry).
 #[derive(Clone, Copy)]
 struct Synced {
     sync: ConnSync,
     received_ms: u64,
-    /// Its owner's CONN_END came: not listed, not taken over; its slot is
-    /// the next record's.
+    /// The dispatcher it came from: its owner (CONN_SYNC) or the sender
+    /// of a TRANSFER; only it ends the record (CONN_END).
+    from: u32,
+    /// Its CONN_END came: not listed, not taken over; its slot is the
+    /// next record's.
     ended: bool,
 }
 
@@ -226,17 +233,18 @@ impl Dispatch {
             return Err(Refused::NotDispatcher);
         };
         check_sync(view, s, peer, own)?;
-        self.record(s);
+        self.record(s, peer);
         Ok(())
     }
 
     /// A TRANSFER entry from `peer` (process context): checked by
-    /// `owner::check_entry` against the service's configured dispatchers,
-    /// not the view of those up: a node that joins gets its TRANSFERs from
-    /// a peer whose channel just came up, before its own membership counts
-    /// that peer in (the peer is authenticated by its channel and must be
-    /// one of the service's dispatchers). One for this node as the backup
-    /// is recorded as a CONN_SYNC's. Returns the role it names this node
+    /// `owner::check_transfer` against the service's configured
+    /// dispatchers, not the view of those up: a node that joins gets its
+    /// TRANSFERs from a peer whose channel just came up, before its own
+    /// membership counts that peer in (the peer is authenticated by its
+    /// channel, must be one of the service's dispatchers, and must rank
+    /// below the nodes it hands the connection to). One for this node as
+    /// the backup is recorded as a CONN_SYNC's. Returns the role it names this node
     /// in.
     pub(crate) fn on_entry(&self, peer: u32, s: &ConnSync) -> Result<Role, Refused> {
         let (own, configured) = {
@@ -251,19 +259,20 @@ impl Dispatch {
         let Some(view) = configured.and_then(|d| View::new(&KernelCrc32c, 0, d.ids()).ok()) else {
             return Err(Refused::NotDispatcher);
         };
-        let role = check_entry(&view, s, peer, own)?;
+        let role = check_transfer(&KernelCrc32c, &view, s, peer, own)?;
         if role == Role::Backup {
-            self.record(s);
+            self.record(s, peer);
         }
         Ok(role)
     }
 
     /// Records `s` as a connection this node backs up (one entry per
-    /// tuple, the oldest goes past [`SYNCED_MAX`]).
-    fn record(&self, s: &ConnSync) {
+    /// tuple, the oldest goes past [`SYNCED_MAX`]), from `from`.
+    fn record(&self, s: &ConnSync, from: u32) {
         let entry = Synced {
             sync: *s,
             received_ms: now_ms(),
+            from,
             ended: false,
         };
         let mut t = self.synced.lock();
@@ -357,12 +366,12 @@ impl Dispatch {
     }
 
     /// A CONN_END from `peer` (process context): the record of `tuple`
-    /// goes if `peer` is its owner. Returns its service if it went.
+    /// goes if `peer` sent it. Returns its service if it went.
     pub(crate) fn on_end(&self, peer: u32, tuple: &Tuple) -> Option<u32> {
         let mut t = self.synced.lock();
         let e = t
             .iter_mut()
-            .find(|e| !e.ended && e.sync.tuple == *tuple && e.sync.owner == peer)?;
+            .find(|e| !e.ended && e.sync.tuple == *tuple && e.from == peer)?;
         e.ended = true;
         Some(e.sync.service)
     }

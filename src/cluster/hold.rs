@@ -78,7 +78,7 @@ use crate::sys::{
     tcp::Conn,
     work::{Run, Worked},
 };
-use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use kernel::{
     alloc::{Flags, KVVec},
     prelude::*,
@@ -447,6 +447,9 @@ struct Entry {
     /// was held (0: none).
     owner: u32,
     backup: u32,
+    /// The dispatcher that handed it over here in a TRANSFER (0: none):
+    /// the back-end's TERM goes there, which tells this node by CONN_END.
+    from: u32,
 }
 
 /// A connection as `conn-get` reports it.
@@ -617,6 +620,10 @@ pub(crate) struct Hold {
     takeover_done: AtomicU64,
     /// The number of the next TRANSFER sent.
     transfer_batch: AtomicU64,
+    /// Moved connections are to be handed over after a change of the
+    /// view ([`Hold::transfer`]), some not sent yet. Only the work
+    /// touches it.
+    transfer_due: AtomicBool,
 }
 
 /// Segments to re-inject (or drop) once the table's lock is released.
@@ -649,6 +656,7 @@ impl Hold {
             takeover_asked: AtomicU64::new(0),
             takeover_done: AtomicU64::new(0),
             transfer_batch: AtomicU64::new(0),
+            transfer_due: AtomicBool::new(false),
         })))
     }
 }
@@ -817,14 +825,14 @@ pub(crate) fn hold_in<'a>(
             // This node owns the connection under its view and knows
             // nothing of it: a node that joined the view (or came back)
             // took the ownership of connections another dispatcher served
-            // or forwarded, which ranks second now: its backup, which
-            // still has the socket or the moved entry. Forwarded there
-            // (type 0x01: the backup takes it, never forwards it on as to
-            // an owner); one it does not know either it drops. The path
-            // ends: every such hop goes to a dispatcher of a lower score
-            // (the ranking of two dispatchers for a tuple is the same in
-            // every view), and a segment goes to an owner only from the
-            // node that received it from the network.
+            // or forwarded, which ranks second now (when one node joined):
+            // its backup, which still has the socket or the moved entry.
+            // Forwarded there (type 0x01: the backup never forwards it on
+            // to an owner; only to its own backup if its view makes it the
+            // owner and it knows nothing of it either, else it drops it).
+            // The path ends (`owner::to_backup`): every such hop goes to a
+            // dispatcher of a lower score, and a segment goes to an owner
+            // only from the node that received it from the network.
             if let Some(backup) = owner::to_backup(pair, snap.self_id) {
                 let to = (backup, EncapType::HandingOff);
                 let counts = (&svc.stats.to_backup, &svc.stats.to_owner_drop);
@@ -910,6 +918,7 @@ pub(crate) fn hold_in<'a>(
                 abort_sent: false,
                 owner: pair.map_or(0, |p| p.owner),
                 backup: pair.map_or(0, |p| p.backup_id()),
+                from: 0,
             };
             let Ok(entry) = KBox::new(entry, GFP_ATOMIC) else {
                 inc(&svc.stats.hold_full);
@@ -1158,7 +1167,7 @@ fn sync_backup(
 }
 
 /// This node's id as the dispatchers' views know it (0: none).
-fn svc_self(w: &Worked<Hold>, guard: &rcu::Guard) -> u32 {
+fn svc_self(w: &Hold, guard: &rcu::Guard) -> u32 {
     w.snapshot.get(guard).map_or(0, |s| s.self_id)
 }
 
@@ -1328,7 +1337,8 @@ pub(crate) fn abort_term(tuple: Tuple) -> OutMsg {
 
 /// The back-end `peer` saw the connection of `tuple` end (TERM, process
 /// context): its entry lingers [`LINGER_MS`], forwarding late segments,
-/// then goes.
+/// then goes; the other dispatchers that list it get a CONN_END
+/// ([`end_to`]).
 pub(crate) fn on_term(
     w: &Worked<Hold>,
     peer: u32,
@@ -1352,45 +1362,49 @@ pub(crate) fn on_term(
         inc(&e.stats.ended);
         (end_to(e, own), e.stats.clone())
     };
-    // The other dispatcher that lists it: CONN_END (lost if the outbox
+    // The other dispatchers that list it: CONN_END (lost if the outbox
     // refuses it: the entry idles out there).
-    if let Some(to) = end {
+    for to in end.into_iter().flatten() {
         if chans.send(to, OutMsg::End(ConnEnd { tuple: *tuple })) {
             inc(&stats.end_tx);
         }
     }
 }
 
-/// Where a CONN_END of the dispatched connection `e` goes once it ended
-/// here: its owner if that is another node (this node handed it over in a
-/// TRANSFER, and is its backup), its backup if this node owns it.
-fn end_to(e: &Entry, own: u32) -> Option<u32> {
-    let to = if e.owner == own { e.backup } else { e.owner };
-    Some(to).filter(|&id| id != 0 && id != own)
+/// Where CONN_ENDs of the dispatched connection `e` go once it ended
+/// here: its backup if this node owns it (its record); its new owner and
+/// backup if this node handed it over to them in a TRANSFER (their entry
+/// and record name this node as the sender).
+fn end_to(e: &Entry, own: u32) -> [Option<u32>; 2] {
+    let other = |id: u32| Some(id).filter(|&id| id != 0 && id != own);
+    if e.owner == own {
+        [other(e.backup), None]
+    } else {
+        [other(e.owner), other(e.backup)]
+    }
 }
 
 /// A CONN_END from `peer` (the channels' work, process context, under
-/// RCU): this node's record of `tuple` as its backup goes if `peer` owns
-/// it, and its moved entry of it lingers out as at a TERM if `peer` is
-/// its backup (the node that handed it over here, to which the back-end's
-/// TERM went). Counted `end-rx` by the service.
+/// RCU): this node's record of `tuple` as its backup goes if `peer` sent
+/// it (its owner's CONN_SYNC, or a TRANSFER), and its moved entry of it
+/// lingers out as at a TERM if `peer` handed it over here in a TRANSFER
+/// (the back-end's TERM went to `peer`). Counted `end-rx` by the service,
+/// once.
 pub(crate) fn on_end(w: &Worked<Hold>, peer: u32, tuple: &Tuple, guard: &rcu::Guard) {
-    if let Some(service) = w.disp.on_end(peer, tuple) {
-        if let Some(st) = service_stats(w, service, guard) {
-            inc(&st.end_rx);
-        }
-    }
-    let mut t = w.table.lock();
-    let Some(pos) = t.find(&ConnKey::of_tuple(tuple)) else {
-        return;
+    let record = w.disp.on_end(peer, tuple);
+    let entry = {
+        let mut t = w.table.lock();
+        t.find(&ConnKey::of_tuple(tuple))
+            .and_then(|pos| t.get_mut(pos))
+            .filter(|e| e.state == ConnState::Moved && e.from == peer && e.term_ms == 0)
+            .map(|e| {
+                e.term_ms = now_ms().max(1);
+                inc(&e.stats.ended);
+                e.service
+            })
     };
-    let Some(e) = t.get_mut(pos) else {
-        return;
-    };
-    if e.state == ConnState::Moved && e.backup == peer && e.term_ms == 0 {
-        e.term_ms = now_ms().max(1);
-        inc(&e.stats.ended);
-        inc(&e.stats.end_rx);
+    if let Some(st) = entry.or(record).and_then(|id| service_stats(w, id, guard)) {
+        inc(&st.end_rx);
     }
 }
 
@@ -1426,7 +1440,7 @@ impl Hold {
                 };
                 (own, stats)
             };
-            if !self.adopt(&s, own, backup, &stats, GFP_KERNEL) {
+            if !self.adopt(&s, (own, backup, 0), &stats, GFP_KERNEL) {
                 continue;
             }
             inc(&stats.takeover);
@@ -1478,14 +1492,13 @@ impl Hold {
     }
 
     /// Lists `s` as this node's own moved connection (owner `own`, backup
-    /// `backup`): its segments go to its back-end from here on. `false`
-    /// when not listed: no memory, the table full or closed, or the tuple
-    /// already listed.
+    /// `backup`, handed over by `from`, 0 for none): its segments go to its
+    /// back-end from here on. `false` when not listed: no memory, the
+    /// table full or closed, or the tuple already listed.
     fn adopt(
         &self,
         s: &ConnSync,
-        own: u32,
-        backup: u32,
+        (own, backup, from): (u32, u32, u32),
         stats: &Arc<HoldStats>,
         flags: Flags,
     ) -> bool {
@@ -1517,6 +1530,7 @@ impl Hold {
             abort_sent: false,
             owner: own,
             backup,
+            from,
         };
         let Ok(entry) = KBox::new(entry, flags) else {
             return false;
@@ -1535,40 +1549,51 @@ impl Hold {
     }
 
     /// After a change of the view (the hold's work, process context): the
-    /// moved connections this node owned go to their new owner and backup
-    /// in TRANSFERs (counted `transfer-tx`); this node keeps its entry and
-    /// forwards the segments that still reach it (it is the new backup of
-    /// the connections a joining node takes, which forwards their segments
-    /// here until its TRANSFER came: `to-backup`). The backup of one it
-    /// still owns changed: the new backup gets its CONN_SYNC. What an
-    /// outbox refuses is lost (the interim forwarding goes on).
-    fn transfer(&self, net: &Net) -> Result {
+    /// moved connections this node owns, or owned while the owner it
+    /// handed them to is not in the view any more, go to their new owner
+    /// and backup in TRANSFERs (counted `transfer-tx`, per
+    /// `owner::handover`); this node keeps its entry and forwards the
+    /// segments that still reach it (a node that joined ranks it second:
+    /// it is the backup the new owner forwards to until the TRANSFER came,
+    /// `to-backup`). An entry is marked handed over only once its TRANSFER
+    /// to the new owner is queued. The backup of one it still owns
+    /// changed: the new backup gets its CONN_SYNC. Returns `false` when
+    /// some could not be sent (no memory, the outbox full): the work runs
+    /// again soon and sends the rest.
+    fn transfer(&self, net: &Net) -> Result<bool> {
         let n = self.table.lock().moved;
         if n == 0 {
-            return Ok(());
+            return Ok(true);
         }
+        let mut complete = true;
         // (destination, entry), decided under the table's lock.
         let mut out: KVVec<(u32, ConnSync, Arc<HoldStats>)> =
             KVVec::with_capacity(2 * n, GFP_KERNEL)?;
         let mut syncs: KVVec<(ConnSync, Arc<HoldStats>)> = KVVec::with_capacity(n, GFP_KERNEL)?;
         {
             let guard = rcu::Guard::new();
-            let own = svc_self_of(self, &guard);
+            let own = svc_self(self, &guard);
             let mut t = self.table.lock();
             let nb = t.buckets.len();
-            for b in 0..nb {
+            'all: for b in 0..nb {
                 for i in 0..t.buckets[b].len() {
-                    if out.len() + 2 > out.capacity() || syncs.len() == syncs.capacity() {
-                        break;
-                    }
                     let Some(e) = t.get_mut((b, i)) else { continue };
-                    if e.state != ConnState::Moved || e.owner != own || own == 0 {
+                    if e.state != ConnState::Moved || e.term_ms != 0 || own == 0 || e.owner == 0 {
                         continue;
                     }
-                    let tuple = e.key.tuple();
                     let Some((_, view)) = self.disp.view(e.service, &guard) else {
                         continue;
                     };
+                    // Handed over to an owner that is still up: its own.
+                    if e.owner != own && view.contains(e.owner) {
+                        continue;
+                    }
+                    if out.len() + 2 > out.capacity() || syncs.len() == syncs.capacity() {
+                        // More than counted above: the rest at the next run.
+                        complete = false;
+                        break 'all;
+                    }
+                    let tuple = e.key.tuple();
                     let Some(pair) = view.pair(&KernelCrc32c, &tuple) else {
                         continue;
                     };
@@ -1591,71 +1616,83 @@ impl Hold {
                             for to in to.into_iter().flatten() {
                                 out.push((to, sync, e.stats.clone()), GFP_ATOMIC)?;
                             }
-                            e.owner = pair.owner;
+                            continue;
                         }
                     }
+                    e.owner = own;
                     e.backup = sync.backup;
                 }
             }
         }
-        let mut sent = KVec::from_elem(false, out.len(), GFP_KERNEL)?;
-        let guard = rcu::Guard::new();
-        let Some(st) = NetState::of(net, &guard) else {
-            return Ok(());
-        };
-        let chans = st.cluster_ref().channels();
-        for (sync, stats) in syncs.iter() {
-            if chans.send(sync.backup, OutMsg::Sync(*sync)) {
-                inc(&stats.sync_tx);
-            }
-        }
-        // One TRANSFER per destination and batch of entries.
-        for i in 0..out.len() {
-            if sent[i] {
-                continue;
-            }
-            let to = out[i].0;
-            let mut entries = KVec::with_capacity(TRANSFER_BATCH, GFP_ATOMIC)?;
-            let mut stats: KVec<Arc<HoldStats>> = KVec::with_capacity(TRANSFER_BATCH, GFP_ATOMIC)?;
-            for j in i..out.len() {
-                if entries.len() == TRANSFER_BATCH {
-                    break;
-                }
-                if !sent[j] && out[j].0 == to {
-                    sent[j] = true;
-                    // Within the capacity: no allocation.
-                    entries.push(out[j].1, GFP_ATOMIC)?;
-                    stats.push(out[j].2.clone(), GFP_ATOMIC)?;
-                }
-            }
-            let generation = entries.first().map_or(0, |e| e.generation);
-            let batch = self.transfer_batch.fetch_add(1, Relaxed) as u32;
-            let msg = TransferMsg {
-                generation,
-                batch,
-                entries,
+        out.sort_unstable_by_key(|x| x.0);
+        // The entries whose TRANSFER to their new owner was queued.
+        let mut handed: KVVec<ConnSync> = KVVec::with_capacity(out.len(), GFP_KERNEL)?;
+        {
+            let guard = rcu::Guard::new();
+            let Some(st) = NetState::of(net, &guard) else {
+                return Ok(true);
             };
-            if chans.send(to, OutMsg::Transfer(msg)) {
-                for s in stats.iter() {
-                    inc(&s.transfer_tx);
+            let chans = st.cluster_ref().channels();
+            for (sync, stats) in syncs.iter() {
+                if chans.send(sync.backup, OutMsg::Sync(*sync)) {
+                    inc(&stats.sync_tx);
+                }
+            }
+            // One TRANSFER per destination and batch of entries.
+            let mut i = 0;
+            while i < out.len() {
+                let to = out[i].0;
+                let mut j = i;
+                while j < out.len() && out[j].0 == to && j - i < TRANSFER_BATCH {
+                    j += 1;
+                }
+                let mut entries = KVec::with_capacity(j - i, GFP_ATOMIC)?;
+                for x in &out[i..j] {
+                    // Within the capacity: no allocation.
+                    entries.push(x.1, GFP_ATOMIC)?;
+                }
+                let msg = TransferMsg {
+                    generation: out[i].1.generation,
+                    batch: self.transfer_batch.fetch_add(1, Relaxed) as u32,
+                    entries,
+                };
+                if chans.send(to, OutMsg::Transfer(msg)) {
+                    for (to, sync, stats) in &out[i..j] {
+                        inc(&stats.transfer_tx);
+                        if *to == sync.owner {
+                            // Within the capacity: no allocation.
+                            handed.push(*sync, GFP_ATOMIC)?;
+                        }
+                    }
+                } else {
+                    complete = false;
+                }
+                i = j;
+            }
+        }
+        let mut t = self.table.lock();
+        for sync in handed.iter() {
+            if let Some(e) = t
+                .find(&ConnKey::of_tuple(&sync.tuple))
+                .and_then(|pos| t.get_mut(pos))
+            {
+                if e.state == ConnState::Moved {
+                    e.owner = sync.owner;
+                    e.backup = sync.backup;
                 }
             }
         }
-        Ok(())
+        Ok(complete)
     }
 }
 
-/// This node's id as the hold's snapshot knows it (0: none).
-fn svc_self_of(h: &Hold, guard: &rcu::Guard) -> u32 {
-    h.snapshot.get(guard).map_or(0, |s| s.self_id)
-}
-
 /// A TRANSFER from `peer` (the channels' work, process context, under
-/// RCU): each entry checked (`owner::check_entry` under this node's view);
-/// one for this node as the owner becomes its moved connection (its
-/// segments go to the back-end from here on; one this node serves itself
-/// as the back-end needs nothing), one for it as the backup its record.
-/// Counted `transfer-rx` or `transfer-rejected` by the entry's service.
+/// RCU): each entry checked (`owner::check_transfer`, against the
+/// service's configured dispatchers); one for this node as the owner
+/// becomes its moved connection (its segments go to the back-end from
+/// here on; one this node serves itself as the back-end needs nothing),
+/// one for it as the backup its record. Counted `transfer-rx` or
+/// `transfer-rejected` by the entry's service.
 pub(crate) fn on_transfer(
     w: &Worked<Hold>,
     net: &Net,
@@ -1663,13 +1700,18 @@ pub(crate) fn on_transfer(
     m: &TransferMsg,
     guard: &rcu::Guard,
 ) {
+    let mut adopted = false;
     for s in m.entries.iter() {
         let Some(stats) = service_stats(w, s.service, guard) else {
             continue;
         };
         let taken = match w.disp.on_entry(peer, s) {
             Ok(Role::Owner) => match w.adoptable(net, s, false, guard) {
-                Some((own, arc)) => w.adopt(s, own, s.backup, &arc, GFP_ATOMIC),
+                Some((own, arc)) => {
+                    let done = w.adopt(s, (own, s.backup, peer), &arc, GFP_ATOMIC);
+                    adopted |= done;
+                    done
+                }
                 // This node serves it (TCP has its socket): nothing to do.
                 None => s.backend == svc_self(w, guard),
             },
@@ -1681,6 +1723,10 @@ pub(crate) fn on_transfer(
         } else {
             &stats.transfer_rejected
         });
+    }
+    // The sweep forgets it when its time comes (the work may be idle).
+    if adopted {
+        w.kick();
     }
 }
 
@@ -1887,10 +1933,13 @@ impl Run for Hold {
                 return Some(SWEEP_MS);
             }
             self.takeover_done.store(asked, Relaxed);
-            // Out of memory: the entries stay where they are (the interim
-            // forwarding goes on).
-            let _ = self.transfer(self.ns.get());
+            self.transfer_due.store(true, Relaxed);
         }
+        // What could not be sent goes at a later run (the forwarding
+        // through the backup serves the connections meanwhile).
+        let transfer_due =
+            self.transfer_due.load(Relaxed) && !matches!(self.transfer(self.ns.get()), Ok(true));
+        self.transfer_due.store(transfer_due, Relaxed);
         let mut out: KVec<Release> = match KVec::with_capacity(SWEEP_BUDGET, GFP_KERNEL) {
             Ok(v) => v,
             Err(_) => return Some(SWEEP_MS),
@@ -1997,7 +2046,7 @@ impl Run for Hold {
         for c in gone.iter() {
             conntrack::forget(net, c);
         }
-        more.then_some(SWEEP_MS)
+        (more || transfer_due).then_some(SWEEP_MS)
     }
 }
 

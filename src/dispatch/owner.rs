@@ -49,6 +49,12 @@
 //! of those it owned or backed up; a node that joins takes about 1/N of the
 //! ownership, each connection from its old owner.
 //!
+//! What the kernel does today is narrower ([`handover`], [`to_backup`]):
+//! the node that owned a moved connection sends it to its new owner (and
+//! new backup) and keeps its entry, and a node that owns a connection it
+//! knows nothing of forwards its segments to the backup, which a node
+//! that joined ranks second: the old owner, still serving it.
+//!
 //! Pure: `no_std`, no allocation, no panic on any input.
 
 use super::frame::{ConnSync, Placement, Tuple, TUPLE_LEN};
@@ -467,6 +473,40 @@ pub fn check_entry(view: &View, s: &ConnSync, sender: u32, me: u32) -> Result<Ro
     }
 }
 
+/// Checks a TRANSFER entry as dispatchers send them ([`handover`]) that
+/// `me` received from `sender`: [`check_entry`] under `configured` (the
+/// view of all the service's configured dispatchers: a node that joins
+/// gets TRANSFERs before its own membership counts their senders in), a
+/// connection moved to a back-end (placement forwarded), and a sender
+/// that ranks below the entry's owner and below `me` for the connection:
+/// it held the connection and is not its owner any more, so every node it
+/// hands it to ranks above it. Returns the role it names `me` in.
+pub fn check_transfer<C: Crc32c + ?Sized>(
+    c: &C,
+    configured: &View,
+    s: &ConnSync,
+    sender: u32,
+    me: u32,
+) -> Result<Role, Refused> {
+    let role = check_entry(configured, s, sender, me)?;
+    if s.placement != Placement::Forwarded {
+        return Err(Refused::Inconsistent);
+    }
+    let score = |id: u32| {
+        configured
+            .scores(c, &s.tuple)
+            .find(|&(i, _)| i == id)
+            .map(|(_, x)| x)
+    };
+    let (Some(ss), Some(so), Some(sm)) = (score(sender), score(s.owner), score(me)) else {
+        return Err(Refused::NotDispatcher);
+    };
+    if !ranks_before(so, s.owner, ss, sender) || !ranks_before(sm, me, ss, sender) {
+        return Err(Refused::Inconsistent);
+    }
+    Ok(role)
+}
+
 /// Whether `view` gives the entry's owner and backup: a receiver whose view
 /// disagrees (a membership change not seen by both yet) still stores it,
 /// and the next transition of its view puts it right.
@@ -518,9 +558,9 @@ pub enum Handover {
     Resync(u32),
     /// Another dispatcher owns it now (`pair`): a TRANSFER to the new
     /// owner, and to the new backup unless that is this node or none. This
-    /// node keeps its entry: a node that joined ranks it second, so it is
-    /// the backup the new owner forwards to until the TRANSFER came
-    /// ([`to_backup`]).
+    /// node keeps its entry: when one node joined, it ranks this node
+    /// second, so this node is the backup the new owner forwards to until
+    /// the TRANSFER came ([`to_backup`]).
     Transfer {
         /// Owner and backup under the new view.
         pair: Pair,
