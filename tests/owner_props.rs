@@ -474,8 +474,9 @@ proptest! {
 proptest! {
     /// A dispatcher that joins: the owner of a moved connection hands it
     /// over only to the joiner when the joiner owns it now (TRANSFER to the
-    /// joiner alone: the old owner is its backup), re-syncs when the
-    /// joiner became the backup, and keeps it otherwise.
+    /// joiner alone: the old owner is its backup; the entry passes the
+    /// joiner's check), re-syncs when the joiner became the backup, and
+    /// keeps it otherwise.
     #[test]
     fn a_join_hands_over_to_the_joiner(
         ids in ids_strategy().prop_filter("room", |s| s.len() < MAX_DISPATCHERS),
@@ -491,6 +492,16 @@ proptest! {
         if q.owner == joiner {
             prop_assert_eq!(q.backup, Some(p.owner));
             prop_assert_eq!(h, Handover::Transfer { pair: q, to: [Some(joiner), None] });
+            // It passes the joiner's check; the same entry from the owner
+            // it names (no lower rank than that owner), with another
+            // placement, or with the pair swapped, is refused.
+            let s = sync(t, q);
+            prop_assert_eq!(check_transfer(&C, &new, &s, p.owner, joiner), Ok(Role::Owner));
+            prop_assert_eq!(check_transfer(&C, &new, &s, joiner, p.owner), Err(Refused::Inconsistent));
+            let local = ConnSync { placement: Placement::Local, ..s };
+            prop_assert_eq!(check_transfer(&C, &new, &local, p.owner, joiner), Err(Refused::Inconsistent));
+            let swapped = ConnSync { owner: p.owner, backup: joiner, ..s };
+            prop_assert_eq!(check_transfer(&C, &new, &swapped, joiner, p.owner), Err(Refused::Inconsistent));
         } else if q.backup == Some(joiner) {
             prop_assert_eq!(h, Handover::Resync(joiner));
         } else {
@@ -540,37 +551,5 @@ proptest! {
             at = next;
         }
         prop_assert!(seen.len() < nodes.len());
-    }
-}
-
-proptest! {
-    /// What the old owner sends after a join passes the receivers' check;
-    /// the same entry sent by a node that ranks above the owner it names,
-    /// or with another placement, is refused.
-    #[test]
-    fn transfers_pass_their_check(
-        ids in ids_strategy().prop_filter("room", |s| s.len() < MAX_DISPATCHERS),
-        joiner in 64u32..128,
-        t in tuple(),
-    ) {
-        let p = view(1, &ids).pair(&C, &t).unwrap();
-        let mut all = ids.clone();
-        all.insert(joiner);
-        let new = view(2, &all);
-        if let Handover::Transfer { pair, to } = handover(&C, &new, p.owner, p.backup_id(), &t) {
-            let s = sync(t, pair);
-            for d in to.into_iter().flatten() {
-                let want = if d == pair.owner { Role::Owner } else { Role::Backup };
-                prop_assert_eq!(check_transfer(&C, &new, &s, p.owner, d), Ok(want));
-            }
-            // From the owner it names, to its backup: a sender that does
-            // not rank below the owner, refused.
-            prop_assert_eq!(check_transfer(&C, &new, &s, pair.owner, p.owner), Err(Refused::Inconsistent));
-            let local = ConnSync { placement: Placement::Local, ..s };
-            prop_assert_eq!(check_transfer(&C, &new, &local, p.owner, joiner), Err(Refused::Inconsistent));
-            // A swapped pair: the sender ranks above the owner it names.
-            let swapped = ConnSync { owner: p.owner, backup: joiner, ..s };
-            prop_assert_eq!(check_transfer(&C, &new, &swapped, joiner, p.owner), Err(Refused::Inconsistent));
-        }
     }
 }
