@@ -3,7 +3,8 @@
 #
 # Several dispatchers of one service (issue 13, the first slice of the
 # kernel side): fe, be1 and be2 (nodes 1, 2, 3, every pair peered) all
-# dispatch service 1 ($VIP:80, role both, `--dispatchers 1,2,3`), and rtr
+# dispatch service 1 ($VIP:80, role both, `--dispatchers 1,2,3,4`: node 4
+# joins in l), and rtr
 # spreads $VIP over them by ECMP with L4 hashing
 # (fib_multipath_hash_policy=1). A connection's owner is the dispatcher
 # with the highest score (CRC32C of its id and the 4-tuple): a dispatcher
@@ -55,6 +56,16 @@
 #      their owner, half handed off): all complete byte-exact, none reset;
 #      the share of them whose owner changed (about 1/3) and the counters
 #      printed.
+#   i. session affinity: a rule on every node places the cookie sid by
+#      rendezvous hash over two nodes; R fresh connections for each of two
+#      identifiers (which the hash, computed in Python, places on different
+#      nodes) are each answered by their identifier's node, whichever
+#      dispatcher owned them; (plain) likewise while the third node is away.
+#   j. (plain) failover during 30 paced downloads handed off to the two
+#      nodes that stay: a third of them owned by the node that leaves (its
+#      link down), which comes back while they run; k. (plain) the same,
+#      its namespace deleted. All byte-exact, none reset, the backups'
+#      takeovers counted; the longest stalls printed.
 #
 #   selftests/dispatch.sh
 #
@@ -109,7 +120,7 @@ configure() {
 		# The hold-timeout leaves f's time to read the held connection's
 		# owner before its first request.
 		sg "${nodes[$i - 1]}" service add --id 1 --addr $VIP --port 80 --role both \
-			--dispatchers 1,2,3 --hold-timeout $((DEBUG_KERNEL ? 60000 : 20000)) || return 1
+			--dispatchers 1,2,3,4 --hold-timeout $((DEBUG_KERNEL ? 60000 : 20000)) || return 1
 		# /NAME/ is node NAME's (fe 1, be1 2, be2 3): handed off there by
 		# the others.
 		for j in 1 2 3; do
@@ -135,10 +146,10 @@ check "every node's channels up, three members" busywait 10000 all_up
 dispatchers_shown() {
 	local ns
 	for ns in "${nodes[@]}"; do
-		[ "$(sg "$ns" service show --json | jq -c '.[0].dispatchers')" = "[1,2,3]" ] || return 1
+		[ "$(sg "$ns" service show --json | jq -c '.[0].dispatchers')" = "[1,2,3,4]" ] || return 1
 	done
 }
-check "service show lists dispatchers [1,2,3] on every node" dispatchers_shown
+check "service show lists dispatchers [1,2,3,4] on every node" dispatchers_shown
 refused() {
 	local out
 	out=$(sg "$fe" service add --id 7 --addr 10.99.0.7 --port 80 --dispatchers "$1" 2>&1) && return 1
@@ -442,11 +453,13 @@ tr0=$(transfer_rx "$OWNER")
 # The handed-off connections node $OWNER owns under the full view: "port
 # backup server" each.
 awk -v o="$OWNER" 'NR > 1 && $2 == o && $4 == "moved" { print $1, $3, $5 }' "$tmp/g.out" >"$tmp/g.moved"
-# all_members: every node's membership has nodes 1, 2 and 3.
+# all_members [N]: the membership of nodes 1 to N (3 by default) has
+# them all.
 all_members() {
-	local ns
-	for ns in "${nodes[@]}"; do
-		sg "$ns" node show --json | jq -e '[.members[] | select(. <= 3)] | length == 3' >/dev/null ||
+	local n=${1:-3} i
+	for i in $(seq 1 "$n"); do
+		sg "${nodes[$i - 1]}" node show --json |
+			jq -e --argjson n "$n" '[.members[] | select(. <= $n)] | length == $n' >/dev/null ||
 			return 1
 	done
 }
@@ -604,6 +617,283 @@ echo "# node $OWNER: to-backup $hb0 -> $(to_backups "$OWNER"), transfer-rx $htr0
 for i in 1 2 3; do
 	sg "${nodes[$i - 1]}" service show --json | jq -r --arg n $i '.[] | select(.id == 1) | .stats |
 		"# node \($n): to-owner \(.to_owner) to-backup \(.to_backup) view-drop \(.view_drop) moved-fwd \(.moved_fwd) transfer \(.transfer_tx)/\(.transfer_rx)/\(.transfer_rejected) takeover \(.takeover)"'
+done
+fi
+
+# ---- i. session affinity ----
+
+# A rule on every node, tried first (prio 0): the cookie "sid" is the
+# session's identifier, placed by rendezvous hash over the two nodes
+# other than node $OWNER. Two identifiers, which the hash
+# (dispatch_back.py's own SipHash-2-4, checked against the paper's vector)
+# places on different nodes; R requests for /any/who (every node has one,
+# naming itself) with each, on fresh connections: ECMP spreads them over
+# the three dispatchers, and the owner of each decides. Every request
+# with an identifier reaches its node whichever dispatcher owned it (the
+# rule's counters moved on more than one node); without the rule each
+# owner would serve /any/who itself. (plain kernel) Node $OWNER, no
+# target of the rule, leaves: R more each, the same nodes.
+if [ "$DEBUG_KERNEL" = 1 ]; then R=8; else R=50; fi
+for name in "${names[@]}"; do
+	echo "served by $name" >"$tmp/$name/www/any/who"
+done
+# affinity_rule: rule 10 on every node.
+affinity_rule() {
+	local ns
+	for ns in "${nodes[@]}"; do
+		sg "$ns" rule add --id 10 --service 1 --prio 0 --match cookie:sid \
+			--target "hash:${others[0]},${others[1]}" || return 1
+	done
+}
+check "i. every node: cookie sid by rendezvous hash over nodes ${others[*]}, tried first" affinity_rule
+# Two identifiers, one placed on each of the two nodes: "sid node sid node".
+read -r SID1 AFF1 SID2 AFF2 < <("$PY" -c "
+import sys
+sys.path.insert(0, '$here')
+from dispatch_back import backend_for
+nodes = [${others[0]}, ${others[1]}]
+pick = {}
+for i in range(64):
+    sid = f's{i:04x}'
+    pick.setdefault(backend_for(sid.encode(), nodes), sid)
+print(pick[nodes[0]], nodes[0], pick[nodes[1]], nodes[1])
+")
+echo "# sid=$SID1 hashes to node $AFF1, sid=$SID2 to node $AFF2"
+# rule_matched: rule 10's matches, per node.
+rule_matched() {
+	local ns
+	for ns in "${nodes[@]}"; do
+		printf '%s ' "$(sg "$ns" rule show --json | jq '.[] | select(.id == 10) | .stats.matched')"
+	done
+}
+# affine IDS: R fresh connections with each identifier; every answer from
+# its node; the owners (by score over the dispatchers IDS) of the
+# connections more than one; the rule matched 2R times in all, on more
+# than one node.
+affine() {
+	local sid node m0 m1 out owners
+	m0=($(rule_matched))
+	for sid in "$SID1:$AFF1" "$SID2:$AFF2"; do
+		node=${sid#*:} sid=${sid%:*}
+		out=$(ip netns exec "$cli" curl -s --max-time $((30 * TIME_FACTOR)) -H 'Connection: close' \
+			-b "sid=$sid" -w '%{local_port}\n' $(for _ in $(seq 1 $R); do echo "http://$VIP/any/who"; done))
+		[ "$(echo "$out" | grep -c "^served by ${names[$node - 1]}\$")" = $R ] || {
+			echo "sid=$sid:"; echo "$out" | grep '^served' | sort | uniq -c; return 1; }
+		echo "$out" | grep -v '^served' >>"$tmp/i.ports"
+	done
+	owners=$(PYTHONPATH=$here "$PY" -c "
+import sys
+from dispatch_back import ranked, tuple_bytes
+ids = [int(i) for i in '$1'.split(',')]
+print(len({ranked(ids, tuple_bytes('10.81.0.1', int(p), '$VIP', 80))[0] for p in sys.stdin if p.strip()}))
+" <"$tmp/i.ports")
+	m1=($(rule_matched))
+	echo "# connections owned by $owners dispatchers; rule 10 matched per node: ${m0[*]} -> ${m1[*]}"
+	[ "$owners" -gt 1 ] || return 1
+	[ $((m1[0] + m1[1] + m1[2] - m0[0] - m0[1] - m0[2])) = $((2 * R)) ] || return 1
+	[ $(((m1[0] > m0[0]) + (m1[1] > m0[1]) + (m1[2] > m0[2]))) -gt 1 ]
+}
+rm -f "$tmp/i.ports"
+check "i. $R fresh connections each for sid=$SID1 and sid=$SID2: all answered by node $AFF1 and node $AFF2 respectively, whichever dispatcher owned them" \
+	affine 1,2,3
+if [ "$DEBUG_KERNEL" != 1 ]; then
+	check "i. node $OWNER (not a target) leaves; the others' membership lost it" eval 'leave && busywait 20000 lost_owner'
+	rm -f "$tmp/i.ports"
+	check "i. again $R each with node $OWNER away: the same nodes" affine "${others[0]},${others[1]}"
+	check "i. node $OWNER comes back" come_back
+fi
+affinity_gone() {
+	local ns
+	for ns in "${nodes[@]}"; do
+		sg "$ns" rule del --id 10 || return 1
+	done
+}
+check "i. rule 10 deleted on every node" affinity_gone
+
+# ---- j, l, k. failover and scale-out during transfers (plain kernel) ----
+
+# J paced downloads each round (1 MiB at 64 KiB/s, about 16 s; a thread
+# each of dispatch_stall.py), all of /NAME/big of one of the two nodes
+# other than node $OWNER: served by that node (handed off there, unless
+# it owns the connection). Once every body flows:
+#   j. node $OWNER (the owner of about a third of them, which it handed
+#      off) leaves, its link down (rtr's route without it); their backups
+#      take them over; then it comes back while they run.
+#   l. a fourth dispatcher, node 4 (a namespace of its own, configured
+#      now: it joins), comes up; it owns about a quarter of them from then
+#      on (TRANSFER from their old owner, or forwarding to it).
+#   k. node $OWNER's namespace is deleted (its nginx stopped first: a
+#      process in it keeps it alive); the backups take over.
+# Every round: all J complete byte-exact, none reset. Printed: the longest
+# stall of a download (the longest a receive waited for data) among those
+# the leaving node owned and among the others, beside 3 heartbeat
+# intervals plus one RTO (issue 13's figure); the share whose owner
+# changed when node 4 joined.
+if [ "$DEBUG_KERNEL" != 1 ]; then
+J=30
+# ecmp ID...: rtr spreads $VIP over the nodes ID.
+ecmp() {
+	local i hops=()
+	for i in "$@"; do
+		hops+=(nexthop via 10.80.0.$i)
+	done
+	ip -n "$rtr" route replace $VIP/32 "${hops[@]}"
+}
+# jstart ROUND RATE: the downloads, in the background (dispatch_stall.py's
+# output in $tmp/ROUND, its exit status in $tmp/ROUND.rc).
+jstart() {
+	local i paths=()
+	for i in $(seq 1 $J); do
+		paths+=("/${names[${others[$((i % 2))]} - 1]}/big")
+	done
+	(
+		ip netns exec "$cli" "$PY" "$here/dispatch_stall.py" $VIP 80 "$2" "$big_sha" "$tmp/$1" \
+			"${paths[@]}" 2>"$tmp/$1.err"
+		echo $? >"$tmp/$1.rc"
+	) >/dev/null 2>&1 &
+	jr=$1
+	busywait 30000 eval '[ -e "$tmp/$jr.flowing" ] || [ -s "$tmp/$jr.rc" ]' && [ -e "$tmp/$1.flowing" ] && return 0
+	cat "$tmp/$1.err" "$tmp/$1" 2>/dev/null
+	return 1
+}
+# takeover_sum ID...: the takeover counters of nodes ID, summed.
+takeover_sum() {
+	local i t=0
+	for i in "$@"; do
+		t=$((t + $(takeovers "$i")))
+	done
+	echo $t
+}
+# jdone ROUND: every download complete, byte-exact, none reset.
+jdone() {
+	jr=$1
+	busywait 120000 eval '[ -s "$tmp/$jr.rc" ]' || { echo "downloads still running"; return 1; }
+	[ "$(cat "$tmp/$1.rc")" = 0 ] && return 0
+	awk '$3 != "ok"' "$tmp/$1"
+	cat "$tmp/$1.err"
+	return 1
+}
+# jscore ROUND EXPR: prints EXPR (Python, over the round's client ports
+# `ports`, its result rows by port `rows` once it ended, and owner(ids,
+# p), backup(ids, p): the owner and backup of port p's connection among
+# the dispatchers ids).
+jscore() {
+	PYTHONPATH=$here "$PY" -c "
+import os
+from dispatch_back import ranked, tuple_bytes
+def owner(ids, p):
+    return ranked(ids, tuple_bytes('10.81.0.1', p, '$VIP', 80))[0]
+def backup(ids, p):
+    return ranked(ids, tuple_bytes('10.81.0.1', p, '$VIP', 80))[1]
+ports = [int(l) for l in open('$tmp/$1.ports')]
+rows = {}
+if os.path.exists('$tmp/$1'):
+    rows = {int(l.split()[1]): l.split() for l in open('$tmp/$1')}
+def stall(ps):
+    return max((int(rows[p][4]) for p in ps if p in rows), default=0)
+print($2)
+"
+}
+# jfigures ROUND IDS: the round's figures, the leaving node's share under
+# the dispatchers IDS.
+jfigures() {
+	jscore "$1" "f'# $1: {sum(r[2] == \"ok\" for r in rows.values())} of {len(ports)} complete byte-exact; '
+    f'{sum(owner([$2], p) == $OWNER for p in ports)} owned by node $OWNER: longest stall '
+    f'{stall([p for p in ports if owner([$2], p) == $OWNER])} ms (the others: '
+    f'{stall([p for p in ports if owner([$2], p) != $OWNER])} ms); '
+    f'bound: 3 heartbeats + 1 RTO = {3 * $CLUSTER_HB + 200} ms or more'"
+}
+# The namespace of node 4, on the bridge, not routed to yet.
+setup_ns fe4 || exit $KSFT_FAIL
+ip -n "$fe4" link add eth0 type veth peer name p3 netns "$rtr" &&
+	ip -n "$rtr" link set p3 master br0 up &&
+	printf '%s\n' "link set eth0 up" "addr add 10.80.0.4/24 dev eth0" \
+		"addr add fd80::4/64 dev eth0 nodad" "route add default via 10.80.0.254" \
+		"route add ::/0 via fd80::fe" "addr add $VIP/32 dev lo" "addr add $VIP6/128 dev lo nodad" |
+	ip -n "$fe4" -batch - &&
+	ip netns exec "$fe4" sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 ||
+	exit $KSFT_FAIL
+# Its nginx (handoff_lib.sh's, for fe4 alone): a connection it owns is
+# held there, and served there if no rule places it elsewhere.
+names=(fe4)
+start_nginx "$tmp/big"
+nodes+=("$fe4")
+names=(fe be1 be2 fe4)
+check "l. node 4's namespace on the bridge (not routed to yet), its nginx listening" busywait 10000 listening
+for i in 1 2 3; do
+	(umask 077; head -c 32 /dev/urandom | od -An -v -tx1 | tr -d ' \n' >"$tmp/key.$i-4")
+done
+# join4: node 4 configured (node, peers both ways, service 1 dispatched
+# by 1-4, the /NAME/ rules to nodes 1-3), every membership has nodes 1-4,
+# then rtr's ECMP over the four.
+join4() {
+	local i
+	sg "$fe4" node set --id 4 --ctl 10.80.0.4:7000 --fwd 10.80.0.4:7001 --hb-interval $CLUSTER_HB ||
+		return 1
+	# The service before the peers: the TRANSFERs come as soon as the
+	# others count node 4 in, and one for a service the node does not
+	# have is dropped. (A rule's peer must exist: the rules after.)
+	sg "$fe4" service add --id 1 --addr $VIP --port 80 --role both --dispatchers 1,2,3,4 \
+		--hold-timeout 20000 || return 1
+	for i in 1 2 3; do
+		sg "$fe4" peer add --id $i --addr 10.80.0.$i --key-file "$tmp/key.$i-4" &&
+			sg "$fe4" rule add --id $i --service 1 --prio $i --match "path-prefix:/${names[$i - 1]}/" \
+				--target peer:$i &&
+			sg "${nodes[$i - 1]}" peer add --id 4 --addr 10.80.0.4 --key-file "$tmp/key.$i-4" ||
+			return 1
+	done
+	busywait 30000 all_members 4 && ecmp 1 2 3 4
+}
+# netns_gone: node $OWNER's namespace deleted, its nginx stopped first;
+# rtr's ECMP over the three others.
+netns_gone() {
+	local d=$tmp/${names[$OWNER - 1]}
+	kill "$(cat "$d/nginx.pid")" && busywait 10000 eval '! pgrep -F "$d/nginx.pid" >/dev/null 2>&1' &&
+		ecmp "${others[@]}" 4 && ip netns del "${nodes[$OWNER - 1]}"
+}
+for round in j l k; do
+	rm -f "$tmp/$round" "$tmp/$round.rc"
+	check "$round. $J paced downloads of /NAME/big from the two nodes other than node $OWNER, all flowing" \
+		jstart $round $([ $round = l ] && echo 49152 || echo 65536)
+	case $round in
+	j)
+		ids=1,2,3 takers=("${others[@]}")
+		take0=$(takeover_sum "${takers[@]}")
+		check "j. node $OWNER leaves: its link down, rtr's route without it" leave
+		check "j. the others' membership lost it" busywait 20000 lost_owner
+		check "j. node $OWNER comes back during them" come_back
+		;;
+	l)
+		tr4=0 tb4=0
+		check "l. node 4 joins during them: configured, every membership has nodes 1-4, rtr's ECMP over the four" join4
+		;;
+	k)
+		ids=1,2,3,4 takers=("${others[@]}" 4)
+		take0=$(takeover_sum "${takers[@]}")
+		check "k. node $OWNER's namespace deleted (its nginx stopped first)" netns_gone
+		check "k. the others' membership lost it" busywait 20000 lost_owner
+		;;
+	esac
+	check "$round. all $J downloads complete byte-exact, none reset" jdone $round
+	if [ $round = l ]; then
+		jscore l "f'# l: owner changed for {sum(owner([1, 2, 3], p) != owner([1, 2, 3, 4], p) for p in ports)} of {len(ports)} downloads (1/4 expected)'"
+		# Handed off (their owner before is not their server) and node 4's now.
+		want=$(jscore l "sum(owner([1, 2, 3, 4], p) == 4 and owner([1, 2, 3], p) != [${others[0]}, ${others[1]}][(i + 1) % 2] for i, p in enumerate(ports))")
+		echo "# node 4: transfer-rx $tr4 -> $(transfer_rx 4) (${want} handed-off downloads it owns now), to-backup $tb4 -> $(to_backups 4)"
+		check "l. node 4 took the $want handed-off downloads it owns now by TRANSFER (transfer-rx moved by as many or more)" \
+			eval '[ $(($(transfer_rx 4) - tr4)) -ge "$want" ]'
+		for i in 1 2 3 4; do
+			sg "${nodes[$i - 1]}" service show --json | jq -r --arg n $i '.[] | select(.id == 1) | .stats |
+				"# node \($n): to-owner \(.to_owner) to-backup \(.to_backup) view-drop \(.view_drop) moved-fwd \(.moved_fwd) transfer \(.transfer_tx)/\(.transfer_rx)/\(.transfer_rejected) takeover \(.takeover)"'
+		done
+	else
+		jfigures $round $ids
+		# Those node $OWNER owned whose backup is not their server (a
+		# backup that serves a connection itself has nothing to take over).
+		mine=$(jscore $round "sum(owner([$ids], p) == $OWNER and backup([$ids], p) != [${others[0]}, ${others[1]}][(i + 1) % 2] for i, p in enumerate(ports))")
+		check "$round. the backups took the $mine downloads node $OWNER owned and did not serve over (takeover moved by as many or more)" eval '
+			t=$(takeover_sum "${takers[@]}"); echo "# takeover $take0 -> $t"; [ $((t - take0)) -ge "$mine" ]'
+	fi
 done
 fi
 

@@ -63,6 +63,59 @@ def ranked(ids, t):
     return sorted(ids, key=lambda i: (-fmix32(crc32c(i.to_bytes(4, "big") + t)), i))
 
 
+M64 = (1 << 64) - 1
+# The rendezvous hash's fixed key (src/cluster/select.rs HASH_KEY).
+HASH_KEY = (int.from_bytes(b"sockgrou", "little"), int.from_bytes(b"p-rendez", "little"))
+
+
+def siphash24(k0, k1, data):
+    """SipHash-2-4 (Aumasson and Bernstein, 2012), written from the paper."""
+    v = [k0 ^ 0x736F6D6570736575, k1 ^ 0x646F72616E646F6D,
+         k0 ^ 0x6C7967656E657261, k1 ^ 0x7465646279746573]
+
+    def rotl(x, b):
+        return ((x << b) | (x >> (64 - b))) & M64
+
+    def sipround():
+        v[0] = (v[0] + v[1]) & M64
+        v[1] = rotl(v[1], 13) ^ v[0]
+        v[0] = rotl(v[0], 32)
+        v[2] = (v[2] + v[3]) & M64
+        v[3] = rotl(v[3], 16) ^ v[2]
+        v[0] = (v[0] + v[3]) & M64
+        v[3] = rotl(v[3], 21) ^ v[0]
+        v[2] = (v[2] + v[1]) & M64
+        v[1] = rotl(v[1], 17) ^ v[2]
+        v[2] = rotl(v[2], 32)
+
+    tail = len(data) % 8
+    words = [int.from_bytes(data[i:i + 8], "little") for i in range(0, len(data) - tail, 8)]
+    words.append(int.from_bytes(data[len(data) - tail:], "little") | ((len(data) & 0xFF) << 56))
+    for m in words:
+        v[3] ^= m
+        sipround()
+        sipround()
+        v[0] ^= m
+    v[2] ^= 0xFF
+    for _ in range(4):
+        sipround()
+    return v[0] ^ v[1] ^ v[2] ^ v[3]
+
+
+# The paper's test vector (key 00..0f, message 00..0e).
+assert siphash24(int.from_bytes(bytes(range(8)), "little"),
+                 int.from_bytes(bytes(range(8, 16)), "little"),
+                 bytes(range(15))) == 0xA129CA6149BE45E5
+
+
+def backend_for(ident, nodes):
+    """The node of nodes (ids, all up) a hash rule places the identifier
+    on: the highest weight SipHash(le64(SipHash(ident)) || le32(node)),
+    equal weights to the lower id (SPEC.md, src/cluster/select.rs)."""
+    h = siphash24(*HASH_KEY, ident)
+    return min(nodes, key=lambda n: (-siphash24(*HASH_KEY, h.to_bytes(8, "little") + n.to_bytes(4, "little")), n))
+
+
 def main():
     host, port, path, sha, k, back, ids, names, go, out = sys.argv[1:11]
     port, k, back = int(port), int(k), int(back)

@@ -117,6 +117,7 @@
 source "$(dirname "$0")/lib.sh"
 
 here=$(cd "$(dirname "$0")" && pwd)
+PY=${SOCKGROUP_PYTHON:-/usr/bin/python3}
 repo=$(cd "$here/.." && pwd)
 SGCTL=${SGCTL:-$repo/target/debug/sgctl}
 source "$(dirname "$0")/handoff_lib.sh"
@@ -419,7 +420,6 @@ fi
 # nft rst counts the resets it received, from fe or a back-end.
 if part j; then
 CASE=j
-PY=${SOCKGROUP_PYTHON:-/usr/bin/python3}
 # jcounts: be1's TERMs sent and adopted connections it watches, fe's ended
 # (services 1 and 2), be2's watched.
 jcounts() {
@@ -969,14 +969,18 @@ fi
 
 if part z; then
 CASE=z
-# moving N: starts N slow GETs (rate-limited, they last) handed to be1 and
-# waits until be1 watches them and fe lists them moved.
+# slow_gets N TAG: starts N slow GETs handed to be1, read at 16 KiB/s (256
+# on the plain kernel) with a 16 KiB receive buffer (dispatch_stall.py):
+# they last, whatever curl's --limit-rate does (the debug kernel's run
+# finished 2 MiB "limited" to 16 KiB/s in 14 s, under the checks that
+# needed them alive).
 slow_gets() {
-	local i
+	local i paths=()
 	for i in $(seq 1 "$1"); do
-		at "$cli" curl -s --limit-rate $((DEBUG_KERNEL ? 16 : 256))k --max-time $((120 * TIME_FACTOR)) \
-			-o /dev/null "http://$VIP/be1/big?z$2$i" &
+		paths+=("/be1/big?z$2$i")
 	done
+	at "$cli" "$PY" "$here/dispatch_stall.py" $VIP 80 $((DEBUG_KERNEL ? 16384 : 262144)) "$big_sha" \
+		"$tmp/z.$2" "${paths[@]}" >/dev/null 2>&1 &
 }
 watched() { show "$be1" | jq .stats.backend.watched; }
 moved_now() { sg "$fe" conns --json | jq '[.[] | select(.state == "moved")] | length'; }
@@ -999,9 +1003,10 @@ three_xconns() {
 }
 : >"$tmp/z.seen"
 check "z: be1 translates them (xlate-conns 3)" eval '
-	busywait $((5000 * TIME_FACTOR)) three_xconns || {
+	busywait 5000 three_xconns || {
 		echo "xlate-conns read: $(uniq -c "$tmp/z.seen" | awk "{ printf \"%s x%s, \", \$2, \$1 }")"
-		echo "be1 offsets: $(xoffsets), watched $(watched), fe moved $(moved_now)"; diag; false; }'
+		echo "be1 offsets: $(xoffsets), watched $(watched), fe moved $(moved_now)"
+		echo "GETs ended: $(cat "$tmp/z.a" 2>/dev/null | tr "\n" ";")"; diag; false; }'
 check "z: rmmod with them under way: done, no hang" timeout $((30 * TIME_FACTOR)) rmmod sockgroup
 # Without the module nothing forwards the client's segments any more: the
 # transfers cannot finish; they are stopped.

@@ -147,13 +147,17 @@ TESTS=(
 #                              and replaced, the backup's records, a
 #                              takeover's entry, TRANSFERs, with 3 GETs of
 #                              256 KiB (30 of 1 MiB on plain), the failover
-#                              and the return (4 connections, 12 on plain)
+#                              and the return (4 connections, 12 on plain),
+#                              affinity (8 requests an identifier, 50 on
+#                              plain); on plain only: a return, a failover,
+#                              a join and a namespace deleted during 30
+#                              downloads each
 DEBUG_SKIP=" sgctl_group.sh sgctl_cluster.sh handoff_net.sh cluster_nl.sh "
 # The debug kernel's suites run in two VMs in `make check` (selftests/run-all,
 # to keep both host cores busy: the second after the plain kernel's run):
 # SOCKGROUP_DEBUG_PART=1 runs those not in DEBUG_SECOND, 2 those in it,
 # unset all of them.
-DEBUG_SECOND=" stall.sh handoff.sh "
+DEBUG_SECOND=" handoff.sh "
 [ $# -gt 0 ] && TESTS=("$@") && DEBUG_SKIP=" "
 if [ "${SOCKGROUP_FLAVOUR:-}" = debug ] && [ -n "${SOCKGROUP_DEBUG_PART:-}" ]; then
 	part=()
