@@ -157,7 +157,7 @@ DEBUG_SKIP=" sgctl_group.sh sgctl_cluster.sh handoff_net.sh cluster_nl.sh "
 # to keep both host cores busy: the second after the plain kernel's run):
 # SOCKGROUP_DEBUG_PART=1 runs those not in DEBUG_SECOND, 2 those in it,
 # unset all of them.
-DEBUG_SECOND=" handoff.sh "
+DEBUG_SECOND=" alloc_fail.sh synpath.sh handoff.sh "
 [ $# -gt 0 ] && TESTS=("$@") && DEBUG_SKIP=" "
 if [ "${SOCKGROUP_FLAVOUR:-}" = debug ] && [ -n "${SOCKGROUP_DEBUG_PART:-}" ]; then
 	part=()
