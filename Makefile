@@ -9,6 +9,7 @@
 #   make demo             the demo, in the test VM
 #   make bench            the benchmarks, in the test VM (bench/README.md)
 #   make bench-syn        only its SYN decision microbenchmark (the rest kept)
+#   make bench-failover   only its failover figures (selftests/dispatch.sh's j, l, k)
 #   make lint             rustfmt, clippy (CLIPPY=1), checkpatch
 #   make kernel [DEBUG=1] build (once) the test kernel
 #   make deps             install what is missing (Debian packages, rust-src, bindgen)
@@ -29,7 +30,7 @@ endif
 # plain and the debug module can both exist and neither rebuild wipes the other.
 SOURCES := Kbuild src rust include
 
-.PHONY: all module kernel check demo bench bench-syn bench-handoff lint clean host-test deps sgctl test-progs
+.PHONY: all module kernel check demo bench bench-syn bench-handoff bench-failover lint clean host-test deps sgctl test-progs
 
 # The first target is the default: `make` builds the module.
 all: module
@@ -77,6 +78,11 @@ bench-syn: deps module
 # IPVS-DR and the handoff on the cluster of selftests/handoff.sh.
 bench-handoff: deps module sgctl
 	BENCH_SECTIONS=handoff bench/bench.sh
+
+# Only the failover section (bench/README.md, section 6): selftests/dispatch.sh
+# run FO_ROUNDS times, the figures of its rounds j, l and k.
+bench-failover: deps module sgctl
+	BENCH_SECTIONS=failover bench/bench.sh
 
 lint:
 	selftests/lint

@@ -82,11 +82,12 @@ echo "bench: raw results in $run"
 pass=()
 for v in OV_ROUNDS OV_COUNT OV_CONC OV_TIMEOUT_MS OV_BACKLOG OV_STALL_MS COST_ROUNDS WRK_SECONDS \
 	WRK_CONN IPERF_SECONDS MIN_ROUNDS OV_BUDGET_S COST_BUDGET_S SYN_ITERS SYN_ROUNDS BENCH_SECTIONS \
-	HO_ROUNDS HO_SIZES HO_CASES HO_WRK_SECONDS HO_CONN HO_SAMPLES HO_UPLOAD_MIB HO_BUDGET_S HO_HAPROXY_THREADS; do
+	HO_ROUNDS HO_SIZES HO_CASES HO_WRK_SECONDS HO_CONN HO_SAMPLES HO_UPLOAD_MIB HO_BUDGET_S HO_HAPROXY_THREADS \
+	FO_ROUNDS; do
 	[ -n "${!v:-}" ] && pass+=("$v=${!v}")
 done
 status=0
-SOCKGROUP_VM_OUT="$run/vm" selftests/vm-run --timeout ${BENCH_VM_TIMEOUT:-1500} ${append:+--append "$append"} -- \
+SOCKGROUP_VM_OUT="$run/vm" selftests/vm-run --timeout ${BENCH_VM_TIMEOUT:-2400} ${append:+--append "$append"} -- \
 	env "${pass[@]}" bench/run-guest.sh 2>&1 | tee "$run/guest.log" || status=$?
 echo "loadavg_after=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$run/host.txt"
 if [ "$status" != 0 ]; then

@@ -35,8 +35,17 @@
 #    cluster of selftests/handoff.sh, the client direct to a back-end,
 #    through HAProxy, IPVS-DR and the handoff; requests/s, TTFB, CPU, bytes
 #    through the front-end, and a 20 MiB upload's per-packet cost.
+# 5. Failover (bench/README.md, section 6): selftests/dispatch.sh, whose
+#    rounds j, l and k make 30 paced downloads each (1 MiB at 64 KiB/s)
+#    over three dispatchers while the owner of about a third loses its
+#    link (j), a fourth dispatcher joins (l), a node's namespace is deleted
+#    (k); $FO_ROUNDS runs, their figures (DISPATCH_FIGURES: downloads
+#    complete, reset, the longest stall of those the leaving node owned
+#    and of the others) in raw/failover.N.jsonl, the suite's output and
+#    exit status beside them.
 #
-# BENCH_SECTIONS (default "overload cost syn handoff") names the sections to run.
+# BENCH_SECTIONS (default "overload cost syn handoff failover") names the
+# sections to run.
 #
 # Every wait and every client run is bounded in time; each section stops
 # starting rounds once its time budget is spent (at least $MIN_ROUNDS rounds).
@@ -69,7 +78,8 @@ OV_BUDGET_S=${OV_BUDGET_S:-200}
 COST_BUDGET_S=${COST_BUDGET_S:-180}
 SYN_ITERS=${SYN_ITERS:-100000}
 SYN_ROUNDS=${SYN_ROUNDS:-5}
-BENCH_SECTIONS=${BENCH_SECTIONS:-overload cost syn handoff}
+FO_ROUNDS=${FO_ROUNDS:-2}
+BENCH_SECTIONS=${BENCH_SECTIONS:-overload cost syn handoff failover}
 
 SRV_IP=10.77.0.1
 CLI_IP=10.77.0.2
@@ -400,6 +410,26 @@ syn_decision() {
 
 source "$here/run-handoff.sh"
 
+# ---------------------------------------------------------------- failover
+# failover_section: selftests/dispatch.sh $FO_ROUNDS times (it loads and
+# removes the module itself); a run whose checks failed is kept and said
+# (its status file), its figures are what they are.
+failover_section() {
+	local r status
+	module_state unloaded || return 1
+	for r in $(seq 1 "$FO_ROUNDS"); do
+		log "failover: run $r of $FO_ROUNDS (selftests/dispatch.sh)"
+		status=0
+		DISPATCH_FIGURES=$RAW/failover.$r.jsonl SGCTL=$SGCTL \
+			bash "$here/../selftests/dispatch.sh" >"$RAW/failover.$r.tap" 2>&1 || status=$?
+		echo "$status" >"$RAW/failover.$r.status"
+		[ "$status" = 0 ] || log "failover: run $r: dispatch.sh exited $status (raw/failover.$r.tap)"
+		[ -s "$RAW/failover.$r.jsonl" ] || { log "failover: run $r wrote no figures"; return 1; }
+		log "failover: run $r: $(tr '\n' ' ' <"$RAW/failover.$r.jsonl")"
+	done
+	module_state unloaded
+}
+
 # section NAME: whether BENCH_SECTIONS names it.
 section() { [[ " $BENCH_SECTIONS " == *" $1 "* ]]; }
 
@@ -421,6 +451,10 @@ fi
 if section handoff; then
 	handoff_section || { log "handoff failed"; exit 1; }
 	log "handoff done"
+fi
+if section failover; then
+	failover_section || { log "failover failed"; exit 1; }
+	log "failover done"
 fi
 dmesg >"$OUT/dmesg.txt"
 exit 0

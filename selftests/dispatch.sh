@@ -33,11 +33,12 @@
 #      it off to X; the owner leaves (its link down, rtr's ECMP route
 #      without it); once the others' membership lost it, B lists the
 #      connection as moved to X and its own (takeover moved by 1), X backs
-#      it up now (B's CONN_SYNC); a second GET on the connection, sent as
+#      it up now and is told (B's CONN_SYNC); a second GET on the connection, sent as
 #      the owner left (its segments dropped, not reset, by a node whose
 #      takeover is pending or whose view does not yet agree: view-drop),
 #      is answered by X, intact, then both FINs: the client's TCP
-#      connection outlived its dispatcher.
+#      connection outlived its dispatcher. X's TERM goes to B, whose entry
+#      lingers out, and B's CONN_END ends X's record: neither lists it.
 #   g. the owner comes back: K keep-alive connections made while it was
 #      away (ports picked so that half of them are its own under the full
 #      view, and of each half one half handed off to the other node that
@@ -64,12 +65,19 @@
 #   j. (plain) failover during 30 paced downloads handed off to the two
 #      nodes that stay: a third of them owned by the node that leaves (its
 #      link down), which comes back while they run; k. (plain) the same,
-#      its namespace deleted. All byte-exact, none reset, the backups'
-#      takeovers counted; the longest stalls printed.
+#      its namespace deleted: the dispatchers that took its connections
+#      over tell their back-ends (reowned moved, aborted did not: a
+#      connection adopted just before the node went, which no segment
+#      confirmed yet, is kept), and once the downloads ended no node lists
+#      them (the back-ends' TERMs went to the new owners). All byte-exact,
+#      none reset, the backups' takeovers counted; the longest stalls
+#      printed.
 #
 #   selftests/dispatch.sh
 #
 #   SGCTL        the sgctl binary; default ../target/debug/sgctl from here
+#   DISPATCH_FIGURES  a file to append j, l and k's figures to, a JSON
+#                object a line (make bench's failover section)
 #   SOCKGROUP_KO the module (see lib.sh)
 
 source "$(dirname "$0")/lib.sh"
@@ -373,6 +381,9 @@ echo "# port $FPORT: owner $OWNER, backup $BACKUP, back-end $BE"
 check "f. its backup lists it (synced, back-end node $BE)" \
 	busywait 5000 eval 'is_conn $BACKUP "synced $OWNER $BACKUP $BE"'
 take0=$(takeovers "$BACKUP")
+# syncs ID rx|rejected: node ID's sync-rx or sync-rejected of service 1.
+syncs() { sg "${nodes[$1 - 1]}" service show --json | jq --arg c "sync_$2" '.[] | select(.id == 1) | .stats[$c]'; }
+sr0=$(syncs "$BE" rx) srj0=$(syncs "$BE" rejected)
 # The owner leaves: its link down, rtr's ECMP without it.
 others=()
 for i in 1 2 3; do
@@ -405,10 +416,19 @@ taken() {
 	return 1
 }
 check "f. the backup took it over: moved to node $BE, its own; takeover moved by 1" taken
-check "f. the back-end, node $BE, backs it up now (the new owner's CONN_SYNC)" \
-	busywait 5000 is_conn "$BE" "synced $BACKUP $BE $BE"
+# The new owner's CONN_SYNC goes to the new backup, node $BE, which is
+# also the back-end: it records it and makes the new owner the
+# connection's front-end (its TERM goes there). (Its record may be gone by
+# the time this looks: once the second GET was answered, the connection
+# ends, and the new owner ends the record with a CONN_END.)
+check "f. the back-end, node $BE, the new backup, got the new owner's CONN_SYNC (sync-rx moved by 1, none rejected)" \
+	eval 'busywait 5000 eval "[ \$(syncs $BE rx) = \$((sr0 + 1)) ]" && [ "$(syncs $BE rejected)" = "$srj0" ]'
 check "f. the second GET, sent as the owner left: answered by node $BE, intact; both FINs" \
 	client_done 60000
+# The back-end's TERM goes to the new owner (its CONN_SYNC said so), whose
+# entry lingers out; it ends node $BE's record with a CONN_END.
+check "f. the connection ended: its TERM reached the new owner, node $BACKUP, whose entry lingered out; neither it nor node $BE lists it" \
+	eval 'busywait 15000 eval "is_conn $BACKUP \"\" && is_conn $BE \"\"" || { echo "node $BACKUP: $(fconn "$FPORT" "$BACKUP"); node $BE: $(fconn "$FPORT" "$BE")"; false; }'
 view_drops() {
 	local i
 	for i in "${others[@]}"; do
@@ -779,6 +799,7 @@ jdone() {
 # the dispatchers ids).
 jscore() {
 	PYTHONPATH=$here "$PY" -c "
+import json
 import os
 from dispatch_back import ranked, tuple_bytes
 def owner(ids, p):
@@ -797,6 +818,14 @@ print($2)
 # jfigures ROUND IDS: the round's figures, the leaving node's share under
 # the dispatchers IDS.
 jfigures() {
+	[ -z "${DISPATCH_FIGURES:-}" ] || jscore "$1" "json.dumps({'round': '$1',
+    'event': {'j': 'link-down', 'k': 'netns-deleted'}['$1'], 'heartbeat_ms': $CLUSTER_HB,
+    'downloads': len(ports), 'complete': sum(r[2] == 'ok' for r in rows.values()),
+    'reset': sum(r[2] == 'reset' for r in rows.values()),
+    'leaving_owned': sum(owner([$2], p) == $OWNER for p in ports),
+    'stall_leaving_ms': stall([p for p in ports if owner([$2], p) == $OWNER]),
+    'stall_others_ms': stall([p for p in ports if owner([$2], p) != $OWNER]),
+    'bound_ms': 3 * $CLUSTER_HB + 200})" >>"$DISPATCH_FIGURES"
 	jscore "$1" "f'# $1: {sum(r[2] == \"ok\" for r in rows.values())} of {len(ports)} complete byte-exact; '
     f'{sum(owner([$2], p) == $OWNER for p in ports)} owned by node $OWNER: longest stall '
     f'{stall([p for p in ports if owner([$2], p) == $OWNER])} ms (the others: '
@@ -844,6 +873,24 @@ join4() {
 	done
 	busywait 30000 all_members 4 && ecmp 1 2 3 4
 }
+# kbackend: the back-end counters reowned and aborted of the nodes that
+# serve the downloads (the two others), summed.
+kbackend() {
+	local i
+	for i in "${others[@]}"; do
+		show "${nodes[$i - 1]}" | jq -r '.stats.backend | "\(.reowned) \(.aborted)"'
+	done | awk '{ r += $1; a += $2 } END { print r, a }'
+}
+# k_listed: k's handed-off connections still listed as moved by a node
+# that stays, a line "node port state" each (an owner keeps the entry of
+# a connection it serves itself a minute).
+k_listed() {
+	local i
+	for i in "${others[@]}" 4; do
+		sg "${nodes[$i - 1]}" conns --json |
+			jq -r --arg i $i '.[] | select(.service == 1 and .state == "moved") | "\($i) \(.sport) \(.state)"'
+	done | awk 'NR == FNR { p[$1] = 1; next } ($2 in p)' "$tmp/k.ports" -
+}
 # netns_gone: node $OWNER's namespace deleted, its nginx stopped first;
 # rtr's ECMP over the three others.
 netns_gone() {
@@ -870,6 +917,7 @@ for round in j l k; do
 	k)
 		ids=1,2,3,4 takers=("${others[@]}" 4)
 		take0=$(takeover_sum "${takers[@]}")
+		read -r reown0 abort0 < <(kbackend)
 		check "k. node $OWNER's namespace deleted (its nginx stopped first)" netns_gone
 		check "k. the others' membership lost it" busywait 20000 lost_owner
 		;;
@@ -877,6 +925,12 @@ for round in j l k; do
 	check "$round. all $J downloads complete byte-exact, none reset" jdone $round
 	if [ $round = l ]; then
 		jscore l "f'# l: owner changed for {sum(owner([1, 2, 3], p) != owner([1, 2, 3, 4], p) for p in ports)} of {len(ports)} downloads (1/4 expected)'"
+		[ -z "${DISPATCH_FIGURES:-}" ] || jscore l "json.dumps({'round': 'l', 'event': 'join',
+    'heartbeat_ms': $CLUSTER_HB, 'downloads': len(ports),
+    'complete': sum(r[2] == 'ok' for r in rows.values()),
+    'reset': sum(r[2] == 'reset' for r in rows.values()),
+    'owner_changed': sum(owner([1, 2, 3], p) != owner([1, 2, 3, 4], p) for p in ports),
+    'stall_ms': stall(ports)})" >>"$DISPATCH_FIGURES"
 		# Handed off (their owner before is not their server) and node 4's now.
 		want=$(jscore l "sum(owner([1, 2, 3, 4], p) == 4 and owner([1, 2, 3], p) != [${others[0]}, ${others[1]}][(i + 1) % 2] for i, p in enumerate(ports))")
 		echo "# node 4: transfer-rx $tr4 -> $(transfer_rx 4) (${want} handed-off downloads it owns now), to-backup $tb4 -> $(to_backups 4)"
@@ -893,6 +947,16 @@ for round in j l k; do
 		mine=$(jscore $round "sum(owner([$ids], p) == $OWNER and backup([$ids], p) != [${others[0]}, ${others[1]}][(i + 1) % 2] for i, p in enumerate(ports))")
 		check "$round. the backups took the $mine downloads node $OWNER owned and did not serve over (takeover moved by as many or more)" eval '
 			t=$(takeover_sum "${takers[@]}"); echo "# takeover $take0 -> $t"; [ $((t - take0)) -ge "$mine" ]'
+	fi
+	if [ $round = k ]; then
+		# The dispatcher that took a connection over tells its back-end
+		# (CONN_SYNC): the back-end keeps it, whether or not the client's
+		# segments confirmed it yet, and its TERM goes to that dispatcher.
+		check "k. the back-ends were told of the $mine takeovers (reowned moved by as many or more) and killed none (aborted did not move)" eval '
+			read -r r a < <(kbackend); echo "# reowned $reown0 -> $r, aborted $abort0 -> $a"
+			[ $((r - reown0)) -ge "$mine" ] && [ "$a" = "$abort0" ]'
+		check "k. once they ended, no node that stays lists any of them as moved (the TERMs of those taken over reached their new owner)" \
+			eval 'busywait 20000 eval "[ -z \"\$(k_listed)\" ]" || { k_listed; false; }'
 	fi
 done
 fi

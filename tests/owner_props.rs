@@ -410,6 +410,24 @@ fn received_entries_are_checked() {
     assert_eq!(check_sync(&v, &s, b, b), Err(Refused::Inconsistent));
     let same = ConnSync { backup: o, ..s };
     assert_eq!(check_sync(&v, &same, o, b), Err(Refused::Inconsistent));
+    // The back-end's: from the owner that names itself, to the back-end
+    // it names, of a moved connection.
+    assert_eq!(check_reown(&v, &s, o, 100), Ok(()));
+    assert_eq!(check_reown(&v, &s, b, 100), Err(Refused::NotFromOwner));
+    assert_eq!(check_reown(&v, &s, o, 7), Err(Refused::NotForMe));
+    let foreign = ConnSync { owner: 9, ..s };
+    assert_eq!(
+        check_reown(&v, &foreign, 9, 100),
+        Err(Refused::NotDispatcher)
+    );
+    let pending = ConnSync {
+        placement: Placement::Pending,
+        ..s
+    };
+    assert_eq!(
+        check_reown(&v, &pending, o, 100),
+        Err(Refused::Inconsistent)
+    );
     // TRANSFER entries come from any surviving holder.
     assert_eq!(check_entry(&v, &s, other, o), Ok(Role::Owner));
     assert_eq!(check_entry(&v, &s, o, b), Ok(Role::Backup));

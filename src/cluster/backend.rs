@@ -25,15 +25,19 @@
 //! a TERM it sent may be lost with it, and the front-end falls back on the
 //! handoffs still waiting for their answer. Its requests not replayed yet
 //! are dropped, its replays under way are dropped when they end, and each
-//! connection adopted from it that it never confirmed is killed as on
-//! TERM (`aborted`). Confirmed: the connection received a segment after
-//! its adoption, which only the front-end's forwarding delivers, and it
-//! forwards only once it acted on the HANDOFF_ACK (or verification); such
-//! a connection lives on here (the front-end forwards to it again when the
-//! channel is back). The channel's forwarding stops before the back-end
-//! hears of the down, so no confirmation arrives while it decides (after
-//! a new session, only through it: the front-end forwards only what it
-//! moved).
+//! connection adopted from it that it never confirmed is orphaned: killed
+//! as on TERM (`aborted`) unless confirmed within [`ORPHAN_MS`].
+//! Confirmed: the connection received a segment after its adoption, which
+//! only a forwarding delivers (the front-end's once it acted on the
+//! HANDOFF_ACK or verification, or, for a dispatched service, the
+//! dispatcher that took the connection over from it), or a dispatcher
+//! that took it over said so (CONN_SYNC naming this node as its back-end:
+//! [`reown`], counted `reowned`; its TERM goes to that dispatcher from
+//! then on). Such a connection lives on here. A front-end that fell back
+//! forwards nothing: the copy adopted here is killed once the delay
+//! passed. The delay covers a takeover whose dispatcher saw the departure
+//! a heartbeat or so apart from this node, and the client's next segment
+//! after it.
 //!
 //! A connection ends, for TERM, when TCP's established hash holds nothing
 //! for its 4-tuple, or a `TIME_WAIT` socket: both sides closed (`FIN`), or
@@ -66,6 +70,10 @@ const POLL_MS: u32 = 5;
 const WATCH_MS: u32 = 200;
 /// At most this many adopted connections looked at per run.
 const WATCH_BUDGET: usize = 1024;
+/// How long an adopted connection whose front-end's channel went down
+/// before it confirmed the connection waits for a confirmation before it
+/// is killed.
+pub(crate) const ORPHAN_MS: u64 = 5000;
 
 /// Requests handed over by the channels.
 struct Queue {
@@ -75,6 +83,8 @@ struct Queue {
     /// Front-ends whose channel went down, with how many of `items` were
     /// queued before (those of the peer are dropped, not later ones).
     downs: KVec<(u32, usize)>,
+    /// Adopted connections a dispatcher took over: (it, the tuple).
+    reowns: KVec<(u32, Tuple)>,
     closed: bool,
 }
 
@@ -97,6 +107,9 @@ struct Watched {
     /// The segments it had received when adopted (`segs_in`): any more
     /// came from the front-end's forwarding.
     segs_in: u32,
+    /// When its front-end's channel went down before it confirmed it
+    /// (0: it did not): killed [`ORPHAN_MS`] later unless confirmed.
+    orphaned_ms: u64,
 }
 
 /// What the work item keeps.
@@ -132,6 +145,10 @@ pub(crate) struct BackendCounts {
     /// confirmed them: the request or the replay dropped, or the adopted
     /// connection killed.
     pub(crate) aborted: u64,
+    /// Adopted connections a dispatcher took over from their front-end
+    /// (its CONN_SYNC naming this node as the back-end): their TERM goes to
+    /// it.
+    pub(crate) reowned: u64,
 }
 
 /// The back-end of a namespace.
@@ -146,6 +163,7 @@ pub(crate) struct Backend {
     refused: AtomicU64,
     terms: AtomicU64,
     aborted: AtomicU64,
+    reowned: AtomicU64,
 }
 
 impl Backend {
@@ -159,6 +177,7 @@ impl Backend {
                     items: KVec::new(),
                     aborts: KVec::new(),
                     downs: KVec::new(),
+                    reowns: KVec::new(),
                     closed: false,
                 },
                 "sockgroup_backend_queue"
@@ -179,6 +198,7 @@ impl Backend {
             refused: AtomicU64::new(0),
             terms: AtomicU64::new(0),
             aborted: AtomicU64::new(0),
+            reowned: AtomicU64::new(0),
         }))
     }
 
@@ -190,6 +210,7 @@ impl Backend {
             terms: self.terms.load(Relaxed),
             watched: self.st.lock().watched as u64,
             aborted: self.aborted.load(Relaxed),
+            reowned: self.reowned.load(Relaxed),
         }
     }
 }
@@ -242,21 +263,40 @@ pub(crate) fn peer_down(w: &Worked<Backend>, peer: u32) {
     w.kick();
 }
 
+/// Dispatcher `peer` took over the connection of `tuple` adopted here
+/// (any context, no sleep; its CONN_SYNC checked by
+/// `Dispatch::on_reown`): the work makes it the connection's front-end.
+/// Without memory, or beyond [`ADOPTED_MAX`] waiting, it is lost (the
+/// client's next segment still confirms the connection).
+pub(crate) fn reown(w: &Worked<Backend>, peer: u32, tuple: Tuple) {
+    {
+        let mut q = w.queue.lock();
+        if q.closed
+            || q.reowns.len() >= ADOPTED_MAX
+            || q.reowns.push((peer, tuple), GFP_ATOMIC).is_err()
+        {
+            return;
+        }
+    }
+    w.kick();
+}
+
 /// Ends the back-end (the namespace's or the module's `pre_exit`): nothing
 /// is replayed or sent any more; the work is cancelled.
 pub(crate) fn shutdown(w: &Worked<Backend>) {
     w.queue.lock().closed = true;
     w.st.lock().closed = true;
     w.cancel_sync();
-    let (items, aborts, downs) = {
+    let (items, aborts, downs, reowns) = {
         let mut q = w.queue.lock();
         (
             core::mem::take(&mut q.items),
             core::mem::take(&mut q.aborts),
             core::mem::take(&mut q.downs),
+            core::mem::take(&mut q.reowns),
         )
     };
-    drop((items, aborts, downs));
+    drop((items, aborts, downs, reowns));
     let mut st = w.st.lock();
     st.pending = KVVec::new();
     st.adopted = KVVec::new();
@@ -294,13 +334,15 @@ impl Backend {
 
     /// The front-ends of `downs` went down: their replays under way are
     /// marked withdrawn, the connections adopted from them that they never
-    /// confirmed are killed and forgotten (the confirmed ones stay
-    /// watched). Their queued requests are dropped by [`Self::start_queued`].
+    /// confirmed are orphaned (the watch kills them unless confirmed in
+    /// time; the confirmed ones stay watched). Their queued requests are
+    /// dropped by [`Self::start_queued`].
     fn peers_down(&self, st: &mut State, downs: &[(u32, usize)]) {
         if downs.is_empty() {
             return;
         }
         let net = self.ns.get();
+        let now = now_ms().max(1);
         let down = |peer: u32| downs.iter().any(|&(p, _)| p == peer);
         for p in st.pending.iter_mut().flatten() {
             if down(p.peer) {
@@ -315,11 +357,24 @@ impl Backend {
             // Not full any more (closed, reset, a new handshake): the
             // watch sends its TERM as for any other.
             if let Established::Full(s) = tcp::established(net, &w.conn, false) {
-                if s.segs_in == w.segs_in {
-                    let tuple = w.tuple;
-                    *slot = None;
-                    st.watched -= 1;
-                    self.kill(net, &tuple);
+                if s.segs_in == w.segs_in && w.orphaned_ms == 0 {
+                    w.orphaned_ms = now;
+                }
+            }
+        }
+    }
+
+    /// The dispatchers of `reowns` took over those connections: each one
+    /// adopted here is theirs from now on (confirmed, its TERM to them).
+    fn reown_all(&self, st: &mut State, reowns: &[(u32, Tuple)]) {
+        for &(peer, tuple) in reowns {
+            for w in st.adopted.iter_mut().flatten() {
+                // The owner's own sync (it is the backup too) changes
+                // nothing.
+                if w.tuple == tuple && (w.peer != peer || w.orphaned_ms != 0) {
+                    w.peer = peer;
+                    w.orphaned_ms = 0;
+                    self.reowned.fetch_add(1, Relaxed);
                 }
             }
         }
@@ -458,6 +513,7 @@ impl Backend {
                         conn: conn_of(&tuple),
                         state: a.state,
                         segs_in: a.tcp.segs_in,
+                        orphaned_ms: 0,
                     })
                 }
                 Poll::Failed(reason) => {
@@ -483,9 +539,12 @@ impl Backend {
     }
 
     /// Looks at up to [`WATCH_BUDGET`] adopted connections: those that
-    /// ended are reported with TERM and forgotten.
+    /// ended are reported with TERM and forgotten, the orphaned ones
+    /// confirmed since are not orphaned any more, those orphaned
+    /// [`ORPHAN_MS`] ago are killed and forgotten.
     fn watch(&self, st: &mut State, out: &mut KVec<(u32, OutMsg)>) {
         let net = self.ns.get();
+        let now = now_ms();
         let n = st.adopted.len().min(WATCH_BUDGET);
         for _ in 0..n {
             if st.cursor >= st.adopted.len() {
@@ -496,8 +555,18 @@ impl Backend {
             let Some(w) = st.adopted[at] else { continue };
             let reason = match tcp::established(net, &w.conn, false) {
                 Established::Full(s) => {
+                    let mut orphaned_ms = w.orphaned_ms;
+                    if orphaned_ms != 0 && s.segs_in != w.segs_in {
+                        orphaned_ms = 0;
+                    } else if orphaned_ms != 0 && now >= orphaned_ms + ORPHAN_MS {
+                        st.adopted[at] = None;
+                        st.watched -= 1;
+                        self.kill(net, &w.tuple);
+                        continue;
+                    }
                     st.adopted[at] = Some(Watched {
                         state: s.state,
+                        orphaned_ms,
                         ..w
                     });
                     continue;
@@ -553,12 +622,13 @@ impl Run for Backend {
             if st.closed {
                 return None;
             }
-            let (items, aborts, downs) = {
+            let (items, aborts, downs, reowns) = {
                 let mut q = self.queue.lock();
                 (
                     core::mem::take(&mut q.items),
                     core::mem::take(&mut q.aborts),
                     core::mem::take(&mut q.downs),
+                    core::mem::take(&mut q.reowns),
                 )
             };
             // Without memory for this list the withdrawals left out are lost.
@@ -570,6 +640,7 @@ impl Run for Backend {
             }
             let mut aborts: KVec<Option<(u32, Tuple)>> = slots;
             self.peers_down(&mut st, &downs);
+            self.reown_all(&mut st, &reowns);
             self.start_queued(&mut st, items, &mut aborts, &downs, &mut out);
             self.abort_started(&mut st, &aborts);
             self.poll(&mut st, &mut out);

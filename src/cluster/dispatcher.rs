@@ -40,7 +40,8 @@ use crate::logic::membership::Membership;
 use crate::logic::{
     frame::{ConnSync, Family as TFamily, Tuple},
     owner::{
-        check_sync, check_transfer, record_fate, Fate, Pair, Refused, Role, View, MAX_DISPATCHERS,
+        check_reown, check_sync, check_transfer, record_fate, Fate, Pair, Refused, Role, View,
+        MAX_DISPATCHERS,
     },
 };
 use crate::sys::{
@@ -247,23 +248,44 @@ impl Dispatch {
     /// the backup is recorded as a CONN_SYNC's. Returns the role it names this node
     /// in.
     pub(crate) fn on_entry(&self, peer: u32, s: &ConnSync) -> Result<Role, Refused> {
-        let (own, configured) = {
-            let c = self.conf.lock();
-            let d = c
-                .lists
-                .iter()
-                .find(|(id, _)| *id == s.service)
-                .map(|(_, d)| *d);
-            (c.own, d)
-        };
-        let Some(view) = configured.and_then(|d| View::new(&KernelCrc32c, 0, d.ids()).ok()) else {
-            return Err(Refused::NotDispatcher);
-        };
+        let (own, view) = self.configured(s.service)?;
         let role = check_transfer(&KernelCrc32c, &view, s, peer, own)?;
         if role == Role::Backup {
             self.record(s, peer);
         }
         Ok(role)
+    }
+
+    /// This node's id and the view of all the configured dispatchers of
+    /// `service` (process context); `NotDispatcher`: it has none.
+    fn configured(&self, service: u32) -> Result<(u32, View), Refused> {
+        let (own, configured) = {
+            let c = self.conf.lock();
+            let d = c
+                .lists
+                .iter()
+                .find(|(id, _)| *id == service)
+                .map(|(_, d)| *d);
+            (c.own, d)
+        };
+        configured
+            .and_then(|d| View::new(&KernelCrc32c, 0, d.ids()).ok())
+            .map(|v| (own, v))
+            .ok_or(Refused::NotDispatcher)
+    }
+
+    /// This node's id (0: none configured).
+    pub(crate) fn own(&self) -> u32 {
+        self.conf.lock().own
+    }
+
+    /// A CONN_SYNC from `peer` for this node as the back-end (process
+    /// context): checked by `owner::check_reown` against the service's
+    /// configured dispatchers (a dispatcher that took over a connection
+    /// handed off here; the back-end makes it the connection's front-end).
+    pub(crate) fn on_reown(&self, peer: u32, s: &ConnSync) -> Result<(), Refused> {
+        let (own, view) = self.configured(s.service)?;
+        check_reown(&view, s, peer, own)
     }
 
     /// Records `s` as a connection this node backs up (one entry per

@@ -1426,7 +1426,8 @@ impl Hold {
     /// moved to a back-end that this node backed up and owns now
     /// (`Dispatch::take_over`) become its own moved connections, whose
     /// segments it forwards to that back-end, counted `takeover`; their
-    /// new backup gets their CONN_SYNC. One whose back-end is not up, or
+    /// new backup and their back-end get their CONN_SYNC (the back-end's
+    /// TERM comes here now). One whose back-end is not up, or
     /// already listed here, is left (TCP answers its segments).
     /// Fails only when it could not allocate (nothing taken: it is to
     /// run again).
@@ -1444,16 +1445,24 @@ impl Hold {
                 continue;
             }
             inc(&stats.takeover);
-            if backup != 0 {
-                let sync = ConnSync {
-                    owner: own,
-                    backup,
-                    generation,
-                    ..s
-                };
-                let guard = rcu::Guard::new();
-                if let Some(st) = NetState::of(net, &guard) {
-                    if st.cluster_ref().channels().send(backup, OutMsg::Sync(sync)) {
+            let sync = ConnSync {
+                owner: own,
+                backup,
+                generation,
+                ..s
+            };
+            // To the new backup, and to the back-end (its TERM comes here
+            // now; it need not wait for the client's next segment to keep
+            // the connection), unless that is the backup.
+            let to_backend = (s.backend != backup).then_some(s.backend);
+            let guard = rcu::Guard::new();
+            if let Some(st) = NetState::of(net, &guard) {
+                let chans = st.cluster_ref().channels();
+                for to in [Some(backup).filter(|&b| b != 0), to_backend]
+                    .into_iter()
+                    .flatten()
+                {
+                    if chans.send(to, OutMsg::Sync(sync)) {
                         inc(&stats.sync_tx);
                     }
                 }

@@ -30,6 +30,7 @@ pub(crate) mod translated;
 use crate::logic::{
     frame::{nack, HandoffNack, HandoffReq, Tuple},
     handoff::{check_req, Invalid},
+    owner::Refused,
 };
 use crate::netns::NetState;
 use crate::sys::{
@@ -411,7 +412,19 @@ impl Cluster {
                 hold::request_takeover(&self.hold);
             }
             InMsg::Sync(s) => {
-                let done = self.hold.disp.on_sync(peer, &s, guard);
+                let own = self.hold.disp.own();
+                // To this node as the back-end of a connection a dispatcher
+                // took over (and as its backup too, if it is both).
+                let mut done = Err(Refused::NotForMe);
+                if s.backend == own {
+                    done = self.hold.disp.on_reown(peer, &s);
+                    if done.is_ok() {
+                        backend::reown(&self.backend, peer, s.tuple);
+                    }
+                }
+                if s.backend != own || s.backup == own {
+                    done = self.hold.disp.on_sync(peer, &s, guard);
+                }
                 if let Some(st) = hold::service_stats(&self.hold, s.service, guard) {
                     hold::inc(match done {
                         Ok(()) => &st.sync_rx,

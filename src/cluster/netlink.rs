@@ -235,6 +235,7 @@ mod uapi {
     pub(super) const BACKEND_STATS_ABORTED: u16 = 13;
     pub(super) const BACKEND_STATS_REPLAY_TW_REOPENED: u16 = 14;
     pub(super) const BACKEND_STATS_REPLAY_TW_REFUSED: u16 = 15;
+    pub(super) const BACKEND_STATS_REOWNED: u16 = 16;
 
     pub(super) const FWD_STATS_TX: u16 = 1;
     pub(super) const FWD_STATS_TX_FAILED: u16 = 2;
@@ -1185,6 +1186,7 @@ fn stats_get(req: &mut Request<'_>, cluster: &Cluster) -> Result {
                 (BACKEND_STATS_ABORTED, b.aborted),
                 (BACKEND_STATS_REPLAY_TW_REOPENED, r.tw_reopened),
                 (BACKEND_STATS_REPLAY_TW_REFUSED, r.tw_refused),
+                (BACKEND_STATS_REOWNED, b.reowned),
             ] {
                 w.put_u64(kind, v)?;
             }

@@ -459,6 +459,25 @@ pub fn check_sync(view: &View, s: &ConnSync, sender: u32, me: u32) -> Result<(),
     Ok(())
 }
 
+/// Checks a CONN_SYNC that the back-end `me` received from `sender`: from
+/// a dispatcher of `configured` (the view of the service's configured
+/// dispatchers) that names itself the owner of a connection moved to `me`
+/// (placement forwarded). It took the connection over from the dispatcher
+/// that handed it off here: the back-end's TERM goes to it from now on.
+pub fn check_reown(configured: &View, s: &ConnSync, sender: u32, me: u32) -> Result<(), Refused> {
+    check_common(configured, s, sender, me)?;
+    if s.owner != sender {
+        return Err(Refused::NotFromOwner);
+    }
+    if s.backend != me {
+        return Err(Refused::NotForMe);
+    }
+    if s.placement != Placement::Forwarded {
+        return Err(Refused::Inconsistent);
+    }
+    Ok(())
+}
+
 /// Checks a TRANSFER entry that `me` received from `sender`: from a
 /// dispatcher of `view`, for `me` as the entry's owner or backup. Returns
 /// that role.

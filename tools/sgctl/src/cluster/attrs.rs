@@ -417,6 +417,7 @@ attr_set! {
         Aborted(u64) = SOCKGROUP_A_BACKEND_STATS_ABORTED,
         ReplayTwReopened(u64) = SOCKGROUP_A_BACKEND_STATS_REPLAY_TW_REOPENED,
         ReplayTwRefused(u64) = SOCKGROUP_A_BACKEND_STATS_REPLAY_TW_REFUSED,
+        Reowned(u64) = SOCKGROUP_A_BACKEND_STATS_REOWNED,
     }
 }
 

@@ -943,6 +943,7 @@ pub struct BackendStats {
     pub aborted: u64,
     pub replay_tw_reopened: u64,
     pub replay_tw_refused: u64,
+    pub reowned: u64,
 }
 
 impl BackendStats {
@@ -965,6 +966,7 @@ impl BackendStats {
                 BackendStatsAttr::Aborted(v) => (&mut b.aborted, v),
                 BackendStatsAttr::ReplayTwReopened(v) => (&mut b.replay_tw_reopened, v),
                 BackendStatsAttr::ReplayTwRefused(v) => (&mut b.replay_tw_refused, v),
+                BackendStatsAttr::Reowned(v) => (&mut b.reowned, v),
                 BackendStatsAttr::Other(_) => continue,
             };
             *slot = *v;
@@ -1579,6 +1581,7 @@ pub fn render_stats(s: &Stats, indent: &str) -> String {
         "ABORTED",
         "TW-REOPENED",
         "TW-REFUSED",
+        "REOWNED",
     ]);
     be.push(
         [
@@ -1597,6 +1600,7 @@ pub fn render_stats(s: &Stats, indent: &str) -> String {
             b.aborted,
             b.replay_tw_reopened,
             b.replay_tw_refused,
+            b.reowned,
         ]
         .iter()
         .map(u64::to_string)
