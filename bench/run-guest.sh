@@ -36,7 +36,8 @@
 #    through HAProxy, IPVS-DR and the handoff; requests/s, TTFB, CPU, bytes
 #    through the front-end, and a 20 MiB upload's per-packet cost.
 # 5. Failover (bench/README.md, section 6): selftests/dispatch.sh, whose
-#    rounds j, l and k make 30 paced downloads each (1 MiB at 64 KiB/s)
+#    rounds j, l and k make $FO_DOWNLOADS (100) paced downloads each (1 MiB
+#    at 64 KiB/s)
 #    over three dispatchers while the owner of about a third loses its
 #    link (j), a fourth dispatcher joins (l), a node's namespace is deleted
 #    (k); $FO_ROUNDS runs, their figures (DISPATCH_FIGURES: downloads
@@ -79,6 +80,7 @@ COST_BUDGET_S=${COST_BUDGET_S:-180}
 SYN_ITERS=${SYN_ITERS:-100000}
 SYN_ROUNDS=${SYN_ROUNDS:-5}
 FO_ROUNDS=${FO_ROUNDS:-2}
+FO_DOWNLOADS=${FO_DOWNLOADS:-100}
 BENCH_SECTIONS=${BENCH_SECTIONS:-overload cost syn handoff failover}
 
 SRV_IP=10.77.0.1
@@ -420,7 +422,7 @@ failover_section() {
 	for r in $(seq 1 "$FO_ROUNDS"); do
 		log "failover: run $r of $FO_ROUNDS (selftests/dispatch.sh)"
 		status=0
-		DISPATCH_FIGURES=$RAW/failover.$r.jsonl SGCTL=$SGCTL \
+		DISPATCH_FIGURES=$RAW/failover.$r.jsonl DISPATCH_J=$FO_DOWNLOADS SGCTL=$SGCTL \
 			bash "$here/../selftests/dispatch.sh" >"$RAW/failover.$r.tap" 2>&1 || status=$?
 		echo "$status" >"$RAW/failover.$r.status"
 		[ "$status" = 0 ] || log "failover: run $r: dispatch.sh exited $status (raw/failover.$r.tap)"

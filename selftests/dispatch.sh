@@ -62,6 +62,11 @@
 #      identifiers (which the hash, computed in Python, places on different
 #      nodes) are each answered by their identifier's node, whichever
 #      dispatcher owned them; (plain) likewise while the third node is away.
+#   m. the association cache: M downloads through one dispatcher X alone
+#      (rtr's route), each owned by another node and served by the third:
+#      the owners tell X where they went (cache-fill), and X sends their
+#      later segments straight to the back-end (cache-hit); all intact,
+#      none reset.
 #   j. (plain) failover during 30 paced downloads handed off to the two
 #      nodes that stay: a third of them owned by the node that leaves (its
 #      link down), which comes back while they run; k. (plain) the same,
@@ -78,6 +83,7 @@
 #   SGCTL        the sgctl binary; default ../target/debug/sgctl from here
 #   DISPATCH_FIGURES  a file to append j, l and k's figures to, a JSON
 #                object a line (make bench's failover section)
+#   DISPATCH_J   the downloads of each of j, l and k (30)
 #   SOCKGROUP_KO the module (see lib.sh)
 
 source "$(dirname "$0")/lib.sh"
@@ -421,8 +427,8 @@ check "f. the backup took it over: moved to node $BE, its own; takeover moved by
 # connection's front-end (its TERM goes there). (Its record may be gone by
 # the time this looks: once the second GET was answered, the connection
 # ends, and the new owner ends the record with a CONN_END.)
-check "f. the back-end, node $BE, the new backup, got the new owner's CONN_SYNC (sync-rx moved by 1, none rejected)" \
-	eval 'busywait 5000 eval "[ \$(syncs $BE rx) = \$((sr0 + 1)) ]" && [ "$(syncs $BE rejected)" = "$srj0" ]'
+check "f. the back-end, node $BE, the new backup, got the new owner's CONN_SYNC (sync-rx moved, none rejected)" \
+	eval 'busywait 5000 eval "[ \$(syncs $BE rx) -gt $sr0 ]" && [ "$(syncs $BE rejected)" = "$srj0" ]'
 check "f. the second GET, sent as the owner left: answered by node $BE, intact; both FINs" \
 	client_done 60000
 # The back-end's TERM goes to the new owner (its CONN_SYNC said so), whose
@@ -730,6 +736,59 @@ affinity_gone() {
 }
 check "i. rule 10 deleted on every node" affinity_gone
 
+# ---- m. the association cache ----
+
+# rtr routes $VIP through one dispatcher, node X, alone: every segment of
+# M downloads of /NAME/big (reads paced at 512 KiB/s) enters there. Their
+# client ports are chosen (computed here with the owner's hash) so that
+# another node owns each, and NAME is the third node's: X forwards their
+# segments to the owner, which hands the connection off to the third by
+# the /NAME/ rules and forwards them on to it; the first time one came
+# forwarded it tells the other dispatchers but the back-end where the
+# connection went (CONN_SYNC): X sends the later segments straight to the
+# back-end (type 0x02). All intact, none reset; X's cache-fill moved by M
+# or more, and cache-hit moved.
+M=12 X=${others[0]}
+# mcounts ID: node ID's "cache-hit cache-fill moved-fwd" of service 1.
+mcounts() {
+	sg "${nodes[$1 - 1]}" service show --json |
+		jq -r '.[] | select(.id == 1) | .stats | "\(.cache_hit) \(.cache_fill) \(.moved_fwd)"'
+}
+# "PORT NAME" per download: owned by a node other than X, served by the
+# node neither X nor the owner.
+PYTHONPATH=$here "$PY" -c "
+from dispatch_back import ranked, tuple_bytes
+names = '${names[*]}'.split()
+n = 0
+for p in range(21000, 23000):
+    o = ranked([1, 2, 3], tuple_bytes('10.81.0.1', p, '$VIP', 80))[0]
+    if o != $X and n < $M:
+        print(p, names[6 - o - $X - 1])
+        n += 1" >"$tmp/m.plan"
+read -r mh0 mf0 _ < <(mcounts $X)
+mfwd0=$(for i in 1 2 3; do mcounts $i; done | awk '{ s += $3 } END { print s }')
+mdownloads() {
+	local port name paths=() ports=()
+	while read -r port name; do
+		ports+=("$port")
+		paths+=("/$name/big")
+	done <"$tmp/m.plan"
+	[ ${#ports[@]} = $M ] || { echo "no plan"; return 1; }
+	ip -n "$rtr" route replace $VIP/32 via 10.80.0.$X || return 1
+	STALL_PORTS="${ports[*]}" ip netns exec "$cli" "$PY" "$here/dispatch_stall.py" $VIP 80 524288 "$big_sha" "$tmp/m" "${paths[@]}" \
+		2>"$tmp/m.err" && return 0
+	awk '$3 != "ok"' "$tmp/m"
+	cat "$tmp/m.err"
+	return 1
+}
+check "m. $M downloads of /NAME/big through node $X alone, owned by another node and served by the third: all complete byte-exact, none reset" mdownloads
+ip -n "$rtr" route replace $VIP/32 nexthop via 10.80.0.1 nexthop via 10.80.0.2 nexthop via 10.80.0.3
+read -r mh mf _ < <(mcounts $X)
+mfwd=$(for i in 1 2 3; do mcounts $i; done | awk '{ s += $3 } END { print s }')
+echo "# m: node $X: cache-hit $mh0 -> $mh, cache-fill $mf0 -> $mf; the owners' moved-fwd $mfwd0 -> $mfwd"
+check "m. node $X cached where the $M downloads went (cache-fill moved by $M or more) and sent their segments by its cache (cache-hit moved)" \
+	eval '[ $((mf - mf0)) -ge $M ] && [ "$mh" -gt "$mh0" ]'
+
 # ---- j, l, k. failover and scale-out during transfers (plain kernel) ----
 
 # J paced downloads each round (1 MiB at 64 KiB/s, about 16 s; a thread
@@ -750,7 +809,7 @@ check "i. rule 10 deleted on every node" affinity_gone
 # intervals plus one RTO (issue 13's figure); the share whose owner
 # changed when node 4 joined.
 if [ "$DEBUG_KERNEL" != 1 ]; then
-J=30
+J=${DISPATCH_J:-30}
 # ecmp ID...: rtr spreads $VIP over the nodes ID.
 ecmp() {
 	local i hops=()
@@ -772,7 +831,7 @@ jstart() {
 		echo $? >"$tmp/$1.rc"
 	) >/dev/null 2>&1 &
 	jr=$1
-	busywait 30000 eval '[ -e "$tmp/$jr.flowing" ] || [ -s "$tmp/$jr.rc" ]' && [ -e "$tmp/$1.flowing" ] && return 0
+	busywait $((J * 1000)) eval '[ -e "$tmp/$jr.flowing" ] || [ -s "$tmp/$jr.rc" ]' && [ -e "$tmp/$1.flowing" ] && return 0
 	cat "$tmp/$1.err" "$tmp/$1" 2>/dev/null
 	return 1
 }
@@ -787,7 +846,7 @@ takeover_sum() {
 # jdone ROUND: every download complete, byte-exact, none reset.
 jdone() {
 	jr=$1
-	busywait 120000 eval '[ -s "$tmp/$jr.rc" ]' || { echo "downloads still running"; return 1; }
+	busywait $((90000 + J * 1000)) eval '[ -s "$tmp/$jr.rc" ]' || { echo "downloads still running"; return 1; }
 	[ "$(cat "$tmp/$1.rc")" = 0 ] && return 0
 	awk '$3 != "ok"' "$tmp/$1"
 	cat "$tmp/$1.err"

@@ -20,6 +20,9 @@ FIN), or what went wrong (reset, timeout, eof, status, sha). STALL_MS is
 the longest time a receive of the body waited for data (a paced reader
 otherwise finds data waiting), TOTAL_MS the time from connect to the end.
 Exits 0 if every connection is ok.
+
+STALL_PORTS (environment), a client port per PATH separated by spaces:
+each connection binds its port (SO_REUSEADDR) instead of an ephemeral one.
 """
 
 import hashlib
@@ -34,9 +37,9 @@ TIMEOUT = 90
 
 
 class Conn:
-    def __init__(self, path):
+    def __init__(self, path, port=0):
         self.path = path
-        self.port = 0
+        self.port = port
         self.result = "unstarted"
         self.bytes = 0
         self.stall = 0.0
@@ -51,6 +54,9 @@ def run(c, host, port, rate, sha):
     try:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
         s.settimeout(TIMEOUT)
+        if c.port:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("", c.port))
         s.connect((host, port))
         c.port = s.getsockname()[1]
         c.made.set()
@@ -99,7 +105,11 @@ def run(c, host, port, rate, sha):
 
 def main():
     host, port, rate, sha, out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
-    conns = [Conn(p) for p in sys.argv[6:]]
+    paths = sys.argv[6:]
+    sports = [int(p) for p in os.environ.get("STALL_PORTS", "").split()]
+    if sports and len(sports) != len(paths):
+        sys.exit("STALL_PORTS: one port per PATH")
+    conns = [Conn(p, sports[i] if sports else 0) for i, p in enumerate(paths)]
     threads = [threading.Thread(target=run, args=(c, host, port, rate, sha)) for c in conns]
     for t in threads:
         t.start()

@@ -428,6 +428,24 @@ fn received_entries_are_checked() {
         check_reown(&v, &pending, o, 100),
         Err(Refused::Inconsistent)
     );
+    // A hint for the association cache: from the owner of a moved
+    // connection, to any other dispatcher.
+    assert_eq!(check_hint(&v, &s, o, other), Ok(()));
+    assert_eq!(check_hint(&v, &s, o, b), Ok(()));
+    assert_eq!(check_hint(&v, &s, b, other), Err(Refused::NotFromOwner));
+    assert_eq!(
+        check_hint(&v, &foreign, 9, other),
+        Err(Refused::NotDispatcher)
+    );
+    assert_eq!(
+        check_hint(&v, &pending, o, other),
+        Err(Refused::Inconsistent)
+    );
+    let nowhere = ConnSync { backend: 0, ..s };
+    assert_eq!(
+        check_hint(&v, &nowhere, o, other),
+        Err(Refused::Inconsistent)
+    );
     // TRANSFER entries come from any surviving holder.
     assert_eq!(check_entry(&v, &s, other, o), Ok(Role::Owner));
     assert_eq!(check_entry(&v, &s, o, b), Ok(Role::Backup));

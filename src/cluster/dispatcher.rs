@@ -34,20 +34,32 @@
 //! checks it on arrival), and a CONN_END ends the entries and records a
 //! connection left behind ([`Dispatch::on_end`]).
 //!
-//! Still to come (README): the association cache.
+//! **The association cache** (claim 12, `logic::cache`): a dispatcher that
+//! is not a connection's owner learns where the connection went from its
+//! owner (a CONN_SYNC, placement forwarded, sent once per connection to
+//! the other dispatchers of its view when a segment of it came forwarded
+//! by another dispatcher; the backup learns it from its own CONN_SYNC),
+//! and forwards its later segments straight to the back-end (type 0x02:
+//! one hop instead of two). The back-end is not told (a hint must not
+//! read as a takeover there: `on_reown`), and its own segments of the
+//! connection still go by the owner. A SYN
+//! on the tuple (a new connection), the owner's CONN_END and the
+//! departure of the owner or the back-end from the membership drop the
+//! line; the least recently used goes when the cache is full.
 
 use crate::logic::membership::Membership;
 use crate::logic::{
+    cache::{Assoc, Cache, Slot},
     frame::{ConnSync, Family as TFamily, Tuple},
     owner::{
-        check_reown, check_sync, check_transfer, record_fate, Fate, Pair, Refused, Role, View,
-        MAX_DISPATCHERS,
+        check_hint, check_reown, check_sync, check_transfer, record_fate, Fate, Pair, Refused,
+        Role, View, MAX_DISPATCHERS,
     },
 };
 use crate::sys::{
     crc32c::KernelCrc32c,
     lock::{new_spinlock_bh, SpinLockBh},
-    netfilter::now_ms,
+    netfilter::{now_ms, random_u32},
     rcu::{self, RcuCell},
     skb::Family,
 };
@@ -61,6 +73,9 @@ pub(crate) const FWD_MARK: u32 = 0x5347_0001;
 pub(crate) const ADOPTED_MARK: u32 = 0x5347_0002;
 /// At most this many connections recorded as backup (the oldest goes).
 pub(crate) const SYNCED_MAX: usize = 4096;
+/// The association cache's lines (allocated once, when a service is first
+/// dispatched; 64 bytes each).
+pub(crate) const CACHE_SLOTS: usize = 2048;
 
 /// The dispatchers of a service as configured: 1 to
 /// [`MAX_DISPATCHERS`] ids, no repeats, no 0.
@@ -137,6 +152,9 @@ pub(crate) struct Dispatch {
     /// The connections this node backs up, oldest first.
     #[pin]
     synced: SpinLockBh<KVec<Synced>>,
+    /// The association cache (`None` until a service is dispatched).
+    #[pin]
+    cache: SpinLockBh<Option<Cache<KVVec<Slot>>>>,
 }
 
 struct Conf {
@@ -152,6 +170,7 @@ impl Dispatch {
             views: RcuCell::new(),
             conf <- new_spinlock!(Conf { own: 0, lists: KVec::new(), members: None }, "sockgroup_disp"),
             synced <- new_spinlock_bh!(KVec::new(), "sockgroup_synced"),
+            cache <- new_spinlock_bh!(None, "sockgroup_assoc_cache"),
         })
     }
 
@@ -170,13 +189,95 @@ impl Dispatch {
         self.recompute(&c)
     }
 
+    /// Allocates the association cache if it is not yet (process context,
+    /// no lock or RCU read-side section held: it sleeps), when the first
+    /// service is dispatched; it stays until the namespace goes.
+    pub(crate) fn ensure_cache(&self) -> Result {
+        if self.cache.lock().is_some() {
+            return Ok(());
+        }
+        let mut slots = KVVec::with_capacity(CACHE_SLOTS, GFP_KERNEL)?;
+        for _ in 0..CACHE_SLOTS {
+            // Within the capacity: does not allocate or fail.
+            slots.push(Slot::EMPTY, GFP_KERNEL)?;
+        }
+        let r = || (u64::from(random_u32()) << 32) | u64::from(random_u32());
+        let cache = Cache::new(slots, (r(), r()));
+        let mut c = self.cache.lock();
+        if c.is_none() {
+            *c = Some(cache);
+        }
+        Ok(())
+    }
+
     /// The membership changed (any context but hardirq): the views are
     /// recomputed.
     pub(crate) fn on_members(&self, m: Option<&Membership>) {
-        let mut c = self.conf.lock();
-        c.members = m.copied();
-        // Out of memory: the last views stay (a later change retries).
-        let _ = self.recompute(&c);
+        {
+            let mut c = self.conf.lock();
+            c.members = m.copied();
+            // Out of memory: the last views stay (a later change retries).
+            let _ = self.recompute(&c);
+        }
+        // The lines of a node that left go (claim 18).
+        if let Some(cache) = self.cache.lock().as_mut() {
+            match m {
+                Some(m) => {
+                    cache.flush(|_, a| !m.contains(a.owner) || !m.contains(a.backend));
+                }
+                None => cache.clear(),
+            }
+        }
+    }
+
+    /// The association of `t` in the cache, if any (any context).
+    pub(crate) fn cached(&self, t: &Tuple) -> Option<Assoc> {
+        self.cache.lock().as_mut()?.get(t)
+    }
+
+    /// Drops the cache's line of `t` (any context), if `owner` is `None`
+    /// or its owner: whether there was one.
+    pub(crate) fn uncache(&self, t: &Tuple, owner: Option<u32>) -> bool {
+        let mut c = self.cache.lock();
+        let Some(cache) = c.as_mut() else {
+            return false;
+        };
+        if owner.is_some_and(|o| cache.peek(t).is_some_and(|a| a.owner != o)) {
+            return false;
+        }
+        cache.remove(t).is_some()
+    }
+
+    /// A CONN_SYNC from `peer` that this node accepted as the backup or
+    /// the back-end, or that `owner::check_hint` accepts under this node's
+    /// view (process context, under RCU): a connection moved to a back-end
+    /// (placement forwarded) is cached. `Ok(true)`: it was.
+    pub(crate) fn on_hint(
+        &self,
+        peer: u32,
+        s: &ConnSync,
+        guard: &rcu::Guard,
+    ) -> Result<bool, Refused> {
+        let Some((own, view)) = self.view(s.service, guard) else {
+            return Err(Refused::NotDispatcher);
+        };
+        check_hint(view, s, peer, own)?;
+        if s.backend == own {
+            // Its segments that reach this node go to its owner (type
+            // 0x01), which knows the translation a replayed connection
+            // may need; no line.
+            return Ok(false);
+        }
+        let mut c = self.cache.lock();
+        let Some(cache) = c.as_mut() else {
+            return Ok(false);
+        };
+        let a = Assoc {
+            owner: s.owner,
+            backend: s.backend,
+        };
+        cache.insert(s.tuple, a);
+        Ok(true)
     }
 
     fn recompute(&self, c: &Conf) -> Result {

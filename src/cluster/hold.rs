@@ -109,6 +109,13 @@ pub(crate) const LINGER_MS: u64 = 5_000;
 /// this long is forgotten (the back-end's node went away, or its TERM was
 /// lost).
 pub(crate) const MOVED_IDLE_MS: u64 = 600_000;
+/// ... unless the other dispatchers were told where it went (the
+/// association cache): they send its segments there, not here, and this
+/// entry is forgotten only this long after the last segment or hint.
+pub(crate) const HINTED_IDLE_MS: u64 = 3_600_000;
+/// A segment of a moved connection that comes forwarded this long after
+/// the last hint makes another (a cache that lost the line).
+const HINT_AGAIN_MS: u64 = 1000;
 /// The hold timeout when the service sets none.
 pub(crate) const DEFAULT_HOLD_TIMEOUT_MS: u32 = 2000;
 /// How often the sweep looks for expired holds while any connection is listed.
@@ -191,6 +198,12 @@ pub(crate) struct HoldStats {
     pub(crate) end_tx: AtomicU64,
     /// Entries and records ended by a CONN_END.
     pub(crate) end_rx: AtomicU64,
+    /// Segments this node (not their owner) forwarded straight to their
+    /// back-end, or passed to its own TCP as their back-end, by its
+    /// association cache.
+    pub(crate) cache_hit: AtomicU64,
+    /// Associations cached from an owner's CONN_SYNC.
+    pub(crate) cache_fill: AtomicU64,
 }
 
 pub(crate) fn inc(c: &AtomicU64) {
@@ -450,6 +463,10 @@ struct Entry {
     /// The dispatcher that handed it over here in a TRANSFER (0: none):
     /// the back-end's TERM goes there, which tells this node by CONN_END.
     from: u32,
+    /// Moved, owned here: when the other dispatchers were last told where
+    /// it went (the association cache's hint; 0: never; they get its
+    /// CONN_END too).
+    hinted_ms: u64,
 }
 
 /// A connection as `conn-get` reports it.
@@ -762,6 +779,19 @@ pub(crate) fn hold_in<'a>(
     let pair = w.disp.pair(svc.id, &ConnKey::of(&seg).tuple(), guard);
     if let Some(owner) = pair.map(|p| p.owner).filter(|&o| o != snap.self_id) {
         if !forwarded_here {
+            let key = ConnKey::of(&seg);
+            let tuple = key.tuple();
+            if seg.flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN {
+                // A new connection on the tuple: placed anew.
+                w.disp.uncache(&tuple, None);
+            } else if let Some(a) = w.disp.cached(&tuple).filter(|a| a.backend != snap.self_id) {
+                // Where it went, as its owner said: straight there (type
+                // 0x02, as its owner would). Counted `cache-hit`
+                // (`moved-drop` when it cannot be sent).
+                let to = (a.backend, EncapType::Moved);
+                let counts = (&svc.stats.cache_hit, &svc.stats.moved_drop);
+                return forward_counted(net, fwd, to, &key, pkt, counts, guard);
+            }
             // Type 0x01, counted `to-owner`; dropped when it cannot be
             // (`to-owner-drop`), never answered.
             let to = (owner, EncapType::HandingOff);
@@ -802,6 +832,9 @@ pub(crate) fn hold_in<'a>(
             // socket of its own, and replaces the entry below.
             let key = ConnKey::of(&seg);
             if let Some(peer) = moved_to(w, &key) {
+                if forwarded_here {
+                    hint_others(w, &key, chans, guard);
+                }
                 return forward_moved(net, fwd, peer, &key, pkt, svc, guard);
             }
             // A dispatched service's segment while the view changes: a
@@ -865,6 +898,9 @@ pub(crate) fn hold_in<'a>(
                 // does it right after): TCP must not make a child of it.
                 let peer = t.get(pos).map_or(0, |e| e.peer);
                 drop(t);
+                if forwarded_here {
+                    hint_others(w, &key, chans, guard);
+                }
                 return forward_moved(net, fwd, peer, &key, pkt, svc, guard);
             }
             if state != ConnState::Held {
@@ -919,6 +955,7 @@ pub(crate) fn hold_in<'a>(
                 owner: pair.map_or(0, |p| p.owner),
                 backup: pair.map_or(0, |p| p.backup_id()),
                 from: 0,
+                hinted_ms: 0,
             };
             let Ok(entry) = KBox::new(entry, GFP_ATOMIC) else {
                 inc(&svc.stats.hold_full);
@@ -1146,11 +1183,26 @@ fn sync_backup(
     if e.backup == 0 || e.owner != svc_self(w, guard) {
         return;
     }
+    let sync = conn_sync(w, e, backend, placement, guard);
+    if chans.send(e.backup, OutMsg::Sync(sync)) {
+        inc(&e.stats.sync_tx);
+    }
+}
+
+/// The CONN_SYNC of `e`, owned here, under the current view of its
+/// service: its back-end `backend`, its placement `placement`.
+fn conn_sync(
+    w: &Hold,
+    e: &Entry,
+    backend: u32,
+    placement: Placement,
+    guard: &rcu::Guard,
+) -> ConnSync {
     let generation = w
         .disp
         .view(e.service, guard)
         .map_or(0, |(_, v)| v.generation());
-    let sync = ConnSync {
+    ConnSync {
         tuple: e.key.tuple(),
         owner: e.owner,
         backup: e.backup,
@@ -1160,9 +1212,44 @@ fn sync_backup(
         client_isn: e.info.rcv_isn,
         server_isn: e.info.snt_isn,
         placement,
+    }
+}
+
+/// The association cache's hint (`super::dispatcher`): a segment of the
+/// moved connection `key`, which this node owns, came forwarded by another
+/// dispatcher; the first time, and again if one comes [`HINT_AGAIN_MS`]
+/// after the last hint (a cache that lost its line: evicted, or the hint
+/// lost), every other dispatcher of the service's view but its backup
+/// (which has the owner's CONN_SYNC) and its back-end (for which a
+/// CONN_SYNC means a takeover) gets a CONN_SYNC of it (counted `sync-tx`),
+/// and its CONN_END when it ends (here, or at the dispatcher that
+/// TRANSFERred it here: [`on_end`]).
+fn hint_others(w: &Worked<Hold>, key: &ConnKey, chans: &Channels, guard: &rcu::Guard) {
+    let own = svc_self(w, guard);
+    let (sync, stats) = {
+        let mut t = w.table.lock();
+        let Some(e) = t.find(key).and_then(|pos| t.get_mut(pos)) else {
+            return;
+        };
+        let now = now_ms();
+        let again = e.hinted_ms == 0 || now >= e.hinted_ms + HINT_AGAIN_MS;
+        if e.state != ConnState::Moved || !again || e.term_ms != 0 || own == 0 || e.owner != own {
+            return;
+        }
+        e.hinted_ms = now;
+        (
+            conn_sync(w, e, e.peer, Placement::Forwarded, guard),
+            e.stats.clone(),
+        )
     };
-    if chans.send(e.backup, OutMsg::Sync(sync)) {
-        inc(&e.stats.sync_tx);
+    let Some((_, view)) = w.disp.view(sync.service, guard) else {
+        return;
+    };
+    for &id in view.ids() {
+        let told = id == own || id == sync.backup || id == sync.backend;
+        if !told && chans.send(id, OutMsg::Sync(sync)) {
+            inc(&stats.sync_tx);
+        }
     }
 }
 
@@ -1347,7 +1434,7 @@ pub(crate) fn on_term(
     guard: &rcu::Guard,
 ) {
     let own = svc_self(w, guard);
-    let (end, stats) = {
+    let (end, hinted, service, stats) = {
         let mut t = w.table.lock();
         let Some(pos) = t.find(&ConnKey::of_tuple(tuple)) else {
             return;
@@ -1360,12 +1447,50 @@ pub(crate) fn on_term(
         }
         e.term_ms = now_ms().max(1);
         inc(&e.stats.ended);
-        (end_to(e, own), e.stats.clone())
+        (end_to(e, own), e.hinted_ms != 0, e.service, e.stats.clone())
+    };
+    let send = |to: u32| {
+        if chans.send(to, OutMsg::End(ConnEnd { tuple: *tuple })) {
+            inc(&stats.end_tx);
+        }
     };
     // The other dispatchers that list it: CONN_END (lost if the outbox
     // refuses it: the entry idles out there).
     for to in end.into_iter().flatten() {
-        if chans.send(to, OutMsg::End(ConnEnd { tuple: *tuple })) {
+        send(to);
+    }
+    // Those whose cache it is in (the hint went to every one).
+    if hinted {
+        end_hinted(
+            w,
+            tuple,
+            service,
+            [Some(own), end[0], end[1]],
+            chans,
+            guard,
+            &stats,
+        );
+    }
+}
+
+/// The CONN_END of a connection whose association cache hint went to the
+/// other dispatchers of `service`'s view (`hint_others`): to every one
+/// but those in `but` (counted `end-tx`; lost if the outbox refuses it:
+/// the line goes when the cache needs it, or at the tuple's next SYN).
+fn end_hinted(
+    w: &Hold,
+    tuple: &Tuple,
+    service: u32,
+    but: [Option<u32>; 3],
+    chans: &Channels,
+    guard: &rcu::Guard,
+    stats: &HoldStats,
+) {
+    let Some((_, view)) = w.disp.view(service, guard) else {
+        return;
+    };
+    for &id in view.ids() {
+        if !but.contains(&Some(id)) && chans.send(id, OutMsg::End(ConnEnd { tuple: *tuple })) {
             inc(&stats.end_tx);
         }
     }
@@ -1389,8 +1514,18 @@ fn end_to(e: &Entry, own: u32) -> [Option<u32>; 2] {
 /// it (its owner's CONN_SYNC, or a TRANSFER), and its moved entry of it
 /// lingers out as at a TERM if `peer` handed it over here in a TRANSFER
 /// (the back-end's TERM went to `peer`). Counted `end-rx` by the service,
-/// once.
-pub(crate) fn on_end(w: &Worked<Hold>, peer: u32, tuple: &Tuple, guard: &rcu::Guard) {
+/// once. Its association cache line goes if `peer` owned it there; if
+/// this node had told the other dispatchers where it went, they get its
+/// CONN_END too.
+pub(crate) fn on_end(
+    w: &Worked<Hold>,
+    peer: u32,
+    tuple: &Tuple,
+    chans: &Channels,
+    guard: &rcu::Guard,
+) {
+    // Its line in the association cache, if `peer` owned it there.
+    w.disp.uncache(tuple, Some(peer));
     let record = w.disp.on_end(peer, tuple);
     let entry = {
         let mut t = w.table.lock();
@@ -1400,10 +1535,23 @@ pub(crate) fn on_end(w: &Worked<Hold>, peer: u32, tuple: &Tuple, guard: &rcu::Gu
             .map(|e| {
                 e.term_ms = now_ms().max(1);
                 inc(&e.stats.ended);
-                e.service
+                (e.service, e.hinted_ms != 0, e.stats.clone())
             })
     };
-    if let Some(st) = entry.or(record).and_then(|id| service_stats(w, id, guard)) {
+    if let Some((service, true, stats)) = &entry {
+        let own = svc_self(w, guard);
+        end_hinted(
+            w,
+            tuple,
+            *service,
+            [Some(own), Some(peer), None],
+            chans,
+            guard,
+            stats,
+        );
+    }
+    let service = entry.map(|(id, _, _)| id).or(record);
+    if let Some(st) = service.and_then(|id| service_stats(w, id, guard)) {
         inc(&st.end_rx);
     }
 }
@@ -1540,6 +1688,7 @@ impl Hold {
             owner: own,
             backup,
             from,
+            hinted_ms: 0,
         };
         let Ok(entry) = KBox::new(entry, flags) else {
             return false;
@@ -2003,7 +2152,8 @@ impl Run for Hold {
                     let moved = e.state == ConnState::Moved;
                     let forget = if moved {
                         (e.term_ms != 0 && now >= e.term_ms + LINGER_MS)
-                            || now >= e.last_ms + MOVED_IDLE_MS
+                            || (e.hinted_ms == 0 && now >= e.last_ms + MOVED_IDLE_MS)
+                            || now >= e.last_ms.max(e.hinted_ms) + HINTED_IDLE_MS
                     } else {
                         !held && e.decided_ms < cutoff
                     };

@@ -28,9 +28,8 @@ pub(crate) mod rules;
 pub(crate) mod translated;
 
 use crate::logic::{
-    frame::{nack, HandoffNack, HandoffReq, Tuple},
+    frame::{nack, HandoffNack, HandoffReq, Placement, Tuple},
     handoff::{check_req, Invalid},
-    owner::Refused,
 };
 use crate::netns::NetState;
 use crate::sys::{
@@ -346,6 +345,10 @@ impl Cluster {
             lists.push((s.id, s.dispatchers), GFP_KERNEL)?;
         }
         let own = cfg.node.as_ref().map_or(0, |n| n.id);
+        if !lists.is_empty() {
+            // Before the read-side section: it may sleep.
+            self.hold.disp.ensure_cache()?;
+        }
         {
             let guard = rcu::Guard::new();
             let m = self.channels.membership_ref(&guard);
@@ -413,23 +416,45 @@ impl Cluster {
             }
             InMsg::Sync(s) => {
                 let own = self.hold.disp.own();
-                // To this node as the back-end of a connection a dispatcher
-                // took over (and as its backup too, if it is both).
-                let mut done = Err(Refused::NotForMe);
-                if s.backend == own {
-                    done = self.hold.disp.on_reown(peer, &s);
-                    if done.is_ok() {
+                let disp = &self.hold.disp;
+                let reown = || {
+                    // A dispatcher took over a connection handed off here.
+                    let r = disp.on_reown(peer, &s);
+                    if r.is_ok() {
                         backend::reown(&self.backend, peer, s.tuple);
                     }
-                }
-                if s.backend != own || s.backup == own {
-                    done = self.hold.disp.on_sync(peer, &s, guard);
-                }
+                    r
+                };
+                let done = if s.backup == own {
+                    // The backup's record (and, if it is the back-end
+                    // too, the takeover's news).
+                    if s.backend == own {
+                        let _ = reown();
+                    }
+                    disp.on_sync(peer, &s, guard)
+                } else if s.backend == own {
+                    reown()
+                } else {
+                    Ok(())
+                };
+                // A connection moved to a back-end goes into the cache: as
+                // told to this node as its backup or back-end, or as a
+                // hint to another dispatcher (checked by `on_hint` alone).
+                let hint_only = s.backup != own && s.backend != own;
+                let hint = if hint_only || (s.placement == Placement::Forwarded && done.is_ok()) {
+                    disp.on_hint(peer, &s, guard)
+                } else {
+                    Ok(false)
+                };
+                let done = if hint_only { hint.map(|_| ()) } else { done };
                 if let Some(st) = hold::service_stats(&self.hold, s.service, guard) {
                     hold::inc(match done {
                         Ok(()) => &st.sync_rx,
                         Err(_) => &st.sync_rejected,
                     });
+                    if hint == Ok(true) {
+                        hold::inc(&st.cache_fill);
+                    }
                 }
             }
             InMsg::Transfer(m) => hold::on_transfer(&self.hold, net, peer, &m, guard),
@@ -438,7 +463,7 @@ impl Cluster {
             // The front-end of a connection handed off here withdrew it.
             InMsg::Term(t) if t.withdraws_handoff() => backend::abort(&self.backend, peer, t.tuple),
             InMsg::Term(t) => hold::on_term(&self.hold, peer, &t.tuple, &self.channels, guard),
-            InMsg::End(e) => hold::on_end(&self.hold, peer, &e.tuple, guard),
+            InMsg::End(e) => hold::on_end(&self.hold, peer, &e.tuple, &self.channels, guard),
         }
     }
 

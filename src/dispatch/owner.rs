@@ -478,6 +478,22 @@ pub fn check_reown(configured: &View, s: &ConnSync, sender: u32, me: u32) -> Res
     Ok(())
 }
 
+/// Checks a CONN_SYNC that `me` received from `sender` as a hint for its
+/// association cache (claim 12): from a dispatcher of `view` that names
+/// itself the owner of a connection moved to a back-end (placement
+/// forwarded). `me` may be any dispatcher but the owner: its segments of
+/// the connection go straight to the back-end from then on.
+pub fn check_hint(view: &View, s: &ConnSync, sender: u32, me: u32) -> Result<(), Refused> {
+    check_common(view, s, sender, me)?;
+    if s.owner != sender {
+        return Err(Refused::NotFromOwner);
+    }
+    if s.placement != Placement::Forwarded || s.backend == NO_NODE {
+        return Err(Refused::Inconsistent);
+    }
+    Ok(())
+}
+
 /// Checks a TRANSFER entry that `me` received from `sender`: from a
 /// dispatcher of `view`, for `me` as the entry's owner or backup. Returns
 /// that role.

@@ -748,6 +748,8 @@ pub struct ServiceStats {
     /// CONN_ENDs sent, and records or entries they ended here.
     pub end_tx: u64,
     pub end_rx: u64,
+    pub cache_hit: u64,
+    pub cache_fill: u64,
 }
 
 impl ServiceStats {
@@ -791,6 +793,8 @@ impl ServiceStats {
                 ServiceStatsAttr::TransferRejected(v) => s.transfer_rejected = *v,
                 ServiceStatsAttr::EndTx(v) => s.end_tx = *v,
                 ServiceStatsAttr::EndRx(v) => s.end_rx = *v,
+                ServiceStatsAttr::CacheHit(v) => s.cache_hit = *v,
+                ServiceStatsAttr::CacheFill(v) => s.cache_fill = *v,
                 ServiceStatsAttr::Other(_) => {}
             }
         }
@@ -1344,6 +1348,8 @@ pub fn render_service_stats(services: &[Service], indent: &str) -> String {
         "TRANSFER-REJECTED",
         "END-TX",
         "END-RX",
+        "CACHE-HIT",
+        "CACHE-FILL",
     ]);
     for s in services {
         let Some(c) = &s.stats else { continue };
@@ -1386,6 +1392,8 @@ pub fn render_service_stats(services: &[Service], indent: &str) -> String {
                 c.transfer_rejected,
                 c.end_tx,
                 c.end_rx,
+                c.cache_hit,
+                c.cache_fill,
             ]
             .iter()
             .map(u64::to_string)
