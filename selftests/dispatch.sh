@@ -941,13 +941,13 @@ kbackend() {
 	done | awk '{ r += $1; a += $2 } END { print r, a }'
 }
 # k_listed: k's handed-off connections still listed as moved by a node
-# that stays, a line "node port state" each (an owner keeps the entry of
-# a connection it serves itself a minute).
+# that stays, a line "node port state owner backup peer age_ms" each (an
+# owner keeps the entry of a connection it serves itself a minute).
 k_listed() {
 	local i
 	for i in "${others[@]}" 4; do
 		sg "${nodes[$i - 1]}" conns --json |
-			jq -r --arg i $i '.[] | select(.service == 1 and .state == "moved") | "\($i) \(.sport) \(.state)"'
+			jq -r --arg i $i '.[] | select(.service == 1 and .state == "moved") | "\($i) \(.sport) \(.state) \(.owner) \(.backup) \(.peer) \(.age_ms)"'
 	done | awk 'NR == FNR { p[$1] = 1; next } ($2 in p)' "$tmp/k.ports" -
 }
 # netns_gone: node $OWNER's namespace deleted, its nginx stopped first;

@@ -83,8 +83,10 @@ struct Queue {
     /// Front-ends whose channel went down, with how many of `items` were
     /// queued before (those of the peer are dropped, not later ones).
     downs: KVec<(u32, usize)>,
-    /// Adopted connections a dispatcher took over: (it, the tuple).
-    reowns: KVec<(u32, Tuple)>,
+    /// Adopted connections a dispatcher took over: (it, the tuple,
+    /// whether the connection was moved here for sure: its placement
+    /// forwarded).
+    reowns: KVec<(u32, Tuple, bool)>,
     closed: bool,
 }
 
@@ -266,14 +268,17 @@ pub(crate) fn peer_down(w: &Worked<Backend>, peer: u32) {
 /// Dispatcher `peer` took over the connection of `tuple` adopted here
 /// (any context, no sleep; its CONN_SYNC checked by
 /// `Dispatch::on_reown`): the work makes it the connection's front-end.
-/// Without memory, or beyond [`ADOPTED_MAX`] waiting, it is lost (the
-/// client's next segment still confirms the connection).
-pub(crate) fn reown(w: &Worked<Backend>, peer: u32, tuple: Tuple) {
+/// If `moved` (its CONN_SYNC's placement is forwarded: the connection
+/// was adopted here) and it is not watched here any more, it ended before
+/// the takeover (its TERM went to the dispatcher that left): `peer` gets
+/// its TERM. Without memory, or beyond [`ADOPTED_MAX`] waiting, it is lost
+/// (the client's next segment still confirms the connection).
+pub(crate) fn reown(w: &Worked<Backend>, peer: u32, tuple: Tuple, moved: bool) {
     {
         let mut q = w.queue.lock();
         if q.closed
             || q.reowns.len() >= ADOPTED_MAX
-            || q.reowns.push((peer, tuple), GFP_ATOMIC).is_err()
+            || q.reowns.push((peer, tuple, moved), GFP_ATOMIC).is_err()
         {
             return;
         }
@@ -366,16 +371,41 @@ impl Backend {
 
     /// The dispatchers of `reowns` took over those connections: each one
     /// adopted here is theirs from now on (confirmed, its TERM to them).
-    fn reown_all(&self, st: &mut State, reowns: &[(u32, Tuple)]) {
-        for &(peer, tuple) in reowns {
+    /// One that was moved here but is neither watched nor replayed here
+    /// any more ended before (with the client's segments that another
+    /// dispatcher's association cache sent here while the owner was
+    /// gone): its TERM, which went to the old owner, goes to the new one
+    /// (`out`), which would otherwise list it until it idles out.
+    fn reown_all(
+        &self,
+        st: &mut State,
+        reowns: &[(u32, Tuple, bool)],
+        out: &mut KVec<(u32, OutMsg)>,
+    ) {
+        for &(peer, tuple, moved) in reowns {
+            let mut found = false;
             for w in st.adopted.iter_mut().flatten() {
+                if w.tuple != tuple {
+                    continue;
+                }
+                found = true;
                 // The owner's own sync (it is the backup too) changes
                 // nothing.
-                if w.tuple == tuple && (w.peer != peer || w.orphaned_ms != 0) {
+                if w.peer != peer || w.orphaned_ms != 0 {
                     w.peer = peer;
                     w.orphaned_ms = 0;
                     self.reowned.fetch_add(1, Relaxed);
                 }
+            }
+            found = found || st.pending.iter().flatten().any(|p| p.tuple == tuple);
+            if moved && !found {
+                self.terms.fetch_add(1, Relaxed);
+                let term = Term {
+                    tuple,
+                    reason: term::FIN,
+                };
+                // Without memory it is lost (the entry idles out there).
+                let _ = out.push((peer, OutMsg::Term(term)), GFP_KERNEL);
             }
         }
     }
@@ -640,7 +670,7 @@ impl Run for Backend {
             }
             let mut aborts: KVec<Option<(u32, Tuple)>> = slots;
             self.peers_down(&mut st, &downs);
-            self.reown_all(&mut st, &reowns);
+            self.reown_all(&mut st, &reowns, &mut out);
             self.start_queued(&mut st, items, &mut aborts, &downs, &mut out);
             self.abort_started(&mut st, &aborts);
             self.poll(&mut st, &mut out);

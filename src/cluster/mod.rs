@@ -421,7 +421,8 @@ impl Cluster {
                     // A dispatcher took over a connection handed off here.
                     let r = disp.on_reown(peer, &s);
                     if r.is_ok() {
-                        backend::reown(&self.backend, peer, s.tuple);
+                        let moved = s.placement == Placement::Forwarded;
+                        backend::reown(&self.backend, peer, s.tuple, moved);
                     }
                     r
                 };
