@@ -760,7 +760,7 @@ PYTHONPATH=$here "$PY" -c "
 from dispatch_back import ranked, tuple_bytes
 names = '${names[*]}'.split()
 n = 0
-for p in range(21000, 23000):
+for p in range(4000, 6000):
     o = ranked([1, 2, 3], tuple_bytes('10.81.0.1', p, '$VIP', 80))[0]
     if o != $X and n < $M:
         print(p, names[6 - o - $X - 1])
@@ -850,8 +850,24 @@ jdone() {
 	[ "$(cat "$tmp/$1.rc")" = 0 ] && return 0
 	awk '$3 != "ok"' "$tmp/$1"
 	cat "$tmp/$1.err"
+	# Where a reset came from: every node's fallbacks (a download its
+	# owner served itself) and the resets TCP sent in the round (any
+	# namespace, with the call stack).
+	local i
+	for i in 1 2 3 4; do
+		sg "${nodes[$i - 1]}" service show --json 2>/dev/null | jq -r --arg n $i '.[] | select(.id == 1) | .stats |
+			"node \($n): local \(.local) handed-off \(.handed_off) fallback nack \(.fallback_nack) timeout \(.fallback_timeout) peer-down \(.fallback_peer_down) view-drop \(.view_drop)"'
+	done
+	[ -d "$RSTEV" ] && grep -v "^#" /sys/kernel/tracing/trace | head -n 150
 	return 1
 }
+# Every reset TCP sends during j, l and k is traced with its call stack
+# (printed by jdone when a download was reset).
+RSTEV=/sys/kernel/tracing/events/tcp/tcp_send_reset
+mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null
+if [ -d $RSTEV ]; then
+	echo stacktrace >$RSTEV/trigger && echo 1 >$RSTEV/enable || RSTEV=
+fi
 # jscore ROUND EXPR: prints EXPR (Python, over the round's client ports
 # `ports`, its result rows by port `rows` once it ended, and owner(ids,
 # p), backup(ids, p): the owner and backup of port p's connection among
@@ -959,6 +975,7 @@ netns_gone() {
 }
 for round in j l k; do
 	rm -f "$tmp/$round" "$tmp/$round.rc"
+	[ -z "$RSTEV" ] || : >/sys/kernel/tracing/trace
 	check "$round. $J paced downloads of /NAME/big from the two nodes other than node $OWNER, all flowing" \
 		jstart $round $([ $round = l ] && echo 49152 || echo 65536)
 	case $round in
@@ -1018,6 +1035,9 @@ for round in j l k; do
 			eval 'busywait 20000 eval "[ -z \"\$(k_listed)\" ]" || { k_listed; false; }'
 	fi
 done
+if [ -n "$RSTEV" ]; then
+	echo 0 >$RSTEV/enable && echo '!stacktrace' >$RSTEV/trigger
+fi
 fi
 
 ksft_exit

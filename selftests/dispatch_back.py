@@ -129,7 +129,9 @@ def main():
     u.close()
     # (port, owner, backup, kind, server, path, check) per connection.
     ports, quota = [], {(m, kind): k // 4 for m in (True, False) for kind in ("local", "moved")}
-    for cport in range(41000 + os.getpid() % 1000 * 16, 65535):
+    # Below the ephemeral range (32768-60999): a port some earlier
+    # connection left in TIME_WAIT would refuse the bind.
+    for cport in range(10000 + os.getpid() % 1000 * 8, 32768):
         t = tuple_bytes(caddr, cport, host, port)
         full, now = ranked(ids, t), ranked(away, t)
         mine = full[0] == back

@@ -849,8 +849,36 @@ tget() {
 be1_tw() { at "$be1" ss -Htan state time-wait "( sport = :80 and dport = :$T_PORT )" | grep -q .; }
 # cli_free: the client holds no socket of port T_PORT (it closed second).
 cli_free() { ! at "$cli" ss -Htan "( sport = :$T_PORT )" | grep -q .; }
-check "t.1: GET /be1/linger/small from port $T_PORT (Connection: close): served by be1" eval '
-	tget t.1 small && grep -qx "served by be1" "$tmp/get.t.1" && logged be1 t.1 10.81.0.1 ||
+# tget_eof TAG FILE: the same GET, by a client that closes only once the
+# server's FIN came (curl may close as the server's FIN is on its way: a
+# simultaneous close leaves both sides in TIME_WAIT); the body in
+# $tmp/get.TAG.
+tget_eof() {
+	at "$cli" "$PY" -c '
+import socket, sys
+port, host, path, out = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+s = socket.socket()
+s.settimeout(60)
+s.bind(("", port))
+s.connect((host, 80))
+s.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+b = b""
+while True:
+    d = s.recv(65536)
+    if not d:
+        break
+    b += d
+s.close()
+head, _, body = b.partition(b"\r\n\r\n")
+open(out, "wb").write(body)
+print(head.split(b"\r\n")[0].decode())
+' $T_PORT $VIP "/be1/linger/$2?$1" "$tmp/get.$1" >"$tmp/curl.$1" 2>&1
+	local rc=$?
+	echo "# $1: $(cat "$tmp/curl.$1")"
+	[ $rc = 0 ] || { echo "client failed ($rc)"; diag; return 1; }
+}
+check "t.1: GET /be1/linger/small from port $T_PORT (Connection: close, the client closing after the server's FIN): served by be1" eval '
+	tget_eof t.1 small && grep -qx "served by be1" "$tmp/get.t.1" && logged be1 t.1 10.81.0.1 ||
 		{ echo "answer: $(head -c 200 "$tmp/get.t.1")"; false; }'
 check "t.1: be1 closed first: it holds the connection in TIME_WAIT, the client none" \
 	eval 'busywait 5000 eval "be1_tw && cli_free" || { at "$be1" ss -tan "( sport = :80 and dport = :$T_PORT )";
