@@ -36,7 +36,7 @@
 #    through HAProxy, IPVS-DR and the handoff; requests/s, TTFB, CPU, bytes
 #    through the front-end, and a 20 MiB upload's per-packet cost.
 # 5. Failover (bench/README.md, section 6): selftests/dispatch.sh, whose
-#    rounds j, l and k make $FO_DOWNLOADS (100) paced downloads each (1 MiB
+#    rounds j, l and k make $FO_DOWNLOADS (30) paced downloads each (1 MiB
 #    at 64 KiB/s)
 #    over three dispatchers while the owner of about a third loses its
 #    link (j), a fourth dispatcher joins (l), a node's namespace is deleted
@@ -80,7 +80,7 @@ COST_BUDGET_S=${COST_BUDGET_S:-180}
 SYN_ITERS=${SYN_ITERS:-100000}
 SYN_ROUNDS=${SYN_ROUNDS:-5}
 FO_ROUNDS=${FO_ROUNDS:-2}
-FO_DOWNLOADS=${FO_DOWNLOADS:-100}
+FO_DOWNLOADS=${FO_DOWNLOADS:-30}
 BENCH_SECTIONS=${BENCH_SECTIONS:-overload cost syn handoff failover}
 
 SRV_IP=10.77.0.1
