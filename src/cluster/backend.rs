@@ -83,10 +83,8 @@ struct Queue {
     /// Front-ends whose channel went down, with how many of `items` were
     /// queued before (those of the peer are dropped, not later ones).
     downs: KVec<(u32, usize)>,
-    /// Adopted connections a dispatcher took over: (it, the tuple,
-    /// whether the connection was moved here for sure: its placement
-    /// forwarded).
-    reowns: KVec<(u32, Tuple, bool)>,
+    /// Adopted connections a dispatcher took over: (it, the tuple).
+    reowns: KVec<(u32, Tuple)>,
     closed: bool,
 }
 
@@ -268,17 +266,17 @@ pub(crate) fn peer_down(w: &Worked<Backend>, peer: u32) {
 /// Dispatcher `peer` took over the connection of `tuple` adopted here
 /// (any context, no sleep; its CONN_SYNC checked by
 /// `Dispatch::on_reown`): the work makes it the connection's front-end.
-/// If `moved` (its CONN_SYNC's placement is forwarded: the connection
-/// was adopted here) and it is not watched here any more, it ended before
-/// the takeover (its TERM went to the dispatcher that left): `peer` gets
-/// its TERM. Without memory, or beyond [`ADOPTED_MAX`] waiting, it is lost
-/// (the client's next segment still confirms the connection).
-pub(crate) fn reown(w: &Worked<Backend>, peer: u32, tuple: Tuple, moved: bool) {
+/// If it is not watched here any more (its CONN_SYNC's placement is
+/// forwarded: it was adopted here), it ended before the takeover (its
+/// TERM went to the dispatcher that left): `peer` gets its TERM. Without
+/// memory, or beyond [`ADOPTED_MAX`] waiting, it is lost (the client's
+/// next segment still confirms the connection).
+pub(crate) fn reown(w: &Worked<Backend>, peer: u32, tuple: Tuple) {
     {
         let mut q = w.queue.lock();
         if q.closed
             || q.reowns.len() >= ADOPTED_MAX
-            || q.reowns.push((peer, tuple, moved), GFP_ATOMIC).is_err()
+            || q.reowns.push((peer, tuple), GFP_ATOMIC).is_err()
         {
             return;
         }
@@ -376,13 +374,8 @@ impl Backend {
     /// dispatcher's association cache sent here while the owner was
     /// gone): its TERM, which went to the old owner, goes to the new one
     /// (`out`), which would otherwise list it until it idles out.
-    fn reown_all(
-        &self,
-        st: &mut State,
-        reowns: &[(u32, Tuple, bool)],
-        out: &mut KVec<(u32, OutMsg)>,
-    ) {
-        for &(peer, tuple, moved) in reowns {
+    fn reown_all(&self, st: &mut State, reowns: &[(u32, Tuple)], out: &mut KVec<(u32, OutMsg)>) {
+        for &(peer, tuple) in reowns {
             let mut found = false;
             for w in st.adopted.iter_mut().flatten() {
                 if w.tuple != tuple {
@@ -398,7 +391,7 @@ impl Backend {
                 }
             }
             found = found || st.pending.iter().flatten().any(|p| p.tuple == tuple);
-            if moved && !found {
+            if !found {
                 self.terms.fetch_add(1, Relaxed);
                 let term = Term {
                     tuple,

@@ -421,8 +421,7 @@ impl Cluster {
                     // A dispatcher took over a connection handed off here.
                     let r = disp.on_reown(peer, &s);
                     if r.is_ok() {
-                        let moved = s.placement == Placement::Forwarded;
-                        backend::reown(&self.backend, peer, s.tuple, moved);
+                        backend::reown(&self.backend, peer, s.tuple);
                     }
                     r
                 };
