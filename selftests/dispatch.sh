@@ -12,8 +12,10 @@
 # the owner in the encapsulation (type 0x01), whose hold decides it (no
 # rule: served by its own nginx) and sends the backup owner a CONN_SYNC.
 #
-#   a. N GETs of a file (1 MiB, N=30; 256 KiB and N=3 on the debug
-#      kernel), each on a fresh connection from cli: all byte-exact.
+#   a. N GETs of a file (1 MiB, N=30; 256 KiB and N=6 on the debug
+#      kernel: with 3, all three reached their owner directly about once
+#      in 27 runs, and b had nothing to count), each on a fresh connection
+#      from cli: all byte-exact.
 #   b. each connection was held once, by one node (held adds up to N), and
 #      some went through another dispatcher first (to-owner moved, none
 #      dropped).
@@ -93,7 +95,7 @@ repo=$(cd "$here/.." && pwd)
 SGCTL=${SGCTL:-$repo/target/debug/sgctl}
 source "$(dirname "$0")/handoff_lib.sh"
 if [ "$DEBUG_KERNEL" = 1 ]; then
-	N=3 KIB=256
+	N=6 KIB=256
 else
 	N=30 KIB=1024
 fi
@@ -804,7 +806,10 @@ check "m. node $X cached where the $M downloads went (cache-fill moved by $M or 
 #      take them over; then it comes back while they run.
 #   l. a fourth dispatcher, node 4 (a namespace of its own, configured
 #      now: it joins), comes up; it owns about a quarter of them from then
-#      on (TRANSFER from their old owner, or forwarding to it).
+#      on (TRANSFER from their old owner, or forwarding to it); it
+#      acknowledges the TRANSFERs (TRANSFER_ACK: transfer-acked at the old
+#      owners) and tells the back-ends (reowned), whose TERMs come to it:
+#      once the downloads ended, no node lists them.
 #   k. node $OWNER's namespace is deleted (its nginx stopped first: a
 #      process in it keeps it alive); the backups take over.
 # Every round: all J complete byte-exact, none reset. Printed: the longest
@@ -960,15 +965,25 @@ kbackend() {
 		show "${nodes[$i - 1]}" | jq -r '.stats.backend | "\(.reowned) \(.aborted)"'
 	done | awk '{ r += $1; a += $2 } END { print r, a }'
 }
-# k_listed: k's handed-off connections still listed as moved by a node
-# that stays, a line "node port state owner backup peer age_ms" each (an
+# moved_listed ROUND ID...: ROUND's connections still listed as moved by
+# node ID, a line "node port state owner backup peer age_ms" each (an
 # owner keeps the entry of a connection it serves itself a minute).
-k_listed() {
-	local i
-	for i in "${others[@]}" 4; do
+moved_listed() {
+	local r=$1 i
+	shift
+	for i in "$@"; do
 		sg "${nodes[$i - 1]}" conns --json |
 			jq -r --arg i $i '.[] | select(.service == 1 and .state == "moved") | "\($i) \(.sport) \(.state) \(.owner) \(.backup) \(.peer) \(.age_ms)"'
-	done | awk 'NR == FNR { p[$1] = 1; next } ($2 in p)' "$tmp/k.ports" -
+	done | awk 'NR == FNR { p[$1] = 1; next } ($2 in p)' "$tmp/$r.ports" -
+}
+# k_listed: k's handed-off connections still listed by a node that stays.
+k_listed() { moved_listed k "${others[@]}" 4; }
+# acked_sum ID...: transfer-acked of service 1 on the nodes ID, summed.
+acked_sum() {
+	local i
+	for i in "$@"; do
+		sg "${nodes[$i - 1]}" service show --json | jq '.[] | select(.id == 1) | .stats.transfer_acked'
+	done | awk '{ s += $1 } END { print s + 0 }'
 }
 # netns_gone: node $OWNER's namespace deleted, its nginx stopped first;
 # rtr's ECMP over the three others.
@@ -992,6 +1007,8 @@ for round in j l k; do
 		;;
 	l)
 		tr4=0 tb4=0
+		ack0=$(acked_sum 1 2 3)
+		read -r reown0 abort0 < <(kbackend)
 		check "l. node 4 joins during them: configured, every membership has nodes 1-4, rtr's ECMP over the four" join4
 		;;
 	k)
@@ -1016,6 +1033,16 @@ for round in j l k; do
 		echo "# node 4: transfer-rx $tr4 -> $(transfer_rx 4) (${want} handed-off downloads it owns now), to-backup $tb4 -> $(to_backups 4)"
 		check "l. node 4 took the $want handed-off downloads it owns now by TRANSFER (transfer-rx moved by as many or more)" \
 			eval '[ $(($(transfer_rx 4) - tr4)) -ge "$want" ]'
+		# Node 4 acknowledges each TRANSFER (TRANSFER_ACK) and tells the
+		# back-end it owns the connection now (CONN_SYNC): the back-end's
+		# TERM goes to node 4, whose CONN_END ends the entry the old owner
+		# kept as the backup.
+		check "l. their old owners' TRANSFERs were acknowledged (transfer-acked moved by $want or more) and node 4 told their back-ends (reowned moved by as many or more)" eval '
+			a=$(acked_sum 1 2 3); read -r r x < <(kbackend)
+			echo "# transfer-acked $ack0 -> $a, reowned $reown0 -> $r"
+			[ $((a - ack0)) -ge "$want" ] && [ $((r - reown0)) -ge "$want" ]'
+		check "l. once they ended, no node lists any of them as moved (the back-ends' TERMs went to node 4, its CONN_ENDs to the old owners)" \
+			eval 'busywait 20000 eval "[ -z \"\$(moved_listed l 1 2 3 4)\" ]" || { moved_listed l 1 2 3 4; false; }'
 		for i in 1 2 3 4; do
 			sg "${nodes[$i - 1]}" service show --json | jq -r --arg n $i '.[] | select(.id == 1) | .stats |
 				"# node \($n): to-owner \(.to_owner) to-backup \(.to_backup) view-drop \(.view_drop) moved-fwd \(.moved_fwd) transfer \(.transfer_tx)/\(.transfer_rx)/\(.transfer_rejected) takeover \(.takeover)"'

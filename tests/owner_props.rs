@@ -547,6 +547,47 @@ proptest! {
         prop_assert_eq!(handover(&C, &view(1, &ids), p.owner, p.backup_id(), &t), Handover::Keep);
     }
 
+    /// After a TRANSFER_ACK: when one dispatcher joins, the old owner of
+    /// a connection the joiner owns now is its backup and keeps its entry;
+    /// when two join and both outrank it, it is neither and lets the entry
+    /// go, unless the new owner is the connection's back-end (its TERM
+    /// still comes to the old owner).
+    #[test]
+    fn acked_keeps_only_the_backup(
+        ids in prop::collection::btree_set(1u32..64, 1..=MAX_DISPATCHERS - 2),
+        a in 64u32..96,
+        b in 96u32..128,
+        backend in 1u32..128,
+        t in tuple(),
+    ) {
+        let old = reference(&ids, &t).unwrap().owner;
+        let mut one = ids.clone();
+        one.insert(a);
+        let p1 = view(2, &one).pair(&C, &t).unwrap();
+        if p1.owner == a {
+            prop_assert_eq!(p1.backup, Some(old));
+            prop_assert_eq!(acked(Some(p1), old, a, backend), Acked::Keep);
+        }
+        let mut two = one.clone();
+        two.insert(b);
+        let p2 = view(3, &two).pair(&C, &t).unwrap();
+        let outranked = p2.owner != old && p2.backup.is_some_and(|x| x != old);
+        let want = if outranked && backend != p2.owner { Acked::Linger } else { Acked::Keep };
+        prop_assert_eq!(acked(Some(p2), old, p2.owner, backend), want);
+        // The same as the transition's plan for the sender (the old
+        // owner, still up): free on the TRANSFER_ACK or keep.
+        let plan = transition(&C, &view(1, &ids), &view(3, &two), &t).plan(old);
+        if backend != p2.owner {
+            let want = match plan.release {
+                Release::FreeOnAck => Acked::Linger,
+                _ => Acked::Keep,
+            };
+            prop_assert_eq!(acked(Some(p2), old, p2.owner, backend), want);
+        }
+        // An empty view (every dispatcher gone): nothing to back up.
+        prop_assert_eq!(acked(None, old, p2.owner, backend), if backend == p2.owner { Acked::Keep } else { Acked::Linger });
+    }
+
     /// Whatever each node's view (any subsets of the dispatchers, as
     /// while memberships change), a segment forwarded from owner to backup
     /// (`to_backup`) visits each node at most once, and each hop goes to a

@@ -41,8 +41,8 @@ use crate::{
         frame::{
             self, ConnEnd, ConnSync, Decode, Encode, Frame, FrameError, FrameReader, HandoffAck,
             HandoffNack, HandoffReq, Heartbeat, Hello, Mac, MacError, Msg, MsgType, Role, RxSeq,
-            Term, TransferOut, Tuple, TxSeq, FRAME_MAX, HEADER_LEN, KEY_ID, NONCE_LEN, TAG_LEN,
-            TRANSFER_ENTRY_LEN, TRANSFER_HEAD_LEN,
+            Term, TransferAck, TransferOut, Tuple, TxSeq, FRAME_MAX, HEADER_LEN, KEY_ID, NONCE_LEN,
+            TAG_LEN, TRANSFER_ENTRY_LEN, TRANSFER_HEAD_LEN,
         },
         handoff::{req_frame_len, OutboxBound},
         membership::{Backoff, Change, Liveness, Membership, DEFAULT_HB_INTERVAL_MS},
@@ -132,6 +132,8 @@ pub(crate) enum OutMsg {
     /// A CONN_END: a moved connection ended (its back-end's TERM came),
     /// to the node whose entry or record of it names this one.
     End(ConnEnd),
+    /// A TRANSFER_ACK: the entries of a TRANSFER this node took.
+    TransferAck(TransferAck),
 }
 
 /// The most entries one TRANSFER frame carries here (a bounded frame; a
@@ -157,6 +159,7 @@ impl OutMsg {
             OutMsg::Sync(_) => MsgType::ConnSync,
             OutMsg::Transfer(_) => MsgType::Transfer,
             OutMsg::End(_) => MsgType::ConnEnd,
+            OutMsg::TransferAck(_) => MsgType::TransferAck,
         }
     }
 
@@ -235,6 +238,8 @@ pub(crate) enum InMsg {
     Transfer(TransferMsg),
     /// A CONN_END.
     End(ConnEnd),
+    /// A TRANSFER_ACK.
+    TransferAck(TransferAck),
 }
 
 /// A message from (or, for [`InMsg::Unsent`], to) a peer.
@@ -450,6 +455,7 @@ impl Conn {
             OutMsg::Term(m) => frame::write_frame(scratch, own, seq, KEY_ID, m, session),
             OutMsg::Sync(m) => frame::write_frame(scratch, own, seq, KEY_ID, m, session),
             OutMsg::End(m) => frame::write_frame(scratch, own, seq, KEY_ID, m, session),
+            OutMsg::TransferAck(m) => frame::write_frame(scratch, own, seq, KEY_ID, m, session),
             OutMsg::Transfer(t) => {
                 let m = TransferOut {
                     generation: t.generation,
@@ -1469,7 +1475,7 @@ fn received(f: &Frame<'_>) -> Result<InMsg, Close> {
     })
 }
 
-/// A dispatchers' message (CONN_SYNC, TRANSFER, CONN_END) as handed on; `None` for
+/// A dispatchers' message (CONN_SYNC, TRANSFER, TRANSFER_ACK, CONN_END) as handed on; `None` for
 /// the others, and for a TRANSFER whose entries find no memory.
 fn dispatchers_msg(f: &Frame<'_>) -> Result<Option<InMsg>, Close> {
     Ok(match f.header.msg_type {
@@ -1479,6 +1485,10 @@ fn dispatchers_msg(f: &Frame<'_>) -> Result<Option<InMsg>, Close> {
         },
         MsgType::ConnEnd => match Msg::of(f)? {
             Msg::ConnEnd(e) => Some(InMsg::End(e)),
+            _ => None,
+        },
+        MsgType::TransferAck => match Msg::of(f)? {
+            Msg::TransferAck(a) => Some(InMsg::TransferAck(a)),
             _ => None,
         },
         MsgType::Transfer => match Msg::of(f)? {

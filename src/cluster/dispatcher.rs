@@ -489,12 +489,13 @@ impl Dispatch {
     }
 
     /// A CONN_END from `peer` (process context): the record of `tuple`
-    /// goes if `peer` sent it. Returns its service if it went.
+    /// goes if `peer` sent it or is its owner (a TRANSFER's new owner,
+    /// whose back-end's TERM goes there). Returns its service if it went.
     pub(crate) fn on_end(&self, peer: u32, tuple: &Tuple) -> Option<u32> {
         let mut t = self.synced.lock();
-        let e = t
-            .iter_mut()
-            .find(|e| !e.ended && e.sync.tuple == *tuple && e.from == peer)?;
+        let e = t.iter_mut().find(|e| {
+            !e.ended && e.sync.tuple == *tuple && (e.from == peer || e.sync.owner == peer)
+        })?;
         e.ended = true;
         Some(e.sync.service)
     }

@@ -55,10 +55,10 @@ use super::rules::{ServiceRules, Verdict as RuleVerdict};
 use super::{AddrFamily, Config, Service};
 use crate::logic::{
     encap::{self, EncapType, Proto},
-    frame::{self, term, ConnEnd, ConnSync, Placement, Term, Tuple},
+    frame::{self, term, ConnEnd, ConnSync, Placement, Term, TransferAck, Tuple},
     handoff::build_req,
     mss,
-    owner::{self, Handover, Role},
+    owner::{self, Acked, Handover, Role},
     reasm::{Added, Reasm},
     request::{self, Kind, Parse, MAX_HEADER},
 };
@@ -193,6 +193,10 @@ pub(crate) struct HoldStats {
     /// TRANSFER entries refused (`owner::check_entry`), or that could not
     /// be taken.
     pub(crate) transfer_rejected: AtomicU64,
+    /// Entries this node handed to their new owner in a TRANSFER that the
+    /// new owner acknowledged (TRANSFER_ACK): the entry goes unless this
+    /// node backs the connection up.
+    pub(crate) transfer_acked: AtomicU64,
     /// CONN_ENDs sent: a moved connection ended here (its back-end's
     /// TERM), to the other dispatcher that lists it.
     pub(crate) end_tx: AtomicU64,
@@ -467,6 +471,21 @@ struct Entry {
     /// it went (the association cache's hint; 0: never; they get its
     /// CONN_END too).
     hinted_ms: u64,
+    /// Moved, handed to its new owner in a TRANSFER, not acknowledged
+    /// yet: this node keeps forwarding its segments.
+    handed: Option<Handed>,
+}
+
+/// The TRANSFER that handed a moved connection to its new owner.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Handed {
+    /// The new owner.
+    to: u32,
+    /// The TRANSFER's batch number.
+    batch: u32,
+    /// Its entries (its TRANSFER_ACK acknowledges them only if it took
+    /// all).
+    len: u32,
 }
 
 /// A connection as `conn-get` reports it.
@@ -956,6 +975,7 @@ pub(crate) fn hold_in<'a>(
                 backup: pair.map_or(0, |p| p.backup_id()),
                 from: 0,
                 hinted_ms: 0,
+                handed: None,
             };
             let Ok(entry) = KBox::new(entry, GFP_ATOMIC) else {
                 inc(&svc.stats.hold_full);
@@ -1511,9 +1531,11 @@ fn end_to(e: &Entry, own: u32) -> [Option<u32>; 2] {
 
 /// A CONN_END from `peer` (the channels' work, process context, under
 /// RCU): this node's record of `tuple` as its backup goes if `peer` sent
-/// it (its owner's CONN_SYNC, or a TRANSFER), and its moved entry of it
+/// it (its owner's CONN_SYNC, or a TRANSFER) or owns it (a TRANSFER's new
+/// owner, which its back-end's TERM reached), and its moved entry of it
 /// lingers out as at a TERM if `peer` handed it over here in a TRANSFER
-/// (the back-end's TERM went to `peer`). Counted `end-rx` by the service,
+/// (the back-end's TERM went to `peer`), or this node handed it to `peer`
+/// and kept it as its backup. Counted `end-rx` by the service,
 /// once. Its association cache line goes if `peer` owned it there; if
 /// this node had told the other dispatchers where it went, they get its
 /// CONN_END too.
@@ -1524,6 +1546,7 @@ pub(crate) fn on_end(
     chans: &Channels,
     guard: &rcu::Guard,
 ) {
+    let own = svc_self(w, guard);
     // Its line in the association cache, if `peer` owned it there.
     w.disp.uncache(tuple, Some(peer));
     let record = w.disp.on_end(peer, tuple);
@@ -1531,7 +1554,9 @@ pub(crate) fn on_end(
         let mut t = w.table.lock();
         t.find(&ConnKey::of_tuple(tuple))
             .and_then(|pos| t.get_mut(pos))
-            .filter(|e| e.state == ConnState::Moved && e.from == peer && e.term_ms == 0)
+            .filter(|e| e.state == ConnState::Moved && e.term_ms == 0)
+            // Handed over here by `peer`, or by this node to `peer`.
+            .filter(|e| e.from == peer || (e.owner == peer && e.owner != own))
             .map(|e| {
                 e.term_ms = now_ms().max(1);
                 inc(&e.stats.ended);
@@ -1539,7 +1564,6 @@ pub(crate) fn on_end(
             })
     };
     if let Some((service, true, stats)) = &entry {
-        let own = svc_self(w, guard);
         end_hinted(
             w,
             tuple,
@@ -1689,6 +1713,7 @@ impl Hold {
             backup,
             from,
             hinted_ms: 0,
+            handed: None,
         };
         let Ok(entry) = KBox::new(entry, flags) else {
             return false;
@@ -1704,6 +1729,14 @@ impl Hold {
         t.held -= 1;
         t.moved += 1;
         true
+    }
+
+    /// Whether `tuple` is listed here as moved to `backend`.
+    fn lists_moved(&self, tuple: &Tuple, backend: u32) -> bool {
+        let t = self.table.lock();
+        t.find(&ConnKey::of_tuple(tuple))
+            .and_then(|pos| t.get(pos))
+            .is_some_and(|e| e.state == ConnState::Moved && e.peer == backend)
     }
 
     /// After a change of the view (the hold's work, process context): the
@@ -1783,8 +1816,26 @@ impl Hold {
             }
         }
         out.sort_unstable_by_key(|x| x.0);
-        // The entries whose TRANSFER to their new owner was queued.
-        let mut handed: KVVec<ConnSync> = KVVec::with_capacity(out.len(), GFP_KERNEL)?;
+        // One TRANSFER per destination and batch of entries: (first,
+        // end, batch number) into `out`.
+        let mut groups: KVVec<(usize, usize, u32)> =
+            KVVec::with_capacity(out.len().div_ceil(TRANSFER_BATCH) + 2, GFP_KERNEL)?;
+        let mut i = 0;
+        while i < out.len() {
+            let mut j = i;
+            while j < out.len() && out[j].0 == out[i].0 && j - i < TRANSFER_BATCH {
+                j += 1;
+            }
+            let batch = self.transfer_batch.fetch_add(1, Relaxed) as u32;
+            groups.push((i, j, batch), GFP_KERNEL)?;
+            i = j;
+        }
+        // The entries handed to their new owner are marked before their
+        // TRANSFER goes (its TRANSFER_ACK may come back before this work
+        // looks again).
+        self.mark_handed(&out, &groups);
+        // Whether each group's TRANSFER was queued.
+        let mut sent: KVVec<bool> = KVVec::with_capacity(groups.len(), GFP_KERNEL)?;
         {
             let guard = rcu::Guard::new();
             let Some(st) = NetState::of(net, &guard) else {
@@ -1796,52 +1847,152 @@ impl Hold {
                     inc(&stats.sync_tx);
                 }
             }
-            // One TRANSFER per destination and batch of entries.
-            let mut i = 0;
-            while i < out.len() {
-                let to = out[i].0;
-                let mut j = i;
-                while j < out.len() && out[j].0 == to && j - i < TRANSFER_BATCH {
-                    j += 1;
+            for &(i, j, batch) in groups.iter() {
+                let mut ok = false;
+                if let Ok(mut entries) = KVec::with_capacity(j - i, GFP_ATOMIC) {
+                    for x in &out[i..j] {
+                        // Within the capacity: no allocation.
+                        let _ = entries.push(x.1, GFP_ATOMIC);
+                    }
+                    let msg = TransferMsg {
+                        generation: out[i].1.generation,
+                        batch,
+                        entries,
+                    };
+                    ok = chans.send(out[i].0, OutMsg::Transfer(msg));
                 }
-                let mut entries = KVec::with_capacity(j - i, GFP_ATOMIC)?;
-                for x in &out[i..j] {
-                    // Within the capacity: no allocation.
-                    entries.push(x.1, GFP_ATOMIC)?;
-                }
-                let msg = TransferMsg {
-                    generation: out[i].1.generation,
-                    batch: self.transfer_batch.fetch_add(1, Relaxed) as u32,
-                    entries,
-                };
-                if chans.send(to, OutMsg::Transfer(msg)) {
-                    for (to, sync, stats) in &out[i..j] {
+                if ok {
+                    for (_, _, stats) in &out[i..j] {
                         inc(&stats.transfer_tx);
-                        if *to == sync.owner {
-                            // Within the capacity: no allocation.
-                            handed.push(*sync, GFP_ATOMIC)?;
-                        }
                     }
                 } else {
                     complete = false;
                 }
-                i = j;
+                // Within the capacity: no allocation.
+                sent.push(ok, GFP_ATOMIC)?;
             }
         }
+        // Those sent to their new owner name it from now on; the others
+        // are not handed over (the work runs again).
         let mut t = self.table.lock();
-        for sync in handed.iter() {
-            if let Some(e) = t
-                .find(&ConnKey::of_tuple(&sync.tuple))
-                .and_then(|pos| t.get_mut(pos))
-            {
-                if e.state == ConnState::Moved {
+        for (&(i, j, batch), &ok) in groups.iter().zip(sent.iter()) {
+            for (to, sync, _) in &out[i..j] {
+                if *to != sync.owner {
+                    continue;
+                }
+                let Some(e) = t
+                    .find(&ConnKey::of_tuple(&sync.tuple))
+                    .and_then(|pos| t.get_mut(pos))
+                else {
+                    continue;
+                };
+                if e.state != ConnState::Moved {
+                    continue;
+                }
+                if ok {
                     e.owner = sync.owner;
                     e.backup = sync.backup;
+                } else if e.handed.is_some_and(|h| h.to == *to && h.batch == batch) {
+                    e.handed = None;
                 }
             }
         }
         Ok(complete)
     }
+
+    /// Marks the entries of `out` (by TRANSFER: `groups`, each its first,
+    /// its end and its batch number) that go to their new owner as handed
+    /// over in their TRANSFER.
+    fn mark_handed(&self, out: &[(u32, ConnSync, Arc<HoldStats>)], groups: &[(usize, usize, u32)]) {
+        let mut t = self.table.lock();
+        for &(i, j, batch) in groups {
+            let len = (j - i) as u32;
+            for (to, sync, _) in &out[i..j] {
+                if *to != sync.owner {
+                    continue;
+                }
+                if let Some(e) = t
+                    .find(&ConnKey::of_tuple(&sync.tuple))
+                    .and_then(|pos| t.get_mut(pos))
+                {
+                    if e.state == ConnState::Moved {
+                        e.handed = Some(Handed {
+                            to: *to,
+                            batch,
+                            len,
+                        });
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A TRANSFER_ACK from `peer` (the channels' work, process context, under
+/// RCU): if `peer` took every entry of that TRANSFER, the connections this
+/// node handed over in it are `peer`'s (counted `transfer-acked`), and
+/// each that this node does not back up under its view lingers out as at a
+/// TERM ([`LINGER_MS`], forwarding the segments still on their way to it;
+/// claim 17: the old owner that is neither owner nor backup deletes it),
+/// and the dispatchers it told where the connection went get its CONN_END
+/// (their cache lines name this node). One that `peer` serves itself stays
+/// (its TERM comes here). Otherwise nothing changes: the entries stay
+/// until the back-end's TERM, or idle out.
+pub(crate) fn on_transfer_ack(
+    w: &Worked<Hold>,
+    peer: u32,
+    ack: &TransferAck,
+    chans: &Channels,
+    guard: &rcu::Guard,
+) {
+    let own = svc_self(w, guard);
+    // Those whose cache hint went out.
+    let mut hinted: KVec<Unhint> = KVec::new();
+    {
+        let now = now_ms();
+        let mut t = w.table.lock();
+        let n = t.buckets.len();
+        for b in 0..n {
+            for i in 0..t.buckets[b].len() {
+                let Some(e) = t.get_mut((b, i)) else { continue };
+                let Some(h) = e.handed.filter(|h| h.to == peer && h.batch == ack.batch) else {
+                    continue;
+                };
+                if e.state != ConnState::Moved || ack.accepted != h.len {
+                    continue;
+                }
+                e.handed = None;
+                inc(&e.stats.transfer_acked);
+                let pair = w.disp.pair(e.service, &e.key.tuple(), guard);
+                if owner::acked(pair, own, peer, e.peer) == Acked::Keep || e.term_ms != 0 {
+                    continue;
+                }
+                e.term_ms = now.max(1);
+                if e.hinted_ms != 0 {
+                    let u = Unhint {
+                        tuple: e.key.tuple(),
+                        service: e.service,
+                        but: [Some(own), Some(peer), Some(e.backup)],
+                        stats: e.stats.clone(),
+                    };
+                    // Without memory its lines go by LRU or the next SYN.
+                    let _ = hinted.push(u, GFP_ATOMIC);
+                }
+            }
+        }
+    }
+    for u in hinted.iter() {
+        end_hinted(w, &u.tuple, u.service, u.but, chans, guard, &u.stats);
+    }
+}
+
+/// A connection whose association cache hint is to be ended (CONN_END to
+/// the dispatchers of its service's view but `but`).
+struct Unhint {
+    tuple: Tuple,
+    service: u32,
+    but: [Option<u32>; 3],
+    stats: Arc<HoldStats>,
 }
 
 /// A TRANSFER from `peer` (the channels' work, process context, under
@@ -1856,32 +2007,58 @@ pub(crate) fn on_transfer(
     net: &Net,
     peer: u32,
     m: &TransferMsg,
+    chans: &Channels,
     guard: &rcu::Guard,
 ) {
     let mut adopted = false;
+    // Entries taken, and of those taken as owner, only those whose
+    // back-end was told (else its TERM still goes to the sender, which
+    // must keep its entry): what the TRANSFER_ACK counts.
+    let mut accepted = 0u32;
     for s in m.entries.iter() {
         let Some(stats) = service_stats(w, s.service, guard) else {
             continue;
         };
-        let taken = match w.disp.on_entry(peer, s) {
+        let (taken, acked) = match w.disp.on_entry(peer, s) {
             Ok(Role::Owner) => match w.adoptable(net, s, false, guard) {
                 Some((own, arc)) => {
                     let done = w.adopt(s, (own, s.backup, peer), &arc, GFP_ATOMIC);
                     adopted |= done;
-                    done
+                    // Its back-end's TERM comes here from now on
+                    // (`backend::reown`).
+                    let told =
+                        done && chans.send(s.backend, OutMsg::Sync(ConnSync { owner: own, ..*s }));
+                    if told {
+                        inc(&stats.sync_tx);
+                    }
+                    // Listed already (the same entry twice): taken.
+                    let again = !done && w.lists_moved(&s.tuple, s.backend);
+                    (done || again, told || again)
                 }
                 // This node serves it (TCP has its socket): nothing to do.
-                None => s.backend == svc_self(w, guard),
+                None => {
+                    let mine = s.backend == svc_self(w, guard);
+                    (mine, mine)
+                }
             },
-            Ok(_) => true,
-            Err(_) => false,
+            Ok(_) => (true, true),
+            Err(_) => (false, false),
         };
+        accepted += u32::from(acked);
         inc(if taken {
             &stats.transfer_rx
         } else {
             &stats.transfer_rejected
         });
     }
+    // Lost if the outbox refuses it: the sender keeps its entries (they
+    // end at the back-end's TERM, or idle out).
+    let ack = TransferAck {
+        generation: m.generation,
+        batch: m.batch,
+        accepted,
+    };
+    chans.send(peer, OutMsg::TransferAck(ack));
     // The sweep forgets it when its time comes (the work may be idle).
     if adopted {
         w.kick();

@@ -457,7 +457,12 @@ impl Cluster {
                     }
                 }
             }
-            InMsg::Transfer(m) => hold::on_transfer(&self.hold, net, peer, &m, guard),
+            InMsg::Transfer(m) => {
+                hold::on_transfer(&self.hold, net, peer, &m, &self.channels, guard)
+            }
+            InMsg::TransferAck(a) => {
+                hold::on_transfer_ack(&self.hold, peer, &a, &self.channels, guard)
+            }
             // What the peer handed off here and never confirmed goes.
             InMsg::PeerDown => backend::peer_down(&self.backend, peer),
             // The front-end of a connection handed off here withdrew it.

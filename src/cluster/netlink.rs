@@ -148,6 +148,7 @@ mod uapi {
     pub(super) const SERVICE_STATS_END_RX: u16 = 36;
     pub(super) const SERVICE_STATS_CACHE_HIT: u16 = 37;
     pub(super) const SERVICE_STATS_CACHE_FILL: u16 = 38;
+    pub(super) const SERVICE_STATS_TRANSFER_ACKED: u16 = 39;
 
     pub(super) const CONN_SERVICE: u16 = 1;
     pub(super) const CONN_ADDR_FAMILY: u16 = 2;
@@ -940,6 +941,7 @@ fn put_service(w: &mut Writer, s: &Service) -> Result {
             (SERVICE_STATS_END_RX, &st.end_rx),
             (SERVICE_STATS_CACHE_HIT, &st.cache_hit),
             (SERVICE_STATS_CACHE_FILL, &st.cache_fill),
+            (SERVICE_STATS_TRANSFER_ACKED, &st.transfer_acked),
         ] {
             w.put_u64(kind, c.load(Relaxed))?;
         }

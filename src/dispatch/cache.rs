@@ -125,7 +125,10 @@ impl<S: DerefMut<Target = [Slot]>> Cache<S> {
     }
 
     fn bucket(&self, t: &Tuple) -> u32 {
-        (siphash24(self.key.0, self.key.1, &t.encode()) % u64::from(self.cap)) as u32
+        // The callers checked that `cap` is not 0; no division-by-zero
+        // panic path either way (objtool does not know Rust's panics end).
+        let h = siphash24(self.key.0, self.key.1, &t.encode());
+        h.checked_rem(u64::from(self.cap)).unwrap_or(0) as u32
     }
 
     /// The slot of `t`, and the one before it in its chain (`NIL` if

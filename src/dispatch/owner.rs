@@ -629,6 +629,35 @@ pub fn handover<C: Crc32c + ?Sized>(
     }
 }
 
+/// What the dispatcher `own` does with its entry of a moved connection it
+/// handed to `to` in a TRANSFER, once `to` acknowledged it (TRANSFER_ACK;
+/// claim 17: an old owner that is neither owner nor backup deletes its
+/// entry).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Acked {
+    /// It stays: `own` backs the connection up under its view `pair`
+    /// (or owns it again), or `to` serves the connection itself, so the
+    /// back-end's TERM (the end of the connection) still comes to `own`.
+    Keep,
+    /// It lingers out (forwarding what is still on its way to `own`):
+    /// `to` owns it, its back-end's TERM goes there.
+    Linger,
+}
+
+/// The [`Acked`] of `own`'s entry of a connection handed to `to`, served
+/// by `backend`, `pair` being its owner and backup under `own`'s view: the
+/// sender's [`Release`] in [`Transition::plan`] (`FreeOnAck` or `Keep`),
+/// decided from the view at the acknowledgement, and kept when `to` serves
+/// the connection itself.
+pub fn acked(pair: Option<Pair>, own: u32, to: u32, backend: u32) -> Acked {
+    let backs_up = pair.is_some_and(|p| p.owner == own || p.backup == Some(own));
+    if backs_up || backend == to {
+        Acked::Keep
+    } else {
+        Acked::Linger
+    }
+}
+
 /// Where dispatcher `me` sends a segment it holds no socket and no entry
 /// of, `pair` being the connection's owner and backup under its view: to
 /// the backup when `me` is the owner (a node that joined owns connections

@@ -325,6 +325,7 @@ attr_set! {
         EndRx(u64) = SOCKGROUP_A_SERVICE_STATS_END_RX,
         CacheHit(u64) = SOCKGROUP_A_SERVICE_STATS_CACHE_HIT,
         CacheFill(u64) = SOCKGROUP_A_SERVICE_STATS_CACHE_FILL,
+        TransferAcked(u64) = SOCKGROUP_A_SERVICE_STATS_TRANSFER_ACKED,
     }
 }
 

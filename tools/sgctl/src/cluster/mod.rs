@@ -750,6 +750,8 @@ pub struct ServiceStats {
     pub end_rx: u64,
     pub cache_hit: u64,
     pub cache_fill: u64,
+    /// Entries handed over in TRANSFERs the new owner acknowledged.
+    pub transfer_acked: u64,
 }
 
 impl ServiceStats {
@@ -795,6 +797,7 @@ impl ServiceStats {
                 ServiceStatsAttr::EndRx(v) => s.end_rx = *v,
                 ServiceStatsAttr::CacheHit(v) => s.cache_hit = *v,
                 ServiceStatsAttr::CacheFill(v) => s.cache_fill = *v,
+                ServiceStatsAttr::TransferAcked(v) => s.transfer_acked = *v,
                 ServiceStatsAttr::Other(_) => {}
             }
         }
@@ -1350,6 +1353,7 @@ pub fn render_service_stats(services: &[Service], indent: &str) -> String {
         "END-RX",
         "CACHE-HIT",
         "CACHE-FILL",
+        "TRANSFER-ACKED",
     ]);
     for s in services {
         let Some(c) = &s.stats else { continue };
@@ -1394,6 +1398,7 @@ pub fn render_service_stats(services: &[Service], indent: &str) -> String {
                 c.end_rx,
                 c.cache_hit,
                 c.cache_fill,
+                c.transfer_acked,
             ]
             .iter()
             .map(u64::to_string)
