@@ -1362,9 +1362,7 @@ message! {
         /// The TRANSFER's batch number.
         batch: u32 = attr::BATCH,
         /// How many of its entries were taken (the others were refused:
-        /// not for the receiver under its view, or no room; one taken as
-        /// the owner counts once its back-end was told, so that the
-        /// back-end's TERM goes to the receiver).
+        /// not for the receiver under its view, or no room).
         accepted: u32 = attr::ACCEPTED,
     }
 }

@@ -474,6 +474,9 @@ struct Entry {
     /// Moved, handed to its new owner in a TRANSFER, not acknowledged
     /// yet: this node keeps forwarding its segments.
     handed: Option<Handed>,
+    /// Moved, TRANSFERred here: its back-end is to be told that this node
+    /// owns it (its channel was not up yet).
+    reown_due: bool,
 }
 
 /// The TRANSFER that handed a moved connection to its new owner.
@@ -660,6 +663,10 @@ pub(crate) struct Hold {
     /// view ([`Hold::transfer`]), some not sent yet. Only the work
     /// touches it.
     transfer_due: AtomicBool,
+    /// Some connections TRANSFERred here wait for their back-end's
+    /// channel to come up to be told of their new owner
+    /// ([`Hold::send_reowns`], at the next change of the membership).
+    reown_due: AtomicBool,
 }
 
 /// Segments to re-inject (or drop) once the table's lock is released.
@@ -693,6 +700,7 @@ impl Hold {
             takeover_done: AtomicU64::new(0),
             transfer_batch: AtomicU64::new(0),
             transfer_due: AtomicBool::new(false),
+            reown_due: AtomicBool::new(false),
         })))
     }
 }
@@ -976,6 +984,7 @@ pub(crate) fn hold_in<'a>(
                 from: 0,
                 hinted_ms: 0,
                 handed: None,
+                reown_due: false,
             };
             let Ok(entry) = KBox::new(entry, GFP_ATOMIC) else {
                 inc(&svc.stats.hold_full);
@@ -1714,6 +1723,7 @@ impl Hold {
             from,
             hinted_ms: 0,
             handed: None,
+            reown_due: false,
         };
         let Ok(entry) = KBox::new(entry, flags) else {
             return false;
@@ -1729,6 +1739,68 @@ impl Hold {
         t.held -= 1;
         t.moved += 1;
         true
+    }
+
+    /// Marks the moved connection `tuple`, TRANSFERred here, as one whose
+    /// back-end is still to be told ([`Self::send_reowns`]).
+    fn reown_later(&self, tuple: &Tuple) {
+        let mut t = self.table.lock();
+        if let Some(e) = t
+            .find(&ConnKey::of_tuple(tuple))
+            .and_then(|pos| t.get_mut(pos))
+        {
+            e.reown_due = true;
+            self.reown_due.store(true, Relaxed);
+        }
+    }
+
+    /// The hold's work, after a change of the membership: the back-ends
+    /// of connections TRANSFERred here that were not told yet, and whose
+    /// channel is up now, get their CONN_SYNC (counted `sync-tx`).
+    /// Returns whether some still wait (for their back-end to come up, or
+    /// for room in the outbox).
+    fn send_reowns(&self, net: &Net) -> Result<bool> {
+        let n = self.table.lock().moved;
+        let mut due: KVVec<(ConnSync, Arc<HoldStats>)> = KVVec::with_capacity(n, GFP_KERNEL)?;
+        let guard = rcu::Guard::new();
+        let Some(st) = NetState::of(net, &guard) else {
+            return Ok(false);
+        };
+        let chans = st.cluster_ref().channels();
+        let up = chans.members(&guard);
+        let mut left = false;
+        {
+            let mut t = self.table.lock();
+            for b in 0..t.buckets.len() {
+                for i in 0..t.buckets[b].len() {
+                    let Some(e) = t.get_mut((b, i)) else { continue };
+                    if !e.reown_due {
+                        continue;
+                    }
+                    if e.state != ConnState::Moved || e.term_ms != 0 {
+                        e.reown_due = false;
+                        continue;
+                    }
+                    if !up.contains(&e.peer) || due.len() == due.capacity() {
+                        left = true;
+                        continue;
+                    }
+                    e.reown_due = false;
+                    let sync = conn_sync(self, e, e.peer, Placement::Forwarded, &guard);
+                    // Within the capacity: no allocation.
+                    due.push((sync, e.stats.clone()), GFP_ATOMIC)?;
+                }
+            }
+        }
+        for (sync, stats) in due.iter() {
+            if chans.send(sync.backend, OutMsg::Sync(*sync)) {
+                inc(&stats.sync_tx);
+            } else {
+                left = true;
+                self.reown_later(&sync.tuple);
+            }
+        }
+        Ok(left)
     }
 
     /// Whether `tuple` is listed here as moved to `backend`.
@@ -2011,40 +2083,40 @@ pub(crate) fn on_transfer(
     guard: &rcu::Guard,
 ) {
     let mut adopted = false;
-    // Entries taken, and of those taken as owner, only those whose
-    // back-end was told (else its TERM still goes to the sender, which
-    // must keep its entry): what the TRANSFER_ACK counts.
     let mut accepted = 0u32;
     for s in m.entries.iter() {
         let Some(stats) = service_stats(w, s.service, guard) else {
             continue;
         };
-        let (taken, acked) = match w.disp.on_entry(peer, s) {
+        let taken = match w.disp.on_entry(peer, s) {
             Ok(Role::Owner) => match w.adoptable(net, s, false, guard) {
                 Some((own, arc)) => {
                     let done = w.adopt(s, (own, s.backup, peer), &arc, GFP_ATOMIC);
                     adopted |= done;
-                    // Its back-end's TERM comes here from now on
-                    // (`backend::reown`).
-                    let told =
-                        done && chans.send(s.backend, OutMsg::Sync(ConnSync { owner: own, ..*s }));
-                    if told {
-                        inc(&stats.sync_tx);
+                    if done {
+                        // Its back-end's TERM comes here from now on
+                        // (`backend::reown`); told when its channel is up
+                        // (a node that joins gets its TRANSFERs before all
+                        // its channels are).
+                        let sync = ConnSync { owner: own, ..*s };
+                        if chans.members(guard).contains(&s.backend)
+                            && chans.send(s.backend, OutMsg::Sync(sync))
+                        {
+                            inc(&stats.sync_tx);
+                        } else {
+                            w.reown_later(&s.tuple);
+                        }
                     }
                     // Listed already (the same entry twice): taken.
-                    let again = !done && w.lists_moved(&s.tuple, s.backend);
-                    (done || again, told || again)
+                    done || w.lists_moved(&s.tuple, s.backend)
                 }
                 // This node serves it (TCP has its socket): nothing to do.
-                None => {
-                    let mine = s.backend == svc_self(w, guard);
-                    (mine, mine)
-                }
+                None => s.backend == svc_self(w, guard),
             },
-            Ok(_) => (true, true),
-            Err(_) => (false, false),
+            Ok(_) => true,
+            Err(_) => false,
         };
-        accepted += u32::from(acked);
+        accepted += u32::from(taken);
         inc(if taken {
             &stats.transfer_rx
         } else {
@@ -2275,6 +2347,13 @@ impl Run for Hold {
         let transfer_due =
             self.transfer_due.load(Relaxed) && !matches!(self.transfer(self.ns.get()), Ok(true));
         self.transfer_due.store(transfer_due, Relaxed);
+        // Those left wait for the next change of the membership (which
+        // runs this work again).
+        if self.reown_due.swap(false, Relaxed)
+            && !matches!(self.send_reowns(self.ns.get()), Ok(false))
+        {
+            self.reown_due.store(true, Relaxed);
+        }
         let mut out: KVec<Release> = match KVec::with_capacity(SWEEP_BUDGET, GFP_KERNEL) {
             Ok(v) => v,
             Err(_) => return Some(SWEEP_MS),
