@@ -112,3 +112,25 @@ fn liveness_zero_interval() {
     let l = Liveness::new(u64::MAX - 1, u32::MAX);
     assert_eq!(l.deadline_ms(), u64::MAX);
 }
+
+proptest! {
+    /// The back-end's wait for an orphaned connection: at least 5 s, and
+    /// longer than the time every other node needs to see the front-end
+    /// down (its missed intervals, an interval apart) plus an interval for
+    /// the takeover's message; never shorter at a longer interval.
+    #[test]
+    fn orphan_wait_covers_the_takeover(a in 0u32..600_000, b in 0u32..600_000) {
+        let w = orphan_wait_ms(a);
+        prop_assert!(w >= ORPHAN_MIN_MS);
+        prop_assert!(w > (MISSED_INTERVALS + 1) * u64::from(a));
+        if a <= b {
+            prop_assert!(w <= orphan_wait_ms(b));
+        }
+    }
+}
+
+#[test]
+fn orphan_wait_at_the_default_interval_is_5_s() {
+    assert_eq!(orphan_wait_ms(DEFAULT_HB_INTERVAL_MS), 5000);
+    assert_eq!(orphan_wait_ms(2000), 10_000);
+}

@@ -26,7 +26,9 @@
 //! handoffs still waiting for their answer. Its requests not replayed yet
 //! are dropped, its replays under way are dropped when they end, and each
 //! connection adopted from it that it never confirmed is orphaned: killed
-//! as on TERM (`aborted`) unless confirmed within [`ORPHAN_MS`].
+//! as on TERM (`aborted`) unless confirmed within
+//! `membership::orphan_wait_ms` of the node's heartbeat interval (5 s at
+//! the default interval).
 //! Confirmed: the connection received a segment after its adoption, which
 //! only a forwarding delivers (the front-end's once it acted on the
 //! HANDOFF_ACK or verification, or, for a dispatched service, the
@@ -47,6 +49,7 @@
 use super::channel::{OutMsg, ReqIn};
 use super::replay::{conn_of, Poll, MAX_REPLAYS};
 use crate::logic::frame::{nack, term, HandoffAck, HandoffNack, Term, Tuple};
+use crate::logic::membership::{orphan_wait_ms, DEFAULT_HB_INTERVAL_MS};
 use crate::netns::NetState;
 use crate::sys::{
     lock::{new_spinlock_bh, SpinLockBh},
@@ -70,10 +73,6 @@ const POLL_MS: u32 = 5;
 const WATCH_MS: u32 = 200;
 /// At most this many adopted connections looked at per run.
 const WATCH_BUDGET: usize = 1024;
-/// How long an adopted connection whose front-end's channel went down
-/// before it confirmed the connection waits for a confirmation before it
-/// is killed.
-pub(crate) const ORPHAN_MS: u64 = 5000;
 
 /// Requests handed over by the channels.
 struct Queue {
@@ -108,7 +107,8 @@ struct Watched {
     /// came from the front-end's forwarding.
     segs_in: u32,
     /// When its front-end's channel went down before it confirmed it
-    /// (0: it did not): killed [`ORPHAN_MS`] later unless confirmed.
+    /// (0: it did not): killed [`Backend::orphan_ms`] later unless
+    /// confirmed.
     orphaned_ms: u64,
 }
 
@@ -164,6 +164,11 @@ pub(crate) struct Backend {
     terms: AtomicU64,
     aborted: AtomicU64,
     reowned: AtomicU64,
+    /// How long an adopted connection whose front-end's channel went down
+    /// before it confirmed the connection waits for a confirmation before
+    /// it is killed (`membership::orphan_wait_ms` of the node's heartbeat
+    /// interval: [`set_interval`]).
+    orphan_ms: AtomicU64,
 }
 
 impl Backend {
@@ -199,6 +204,7 @@ impl Backend {
             terms: AtomicU64::new(0),
             aborted: AtomicU64::new(0),
             reowned: AtomicU64::new(0),
+            orphan_ms: AtomicU64::new(orphan_wait_ms(DEFAULT_HB_INTERVAL_MS)),
         }))
     }
 
@@ -282,6 +288,12 @@ pub(crate) fn reown(w: &Worked<Backend>, peer: u32, tuple: Tuple) {
         }
     }
     w.kick();
+}
+
+/// The node's heartbeat interval is `interval_ms` (node-set): the wait for
+/// an orphaned connection's confirmation follows it.
+pub(crate) fn set_interval(w: &Backend, interval_ms: u32) {
+    w.orphan_ms.store(orphan_wait_ms(interval_ms), Relaxed);
 }
 
 /// Ends the back-end (the namespace's or the module's `pre_exit`): nothing
@@ -564,7 +576,7 @@ impl Backend {
     /// Looks at up to [`WATCH_BUDGET`] adopted connections: those that
     /// ended are reported with TERM and forgotten, the orphaned ones
     /// confirmed since are not orphaned any more, those orphaned
-    /// [`ORPHAN_MS`] ago are killed and forgotten.
+    /// [`Backend::orphan_ms`] ago are killed and forgotten.
     fn watch(&self, st: &mut State, out: &mut KVec<(u32, OutMsg)>) {
         let net = self.ns.get();
         let now = now_ms();
@@ -581,7 +593,8 @@ impl Backend {
                     let mut orphaned_ms = w.orphaned_ms;
                     if orphaned_ms != 0 && s.segs_in != w.segs_in {
                         orphaned_ms = 0;
-                    } else if orphaned_ms != 0 && now >= orphaned_ms + ORPHAN_MS {
+                    } else if orphaned_ms != 0 && now >= orphaned_ms + self.orphan_ms.load(Relaxed)
+                    {
                         st.adopted[at] = None;
                         st.watched -= 1;
                         self.kill(net, &w.tuple);

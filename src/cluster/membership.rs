@@ -16,6 +16,21 @@ pub const BACKOFF_INITIAL_MS: u32 = 100;
 pub const BACKOFF_MAX_MS: u32 = 5000;
 /// The most nodes in a membership, self included.
 pub const MAX_MEMBERS: usize = 64;
+/// The shortest wait of a back-end for an orphaned connection's
+/// confirmation ([`orphan_wait_ms`]), in ms.
+pub const ORPHAN_MIN_MS: u64 = 5000;
+
+/// How long a back-end waits for a connection adopted from a front-end
+/// whose channel went down, before it confirmed the connection, to be
+/// confirmed (a segment forwarded by the dispatcher that took it over, or
+/// that dispatcher's CONN_SYNC) before it kills it, at a heartbeat
+/// interval of `interval_ms`: the other nodes see the front-end down
+/// [`MISSED_INTERVALS`] intervals after its last frame, each at its own
+/// time (up to an interval apart), then the takeover's message goes; one
+/// more interval of slack, and at least [`ORPHAN_MIN_MS`].
+pub fn orphan_wait_ms(interval_ms: u32) -> u64 {
+    ((MISSED_INTERVALS + 2) * u64::from(interval_ms.max(1))).max(ORPHAN_MIN_MS)
+}
 
 /// When a peer was last heard from.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

@@ -538,6 +538,9 @@ impl Cluster {
             let _ = self.channels.apply(cfg.node.as_ref(), &cfg.peers);
             return Err(e);
         }
+        if let Some(n) = &node {
+            backend::set_interval(&self.backend, n.hb_interval_ms);
+        }
         cfg.node = node;
         if let Some(peers) = peers {
             cfg.peers = peers;
