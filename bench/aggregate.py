@@ -769,7 +769,8 @@ def failover(raw, meta):
             "runs": len(runs),
             "suite": "selftests/dispatch.sh (plain kernel), rounds j, l, k",
             "downloads": f"{runs[0]['rounds'][0]['downloads'] if runs[0]['rounds'] else '?'} "
-                         "a round, 1 MiB each, reads paced at 64 KiB/s (48 KiB/s in l), "
+                         "a round, 1 MiB each, reads paced at 64 KiB/s (48 KiB/s in l; "
+                         "half that at more than 30 a round), "
                          "16 KiB receive buffer (selftests/dispatch_stall.py)",
             "stall": "the longest time one receive of a download waited for data",
         },
