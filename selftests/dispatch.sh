@@ -64,6 +64,9 @@
 #      identifiers (which the hash, computed in Python, places on different
 #      nodes) are each answered by their identifier's node, whichever
 #      dispatcher owned them; (plain) likewise while the third node is away.
+#   v. IPv6 through ECMP: service 2 on [$VIP6]:80, dispatched by the
+#      three; GETs over IPv6, intact, each listed alike by its owner and
+#      its backup, some forwarded to their owner.
 #   m. the association cache: M downloads through one dispatcher X alone
 #      (rtr's route), each owned by another node and served by the third:
 #      the owners tell X where they went (cache-fill), and X sends their
@@ -794,6 +797,74 @@ mfwd=$(for i in 1 2 3; do mcounts $i; done | awk '{ s += $3 } END { print s }')
 echo "# m: node $X: cache-hit $mh0 -> $mh, cache-fill $mf0 -> $mf; the owners' moved-fwd $mfwd0 -> $mfwd"
 check "m. node $X cached where the $M downloads went (cache-fill moved by $M or more) and sent their segments by its cache (cache-hit moved)" \
 	eval '[ $((mf - mf0)) -ge $M ] && [ "$mh" -gt "$mh0" ]'
+
+# ---- v. IPv6 through ECMP ----
+
+# Service 2, [$VIP6]:80, dispatched by nodes 1-3 on each (no rule: its
+# owner's own nginx serves it); rtr spreads $VIP6 over them by ECMP with
+# L4 hashing (net.ipv6.fib_multipath_hash_policy=1). V6N GETs of
+# /any/big from cli over IPv6, each on a fresh connection: all
+# byte-exact; each listed by its owner (local) and its backup (synced)
+# with the same owner and backup; held once each (held of service 2 adds
+# up to V6N); some forwarded to their owner by another dispatcher, an
+# IPv6 segment in the IPv4 forwarding (to-owner moved, none dropped).
+# Then the service goes and rtr's route to $VIP6 is the single one again.
+V6N=$((DEBUG_KERNEL ? 6 : 8))
+v6_setup() {
+	local i
+	for i in 1 2 3; do
+		# A link set down loses its IPv6 addresses and routes
+		# (keep_addr_on_down 0): node $OWNER's, since f.
+		printf '%s\n' "addr replace fd80::$i/64 dev eth0 nodad" "route replace ::/0 via fd80::fe" |
+			ip -n "${nodes[$i - 1]}" -6 -batch - || return 1
+		sg "${nodes[$i - 1]}" service add --id 2 --addr $VIP6 --port 80 --role both \
+			--dispatchers 1,2,3 || return 1
+	done
+	at "$rtr" sysctl -qw net.ipv6.fib_multipath_hash_policy=1 &&
+		ip -n "$rtr" -6 route replace $VIP6/128 nexthop via fd80::1 nexthop via fd80::2 nexthop via fd80::3
+}
+check "v. service 2 ([$VIP6]:80) dispatched by 1,2,3 on each node; rtr's ECMP over the three for $VIP6" v6_setup
+# s2sum COUNTER: service 2's COUNTER summed over nodes 1-3.
+s2sum() {
+	local i
+	for i in 1 2 3; do
+		sg "${nodes[$i - 1]}" service show --json | jq ".[] | select(.id == 2) | .stats.$1"
+	done | awk '{ s += $1 } END { print s + 0 }'
+}
+# v6listed SPORT: the connection from SPORT is listed by its owner (local,
+# owner itself) and by its backup (synced, backup itself), both with the
+# same owner and backup.
+v6listed() {
+	local i
+	for i in 1 2 3; do
+		sg "${nodes[$i - 1]}" conns --json | jq -r --argjson p "$1" --arg i $i \
+			'.[] | select(.service == 2 and .sport == $p) | [$i, .state, .owner, .backup] | map(tostring) | join(" ")'
+	done | awk '$2 == "local" && $1 == $3 { o = $3 " " $4 } $2 == "synced" && $1 == $4 { b = $3 " " $4 }
+		END { exit !(o != "" && o == b) }'
+}
+v6gets() {
+	local i port sha bad=0
+	for i in $(seq "$V6N"); do
+		port=$(at "$cli" curl -gsS --max-time $((20 * TIME_FACTOR)) -o "$tmp/got6" -w '%{local_port}' "http://[$VIP6]/any/big")
+		sha=$(sha256sum <"$tmp/got6" | cut -d' ' -f1)
+		[ "$sha" = "$big_sha" ] || { echo "GET $i: sha256 $sha"; bad=$((bad + 1)); }
+		busywait 5000 v6listed "$port" || { echo "GET $i (port $port): not listed alike by its owner and its backup"; bad=$((bad + 1)); }
+	done
+	[ $bad = 0 ]
+}
+check "v. $V6N GETs of $KIB KiB over IPv6 through three dispatchers: all byte-exact, each listed by its owner (local) and its backup (synced), the same owner and backup" v6gets
+check "v. each held once (held of service 2 adds up to $V6N), some forwarded to their owner (to-owner moved, none dropped)" eval '
+	h=$(s2sum held) f=$(s2sum to_owner) d=$(s2sum to_owner_drop)
+	echo "# v: held $h, to-owner $f, to-owner-drop $d"
+	[ "$h" = "$V6N" ] && [ "$f" -gt 0 ] && [ "$d" = 0 ]'
+v6_down() {
+	local i
+	for i in 1 2 3; do
+		sg "${nodes[$i - 1]}" service del --id 2 || return 1
+	done
+	ip -n "$rtr" -6 route replace $VIP6/128 via fd80::1
+}
+check "v. service 2 deleted on every node; rtr's route to $VIP6 single again" v6_down
 
 # ---- j, l, k. failover and scale-out during transfers (plain kernel) ----
 
