@@ -1768,6 +1768,7 @@ impl Hold {
         };
         let chans = st.cluster_ref().channels();
         let up = chans.members(&guard);
+        let own = svc_self(self, &guard);
         let mut left = false;
         {
             let mut t = self.table.lock();
@@ -1777,7 +1778,9 @@ impl Hold {
                     if !e.reown_due {
                         continue;
                     }
-                    if e.state != ConnState::Moved || e.term_ms != 0 {
+                    // Ended, or handed on to another owner since: that
+                    // one tells the back-end.
+                    if e.state != ConnState::Moved || e.term_ms != 0 || e.owner != own {
                         e.reown_due = false;
                         continue;
                     }
