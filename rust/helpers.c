@@ -847,6 +847,24 @@ void sg_tw_kill(struct sock *sk)
 	local_bh_enable();
 }
 
+/*
+ * inet_csk_reset_xmit_timer() is inline: the retransmission or zero window
+ * probe timer (what) of a socket whose lock the caller owns, to fire at once.
+ */
+void sg_xmit_timer_now(struct sock *sk, int what)
+{
+	inet_csk_reset_xmit_timer(sk, what, 0, TCP_RTO_MAX);
+}
+
+/*
+ * __tcp_set_rto() is inline: the retransmission timeout of a socket without
+ * backoff, bounded as tcp_retransmit_timer() bounds it for thin streams.
+ */
+u32 sg_tcp_rto_base(const struct sock *sk)
+{
+	return clamp(__tcp_set_rto(tcp_sk(sk)), tcp_rto_min(sk), TCP_RTO_MAX);
+}
+
 /* Whether a listener accepts TCP Fast Open (listen backlog for TFO set). */
 bool sg_sk_fastopen(const struct sock *sk)
 {

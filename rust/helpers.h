@@ -241,6 +241,8 @@ struct sg_tw_info {
 
 bool sg_tw_info(const struct sock *sk, struct sg_tw_info *out);
 void sg_tw_kill(struct sock *sk);
+void sg_xmit_timer_now(struct sock *sk, int what);
+u32 sg_tcp_rto_base(const struct sock *sk);
 bool sg_sk_fastopen(const struct sock *sk);
 bool sg_skb_syncookie_valid(struct sk_buff *skb, u8 pf, u32 thoff);
 bool sg_skb_csum_ok(struct sk_buff *skb, u8 pf, u32 thoff);

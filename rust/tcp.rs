@@ -490,6 +490,63 @@ pub fn abort(net: &Net, c: &Conn) -> bool {
     found
 }
 
+/// The path of `c`'s connection works again (a dispatcher took it over, its
+/// client's segments reach this node anew): if TCP waits out a backed-off
+/// retransmission timeout for it (data in flight that timed out once or
+/// more, or zero window probes unanswered, while the segments that would
+/// have acknowledged them were lost with the dispatcher), the backoff is
+/// reverted and the timer fires now, as RFC 6069 reverts it when the path
+/// is known to be repaired. The retransmission (or probe) draws the
+/// client's ACK through the new owner. `true` when the timer was rearmed.
+/// Process context (it takes the socket's lock).
+pub fn retransmit_now(net: &Net, c: &Conn) -> bool {
+    let Some(sk) = lookup_established(net, c) else {
+        return false;
+    };
+    let sk = sk.as_ptr();
+    // SAFETY: We hold a reference on `sk` (the lookup's).
+    let state = unsafe { bindings::sg_sk_state(sk) } as u32;
+    let mut rearmed = false;
+    if state != bindings::TCP_TIME_WAIT && state != bindings::TCP_NEW_SYN_RECV {
+        // SAFETY: A full TCP socket (the established hash holds only TCP
+        // sockets; not a request or `TIME_WAIT` one) we hold a reference
+        // on, in process context (the caller's): we own its lock between
+        // `lock_sock_nested` and `release_sock`, so its timers and the
+        // fields read here change only under it or in its timer, whose
+        // handler defers to `release_sock` while we own it
+        // (`tcp_write_timer`). A socket closed meanwhile has no timer
+        // pending (`tcp_done` clears them).
+        unsafe {
+            bindings::lock_sock_nested(sk, 0);
+            let icsk = sk.cast::<bindings::inet_connection_sock>();
+            let tp = sk.cast::<bindings::tcp_sock>();
+            let what = u32::from((*icsk).icsk_pending);
+            // Backed off: data in flight timed out, or the zero window
+            // probes went unanswered (their ACKs were lost too).
+            let backed_off = match what {
+                bindings::ICSK_TIME_RETRANS => {
+                    (*icsk).icsk_retransmits > 0 && (*tp).packets_out > 0
+                }
+                bindings::ICSK_TIME_PROBE0 => (*icsk).icsk_probes_out > 0,
+                _ => false,
+            };
+            if backed_off {
+                // The backoff starts again from the connection's own
+                // timeout: if this one is lost too, the next goes one
+                // doubled timeout later, not seconds.
+                (*icsk).icsk_backoff = 0;
+                (*icsk).icsk_rto = bindings::sg_tcp_rto_base(sk);
+                bindings::sg_xmit_timer_now(sk, what as i32);
+                rearmed = true;
+            }
+            bindings::release_sock(sk);
+        }
+    }
+    // SAFETY: The lookup's reference.
+    unsafe { bindings::sock_gen_put(sk) };
+    rearmed
+}
+
 /// Reads a full TCP socket's state.
 ///
 /// # Safety

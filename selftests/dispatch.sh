@@ -1036,13 +1036,13 @@ join4() {
 	done
 	busywait 30000 all_members 4 && ecmp 1 2 3 4
 }
-# kbackend: the back-end counters reowned and aborted of the nodes that
-# serve the downloads (the two others), summed.
+# kbackend: the back-end counters reowned, aborted and rto-reverted of the
+# nodes that serve the downloads (the two others), summed.
 kbackend() {
 	local i
 	for i in "${others[@]}"; do
-		show "${nodes[$i - 1]}" | jq -r '.stats.backend | "\(.reowned) \(.aborted)"'
-	done | awk '{ r += $1; a += $2 } END { print r, a }'
+		show "${nodes[$i - 1]}" | jq -r '.stats.backend | "\(.reowned) \(.aborted) \(.rto_reverted)"'
+	done | awk '{ r += $1; a += $2; v += $3 } END { print r, a, v }'
 }
 # moved_listed ROUND ID...: ROUND's connections still listed as moved by
 # node ID, a line "node port state owner backup peer age_ms" each (an
@@ -1087,13 +1087,13 @@ for round in j l k; do
 	l)
 		tr4=0 tb4=0
 		ack0=$(acked_sum 1 2 3)
-		read -r reown0 abort0 < <(kbackend)
+		read -r reown0 abort0 rto0 < <(kbackend)
 		check "l. node 4 joins during them: configured, every membership has nodes 1-4, rtr's ECMP over the four" join4
 		;;
 	k)
 		ids=1,2,3,4 takers=("${others[@]}" 4)
 		take0=$(takeover_sum "${takers[@]}")
-		read -r reown0 abort0 < <(kbackend)
+		read -r reown0 abort0 rto0 < <(kbackend)
 		check "k. node $OWNER's namespace deleted (its nginx stopped first)" netns_gone
 		check "k. the others' membership lost it" busywait 20000 lost_owner
 		;;
@@ -1117,7 +1117,7 @@ for round in j l k; do
 		# TERM goes to node 4, whose CONN_END ends the entry the old owner
 		# kept as the backup.
 		check "l. their old owners' TRANSFERs were acknowledged (transfer-acked moved by $want or more) and node 4 told their back-ends (reowned moved by as many or more)" eval '
-			a=$(acked_sum 1 2 3); read -r r x < <(kbackend)
+			a=$(acked_sum 1 2 3); read -r r x v < <(kbackend)
 			echo "# transfer-acked $ack0 -> $a, reowned $reown0 -> $r"
 			[ $((a - ack0)) -ge "$want" ] && [ $((r - reown0)) -ge "$want" ]'
 		check "l. once they ended, no node lists any of them as moved (the back-ends' TERMs went to node 4, its CONN_ENDs to the old owners)" \
@@ -1139,7 +1139,7 @@ for round in j l k; do
 		# (CONN_SYNC): the back-end keeps it, whether or not the client's
 		# segments confirmed it yet, and its TERM goes to that dispatcher.
 		check "k. the back-ends were told of the $mine takeovers (reowned moved by as many or more) and killed none (aborted did not move)" eval '
-			read -r r a < <(kbackend); echo "# reowned $reown0 -> $r, aborted $abort0 -> $a"
+			read -r r a v < <(kbackend); echo "# reowned $reown0 -> $r, aborted $abort0 -> $a"
 			[ $((r - reown0)) -ge "$mine" ] && [ "$a" = "$abort0" ] || {
 				for i in "${takers[@]}"; do
 					show "${nodes[$i - 1]}" | jq -c --arg n $i "{node: \$n, backend: .stats.backend}"
@@ -1148,6 +1148,12 @@ for round in j l k; do
 				done
 				false
 			}'
+		# Their back-ends' retransmissions had backed off while the
+		# client's ACKs were lost with node $OWNER: told of the takeover,
+		# each sends at once (the backoff reverted), not at the next
+		# doubled timeout (up to seconds later).
+		check "k. the back-ends retransmitted at once on those takeovers (rto-reverted moved)" eval '
+			read -r r a v < <(kbackend); echo "# rto-reverted $rto0 -> $v"; [ "$v" -gt "$rto0" ]'
 		check "k. once they ended, no node that stays lists any of them as moved (the TERMs of those taken over reached their new owner)" \
 			eval 'busywait 20000 eval "[ -z \"\$(k_listed)\" ]" || { k_listed; false; }'
 	fi

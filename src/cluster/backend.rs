@@ -84,6 +84,8 @@ struct Queue {
     downs: KVec<(u32, usize)>,
     /// Adopted connections a dispatcher took over: (it, the tuple).
     reowns: KVec<(u32, Tuple)>,
+    /// Adopted connections this node took over as their dispatcher.
+    taken: KVec<Tuple>,
     closed: bool,
 }
 
@@ -149,6 +151,9 @@ pub(crate) struct BackendCounts {
     /// (its CONN_SYNC naming this node as the back-end): their TERM goes to
     /// it.
     pub(crate) reowned: u64,
+    /// Of those, the ones whose retransmission timer, backed off while
+    /// their dispatcher was gone, fired at once ([`tcp::retransmit_now`]).
+    pub(crate) rto_reverted: u64,
 }
 
 /// The back-end of a namespace.
@@ -164,6 +169,7 @@ pub(crate) struct Backend {
     terms: AtomicU64,
     aborted: AtomicU64,
     reowned: AtomicU64,
+    rto_reverted: AtomicU64,
     /// How long an adopted connection whose front-end's channel went down
     /// before it confirmed the connection waits for a confirmation before
     /// it is killed (`membership::orphan_wait_ms` of the node's heartbeat
@@ -183,6 +189,7 @@ impl Backend {
                     aborts: KVec::new(),
                     downs: KVec::new(),
                     reowns: KVec::new(),
+                    taken: KVec::new(),
                     closed: false,
                 },
                 "sockgroup_backend_queue"
@@ -204,6 +211,7 @@ impl Backend {
             terms: AtomicU64::new(0),
             aborted: AtomicU64::new(0),
             reowned: AtomicU64::new(0),
+            rto_reverted: AtomicU64::new(0),
             orphan_ms: AtomicU64::new(orphan_wait_ms(DEFAULT_HB_INTERVAL_MS)),
         }))
     }
@@ -217,6 +225,7 @@ impl Backend {
             watched: self.st.lock().watched as u64,
             aborted: self.aborted.load(Relaxed),
             reowned: self.reowned.load(Relaxed),
+            rto_reverted: self.rto_reverted.load(Relaxed),
         }
     }
 }
@@ -290,6 +299,21 @@ pub(crate) fn reown(w: &Worked<Backend>, peer: u32, tuple: Tuple) {
     w.kick();
 }
 
+/// This node, the backup of the connection of `tuple` that it serves as
+/// its back-end, took it over (any context, no sleep): its client's
+/// segments reach it again, and the work reverts a retransmission backoff
+/// of it as at a [`reown`]. Without memory, or beyond [`ADOPTED_MAX`]
+/// waiting, the connection waits out its backoff.
+pub(crate) fn taken_here(w: &Worked<Backend>, tuple: Tuple) {
+    {
+        let mut q = w.queue.lock();
+        if q.closed || q.taken.len() >= ADOPTED_MAX || q.taken.push(tuple, GFP_ATOMIC).is_err() {
+            return;
+        }
+    }
+    w.kick();
+}
+
 /// The node's heartbeat interval is `interval_ms` (node-set): the wait for
 /// an orphaned connection's confirmation follows it.
 pub(crate) fn set_interval(w: &Backend, interval_ms: u32) {
@@ -302,16 +326,17 @@ pub(crate) fn shutdown(w: &Worked<Backend>) {
     w.queue.lock().closed = true;
     w.st.lock().closed = true;
     w.cancel_sync();
-    let (items, aborts, downs, reowns) = {
+    let (items, aborts, downs, reowns, taken) = {
         let mut q = w.queue.lock();
         (
             core::mem::take(&mut q.items),
             core::mem::take(&mut q.aborts),
             core::mem::take(&mut q.downs),
             core::mem::take(&mut q.reowns),
+            core::mem::take(&mut q.taken),
         )
     };
-    drop((items, aborts, downs, reowns));
+    drop((items, aborts, downs, reowns, taken));
     let mut st = w.st.lock();
     st.pending = KVVec::new();
     st.adopted = KVVec::new();
@@ -400,6 +425,7 @@ impl Backend {
                     w.peer = peer;
                     w.orphaned_ms = 0;
                     self.reowned.fetch_add(1, Relaxed);
+                    self.path_back(&tuple);
                 }
             }
             found = found || st.pending.iter().flatten().any(|p| p.tuple == tuple);
@@ -412,6 +438,16 @@ impl Backend {
                 // Without memory it is lost (the entry idles out there).
                 let _ = out.push((peer, OutMsg::Term(term)), GFP_KERNEL);
             }
+        }
+    }
+
+    /// The client's segments of the connection of `tuple` reach this node
+    /// again (a dispatcher took it over): a retransmission backed off
+    /// while they were lost goes now, not after the backoff (up to seconds
+    /// more); counted `rto-reverted`.
+    fn path_back(&self, tuple: &Tuple) {
+        if tcp::retransmit_now(self.ns.get(), &conn_of(tuple)) {
+            self.rto_reverted.fetch_add(1, Relaxed);
         }
     }
 
@@ -658,13 +694,14 @@ impl Run for Backend {
             if st.closed {
                 return None;
             }
-            let (items, aborts, downs, reowns) = {
+            let (items, aborts, downs, reowns, taken) = {
                 let mut q = self.queue.lock();
                 (
                     core::mem::take(&mut q.items),
                     core::mem::take(&mut q.aborts),
                     core::mem::take(&mut q.downs),
                     core::mem::take(&mut q.reowns),
+                    core::mem::take(&mut q.taken),
                 )
             };
             // Without memory for this list the withdrawals left out are lost.
@@ -677,6 +714,9 @@ impl Run for Backend {
             let mut aborts: KVec<Option<(u32, Tuple)>> = slots;
             self.peers_down(&mut st, &downs);
             self.reown_all(&mut st, &reowns, &mut out);
+            for tuple in taken.iter() {
+                self.path_back(tuple);
+            }
             self.start_queued(&mut st, items, &mut aborts, &downs, &mut out);
             self.abort_started(&mut st, &aborts);
             self.poll(&mut st, &mut out);

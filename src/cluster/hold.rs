@@ -898,6 +898,16 @@ pub(crate) fn hold_in<'a>(
                 let counts = (&svc.stats.to_backup, &svc.stats.to_owner_drop);
                 return forward_counted(net, fwd, to, &key, pkt, counts, guard);
             }
+            // Forwarded here as to its owner, and this node's view has no
+            // backup to ask: the sender's view has this node and itself,
+            // this node's only itself so far (a node that joins counts
+            // its peers in one by one, and may be counted in by one of
+            // them first). The views do not agree yet: dropped as above,
+            // where TCP's reset would end a connection the others serve.
+            if forwarded_here {
+                inc(&svc.stats.view_drop);
+                return HookVerdict::Stolen(pkt.discard());
+            }
             return HookVerdict::Accept(pkt);
         }
     };
@@ -1618,6 +1628,13 @@ impl Hold {
             let (own, stats) = {
                 let guard = rcu::Guard::new();
                 let Some((own, stats)) = self.adoptable(net, &s, true, &guard) else {
+                    // This node serves it: nothing to take over, but its
+                    // back-end's retransmissions backed off meanwhile.
+                    if s.backend == svc_self(self, &guard) {
+                        if let Some(st) = NetState::of(net, &guard) {
+                            st.cluster_ref().taken_here(s.tuple);
+                        }
+                    }
                     continue;
                 };
                 (own, stats)

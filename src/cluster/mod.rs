@@ -494,6 +494,12 @@ impl Cluster {
         self.fwd.shutdown();
     }
 
+    /// This node took over, as its backup, a connection it serves as its
+    /// back-end ([`backend::taken_here`]).
+    pub(crate) fn taken_here(&self, tuple: Tuple) {
+        backend::taken_here(&self.backend, tuple);
+    }
+
     /// The back-end's counters.
     pub(crate) fn backend_counts(&self) -> backend::BackendCounts {
         self.backend.counts()

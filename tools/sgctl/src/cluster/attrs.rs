@@ -421,6 +421,7 @@ attr_set! {
         ReplayTwReopened(u64) = SOCKGROUP_A_BACKEND_STATS_REPLAY_TW_REOPENED,
         ReplayTwRefused(u64) = SOCKGROUP_A_BACKEND_STATS_REPLAY_TW_REFUSED,
         Reowned(u64) = SOCKGROUP_A_BACKEND_STATS_REOWNED,
+        RtoReverted(u64) = SOCKGROUP_A_BACKEND_STATS_RTO_REVERTED,
     }
 }
 

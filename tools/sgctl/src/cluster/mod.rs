@@ -951,6 +951,7 @@ pub struct BackendStats {
     pub replay_tw_reopened: u64,
     pub replay_tw_refused: u64,
     pub reowned: u64,
+    pub rto_reverted: u64,
 }
 
 impl BackendStats {
@@ -974,6 +975,7 @@ impl BackendStats {
                 BackendStatsAttr::ReplayTwReopened(v) => (&mut b.replay_tw_reopened, v),
                 BackendStatsAttr::ReplayTwRefused(v) => (&mut b.replay_tw_refused, v),
                 BackendStatsAttr::Reowned(v) => (&mut b.reowned, v),
+                BackendStatsAttr::RtoReverted(v) => (&mut b.rto_reverted, v),
                 BackendStatsAttr::Other(_) => continue,
             };
             *slot = *v;
@@ -1595,6 +1597,7 @@ pub fn render_stats(s: &Stats, indent: &str) -> String {
         "TW-REOPENED",
         "TW-REFUSED",
         "REOWNED",
+        "RTO-REVERTED",
     ]);
     be.push(
         [
@@ -1614,6 +1617,7 @@ pub fn render_stats(s: &Stats, indent: &str) -> String {
             b.replay_tw_reopened,
             b.replay_tw_refused,
             b.reowned,
+            b.rto_reverted,
         ]
         .iter()
         .map(u64::to_string)
