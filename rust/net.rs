@@ -284,6 +284,12 @@ pub trait PernetState: Send + Sync + Sized + 'static {
     /// packet's TCP header.
     fn xlate_out(&self, net: &Net, pkt: &mut OutPacket<'_>, guard: &rcu::Guard) -> OutVerdict;
 
+    /// Called by the namespace's (or the module's) `pre_exit` first, while
+    /// the state is still published and the hooks still run (process
+    /// context): what must stop before the hooks go (the namespace's
+    /// devices outlive them until `exit`). Nothing by default.
+    fn pre_unpublish(&self, _net: &Net) {}
+
     /// Called by the namespace's (or the module's) `pre_exit` once the state
     /// is unpublished and every hook unregistered (process context): hook
     /// calls under way may still run, until the grace period before `exit`.
@@ -962,6 +968,15 @@ impl<T: PernetState> Pernet<T> {
         let Some(slot) = (unsafe { Self::slots(net) }) else {
             return;
         };
+        // The state is published until the swap below, and dropped only in
+        // `exit`: readers and this call share it.
+        let published = slot.state.load(Ordering::Acquire);
+        // SAFETY: `published` came from `KBox::into_raw` in `init` (or is
+        // null: not published); the state is dropped only in `exit`, which
+        // the pernet core calls after us.
+        if let Some(state) = unsafe { published.as_ref() } {
+            state.pre_unpublish(net);
+        }
         // SAFETY: Process context (pernet callbacks may sleep); paired with
         // the unlock below.
         unsafe { bindings::sg_nat_lock() };

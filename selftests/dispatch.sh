@@ -23,6 +23,9 @@
 #      id) and by its backup (state synced, from the CONN_SYNC), with the
 #      same owner and backup, read right after its GET (a decided entry is
 #      kept a minute); syncs sent and recorded add up to N, none refused.
+#   a2. (plain kernel) issue 13's figure: 200 downloads of 5 MiB at once,
+#      all byte-exact, each listed alike by its owner (local) and its
+#      backup (synced), every node owning some.
 #   d. the service's dispatchers as configured (service show), and a list
 #      with a repeat or 0 refused (EINVAL).
 #   e. a peer of fe that is no dispatcher (handoff_peer.py, node 9) sends
@@ -287,13 +290,90 @@ no_rejected() {
 check "c. no CONN_SYNC refused" no_rejected
 stats | sed 's/^/# node held to-owner to-owner-drop sync-tx sync-rx sync-rejected: /'
 
+# ---- a2. (plain kernel) 200 downloads of 5 MiB at once ----
+
+# Issue 13's figure: AN downloads of /any/large (5 MiB) at once from cli
+# (dispatch_stall.py, unpaced), each on its own connection, placed by
+# rtr's ECMP and their owners as in a: all byte-exact, and each listed
+# alike by its owner (local) and its backup (synced). A decided entry is
+# kept a minute and the downloads together take longer under TCG: every
+# node's list is read every few seconds while they run, and the rows of
+# all the reads are taken together.
+PY=$(command -v python3)
+if [ "$DEBUG_KERNEL" != 1 ]; then
+AN=${DISPATCH_AN:-200}
+head -c $((5 * 1024 * 1024)) /dev/urandom >"$tmp/large"
+large_sha=$(sha256sum <"$tmp/large" | cut -d' ' -f1)
+for name in "${names[@]}"; do
+	ln "$tmp/large" "$tmp/$name/www/any/large"
+done
+# a2_rows: every node's entries of service 1, a line "node state sport
+# owner backup" each, appended to $tmp/a2.rows.
+a2_rows() {
+	local i
+	for i in 1 2 3; do
+		sg "${nodes[$i - 1]}" conns --json | jq -r --arg i $i '.[] | select(.service == 1) |
+			[$i, .state, .sport, .owner, .backup] | map(tostring) | join(" ")'
+	done >>"$tmp/a2.rows"
+}
+a2() {
+	local paths=() i rc
+	for i in $(seq "$AN"); do
+		paths+=(/any/large)
+	done
+	: >"$tmp/a2.rows"
+	ip netns exec "$cli" "$PY" "$here/dispatch_stall.py" $VIP 80 1000000000 "$large_sha" "$tmp/a2" \
+		"${paths[@]}" 2>"$tmp/a2.err" &
+	local pid=$!
+	while kill -0 $pid 2>/dev/null; do
+		a2_rows
+		sleep 2
+	done
+	wait $pid
+	rc=$?
+	a2_rows
+	[ $rc = 0 ] || { awk '$3 != "ok"' "$tmp/a2"; cat "$tmp/a2.err"; return 1; }
+	echo "# a2: $(awk '$3 == "ok"' "$tmp/a2" | wc -l) of $AN complete byte-exact in $(awk '{ if ($6 > m) m = $6 } END { print m }' "$tmp/a2") ms"
+}
+check "a2. $AN downloads of 5 MiB at once through three dispatchers, all byte-exact" a2
+# a2_agree: each download's connection listed by one node as its owner
+# (local, owner that node) and by one as its backup (synced, backup that
+# node), with the same owner and backup.
+a2_agree() {
+	PYTHONPATH=$here "$PY" -c "
+import sys
+ports = {int(l.split()[1]) for l in open('$tmp/a2')}
+own, bak = {}, {}
+for l in open('$tmp/a2.rows'):
+    node, state, sport, owner, backup = l.split()
+    sport = int(sport)
+    if sport not in ports:
+        continue
+    if state == 'local' and node == owner:
+        own.setdefault(sport, set()).add((node, owner, backup))
+    elif state == 'synced' and node == backup:
+        bak.setdefault(sport, set()).add((node, owner, backup))
+bad = 0
+for p in sorted(ports):
+    o, b = own.get(p, set()), bak.get(p, set())
+    if len(o) != 1 or len(b) != 1 or {x[1:] for x in o} != {x[1:] for x in b}:
+        bad += 1
+        if bad <= 10:
+            print(f'# port {p}: owner lists {sorted(o)}, backup lists {sorted(b)}')
+owners = {next(iter(own[p]))[0] for p in ports if len(own.get(p, ())) == 1}
+print(f'# a2: {len(ports) - bad} of {len(ports)} listed alike by their owner and their backup; owners {sorted(owners)}')
+sys.exit(1 if bad or len(owners) < 3 else 0)
+"
+}
+check "a2. each listed alike by its owner (local) and its backup (synced), every node owning some" a2_agree
+fi
+
 # ---- e. forged CONN_SYNCs ----
 
 # A peer of fe that is no dispatcher (handoff_peer.py as node 9, in cli at
 # 10.81.0.1:7009) sends two CONN_SYNCs once up: one naming itself the
 # owner and fe the backup, one naming node 2 the owner. fe refuses both
 # (not from a dispatcher of its view), counts them, records neither.
-PY=$(command -v python3)
 head -c 32 /dev/urandom | od -An -v -tx1 | tr -d ' \n' >"$tmp/key.1-9"
 chmod 600 "$tmp/key.1-9"
 : >"$tmp/peer9.log"

@@ -144,6 +144,16 @@ impl PernetState for NetState {
         self.replays.xlate.out(pkt, guard)
     }
 
+    // The forwarding first, with the hooks still on: once they are off,
+    // a client's segment that another dispatcher forwarded here as to its
+    // owner would reach TCP, whose reset ends a connection the others
+    // still serve (the devices live on until `exit`); with the forwarding
+    // closed first, none is delivered, and the hooks drop what they can no
+    // longer forward.
+    fn pre_unpublish(&self, _net: &Net) {
+        self.cluster.shutdown_fwd();
+    }
+
     fn pre_exit(&self, net: &Net) {
         self.cluster.shutdown_hold(net);
     }

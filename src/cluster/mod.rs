@@ -486,6 +486,13 @@ impl Cluster {
         })
     }
 
+    /// Ends the forwarding (the namespace's or the module's `pre_exit`,
+    /// with the hooks still on): no segment is received or sent in the
+    /// encapsulation from then on.
+    pub(crate) fn shutdown_fwd(&self) {
+        self.fwd.shutdown();
+    }
+
     /// Ends every hold and the forwarding (the namespace's or the module's
     /// `pre_exit`).
     pub(crate) fn shutdown_hold(&self, net: &Net) {
