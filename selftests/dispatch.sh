@@ -297,7 +297,7 @@ stats | sed 's/^/# node held to-owner to-owner-drop sync-tx sync-rx sync-rejecte
 # rtr's ECMP and their owners as in a: all byte-exact, and each listed
 # alike by its owner (local) and its backup (synced). A decided entry is
 # kept a minute and the downloads together take longer under TCG: every
-# node's list is read every few seconds while they run, and the rows of
+# node's list is read at least every 2 s while they run, and the rows of
 # all the reads are taken together.
 PY=$(command -v python3)
 if [ "$DEBUG_KERNEL" != 1 ]; then
@@ -325,9 +325,10 @@ a2() {
 	ip netns exec "$cli" "$PY" "$here/dispatch_stall.py" $VIP 80 1000000000 "$large_sha" "$tmp/a2" \
 		"${paths[@]}" 2>"$tmp/a2.err" &
 	local pid=$!
-	while kill -0 $pid 2>/dev/null; do
+	# A read, then up to 2 s for the downloads to end, until they did.
+	while ! gone $pid; do
 		a2_rows
-		sleep 2
+		busywait 2000 gone $pid || true
 	done
 	wait $pid
 	rc=$?

@@ -151,8 +151,9 @@ pub(crate) struct BackendCounts {
     /// (its CONN_SYNC naming this node as the back-end): their TERM goes to
     /// it.
     pub(crate) reowned: u64,
-    /// Of those, the ones whose retransmission timer, backed off while
-    /// their dispatcher was gone, fired at once ([`tcp::retransmit_now`]).
+    /// Adopted connections taken over (reowned, or by this node as their
+    /// backup) whose retransmission timer, backed off while their
+    /// dispatcher was gone, fired at once ([`tcp::retransmit_now`]).
     pub(crate) rto_reverted: u64,
 }
 

@@ -234,7 +234,8 @@ struct Ctl {
 /// and the socket, alive). It does: only [`Fwd::configure`] opens one, and
 /// only a netlink request calls that, which finds the namespace's state
 /// once `init` published it; from then on the pernet core calls `pre_exit`
-/// (`Cluster::shutdown_hold`) before `exit` drops the state. A state that
+/// (`Cluster::shutdown_fwd`, from `pre_unpublish`) before `exit` drops the
+/// state. A state that
 /// `init` drops on its failure path, or a test's `Fwd`, never had a socket.
 #[pin_data]
 pub(crate) struct Fwd {

@@ -493,12 +493,11 @@ impl Cluster {
         self.fwd.shutdown();
     }
 
-    /// Ends every hold and the forwarding (the namespace's or the module's
-    /// `pre_exit`).
+    /// Ends every hold and the back-end (the namespace's or the module's
+    /// `pre_exit`, after [`Self::shutdown_fwd`]).
     pub(crate) fn shutdown_hold(&self, net: &Net) {
         backend::shutdown(&self.backend);
         hold::shutdown(&self.hold, net);
-        self.fwd.shutdown();
     }
 
     /// This node took over, as its backup, a connection it serves as its
