@@ -26,6 +26,9 @@
 #   a2. (plain kernel) issue 13's figure: 200 downloads of 5 MiB at once,
 #      all byte-exact, each listed alike by its owner (local) and its
 #      backup (synced), every node owning some.
+#   c2. (plain kernel, after e) a's connections ended over a minute ago:
+#      their owners, whose entries were due to go, found their sockets
+#      gone and sent their backups a CONN_END: no node lists any of them.
 #   d. the service's dispatchers as configured (service show), and a list
 #      with a repeat or 0 refused (EINVAL).
 #   e. a peer of fe that is no dispatcher (handoff_peer.py, node 9) sends
@@ -75,7 +78,7 @@
 #      the owners tell X where they went (cache-fill), and X sends their
 #      later segments straight to the back-end (cache-hit); all intact,
 #      none reset.
-#   j. (plain) failover during 30 paced downloads handed off to the two
+#   j. (plain) failover during 100 paced downloads handed off to the two
 #      nodes that stay: a third of them owned by the node that leaves (its
 #      link down), which comes back while they run; k. (plain) the same,
 #      its namespace deleted: the dispatchers that took its connections
@@ -91,7 +94,7 @@
 #   SGCTL        the sgctl binary; default ../target/debug/sgctl from here
 #   DISPATCH_FIGURES  a file to append j, l and k's figures to, a JSON
 #                object a line (make bench's failover section)
-#   DISPATCH_J   the downloads of each of j, l and k (30)
+#   DISPATCH_J   the downloads of each of j, l and k (100, issue 13's)
 #   SOCKGROUP_KO the module (see lib.sh)
 
 source "$(dirname "$0")/lib.sh"
@@ -381,7 +384,7 @@ chmod 600 "$tmp/key.1-9"
 rejected_before=$(sg "$fe" service show --json | jq '.[] | select(.id == 1) | .stats.sync_rejected')
 xrejected_before=$(sg "$fe" service show --json | jq '.[] | select(.id == 1) | .stats.transfer_rejected')
 moved_before=$(sg "$fe" conns --json | jq '[.[] | select(.state == "moved")] | length')
-synced_before=$(conns 1 synced | wc -l)
+conns 1 synced >"$tmp/synced.before"
 ip netns exec "$cli" "$PY" "$here/handoff_peer.py" 10.81.0.1 7009 9 1 "$tmp/key.1-9" "$tmp/peer9.log" \
 	9:1,2:1 2>"$tmp/peer9.err" &
 forged_refused() {
@@ -401,9 +404,40 @@ xforged_refused() {
 }
 check "e. its TRANSFER of the same two entries refused by fe, counted transfer-rejected 2" \
 	busywait 5000 xforged_refused
+# (Records go meanwhile: the CONN_ENDs of a's connections, a minute
+# old.)
 check "e. fe recorded none of them, and lists no moved connection more" eval '
-	[ "$(conns 1 synced | wc -l)" = "$synced_before" ] &&
+	! { conns 1 synced | comm -13 "$tmp/synced.before" - | grep .; } &&
 	[ "$(sg "$fe" conns --json | jq "[.[] | select(.state == \"moved\")] | length")" = "$moved_before" ]'
+
+# ---- c2. (plain kernel) the end of a connection its owner served ----
+
+# a's connections, served by their owners, ended over a minute ago (a2
+# took longer): each owner, once its entry was due to go, found the socket
+# gone and sent the backup a CONN_END; no node lists any of them, and
+# end-tx and end-rx moved by N or more in all (none did before f, but
+# these and a2's).
+if [ "$DEBUG_KERNEL" != 1 ]; then
+# a_listed: the entries of a's connections on every node.
+a_listed() {
+	local i
+	for i in 1 2 3; do
+		sg "${nodes[$i - 1]}" conns --json | jq -r --arg i $i '.[] | select(.service == 1) |
+			"\($i) \(.sport) \(.state)"'
+	done | awk 'NR == FNR { p[$2] = 1; next } ($2 in p)' "$tmp/own.rows" -
+}
+# end_sum FIELD: service 1's FIELD summed over the nodes.
+end_sum() {
+	local i
+	for i in 1 2 3; do
+		sg "${nodes[$i - 1]}" service show --json | jq ".[] | select(.id == 1) | .stats.$1"
+	done | awk '{ s += $1 } END { print s + 0 }'
+}
+check "c2. a's $N connections, served by their owners, ended: no node lists them (the owners' CONN_ENDs ended the backups' records), end-tx and end-rx moved by $N or more" eval '
+	busywait 30000 eval "[ -z \"\$(a_listed)\" ]" && [ "$(end_sum end_tx)" -ge "$N" ] &&
+		[ "$(end_sum end_rx)" -ge "$N" ] ||
+		{ a_listed | head; echo "end-tx $(end_sum end_tx), end-rx $(end_sum end_rx)"; false; }'
+fi
 
 # ---- f. failover: the backup takes a moved connection over ----
 
@@ -976,7 +1010,7 @@ fi
 # intervals plus one RTO (issue 13's figure); the share whose owner
 # changed when node 4 joined.
 if [ "$DEBUG_KERNEL" != 1 ]; then
-J=${DISPATCH_J:-30}
+J=${DISPATCH_J:-100}
 # The pace divisor (above).
 JSLOW=$((J > 30 ? 2 : 1))
 # ecmp ID...: rtr spreads $VIP over the nodes ID.

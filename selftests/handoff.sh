@@ -49,7 +49,10 @@
 #      listener would have answered one, drawn the client's challenge ACK
 #      and reset the connection), then a second GET: each time be1 sent a TERM, fe counted it ended,
 #      be1 watches none; none of them left in fe's table after the linger;
-#      fe sent no reset, the client received none.
+#      then (j.tw) the client's FIN of a "Connection: close" GET sent again
+#      after fe's entry lingered out: fe forwards it to be1 (late-fwd),
+#      whose TIME_WAIT answers with an ACK; fe sent no reset, the client
+#      received none.
 #   k. a back-end without a listener: service 3 ($VIP:8081) to be1, which
 #      has none there: fe's nginx answers, fe's fallback-nack and be1's
 #      refused moved by 1.
@@ -509,6 +512,33 @@ check "j: fe's table keeps none of j's 5 connections after the linger (5 s)" \
 	eval '[ "$(cat "$tmp"/j.{fin,rst,server,late,syn} 2>/dev/null | wc -l)" = 5 ] ||
 		{ echo "a client printed no port"; false; } &&
 		busywait 15000 eval "[ \$(jports_left) = 0 ]" || { echo "$(jports_left) left"; diag; false; }'
+# j.tw: the client's FIN sent again after fe's entry lingered out (its
+# ACK from be1 lost, the client's retransmission backed off past the 5 s):
+# be1's TIME_WAIT socket holds the tuple a minute, fe remembers the tuple
+# as long and forwards it there (late-fwd), where its own TCP would reset
+# the client.
+CASE=j.tw
+late_fwd() { show "$fe" | jq '.services[] | select(.id == 1) | .stats.late_fwd'; }
+read -r jt0 je0 _ < <(jcounts)
+late0=$(late_fwd)
+rm -f "$tmp/j.tw.go" "$tmp/j.tw.rc" "$tmp/j.tw"
+(
+	jclient tw /be1/small "$tmp/j.tw.go" >"$tmp/j.tw.res" 2>&1
+	echo $? >"$tmp/j.tw.rc"
+) &
+# tw_left: fe's table entries of j.tw's client port.
+tw_left() {
+	sg "$fe" conns --json | jq --argjson p "$(cat "$tmp/j.tw")" '[.[] | select(.sport == $p)] | length'
+}
+check "j.tw: a GET with Connection: close (be1's TIME_WAIT holds the tuple): be1 sent a TERM, fe's entry lingered out" \
+	eval 'busywait 10000 ended_by $jt0 $je0 >/dev/null && busywait 15000 eval "[ \$(tw_left) = 0 ]" ||
+		{ ended_by $jt0 $je0; echo "fe lists $(tw_left)"; cat "$tmp/j.tw.res"; diag; false; }'
+# (late-fwd moves by 2: the client's TCP, whose socket is gone, answers
+# be1's ACK with a reset, which goes to be1 the same way.)
+check "j.tw: the client's FIN sent again: fe forwarded it to be1 (late-fwd moved), whose TIME_WAIT answered with an ACK, not a reset" eval '
+	touch "$tmp/j.tw.go" && busywait 20000 test -s "$tmp/j.tw.rc" && [ "$(cat "$tmp/j.tw.rc")" = 0 ] &&
+		[ "$(late_fwd)" -gt "$late0" ] || { cat "$tmp/j.tw.res"; echo "late-fwd moved by $(($(late_fwd) - late0))"; false; }'
+CASE=j
 check "j: fe sent no reset from the service (nft in fe), the client received none (nft in cli)" eval '
 	[ "$(nftc "$fe" rst)" = "$fe_rst0" ] && [ "$(nftc "$cli" rst)" = "$cli_rst0" ] ||
 		{ echo "fe sent $(($(nftc "$fe" rst) - fe_rst0)), the client received $(($(nftc "$cli" rst) - cli_rst0))"; diag; false; }'

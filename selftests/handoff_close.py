@@ -21,6 +21,11 @@ every step went as MODE says, else 1 with the reason on stderr:
           file GO exists, no SYN-ACK may come back on the tuple; then a
           second GET on the connection, and a FIN as in fin: the connection
           lives on (no reset ended it).
+  tw      as server, then waits until the file GO exists (the server's
+          TIME_WAIT holds the tuple, the front-end's entry of it is gone),
+          and sends its FIN again from a raw socket (a retransmission, as
+          after a lost ACK), with the sequence numbers seen on the tuple:
+          the server's TIME_WAIT must answer with an ACK, not a reset.
   wait    a GET, then waits until the file GO exists (the caller's
           signal, up to 300 s), a second GET on the connection, then a FIN
           as in fin. With PATH "-", the connection is made first, then the
@@ -128,9 +133,69 @@ def send_syn(s, go):
         r.close()
 
 
+def tcp_hdr(src, dst, sport, dport, seq, ack, flags):
+    """A TCP header without options, its checksum over the IPv4 pseudo
+    header."""
+    hdr = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, 5 << 4, flags, 64240, 0, 0)
+    pseudo = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack("!BBH", 0, 6, len(hdr))
+    return hdr[:16] + struct.pack("!H", csum(pseudo + hdr)) + hdr[18:]
+
+
+def segs_from(r, dst, dport, sport):
+    """The TCP segments queued on raw socket r from dst:dport to sport, as
+    (flags, seq, ack, payload length)."""
+    out = []
+    while True:
+        try:
+            pkt, (peer, _) = r.recvfrom(65536)
+        except (BlockingIOError, socket.timeout):
+            return out
+        ihl = (pkt[0] & 0x0F) * 4
+        total = struct.unpack("!H", pkt[2:4])[0]
+        ps, pd, seq, ack, off, flags = struct.unpack("!HHIIBB", pkt[ihl:ihl + 14])
+        if peer == dst and (ps, pd) == (dport, sport):
+            out.append((flags, seq, ack, total - ihl - (off >> 4) * 4))
+
+
+def fin_again(s, r, go):
+    """After the connection s closed (the server's FIN first, then the
+    client's): once the file `go` exists, the client's FIN again on s's
+    tuple from raw socket r (which saw the whole connection), then what
+    answers it within 10 s: an ACK passes, a reset or nothing fails."""
+    (src, sport), (dst, dport) = s.getsockname(), s.getpeername()
+    s.close()
+    wait_for(go)
+    r.setblocking(False)
+    segs = segs_from(r, dst, dport, sport)
+    fins = [(seq + n) for flags, seq, ack, n in segs if flags & 0x01]
+    if not fins or not segs:
+        fail(f"no FIN from the server seen on the tuple ({len(segs)} segments)")
+    # The server's last ACK acknowledged the client's FIN: its sequence
+    # number is one less.
+    client_fin = (segs[-1][2] - 1) & 0xFFFFFFFF
+    w = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
+    w.bind((src, 0))
+    w.sendto(tcp_hdr(src, dst, sport, dport, client_fin, (fins[-1] + 1) & 0xFFFFFFFF, 0x11), (dst, 0))
+    w.close()
+    r.settimeout(0.1)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        for flags, seq, ack, n in segs_from(r, dst, dport, sport):
+            if flags & 0x04:
+                fail(f"the FIN sent again was answered with a reset (flags {flags:#x})")
+            if flags & 0x10 and ack == (client_fin + 1) & 0xFFFFFFFF:
+                return
+    fail("no answer to the FIN sent again within 10 s")
+
+
 def main():
     mode, host, port, path, expect = sys.argv[1:6]
     go = sys.argv[6] if len(sys.argv) > 6 else None
+    raw = None
+    if mode == "tw":
+        # Opened first: it sees every segment of the connection.
+        raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
     s = socket.create_connection((host, int(port)), timeout=TIMEOUT)
     print(s.getsockname()[1], flush=True)
     if path == "-":
@@ -144,7 +209,7 @@ def main():
             wait_for(go)
         if mode == "syn" and i == 1:
             send_syn(s, go)
-        get(s, host, f"{path}?{mode}{i}", close=(i == gets - 1 and mode in ("server", "late")))
+        get(s, host, f"{path}?{mode}{i}", close=(i == gets - 1 and mode in ("server", "late", "tw")))
         status, body, buf = answer(s, buf)
         if status != 200 or body != (expect + "\n").encode():
             fail(f"GET {i}: {status} {body[:200]!r}, not 200 {expect!r}")
@@ -157,6 +222,9 @@ def main():
     d = s.recv(65536)
     if d:
         fail(f"{len(d)} bytes after the answer, not the server's FIN: {d[:200]!r}")
+    if mode == "tw":
+        fin_again(s, raw, go)
+        return
     if mode == "late":
         s.sendall(b"late bytes after the server's FIN\r\n")
         s.shutdown(socket.SHUT_WR)

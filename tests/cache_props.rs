@@ -108,19 +108,7 @@ proptest! {
     }
 }
 
-fn conn(i: u16) -> Tuple {
-    let mut client = [0u8; 16];
-    client[..4].copy_from_slice(&[10, 0, 0, 1]);
-    let mut server = [0u8; 16];
-    server[..4].copy_from_slice(&[10, 0, 0, 100]);
-    Tuple {
-        family: sockgroup_logic::frame::Family::V4,
-        client,
-        server,
-        client_port: i,
-        server_port: 80,
-    }
-}
+use common::conn_from as conn;
 
 /// A large cache, filled twice over: the capacity holds, the oldest go
 /// first, a touched entry survives, and a departed node's entries go.

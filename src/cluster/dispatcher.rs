@@ -163,6 +163,24 @@ struct Conf {
     members: Option<Membership>,
 }
 
+/// `n` slots of `fill` for a table in caller-owned slots (the
+/// association cache, the front-end's memory of ended connections;
+/// process context: it sleeps).
+pub(crate) fn new_slots<T: Copy>(n: usize, fill: T) -> Result<KVVec<T>> {
+    let mut slots = KVVec::with_capacity(n, GFP_KERNEL)?;
+    for _ in 0..n {
+        // Within the capacity: does not allocate or fail.
+        slots.push(fill, GFP_KERNEL)?;
+    }
+    Ok(slots)
+}
+
+/// A random key for a table's SipHash (clients cannot aim at one chain).
+pub(crate) fn random_key() -> (u64, u64) {
+    let r = || (u64::from(random_u32()) << 32) | u64::from(random_u32());
+    (r(), r())
+}
+
 impl Dispatch {
     /// No dispatched service.
     pub(crate) fn new() -> impl PinInit<Self> {
@@ -196,13 +214,7 @@ impl Dispatch {
         if self.cache.lock().is_some() {
             return Ok(());
         }
-        let mut slots = KVVec::with_capacity(CACHE_SLOTS, GFP_KERNEL)?;
-        for _ in 0..CACHE_SLOTS {
-            // Within the capacity: does not allocate or fail.
-            slots.push(Slot::EMPTY, GFP_KERNEL)?;
-        }
-        let r = || (u64::from(random_u32()) << 32) | u64::from(random_u32());
-        let cache = Cache::new(slots, (r(), r()));
+        let cache = Cache::new(new_slots(CACHE_SLOTS, Slot::EMPTY)?, random_key());
         let mut c = self.cache.lock();
         if c.is_none() {
             *c = Some(cache);

@@ -49,7 +49,7 @@
 //! pass.
 
 use super::channel::{Channels, OutMsg, ReqOut, TransferMsg, TRANSFER_BATCH};
-use super::dispatcher::{Dispatch, ADOPTED_MARK, FWD_MARK};
+use super::dispatcher::{new_slots, random_key, Dispatch, ADOPTED_MARK, FWD_MARK};
 use super::fwd::Fwd;
 use super::rules::{ServiceRules, Verdict as RuleVerdict};
 use super::{AddrFamily, Config, Service};
@@ -57,6 +57,7 @@ use crate::logic::{
     encap::{self, EncapType, Proto},
     frame::{self, term, ConnEnd, ConnSync, Placement, Term, TransferAck, Tuple},
     handoff::build_req,
+    linger::{self, Linger, LingerSlot, TIME_WAIT_MS},
     mss,
     owner::{self, Acked, Handover, Role},
     reasm::{Added, Reasm},
@@ -75,7 +76,7 @@ use crate::sys::{
     rcu::{self, RcuCell},
     skb::{tcp_flags, Family},
     socket::Namespace,
-    tcp::Conn,
+    tcp::{self, Conn, Established},
     work::{Run, Worked},
 };
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -105,6 +106,13 @@ pub(crate) const MOVED_MAX: usize = 16384;
 /// forwarding the late segments (a retransmitted FIN, the last ACK), so
 /// that none reaches TCP here, which would answer it with a reset.
 pub(crate) const LINGER_MS: u64 = 5_000;
+/// How often the sweep looks at the socket of a connection served here
+/// whose backup has its record, once its entry is due to go.
+const END_CHECK_MS: u64 = 2_000;
+/// How many moved connections that ended with a FIN are remembered after
+/// their linger, for their back-end's `TIME_WAIT` (`super::linger`; the
+/// oldest are forgotten first beyond it).
+pub(crate) const LINGER_SLOTS: usize = 8192;
 /// A moved connection without a segment from the client nor a TERM for
 /// this long is forgotten (the back-end's node went away, or its TERM was
 /// lost).
@@ -197,6 +205,10 @@ pub(crate) struct HoldStats {
     /// new owner acknowledged (TRANSFER_ACK): the entry goes unless this
     /// node backs the connection up.
     pub(crate) transfer_acked: AtomicU64,
+    /// Segments of a moved connection that ended with a FIN, which came
+    /// after its entry lingered out: forwarded to its back-end's
+    /// `TIME_WAIT` ([`super::linger`]).
+    pub(crate) late_fwd: AtomicU64,
     /// CONN_ENDs sent: a moved connection ended here (its back-end's
     /// TERM), to the other dispatcher that lists it.
     pub(crate) end_tx: AtomicU64,
@@ -457,6 +469,14 @@ struct Entry {
     /// came (0: not yet).
     last_ms: u64,
     term_ms: u64,
+    /// Its end was a FIN (the TERM's reason, or a CONN_END): remembered
+    /// after the linger for the back-end's `TIME_WAIT`.
+    term_fin: bool,
+    /// Owned here, its backup got its CONN_SYNC: served here, its backup
+    /// gets a CONN_END once its socket ended (the sweep).
+    synced: bool,
+    /// Served here: when the sweep last found its socket alive.
+    checked_ms: u64,
     /// Decided for a peer and served here: the peer was told to drop it
     /// (TERM, reason TIMEOUT).
     abort_sent: bool,
@@ -583,6 +603,10 @@ struct Table {
     segs: usize,
     /// A copy of the payload of the segment being added (under the lock).
     scratch: KVec<u8>,
+    /// Moved connections that ended with a FIN, once their entry lingered
+    /// out: late segments go to the back-end's `TIME_WAIT` (allocated when
+    /// the first front-end service is published: [`publish`]).
+    linger: Option<Linger<KVVec<LingerSlot>>>,
 }
 
 impl Table {
@@ -690,6 +714,7 @@ impl Hold {
             moved: 0,
             segs: 0,
             scratch,
+            linger: None,
         };
         Ok(Worked::new(pin_init!(Hold {
             ns,
@@ -716,6 +741,9 @@ pub(crate) fn publish(w: &Worked<Hold>, snap: Option<Snapshot>) -> Result<bool> 
     let on = snap
         .as_ref()
         .is_some_and(|s| s.services.iter().any(|x| x.front));
+    if on {
+        ensure_linger(w)?;
+    }
     w.snapshot.replace(snap, GFP_KERNEL)?;
     let mut orphans = false;
     {
@@ -731,6 +759,21 @@ pub(crate) fn publish(w: &Worked<Hold>, snap: Option<Snapshot>) -> Result<bool> 
         w.kick();
     }
     Ok(on)
+}
+
+/// Allocates the memory of ended connections ([`super::linger`]) if it is
+/// not yet (process context, no lock held: it sleeps); it stays until the
+/// namespace goes.
+fn ensure_linger(w: &Hold) -> Result {
+    if w.table.lock().linger.is_some() {
+        return Ok(());
+    }
+    let l = Linger::new(new_slots(LINGER_SLOTS, linger::EMPTY)?, random_key());
+    let mut t = w.table.lock();
+    if t.linger.is_none() {
+        t.linger = Some(l);
+    }
+    Ok(())
 }
 
 /// The hold's LOCAL_OUT hook (softirq or process context, under RCU): a
@@ -864,6 +907,21 @@ pub(crate) fn hold_in<'a>(
                 }
                 return forward_moved(net, fwd, peer, &key, pkt, svc, guard);
             }
+            // A late segment of one that ended with a FIN, after its entry
+            // lingered out (the client's FIN sent again): to the back-end's
+            // TIME_WAIT socket, which answers it as any server's does.
+            if let Some(peer) = late_to(w, &key) {
+                let counts = (&svc.stats.late_fwd, &svc.stats.moved_drop);
+                return forward_counted(
+                    net,
+                    fwd,
+                    (peer, EncapType::Moved),
+                    &key,
+                    pkt,
+                    counts,
+                    guard,
+                );
+            }
             // A dispatched service's segment while the view changes: a
             // connection this node is about to take over (its takeover
             // pending), or one whose sender's view makes this node the
@@ -964,6 +1022,10 @@ pub(crate) fn hold_in<'a>(
             if let Some(old) = old {
                 drop(t.remove(old));
             }
+            // A new connection on the tuple: the old one's memory goes.
+            if let Some(l) = t.linger.as_mut() {
+                l.forget(&key.tuple());
+            }
             let Ok(segs) = KVec::with_capacity(8, GFP_ATOMIC) else {
                 inc(&svc.stats.hold_full);
                 return HookVerdict::Accept(pkt);
@@ -988,6 +1050,9 @@ pub(crate) fn hold_in<'a>(
                 window: seg.window,
                 last_ms: 0,
                 term_ms: 0,
+                term_fin: false,
+                synced: false,
+                checked_ms: 0,
                 abort_sent: false,
                 owner: pair.map_or(0, |p| p.owner),
                 backup: pair.map_or(0, |p| p.backup_id()),
@@ -1038,12 +1103,12 @@ pub(crate) fn hold_in<'a>(
     if let Some(end) = end {
         if let End::Decided(RuleVerdict::Peer(peer), rule) = end {
             if start_handoff(&mut t, pos, peer, rule, now, svc, chans) {
-                sync_backup(w, &t, pos, peer, Placement::Pending, chans, guard);
+                sync_backup(w, &mut t, pos, peer, Placement::Pending, chans, guard);
                 return HookVerdict::Stolen(stolen);
             }
             inc(&svc.stats.fallback_unsent);
         }
-        sync_backup(w, &t, pos, snap.self_id, Placement::Local, chans, guard);
+        sync_backup(w, &mut t, pos, snap.self_id, Placement::Local, chans, guard);
         let segs = finish(&mut t, pos, end, now);
         drop(t);
         reinject(segs);
@@ -1104,6 +1169,13 @@ fn moved_to(w: &Worked<Hold>, key: &ConnKey) -> Option<u32> {
 /// has not ended it yet (no TERM).
 fn moved_live(w: &Worked<Hold>, key: &ConnKey) -> Option<u32> {
     moved_peer(w, key, true)
+}
+
+/// The back-end of the connection `key` if it ended with a FIN and is
+/// remembered for its back-end's `TIME_WAIT` ([`super::linger`]).
+fn late_to(w: &Worked<Hold>, key: &ConnKey) -> Option<u32> {
+    let mut t = w.table.lock();
+    t.linger.as_mut()?.peer(&key.tuple(), now_ms())
 }
 
 fn moved_peer(w: &Worked<Hold>, key: &ConnKey, live: bool) -> Option<u32> {
@@ -1209,22 +1281,24 @@ fn handing_off<'a>(
 /// refuses it loses it).
 fn sync_backup(
     w: &Worked<Hold>,
-    t: &Table,
+    t: &mut Table,
     pos: (usize, usize),
     backend: u32,
     placement: Placement,
     chans: &Channels,
     guard: &rcu::Guard,
 ) {
-    let Some(e) = t.get(pos) else {
+    let own = svc_self(w, guard);
+    let Some(e) = t.get_mut(pos) else {
         return;
     };
-    if e.backup == 0 || e.owner != svc_self(w, guard) {
+    if e.backup == 0 || e.owner != own {
         return;
     }
     let sync = conn_sync(w, e, backend, placement, guard);
     if chans.send(e.backup, OutMsg::Sync(sync)) {
         inc(&e.stats.sync_tx);
+        e.synced = true;
     }
 }
 
@@ -1429,7 +1503,7 @@ pub(crate) fn on_moved(
         t.moved += 1;
         t.segs -= segs.len();
         // The backup can take it over from now on.
-        sync_backup(w, &t, pos, peer, Placement::Forwarded, chans, guard);
+        sync_backup(w, &mut t, pos, peer, Placement::Forwarded, chans, guard);
         (segs, key, isn, stats)
     };
     // The entry is moved first: a segment that finds no request socket
@@ -1462,13 +1536,15 @@ pub(crate) fn abort_term(tuple: Tuple) -> OutMsg {
 }
 
 /// The back-end `peer` saw the connection of `tuple` end (TERM, process
-/// context): its entry lingers [`LINGER_MS`], forwarding late segments,
-/// then goes; the other dispatchers that list it get a CONN_END
-/// ([`end_to`]).
+/// context, `reason` its `term::*`): its entry lingers [`LINGER_MS`],
+/// forwarding late segments, then goes (one that ended with a FIN is
+/// remembered for the back-end's `TIME_WAIT`: [`super::linger`]); the
+/// other dispatchers that list it get a CONN_END ([`end_to`]).
 pub(crate) fn on_term(
     w: &Worked<Hold>,
     peer: u32,
     tuple: &Tuple,
+    reason: u32,
     chans: &Channels,
     guard: &rcu::Guard,
 ) {
@@ -1485,6 +1561,7 @@ pub(crate) fn on_term(
             return;
         }
         e.term_ms = now_ms().max(1);
+        e.term_fin = reason != term::RST;
         inc(&e.stats.ended);
         (end_to(e, own), e.hinted_ms != 0, e.service, e.stats.clone())
     };
@@ -1578,6 +1655,8 @@ pub(crate) fn on_end(
             .filter(|e| e.from == peer || (e.owner == peer && e.owner != own))
             .map(|e| {
                 e.term_ms = now_ms().max(1);
+                // The reason is not told: its back-end may be in TIME_WAIT.
+                e.term_fin = true;
                 inc(&e.stats.ended);
                 (e.service, e.hinted_ms != 0, e.stats.clone())
             })
@@ -1734,6 +1813,9 @@ impl Hold {
             window: 0,
             last_ms: now,
             term_ms: 0,
+            term_fin: false,
+            synced: false,
+            checked_ms: 0,
             abort_sent: false,
             owner: own,
             backup,
@@ -2388,16 +2470,29 @@ impl Run for Hold {
             Ok(v) => v,
             Err(_) => return Some(SWEEP_MS),
         };
+        // Connections served here that ended: their backups get a CONN_END.
+        let mut ends: KVec<(u32, Tuple, Arc<HoldStats>)> =
+            match KVec::with_capacity(SWEEP_BUDGET, GFP_KERNEL) {
+                Ok(v) => v,
+                Err(_) => return Some(SWEEP_MS),
+            };
+        let net = self.ns.get();
         let now = now_ms();
         let more = {
             let mut t = self.table.lock();
             if t.closed {
                 return None;
             }
+            // Ended connections whose TIME_WAIT passed (the others go when
+            // looked up, or when the memory needs room).
+            if let Some(l) = t.linger.as_mut() {
+                l.expire(now, SWEEP_BUDGET);
+            }
             // Beyond the bound of decided ones, the oldest go first: the
             // cut-off age that leaves at most DECIDED_MAX.
             let excess = t.decided.saturating_sub(DECIDED_MAX);
-            let mut cutoff = now.saturating_sub(DECIDED_KEEP_MS);
+            let age_cut = now.saturating_sub(DECIDED_KEEP_MS);
+            let mut cutoff = age_cut;
             if excess > 0 {
                 // Find the decided time of the `excess`-th oldest (a
                 // linear pass per step: rare, bounded by the table).
@@ -2426,7 +2521,41 @@ impl Run for Hold {
                         End::OverTime
                     };
                     let moved = e.state == ConnState::Moved;
-                    let forget = if moved {
+                    // Served here, its backup told (CONN_SYNC): kept while
+                    // its socket lives (looked at every END_CHECK_MS once
+                    // it is due to go); once it ended, its backup's record
+                    // goes too (CONN_END). Beyond the bound it goes either
+                    // way.
+                    let served =
+                        e.synced && matches!(e.state, ConnState::Local | ConnState::Remote);
+                    let mut forget = false;
+                    if served && e.decided_ms < cutoff {
+                        let bound = e.decided_ms >= age_cut;
+                        if bound || now >= e.checked_ms + END_CHECK_MS {
+                            let alive = matches!(
+                                tcp::established(net, &e.key.conn(), false),
+                                Established::Full(_) | Established::Request(_)
+                            );
+                            forget = bound || !alive;
+                            if !forget {
+                                if let Some(e) = t.get_mut((b, i)) {
+                                    e.checked_ms = now;
+                                }
+                                continue;
+                            }
+                            if !alive && ends.len() < ends.capacity() {
+                                // Within the capacity: no allocation.
+                                let _ = ends
+                                    .push((e.backup, e.key.tuple(), e.stats.clone()), GFP_ATOMIC);
+                            }
+                        }
+                    }
+                    let Some(e) = t.get((b, i)) else {
+                        continue;
+                    };
+                    let forget = if served {
+                        forget
+                    } else if moved {
                         (e.term_ms != 0 && now >= e.term_ms + LINGER_MS)
                             || (e.hinted_ms == 0 && now >= e.last_ms + MOVED_IDLE_MS)
                             || now >= e.last_ms.max(e.hinted_ms) + HINTED_IDLE_MS
@@ -2442,7 +2571,12 @@ impl Run for Hold {
                     } else if forget && gone.len() < gone.capacity() {
                         // Within the capacity: no allocation.
                         let _ = gone.push(e.key.conn(), GFP_ATOMIC);
+                        let late = (e.term_ms != 0 && e.term_fin)
+                            .then(|| (e.key.tuple(), e.peer, e.term_ms + TIME_WAIT_MS));
                         drop(t.remove((b, i)));
+                        if let (Some((tuple, peer, until)), Some(l)) = (late, t.linger.as_mut()) {
+                            l.add(tuple, peer, until);
+                        }
                     } else if handoff_late && out.len() < out.capacity() {
                         let (peer, tuple) = (e.peer, e.key.tuple());
                         let segs = fall_back(&mut t, (b, i), Fallback::Timeout, now);
@@ -2463,8 +2597,7 @@ impl Run for Hold {
         };
         // Outside the lock: the peers first (their copies go before this
         // node's TCP answers the client), then TCP runs.
-        let net = self.ns.get();
-        if !aborts.is_empty() {
+        if !aborts.is_empty() || !ends.is_empty() {
             let guard = rcu::Guard::new();
             if let Some(state) = NetState::of(net, &guard) {
                 let chans = state.cluster_ref().channels();
@@ -2472,6 +2605,13 @@ impl Run for Hold {
                     // A TERM the outbox refuses is lost (counted): the peer
                     // serves the connection too, until the client resets it.
                     chans.send(peer, abort_term(tuple));
+                }
+                for (backup, tuple, stats) in ends {
+                    // Lost if the outbox refuses it: the record stays
+                    // until its table's bound or a change of the view.
+                    if chans.send(backup, OutMsg::End(ConnEnd { tuple })) {
+                        inc(&stats.end_tx);
+                    }
                 }
             }
         }

@@ -467,7 +467,9 @@ impl Cluster {
             InMsg::PeerDown => backend::peer_down(&self.backend, peer),
             // The front-end of a connection handed off here withdrew it.
             InMsg::Term(t) if t.withdraws_handoff() => backend::abort(&self.backend, peer, t.tuple),
-            InMsg::Term(t) => hold::on_term(&self.hold, peer, &t.tuple, &self.channels, guard),
+            InMsg::Term(t) => {
+                hold::on_term(&self.hold, peer, &t.tuple, t.reason, &self.channels, guard)
+            }
             InMsg::End(e) => hold::on_end(&self.hold, peer, &e.tuple, &self.channels, guard),
         }
     }

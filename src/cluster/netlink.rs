@@ -149,6 +149,7 @@ mod uapi {
     pub(super) const SERVICE_STATS_CACHE_HIT: u16 = 37;
     pub(super) const SERVICE_STATS_CACHE_FILL: u16 = 38;
     pub(super) const SERVICE_STATS_TRANSFER_ACKED: u16 = 39;
+    pub(super) const SERVICE_STATS_LATE_FWD: u16 = 40;
 
     pub(super) const CONN_SERVICE: u16 = 1;
     pub(super) const CONN_ADDR_FAMILY: u16 = 2;
@@ -943,6 +944,7 @@ fn put_service(w: &mut Writer, s: &Service) -> Result {
             (SERVICE_STATS_CACHE_HIT, &st.cache_hit),
             (SERVICE_STATS_CACHE_FILL, &st.cache_fill),
             (SERVICE_STATS_TRANSFER_ACKED, &st.transfer_acked),
+            (SERVICE_STATS_LATE_FWD, &st.late_fwd),
         ] {
             w.put_u64(kind, c.load(Relaxed))?;
         }

@@ -37,11 +37,12 @@ pub struct Assoc {
     pub backend: u32,
 }
 
-/// One slot of a [`Cache`]: build the array with [`Slot::EMPTY`].
+/// One slot of a [`Cache`] of values `V`: build the array with
+/// [`Slot::empty`] ([`Slot::EMPTY`] for the association cache).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub struct Slot {
+pub struct Slot<V = Assoc> {
     key: Tuple,
-    val: Assoc,
+    val: V,
     /// Towards the most recently used (used), unused (free).
     prev: u32,
     /// Towards the least recently used (used), the next free slot (free).
@@ -52,31 +53,39 @@ pub struct Slot {
     head: u32,
 }
 
-impl Slot {
+impl<V: Copy> Slot<V> {
     /// A slot as [`Cache::new`] wants it (any slot will do: `new` resets
-    /// them all).
-    pub const EMPTY: Slot = Slot {
-        key: Tuple {
-            family: Family::V4,
-            client: [0; 16],
-            server: [0; 16],
-            client_port: 0,
-            server_port: 0,
-        },
-        val: Assoc {
-            owner: 0,
-            backend: 0,
-        },
-        prev: NIL,
-        next: NIL,
-        chain: NIL,
-        head: NIL,
-    };
+    /// them all but their value, which is `val` until one is inserted).
+    pub const fn empty(val: V) -> Self {
+        Slot {
+            key: Tuple {
+                family: Family::V4,
+                client: [0; 16],
+                server: [0; 16],
+                client_port: 0,
+                server_port: 0,
+            },
+            val,
+            prev: NIL,
+            next: NIL,
+            chain: NIL,
+            head: NIL,
+        }
+    }
 }
 
-/// A bounded LRU map from tuples to [`Assoc`], in caller-owned slots.
+impl Slot<Assoc> {
+    /// An empty slot of the association cache.
+    pub const EMPTY: Slot = Slot::empty(Assoc {
+        owner: 0,
+        backend: 0,
+    });
+}
+
+/// A bounded LRU map from tuples to values `V` ([`Assoc`] for the
+/// association cache), in caller-owned slots.
 #[derive(Debug)]
-pub struct Cache<S: DerefMut<Target = [Slot]>> {
+pub struct Cache<S: DerefMut<Target = [Slot<V>]>, V: Copy = Assoc> {
     slots: S,
     cap: u32,
     len: u32,
@@ -88,13 +97,13 @@ pub struct Cache<S: DerefMut<Target = [Slot]>> {
     key: (u64, u64),
 }
 
-impl<S: DerefMut<Target = [Slot]>> Cache<S> {
+impl<S: DerefMut<Target = [Slot<V>]>, V: Copy> Cache<S, V> {
     /// An empty cache in `slots` (its capacity, up to [`MAX_SLOTS`]),
     /// hashing under `key`.
     pub fn new(mut slots: S, key: (u64, u64)) -> Self {
         let cap = slots.len().min(MAX_SLOTS) as u32;
         for (i, s) in slots.iter_mut().enumerate().take(cap as usize) {
-            *s = Slot::EMPTY;
+            *s = Slot::empty(s.val);
             let next = i as u32 + 1;
             s.next = if next < cap { next } else { NIL };
         }
@@ -205,7 +214,7 @@ impl<S: DerefMut<Target = [Slot]>> Cache<S> {
     }
 
     /// Where `t` goes, and makes it the most recently used.
-    pub fn get(&mut self, t: &Tuple) -> Option<Assoc> {
+    pub fn get(&mut self, t: &Tuple) -> Option<V> {
         let (i, _) = self.find(t)?;
         self.unlink(i);
         self.push_front(i);
@@ -213,13 +222,13 @@ impl<S: DerefMut<Target = [Slot]>> Cache<S> {
     }
 
     /// Where `t` goes, without touching its recency.
-    pub fn peek(&self, t: &Tuple) -> Option<Assoc> {
+    pub fn peek(&self, t: &Tuple) -> Option<V> {
         self.find(t).map(|(i, _)| self.slots[i as usize].val)
     }
 
     /// Records (or updates) `t` as the most recently used; returns the
     /// entry evicted to make room (`t` itself when the capacity is 0).
-    pub fn insert(&mut self, t: Tuple, a: Assoc) -> Option<(Tuple, Assoc)> {
+    pub fn insert(&mut self, t: Tuple, a: V) -> Option<(Tuple, V)> {
         if self.cap == 0 {
             return Some((t, a));
         }
@@ -259,7 +268,7 @@ impl<S: DerefMut<Target = [Slot]>> Cache<S> {
     }
 
     /// Forgets `t` (CONN_END); returns where it went.
-    pub fn remove(&mut self, t: &Tuple) -> Option<Assoc> {
+    pub fn remove(&mut self, t: &Tuple) -> Option<V> {
         let (i, before) = self.find(t)?;
         let a = self.slots[i as usize].val;
         self.release(i, before);
@@ -267,7 +276,7 @@ impl<S: DerefMut<Target = [Slot]>> Cache<S> {
     }
 
     /// Forgets every entry for which `drop` holds; returns how many.
-    pub fn flush(&mut self, mut drop: impl FnMut(&Tuple, &Assoc) -> bool) -> usize {
+    pub fn flush(&mut self, mut drop: impl FnMut(&Tuple, &V) -> bool) -> usize {
         let mut n = 0;
         let mut i = self.mru;
         while i != NIL {
@@ -284,24 +293,32 @@ impl<S: DerefMut<Target = [Slot]>> Cache<S> {
         n
     }
 
-    /// Forgets the entries owned by, or served by, `node` (a dispatcher or
-    /// a back-end that left); returns how many.
-    pub fn flush_node(&mut self, node: u32) -> usize {
-        self.flush(|_, a| a.owner == node || a.backend == node)
-    }
-
     /// Forgets everything.
     pub fn clear(&mut self) {
         self.flush(|_, _| true);
     }
 
+    /// The least recently used entry (the next one a full cache evicts).
+    pub fn oldest(&self) -> Option<(Tuple, V)> {
+        let s = self.slots.get(self.lru as usize)?;
+        Some((s.key, s.val))
+    }
+
     /// The entries from the most to the least recently used.
-    pub fn iter(&self) -> impl Iterator<Item = (Tuple, Assoc)> + '_ {
+    pub fn iter(&self) -> impl Iterator<Item = (Tuple, V)> + '_ {
         let mut i = self.mru;
         core::iter::from_fn(move || {
             let s = self.slots.get(i as usize)?;
             i = s.next;
             Some((s.key, s.val))
         })
+    }
+}
+
+impl<S: DerefMut<Target = [Slot]>> Cache<S> {
+    /// Forgets the entries owned by, or served by, `node` (a dispatcher or
+    /// a back-end that left); returns how many.
+    pub fn flush_node(&mut self, node: u32) -> usize {
+        self.flush(|_, a| a.owner == node || a.backend == node)
     }
 }

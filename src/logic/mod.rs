@@ -45,6 +45,11 @@ pub mod handoff;
 #[allow(dead_code)]
 #[path = "../cluster/xlate.rs"]
 pub mod xlate;
+// The front-end's memory of connections that ended with a FIN, for the
+// back-end's TIME_WAIT.
+#[allow(dead_code)]
+#[path = "../cluster/linger.rs"]
+pub mod linger;
 // The back-end's replay: the segments that replay a handed-off connection
 // into the local TCP.
 #[allow(dead_code)]

@@ -38,6 +38,21 @@ impl Mac for Broken {
     }
 }
 
+/// The IPv4 connection from 10.0.0.1 port `port` to 10.0.0.100:80.
+pub fn conn_from(port: u16) -> Tuple {
+    let mut client = [0u8; 16];
+    client[..4].copy_from_slice(&[10, 0, 0, 1]);
+    let mut server = [0u8; 16];
+    server[..4].copy_from_slice(&[10, 0, 0, 100]);
+    Tuple {
+        family: Family::V4,
+        client,
+        server,
+        client_port: port,
+        server_port: 80,
+    }
+}
+
 /// Any connection, IPv4 (zeros past the addresses) or IPv6.
 pub fn tuple() -> impl Strategy<Value = Tuple> {
     (

@@ -326,6 +326,7 @@ attr_set! {
         CacheHit(u64) = SOCKGROUP_A_SERVICE_STATS_CACHE_HIT,
         CacheFill(u64) = SOCKGROUP_A_SERVICE_STATS_CACHE_FILL,
         TransferAcked(u64) = SOCKGROUP_A_SERVICE_STATS_TRANSFER_ACKED,
+        LateFwd(u64) = SOCKGROUP_A_SERVICE_STATS_LATE_FWD,
     }
 }
 

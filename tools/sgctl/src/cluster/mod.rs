@@ -752,6 +752,8 @@ pub struct ServiceStats {
     pub cache_fill: u64,
     /// Entries handed over in TRANSFERs the new owner acknowledged.
     pub transfer_acked: u64,
+    /// Late segments of ended connections sent to their back-end's TIME_WAIT.
+    pub late_fwd: u64,
 }
 
 impl ServiceStats {
@@ -798,6 +800,7 @@ impl ServiceStats {
                 ServiceStatsAttr::CacheHit(v) => s.cache_hit = *v,
                 ServiceStatsAttr::CacheFill(v) => s.cache_fill = *v,
                 ServiceStatsAttr::TransferAcked(v) => s.transfer_acked = *v,
+                ServiceStatsAttr::LateFwd(v) => s.late_fwd = *v,
                 ServiceStatsAttr::Other(_) => {}
             }
         }
@@ -1356,6 +1359,7 @@ pub fn render_service_stats(services: &[Service], indent: &str) -> String {
         "CACHE-HIT",
         "CACHE-FILL",
         "TRANSFER-ACKED",
+        "LATE-FWD",
     ]);
     for s in services {
         let Some(c) = &s.stats else { continue };
@@ -1401,6 +1405,7 @@ pub fn render_service_stats(services: &[Service], indent: &str) -> String {
                 c.cache_hit,
                 c.cache_fill,
                 c.transfer_acked,
+                c.late_fwd,
             ]
             .iter()
             .map(u64::to_string)
