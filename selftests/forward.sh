@@ -16,7 +16,9 @@
 # the back-ends' set once their channel is up (the session's key is kept
 # from before: a. needs it).
 # A UDP server on 10.99.0.1:5300 and [fd99::1]:5300 on every node answers
-# with its name.
+# with its name. First, node set refuses a forwarding address other than
+# the control address, and an IPv6 one (the tunnel runs over IPv4:
+# EAFNOSUPPORT), each with its reason.
 #
 #   a. N flows of K datagrams each (IPv4), one datagram at a time: every
 #      datagram answered, by the service address; every flow by one node;
@@ -68,6 +70,10 @@ load_module || { ksft_result 1 "insmod sockgroup"; ksft_exit; }
 check "a forwarding address other than the control address: refused, said so" eval '
 	! sg "$fe" node set --id 1 --ctl 10.80.0.1:7000 --fwd 10.9.9.9:7001 2>"$tmp/err" &&
 	grep -q "fwd-addr must be the ctl-addr" "$tmp/err"'
+check "an IPv6 forwarding address: refused (EAFNOSUPPORT), said so: the tunnel runs over IPv4" eval '
+	! sg "$fe" node set --id 1 --ctl "[fd80::1]:7000" --fwd "[fd80::1]:7001" 2>"$tmp/err" &&
+	grep -q "the forwarding runs over IPv4" "$tmp/err" && grep -q EAFNOSUPPORT "$tmp/err" ||
+		{ cat "$tmp/err"; false; }'
 
 configure() {
 	# The back-ends' forwarding address comes after their channel

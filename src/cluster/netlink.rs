@@ -25,7 +25,7 @@ use super::{
     hold::{ConnInfo, ConnState, HoldStats, DEFAULT_HOLD_TIMEOUT_MS},
     insert_at, position, retain,
     rules::{RuleStats, ServiceRules},
-    Addr, Cluster, Config, Key, NodeConfig, PeerConfig, Rule, RuleTarget, Service,
+    Addr, AddrFamily, Cluster, Config, Key, NodeConfig, PeerConfig, Rule, RuleTarget, Service,
     DEFAULT_HB_INTERVAL_MS, MAX_PEERS, MAX_RULES, MAX_SERVICES,
 };
 use crate::logic::owner::MAX_DISPATCHERS;
@@ -34,7 +34,7 @@ use crate::logic::xlate::Offsets;
 use crate::netns::NetState;
 use crate::sys::skb::Family as IpFamily;
 use crate::sys::{
-    errno::eopnotsupp,
+    errno::{eafnosupport, eopnotsupp},
     genetlink::{
         multicast, Attr, AttrType, Dump, Family, FamilyStatic, McGroup, Policy, Range, Request,
         SplitOp, Writer, ADMIN_PERM,
@@ -631,6 +631,16 @@ fn node_set(req: &mut Request<'_>, cluster: &Cluster) -> Result {
             c_str!("fwd-addr must be the ctl-addr: peers forward to a node's control address"),
             a.as_ref(),
             EINVAL,
+        ));
+    }
+    // The forwarding's tunnel runs over IPv4 (its outer header; the
+    // client's connections may be either family).
+    if node.fwd_port != 0 && node.fwd_addr.is_some_and(|a| a.family != AddrFamily::V4) {
+        let a = req.attr(NODE_FWD_ADDR).or_else(|| req.attr(NODE_FWD_PORT));
+        return Err(req.fail(
+            c_str!("the forwarding runs over IPv4 between nodes: fwd-addr must be IPv4"),
+            a.as_ref(),
+            eafnosupport(),
         ));
     }
     let offsets = node.replay_offsets;
