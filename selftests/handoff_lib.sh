@@ -133,8 +133,16 @@ listening() {
 }
 
 # client_rst_counter: in cli's table inet hotest, the counter rst of the
-# resets from the service addresses the client receives (nftc "$cli" rst).
+# resets from the service addresses the client receives (nftc "$cli" rst);
+# and every reset TCP sends from then on (any namespace) traced with its
+# reason and call stack (tcp:tcp_send_reset), which diag prints.
 client_rst_counter() {
+	local ev=/sys/kernel/tracing/events/tcp/tcp_send_reset
+	mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null
+	if [ -d $ev ]; then
+		echo stacktrace >$ev/trigger 2>/dev/null
+		echo 1 >$ev/enable && : >/sys/kernel/tracing/trace
+	fi
 	at "$cli" nft -f - <<-EOF
 	table inet hotest {
 		counter rst { }
@@ -175,4 +183,9 @@ diag() {
 	done
 	echo "dmesg (last 5 of sockgroup):"
 	dmesg | grep sockgroup | tail -n 5
+	echo "resets TCP sent, but the client's and the nodes' channels' (tcp:tcp_send_reset; src: the reset's source):"
+	grep -v "^#" /sys/kernel/tracing/trace 2>/dev/null |
+		awk '/tcp_send_reset:/ { on = !index($0, "src=10.81.") && !index($0, "src=[fd81:") &&
+			!index($0, "src=10.80.") && !index($0, "src=[fd80:") } on' |
+		head -n 60
 }

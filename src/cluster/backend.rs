@@ -151,10 +151,9 @@ pub(crate) struct BackendCounts {
     /// (its CONN_SYNC naming this node as the back-end): their TERM goes to
     /// it.
     pub(crate) reowned: u64,
-    /// Adopted connections whose retransmission timer, backed off while
-    /// their dispatcher was gone, fired at once ([`tcp::retransmit_now`]):
-    /// when its channel went down, and when another took them over
-    /// (reowned, or by this node as their backup).
+    /// Adopted connections taken over (reowned, or by this node as their
+    /// backup) whose retransmission timer, backed off while their
+    /// dispatcher was gone, fired at once ([`tcp::retransmit_now`]).
     pub(crate) rto_reverted: u64,
 }
 
@@ -378,12 +377,7 @@ impl Backend {
     /// marked withdrawn, the connections adopted from them that they never
     /// confirmed are orphaned (the watch kills them unless confirmed in
     /// time; the confirmed ones stay watched). Their queued requests are
-    /// dropped by [`Self::start_queued`]. A confirmed one's retransmission,
-    /// backed off while the client's segments went to the front-end that
-    /// is gone, goes now ([`Self::path_back`]): the dispatchers saw the
-    /// same silence, and its backup takes it over about now; the data
-    /// reaches the client straight away, its ACKs through the new owner
-    /// (before, the revert waited for the takeover's CONN_SYNC).
+    /// dropped by [`Self::start_queued`].
     fn peers_down(&self, st: &mut State, downs: &[(u32, usize)]) {
         if downs.is_empty() {
             return;
@@ -406,8 +400,6 @@ impl Backend {
             if let Established::Full(s) = tcp::established(net, &w.conn, false) {
                 if s.segs_in == w.segs_in && w.orphaned_ms == 0 {
                     w.orphaned_ms = now;
-                } else if s.segs_in != w.segs_in {
-                    self.path_back(&w.tuple);
                 }
             }
         }

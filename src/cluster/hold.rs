@@ -907,21 +907,6 @@ pub(crate) fn hold_in<'a>(
                 }
                 return forward_moved(net, fwd, peer, &key, pkt, svc, guard);
             }
-            // A late segment of one that ended with a FIN, after its entry
-            // lingered out (the client's FIN sent again): to the back-end's
-            // TIME_WAIT socket, which answers it as any server's does.
-            if let Some(peer) = late_to(w, &key) {
-                let counts = (&svc.stats.late_fwd, &svc.stats.moved_drop);
-                return forward_counted(
-                    net,
-                    fwd,
-                    (peer, EncapType::Moved),
-                    &key,
-                    pkt,
-                    counts,
-                    guard,
-                );
-            }
             // A dispatched service's segment while the view changes: a
             // connection this node is about to take over (its takeover
             // pending), or one whose sender's view makes this node the
@@ -939,6 +924,22 @@ pub(crate) fn hold_in<'a>(
             {
                 inc(&svc.stats.cookie_bypass);
                 return HookVerdict::Accept(pkt);
+            }
+            // A late segment of one that ended with a FIN, after its entry
+            // lingered out (the client's FIN sent again): to the back-end's
+            // TIME_WAIT socket, which answers it as any server's does (a
+            // cookie's ACK of a new connection on the tuple went above).
+            if let Some(peer) = late_to(w, &key) {
+                let counts = (&svc.stats.late_fwd, &svc.stats.moved_drop);
+                return forward_counted(
+                    net,
+                    fwd,
+                    (peer, EncapType::Moved),
+                    &key,
+                    pkt,
+                    counts,
+                    guard,
+                );
             }
             // This node owns the connection under its view and knows
             // nothing of it: a node that joined the view (or came back)
@@ -1172,10 +1173,16 @@ fn moved_live(w: &Worked<Hold>, key: &ConnKey) -> Option<u32> {
 }
 
 /// The back-end of the connection `key` if it ended with a FIN and is
-/// remembered for its back-end's `TIME_WAIT` ([`super::linger`]).
+/// remembered for its back-end's `TIME_WAIT` ([`super::linger`]); the
+/// memory starts again, as the back-end's `TIME_WAIT` does at a late
+/// segment (`inet_twsk_reschedule`).
 fn late_to(w: &Worked<Hold>, key: &ConnKey) -> Option<u32> {
     let mut t = w.table.lock();
-    t.linger.as_mut()?.peer(&key.tuple(), now_ms())
+    let l = t.linger.as_mut()?;
+    let (tuple, now) = (key.tuple(), now_ms());
+    let peer = l.peer(&tuple, now)?;
+    l.add(tuple, peer, now + TIME_WAIT_MS);
+    Some(peer)
 }
 
 fn moved_peer(w: &Worked<Hold>, key: &ConnKey, live: bool) -> Option<u32> {
@@ -2492,7 +2499,8 @@ impl Run for Hold {
             // cut-off age that leaves at most DECIDED_MAX.
             let excess = t.decided.saturating_sub(DECIDED_MAX);
             let age_cut = now.saturating_sub(DECIDED_KEEP_MS);
-            let mut cutoff = age_cut;
+            // Beyond the bound: decided before this (0: none).
+            let mut bound_cut = 0;
             if excess > 0 {
                 // Find the decided time of the `excess`-th oldest (a
                 // linear pass per step: rare, bounded by the table).
@@ -2504,8 +2512,11 @@ impl Run for Hold {
                         }
                     }
                 }
-                cutoff = cutoff.max(oldest.saturating_add(1));
+                bound_cut = oldest.saturating_add(1);
             }
+            let cutoff = age_cut.max(bound_cut);
+            // Sockets of connections served here looked up in this run.
+            let mut checks = 0;
             for b in 0..t.buckets.len() {
                 for i in 0..t.buckets[b].len() {
                     let Some(e) = t.get((b, i)) else {
@@ -2523,31 +2534,39 @@ impl Run for Hold {
                     let moved = e.state == ConnState::Moved;
                     // Served here, its backup told (CONN_SYNC): kept while
                     // its socket lives (looked at every END_CHECK_MS once
-                    // it is due to go); once it ended, its backup's record
-                    // goes too (CONN_END). Beyond the bound it goes either
-                    // way.
+                    // it is due to go, at most SWEEP_BUDGET a run); once it
+                    // ended, its backup's record goes too (CONN_END, the
+                    // entry kept until there is room to send it). Beyond
+                    // the bound (the oldest first, these included) it goes
+                    // either way.
                     let served =
                         e.synced && matches!(e.state, ConnState::Local | ConnState::Remote);
                     let mut forget = false;
                     if served && e.decided_ms < cutoff {
-                        let bound = e.decided_ms >= age_cut;
-                        if bound || now >= e.checked_ms + END_CHECK_MS {
+                        let bound = e.decided_ms < bound_cut;
+                        let due = now >= e.checked_ms + END_CHECK_MS;
+                        if (bound || due) && checks < SWEEP_BUDGET {
+                            checks += 1;
                             let alive = matches!(
                                 tcp::established(net, &e.key.conn(), false),
                                 Established::Full(_) | Established::Request(_)
                             );
-                            forget = bound || !alive;
-                            if !forget {
+                            if alive && !bound {
                                 if let Some(e) = t.get_mut((b, i)) {
                                     e.checked_ms = now;
                                 }
                                 continue;
                             }
-                            if !alive && ends.len() < ends.capacity() {
+                            if !alive {
+                                if ends.len() == ends.capacity() {
+                                    // The next run sends it.
+                                    continue;
+                                }
                                 // Within the capacity: no allocation.
                                 let _ = ends
                                     .push((e.backup, e.key.tuple(), e.stats.clone()), GFP_ATOMIC);
                             }
+                            forget = true;
                         }
                     }
                     let Some(e) = t.get((b, i)) else {

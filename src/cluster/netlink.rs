@@ -635,7 +635,7 @@ fn node_set(req: &mut Request<'_>, cluster: &Cluster) -> Result {
     }
     // The forwarding's tunnel runs over IPv4 (its outer header; the
     // client's connections may be either family).
-    if node.fwd_port != 0 && node.fwd_addr.is_some_and(|a| a.family != AddrFamily::V4) {
+    if node.fwd_addr.is_some_and(|a| a.family != AddrFamily::V4) {
         let a = req.attr(NODE_FWD_ADDR).or_else(|| req.attr(NODE_FWD_PORT));
         return Err(req.fail(
             c_str!("the forwarding runs over IPv4 between nodes: fwd-addr must be IPv4"),

@@ -300,6 +300,9 @@ impl<S: DerefMut<Target = [Slot<V>]>, V: Copy> Cache<S, V> {
 
     /// The least recently used entry (the next one a full cache evicts).
     pub fn oldest(&self) -> Option<(Tuple, V)> {
+        if self.lru == NIL {
+            return None;
+        }
         let s = self.slots.get(self.lru as usize)?;
         Some((s.key, s.val))
     }
@@ -308,6 +311,9 @@ impl<S: DerefMut<Target = [Slot<V>]>, V: Copy> Cache<S, V> {
     pub fn iter(&self) -> impl Iterator<Item = (Tuple, V)> + '_ {
         let mut i = self.mru;
         core::iter::from_fn(move || {
+            if i == NIL {
+                return None;
+            }
             let s = self.slots.get(i as usize)?;
             i = s.next;
             Some((s.key, s.val))
