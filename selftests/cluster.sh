@@ -159,7 +159,7 @@ setup_cluster() {
 
 declare -A monitor
 for ns in "$n1" "$n2" "$n3"; do
-	ip netns exec "$ns" "$SGCTL" cluster monitor --json --ready-file "$tmp/ready.$ns" \
+	"$SGCTL" -n "$ns" cluster monitor --json --ready-file "$tmp/ready.$ns" \
 		>"$tmp/events.$ns" 2>"$tmp/monitor-err.$ns" &
 	monitor[$ns]=$!
 done

@@ -605,20 +605,27 @@ check "h: no moved connection left in fe's table after the linger (5 s)" \
 ho_ports=$(for t in a b c d e i; do cut -d' ' -f4 "$tmp/curl.$t" 2>/dev/null; done
 	cat "$tmp"/j.fin "$tmp"/j.rst "$tmp"/j.server "$tmp"/j.late 2>/dev/null)
 f_port=$(cut -d' ' -f4 "$tmp/curl.f" 2>/dev/null)
-# ct_of NS PORT: NS's conntrack entries of TCP connections from the
-# client's PORT to port 80 (IPv4 and IPv6), one a line.
+# ct_of NS PORTS...: NS's conntrack entries of TCP connections from any
+# of the client's PORTS to port 80 (IPv4 and IPv6), one a line (one dump
+# of each table: a program's start costs about a second on debug).
 ct_of() {
-	{ at "$1" conntrack -L -p tcp; at "$1" conntrack -L -f ipv6 -p tcp; } 2>/dev/null |
-		grep -E "sport=$2 dport=80 " | sort -u
+	local ns=$1 re
+	shift
+	[ $# -gt 0 ] || return 0
+	re=$(printf '%s|' "$@")
+	{ at "$ns" conntrack -L -p tcp; at "$ns" conntrack -L -f ipv6 -p tcp; } 2>/dev/null |
+		grep -E "sport=(${re%|}) dport=80 " | sort -u
 }
-# ct_closed NS PORT: none, or closed (TIME_WAIT or CLOSE).
-ct_closed() { ! ct_of "$1" "$2" | grep -vqE '^tcp +[0-9]+ [0-9]+ (TIME_WAIT|CLOSE) '; }
-check "h: baseline: fe's conntrack entry of f's connection (served by fe) is closed or gone" ct_closed "$fe" "$f_port"
+# ct_open NS PORTS...: those of NS's entries that are not closed (TIME_WAIT
+# or CLOSE).
+ct_open() { ct_of "$@" | grep -vE '^tcp +[0-9]+ [0-9]+ (TIME_WAIT|CLOSE) '; }
+check "h: baseline: fe's conntrack entry of f's connection (served by fe) is closed or gone" \
+	eval '! ct_open "$fe" $f_port'
 check "h: fe's conntrack keeps no entry of the $(wc -w <<<"$ho_ports") handed-off connections" eval '
-	left=$(for p in $ho_ports; do ct_of "$fe" $p; done)
+	left=$(ct_of "$fe" $ho_ports)
 	[ -z "$left" ] || { echo "fe keeps:"; echo "$left"; false; }'
 check "h: be1's and be2's conntrack entries of them are closed (TIME_WAIT, CLOSE) or gone" eval '
-	open=$(for ns in "$be1" "$be2"; do for p in $ho_ports; do ct_closed "$ns" $p || ct_of "$ns" $p; done; done)
+	open=$(ct_open "$be1" $ho_ports; ct_open "$be2" $ho_ports)
 	[ -z "$open" ] || { echo "open:"; echo "$open"; false; }'
 check "h: be1's and be2's conntrack called no packet of port 80 invalid" eval '
 	inv="$(nftc "$be1" invalid hoct) $(nftc "$be2" invalid hoct)"

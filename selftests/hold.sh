@@ -105,7 +105,7 @@ ip -n "$fe" addr add $VIP6/64 dev veth0 nodad
 # inc NS CMD...: CMD in the client's or the front-end's namespace.
 inc() { at "$cli" "$@"; }
 infe() { at "$fe" "$@"; }
-sg() { infe "$SGCTL" cluster "$@"; }
+sg() { "$SGCTL" -n "$fe" cluster "$@"; }
 # hold ARGS: hold.py on the host's side (no namespace), hcli ARGS: in cli.
 hold() { "$PY" "$here/hold.py" "$@"; }
 hcli() { inc "$PY" "$here/hold.py" "$@"; }
@@ -292,7 +292,7 @@ rules() {
 check "b: rules /static/ local, /api/ to peer 2" rules
 # Node 2 in be: fe (the lower id) connects to it from its control address.
 peer2_up() { [ "$(sg peer show --id 2 --json | jq -r '(if type == "array" then .[0] else . end).state')" = up ]; }
-sgbe() { at "$be" "$SGCTL" cluster "$@"; }
+sgbe() { "$SGCTL" -n "$be" cluster "$@"; }
 check "b: node 2 (be) configured, back-end of services 1, 3, 5, its channel with fe up" eval '
 	sgbe node set --id 2 --ctl 10.79.0.2:7000 --hb-interval $HB &&
 	sgbe peer add --id 1 --addr $VIP --key-file "$tmp/key.1-2" &&
@@ -302,7 +302,7 @@ check "b: node 2 (be) configured, back-end of services 1, 3, 5, its channel with
 	busywait 10000 peer2_up'
 # pstat NS PEER NAME: counter NAME of peer PEER in namespace NS.
 pstat() {
-	ip netns exec "$1" "$SGCTL" cluster peer show --id "$2" --json |
+	"$SGCTL" -n "$1" cluster peer show --id "$2" --json |
 		jq -r "(if type == \"array\" then .[0] else . end).stats.$3"
 }
 # The resets the client receives, from now on (none may come in part b).

@@ -45,7 +45,7 @@ fi
 # sg NODE ARGS...: sgctl cluster ARGS in node NODE's namespace (1, 2, 3).
 sg() {
 	local node=$1; shift
-	ip netns exec "${NS[$node]}" "$SGCTL" cluster "$@"
+	"$SGCTL" -n "${NS[$node]}" cluster "$@"
 }
 
 # json_eval FILE EXPR: evaluate the Python expression EXPR on the JSON in

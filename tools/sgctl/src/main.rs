@@ -31,6 +31,10 @@ use crate::error::Error;
 #[derive(Debug, Parser)]
 #[command(name = "sgctl", version, about)]
 struct Cli {
+    /// Run in the network namespace NAME (as `ip -n NAME`: /run/netns/NAME,
+    /// or a path such as /proc/PID/ns/net).
+    #[arg(short = 'n', long, global = true, value_name = "NAME")]
+    netns: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -165,7 +169,8 @@ fn main() -> ExitCode {
             };
         }
     };
-    match run(cli.command) {
+    let entered = cli.netns.as_deref().map_or(Ok(()), sys::enter_netns);
+    match entered.and_then(|()| run(cli.command)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("sgctl: {e}");

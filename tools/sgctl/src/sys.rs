@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The system calls of sgctl: `SO_SERVICE_GROUP` and the pidfd calls.
+//! The system calls of sgctl: `SO_SERVICE_GROUP`, the pidfd calls and
+//! `setns`.
 
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
@@ -107,6 +108,29 @@ pub fn pidfd_getfd(pidfd: BorrowedFd<'_>, fd: RawFd) -> Result<OwnedFd, Error> {
     owned_fd(ret, Call::PidfdGetfd, "pidfd_getfd".to_owned())
 }
 
+/// Moves this process into the network namespace `name`: a name that
+/// `ip netns add` made (`/run/netns/NAME`), or a path to a namespace file
+/// (`/proc/PID/ns/net`). Called before any socket is opened, since a
+/// socket belongs to the namespace it was created in.
+pub fn enter_netns(name: &str) -> Result<(), Error> {
+    let path = if name.contains('/') {
+        std::path::PathBuf::from(name)
+    } else {
+        std::path::Path::new("/run/netns").join(name)
+    };
+    let file = std::fs::File::open(&path)
+        .map_err(|e| Error::os(Call::Other, format!("opening {}", path.display()), &e))?;
+    // SAFETY: setns takes an fd that `file` keeps open for the call and an
+    // integer, and touches no memory of ours.
+    if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+        return Err(Error::last_os(
+            Call::Other,
+            format!("setns({}, CLONE_NEWNET)", path.display()),
+        ));
+    }
+    Ok(())
+}
+
 /// The device and inode of the file behind `fd` (`fstat(2)`): two fds
 /// with the same ones refer to the same socket.
 pub fn file_id(fd: BorrowedFd<'_>) -> Result<(libc::dev_t, libc::ino_t), Error> {
@@ -166,5 +190,15 @@ mod tests {
         let id = file_id(a.as_fd()).unwrap();
         assert_eq!(file_id(a2.as_fd()).unwrap(), id);
         assert_ne!(file_id(b.as_fd()).unwrap(), id);
+    }
+
+    #[test]
+    fn a_missing_namespace_is_named() {
+        let msg = enter_netns("sgctl-test-no-such-ns")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("/run/netns/sgctl-test-no-such-ns"), "{msg}");
+        let msg = enter_netns("/nonexistent/ns").unwrap_err().to_string();
+        assert!(msg.contains("/nonexistent/ns"), "{msg}");
     }
 }
