@@ -1102,9 +1102,23 @@ if os.path.exists('$tmp/$1'):
     rows = {int(l.split()[1]): l.split() for l in open('$tmp/$1')}
 def stall(ps):
     return max((int(rows[p][4]) for p in ps if p in rows), default=0)
+def timeline(ps):
+    ps = [p for p in ps if p in rows and len(rows[p]) > 6]
+    if not ps or not os.environ.get('T_EVENT'):
+        return ''
+    w = max(ps, key=lambda p: int(rows[p][4]))
+    event, lost = int(os.environ['T_EVENT']), int(os.environ['T_LOST'])
+    began = int(rows[w][6]) - event
+    return (f'; it began {began} ms after the event, ended {began + int(rows[w][4])} ms after it; '
+            f'the others lost the node {lost - event} ms after it')
 print($2)
 "
 }
+# mono_ms: CLOCK_MONOTONIC in ms (dispatch_stall.py's clock; /proc/uptime
+# in a guest that never suspends). T_EVENT and T_LOST: when node $OWNER
+# left in the round and when the others' membership had lost it.
+mono_ms() { awk '{ printf "%d\n", $1 * 1000 }' /proc/uptime; }
+export T_EVENT= T_LOST=
 # jfigures ROUND IDS: the round's figures, the leaving node's share under
 # the dispatchers IDS.
 jfigures() {
@@ -1120,7 +1134,39 @@ jfigures() {
     f'{sum(owner([$2], p) == $OWNER for p in ports)} owned by node $OWNER: longest stall '
     f'{stall([p for p in ports if owner([$2], p) == $OWNER])} ms (the others: '
     f'{stall([p for p in ports if owner([$2], p) != $OWNER])} ms); '
-    f'bound: 3 heartbeats + 1 RTO = {3 * $CLUSTER_HB + 200} ms or more'"
+    f'bound: 3 heartbeats + 1 RTO = {3 * $CLUSTER_HB + 200} ms or more'
+    f'{timeline([p for p in ports if owner([$2], p) == $OWNER])}'"
+}
+# taken_all: the takeovers of nodes $takers moved by $mine or more.
+taken_all() { [ $(($(takeover_sum "${takers[@]}") - take0)) -ge "$mine" ]; }
+# not_taken ROUND: why the backups took over fewer than expected: the
+# takeover counter and the CONN_SYNCs of each node, the outbox refusals,
+# and, for each download node $OWNER owned whose backup is not its
+# server, the entries its backup and node $OWNER list (state owner backup
+# peer; "synced" at the backup: a record not taken over), from one
+# snapshot of each node's table taken first.
+not_taken() {
+	local i port b x
+	for i in 1 2 3 4; do
+		sg "${nodes[$i - 1]}" conns --json >"$tmp/nt.$i" 2>/dev/null || echo "[]" >"$tmp/nt.$i"
+	done
+	echo "# takeover $take0 -> $(takeover_sum "${takers[@]}")"
+	for i in 1 2 3 4; do
+		sg "${nodes[$i - 1]}" service show --json 2>/dev/null | jq -r --arg n $i '.[] | select(.id == 1) | .stats |
+			"node \($n): takeover \(.takeover) sync-tx \(.sync_tx) sync-rx \(.sync_rx) sync-rejected \(.sync_rejected) handed-off \(.handed_off)"'
+		echo "node $i: $(show "${nodes[$i - 1]}" 2>/dev/null |
+			jq -c '{outbox_full: .stats.outbox_full, unsent: .stats.unsent, members: .node.members}')"
+	done
+	jscore "$1" "'\\n'.join(f'{p} {backup([$ids], p)}' for i, p in enumerate(ports) if owner([$ids], p) == $OWNER and backup([$ids], p) != [${others[0]}, ${others[1]}][(i + 1) % 2])" |
+		while read -r port b; do
+			echo "port $port: backup $b lists \"$(nt_conn "$port" "$b")\", owner $OWNER \"$(nt_conn "$port" "$OWNER")\""
+		done | head -n 30
+}
+# nt_conn PORT ID: node ID's entry of PORT's connection in not_taken's
+# snapshot.
+nt_conn() {
+	jq -r --argjson p "$1" '.[] | select(.service == 1 and .sport == $p) |
+		[.state, .owner, .backup, .peer] | map(tostring) | join(" ")' "$tmp/nt.$2"
 }
 # The namespace of node 4, on the bridge, not routed to yet.
 setup_ns fe4 || exit $KSFT_FAIL
@@ -1208,7 +1254,15 @@ for round in j l k; do
 		ids=1,2,3 takers=("${others[@]}")
 		take0=$(takeover_sum "${takers[@]}")
 		check "j. node $OWNER leaves: its link down, rtr's route without it" leave
+		T_EVENT=$(mono_ms)
 		check "j. the others' membership lost it" busywait 20000 lost_owner
+		T_LOST=$(mono_ms)
+		# The takeovers are done before node $OWNER comes back (its return
+		# makes it the owner again; a takeover asked and not yet done
+		# would find nothing to take).
+		mine=$(jscore j "sum(owner([$ids], p) == $OWNER and backup([$ids], p) != [${others[0]}, ${others[1]}][(i + 1) % 2] for i, p in enumerate(ports))")
+		check "j. the backups took the $mine downloads node $OWNER owned and did not serve over (takeover moved by as many or more)" \
+			eval 'busywait 10000 taken_all || { not_taken j; false; }'
 		check "j. node $OWNER comes back during them" come_back
 		;;
 	l)
@@ -1222,7 +1276,9 @@ for round in j l k; do
 		take0=$(takeover_sum "${takers[@]}")
 		read -r reown0 abort0 rto0 < <(kbackend)
 		check "k. node $OWNER's namespace deleted (its nginx stopped first)" netns_gone
+		T_EVENT=$(mono_ms)
 		check "k. the others' membership lost it" busywait 20000 lost_owner
+		T_LOST=$(mono_ms)
 		;;
 	esac
 	check "$round. all $J downloads complete byte-exact, none reset" jdone $round
@@ -1255,11 +1311,13 @@ for round in j l k; do
 		done
 	else
 		jfigures $round $ids
+	fi
+	if [ $round = k ]; then
 		# Those node $OWNER owned whose backup is not their server (a
 		# backup that serves a connection itself has nothing to take over).
 		mine=$(jscore $round "sum(owner([$ids], p) == $OWNER and backup([$ids], p) != [${others[0]}, ${others[1]}][(i + 1) % 2] for i, p in enumerate(ports))")
 		check "$round. the backups took the $mine downloads node $OWNER owned and did not serve over (takeover moved by as many or more)" eval '
-			t=$(takeover_sum "${takers[@]}"); echo "# takeover $take0 -> $t"; [ $((t - take0)) -ge "$mine" ]'
+			t=$(takeover_sum "${takers[@]}"); echo "# takeover $take0 -> $t"; [ $((t - take0)) -ge "$mine" ] || { not_taken k; false; }'
 	fi
 	if [ $round = k ]; then
 		# The dispatcher that took a connection over tells its back-end

@@ -13,12 +13,14 @@ port per line, in PATH's order) once every connection is made, and
 OUT.flowing once every body has begun. At the end OUT, one line per
 connection:
 
-  INDEX PORT RESULT BYTES STALL_MS TOTAL_MS
+  INDEX PORT RESULT BYTES STALL_MS TOTAL_MS STALL_AT_MS
 
 RESULT is ok (status 200, the body's SHA-256 is SHA256, then the server's
 FIN), or what went wrong (reset, timeout, eof, status, sha). STALL_MS is
 the longest time a receive of the body waited for data (a paced reader
-otherwise finds data waiting), TOTAL_MS the time from connect to the end.
+otherwise finds data waiting), TOTAL_MS the time from connect to the end,
+STALL_AT_MS when that longest wait began (CLOCK_MONOTONIC, in ms: the
+guest's /proc/uptime, to compare with the caller's events).
 Exits 0 if every connection is ok.
 
 STALL_PORTS (environment), a client port per PATH separated by spaces:
@@ -43,6 +45,7 @@ class Conn:
         self.result = "unstarted"
         self.bytes = 0
         self.stall = 0.0
+        self.stall_at = 0.0
         self.total = 0.0
         self.made = threading.Event()
         self.began = threading.Event()
@@ -83,7 +86,8 @@ def run(c, host, port, rate, sha):
                 time.sleep(ahead)
             t = time.monotonic()
             d = s.recv(16384)
-            c.stall = max(c.stall, time.monotonic() - t)
+            if time.monotonic() - t > c.stall:
+                c.stall, c.stall_at = time.monotonic() - t, t
             if not d:
                 break
             h.update(d)
@@ -124,7 +128,7 @@ def main():
         t.join()
     with open(out + ".tmp", "w") as f:
         for i, c in enumerate(conns):
-            f.write(f"{i} {c.port} {c.result} {c.bytes} {c.stall * 1000:.0f} {c.total * 1000:.0f}\n")
+            f.write(f"{i} {c.port} {c.result} {c.bytes} {c.stall * 1000:.0f} {c.total * 1000:.0f} {c.stall_at * 1000:.0f}\n")
     # Whole, or not at all, for the caller's wait.
 
     os.rename(out + ".tmp", out)

@@ -473,7 +473,12 @@ close_case() {
 	check "j.$1: $3" jclient "$1" "$2"
 	check "j.$1: be1 sent a TERM, fe counted it ended; be1 watches none" \
 		eval 'busywait 10000 ended_by $t0 $e0 >/dev/null || { ended_by $t0 $e0; diag; false; }'
+	jrsts
 }
+# jrsts: the resets fe sent and the client received so far, after the
+# case $CASE (printed by j's last check if either moved: which case).
+jrsts() { echo "after $CASE: fe sent $(nftc "$fe" rst), the client received $(nftc "$cli" rst)" >>"$tmp/j.rsts"; }
+echo "before j: fe sent $fe_rst0, the client received $cli_rst0" >"$tmp/j.rsts"
 close_case fin /be1/small "two GETs on a keep-alive connection, the client's FIN, then the server's (recv b\"\")"
 close_case rst /be1/small "two GETs, then the client's reset (SO_LINGER 0)"
 close_case server /be1/small "a GET with Connection: close: the server closes after the answer (recv b\"\")"
@@ -501,6 +506,7 @@ check "j.syn: no SYN-ACK came back; a second GET on the connection intact, the c
 		{ cat "$tmp/j.syn.res"; false; }'
 check "j.syn: be1 sent a TERM, fe counted it ended; be1 watches none" \
 	eval 'busywait 10000 ended_by $jt0 $je0 >/dev/null || { ended_by $jt0 $je0; diag; false; }'
+jrsts
 CASE=j
 # jports_left: fe's table entries of j's client ports.
 jports_left() {
@@ -538,10 +544,11 @@ check "j.tw: a GET with Connection: close (be1's TIME_WAIT holds the tuple): be1
 check "j.tw: the client's FIN sent again: fe forwarded it to be1 (late-fwd moved), whose TIME_WAIT answered with an ACK, not a reset" eval '
 	touch "$tmp/j.tw.go" && busywait 20000 test -s "$tmp/j.tw.rc" && [ "$(cat "$tmp/j.tw.rc")" = 0 ] &&
 		[ "$(late_fwd)" -gt "$late0" ] || { cat "$tmp/j.tw.res"; echo "late-fwd moved by $(($(late_fwd) - late0))"; false; }'
+jrsts
 CASE=j
 check "j: fe sent no reset from the service (nft in fe), the client received none (nft in cli)" eval '
 	[ "$(nftc "$fe" rst)" = "$fe_rst0" ] && [ "$(nftc "$cli" rst)" = "$cli_rst0" ] ||
-		{ echo "fe sent $(($(nftc "$fe" rst) - fe_rst0)), the client received $(($(nftc "$cli" rst) - cli_rst0))"; diag; false; }'
+		{ echo "fe sent $(($(nftc "$fe" rst) - fe_rst0)), the client received $(($(nftc "$cli" rst) - cli_rst0))"; cat "$tmp/j.rsts"; diag; false; }'
 fi
 
 # ---- k. a back-end without a listener: fe serves ----

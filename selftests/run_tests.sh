@@ -221,8 +221,12 @@ for t in "${TESTS[@]}"; do
 		# each), failed subtests, and the script's own last words.
 		{
 			echo "$t (exit $rc):"
-			grep -E -A1 ':Expected |^not ok |^# +FAIL|[Tt]imed out|Oops|BUG' "$out" |
-				grep -v '^--$' | head -n 40 | sed 's/^/  /'
+			# A failed subtest with what its check printed after it (its
+			# diagnostics: counters, the resets traced), 30 lines each.
+			awk '/^not ok [0-9]+ / { print; n = 30; next }
+				n > 0 && /^# / { print; n--; next } { n = 0 }
+				/:Expected |^# +FAIL|[Tt]imed out|Oops|BUG/ { print; getline; print }' "$out" |
+				head -n 100 | sed 's/^/  /'
 			[ "$f" = 0 ] && tail -n 5 "$out" | sed 's/^/  | /'
 		} >>"$failures"
 	fi
