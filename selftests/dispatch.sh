@@ -1102,23 +1102,63 @@ if os.path.exists('$tmp/$1'):
     rows = {int(l.split()[1]): l.split() for l in open('$tmp/$1')}
 def stall(ps):
     return max((int(rows[p][4]) for p in ps if p in rows), default=0)
-def timeline(ps):
+def timeline(ps, ids):
     ps = [p for p in ps if p in rows and len(rows[p]) > 6]
     if not ps or not os.environ.get('T_EVENT'):
         return ''
     w = max(ps, key=lambda p: int(rows[p][4]))
-    event, lost = int(os.environ['T_EVENT']), int(os.environ['T_LOST'])
+    event, down = int(os.environ['T_EVENT']), os.environ.get('T_DOWN')
     began = int(rows[w][6]) - event
-    return (f'; it began {began} ms after the event, ended {began + int(rows[w][4])} ms after it; '
-            f'the others lost the node {lost - event} ms after it')
+    each = ', '.join(f'node {i} {int(t) - event} ms' for i, t in
+                     (x.split(':') for x in os.environ.get('T_DOWNS', '').split()))
+    seen = f'the nodes that take over saw it down after it: {each}' if down else 'no peer-down seen'
+    return (f'; it (port {w}, backup node {backup(ids, w)}) began {began} ms after the event, '
+            f'ended {began + int(rows[w][4])} ms after it; {seen}')
 print($2)
 "
 }
 # mono_ms: CLOCK_MONOTONIC in ms (dispatch_stall.py's clock; /proc/uptime
-# in a guest that never suspends). T_EVENT and T_LOST: when node $OWNER
-# left in the round and when the others' membership had lost it.
+# in a guest that never suspends). T_EVENT: when node $OWNER left in the
+# round; T_DOWN: when a node that stays saw it go.
 mono_ms() { awk '{ printf "%d\n", $1 * 1000 }' /proc/uptime; }
-export T_EVENT= T_LOST=
+export T_EVENT= T_DOWN= T_DOWNS=
+# mon_start ROUND: each node that takes over ($takers) runs `sgctl
+# cluster monitor`, its events stamped with CLOCK_MONOTONIC (ms) into
+# $tmp/mon.ROUND.ID, until mon_stop; returns once all are subscribed.
+mon_start() {
+	local i
+	for i in "${takers[@]}"; do
+		rm -f "$tmp/mon.$1.$i.ready"
+		"$PY" -u -c '
+import signal, subprocess, sys, time
+p = subprocess.Popen(sys.argv[1:], stdout=subprocess.PIPE, text=True)
+signal.signal(signal.SIGTERM, lambda *_: (p.kill(), sys.exit(0)))
+for line in p.stdout:
+    print(int(time.monotonic() * 1000), line.strip(), flush=True)
+' "$SGCTL" -n "${nodes[$i - 1]}" cluster monitor --ready-file "$tmp/mon.$1.$i.ready" \
+			>"$tmp/mon.$1.$i" 2>/dev/null &
+		mon_pids+=($!)
+	done
+	for i in "${takers[@]}"; do
+		busywait 10000 test -e "$tmp/mon.$1.$i.ready" || return 1
+	done
+}
+mon_pids=()
+mon_stop() { kill "${mon_pids[@]}" 2>/dev/null; wait "${mon_pids[@]}" 2>/dev/null; mon_pids=(); }
+# downs_at ROUND: "ID:TIME" for each node that takes over and saw node
+# $OWNER go (its first peer-down of it).
+downs_at() {
+	local i t
+	for i in "${takers[@]}"; do
+		t=$(awk -v o="$OWNER" '$2 == "peer-down" && $4 == o { print $1; exit }' "$tmp/mon.$1.$i" 2>/dev/null)
+		[ -n "$t" ] && printf '%s:%s ' "$i" "$t"
+	done
+}
+# down_at ROUND: when the first node that takes over saw node $OWNER go
+# (peer-down), empty if none did.
+down_at() {
+	awk -v o="$OWNER" '$2 == "peer-down" && $4 == o { print $1 }' "$tmp/mon.$1".* 2>/dev/null | sort -n | head -n 1
+}
 # jfigures ROUND IDS: the round's figures, the leaving node's share under
 # the dispatchers IDS.
 jfigures() {
@@ -1129,13 +1169,14 @@ jfigures() {
     'leaving_owned': sum(owner([$2], p) == $OWNER for p in ports),
     'stall_leaving_ms': stall([p for p in ports if owner([$2], p) == $OWNER]),
     'stall_others_ms': stall([p for p in ports if owner([$2], p) != $OWNER]),
-    'bound_ms': 3 * $CLUSTER_HB + 200})" >>"$DISPATCH_FIGURES"
+    'bound_ms': 3 * $CLUSTER_HB + 200,
+    'down_seen_ms': int(os.environ['T_DOWN']) - int(os.environ['T_EVENT']) if os.environ.get('T_DOWN') else None})" >>"$DISPATCH_FIGURES"
 	jscore "$1" "f'# $1: {sum(r[2] == \"ok\" for r in rows.values())} of {len(ports)} complete byte-exact; '
     f'{sum(owner([$2], p) == $OWNER for p in ports)} owned by node $OWNER: longest stall '
     f'{stall([p for p in ports if owner([$2], p) == $OWNER])} ms (the others: '
     f'{stall([p for p in ports if owner([$2], p) != $OWNER])} ms); '
     f'bound: 3 heartbeats + 1 RTO = {3 * $CLUSTER_HB + 200} ms or more'
-    f'{timeline([p for p in ports if owner([$2], p) == $OWNER])}'"
+    f'{timeline([p for p in ports if owner([$2], p) == $OWNER], [$2])}'"
 }
 # taken_all: the takeovers of nodes $takers moved by $mine or more.
 taken_all() { [ $(($(takeover_sum "${takers[@]}") - take0)) -ge "$mine" ]; }
@@ -1253,10 +1294,10 @@ for round in j l k; do
 	j)
 		ids=1,2,3 takers=("${others[@]}")
 		take0=$(takeover_sum "${takers[@]}")
+		mon_start j || echo "# j: no monitor"
 		check "j. node $OWNER leaves: its link down, rtr's route without it" leave
 		T_EVENT=$(mono_ms)
 		check "j. the others' membership lost it" busywait 20000 lost_owner
-		T_LOST=$(mono_ms)
 		# The takeovers are done before node $OWNER comes back (its return
 		# makes it the owner again; a takeover asked and not yet done
 		# would find nothing to take).
@@ -1275,10 +1316,10 @@ for round in j l k; do
 		ids=1,2,3,4 takers=("${others[@]}" 4)
 		take0=$(takeover_sum "${takers[@]}")
 		read -r reown0 abort0 rto0 < <(kbackend)
+		mon_start k || echo "# k: no monitor"
 		check "k. node $OWNER's namespace deleted (its nginx stopped first)" netns_gone
 		T_EVENT=$(mono_ms)
 		check "k. the others' membership lost it" busywait 20000 lost_owner
-		T_LOST=$(mono_ms)
 		;;
 	esac
 	check "$round. all $J downloads complete byte-exact, none reset" jdone $round
@@ -1310,6 +1351,8 @@ for round in j l k; do
 				"# node \($n): to-owner \(.to_owner) to-backup \(.to_backup) view-drop \(.view_drop) moved-fwd \(.moved_fwd) transfer \(.transfer_tx)/\(.transfer_rx)/\(.transfer_rejected) takeover \(.takeover)"'
 		done
 	else
+		mon_stop
+		T_DOWN=$(down_at $round) T_DOWNS=$(downs_at $round)
 		jfigures $round $ids
 	fi
 	if [ $round = k ]; then
