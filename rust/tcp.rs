@@ -372,6 +372,18 @@ fn lookup_established(net: &Net, c: &Conn) -> Option<NonNull<bindings::sock>> {
     NonNull::new(sk)
 }
 
+/// Whether the established hash holds a socket of `c` (full, request or
+/// `TIME_WAIT`): whether TCP's receive path would find one for a segment
+/// of it (any context).
+pub fn holds(net: &Net, c: &Conn) -> bool {
+    let Some(sk) = lookup_established(net, c) else {
+        return false;
+    };
+    // SAFETY: The lookup's reference, given back.
+    unsafe { bindings::sock_gen_put(sk.as_ptr()) };
+    true
+}
+
 /// What the established hash holds for `c` (any context), as TCP's
 /// receive path finds it (`__inet_lookup_established`). With `drop_request`,
 /// a request socket found is taken out of its listener's queue

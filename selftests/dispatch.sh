@@ -1058,22 +1058,36 @@ takeover_sum() {
 	done
 	echo $t
 }
-# jdone ROUND: every download complete, byte-exact, none reset.
+# jdone ROUND: every download complete, byte-exact, none reset. On a
+# failure it prints, first (a CI summary keeps a failed check's first 30
+# lines): each failed download (its row, its owner and backup among nodes
+# 1-3 and 1-4, each node's entry of it), every node's fallbacks, then the
+# resets TCP sent to the client or from $VIP in the round (traced in every
+# namespace; a line each with its call stack) and how many others.
 jdone() {
 	jr=$1
 	busywait $((90000 + J * 1000)) eval '[ -s "$tmp/$jr.rc" ]' || { echo "downloads still running"; return 1; }
 	[ "$(cat "$tmp/$1.rc")" = 0 ] && return 0
-	awk '$3 != "ok"' "$tmp/$1"
-	cat "$tmp/$1.err"
-	# Where a reset came from: every node's fallbacks (a download its
-	# owner served itself) and the resets TCP sent in the round (any
-	# namespace, with the call stack).
-	local i
+	local i port rest
+	for i in 1 2 3 4; do
+		sg "${nodes[$i - 1]}" conns --json >"$tmp/nt.$i" 2>/dev/null || echo "[]" >"$tmp/nt.$i"
+	done
+	jscore "$1" "'\\n'.join(f'{p} {r[2]} bytes {r[3]} stall {r[4]} ms total {r[5]} ms; owner/backup of 1-3 {owner([1, 2, 3], p)}/{backup([1, 2, 3], p)}, of 1-4 {owner([1, 2, 3, 4], p)}/{backup([1, 2, 3, 4], p)}' for p, r in rows.items() if r[2] != 'ok')" |
+		head -n 4 | while read -r port rest; do
+			echo "failed: port $port $rest; listed: $(for i in 1 2 3 4; do printf 'node %s "%s" ' $i "$(nt_conn "$port" $i)"; done)"
+		done
+	head -n 2 "$tmp/$1.err"
 	for i in 1 2 3 4; do
 		sg "${nodes[$i - 1]}" service show --json 2>/dev/null | jq -r --arg n $i '.[] | select(.id == 1) | .stats |
 			"node \($n): local \(.local) handed-off \(.handed_off) fallback nack \(.fallback_nack) timeout \(.fallback_timeout) peer-down \(.fallback_peer_down) view-drop \(.view_drop)"'
 	done
-	[ -d "$RSTEV" ] && grep -v "^#" /sys/kernel/tracing/trace | head -n 150
+	[ -d "$RSTEV" ] && grep -v "^#" /sys/kernel/tracing/trace | awk -v c="10.81.0.1:" -v v="$VIP:" '
+		/ tcp_send_reset: / { if (line != "") print line stack; line = ""; stack = ""
+			if (index($0, c) || index($0, v)) { if (++k <= 6) line = $0 } else o++; next }
+		line != "" && / => / && nf++ < 8 { stack = stack " < " $2; next }
+		/<stack trace>/ { nf = 0 }
+		END { if (line != "") print line stack
+			printf "%d resets to the client or from the service traced, %d others\n", k, o }'
 	return 1
 }
 # Every reset TCP sends during j, l and k is traced with its call stack

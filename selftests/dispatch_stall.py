@@ -16,7 +16,8 @@ connection:
   INDEX PORT RESULT BYTES STALL_MS TOTAL_MS STALL_AT_MS
 
 RESULT is ok (status 200, the body's SHA-256 is SHA256, then the server's
-FIN), or what went wrong (reset, timeout, eof, status, sha). STALL_MS is
+FIN), or what went wrong (reset, timeout, eof, statusCODE: the answer's
+status code, sha). STALL_MS is
 the longest time a receive of the body waited for data (a paced reader
 otherwise finds data waiting), TOTAL_MS the time from connect to the end,
 STALL_AT_MS when that longest wait began (CLOCK_MONOTONIC, in ms: the
@@ -72,8 +73,9 @@ def run(c, host, port, rate, sha):
                 return
             buf += d
         head, _, body = buf.partition(b"\r\n\r\n")
-        if head.split(b"\r\n")[0].split()[1] != b"200":
-            c.result = "status"
+        code = head.split(b"\r\n")[0].split()[1]
+        if code != b"200":
+            c.result = "status" + code.decode(errors="replace")
             return
         h = hashlib.sha256(body)
         n = len(body)

@@ -26,6 +26,12 @@ every step went as MODE says, else 1 with the reason on stderr:
           and sends its FIN again from a raw socket (a retransmission, as
           after a lost ACK), with the sequence numbers seen on the tuple:
           the server's TIME_WAIT must answer with an ACK, not a reset.
+  ack     as fin, the client's socket closed (TIME_WAIT), then its last
+          ACK again from a raw socket (a duplicate, or its answer to the
+          server's FIN sent again), with the sequence numbers seen on the
+          tuple; then waits until the file GO exists (the caller saw the
+          server drop it) and fails if a reset came on the tuple: the
+          server side closed second (passive close) and holds no socket.
   wait    a GET, then waits until the file GO exists (the caller's
           signal, up to 300 s), a second GET on the connection, then a FIN
           as in fin. With PATH "-", the connection is made first, then the
@@ -188,21 +194,48 @@ def fin_again(s, r, go):
     fail("no answer to the FIN sent again within 10 s")
 
 
+def ack_again(s, names, r, go):
+    """After the connection s of `names` (its own address and its peer's,
+    read while it was connected) closed, the client's FIN first, then the
+    server's: its last ACK again on the tuple from raw socket r (which saw
+    the whole connection); once the file `go` exists, any reset seen on
+    the tuple fails."""
+    (src, sport), (dst, dport) = names
+    s.close()
+    r.setblocking(False)
+    segs = segs_from(r, dst, dport, sport)
+    fins = [(seq + n) for flags, seq, ack, n in segs if flags & 0x01]
+    if not fins:
+        fail(f"no FIN from the server seen on the tuple ({len(segs)} segments)")
+    # The server's FIN acknowledged the client's: the client's next
+    # sequence number.
+    seq = [ack for flags, _, ack, _ in segs if flags & 0x01][-1]
+    w = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
+    w.bind((src, 0))
+    w.sendto(tcp_hdr(src, dst, sport, dport, seq, (fins[-1] + 1) & 0xFFFFFFFF, 0x10), (dst, 0))
+    w.close()
+    wait_for(go)
+    for flags, _, _, _ in segs_from(r, dst, dport, sport):
+        if flags & 0x04:
+            fail(f"the last ACK sent again was answered with a reset (flags {flags:#x})")
+
+
 def main():
     mode, host, port, path, expect = sys.argv[1:6]
     go = sys.argv[6] if len(sys.argv) > 6 else None
     raw = None
-    if mode == "tw":
+    if mode in ("tw", "ack"):
         # Opened first: it sees every segment of the connection.
         raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
         raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
     s = socket.create_connection((host, int(port)), timeout=TIMEOUT)
-    print(s.getsockname()[1], flush=True)
+    names = (s.getsockname(), s.getpeername())
+    print(names[0][1], flush=True)
     if path == "-":
         wait_for(go + ".path")
         with open(go + ".path") as f:
             path, expect = f.read().strip().split(" ", 1)
-    gets = 2 if mode in ("fin", "rst", "syn", "wait") else 1
+    gets = 2 if mode in ("fin", "rst", "syn", "wait", "ack") else 1
     buf = b""
     for i in range(gets):
         if mode == "wait" and i == 1:
@@ -217,13 +250,16 @@ def main():
         s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         s.close()
         return
-    if mode in ("fin", "syn", "wait"):
+    if mode in ("fin", "syn", "wait", "ack"):
         s.shutdown(socket.SHUT_WR)
     d = s.recv(65536)
     if d:
         fail(f"{len(d)} bytes after the answer, not the server's FIN: {d[:200]!r}")
     if mode == "tw":
         fin_again(s, raw, go)
+        return
+    if mode == "ack":
+        ack_again(s, names, raw, go)
         return
     if mode == "late":
         s.sendall(b"late bytes after the server's FIN\r\n")

@@ -407,6 +407,38 @@ proptest! {
             prop_assert_eq!(w, ReplayWindow::<2>::new());
         }
         let _ = parse(&d);
+        let _ = is_bare_ack(&d);
+    }
+
+    /// A TCP segment with any flags, options and payload, IPv4 or IPv6 (with
+    /// extension headers): a bare ACK exactly when ACK is set, none of SYN,
+    /// FIN, RST, URG, and it carries no byte; a UDP datagram, a packet cut
+    /// short or with a byte more never.
+    #[test]
+    fn a_bare_ack_is_one_without_data_nor_syn_fin_rst_urg(
+        t in tuple(),
+        flags in any::<u8>(),
+        opt_words in 0usize..=10,
+        payload in prop::collection::vec(any::<u8>(), 0..3),
+        ext in 0usize..3,
+        cut in any::<bool>(),
+    ) {
+        let mut seg = l4(Proto::Tcp, t.client_port, t.server_port, &payload);
+        seg[13] = flags;
+        seg[12] = ((5 + opt_words) as u8) << 4;
+        seg.splice(20..20, std::iter::repeat_n(1u8, opt_words * 4));
+        let ext = if t.family == Family::V6 { ext } else { 0 };
+        let mut p = ip_packet(t.family, 6, &t.client, &t.server, &seg, ext);
+        let bare = flags & 0x10 != 0 && flags & 0x27 == 0 && payload.is_empty();
+        prop_assert_eq!(is_bare_ack(&p), bare);
+        if cut {
+            p.pop();
+        } else {
+            p.push(0);
+        }
+        prop_assert!(!is_bare_ack(&p));
+        let udp = flow_packet(&t, Proto::Udp, &payload, ext);
+        prop_assert!(!is_bare_ack(&udp));
     }
 }
 

@@ -5,14 +5,18 @@
 //! an accepted number is refused the second time; and whatever parses
 //! (structure and inner 4-tuple) seals again under the key into a datagram
 //! that opens to the same fields (or is refused for its key id alone), with
-//! the same header bytes up to the MAC.
+//! the same header bytes up to the MAC. The inner packet of what parses,
+//! and any chunk as an IP packet, go to `is_bare_ack` (a bare ACK has a TCP
+//! header and no byte after it).
 
 #![no_main]
 
 use hmac::{Hmac, Mac as _};
 use libfuzzer_sys::fuzz_target;
 use sha2::Sha256;
-use sockgroup_logic::encap::{open, parse, EncapError, ReplayWindow, KEY_ID, MAC_AT};
+use sockgroup_logic::encap::{
+    is_bare_ack, open, parse, transport_of, EncapError, ReplayWindow, KEY_ID, MAC_AT,
+};
 use sockgroup_logic::frame::{Mac, MacError, TAG_LEN};
 
 /// The key of tests/encap_props.rs (its `fuzz_corpus` writes the seeds).
@@ -40,6 +44,16 @@ fuzz_target!(|data: &[u8]| {
     let chunk = rest.len().div_ceil(n).max(1);
     let mut w = ReplayWindow::<2>::new();
     for d in rest.chunks(chunk) {
+        for pkt in [Some(d), parse(d).ok().map(|p| p.inner)]
+            .into_iter()
+            .flatten()
+        {
+            if is_bare_ack(pkt) {
+                let (proto, at) = transport_of(pkt).expect("a bare ACK is a whole packet");
+                assert_eq!(proto, 6);
+                assert_eq!(pkt.len() - at, usize::from(pkt[at + 12] >> 4) * 4);
+            }
+        }
         let parsed = parse(d);
         let peer = parsed.map(|p| p.header.sender).unwrap_or(0);
         let before = w;

@@ -51,6 +51,7 @@ use crate::sys::{
     netfilter::{now_ms, random_u32, HookPacket, HookVerdict, IpPacket},
     rcu::{self, RcuCell},
     skb::Family,
+    tcp,
     udp_tunnel::{Datagram, Tunnel, TunnelRx},
 };
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -98,6 +99,11 @@ pub(crate) struct FwdStats {
     pub(crate) verified_tx: AtomicU64,
     /// Verifications received from the peer a connection was handed to.
     pub(crate) verified_rx: AtomicU64,
+    /// Bare ACKs of a connection moved here of which TCP holds no socket
+    /// (it ended here: a client's late duplicate, or its `TIME_WAIT`'s
+    /// answer to a FIN sent again): dropped, where TCP would answer with a
+    /// reset.
+    pub(crate) rx_late_ack: AtomicU64,
 }
 
 /// A snapshot of [`FwdStats`].
@@ -118,6 +124,7 @@ pub(crate) struct FwdCounts {
     pub(crate) udp_active: u64,
     pub(crate) verified_tx: u64,
     pub(crate) verified_rx: u64,
+    pub(crate) rx_late_ack: u64,
 }
 
 /// A peer whose channel is up, as the data plane sees it: one per session
@@ -512,6 +519,7 @@ impl Fwd {
             udp_active: active,
             verified_tx: s.verified_tx.load(Relaxed),
             verified_rx: s.verified_rx.load(Relaxed),
+            rx_late_ack: s.rx_late_ack.load(Relaxed),
         }
     }
 
@@ -769,9 +777,10 @@ impl TunnelRx for FwdRx {
         };
         let opened = {
             let mut w = peer.window.lock();
-            encap::open(payload, peer.id, &peer.mac, &mut w).map(|p| (p.header, p.kind))
+            encap::open(payload, peer.id, &peer.mac, &mut w)
+                .map(|p| (p.header, p.kind, encap::is_bare_ack(p.inner)))
         };
-        let (h, kind) = match opened {
+        let (h, kind, bare_ack) = match opened {
             Ok(x) => x,
             Err(EncapError::Replay | EncapError::TooOld) => {
                 inc(&stats.rx_replay);
@@ -837,6 +846,20 @@ impl TunnelRx for FwdRx {
                     return;
                 }
             }
+        }
+        // A bare ACK of a connection moved here that ended here (passive
+        // close: no `TIME_WAIT` keeps the tuple): the client's duplicate of
+        // its last ACK, or its `TIME_WAIT`'s answer to a FIN this node sent
+        // again and whose first ACK came meanwhile. TCP would answer it with
+        // a reset from the listener; dropped, as a `TIME_WAIT` would (a
+        // lost reset of a connection reset here is still answered again at
+        // the client's next data or FIN).
+        if h.ty == EncapType::Moved
+            && bare_ack
+            && !tcp::holds(dgram.net(), &super::replay::conn_of(&h.tuple))
+        {
+            inc(&stats.rx_late_ack);
+            return;
         }
         inc(&stats.rx);
         // A segment sent to its owner by another dispatcher (or held for a

@@ -256,6 +256,7 @@ mod uapi {
     pub(super) const FWD_STATS_UDP_ACTIVE: u16 = 12;
     pub(super) const FWD_STATS_VERIFIED_TX: u16 = 13;
     pub(super) const FWD_STATS_VERIFIED_RX: u16 = 14;
+    pub(super) const FWD_STATS_RX_LATE_ACK: u16 = 15;
 
     pub(super) const ROLE_BOTH: u32 = 2;
     pub(super) const PROTO_TCP: u8 = 6;
@@ -1232,6 +1233,7 @@ fn put_stats(w: &mut Writer, s: &NetStats, f: &FwdCounts) -> Result {
             (FWD_STATS_UDP_ACTIVE, f.udp_active),
             (FWD_STATS_VERIFIED_TX, f.verified_tx),
             (FWD_STATS_VERIFIED_RX, f.verified_rx),
+            (FWD_STATS_RX_LATE_ACK, f.rx_late_ack),
         ] {
             w.put_u64(kind, v)?;
         }

@@ -443,6 +443,7 @@ attr_set! {
         UdpActive(u64) = SOCKGROUP_A_FWD_STATS_UDP_ACTIVE,
         VerifiedTx(u64) = SOCKGROUP_A_FWD_STATS_VERIFIED_TX,
         VerifiedRx(u64) = SOCKGROUP_A_FWD_STATS_VERIFIED_RX,
+        RxLateAck(u64) = SOCKGROUP_A_FWD_STATS_RX_LATE_ACK,
     }
 }
 

@@ -1004,6 +1004,7 @@ pub struct FwdStats {
     pub udp_active: u64,
     pub verified_tx: u64,
     pub verified_rx: u64,
+    pub rx_late_ack: u64,
 }
 
 impl FwdStats {
@@ -1025,6 +1026,7 @@ impl FwdStats {
                 FwdStatsAttr::UdpActive(v) => (&mut f.udp_active, v),
                 FwdStatsAttr::VerifiedTx(v) => (&mut f.verified_tx, v),
                 FwdStatsAttr::VerifiedRx(v) => (&mut f.verified_rx, v),
+                FwdStatsAttr::RxLateAck(v) => (&mut f.rx_late_ack, v),
                 FwdStatsAttr::Other(_) => continue,
             };
             *slot = *v;
@@ -1548,6 +1550,7 @@ pub fn render_stats(s: &Stats, indent: &str) -> String {
         "RX-UNKNOWN",
         "VERIFIED-TX",
         "VERIFIED-RX",
+        "LATE-ACK",
     ]);
     fwd.push(
         [
@@ -1560,6 +1563,7 @@ pub fn render_stats(s: &Stats, indent: &str) -> String {
             f.rx_unknown,
             f.verified_tx,
             f.verified_rx,
+            f.rx_late_ack,
         ]
         .iter()
         .map(u64::to_string)
