@@ -1075,6 +1075,12 @@ jdone() {
 	jscore "$1" "'\\n'.join(f'{p} {r[2]} bytes {r[3]} stall {r[4]} ms total {r[5]} ms; owner/backup of 1-3 {owner([1, 2, 3], p)}/{backup([1, 2, 3], p)}, of 1-4 {owner([1, 2, 3, 4], p)}/{backup([1, 2, 3, 4], p)}' for p, r in rows.items() if r[2] != 'ok')" |
 		head -n 4 | while read -r port rest; do
 			echo "failed: port $port $rest; listed: $(for i in 1 2 3 4; do printf 'node %s "%s" ' $i "$(nt_conn "$port" $i)"; done)"
+			# Its server socket, if any node still has it (state, timer,
+			# backoff, windows).
+			for i in 1 2 3 4; do
+				ip netns exec "${nodes[$i - 1]}" ss -Htnoi state all "( dport = :$port )" 2>/dev/null |
+					tr -s ' \t\n' ' ' | cut -c1-400 | sed "s/^./  node $i's socket: &/;/^$/d"
+			done
 		done
 	head -n 2 "$tmp/$1.err"
 	for i in 1 2 3 4; do

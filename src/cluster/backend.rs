@@ -73,6 +73,19 @@ const POLL_MS: u32 = 5;
 const WATCH_MS: u32 = 200;
 /// At most this many adopted connections looked at per run.
 const WATCH_BUDGET: usize = 1024;
+/// A taken-over connection whose retransmission or zero window probe is
+/// still backed off this long after the revert ([`Backend::path_back`])
+/// has it reverted again, at most [`AGAIN_TIMES`] times: the segment the
+/// revert sent may have drawn no answer yet. A client answers a segment
+/// without data outside its window (a zero window probe: the sequence
+/// number below its next) at most every `tcp_invalid_ratelimit` (500 ms),
+/// and may have answered one of the probes lost with the dispatcher just
+/// before; and a dispatcher that saw the departure later than the new
+/// owner (up to a heartbeat or so) still sends the client's answer to the
+/// one that left.
+const AGAIN_MS: u64 = 600;
+/// How many times a revert is made again.
+const AGAIN_TIMES: u8 = 3;
 
 /// Requests handed over by the channels.
 struct Queue {
@@ -128,6 +141,10 @@ struct State {
     /// Translated connections may be left (`super::translated`): pruned
     /// with the watch.
     xlating: bool,
+    /// Taken-over connections to revert again: the tuple, when (ms), how
+    /// many times more ([`AGAIN_MS`]). Slots: `None` once done (until
+    /// [`compact`]).
+    again: KVVec<Option<(Tuple, u64, u8)>>,
     closed: bool,
 }
 
@@ -203,6 +220,7 @@ impl Backend {
                     watched: 0,
                     next_watch_ms: 0,
                     xlating: false,
+                    again: KVVec::new(),
                     closed: false,
                 },
                 "sockgroup_backend"
@@ -415,6 +433,7 @@ impl Backend {
     fn reown_all(&self, st: &mut State, reowns: &[(u32, Tuple)], out: &mut KVec<(u32, OutMsg)>) {
         for &(peer, tuple) in reowns {
             let mut found = false;
+            let mut back = false;
             for w in st.adopted.iter_mut().flatten() {
                 if w.tuple != tuple {
                     continue;
@@ -426,8 +445,11 @@ impl Backend {
                     w.peer = peer;
                     w.orphaned_ms = 0;
                     self.reowned.fetch_add(1, Relaxed);
-                    self.path_back(&tuple);
+                    back = true;
                 }
+            }
+            if back {
+                self.path_back(st, &tuple);
             }
             found = found || st.pending.iter().flatten().any(|p| p.tuple == tuple);
             if !found {
@@ -445,11 +467,51 @@ impl Backend {
     /// The client's segments of the connection of `tuple` reach this node
     /// again (a dispatcher took it over): a retransmission backed off
     /// while they were lost goes now, not after the backoff (up to seconds
-    /// more); counted `rto-reverted`.
-    fn path_back(&self, tuple: &Tuple) {
-        if tcp::retransmit_now(self.ns.get(), &conn_of(tuple)) {
+    /// more); counted `rto-reverted`. One still backed off [`AGAIN_MS`]
+    /// later is reverted again ([`Backend::revert_again`]).
+    fn path_back(&self, st: &mut State, tuple: &Tuple) {
+        if self.revert(tuple) && st.again.len() < ADOPTED_MAX {
+            // Without memory it is not made again.
+            let _ = st
+                .again
+                .push(Some((*tuple, now_ms() + AGAIN_MS, AGAIN_TIMES)), GFP_KERNEL);
+        }
+    }
+
+    /// The reverts due at `now` made again ([`AGAIN_MS`]): those still
+    /// backed off stay for the next, up to [`AGAIN_TIMES`]. Returns in how
+    /// many ms the next is due.
+    fn revert_again(&self, st: &mut State, now: u64) -> Option<u64> {
+        let mut next = None::<u64>;
+        for slot in st.again.iter_mut() {
+            let Some((tuple, due, left)) = *slot else {
+                continue;
+            };
+            let due = if due > now {
+                due
+            } else if self.revert(&tuple) && left > 1 {
+                *slot = Some((tuple, now + AGAIN_MS, left - 1));
+                now + AGAIN_MS
+            } else {
+                // Answered since (not backed off), or the last time: done.
+                *slot = None;
+                continue;
+            };
+            let wait = due - now;
+            next = Some(next.map_or(wait, |n| n.min(wait)));
+        }
+        compact(&mut st.again);
+        next
+    }
+
+    /// Fires `tuple`'s backed-off retransmission or probe timer now
+    /// ([`tcp::retransmit_now`]), counted `rto-reverted`: whether it was.
+    fn revert(&self, tuple: &Tuple) -> bool {
+        let fired = tcp::retransmit_now(self.ns.get(), &conn_of(tuple));
+        if fired {
             self.rto_reverted.fetch_add(1, Relaxed);
         }
+        fired
     }
 
     /// Kills the adopted connection of `tuple` without a packet to the
@@ -716,8 +778,9 @@ impl Run for Backend {
             self.peers_down(&mut st, &downs);
             self.reown_all(&mut st, &reowns, &mut out);
             for tuple in taken.iter() {
-                self.path_back(tuple);
+                self.path_back(&mut st, tuple);
             }
+            let again = self.revert_again(&mut st, now_ms());
             self.start_queued(&mut st, items, &mut aborts, &downs, &mut out);
             self.abort_started(&mut st, &aborts);
             self.poll(&mut st, &mut out);
@@ -728,12 +791,18 @@ impl Run for Backend {
                 st.xlating = NetState::replays(net).is_some_and(|r| r.xlate.prune(net));
                 st.next_watch_ms = now + u64::from(WATCH_MS);
             }
-            if !st.pending.is_empty() {
+            let next = if !st.pending.is_empty() {
                 Some(POLL_MS)
             } else if st.watched > 0 || st.xlating {
                 Some(WATCH_MS)
             } else {
                 None
+            };
+            // Within AGAIN_MS: fits.
+            let again = again.map(|a| u32::try_from(a.max(1)).unwrap_or(WATCH_MS));
+            match (next, again) {
+                (Some(n), Some(a)) => Some(n.min(a)),
+                (n, a) => n.or(a),
             }
         };
         if !out.is_empty() {
