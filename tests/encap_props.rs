@@ -408,14 +408,16 @@ proptest! {
         }
         let _ = parse(&d);
         let _ = is_bare_ack(&d);
+        let _ = is_syn(&d);
     }
 
     /// A TCP segment with any flags, options and payload, IPv4 or IPv6 (with
     /// extension headers): a bare ACK exactly when ACK is set, none of SYN,
-    /// FIN, RST, URG, and it carries no byte; a UDP datagram, a packet cut
-    /// short or with a byte more never.
+    /// FIN, RST, URG, and it carries no byte; a SYN exactly when SYN is set
+    /// and ACK and RST are not, whatever it carries; a UDP datagram, a
+    /// packet cut short or with a byte more neither.
     #[test]
-    fn a_bare_ack_is_one_without_data_nor_syn_fin_rst_urg(
+    fn a_bare_ack_is_one_without_data_nor_syn_fin_rst_urg_a_syn_one_without_ack_rst(
         t in tuple(),
         flags in any::<u8>(),
         opt_words in 0usize..=10,
@@ -431,14 +433,17 @@ proptest! {
         let mut p = ip_packet(t.family, 6, &t.client, &t.server, &seg, ext);
         let bare = flags & 0x10 != 0 && flags & 0x27 == 0 && payload.is_empty();
         prop_assert_eq!(is_bare_ack(&p), bare);
+        prop_assert_eq!(is_syn(&p), flags & 0x16 == 0x02);
         if cut {
             p.pop();
         } else {
             p.push(0);
         }
         prop_assert!(!is_bare_ack(&p));
+        prop_assert!(!is_syn(&p));
         let udp = flow_packet(&t, Proto::Udp, &payload, ext);
         prop_assert!(!is_bare_ack(&udp));
+        prop_assert!(!is_syn(&udp));
     }
 }
 

@@ -7,7 +7,7 @@
 //! that opens to the same fields (or is refused for its key id alone), with
 //! the same header bytes up to the MAC. The inner packet of what parses,
 //! and any chunk as an IP packet, go to `is_bare_ack` (a bare ACK has a TCP
-//! header and no byte after it).
+//! header and no byte after it, and is no SYN) and `is_syn`.
 
 #![no_main]
 
@@ -15,7 +15,7 @@ use hmac::{Hmac, Mac as _};
 use libfuzzer_sys::fuzz_target;
 use sha2::Sha256;
 use sockgroup_logic::encap::{
-    is_bare_ack, open, parse, transport_of, EncapError, ReplayWindow, KEY_ID, MAC_AT,
+    is_bare_ack, is_syn, open, parse, transport_of, EncapError, ReplayWindow, KEY_ID, MAC_AT,
 };
 use sockgroup_logic::frame::{Mac, MacError, TAG_LEN};
 
@@ -52,6 +52,11 @@ fuzz_target!(|data: &[u8]| {
                 let (proto, at) = transport_of(pkt).expect("a bare ACK is a whole packet");
                 assert_eq!(proto, 6);
                 assert_eq!(pkt.len() - at, usize::from(pkt[at + 12] >> 4) * 4);
+                assert!(!is_syn(pkt));
+            }
+            if is_syn(pkt) {
+                let (proto, at) = transport_of(pkt).expect("a SYN is a whole packet");
+                assert_eq!((proto, pkt[at + 13] & 0x16), (6, 0x02));
             }
         }
         let parsed = parse(d);

@@ -465,31 +465,40 @@ pub fn transport_of(pkt: &[u8]) -> Option<(u8, usize)> {
     Some((ip.proto, pkt.len().checked_sub(ip.l4.len())?))
 }
 
-/// Whether the whole IP packet `pkt` (IPv4, or IPv6 past its extension
-/// headers) is a bare TCP acknowledgement: ACK set, SYN, FIN, RST and URG
-/// not (PSH, ECE and CWR may be), no payload. Such a segment asks its
-/// receiver for nothing (a duplicate of a last ACK, a `TIME_WAIT`'s
-/// answer to a FIN sent again, a keepalive or window probe), yet a
-/// receiver that holds no socket of its connection answers it with a
-/// reset. `false` for anything else, a packet cut short or a fragment.
-pub fn is_bare_ack(pkt: &[u8]) -> bool {
-    const FIN: u8 = 0x01;
-    const SYN: u8 = 0x02;
-    const RST: u8 = 0x04;
-    const ACK: u8 = 0x10;
-    const URG: u8 = 0x20;
-    let Ok(ip) = parse_ip(pkt, true) else {
-        return false;
-    };
-    let (Some(&off), Some(&flags)) = (ip.l4.get(12), ip.l4.get(13)) else {
-        return false;
-    };
+const TCP_FIN: u8 = 0x01;
+const TCP_SYN: u8 = 0x02;
+const TCP_RST: u8 = 0x04;
+const TCP_ACK: u8 = 0x10;
+const TCP_URG: u8 = 0x20;
+
+/// The TCP flags of the whole IP packet `pkt` (IPv4, or IPv6 past its
+/// extension headers) and whether it carries no byte after its header;
+/// `None` for another protocol, a header cut short or a data offset
+/// below 20, a packet cut short or a fragment.
+fn tcp_flags_of(pkt: &[u8]) -> Option<(u8, bool)> {
+    let ip = parse_ip(pkt, true).ok()?;
+    let (&off, &flags) = (ip.l4.get(12)?, ip.l4.get(13)?);
     let doff = usize::from(off >> 4) * 4;
-    ip.proto == 6
-        && doff >= 20
-        && doff == ip.l4.len()
-        && flags & ACK != 0
-        && flags & (FIN | SYN | RST | URG) == 0
+    (ip.proto == 6 && doff >= 20 && doff <= ip.l4.len()).then_some((flags, doff == ip.l4.len()))
+}
+
+/// Whether the whole IP packet `pkt` is a bare TCP acknowledgement: ACK
+/// set, SYN, FIN, RST and URG not (PSH, ECE and CWR may be), no payload.
+/// Such a segment asks its receiver for nothing (a duplicate of a last
+/// ACK, a `TIME_WAIT`'s answer to a FIN sent again, a keepalive or window
+/// probe), yet a receiver that holds no socket of its connection answers
+/// it with a reset. `false` for anything else.
+pub fn is_bare_ack(pkt: &[u8]) -> bool {
+    tcp_flags_of(pkt).is_some_and(|(flags, empty)| {
+        empty && flags & TCP_ACK != 0 && flags & (TCP_FIN | TCP_SYN | TCP_RST | TCP_URG) == 0
+    })
+}
+
+/// Whether the whole IP packet `pkt` is a TCP connection request: SYN
+/// set, ACK and RST not (data may follow, as with Fast Open). `false` for
+/// anything else.
+pub fn is_syn(pkt: &[u8]) -> bool {
+    tcp_flags_of(pkt).is_some_and(|(flags, _)| flags & (TCP_SYN | TCP_ACK | TCP_RST) == TCP_SYN)
 }
 
 /// A packet's flow: what a forwarding decision keys on.

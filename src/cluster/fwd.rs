@@ -32,7 +32,8 @@
 //! (`rcu::synchronize` and `rcu::barrier`), in process context.
 
 use super::{
-    rules::ServiceRules, rules::Verdict, translated::Inbound, AddrFamily, Config, PROTO_TCP,
+    channel::OutMsg, rules::ServiceRules, rules::Verdict, translated::Inbound, AddrFamily, Config,
+    PROTO_TCP,
 };
 use crate::logic::{
     encap::{
@@ -40,7 +41,7 @@ use crate::logic::{
         KEY_ID,
     },
     flows::{self, Pin, Slot},
-    frame::{Family as TFamily, Tuple},
+    frame::{term, Family as TFamily, Term, Tuple},
     xlate,
 };
 use crate::netns::NetState;
@@ -104,6 +105,11 @@ pub(crate) struct FwdStats {
     /// answer to a FIN sent again): dropped, where TCP would answer with a
     /// reset.
     pub(crate) rx_late_ack: AtomicU64,
+    /// SYNs of a connection moved here of which TCP holds no live socket
+    /// (nothing, or `TIME_WAIT`): a new connection on the tuple, sent by a
+    /// front-end whose entry of the old one is stale. Dropped, and that
+    /// front-end told (TERM): the client's SYN sent again is placed anew.
+    pub(crate) rx_stale_syn: AtomicU64,
 }
 
 /// A snapshot of [`FwdStats`].
@@ -125,6 +131,7 @@ pub(crate) struct FwdCounts {
     pub(crate) verified_tx: u64,
     pub(crate) verified_rx: u64,
     pub(crate) rx_late_ack: u64,
+    pub(crate) rx_stale_syn: u64,
 }
 
 /// A peer whose channel is up, as the data plane sees it: one per session
@@ -520,6 +527,7 @@ impl Fwd {
             verified_tx: s.verified_tx.load(Relaxed),
             verified_rx: s.verified_rx.load(Relaxed),
             rx_late_ack: s.rx_late_ack.load(Relaxed),
+            rx_stale_syn: s.rx_stale_syn.load(Relaxed),
         }
     }
 
@@ -777,10 +785,12 @@ impl TunnelRx for FwdRx {
         };
         let opened = {
             let mut w = peer.window.lock();
-            encap::open(payload, peer.id, &peer.mac, &mut w)
-                .map(|p| (p.header, p.kind, encap::is_bare_ack(p.inner)))
+            encap::open(payload, peer.id, &peer.mac, &mut w).map(|p| {
+                let tcp = (encap::is_bare_ack(p.inner), encap::is_syn(p.inner));
+                (p.header, p.kind, tcp)
+            })
         };
-        let (h, kind, bare_ack) = match opened {
+        let (h, kind, (bare_ack, syn)) = match opened {
             Ok(x) => x,
             Err(EncapError::Replay | EncapError::TooOld) => {
                 inc(&stats.rx_replay);
@@ -859,6 +869,37 @@ impl TunnelRx for FwdRx {
             && !tcp::holds(dgram.net(), &super::replay::conn_of(&h.tuple))
         {
             inc(&stats.rx_late_ack);
+            return;
+        }
+        // A SYN of a connection moved here of which TCP holds no live
+        // socket: the front-end forwards a SYN on a moved connection's
+        // tuple only while it has no TERM of it (a late duplicate of the
+        // first, which the live socket answers with a challenge ACK). The
+        // connection ended here and its TERM never reached that front-end
+        // (it went to the owner of the time): the SYN is a new connection
+        // on the tuple (the client reused its port), which TCP here would
+        // accept from the listener or the `TIME_WAIT`, placed by no rule.
+        // Dropped, and the front-end told (TERM, reason RST: nothing to
+        // remember): its entry lingers out, and the client's SYN sent
+        // again is held and placed anew there.
+        if h.ty == EncapType::Moved
+            && syn
+            && !matches!(
+                tcp::established(dgram.net(), &super::replay::conn_of(&h.tuple), false),
+                tcp::Established::Full(_)
+            )
+        {
+            inc(&stats.rx_stale_syn);
+            if let Some(state) = NetState::of(dgram.net(), &guard) {
+                let term = Term {
+                    tuple: h.tuple,
+                    reason: term::RST,
+                };
+                state
+                    .cluster_ref()
+                    .channels()
+                    .send(peer.id, OutMsg::Term(term));
+            }
             return;
         }
         inc(&stats.rx);

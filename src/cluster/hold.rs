@@ -209,6 +209,10 @@ pub(crate) struct HoldStats {
     /// after its entry lingered out: forwarded to its back-end's
     /// `TIME_WAIT` ([`super::linger`]).
     pub(crate) late_fwd: AtomicU64,
+    /// Moved entries of an earlier connection on a tuple (another client
+    /// ISN), whose end never reached this node, replaced by the new
+    /// connection's at a takeover or TRANSFER.
+    pub(crate) stale_replaced: AtomicU64,
     /// CONN_ENDs sent: a moved connection ended here (its back-end's
     /// TERM), to the other dispatcher that lists it.
     pub(crate) end_tx: AtomicU64,
@@ -1787,7 +1791,12 @@ impl Hold {
     /// Lists `s` as this node's own moved connection (owner `own`, backup
     /// `backup`, handed over by `from`, 0 for none): its segments go to its
     /// back-end from here on. `false` when not listed: no memory, the
-    /// table full or closed, or the tuple already listed.
+    /// table full or closed, or the tuple already listed for this
+    /// connection or a handshake. A moved entry of an earlier connection
+    /// on the tuple (another client ISN: the client reused its port) whose
+    /// end never reached this node (its TERM went to the owner of the
+    /// time) is stale: it would send the new connection's segments to the
+    /// old back-end. It is replaced, counted `stale-replaced`.
     fn adopt(
         &self,
         s: &ConnSync,
@@ -1835,7 +1844,20 @@ impl Hold {
             return false;
         };
         let mut t = self.table.lock();
-        if t.closed || t.find(&entry.key).is_some() || t.moved >= MOVED_MAX {
+        if t.closed {
+            return false;
+        }
+        if let Some(pos) = t.find(&entry.key) {
+            let stale = t
+                .get(pos)
+                .is_some_and(|e| e.state == ConnState::Moved && e.info.rcv_isn != s.client_isn);
+            if !stale {
+                return false;
+            }
+            drop(t.remove(pos));
+            inc(&stats.stale_replaced);
+        }
+        if t.moved >= MOVED_MAX {
             return false;
         }
         if t.insert(entry).is_none() {

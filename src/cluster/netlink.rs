@@ -150,6 +150,7 @@ mod uapi {
     pub(super) const SERVICE_STATS_CACHE_FILL: u16 = 38;
     pub(super) const SERVICE_STATS_TRANSFER_ACKED: u16 = 39;
     pub(super) const SERVICE_STATS_LATE_FWD: u16 = 40;
+    pub(super) const SERVICE_STATS_STALE_REPLACED: u16 = 41;
 
     pub(super) const CONN_SERVICE: u16 = 1;
     pub(super) const CONN_ADDR_FAMILY: u16 = 2;
@@ -257,6 +258,7 @@ mod uapi {
     pub(super) const FWD_STATS_VERIFIED_TX: u16 = 13;
     pub(super) const FWD_STATS_VERIFIED_RX: u16 = 14;
     pub(super) const FWD_STATS_RX_LATE_ACK: u16 = 15;
+    pub(super) const FWD_STATS_RX_STALE_SYN: u16 = 16;
 
     pub(super) const ROLE_BOTH: u32 = 2;
     pub(super) const PROTO_TCP: u8 = 6;
@@ -956,6 +958,7 @@ fn put_service(w: &mut Writer, s: &Service) -> Result {
             (SERVICE_STATS_CACHE_FILL, &st.cache_fill),
             (SERVICE_STATS_TRANSFER_ACKED, &st.transfer_acked),
             (SERVICE_STATS_LATE_FWD, &st.late_fwd),
+            (SERVICE_STATS_STALE_REPLACED, &st.stale_replaced),
         ] {
             w.put_u64(kind, c.load(Relaxed))?;
         }
@@ -1234,6 +1237,7 @@ fn put_stats(w: &mut Writer, s: &NetStats, f: &FwdCounts) -> Result {
             (FWD_STATS_VERIFIED_TX, f.verified_tx),
             (FWD_STATS_VERIFIED_RX, f.verified_rx),
             (FWD_STATS_RX_LATE_ACK, f.rx_late_ack),
+            (FWD_STATS_RX_STALE_SYN, f.rx_stale_syn),
         ] {
             w.put_u64(kind, v)?;
         }

@@ -327,6 +327,7 @@ attr_set! {
         CacheFill(u64) = SOCKGROUP_A_SERVICE_STATS_CACHE_FILL,
         TransferAcked(u64) = SOCKGROUP_A_SERVICE_STATS_TRANSFER_ACKED,
         LateFwd(u64) = SOCKGROUP_A_SERVICE_STATS_LATE_FWD,
+        StaleReplaced(u64) = SOCKGROUP_A_SERVICE_STATS_STALE_REPLACED,
     }
 }
 
@@ -444,6 +445,7 @@ attr_set! {
         VerifiedTx(u64) = SOCKGROUP_A_FWD_STATS_VERIFIED_TX,
         VerifiedRx(u64) = SOCKGROUP_A_FWD_STATS_VERIFIED_RX,
         RxLateAck(u64) = SOCKGROUP_A_FWD_STATS_RX_LATE_ACK,
+        RxStaleSyn(u64) = SOCKGROUP_A_FWD_STATS_RX_STALE_SYN,
     }
 }
 

@@ -754,6 +754,8 @@ pub struct ServiceStats {
     pub transfer_acked: u64,
     /// Late segments of ended connections sent to their back-end's TIME_WAIT.
     pub late_fwd: u64,
+    /// Stale moved entries of an earlier connection on a tuple, replaced.
+    pub stale_replaced: u64,
 }
 
 impl ServiceStats {
@@ -801,6 +803,7 @@ impl ServiceStats {
                 ServiceStatsAttr::CacheFill(v) => s.cache_fill = *v,
                 ServiceStatsAttr::TransferAcked(v) => s.transfer_acked = *v,
                 ServiceStatsAttr::LateFwd(v) => s.late_fwd = *v,
+                ServiceStatsAttr::StaleReplaced(v) => s.stale_replaced = *v,
                 ServiceStatsAttr::Other(_) => {}
             }
         }
@@ -1005,6 +1008,7 @@ pub struct FwdStats {
     pub verified_tx: u64,
     pub verified_rx: u64,
     pub rx_late_ack: u64,
+    pub rx_stale_syn: u64,
 }
 
 impl FwdStats {
@@ -1027,6 +1031,7 @@ impl FwdStats {
                 FwdStatsAttr::VerifiedTx(v) => (&mut f.verified_tx, v),
                 FwdStatsAttr::VerifiedRx(v) => (&mut f.verified_rx, v),
                 FwdStatsAttr::RxLateAck(v) => (&mut f.rx_late_ack, v),
+                FwdStatsAttr::RxStaleSyn(v) => (&mut f.rx_stale_syn, v),
                 FwdStatsAttr::Other(_) => continue,
             };
             *slot = *v;
@@ -1362,6 +1367,7 @@ pub fn render_service_stats(services: &[Service], indent: &str) -> String {
         "CACHE-FILL",
         "TRANSFER-ACKED",
         "LATE-FWD",
+        "STALE",
     ]);
     for s in services {
         let Some(c) = &s.stats else { continue };
@@ -1408,6 +1414,7 @@ pub fn render_service_stats(services: &[Service], indent: &str) -> String {
                 c.cache_fill,
                 c.transfer_acked,
                 c.late_fwd,
+                c.stale_replaced,
             ]
             .iter()
             .map(u64::to_string)
@@ -1551,6 +1558,7 @@ pub fn render_stats(s: &Stats, indent: &str) -> String {
         "VERIFIED-TX",
         "VERIFIED-RX",
         "LATE-ACK",
+        "STALE-SYN",
     ]);
     fwd.push(
         [
@@ -1564,6 +1572,7 @@ pub fn render_stats(s: &Stats, indent: &str) -> String {
             f.verified_tx,
             f.verified_rx,
             f.rx_late_ack,
+            f.rx_stale_syn,
         ]
         .iter()
         .map(u64::to_string)
