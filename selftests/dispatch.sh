@@ -1069,9 +1069,7 @@ jdone() {
 	busywait $((90000 + J * 1000)) eval '[ -s "$tmp/$jr.rc" ]' || { echo "downloads still running"; return 1; }
 	[ "$(cat "$tmp/$1.rc")" = 0 ] && return 0
 	local i port rest
-	for i in 1 2 3 4; do
-		sg "${nodes[$i - 1]}" conns --json >"$tmp/nt.$i" 2>/dev/null || echo "[]" >"$tmp/nt.$i"
-	done
+	nt_snapshot
 	jscore "$1" "'\\n'.join(f'{p} {r[2]} bytes {r[3]} stall {r[4]} ms total {r[5]} ms; owner/backup of 1-3 {owner([1, 2, 3], p)}/{backup([1, 2, 3], p)}, of 1-4 {owner([1, 2, 3, 4], p)}/{backup([1, 2, 3, 4], p)}' for p, r in rows.items() if r[2] != 'ok')" |
 		head -n 4 | while read -r port rest; do
 			echo "failed: port $port $rest; listed: $(for i in 1 2 3 4; do printf 'node %s "%s" ' $i "$(nt_conn "$port" $i)"; done)"
@@ -1208,9 +1206,7 @@ taken_all() { [ $(($(takeover_sum "${takers[@]}") - take0)) -ge "$mine" ]; }
 # snapshot of each node's table taken first.
 not_taken() {
 	local i port b x
-	for i in 1 2 3 4; do
-		sg "${nodes[$i - 1]}" conns --json >"$tmp/nt.$i" 2>/dev/null || echo "[]" >"$tmp/nt.$i"
-	done
+	nt_snapshot
 	echo "# takeover $take0 -> $(takeover_sum "${takers[@]}")"
 	for i in 1 2 3 4; do
 		sg "${nodes[$i - 1]}" service show --json 2>/dev/null | jq -r --arg n $i '.[] | select(.id == 1) | .stats |
@@ -1223,8 +1219,16 @@ not_taken() {
 			echo "port $port: backup $b lists \"$(nt_conn "$port" "$b")\", owner $OWNER \"$(nt_conn "$port" "$OWNER")\""
 		done | head -n 30
 }
-# nt_conn PORT ID: node ID's entry of PORT's connection in not_taken's
-# snapshot.
+# nt_snapshot: each node's table ($tmp/nt.ID; "[]" for a node gone), for
+# nt_conn.
+nt_snapshot() {
+	local i
+	for i in 1 2 3 4; do
+		sg "${nodes[$i - 1]}" conns --json >"$tmp/nt.$i" 2>/dev/null || echo "[]" >"$tmp/nt.$i"
+	done
+}
+# nt_conn PORT ID: node ID's entry of PORT's connection in nt_snapshot's
+# files.
 nt_conn() {
 	jq -r --argjson p "$1" '.[] | select(.service == 1 and .sport == $p) |
 		[.state, .owner, .backup, .peer] | map(tostring) | join(" ")' "$tmp/nt.$2"

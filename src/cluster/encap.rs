@@ -471,34 +471,57 @@ const TCP_RST: u8 = 0x04;
 const TCP_ACK: u8 = 0x10;
 const TCP_URG: u8 = 0x20;
 
-/// The TCP flags of the whole IP packet `pkt` (IPv4, or IPv6 past its
-/// extension headers) and whether it carries no byte after its header;
-/// `None` for another protocol, a header cut short or a data offset
-/// below 20, a packet cut short or a fragment.
-fn tcp_flags_of(pkt: &[u8]) -> Option<(u8, bool)> {
-    let ip = parse_ip(pkt, true).ok()?;
-    let (&off, &flags) = (ip.l4.get(12)?, ip.l4.get(13)?);
+/// What a TCP segment asks of a receiver that holds no socket of its
+/// connection ([`tcp_kind`]).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum TcpKind {
+    /// A bare acknowledgement: ACK set, SYN, FIN, RST and URG not (PSH, ECE
+    /// and CWR may be), no payload. It asks for nothing (a duplicate of a
+    /// last ACK, a `TIME_WAIT`'s answer to a FIN sent again, a keepalive
+    /// or window probe), yet such a receiver answers it with a reset.
+    BareAck,
+    /// A connection request: SYN set, ACK and RST not (data may follow,
+    /// as with Fast Open).
+    Syn,
+    /// Any other segment, or no whole TCP segment at all.
+    Other,
+}
+
+/// The [`TcpKind`] of the whole IP packet `pkt` (IPv4, or IPv6 past its
+/// extension headers), in one parse: [`TcpKind::Other`] for another
+/// protocol, a header cut short or a data offset below 20, a packet cut
+/// short or a fragment.
+pub fn tcp_kind(pkt: &[u8]) -> TcpKind {
+    let Ok(ip) = parse_ip(pkt, true) else {
+        return TcpKind::Other;
+    };
+    let (Some(&off), Some(&flags)) = (ip.l4.get(12), ip.l4.get(13)) else {
+        return TcpKind::Other;
+    };
     let doff = usize::from(off >> 4) * 4;
-    (ip.proto == 6 && doff >= 20 && doff <= ip.l4.len()).then_some((flags, doff == ip.l4.len()))
+    if ip.proto != 6 || doff < 20 || doff > ip.l4.len() {
+        return TcpKind::Other;
+    }
+    if flags & (TCP_SYN | TCP_ACK | TCP_RST) == TCP_SYN {
+        TcpKind::Syn
+    } else if doff == ip.l4.len()
+        && flags & TCP_ACK != 0
+        && flags & (TCP_FIN | TCP_SYN | TCP_RST | TCP_URG) == 0
+    {
+        TcpKind::BareAck
+    } else {
+        TcpKind::Other
+    }
 }
 
-/// Whether the whole IP packet `pkt` is a bare TCP acknowledgement: ACK
-/// set, SYN, FIN, RST and URG not (PSH, ECE and CWR may be), no payload.
-/// Such a segment asks its receiver for nothing (a duplicate of a last
-/// ACK, a `TIME_WAIT`'s answer to a FIN sent again, a keepalive or window
-/// probe), yet a receiver that holds no socket of its connection answers
-/// it with a reset. `false` for anything else.
+/// Whether `pkt` is a bare TCP acknowledgement ([`TcpKind::BareAck`]).
 pub fn is_bare_ack(pkt: &[u8]) -> bool {
-    tcp_flags_of(pkt).is_some_and(|(flags, empty)| {
-        empty && flags & TCP_ACK != 0 && flags & (TCP_FIN | TCP_SYN | TCP_RST | TCP_URG) == 0
-    })
+    tcp_kind(pkt) == TcpKind::BareAck
 }
 
-/// Whether the whole IP packet `pkt` is a TCP connection request: SYN
-/// set, ACK and RST not (data may follow, as with Fast Open). `false` for
-/// anything else.
+/// Whether `pkt` is a TCP connection request ([`TcpKind::Syn`]).
 pub fn is_syn(pkt: &[u8]) -> bool {
-    tcp_flags_of(pkt).is_some_and(|(flags, _)| flags & (TCP_SYN | TCP_ACK | TCP_RST) == TCP_SYN)
+    tcp_kind(pkt) == TcpKind::Syn
 }
 
 /// A packet's flow: what a forwarding decision keys on.

@@ -37,8 +37,8 @@ use super::{
 };
 use crate::logic::{
     encap::{
-        self, EncapError, EncapHeader, EncapType, Inner, Proto, ReplayWindow1024, HEADER_LEN,
-        KEY_ID,
+        self, EncapError, EncapHeader, EncapType, Inner, Proto, ReplayWindow1024, TcpKind,
+        HEADER_LEN, KEY_ID,
     },
     flows::{self, Pin, Slot},
     frame::{term, Family as TFamily, Term, Tuple},
@@ -785,12 +785,23 @@ impl TunnelRx for FwdRx {
         };
         let opened = {
             let mut w = peer.window.lock();
-            encap::open(payload, peer.id, &peer.mac, &mut w).map(|p| {
-                let tcp = (encap::is_bare_ack(p.inner), encap::is_syn(p.inner));
-                (p.header, p.kind, tcp)
-            })
+            encap::open(payload, peer.id, &peer.mac, &mut w)
         };
-        let (h, kind, (bare_ack, syn)) = match opened {
+        // What a client's segment of a connection moved here asks of a
+        // node without its socket (below); parsed for those alone, once,
+        // the window's lock released.
+        let opened = opened.map(|p| {
+            let moved_tcp = p.header.ty == EncapType::Moved
+                && p.header.proto == Proto::Tcp
+                && p.kind == Inner::Flow;
+            let seg_kind = if moved_tcp {
+                encap::tcp_kind(p.inner)
+            } else {
+                TcpKind::Other
+            };
+            (p.header, p.kind, seg_kind)
+        });
+        let (h, kind, seg_kind) = match opened {
             Ok(x) => x,
             Err(EncapError::Replay | EncapError::TooOld) => {
                 inc(&stats.rx_replay);
@@ -864,8 +875,7 @@ impl TunnelRx for FwdRx {
         // a reset from the listener; dropped, as a `TIME_WAIT` would (a
         // lost reset of a connection reset here is still answered again at
         // the client's next data or FIN).
-        if h.ty == EncapType::Moved
-            && bare_ack
+        if seg_kind == TcpKind::BareAck
             && !tcp::holds(dgram.net(), &super::replay::conn_of(&h.tuple))
         {
             inc(&stats.rx_late_ack);
@@ -882,8 +892,7 @@ impl TunnelRx for FwdRx {
         // Dropped, and the front-end told (TERM, reason RST: nothing to
         // remember): its entry lingers out, and the client's SYN sent
         // again is held and placed anew there.
-        if h.ty == EncapType::Moved
-            && syn
+        if seg_kind == TcpKind::Syn
             && !matches!(
                 tcp::established(dgram.net(), &super::replay::conn_of(&h.tuple), false),
                 tcp::Established::Full(_)
