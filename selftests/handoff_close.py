@@ -26,12 +26,18 @@ every step went as MODE says, else 1 with the reason on stderr:
           and sends its FIN again from a raw socket (a retransmission, as
           after a lost ACK), with the sequence numbers seen on the tuple:
           the server's TIME_WAIT must answer with an ACK, not a reset.
-  ack     as fin, the client's socket closed (TIME_WAIT), then its last
+  ack     as fin, the client's socket closed (TIME_WAIT; the file GO.closed
+          made), and once the file GO.ack exists, its last
           ACK again from a raw socket (a duplicate, or its answer to the
           server's FIN sent again), with the sequence numbers seen on the
           tuple; then waits until the file GO exists (the caller saw the
           server drop it) and fails if a reset came on the tuple: the
           server side closed second (passive close) and holds no socket.
+  stale   a GET; once the file GO.cut exists, a reset from the client
+          (SO_LINGER 0; the file GO.reset made); once the file GO.again
+          exists ("PATH EXPECT...", read as GO.path), a new connection
+          from the same address and port (SO_REUSEADDR), a GET of that
+          PATH with "Connection: close": its body must be EXPECT.
   wait    a GET, then waits until the file GO exists (the caller's
           signal, up to 300 s), a second GET on the connection, then a FIN
           as in fin. With PATH "-", the connection is made first, then the
@@ -197,11 +203,15 @@ def fin_again(s, r, go):
 def ack_again(s, names, r, go):
     """After the connection s of `names` (its own address and its peer's,
     read while it was connected) closed, the client's FIN first, then the
-    server's: its last ACK again on the tuple from raw socket r (which saw
-    the whole connection); once the file `go` exists, any reset seen on
-    the tuple fails."""
+    server's: once the file `go`.ack exists (the caller saw the server's
+    socket go: an ACK that reached it first, or waited behind its owner's
+    lock, would close it quietly), its last ACK again on the tuple from
+    raw socket r (which saw the whole connection); once the file `go`
+    exists, any reset seen on the tuple fails."""
     (src, sport), (dst, dport) = names
     s.close()
+    open(go + ".closed", "w").close()
+    wait_for(go + ".ack")
     r.setblocking(False)
     segs = segs_from(r, dst, dport, sport)
     fins = [(seq + n) for flags, seq, ack, n in segs if flags & 0x01]
@@ -218,6 +228,30 @@ def ack_again(s, names, r, go):
     for flags, _, _, _ in segs_from(r, dst, dport, sport):
         if flags & 0x04:
             fail(f"the last ACK sent again was answered with a reset (flags {flags:#x})")
+
+
+def stale(s, names, host, port, go):
+    """The stale mode after its first GET on s (see the module's text)."""
+    wait_for(go + ".cut")
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
+    open(go + ".reset", "w").close()
+    wait_for(go + ".again")
+    with open(go + ".again") as f:
+        path, expect = f.read().strip().split(" ", 1)
+    n = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    n.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    n.bind(names[0])
+    n.settimeout(TIMEOUT)
+    try:
+        n.connect((host, int(port)))
+    except OSError as e:
+        fail(f"the new connection from port {names[0][1]}: {e}")
+    get(n, host, f"{path}?stale", close=True)
+    status, body, _ = answer(n, b"")
+    if status != 200 or body != (expect + "\n").encode():
+        fail(f"the new connection's GET: {status} {body[:200]!r}, not 200 {expect!r}")
+    n.close()
 
 
 def main():
@@ -246,6 +280,9 @@ def main():
         status, body, buf = answer(s, buf)
         if status != 200 or body != (expect + "\n").encode():
             fail(f"GET {i}: {status} {body[:200]!r}, not 200 {expect!r}")
+    if mode == "stale":
+        stale(s, names, host, port, go)
+        return
     if mode == "rst":
         s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         s.close()
