@@ -53,3 +53,8 @@ pub fn enetunreach() -> Error {
 pub fn ehostunreach() -> Error {
     code(bindings::EHOSTUNREACH)
 }
+
+/// No buffer space: a packet the queue dropped (`NET_XMIT_DROP`).
+pub fn enobufs() -> Error {
+    code(bindings::ENOBUFS)
+}

@@ -1102,6 +1102,12 @@ void sg_skb_reserve(struct sk_buff *skb, int len)
 	skb_reserve(skb, len);
 }
 
+/* skb_dst_set() and dst_hold() are inline: the packet takes a reference. */
+void sg_skb_dst_set_hold(struct sk_buff *skb, struct dst_entry *dst)
+{
+	skb_dst_set(skb, dst_clone(dst));
+}
+
 void *sg_sk_user_data(const struct sock *sk)
 {
 	return rcu_dereference_sk_user_data(sk);

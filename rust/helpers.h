@@ -272,6 +272,7 @@ void sg_skb_decap_reset(struct sk_buff *skb);
 u32 sg_skb_mark(const struct sk_buff *skb);
 void sg_skb_set_mark(struct sk_buff *skb, u32 mark);
 void sg_skb_reserve(struct sk_buff *skb, int len);
+void sg_skb_dst_set_hold(struct sk_buff *skb, struct dst_entry *dst);
 void *sg_sk_user_data(const struct sock *sk);
 void sg_spin_lock_bh(spinlock_t *lock);
 void sg_spin_unlock_bh(spinlock_t *lock);

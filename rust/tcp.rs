@@ -81,22 +81,43 @@ impl OwnedSkb {
     /// right: the packet is marked `CHECKSUM_UNNECESSARY`), as a device
     /// would hand it to the stack (process context: it may sleep).
     pub fn new_ip(family: Family, bytes: &[u8]) -> Result<Self> {
+        Self::new(family, bytes, 0, bindings::CHECKSUM_UNNECESSARY)
+    }
+
+    /// A packet holding the IP packet `bytes` of `family` (its checksums
+    /// computed: `CHECKSUM_NONE`), with room in front for the link layer's
+    /// header, to send from this host ([`send_ip`]; process context: it
+    /// may sleep).
+    pub fn new_out(family: Family, bytes: &[u8]) -> Result<Self> {
+        Self::new(family, bytes, bindings::MAX_HEADER, bindings::CHECKSUM_NONE)
+    }
+
+    fn new(family: Family, bytes: &[u8], headroom: u32, summed: u32) -> Result<Self> {
         let len = u32::try_from(bytes.len()).map_err(|_| EINVAL)?;
+        let size = len.checked_add(headroom).ok_or(EINVAL)?;
         // SAFETY: No precondition; `GFP_KERNEL` in process context (ours).
         let skb = unsafe {
-            bindings::__alloc_skb(len, kernel::bindings::GFP_KERNEL, 0, bindings::NUMA_NO_NODE)
+            bindings::__alloc_skb(
+                size,
+                kernel::bindings::GFP_KERNEL,
+                0,
+                bindings::NUMA_NO_NODE,
+            )
         };
         let skb = NonNull::new(skb).ok_or(ENOMEM)?;
         // INVARIANT: Ours; set up below before anything else sees it.
         let this = Self { skb };
         let raw = skb.as_ptr();
-        // SAFETY: A new linear packet with `len` bytes of tailroom (the
-        // allocation's size): `skb_put` returns `len` writable bytes at its
-        // data, which we fill. The header fields are ours to set: the
-        // offsets of its data from its head (the MAC header's empty, as a
-        // device's after `eth_type_trans`), its protocol and the checksum
-        // state, through the bindings' union fields and bitfield accessor.
+        // SAFETY: A new linear packet with `headroom + len` bytes of
+        // tailroom (the allocation's size): `skb_reserve` moves its data
+        // `headroom` bytes in (a `u32` below `MAX_HEADER` or 0, as `int`),
+        // then `skb_put` returns `len` writable bytes at its data, which we
+        // fill. The header fields are ours to set: the offsets of its data
+        // from its head (the MAC header's empty, as a device's after
+        // `eth_type_trans`), its protocol and the checksum state, through
+        // the bindings' union fields and bitfield accessor.
         unsafe {
+            bindings::sg_skb_reserve(raw, headroom as i32);
             let dst = bindings::skb_put(raw, len);
             core::ptr::copy_nonoverlapping(bytes.as_ptr(), dst.cast::<u8>(), bytes.len());
             let off = (*raw).data.offset_from((*raw).head) as u16;
@@ -107,7 +128,7 @@ impl OwnedSkb {
                 Family::Inet => (bindings::ETH_P_IP as u16).to_be(),
                 Family::Inet6 => (bindings::ETH_P_IPV6 as u16).to_be(),
             };
-            h.set_ip_summed(bindings::CHECKSUM_UNNECESSARY as u8);
+            h.set_ip_summed(summed as u8);
         }
         Ok(this)
     }
@@ -216,6 +237,37 @@ impl Route {
         }
         // SAFETY: Paired with the disable above; may run the softirq here.
         unsafe { bindings::sg_local_bh_enable() };
+    }
+}
+
+/// Sends the IP packet `bytes` of `family` from this host (`net`) to
+/// `to`, as its own: through its LOCAL_OUT hooks (netfilter's, conntrack's,
+/// ours), then routed out (`ip_local_out`, `ip6_local_out`). Process
+/// context (it allocates with `GFP_KERNEL`).
+pub fn send_ip(net: &Net, family: Family, to: &Addr, bytes: &[u8]) -> Result {
+    let route = Route::output(net, family, to)?;
+    let raw = core::mem::ManuallyDrop::new(OwnedSkb::new_out(family, bytes)?)
+        .skb
+        .as_ptr();
+    // SAFETY: The packet is ours (`OwnedSkb`), given up here
+    // (`ManuallyDrop`): it takes a reference on the route we hold, and
+    // `ip_local_out` or `ip6_local_out` consumes it (sent, queued or freed)
+    // whatever it returns; without a socket, as a reset netfilter sends.
+    // `net` is alive (the caller's reference). Process context, as a
+    // socket's own output from `sendmsg`.
+    let rc = unsafe {
+        bindings::sg_skb_dst_set_hold(raw, route.dst.as_ptr());
+        match family {
+            Family::Inet => bindings::ip_local_out(net.as_ptr(), core::ptr::null_mut(), raw),
+            Family::Inet6 => bindings::ip6_local_out(net.as_ptr(), core::ptr::null_mut(), raw),
+        }
+    };
+    // A positive code is a queue's (`NET_XMIT_*`): only a drop is a failure.
+    match rc {
+        0 => Ok(()),
+        rc if rc < 0 => Err(Error::from_errno(rc)),
+        rc if rc == bindings::NET_XMIT_CN as i32 => Ok(()),
+        _ => Err(super::errno::enobufs()),
     }
 }
 
@@ -509,16 +561,21 @@ pub fn abort(net: &Net, c: &Conn) -> bool {
 /// have acknowledged them were lost with the dispatcher), the backoff is
 /// reverted and the timer fires now, as RFC 6069 reverts it when the path
 /// is known to be repaired. The retransmission (or probe) draws the
-/// client's ACK through the new owner. `true` when the timer was rearmed.
+/// client's ACK through the new owner. A socket that was probing a zero
+/// window also gives what a probe of the caller's takes (its own carries
+/// no data, which the client answers at most twice a second).
 /// Process context (it takes the socket's lock).
-pub fn retransmit_now(net: &Net, c: &Conn) -> bool {
+pub fn retransmit_now(net: &Net, c: &Conn) -> Reverted {
+    let mut r = Reverted {
+        rearmed: false,
+        probe: None,
+    };
     let Some(sk) = lookup_established(net, c) else {
-        return false;
+        return r;
     };
     let sk = sk.as_ptr();
     // SAFETY: We hold a reference on `sk` (the lookup's).
     let state = unsafe { bindings::sg_sk_state(sk) } as u32;
-    let mut rearmed = false;
     if state != bindings::TCP_TIME_WAIT && state != bindings::TCP_NEW_SYN_RECV {
         // SAFETY: A full TCP socket (the established hash holds only TCP
         // sockets; not a request or `TIME_WAIT` one) we hold a reference
@@ -549,14 +606,74 @@ pub fn retransmit_now(net: &Net, c: &Conn) -> bool {
                 (*icsk).icsk_backoff = 0;
                 (*icsk).icsk_rto = bindings::sg_tcp_rto_base(sk);
                 bindings::sg_xmit_timer_now(sk, what as i32);
-                rearmed = true;
+                r.rearmed = true;
+                if what == bindings::ICSK_TIME_PROBE0 {
+                    r.probe = Some(probe_state(sk));
+                }
             }
             bindings::release_sock(sk);
         }
     }
     // SAFETY: The lookup's reference.
     unsafe { bindings::sock_gen_put(sk) };
-    rearmed
+    r
+}
+
+/// What [`retransmit_now`] did.
+#[derive(Clone, Copy, Debug)]
+pub struct Reverted {
+    /// The backoff was reverted and the timer fires now.
+    pub rearmed: bool,
+    /// The socket was probing a zero window: its state for a probe.
+    pub probe: Option<ProbeState>,
+}
+
+/// What a zero window probe of a connection takes from its socket.
+#[derive(Clone, Copy, Debug)]
+pub struct ProbeState {
+    /// The oldest sequence number the peer has not acknowledged.
+    pub snd_una: u32,
+    /// The next sequence number expected from the peer.
+    pub rcv_nxt: u32,
+    /// The window field it advertises: its receive window scaled down.
+    pub window: u16,
+    /// With timestamps: TSval on the socket's clock now, and TSecr (the
+    /// peer's last TSval).
+    pub ts: Option<(u32, u32)>,
+}
+
+/// Reads what a zero window probe of `sk`'s takes.
+///
+/// # Safety
+///
+/// `sk` is a live full TCP socket whose lock the caller owns.
+unsafe fn probe_state(sk: *mut bindings::sock) -> ProbeState {
+    let tp = sk.cast::<bindings::tcp_sock>();
+    // SAFETY: As the caller guarantees: the fields change only under the
+    // lock we own; `struct sock` is the first member of `struct tcp_sock`.
+    unsafe {
+        let rx = &(*tp).rx_opt;
+        let ts = if rx.tstamp_ok() != 0 {
+            // As `tcp_skb_timestamp_ts` of a packet sent now: at or after
+            // every TSval it sent (a paced one may carry a departure time
+            // ahead of the clock, `tcp_wstamp_ns`).
+            let ns = (bindings::ktime_get() as u64).max((*tp).tcp_wstamp_ns);
+            let now = if (*tp).tcp_usec_ts() != 0 {
+                (ns / 1_000) as u32
+            } else {
+                (ns / 1_000_000) as u32
+            };
+            Some((now.wrapping_add((*tp).tsoffset), rx.ts_recent))
+        } else {
+            None
+        };
+        ProbeState {
+            snd_una: (*tp).snd_una,
+            rcv_nxt: (*tp).rcv_nxt,
+            window: ((*tp).rcv_wnd >> rx.rcv_wscale()).min(0xffff) as u16,
+            ts,
+        }
+    }
 }
 
 /// Reads a full TCP socket's state.

@@ -1274,13 +1274,15 @@ join4() {
 	done
 	busywait 30000 all_members 4 && ecmp 1 2 3 4
 }
-# kbackend: the back-end counters reowned, aborted and rto-reverted of the
-# nodes that serve the downloads (the two others), summed.
+# cli_dsack: the client's count of DSACKs sent for old data (duplicates).
+cli_dsack() { ip netns exec "$cli" nstat -az TcpExtTCPDSACKOldSent | awk '$1 == "TcpExtTCPDSACKOldSent" { print $2 }'; }
+# kbackend: the back-end counters reowned, aborted, rto-reverted and
+# rto-probed of the nodes that serve the downloads (the two others), summed.
 kbackend() {
 	local i
 	for i in "${others[@]}"; do
-		show "${nodes[$i - 1]}" | jq -r '.stats.backend | "\(.reowned) \(.aborted) \(.rto_reverted)"'
-	done | awk '{ r += $1; a += $2; v += $3 } END { print r, a, v }'
+		show "${nodes[$i - 1]}" | jq -r '.stats.backend | "\(.reowned) \(.aborted) \(.rto_reverted) \(.rto_probed)"'
+	done | awk '{ r += $1; a += $2; v += $3; p += $4 } END { print r, a, v, p }'
 }
 # moved_listed ROUND ID...: ROUND's connections still listed as moved by
 # node ID, a line "node port state owner backup peer age_ms" each (an
@@ -1333,13 +1335,14 @@ for round in j l k; do
 	l)
 		tr4=0 tb4=0
 		ack0=$(acked_sum 1 2 3)
-		read -r reown0 abort0 rto0 < <(kbackend)
+		read -r reown0 abort0 rto0 probe0 < <(kbackend)
 		check "l. node 4 joins during them: configured, every membership has nodes 1-4, rtr's ECMP over the four" join4
 		;;
 	k)
 		ids=1,2,3,4 takers=("${others[@]}" 4)
 		take0=$(takeover_sum "${takers[@]}")
-		read -r reown0 abort0 rto0 < <(kbackend)
+		read -r reown0 abort0 rto0 probe0 < <(kbackend)
+		dsack0=$(cli_dsack)
 		mon_start k || echo "# k: no monitor"
 		check "k. node $OWNER's namespace deleted (its nginx stopped first)" netns_gone
 		T_EVENT=$(mono_ms)
@@ -1365,7 +1368,7 @@ for round in j l k; do
 		# TERM goes to node 4, whose CONN_END ends the entry the old owner
 		# kept as the backup.
 		check "l. their old owners' TRANSFERs were acknowledged (transfer-acked moved by $want or more) and node 4 told their back-ends (reowned moved by as many or more)" eval '
-			a=$(acked_sum 1 2 3); read -r r x v < <(kbackend)
+			a=$(acked_sum 1 2 3); read -r r x v _ < <(kbackend)
 			echo "# transfer-acked $ack0 -> $a, reowned $reown0 -> $r"
 			[ $((a - ack0)) -ge "$want" ] && [ $((r - reown0)) -ge "$want" ]'
 		check "l. once they ended, no node lists any of them as moved (the back-ends' TERMs went to node 4, its CONN_ENDs to the old owners)" \
@@ -1391,7 +1394,7 @@ for round in j l k; do
 		# (CONN_SYNC): the back-end keeps it, whether or not the client's
 		# segments confirmed it yet, and its TERM goes to that dispatcher.
 		check "k. the back-ends were told of the $mine takeovers (reowned moved by as many or more) and killed none (aborted did not move)" eval '
-			read -r r a v < <(kbackend); echo "# reowned $reown0 -> $r, aborted $abort0 -> $a"
+			read -r r a v _ < <(kbackend); echo "# reowned $reown0 -> $r, aborted $abort0 -> $a"
 			[ $((r - reown0)) -ge "$mine" ] && [ "$a" = "$abort0" ] || {
 				for i in "${takers[@]}"; do
 					show "${nodes[$i - 1]}" | jq -c --arg n $i "{node: \$n, backend: .stats.backend}"
@@ -1405,7 +1408,15 @@ for round in j l k; do
 		# each sends at once (the backoff reverted), not at the next
 		# doubled timeout (up to seconds later).
 		check "k. the back-ends retransmitted at once on those takeovers (rto-reverted moved)" eval '
-			read -r r a v < <(kbackend); echo "# rto-reverted $rto0 -> $v"; [ "$v" -gt "$rto0" ]'
+			read -r r a v p < <(kbackend); echo "# rto-reverted $rto0 -> $v"; [ "$v" -gt "$rto0" ]'
+		# Those probing a zero window (the paced downloads' clients keep
+		# their windows full) also sent a probe carrying the byte the
+		# client last acknowledged, which the client answers at once (a
+		# duplicate: its DSACK counter moves with them).
+		read -r _ _ v p < <(kbackend)
+		echo "# k: rto-reverted $rto0 -> $v, rto-probed $probe0 -> $p; the client's TcpExtTCPDSACKOldSent $dsack0 -> $(cli_dsack)"
+		check "k. those probing a zero window sent a probe carrying a byte too (rto-probed moved)" \
+			eval '[ "$p" -gt "$probe0" ] || { echo "rto-probed $probe0 -> $p"; false; }'
 		check "k. once they ended, no node that stays lists any of them as moved (the TERMs of those taken over reached their new owner)" \
 			eval 'busywait 20000 eval "[ -z \"\$(k_listed)\" ]" || { k_listed; false; }'
 	fi

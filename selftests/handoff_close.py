@@ -29,7 +29,8 @@ every step went as MODE says, else 1 with the reason on stderr:
   ack     as fin, the client's socket closed (TIME_WAIT; the file GO.closed
           made), and once the file GO.ack exists, its last
           ACK again from a raw socket (a duplicate, or its answer to the
-          server's FIN sent again), with the sequence numbers seen on the
+          server's FIN sent again), then its FIN again (sent before the
+          server's ACK of it came), with the sequence numbers seen on the
           tuple; then waits until the file GO exists (the caller saw the
           server drop it) and fails if a reset came on the tuple: the
           server side closed second (passive close) and holds no socket.
@@ -222,12 +223,16 @@ def ack_again(s, names, r, go):
     seq = [ack for flags, _, ack, _ in segs if flags & 0x01][-1]
     w = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
     w.bind((src, 0))
-    w.sendto(tcp_hdr(src, dst, sport, dport, seq, (fins[-1] + 1) & 0xFFFFFFFF, 0x10), (dst, 0))
+    ack = (fins[-1] + 1) & 0xFFFFFFFF
+    w.sendto(tcp_hdr(src, dst, sport, dport, seq, ack, 0x10), (dst, 0))
+    # Then its FIN again (sent before the server's ACK of it came, as
+    # after a delayed ACK).
+    w.sendto(tcp_hdr(src, dst, sport, dport, (seq - 1) & 0xFFFFFFFF, ack, 0x11), (dst, 0))
     w.close()
     wait_for(go)
     for flags, _, _, _ in segs_from(r, dst, dport, sport):
         if flags & 0x04:
-            fail(f"the last ACK sent again was answered with a reset (flags {flags:#x})")
+            fail(f"the last ACK or the FIN sent again was answered with a reset (flags {flags:#x})")
 
 
 def stale(s, names, host, port, go):

@@ -413,11 +413,12 @@ proptest! {
 
     /// A TCP segment with any flags, options and payload, IPv4 or IPv6 (with
     /// extension headers): a bare ACK exactly when ACK is set, none of SYN,
-    /// FIN, RST, URG, and it carries no byte; a SYN exactly when SYN is set
+    /// FIN, RST, URG, and it carries no byte; a bare FIN as a bare ACK but
+    /// with FIN set; a SYN exactly when SYN is set
     /// and ACK and RST are not, whatever it carries; a UDP datagram, a
     /// packet cut short or with a byte more neither.
     #[test]
-    fn a_bare_ack_is_one_without_data_nor_syn_fin_rst_urg_a_syn_one_without_ack_rst(
+    fn bare_acks_and_fins_carry_no_data_nor_syn_rst_urg_a_syn_no_ack_rst(
         t in tuple(),
         flags in any::<u8>(),
         opt_words in 0usize..=10,
@@ -434,6 +435,10 @@ proptest! {
         let bare = flags & 0x10 != 0 && flags & 0x27 == 0 && payload.is_empty();
         prop_assert_eq!(is_bare_ack(&p), bare);
         prop_assert_eq!(is_syn(&p), flags & 0x16 == 0x02);
+        let bare_fin = flags & 0x11 == 0x11 && flags & 0x26 == 0 && payload.is_empty();
+        prop_assert_eq!(tcp_kind(&p) == TcpKind::BareFin, bare_fin);
+        let other = !bare && !bare_fin && flags & 0x16 != 0x02;
+        prop_assert_eq!(tcp_kind(&p) == TcpKind::Other, other);
         if cut {
             p.pop();
         } else {
@@ -441,6 +446,7 @@ proptest! {
         }
         prop_assert!(!is_bare_ack(&p));
         prop_assert!(!is_syn(&p));
+        prop_assert_eq!(tcp_kind(&p), TcpKind::Other);
         let udp = flow_packet(&t, Proto::Udp, &payload, ext);
         prop_assert!(!is_bare_ack(&udp));
         prop_assert!(!is_syn(&udp));

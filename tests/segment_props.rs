@@ -414,3 +414,39 @@ fn tw_examples() {
     };
     assert!(!f.accepts_syn(5000, Some(9999), 11));
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// A probe goes from the server to the client of its tuple, as an ACK
+    /// of `rcv_nxt` carrying one byte that ends at `snd_una` (data the
+    /// client acknowledged: never new to it), with the socket's window and
+    /// timestamps, both checksums right.
+    #[test]
+    fn dup_probe_is_the_acknowledged_byte(
+        t in common::tuple(),
+        snd_una: u32,
+        rcv_nxt: u32,
+        window: u16,
+        ts: Option<(u32, u32)>,
+    ) {
+        let f = ProbeFields { snd_una, rcv_nxt, window, ts };
+        let seg = dup_probe(server_addrs(&t), t.server_port, t.client_port, &f);
+        let p = parse(&build(&seg));
+        let addrs = match t.family {
+            Family::V4 => Pseudo::V4(
+                t.server[..4].try_into().unwrap(),
+                t.client[..4].try_into().unwrap(),
+            ),
+            Family::V6 => Pseudo::V6(t.server, t.client),
+        };
+        prop_assert_eq!(p.addrs, addrs);
+        prop_assert_eq!((p.sport, p.dport), (t.server_port, t.client_port));
+        prop_assert_eq!(p.flags, flags::ACK);
+        prop_assert_eq!(p.ack, rcv_nxt);
+        prop_assert_eq!(p.window, window);
+        prop_assert_eq!(p.opts, TcpOpts { ts, ..TcpOpts::default() });
+        prop_assert_eq!(p.payload.len(), 1);
+        prop_assert_eq!(p.seq.wrapping_add(1), snd_una);
+    }
+}

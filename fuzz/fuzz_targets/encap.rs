@@ -7,7 +7,8 @@
 //! that opens to the same fields (or is refused for its key id alone), with
 //! the same header bytes up to the MAC. The inner packet of what parses,
 //! and any chunk as an IP packet, go to `is_bare_ack` (a bare ACK has a TCP
-//! header and no byte after it, and is no SYN) and `is_syn`.
+//! header and no byte after it, and is no SYN), `tcp_kind` (so has a bare
+//! FIN, with FIN and ACK set) and `is_syn`.
 
 #![no_main]
 
@@ -15,7 +16,8 @@ use hmac::{Hmac, Mac as _};
 use libfuzzer_sys::fuzz_target;
 use sha2::Sha256;
 use sockgroup_logic::encap::{
-    is_bare_ack, is_syn, open, parse, transport_of, EncapError, ReplayWindow, KEY_ID, MAC_AT,
+    is_bare_ack, is_syn, open, parse, tcp_kind, transport_of, EncapError, ReplayWindow, TcpKind,
+    KEY_ID, MAC_AT,
 };
 use sockgroup_logic::frame::{Mac, MacError, TAG_LEN};
 
@@ -53,6 +55,11 @@ fuzz_target!(|data: &[u8]| {
                 assert_eq!(proto, 6);
                 assert_eq!(pkt.len() - at, usize::from(pkt[at + 12] >> 4) * 4);
                 assert!(!is_syn(pkt));
+            }
+            if tcp_kind(pkt) == TcpKind::BareFin {
+                let (proto, at) = transport_of(pkt).expect("a bare FIN is a whole packet");
+                assert_eq!((proto, pkt[at + 13] & 0x17), (6, 0x11));
+                assert_eq!(pkt.len() - at, usize::from(pkt[at + 12] >> 4) * 4);
             }
             if is_syn(pkt) {
                 let (proto, at) = transport_of(pkt).expect("a SYN is a whole packet");

@@ -50,6 +50,7 @@ use super::channel::{OutMsg, ReqIn};
 use super::replay::{conn_of, Poll, MAX_REPLAYS};
 use crate::logic::frame::{nack, term, HandoffAck, HandoffNack, Term, Tuple};
 use crate::logic::membership::{orphan_wait_ms, DEFAULT_HB_INTERVAL_MS};
+use crate::logic::segment::{self, ProbeFields};
 use crate::netns::NetState;
 use crate::sys::{
     lock::{new_spinlock_bh, SpinLockBh},
@@ -86,6 +87,8 @@ const WATCH_BUDGET: usize = 1024;
 const AGAIN_MS: u64 = 600;
 /// How many times a revert is made again.
 const AGAIN_TIMES: u8 = 3;
+/// The longest zero window probe: the longest headers, one byte.
+const PROBE_MAX: usize = segment::HDR_MAX + 1;
 
 /// Requests handed over by the channels.
 struct Queue {
@@ -172,6 +175,9 @@ pub(crate) struct BackendCounts {
     /// backup) whose retransmission timer, backed off while their
     /// dispatcher was gone, fired at once ([`tcp::retransmit_now`]).
     pub(crate) rto_reverted: u64,
+    /// Of those, the ones probing a zero window: a probe carrying a byte
+    /// sent besides ([`Backend::probe`]).
+    pub(crate) rto_probed: u64,
 }
 
 /// The back-end of a namespace.
@@ -188,6 +194,7 @@ pub(crate) struct Backend {
     aborted: AtomicU64,
     reowned: AtomicU64,
     rto_reverted: AtomicU64,
+    rto_probed: AtomicU64,
     /// How long an adopted connection whose front-end's channel went down
     /// before it confirmed the connection waits for a confirmation before
     /// it is killed (`membership::orphan_wait_ms` of the node's heartbeat
@@ -231,6 +238,7 @@ impl Backend {
             aborted: AtomicU64::new(0),
             reowned: AtomicU64::new(0),
             rto_reverted: AtomicU64::new(0),
+            rto_probed: AtomicU64::new(0),
             orphan_ms: AtomicU64::new(orphan_wait_ms(DEFAULT_HB_INTERVAL_MS)),
         }))
     }
@@ -245,6 +253,7 @@ impl Backend {
             aborted: self.aborted.load(Relaxed),
             reowned: self.reowned.load(Relaxed),
             rto_reverted: self.rto_reverted.load(Relaxed),
+            rto_probed: self.rto_probed.load(Relaxed),
         }
     }
 }
@@ -506,12 +515,50 @@ impl Backend {
 
     /// Fires `tuple`'s backed-off retransmission or probe timer now
     /// ([`tcp::retransmit_now`]), counted `rto-reverted`: whether it was.
+    /// A zero window probed gets a probe that carries a byte too.
     fn revert(&self, tuple: &Tuple) -> bool {
-        let fired = tcp::retransmit_now(self.ns.get(), &conn_of(tuple));
-        if fired {
+        let net = self.ns.get();
+        let r = tcp::retransmit_now(net, &conn_of(tuple));
+        if r.rearmed {
             self.rto_reverted.fetch_add(1, Relaxed);
         }
-        fired
+        if let Some(p) = r.probe {
+            self.probe(net, tuple, &p);
+        }
+        r.rearmed
+    }
+
+    /// Sends the client of `tuple` a zero window probe that carries a
+    /// byte ([`segment::dup_probe`]) from the socket's state `p`, counted
+    /// `rto-probed`. TCP's own probe, which the revert fired, carries none:
+    /// the client answers such a probe (an old segment without data) at
+    /// most every 500 ms (`tcp_invalid_ratelimit`), and it may have just
+    /// answered one of those lost with the dispatcher that left; it
+    /// answers a duplicate byte at once, with its window. The probe leaves
+    /// through LOCAL_OUT as the socket's packets do (translated there if
+    /// the connection is). Best effort: without memory or a route, TCP's
+    /// probes go on.
+    fn probe(&self, net: &Net, tuple: &Tuple, p: &tcp::ProbeState) {
+        let fields = ProbeFields {
+            snd_una: p.snd_una,
+            rcv_nxt: p.rcv_nxt,
+            window: p.window,
+            ts: p.ts,
+        };
+        let seg = segment::dup_probe(
+            segment::server_addrs(tuple),
+            tuple.server_port,
+            tuple.client_port,
+            &fields,
+        );
+        let mut buf = [0u8; PROBE_MAX];
+        let Ok(len) = seg.build(&mut buf) else {
+            return;
+        };
+        let c = conn_of(tuple);
+        if tcp::send_ip(net, c.family, &c.remote, &buf[..len]).is_ok() {
+            self.rto_probed.fetch_add(1, Relaxed);
+        }
     }
 
     /// Kills the adopted connection of `tuple` without a packet to the

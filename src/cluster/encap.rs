@@ -480,6 +480,11 @@ pub enum TcpKind {
     /// last ACK, a `TIME_WAIT`'s answer to a FIN sent again, a keepalive
     /// or window probe), yet such a receiver answers it with a reset.
     BareAck,
+    /// A bare FIN: FIN and ACK set, SYN, RST and URG not, no payload (a
+    /// FIN sent again, as after a lost or late ACK). A receiver whose
+    /// socket went at the peer's last ACK (it closed second) answers it
+    /// with a reset too.
+    BareFin,
     /// A connection request: SYN set, ACK and RST not (data may follow,
     /// as with Fast Open).
     Syn,
@@ -509,6 +514,11 @@ pub fn tcp_kind(pkt: &[u8]) -> TcpKind {
         && flags & (TCP_FIN | TCP_SYN | TCP_RST | TCP_URG) == 0
     {
         TcpKind::BareAck
+    } else if doff == ip.l4.len()
+        && flags & (TCP_FIN | TCP_ACK) == TCP_FIN | TCP_ACK
+        && flags & (TCP_SYN | TCP_RST | TCP_URG) == 0
+    {
+        TcpKind::BareFin
     } else {
         TcpKind::Other
     }

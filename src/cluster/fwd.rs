@@ -100,10 +100,10 @@ pub(crate) struct FwdStats {
     pub(crate) verified_tx: AtomicU64,
     /// Verifications received from the peer a connection was handed to.
     pub(crate) verified_rx: AtomicU64,
-    /// Bare ACKs of a connection moved here of which TCP holds no socket
-    /// (it ended here: a client's late duplicate, or its `TIME_WAIT`'s
-    /// answer to a FIN sent again): dropped, where TCP would answer with a
-    /// reset.
+    /// Bare ACKs and FINs of a connection moved here of which TCP holds no
+    /// socket (it ended here: a client's late duplicate, its `TIME_WAIT`'s
+    /// answer to a FIN sent again, its FIN sent again): dropped, where TCP
+    /// would answer with a reset.
     pub(crate) rx_late_ack: AtomicU64,
     /// SYNs of a connection moved here of which TCP holds no live socket
     /// (nothing, or `TIME_WAIT`): a new connection on the tuple, sent by a
@@ -868,14 +868,16 @@ impl TunnelRx for FwdRx {
                 }
             }
         }
-        // A bare ACK of a connection moved here that ended here (passive
-        // close: no `TIME_WAIT` keeps the tuple): the client's duplicate of
-        // its last ACK, or its `TIME_WAIT`'s answer to a FIN this node sent
-        // again and whose first ACK came meanwhile. TCP would answer it with
-        // a reset from the listener; dropped, as a `TIME_WAIT` would (a
+        // A bare ACK or FIN of a connection moved here that ended here
+        // (passive close: no `TIME_WAIT` keeps the tuple): the client's
+        // duplicate of its last ACK, its `TIME_WAIT`'s answer to a FIN this
+        // node sent again and whose first ACK came meanwhile, or its FIN
+        // sent again before this node's ACK of it reached it (a delayed
+        // ACK) and come after the close. TCP would answer it with a reset
+        // from the listener; dropped, as a `TIME_WAIT` would take it (a
         // lost reset of a connection reset here is still answered again at
-        // the client's next data or FIN).
-        if seg_kind == TcpKind::BareAck
+        // the client's next data).
+        if matches!(seg_kind, TcpKind::BareAck | TcpKind::BareFin)
             && !tcp::holds(dgram.net(), &super::replay::conn_of(&h.tuple))
         {
             inc(&stats.rx_late_ack);

@@ -242,6 +242,7 @@ mod uapi {
     pub(super) const BACKEND_STATS_REPLAY_TW_REFUSED: u16 = 15;
     pub(super) const BACKEND_STATS_REOWNED: u16 = 16;
     pub(super) const BACKEND_STATS_RTO_REVERTED: u16 = 17;
+    pub(super) const BACKEND_STATS_RTO_PROBED: u16 = 18;
 
     pub(super) const FWD_STATS_TX: u16 = 1;
     pub(super) const FWD_STATS_TX_FAILED: u16 = 2;
@@ -1211,6 +1212,7 @@ fn stats_get(req: &mut Request<'_>, cluster: &Cluster) -> Result {
                 (BACKEND_STATS_REPLAY_TW_REFUSED, r.tw_refused),
                 (BACKEND_STATS_REOWNED, b.reowned),
                 (BACKEND_STATS_RTO_REVERTED, b.rto_reverted),
+                (BACKEND_STATS_RTO_PROBED, b.rto_probed),
             ] {
                 w.put_u64(kind, v)?;
             }

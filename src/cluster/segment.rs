@@ -20,7 +20,7 @@
 //!
 //! Pure: no allocation, no panic on any input, no `unsafe`.
 
-use super::frame::{Family, HandoffReq};
+use super::frame::{Family, HandoffReq, Tuple};
 use super::xlate::{
     sum_at, tcp_checksum, Pseudo, OPT_MSS, OPT_NOP, OPT_TS, PROTO_TCP, TCP_HDR_MIN,
 };
@@ -254,6 +254,63 @@ impl Segment<'_> {
     }
 }
 
+/// What a zero window probe of the server's side of a connection takes
+/// from its socket.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct ProbeFields {
+    /// The oldest sequence number the client has not acknowledged.
+    pub snd_una: u32,
+    /// The next sequence number expected from the client.
+    pub rcv_nxt: u32,
+    /// The window field the socket advertises (scaled down, at most 65535).
+    pub window: u16,
+    /// With timestamps: TSval (the socket's clock now) and TSecr.
+    pub ts: Option<(u32, u32)>,
+}
+
+/// The byte a probe carries. It stands for the last byte the client
+/// acknowledged, which the client drops unread as a duplicate.
+const PROBE_BYTE: [u8; 1] = [0];
+
+/// A zero window probe that carries one byte: the byte before `snd_una`,
+/// which the client already has, from the server (`addrs`, as
+/// [`server_addrs`] gives them) to the client. A duplicate segment makes
+/// the client's TCP acknowledge at once (RFC 9293, 3.10.7.4), with its
+/// window as it stands. Linux's own probe carries no data (sequence
+/// `snd_una - 1`): the client answers it as an old segment, at most once
+/// per 500 ms (`tcp_invalid_ratelimit`), a limit that does not apply to a
+/// segment with data.
+pub fn dup_probe(addrs: Pseudo, sport: u16, dport: u16, f: &ProbeFields) -> Segment<'static> {
+    Segment {
+        addrs,
+        sport,
+        dport,
+        seq: f.snd_una.wrapping_sub(1),
+        ack: f.rcv_nxt,
+        flags: flags::ACK,
+        window: f.window,
+        opts: TcpOpts {
+            ts: f.ts,
+            ..TcpOpts::default()
+        },
+        payload: &PROBE_BYTE,
+    }
+}
+
+/// The addresses of the server's packets of `t`'s connection: server to
+/// client.
+pub fn server_addrs(t: &Tuple) -> Pseudo {
+    pseudo(t.family, &t.server, &t.client)
+}
+
+/// Source `s` and destination `d` of `family` (IPv4 in the first 4 bytes).
+fn pseudo(family: Family, s: &[u8; 16], d: &[u8; 16]) -> Pseudo {
+    match family {
+        Family::V4 => Pseudo::V4([s[0], s[1], s[2], s[3]], [d[0], d[1], d[2], d[3]]),
+        Family::V6 => Pseudo::V6(*s, *d),
+    }
+}
+
 /// Why a handoff cannot be replayed.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum PlanError {
@@ -310,16 +367,7 @@ impl<'a> Plan<'a> {
     /// The addresses of the client's packets: client to server.
     pub fn addrs(&self) -> Pseudo {
         let t = &self.req.tuple;
-        match t.family {
-            Family::V4 => {
-                let mut s = [0u8; 4];
-                let mut d = [0u8; 4];
-                s.copy_from_slice(&t.client[..4]);
-                d.copy_from_slice(&t.server[..4]);
-                Pseudo::V4(s, d)
-            }
-            Family::V6 => Pseudo::V6(t.client, t.server),
-        }
+        pseudo(t.family, &t.client, &t.server)
     }
 
     /// The window field of the client's segments: its last window, unscaled

@@ -424,6 +424,7 @@ attr_set! {
         ReplayTwRefused(u64) = SOCKGROUP_A_BACKEND_STATS_REPLAY_TW_REFUSED,
         Reowned(u64) = SOCKGROUP_A_BACKEND_STATS_REOWNED,
         RtoReverted(u64) = SOCKGROUP_A_BACKEND_STATS_RTO_REVERTED,
+        RtoProbed(u64) = SOCKGROUP_A_BACKEND_STATS_RTO_PROBED,
     }
 }
 

@@ -958,6 +958,7 @@ pub struct BackendStats {
     pub replay_tw_refused: u64,
     pub reowned: u64,
     pub rto_reverted: u64,
+    pub rto_probed: u64,
 }
 
 impl BackendStats {
@@ -982,6 +983,7 @@ impl BackendStats {
                 BackendStatsAttr::ReplayTwRefused(v) => (&mut b.replay_tw_refused, v),
                 BackendStatsAttr::Reowned(v) => (&mut b.reowned, v),
                 BackendStatsAttr::RtoReverted(v) => (&mut b.rto_reverted, v),
+                BackendStatsAttr::RtoProbed(v) => (&mut b.rto_probed, v),
                 BackendStatsAttr::Other(_) => continue,
             };
             *slot = *v;
@@ -1616,6 +1618,7 @@ pub fn render_stats(s: &Stats, indent: &str) -> String {
         "TW-REFUSED",
         "REOWNED",
         "RTO-REVERTED",
+        "RTO-PROBED",
     ]);
     be.push(
         [
@@ -1636,6 +1639,7 @@ pub fn render_stats(s: &Stats, indent: &str) -> String {
             b.replay_tw_refused,
             b.reowned,
             b.rto_reverted,
+            b.rto_probed,
         ]
         .iter()
         .map(u64::to_string)
