@@ -35,6 +35,10 @@
 #      two forged CONN_SYNCs, then a TRANSFER of the same two entries: fe
 #      refuses all (sync-rejected and transfer-rejected move by 2) and
 #      records none (no synced, no moved entry more).
+#   e2. a stand-in peer that is a dispatcher of service 5 on fe (node 8,
+#      handoff_peer.py) sends a valid CONN_SYNC and three forged ones (not
+#      from the owner, for another backup, owner and backup the same): fe records
+#      the valid one and refuses the others (sync-rejected by 3).
 #   f. failover: a keep-alive connection, held by its owner O (backup B)
 #      until the script read them, asks for the third node X's small file
 #      (rules /fe/, /be1/, /be2/ to nodes 1, 2, 3 on every node): O hands
@@ -417,6 +421,47 @@ check "e. its TRANSFER of the same two entries refused by fe, counted transfer-r
 check "e. fe recorded none of them, and lists no moved connection more" eval '
 	! { conns 1 synced | comm -13 "$tmp/synced.before" - | grep .; } &&
 	[ "$(sg "$fe" conns --json | jq "[.[] | select(.state == \"moved\")] | length")" = "$moved_before" ]'
+
+# ---- e2. forged CONN_SYNCs from a dispatcher ----
+
+# Service 5 on fe ($VIP:8085, no traffic) with dispatchers 1 and 8: a
+# second stand-in peer (handoff_peer.py as node 8, at 10.81.0.8:7008: a
+# second address of cli's, a peer's address being its own) is one
+# of them once its channel is up. Once fe's membership has it, it sends
+# four CONN_SYNCs of service 5: one as the owner with fe the backup (valid:
+# recorded, the proof that node 8 is in fe's view of the service), one
+# naming node 2 the owner (not from the owner), one naming node 3 the
+# backup (not for fe, nor a hint: its connection was not forwarded), one
+# naming itself both (inconsistent). fe records the first alone and
+# refuses the three others (sync-rejected by 3).
+s5() { sg "$fe" service show --json | jq ".[] | select(.id == 5) | .stats.$1"; }
+# s5_synced: fe's records of service 5, a client port each.
+s5_synced() {
+	sg "$fe" conns --json | jq -r '.[] | select(.service == 5 and .state == "synced") | .sport' | sort
+}
+head -c 32 /dev/urandom | od -An -v -tx1 | tr -d ' \n' >"$tmp/key.1-8"
+chmod 600 "$tmp/key.1-8"
+: >"$tmp/peer8.log"
+rm -f "$tmp/peer8.go"
+ip -n "$cli" addr add 10.81.0.8/24 dev eth0
+ip netns exec "$cli" "$PY" "$here/handoff_peer.py" 10.81.0.8 7008 8 1 "$tmp/key.1-8" "$tmp/peer8.log" \
+	8:1@5,2:1@5,8:3@5,8:8@5 "$tmp/peer8.go" 2>"$tmp/peer8.err" &
+check "e2. service 5 on fe with dispatchers 1 and 8; node 8 (a stand-in peer) up, in fe's membership" eval '
+	sg "$fe" service add --id 5 --addr $VIP --port 8085 --role frontend --dispatchers 1,8 &&
+	busywait 10000 grep -q listening "$tmp/peer8.log" &&
+	sg "$fe" peer add --id 8 --addr 10.81.0.8 --ctl-port 7008 --key-file "$tmp/key.1-8" &&
+	busywait 10000 eval "sg \"\$fe\" node show --json | jq -e \".members | index(8)\" >/dev/null"'
+rx5=$(s5 sync_rx) rej5=$(s5 sync_rejected)
+touch "$tmp/peer8.go"
+# s5_done: sync-rx moved by 1 and sync-rejected by 3.
+s5_done() { [ $(($(s5 sync_rx) - rx5)) = 1 ] && [ $(($(s5 sync_rejected) - rej5)) = 3 ]; }
+check "e2. its valid CONN_SYNC recorded (sync-rx by 1), the three forged ones refused (sync-rejected by 3): not from the owner, not for fe, owner and backup the same" eval '
+	busywait 10000 grep -q synced "$tmp/peer8.log" && busywait 5000 s5_done ||
+		{ echo "sync-rx $rx5 -> $(s5 sync_rx), sync-rejected $rej5 -> $(s5 sync_rejected)"; cat "$tmp/peer8.log" "$tmp/peer8.err"; false; }'
+check "e2. fe records the valid one alone (client port 40000)" eval '
+	[ "$(s5_synced | tr "\n" " ")" = "40000 " ] || { echo "recorded: $(s5_synced | tr "\n" " ")"; false; }'
+check "e2. service 5 and node 8 removed from fe, its address from cli" eval '
+	sg "$fe" peer del --id 8 && sg "$fe" service del --id 5 && ip -n "$cli" addr del 10.81.0.8/24 dev eth0'
 
 # ---- c2. (plain kernel) the end of a connection its owner served ----
 

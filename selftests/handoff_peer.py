@@ -3,7 +3,7 @@
 """A stand-in back-end peer of the control channel that takes every handoff
 (hold.sh, until the kernel's back-end replays connections).
 
-  handoff_peer.py ADDR PORT OWN_ID PEER_ID KEY_FILE LOG [SYNCS]
+  handoff_peer.py ADDR PORT OWN_ID PEER_ID KEY_FILE LOG [SYNCS [GO]]
 
 Listens on ADDR:PORT for the front-end (node PEER_ID, the lower id, which
 connects), answers its HELLO (HMAC-SHA256 under the pair's key from
@@ -16,6 +16,9 @@ SYNCS (dispatch.sh), "OWNER:BACKUP,...": once up, it sends a CONN_SYNC of
 service 1 for each (client 10.81.0.9, port 40000, 40001, ..., to
 10.99.0.1:80), then one TRANSFER carrying the same entries, as a peer
 that is no dispatcher would forge them; logged {"ev": "synced", "n": N}.
+An entry "OWNER:BACKUP@SERVICE" names another service. With GO, the
+CONN_SYNCs go once the file GO exists (the caller saw this node join the
+service's view), and no TRANSFER follows.
 """
 
 import hashlib
@@ -37,14 +40,14 @@ A_OWNER, A_BACKUP, A_BACKEND, A_ENTRY, A_SERVICE, A_PLACEMENT = 21, 22, 23, 24, 
 A_BATCH = 27
 
 
-def conn_sync(i, owner, backup):
-    """A CONN_SYNC's payload (src/cluster/frame.rs): service 1, placement local."""
+def conn_sync(i, owner, backup, service=1):
+    """A CONN_SYNC's payload (src/cluster/frame.rs): placement local."""
     tup = bytes([4, 0, 0, 0]) + bytes([10, 81, 0, 9]) + bytes(12) + \
         bytes([10, 99, 0, 1]) + bytes(12) + struct.pack(">HH", 40000 + i, 80)
     return (tlv(A_TUPLE, tup) + tlv(A_OWNER, struct.pack(">I", owner)) +
             tlv(A_BACKUP, struct.pack(">I", backup)) +
             tlv(A_BACKEND, struct.pack(">I", owner)) + tlv(A_GEN, struct.pack(">Q", 1)) +
-            tlv(A_SERVICE, struct.pack(">I", 1)) + tlv(A_CLIENT_ISN, struct.pack(">I", 1)) +
+            tlv(A_SERVICE, struct.pack(">I", service)) + tlv(A_CLIENT_ISN, struct.pack(">I", 1)) +
             tlv(A_SERVER_ISN, struct.pack(">I", 2)) + tlv(A_PLACEMENT, bytes([3])))
 
 
@@ -93,7 +96,12 @@ class Conn:
 
 def main(argv):
     addr, port, own, peer, key_file, log_path = argv[1:7]
-    syncs = [tuple(map(int, s.split(":"))) for s in argv[7].split(",")] if len(argv) > 7 else []
+    syncs = []
+    for s in argv[7].split(",") if len(argv) > 7 else []:
+        entry, _, service = s.partition("@")
+        o, b = map(int, entry.split(":"))
+        syncs.append((o, b, int(service or 1)))
+    go = argv[8] if len(argv) > 8 else None
     own, peer = int(own), int(peer)
     key = bytes.fromhex(open(key_file).read().strip())
     log = open(log_path, "a", buffering=1)
@@ -115,13 +123,14 @@ def main(argv):
                     c.send(HEARTBEAT, tlv(A_GEN, struct.pack(">Q", 1)) +
                            tlv(A_UPTIME, struct.pack(">Q", int((now - start) * 1000))), session)
                     next_hb = now + 0.5
-                    for i, (o, b) in enumerate(syncs):
-                        c.send(CONN_SYNC, conn_sync(i, o, b), session)
-                    if syncs:
-                        entries = b"".join(tlv(A_ENTRY, conn_sync(i, o, b))
-                                           for i, (o, b) in enumerate(syncs))
-                        c.send(TRANSFER, tlv(A_GEN, struct.pack(">Q", 1)) +
-                               tlv(A_BATCH, struct.pack(">I", 1)) + entries, session)
+                    if syncs and (go is None or os.path.exists(go)):
+                        for i, (o, b, svc) in enumerate(syncs):
+                            c.send(CONN_SYNC, conn_sync(i, o, b, svc), session)
+                        if go is None:
+                            entries = b"".join(tlv(A_ENTRY, conn_sync(i, o, b, svc))
+                                               for i, (o, b, svc) in enumerate(syncs))
+                            c.send(TRANSFER, tlv(A_GEN, struct.pack(">Q", 1)) +
+                                   tlv(A_BATCH, struct.pack(">I", 1)) + entries, session)
                         log.write(json.dumps({"ev": "synced", "n": len(syncs)}) + "\n")
                         syncs = []
                 r, _, _ = select.select([sock], [], [], 0.1)

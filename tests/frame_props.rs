@@ -276,7 +276,8 @@ fn owned() -> impl Strategy<Value = Owned> {
             .prop_map(|(tuple, reason)| Owned::Nack(HandoffNack { tuple, reason })),
         (tuple(), any::<u32>()).prop_map(|(tuple, reason)| Owned::Term(Term { tuple, reason })),
         conn_sync().prop_map(Owned::Sync),
-        tuple().prop_map(|tuple| Owned::End(ConnEnd { tuple })),
+        (tuple(), any::<u32>())
+            .prop_map(|(tuple, client_isn)| Owned::End(ConnEnd { tuple, client_isn })),
         (
             any::<u64>(),
             any::<u32>(),

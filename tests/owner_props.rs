@@ -9,7 +9,7 @@ mod common;
 
 use common::{tuple, SoftCrc32c};
 use proptest::prelude::*;
-use sockgroup_logic::frame::{ConnSync, Family, Placement, Tuple};
+use sockgroup_logic::frame::{ConnEnd, ConnSync, Family, Placement, Tuple};
 use sockgroup_logic::owner::*;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -628,5 +628,31 @@ proptest! {
             at = next;
         }
         prop_assert!(seen.len() < nodes.len());
+    }
+}
+
+proptest! {
+    /// A CONN_END ends the record of its own connection alone: the same
+    /// tuple and client ISN, from the node the record came from or from the
+    /// connection's owner. One for an earlier connection on the tuple (the
+    /// client reused its port; another ISN) ends nothing, and neither does
+    /// one from a third node.
+    #[test]
+    fn conn_end_ends_its_own_connection_alone(
+        t in tuple(),
+        other in tuple(),
+        isn: u32,
+        other_isn: u32,
+        (owner, from, third) in (1u32..50, 1u32..50, 50u32..100),
+    ) {
+        let s = ConnSync { owner, client_isn: isn, ..sync(t, Pair { owner, backup: None }) };
+        let end = ConnEnd { tuple: t, client_isn: isn };
+        prop_assert!(ends(&s, from, from, &end));
+        prop_assert!(ends(&s, from, owner, &end));
+        prop_assert!(!ends(&s, from, third, &end));
+        let late = ConnEnd { tuple: t, client_isn: other_isn };
+        prop_assert_eq!(ends(&s, from, from, &late), other_isn == isn);
+        let elsewhere = ConnEnd { tuple: other, client_isn: isn };
+        prop_assert_eq!(ends(&s, from, from, &elsewhere), other == t);
     }
 }

@@ -50,10 +50,10 @@
 use crate::logic::membership::Membership;
 use crate::logic::{
     cache::{Assoc, Cache, Slot},
-    frame::{ConnSync, Family as TFamily, Tuple},
+    frame::{ConnEnd, ConnSync, Family as TFamily, Tuple},
     owner::{
-        check_hint, check_reown, check_sync, check_transfer, record_fate, Fate, Pair, Refused,
-        Role, View, MAX_DISPATCHERS,
+        self, check_hint, check_reown, check_sync, check_transfer, record_fate, Fate, Pair,
+        Refused, Role, View, MAX_DISPATCHERS,
     },
 };
 use crate::sys::{
@@ -500,14 +500,14 @@ impl Dispatch {
         Ok(())
     }
 
-    /// A CONN_END from `peer` (process context): the record of `tuple`
-    /// goes if `peer` sent it or is its owner (a TRANSFER's new owner,
-    /// whose back-end's TERM goes there). Returns its service if it went.
-    pub(crate) fn on_end(&self, peer: u32, tuple: &Tuple) -> Option<u32> {
+    /// A CONN_END from `peer` (process context): the record of its
+    /// connection goes ([`owner::ends`]: the same tuple and client ISN, from
+    /// the record's sender or owner). Returns its service if it went.
+    pub(crate) fn on_end(&self, peer: u32, end: &ConnEnd) -> Option<u32> {
         let mut t = self.synced.lock();
-        let e = t.iter_mut().find(|e| {
-            !e.ended && e.sync.tuple == *tuple && (e.from == peer || e.sync.owner == peer)
-        })?;
+        let e = t
+            .iter_mut()
+            .find(|e| !e.ended && owner::ends(&e.sync, e.from, peer, end))?;
         e.ended = true;
         Some(e.sync.service)
     }

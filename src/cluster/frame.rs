@@ -1350,6 +1350,10 @@ message! {
     ConnEnd = ConnEnd {
         /// The connection.
         tuple: Tuple = attr::TUPLE,
+        /// The client's initial sequence number: a CONN_END that comes
+        /// late, after the client reused its port, ends only the
+        /// connection it was sent for.
+        client_isn: u32 = attr::CLIENT_ISN,
     }
 }
 

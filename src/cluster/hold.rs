@@ -1560,7 +1560,7 @@ pub(crate) fn on_term(
     guard: &rcu::Guard,
 ) {
     let own = svc_self(w, guard);
-    let (end, hinted, service, stats) = {
+    let (to, hinted, service, stats, end) = {
         let mut t = w.table.lock();
         let Some(pos) = t.find(&ConnKey::of_tuple(tuple)) else {
             return;
@@ -1574,25 +1574,35 @@ pub(crate) fn on_term(
         e.term_ms = now_ms().max(1);
         e.term_fin = reason != term::RST;
         inc(&e.stats.ended);
-        (end_to(e, own), e.hinted_ms != 0, e.service, e.stats.clone())
+        let end = ConnEnd {
+            tuple: *tuple,
+            client_isn: e.info.rcv_isn,
+        };
+        (
+            end_to(e, own),
+            e.hinted_ms != 0,
+            e.service,
+            e.stats.clone(),
+            end,
+        )
     };
     let send = |to: u32| {
-        if chans.send(to, OutMsg::End(ConnEnd { tuple: *tuple })) {
+        if chans.send(to, OutMsg::End(end)) {
             inc(&stats.end_tx);
         }
     };
     // The other dispatchers that list it: CONN_END (lost if the outbox
     // refuses it: the entry idles out there).
-    for to in end.into_iter().flatten() {
-        send(to);
+    for id in to.into_iter().flatten() {
+        send(id);
     }
     // Those whose cache it is in (the hint went to every one).
     if hinted {
         end_hinted(
             w,
-            tuple,
+            &end,
             service,
-            [Some(own), end[0], end[1]],
+            [Some(own), to[0], to[1]],
             chans,
             guard,
             &stats,
@@ -1606,7 +1616,7 @@ pub(crate) fn on_term(
 /// the line goes when the cache needs it, or at the tuple's next SYN).
 fn end_hinted(
     w: &Hold,
-    tuple: &Tuple,
+    end: &ConnEnd,
     service: u32,
     but: [Option<u32>; 3],
     chans: &Channels,
@@ -1617,7 +1627,7 @@ fn end_hinted(
         return;
     };
     for &id in view.ids() {
-        if !but.contains(&Some(id)) && chans.send(id, OutMsg::End(ConnEnd { tuple: *tuple })) {
+        if !but.contains(&Some(id)) && chans.send(id, OutMsg::End(*end)) {
             inc(&stats.end_tx);
         }
     }
@@ -1649,18 +1659,22 @@ fn end_to(e: &Entry, own: u32) -> [Option<u32>; 2] {
 pub(crate) fn on_end(
     w: &Worked<Hold>,
     peer: u32,
-    tuple: &Tuple,
+    end: &ConnEnd,
     chans: &Channels,
     guard: &rcu::Guard,
 ) {
     let own = svc_self(w, guard);
+    let tuple = &end.tuple;
     // Its line in the association cache, if `peer` owned it there.
     w.disp.uncache(tuple, Some(peer));
-    let record = w.disp.on_end(peer, tuple);
+    let record = w.disp.on_end(peer, end);
     let entry = {
         let mut t = w.table.lock();
         t.find(&ConnKey::of_tuple(tuple))
             .and_then(|pos| t.get_mut(pos))
+            // Not a later connection on the tuple (the client reused its
+            // port before this CONN_END came).
+            .filter(|e| e.info.rcv_isn == end.client_isn)
             .filter(|e| e.state == ConnState::Moved && e.term_ms == 0)
             // Handed over here by `peer`, or by this node to `peer`.
             .filter(|e| e.from == peer || (e.owner == peer && e.owner != own))
@@ -1675,7 +1689,7 @@ pub(crate) fn on_end(
     if let Some((service, true, stats)) = &entry {
         end_hinted(
             w,
-            tuple,
+            end,
             *service,
             [Some(own), Some(peer), None],
             chans,
@@ -2173,7 +2187,10 @@ pub(crate) fn on_transfer_ack(
                 e.term_ms = now.max(1);
                 if e.hinted_ms != 0 {
                     let u = Unhint {
-                        tuple: e.key.tuple(),
+                        end: ConnEnd {
+                            tuple: e.key.tuple(),
+                            client_isn: e.info.rcv_isn,
+                        },
                         service: e.service,
                         but: [Some(own), Some(peer), Some(e.backup)],
                         stats: e.stats.clone(),
@@ -2185,14 +2202,14 @@ pub(crate) fn on_transfer_ack(
         }
     }
     for u in hinted.iter() {
-        end_hinted(w, &u.tuple, u.service, u.but, chans, guard, &u.stats);
+        end_hinted(w, &u.end, u.service, u.but, chans, guard, &u.stats);
     }
 }
 
 /// A connection whose association cache hint is to be ended (CONN_END to
 /// the dispatchers of its service's view but `but`).
 struct Unhint {
-    tuple: Tuple,
+    end: ConnEnd,
     service: u32,
     but: [Option<u32>; 3],
     stats: Arc<HoldStats>,
@@ -2500,7 +2517,7 @@ impl Run for Hold {
             Err(_) => return Some(SWEEP_MS),
         };
         // Connections served here that ended: their backups get a CONN_END.
-        let mut ends: KVec<(u32, Tuple, Arc<HoldStats>)> =
+        let mut ends: KVec<(u32, ConnEnd, Arc<HoldStats>)> =
             match KVec::with_capacity(SWEEP_BUDGET, GFP_KERNEL) {
                 Ok(v) => v,
                 Err(_) => return Some(SWEEP_MS),
@@ -2585,8 +2602,11 @@ impl Run for Hold {
                                     continue;
                                 }
                                 // Within the capacity: no allocation.
-                                let _ = ends
-                                    .push((e.backup, e.key.tuple(), e.stats.clone()), GFP_ATOMIC);
+                                let end = ConnEnd {
+                                    tuple: e.key.tuple(),
+                                    client_isn: e.info.rcv_isn,
+                                };
+                                let _ = ends.push((e.backup, end, e.stats.clone()), GFP_ATOMIC);
                             }
                             forget = true;
                         }
@@ -2647,10 +2667,10 @@ impl Run for Hold {
                     // serves the connection too, until the client resets it.
                     chans.send(peer, abort_term(tuple));
                 }
-                for (backup, tuple, stats) in ends {
+                for (backup, end, stats) in ends {
                     // Lost if the outbox refuses it: the record stays
                     // until its table's bound or a change of the view.
-                    if chans.send(backup, OutMsg::End(ConnEnd { tuple })) {
+                    if chans.send(backup, OutMsg::End(end)) {
                         inc(&stats.end_tx);
                     }
                 }

@@ -470,7 +470,7 @@ impl Cluster {
             InMsg::Term(t) => {
                 hold::on_term(&self.hold, peer, &t.tuple, t.reason, &self.channels, guard)
             }
-            InMsg::End(e) => hold::on_end(&self.hold, peer, &e.tuple, &self.channels, guard),
+            InMsg::End(e) => hold::on_end(&self.hold, peer, &e, &self.channels, guard),
         }
     }
 

@@ -57,7 +57,7 @@
 //!
 //! Pure: `no_std`, no allocation, no panic on any input.
 
-use super::frame::{ConnSync, Placement, Tuple, TUPLE_LEN};
+use super::frame::{ConnEnd, ConnSync, Placement, Tuple, TUPLE_LEN};
 use super::membership::Membership;
 
 /// The most dispatchers in a view.
@@ -444,6 +444,16 @@ fn check_common(view: &View, s: &ConnSync, sender: u32, me: u32) -> Result<(), R
         return Err(Refused::Inconsistent);
     }
     Ok(())
+}
+
+/// Whether the CONN_END `end` from `sender` ends the record `s` that came
+/// from `from` (a backup's, or a TRANSFER's): the same tuple and client
+/// ISN (a CONN_END sent late for an earlier connection on the tuple, after
+/// the client reused its port, ends nothing), from the node that sent the
+/// record or from the connection's owner (a TRANSFER's new owner, whose
+/// back-end's TERM goes there).
+pub fn ends(s: &ConnSync, from: u32, sender: u32, end: &ConnEnd) -> bool {
+    s.tuple == end.tuple && s.client_isn == end.client_isn && (from == sender || s.owner == sender)
 }
 
 /// Checks a CONN_SYNC that `me` received from `sender`: from a dispatcher
