@@ -14,6 +14,7 @@
 //! [`include/net/tcp.h`](srctree/include/net/tcp.h) (`tcp_clock_ms`).
 
 use super::{bindings, net::Net, netfilter::ReqInfo, rcu, skb::Family, sock::Sock};
+use crate::logic::segment::ProbeFields;
 use core::ptr::NonNull;
 use kernel::{prelude::*, types::Opaque};
 
@@ -625,21 +626,7 @@ pub struct Reverted {
     /// The backoff was reverted and the timer fires now.
     pub rearmed: bool,
     /// The socket was probing a zero window: its state for a probe.
-    pub probe: Option<ProbeState>,
-}
-
-/// What a zero window probe of a connection takes from its socket.
-#[derive(Clone, Copy, Debug)]
-pub struct ProbeState {
-    /// The oldest sequence number the peer has not acknowledged.
-    pub snd_una: u32,
-    /// The next sequence number expected from the peer.
-    pub rcv_nxt: u32,
-    /// The window field it advertises: its receive window scaled down.
-    pub window: u16,
-    /// With timestamps: TSval on the socket's clock now, and TSecr (the
-    /// peer's last TSval).
-    pub ts: Option<(u32, u32)>,
+    pub probe: Option<ProbeFields>,
 }
 
 /// Reads what a zero window probe of `sk`'s takes.
@@ -647,7 +634,7 @@ pub struct ProbeState {
 /// # Safety
 ///
 /// `sk` is a live full TCP socket whose lock the caller owns.
-unsafe fn probe_state(sk: *mut bindings::sock) -> ProbeState {
+unsafe fn probe_state(sk: *mut bindings::sock) -> ProbeFields {
     let tp = sk.cast::<bindings::tcp_sock>();
     // SAFETY: As the caller guarantees: the fields change only under the
     // lock we own; `struct sock` is the first member of `struct tcp_sock`.
@@ -667,7 +654,7 @@ unsafe fn probe_state(sk: *mut bindings::sock) -> ProbeState {
         } else {
             None
         };
-        ProbeState {
+        ProbeFields {
             snd_una: (*tp).snd_una,
             rcv_nxt: (*tp).rcv_nxt,
             window: ((*tp).rcv_wnd >> rx.rcv_wscale()).min(0xffff) as u16,

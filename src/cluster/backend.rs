@@ -538,18 +538,12 @@ impl Backend {
     /// through LOCAL_OUT as the socket's packets do (translated there if
     /// the connection is). Best effort: without memory or a route, TCP's
     /// probes go on.
-    fn probe(&self, net: &Net, tuple: &Tuple, p: &tcp::ProbeState) {
-        let fields = ProbeFields {
-            snd_una: p.snd_una,
-            rcv_nxt: p.rcv_nxt,
-            window: p.window,
-            ts: p.ts,
-        };
+    fn probe(&self, net: &Net, tuple: &Tuple, p: &ProbeFields) {
         let seg = segment::dup_probe(
             segment::server_addrs(tuple),
             tuple.server_port,
             tuple.client_port,
-            &fields,
+            p,
         );
         let mut buf = [0u8; PROBE_MAX];
         let Ok(len) = seg.build(&mut buf) else {
